@@ -1,0 +1,209 @@
+/*
+ * flow: an app is a descriptor.
+ *
+ * A module fills one flow_app_desc (name, role, description, option table,
+ * callbacks) and its main is one line:
+ *
+ *     int main(int argc, char **argv)
+ *     {
+ *         return flow_app_main(&counter_app, argc, argv);
+ *     }
+ *
+ * The runtime owns main, the libuv loop, the ZeroMQ sockets and the
+ * signals. The option table drives --key=value parsing, defaults, --help
+ * and --describe. Callbacks run on the app's loop thread, one at a time.
+ * The command line and the control protocol are in docs/apps.md.
+ */
+#ifndef FLOW_APP_H
+#define FLOW_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow/error.h"
+#include "flow/event.h"
+#include "flow/mp.h"
+
+typedef struct flow_ctx flow_ctx;
+
+typedef enum flow_role {
+    FLOW_ROLE_SOURCE,
+    FLOW_ROLE_PROCESSOR,
+    FLOW_ROLE_SINK,
+} flow_role;
+
+typedef enum flow_opt_type {
+    FLOW_OPT_STRING,
+    FLOW_OPT_INT,      /* int64, decimal (a leading - allowed) */
+    FLOW_OPT_FLOAT,    /* double */
+    FLOW_OPT_BOOL,     /* true/false/1/0/yes/no/on/off; bare --x means true */
+    FLOW_OPT_ENUM,     /* one of values[] */
+    FLOW_OPT_DURATION, /* a number with a unit: us, ms, s, m, h (bare = ms) */
+} flow_opt_type;
+
+/* One row of an app's option table; the table ends with a row whose name
+ * is NULL. */
+typedef struct flow_option {
+    const char *name; /* without the leading --, e.g. "field-name" */
+    flow_opt_type type;
+    const char *def;           /* default as written on a command line; NULL
+                                * = none (the option is then unset) */
+    bool required;             /* must be given (def is then ignored) */
+    const char *const *values; /* ENUM: allowed values, NULL-terminated */
+    const char *description;   /* one sentence for --help and --describe */
+} flow_option;
+
+/* Return values of on_tick (negative FLOW_E* codes mean failure: exit 1). */
+enum {
+    FLOW_TICK_IDLE = 0, /* nothing more now: call again after tick_us */
+    FLOW_TICK_MORE = 1, /* more to do: call again as soon as the output has
+                         * room (a source running flat out) */
+    FLOW_TICK_DONE = 2, /* finished (a source reached --count): flush, send
+                         * end-of-stream downstream, exit 0 */
+};
+
+typedef struct flow_app_desc {
+    const char *name; /* the DSL name, e.g. "account-events" */
+    flow_role role;
+    const char *description;
+    const flow_option *options; /* may be NULL: no options */
+
+    /* Called once after options are parsed and before any event; may set
+     * the app state with flow_set_state. Nonzero (negative FLOW_E*) aborts
+     * with exit status 1; use flow_log to say why. */
+    int (*init)(flow_ctx *ctx);
+    /* Called for every input event (processors and sinks). The event
+     * borrows the received message. Return 0; a negative FLOW_E* counts an
+     * error for the event (it is not retried) and processing goes on. */
+    int (*on_event)(flow_ctx *ctx, const flow_event *ev);
+    /* Called every tick_us (sources produce here), see FLOW_TICK_*. */
+    int (*on_tick)(flow_ctx *ctx);
+    uint32_t tick_us; /* on_tick period; 0 with on_tick set = 1 s */
+    /* Writes the app state into out (any bytes, typically msgpack); called
+     * at a clean exit when --flow.state=PATH is given. */
+    int (*snapshot)(flow_ctx *ctx, flow_buf *out);
+    /* Restores what snapshot wrote; called after init when the
+     * --flow.state file exists. */
+    int (*restore)(flow_ctx *ctx, const void *data, size_t len);
+    /* Called once at exit, after the last event; frees the app state. */
+    void (*fini)(flow_ctx *ctx);
+} flow_app_desc;
+
+/*
+ * Runs an app as a program: parses argv, handles --help and --describe,
+ * sets up the sockets, runs the loop until SIGTERM/SIGINT, a control
+ * "stop", end of stream or FLOW_TICK_DONE, and returns the exit status:
+ * 0 clean, 2 usage error (message on stderr naming the option), 1 other.
+ */
+int flow_app_main(const flow_app_desc *app, int argc, char **argv);
+
+/* ---- Inside callbacks ---------------------------------------------- */
+
+/* The app-private state pointer (NULL until set). */
+void *flow_state(flow_ctx *ctx);
+void flow_set_state(flow_ctx *ctx, void *state);
+
+/* Parsed option values (the default when not given). Asking for a name
+ * not in the table, or with the wrong type, is a programmer error
+ * (assert). flow_opt_str returns NULL for an unset option without default;
+ * flow_opt_is_set tells whether the user gave it. */
+const char *flow_opt_str(flow_ctx *ctx, const char *name);
+int64_t flow_opt_int(flow_ctx *ctx, const char *name);
+double flow_opt_float(flow_ctx *ctx, const char *name);
+bool flow_opt_bool(flow_ctx *ctx, const char *name);
+const char *flow_opt_enum(flow_ctx *ctx, const char *name);
+int64_t flow_opt_duration_us(flow_ctx *ctx, const char *name);
+bool flow_opt_is_set(flow_ctx *ctx, const char *name);
+
+/* Identity of this instance. */
+const flow_app_desc *flow_app(flow_ctx *ctx);
+const char *flow_label(flow_ctx *ctx);  /* --flow.label, default app name */
+const char *flow_stream(flow_ctx *ctx); /* --flow.stream, default "" */
+uint32_t flow_instance(flow_ctx *ctx);  /* --flow.instance, default 0 */
+
+/* Wall-clock time in microseconds since the epoch, read once per loop
+ * iteration (cheap; good enough for headers and per-second counters). */
+int64_t flow_now_us(flow_ctx *ctx);
+/* The precise wall clock, microseconds since the epoch. */
+int64_t flow_clock_us(void);
+
+/*
+ * Sends an event to the output. Copies everything (payload included) into
+ * the pending batch, so the caller keeps ownership of its buffers. type is
+ * NUL-terminated; key may be NULL; ts_us 0 means "the input event's time"
+ * inside on_event and "now" elsewhere. The id is the input event's inside
+ * on_event and the next per-instance number elsewhere. Returns 0,
+ * -FLOW_ETOOBIG (payload over FLOW_WIRE_MAX_EVENT) or -FLOW_ENOMEM.
+ * Without --flow.output the event is counted as a drop.
+ */
+int flow_emit(flow_ctx *ctx, const char *type, const char *key, int64_t ts_us,
+              const void *payload, size_t payload_len);
+
+/* The same with every header from ev (id 0 and ts_us 0 as for flow_emit;
+ * the producer fields of ev are ignored). */
+int flow_emit_event(flow_ctx *ctx, const flow_event *ev);
+
+/*
+ * Sends a rejected event to the error output, with the same headers and a
+ * payload map {"error": reason, "event": <original payload>}. Counts it in
+ * "errors". Without --flow.error-output it is logged (rate limited) and
+ * counted. Returns 0 or a negative FLOW_E*.
+ */
+int flow_emit_error(flow_ctx *ctx, const flow_event *ev, const char *reason);
+
+/*
+ * How many more events a source may emit before the runtime must push the
+ * output (0 when the output is blocked by backpressure). A source emits at
+ * most this many per on_tick and returns FLOW_TICK_MORE to be called again.
+ */
+size_t flow_emit_room(flow_ctx *ctx);
+
+/* A scratch buffer for building payloads, emptied by each call. Owned by
+ * the runtime, valid until the next flow_payload_buf call. */
+flow_buf *flow_payload_buf(flow_ctx *ctx);
+
+/* Counts duplicates skipped by the app (metrics "dups"). */
+void flow_count_dups(flow_ctx *ctx, uint64_t n);
+
+/* Asks for a clean stop (as SIGTERM does). */
+void flow_stop(flow_ctx *ctx);
+
+/* Logs one line to stderr prefixed with [role:label:instance]. */
+void flow_log(flow_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- Analytics counters (docs/apps.md "counter" messages) ---------- */
+
+typedef enum flow_counter_kind {
+    FLOW_COUNTER,             /* "counter" */
+    FLOW_FIELD_VALUE_COUNTER, /* "field-value-counter" */
+    FLOW_AGGREGATE_COUNTER,   /* "aggregate-counter" */
+} flow_counter_kind;
+
+typedef struct flow_counter flow_counter;
+
+/*
+ * Returns the counter of that kind and name, creating it on first use.
+ * Owned by the runtime (freed at exit); NULL only when out of memory.
+ * The runtime sends each counter's increments on the control socket once a
+ * second when they changed and at exit, and adds its totals to
+ * --flow.metrics-json.
+ */
+flow_counter *flow_counter_get(flow_ctx *ctx, flow_counter_kind kind,
+                               const char *name);
+
+/*
+ * Adds n to a counter. second is the epoch second the increment belongs to
+ * (< 0: the arrival time, flow_now_us). value/value_len name the field
+ * value for a field-value counter (ignored otherwise; NULL = none).
+ * Returns 0 or -FLOW_ENOMEM.
+ */
+int flow_counter_add(flow_counter *c, int64_t second, const char *value,
+                     size_t value_len, uint64_t n);
+
+/* Totals since start (value NULL: the counter's total). */
+uint64_t flow_counter_total(const flow_counter *c, const char *value,
+                            size_t value_len);
+
+#endif
