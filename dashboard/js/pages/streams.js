@@ -1,0 +1,398 @@
+/*
+ * Streams: every definition with its status, DSL and graph; a create form
+ * whose DSL box shows the parser's errors under the offending spot while
+ * the user types (POST /streams/validation, or the create request itself
+ * when flowd has no validation route); deploy, undeploy, scale, destroy.
+ */
+
+import {all, get, post, del, enc, ApiError} from '../api.js';
+import {h, replace, statusBadge, empty} from '../dom.js';
+import {draw} from '../graph.js';
+import * as live from '../live.js';
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,47}$/;
+
+/* Converts a UTF-8 byte offset into an index into the JS string. */
+export function byteToIndex(text, byteOffset) {
+  let bytes = 0;
+  let i = 0;
+  for (const ch of text) {
+    if (bytes >= byteOffset) return i;
+    const cp = ch.codePointAt(0);
+    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    i += ch.length;
+  }
+  return text.length;
+}
+
+/* Line and column (1-based) of index i in text. */
+function lineCol(text, i) {
+  const before = text.slice(0, i);
+  const line = before.split('\n').length;
+  const column = i - (before.lastIndexOf('\n') + 1) + 1;
+  return {line, column};
+}
+
+/* The extent of the token starting at index i (at least one character). */
+function tokenEnd(text, i) {
+  const m = /^[^\s|>;]+/.exec(text.slice(i));
+  return i + (m ? m[0].length : 1);
+}
+
+/*
+ * The DSL editor: a textarea over a mirror that underlines the offending
+ * token, a message placed right under that token, and the full list of
+ * diagnostics (the source line with a caret) below the box.
+ */
+function dslEditor() {
+  const textarea = h('textarea', {id: 'dsl-input', rows: 3, spellcheck: 'false',
+                                  autocomplete: 'off', autocapitalize: 'off',
+                                  placeholder: 'load-sim --rate=1000 | account-events | counter',
+                                  'aria-describedby': 'dsl-errors'});
+  const mirror = h('div', {class: 'mirror', 'aria-hidden': 'true'});
+  const pop = h('div', {class: 'err-pop', id: 'dsl-error-inline', hidden: true,
+                        role: 'alert'});
+  const box = h('div', {class: 'editor'}, mirror, textarea, pop);
+  const list = h('div', {class: 'diagnostics', id: 'dsl-errors'});
+
+  function syncScroll() {
+    mirror.scrollTop = textarea.scrollTop;
+    mirror.scrollLeft = textarea.scrollLeft;
+    placePop();
+  }
+  textarea.addEventListener('scroll', syncScroll);
+
+  let mark = null;
+  function placePop() {
+    if (!mark || pop.hidden) return;
+    pop.style.left = Math.max(0, mark.offsetLeft - mirror.scrollLeft) + 'px';
+    pop.style.top =
+        (mark.offsetTop + mark.offsetHeight - mirror.scrollTop + 4) + 'px';
+  }
+
+  /* Shows diagnostics [{offset, line, column, message}] for text. */
+  function show(errors) {
+    const text = textarea.value;
+    mark = null;
+    replace(list);
+    if (!errors || !errors.length) {
+      replace(mirror, text + '\n');
+      pop.hidden = true;
+      textarea.removeAttribute('aria-invalid');
+      box.classList.remove('invalid');
+      return;
+    }
+    box.classList.add('invalid');
+    textarea.setAttribute('aria-invalid', 'true');
+    const first = errors[0];
+    const idx = Number.isInteger(first.offset)
+                    ? byteToIndex(text, first.offset)
+                    : indexOfLineCol(text, first.line, first.column);
+    const end = Math.min(text.length, tokenEnd(text, idx));
+    const marked = idx < text.length ? text.slice(idx, end) : ' ';
+    mark = h('mark', {class: 'err-mark', dataset: {offset: idx}, text: marked});
+    replace(mirror, text.slice(0, idx), mark, text.slice(end) + '\n');
+    pop.hidden = false;
+    pop.dataset.offset = String(idx);
+    replace(pop, h('span', {class: 'caret', text: '▲'}), ' ',
+            h('span', {text: first.message || 'invalid definition'}));
+    placePop();
+    for (const e of errors) {
+      const i = Number.isInteger(e.offset) ? byteToIndex(text, e.offset)
+                                           : indexOfLineCol(text, e.line, e.column);
+      const lc = lineCol(text, i);
+      const lineText = text.split('\n')[lc.line - 1] || '';
+      const prefix = lineText.slice(0, lc.column - 1).replace(/[^\t]/g, ' ');
+      list.append(h('div', {class: 'diag', dataset: {offset: i, line: lc.line,
+                                                     column: lc.column}},
+                    h('div', {class: 'msg', text: `${lc.line}:${lc.column}: ${e.message}`}),
+                    h('pre', {class: 'caret-line', text: lineText + '\n' + prefix + '^'})));
+    }
+  }
+
+  function indexOfLineCol(text, line, column) {
+    const lines = text.split('\n');
+    let i = 0;
+    for (let l = 1; l < (line || 1) && l <= lines.length; l++)
+      i += lines[l - 1].length + 1;
+    return Math.min(text.length, i + Math.max(0, (column || 1) - 1));
+  }
+
+  show([]);
+  return {box, list, textarea, show};
+}
+
+function createForm(onCreated) {
+  const name = h('input', {id: 'stream-name', type: 'text', maxlength: 48,
+                           placeholder: 'my-stream', autocomplete: 'off',
+                           spellcheck: 'false'});
+  const nameHint = h('span', {class: 'hint', id: 'stream-name-hint'});
+  const editor = dslEditor();
+  const desc = h('input', {id: 'stream-description', type: 'text',
+                           placeholder: 'optional description'});
+  const deploy = h('input', {id: 'stream-deploy', type: 'checkbox'});
+  const submit = h('button', {type: 'submit', class: 'primary', id: 'stream-create',
+                              text: 'Create'});
+  const msg = h('p', {class: 'form-msg', id: 'create-msg', role: 'status'});
+  const checkNote = h('span', {class: 'hint', id: 'dsl-check-note'});
+
+  let validation = true; /* false once flowd says it has no validation route */
+  let seq = 0;
+  let timer = null;
+
+  async function validate() {
+    const text = editor.textarea.value;
+    const my = ++seq;
+    if (!text.trim()) {
+      editor.show([]);
+      checkNote.textContent = '';
+      return;
+    }
+    if (!validation) return;
+    checkNote.textContent = 'checking…';
+    try {
+      await post('/streams/validation', {definition: text});
+      if (my !== seq) return;
+      editor.show([]);
+      checkNote.textContent = 'valid';
+    } catch (e) {
+      if (my !== seq) return;
+      if (e.status === 404 || e.status === 405) {
+        validation = false;
+        checkNote.textContent = 'checked when you press Create';
+        return;
+      }
+      if (e.body && Array.isArray(e.body.errors) && e.body.errors.length) {
+        editor.show(e.body.errors);
+        checkNote.textContent = '';
+      } else {
+        checkNote.textContent = e.status ? e.message : 'flowd is not reachable';
+      }
+    }
+  }
+
+  editor.textarea.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(validate, 250);
+  });
+  name.addEventListener('input', () => {
+    const v = name.value;
+    nameHint.textContent = v && !NAME_RE.test(v)
+        ? 'a name is a lowercase letter, then up to 47 lowercase letters, digits or -'
+        : '';
+  });
+
+  const form = h('form', {class: 'panel create', id: 'create-form', novalidate: true},
+                 h('h2', {text: 'Create a stream'}),
+                 h('label', {class: 'row'}, h('span', {text: 'Name'}), name, nameHint),
+                 h('div', {class: 'row'},
+                   h('label', {for: 'dsl-input', text: 'Definition'}), checkNote),
+                 editor.box, editor.list,
+                 h('label', {class: 'row'}, h('span', {text: 'Description'}), desc),
+                 h('div', {class: 'row actions'},
+                   h('label', {}, deploy, ' deploy it now'), submit),
+                 msg);
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearTimeout(timer);
+    seq++;
+    msg.textContent = '';
+    msg.className = 'form-msg';
+    submit.disabled = true;
+    try {
+      const body = {name: name.value.trim(), definition: editor.textarea.value,
+                    deploy: deploy.checked};
+      if (desc.value.trim()) body.description = desc.value.trim();
+      const res = await post('/streams/definitions', body);
+      msg.textContent = `Created stream ${res && res.name ? res.name : body.name}.`;
+      msg.classList.add('ok');
+      editor.show([]);
+      onCreated(res);
+    } catch (e) {
+      msg.classList.add('error');
+      if (e.body && Array.isArray(e.body.errors) && e.body.errors.length) {
+        editor.show(e.body.errors);
+        msg.textContent = 'The definition has errors; see under the text.';
+      } else {
+        msg.textContent = e.message;
+      }
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+/* Aggregates instance states per label of one stream, for the graph. */
+function labelStates(stream) {
+  const out = {};
+  for (const i of live.state.instances.values()) {
+    if (i.stream !== stream) continue;
+    const prev = out[i.label];
+    out[i.label] = !prev || prev === i.state ? i.state : 'partial';
+  }
+  return out;
+}
+
+function card(def, reload) {
+  const name = def.name;
+  const badge = h('span', {class: 'badge-slot'});
+  const desc = h('span', {class: 'status-desc'});
+  const graph = h('div', {class: 'graph-wrap'});
+  const msg = h('p', {class: 'card-msg', role: 'status'});
+  const roles = {};
+  for (const a of def.apps || []) roles[a.name] = a.type;
+
+  const btn = (text, cls, fn) => h('button', {type: 'button', class: cls, text,
+                                             onclick: fn});
+  async function act(label, fn) {
+    msg.textContent = label + '…';
+    msg.className = 'card-msg';
+    try {
+      await fn();
+      msg.textContent = '';
+    } catch (e) {
+      msg.textContent = label + ' failed: ' + e.message;
+      msg.classList.add('error');
+    }
+    refresh();
+  }
+  const deployBtn = btn('Deploy', 'deploy', () =>
+      act('Deploying', () => post('/streams/deployments/' + enc(name), {})));
+  const undeployBtn = btn('Undeploy', 'undeploy', () =>
+      act('Undeploying', () => del('/streams/deployments/' + enc(name))));
+  const labelSel = h('select', {class: 'scale-app', 'aria-label': 'app to scale'},
+                     (def.apps || []).map((a) => h('option', {value: a.label,
+                                                              text: a.label})));
+  const countIn = h('input', {type: 'number', class: 'scale-count', min: 1, max: 64,
+                              value: 2, 'aria-label': 'instances'});
+  const scaleBtn = btn('Scale', 'scale', () => act('Scaling', () => post(
+      `/streams/deployments/scale/${enc(name)}/${enc(labelSel.value)}/instances/${enc(countIn.value)}`,
+      {})));
+  let armed = null;
+  const destroyBtn = btn('Destroy', 'destroy danger', () => {
+    if (!armed) {
+      destroyBtn.textContent = 'Really destroy?';
+      armed = setTimeout(() => {
+        armed = null;
+        destroyBtn.textContent = 'Destroy';
+      }, 4000);
+      return;
+    }
+    clearTimeout(armed);
+    armed = null;
+    act('Destroying', async () => {
+      await del('/streams/definitions/' + enc(name));
+      reload();
+    });
+  });
+
+  const el = h('article', {class: 'stream-card', dataset: {stream: name}},
+               h('header', {},
+                 h('h3', {class: 'stream-name', text: name}), badge, desc),
+               def.description ? h('p', {class: 'description', text: def.description})
+                               : null,
+               h('pre', {class: 'dsl', text: def.dslText || ''}),
+               graph,
+               h('div', {class: 'actions'}, deployBtn, undeployBtn,
+                 h('span', {class: 'scale-group'}, labelSel, countIn, scaleBtn),
+                 destroyBtn),
+               msg);
+
+  let lastStates = '';
+  function update() {
+    const st = live.state.streams.get(name) || def;
+    replace(badge, statusBadge(st.status, st.statusDescription));
+    desc.textContent = st.statusDescription || '';
+    const s = st.status || 'undeployed';
+    deployBtn.disabled = s !== 'undeployed';
+    undeployBtn.disabled = s === 'undeployed';
+    scaleBtn.disabled = !(s === 'deployed' || s === 'partial');
+    const states = labelStates(name);
+    const key = JSON.stringify(states);
+    if (key !== lastStates || !graph.firstChild) {
+      lastStates = key;
+      let svg;
+      try {
+        svg = draw(def.dslText || '', {roles, states});
+      } catch (e) {
+        svg = h('p', {class: 'error', text: 'cannot draw: ' + e.message});
+      }
+      replace(graph, svg);
+    }
+  }
+  async function refresh() {
+    try {
+      const d = await get('/streams/definitions/' + enc(name));
+      live.state.streams.set(name, {name, status: d.status,
+                                    statusDescription: d.statusDescription});
+      update();
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) reload();
+    }
+  }
+  update();
+  return {el, update};
+}
+
+export function mount(root) {
+  const search = h('input', {type: 'search', id: 'stream-search',
+                             placeholder: 'filter by name or DSL'});
+  const listEl = h('div', {class: 'stream-list', id: 'stream-list'},
+                   empty('Loading streams…'));
+  const err = h('p', {class: 'error', hidden: true});
+  const cards = new Map();
+  let defs = [];
+
+  async function load() {
+    try {
+      defs = await all('/streams/definitions?size=1000');
+      live.learnDefinitions(defs);
+      err.hidden = true;
+    } catch (e) {
+      err.hidden = false;
+      err.textContent = 'Could not load the streams: ' + e.message;
+      return;
+    }
+    render();
+  }
+
+  function render() {
+    cards.clear();
+    const q = search.value.trim().toLowerCase();
+    const shown = defs.filter((d) => !q || d.name.toLowerCase().includes(q) ||
+                                     String(d.dslText || '').toLowerCase().includes(q));
+    if (!shown.length) {
+      replace(listEl, empty(defs.length ? 'No stream matches.' : 'No streams yet.'));
+      return;
+    }
+    replace(listEl, shown.map((d) => {
+      const c = card(d, load);
+      cards.set(d.name, c);
+      return c.el;
+    }));
+  }
+
+  search.addEventListener('input', render);
+  root.append(h('h1', {text: 'Streams'}), createForm(load),
+              h('div', {class: 'panel'},
+                h('div', {class: 'row'}, h('h2', {text: 'Definitions'}), search),
+                err, listEl));
+
+  let tick = 0;
+  const unsub = live.subscribe((kind) => {
+    if (kind === 'status') {
+      const names = [...live.state.streams.keys()];
+      if (names.some((n) => !cards.has(n) && !defs.some((d) => d.name === n))) {
+        load();
+        return;
+      }
+      for (const c of cards.values()) c.update();
+    } else if (kind === 'rates' && ++tick % 2 === 0) {
+      for (const c of cards.values()) c.update();
+    }
+  });
+  load();
+  return unsub;
+}
