@@ -1,0 +1,8 @@
+#include "ctl.h"
+int cmd_shell(struct ctl *c, int argc, char **argv)
+{
+    (void)c;
+    (void)argc;
+    (void)argv;
+    return CTL_EFAIL;
+}
