@@ -1,0 +1,76 @@
+/*
+ * Unit tests of msgpack to JSON, including hostile input.
+ */
+#include <criterion/criterion.h>
+
+#include "mpjson.h"
+
+#include "flow/error.h"
+
+#include <string.h>
+
+static void check(const flow_buf *in, const char *want)
+{
+    flow_buf out;
+    flow_buf_init(&out);
+    cr_assert_eq(mpjson_append(&out, in->data, in->len), 0);
+    flow_buf_append(&out, "", 1);
+    cr_assert_str_eq((const char *)out.data, want);
+    flow_buf_fini(&out);
+}
+
+Test(mpjson, scalars_and_containers)
+{
+    flow_buf b;
+    flow_buf_init(&b);
+    flow_mp_put_map(&b, 6);
+    flow_mp_put_cstr(&b, "type");
+    flow_mp_put_cstr(&b, "ACCOUNT_CREATED");
+    flow_mp_put_cstr(&b, "n");
+    flow_mp_put_int(&b, -42);
+    flow_mp_put_cstr(&b, "big");
+    flow_mp_put_uint(&b, UINT64_MAX);
+    flow_mp_put_cstr(&b, "list");
+    flow_mp_put_array(&b, 4);
+    flow_mp_put_nil(&b);
+    flow_mp_put_bool(&b, true);
+    flow_mp_put_double(&b, 1.5);
+    flow_mp_put_bin(&b, "abcd", 4);
+    flow_mp_put_int(&b, 7); /* a non-string key */
+    flow_mp_put_cstr(&b, "seven");
+    flow_mp_put_cstr(&b, "esc");
+    flow_mp_put_str(&b, "q\"\\\n\x01\xc3\xa9\xff", 8);
+    cr_assert_eq(b.err, 0);
+    check(&b, "{\"type\":\"ACCOUNT_CREATED\",\"n\":-42,"
+              "\"big\":18446744073709551615,"
+              "\"list\":[null,true,1.5,\"YWJjZA==\"],\"7\":\"seven\","
+              "\"esc\":\"q\\\"\\\\\\n\\u0001\xc3\xa9\\ufffd\"}");
+    flow_buf_fini(&b);
+}
+
+Test(mpjson, hostile_input_is_an_error_not_a_crash)
+{
+    flow_buf out;
+    flow_buf_init(&out);
+    /* A map claiming 2^32-1 entries in 5 bytes. */
+    cr_assert_lt(mpjson_append(&out, "\xdf\xff\xff\xff\xff", 5), 0);
+    /* A string running past the end. */
+    flow_buf_reset(&out);
+    cr_assert_lt(mpjson_append(&out,
+                               "\xa5"
+                               "ab",
+                               3),
+                 0);
+    /* Two objects where one is expected. */
+    flow_buf_reset(&out);
+    cr_assert_lt(mpjson_append(&out, "\x01\x02", 2), 0);
+    /* Deep nesting is capped. */
+    unsigned char deep[200];
+    memset(deep, 0x91, sizeof(deep)); /* arrays of one element */
+    deep[sizeof(deep) - 1] = 0x01;
+    flow_buf_reset(&out);
+    cr_assert_lt(mpjson_append(&out, deep, sizeof(deep)), 0);
+    flow_buf_reset(&out);
+    cr_assert_lt(mpjson_append(&out, "", 0), 0);
+    flow_buf_fini(&out);
+}
