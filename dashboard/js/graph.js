@@ -149,7 +149,7 @@ export function draw(dsl, opts = {}) {
                         text: top}));
     const main = n.kind === 'app' ? n.label : ':' + n.name;
     g.append(s('text', {x: x + BOX_W / 2, y: y + 36, class: 'name',
-                        text: clip(main, 19)}));
+                        text: clip(main, 18)}));
     if (n.kind === 'app' && n.label !== n.name)
       g.append(s('text', {x: x + BOX_W / 2, y: y + 51, class: 'sub',
                           text: clip(n.name, 22)}));

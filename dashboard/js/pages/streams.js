@@ -7,7 +7,7 @@
 
 import {all, get, post, del, enc, ApiError} from '../api.js';
 import {h, replace, statusBadge, empty} from '../dom.js';
-import {draw} from '../graph.js';
+import {draw, parse} from '../graph.js';
 import * as live from '../live.js';
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,47}$/;
@@ -243,15 +243,27 @@ function card(def, reload) {
   const msg = h('p', {class: 'card-msg', role: 'status'});
   const roles = {};
   for (const a of def.apps || []) roles[a.name] = a.type;
+  /* Labels for scaling: from flowd's parse, else from the picture's. */
+  let labels = (def.apps || []).map((a) => a.label);
+  if (!labels.length) {
+    try {
+      labels = parse(def.dslText).nodes.filter((n) => n.kind === 'app')
+                   .map((n) => n.label);
+    } catch (e) {
+      labels = [];
+    }
+  }
 
   const btn = (text, cls, fn) => h('button', {type: 'button', class: cls, text,
                                              onclick: fn});
-  async function act(label, fn) {
+  /* Runs one action; then re-reads the stream unless it was destroyed. */
+  async function act(label, fn, gone = false) {
     msg.textContent = label + '…';
     msg.className = 'card-msg';
     try {
       await fn();
       msg.textContent = '';
+      if (gone) return;
     } catch (e) {
       msg.textContent = label + ' failed: ' + e.message;
       msg.classList.add('error');
@@ -263,8 +275,7 @@ function card(def, reload) {
   const undeployBtn = btn('Undeploy', 'undeploy', () =>
       act('Undeploying', () => del('/streams/deployments/' + enc(name))));
   const labelSel = h('select', {class: 'scale-app', 'aria-label': 'app to scale'},
-                     (def.apps || []).map((a) => h('option', {value: a.label,
-                                                              text: a.label})));
+                     labels.map((l) => h('option', {value: l, text: l})));
   const countIn = h('input', {type: 'number', class: 'scale-count', min: 1, max: 64,
                               value: 2, 'aria-label': 'instances'});
   const scaleBtn = btn('Scale', 'scale', () => act('Scaling', () => post(
@@ -285,7 +296,7 @@ function card(def, reload) {
     act('Destroying', async () => {
       await del('/streams/definitions/' + enc(name));
       reload();
-    });
+    }, true);
   });
 
   const el = h('article', {class: 'stream-card', dataset: {stream: name}},
