@@ -203,11 +203,13 @@ static void draw(struct ctl *c, struct row *rows, size_t n, bool screen,
         inst += rows[i].count;
     }
     char a[32], b[32];
+    char e[32];
     printf("%sflowctl top%s - %s - %s - %zu apps, %zu instances, in %s, "
-           "out %s%s\n",
+           "out %s, errors %s%s\n",
            out_style(c, OUT_BOLD, false), out_style(c, OUT_RESET, false),
            c->server, when, n, inst, out_rate(a, sizeof(a), tin),
-           out_rate(b, sizeof(b), tout), screen ? "\033[K" : "");
+           out_rate(b, sizeof(b), tout), out_count(e, sizeof(e), terr),
+           screen ? "\033[K" : "");
     if (err)
         printf("%s%s%s%s\n", out_style(c, OUT_RED, false), err,
                out_style(c, OUT_RESET, false), screen ? "\033[K" : "");
