@@ -56,14 +56,31 @@ export function connect() {
     setState('open');
     if (!first) dispatch('reconnected', {data: 'null'});
   };
-  es.onerror = () => {
+  let opened = false;
+  const mine = es;
+  es.addEventListener('open', () => {
+    opened = true;
+  });
+  es.onerror = async () => {
     /*
      * The browser retries on its own only for some failures; close and
-     * retry ourselves so a restarted flowd is always picked up.
+     * retry ourselves so a restarted flowd is always picked up. A stream
+     * that never opened while flowd is up was refused: most likely it
+     * needs the access token, which the REST side asks for.
      */
+    if (es !== mine) return;
     es.close();
     es = null;
-    setState(everOpen ? 'reconnecting' : 'down');
+    let up = false;
+    if (!opened) {
+      try {
+        up = (await fetch('/health', {cache: 'no-store'})).ok;
+      } catch (e) {
+        up = false;
+      }
+    }
+    if (es || timer) return; /* connect() was called meanwhile */
+    setState(up ? 'refused' : everOpen ? 'reconnecting' : 'down');
     timer = setTimeout(connect, delay);
     delay = Math.min(delay * 2, 10000);
   };

@@ -6,7 +6,7 @@
 
 import * as events from './events.js';
 import * as live from './live.js';
-import {onToken} from './api.js';
+import {onToken, token} from './api.js';
 import {h, replace} from './dom.js';
 import * as overview from './pages/overview.js';
 import * as streams from './pages/streams.js';
@@ -47,9 +47,13 @@ function showConn(st, everOpen) {
   if (st === 'open') {
     banner.hidden = true;
     banner.textContent = '';
-  } else if (st === 'reconnecting' || (st === 'down' && !everOpen)) {
+  } else if (st === 'refused') {
     banner.hidden = false;
-    banner.dataset.kind = 'warn';
+    banner.textContent = token()
+        ? 'flowd refused the live updates (wrong access token?); retrying…'
+        : 'flowd needs an access token for the live updates.';
+  } else if (st === 'reconnecting' || st === 'down') {
+    banner.hidden = false;
     banner.textContent = everOpen
         ? 'Lost the connection to flowd; reconnecting…'
         : 'Cannot reach flowd; retrying…';

@@ -8,7 +8,6 @@
 
 import {spawn} from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -39,19 +38,6 @@ export function flowdPath() {
   return p;
 }
 
-/* A loopback TCP port that was free a moment ago. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const {port} = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /* Polls fn until it returns a truthy value, or throws after timeoutMs. */
@@ -72,15 +58,18 @@ export async function until(what, fn, timeoutMs = 30000, everyMs = 200) {
 }
 
 /*
- * Starts flowd: returns {url, port, dataDir, log(), stop(), restart()}.
+ * Starts flowd: returns {url, port, dataDir, log(), stop()}.
  * opts.token sets --token; opts.dataDir reuses a data directory.
  */
+let starts = 0;
+
 export async function startFlowd(opts = {}) {
   const exe = flowdPath();
   if (!exe) throw new Error('FLOWD is not set to a built flowd');
   const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'flow-dash-'));
-  const port = opts.port || await freePort();
-  const logFile = path.join(dataDir, 'flowd-test.log');
+  /* Port 0: flowd binds any free port and prints it. */
+  let port = opts.port || 0;
+  const logFile = path.join(dataDir, `flowd-test-${++starts}.log`);
   const args = ['--bind', '127.0.0.1', '--port', String(port), '--data-dir', dataDir,
                 '--dashboard-dir', path.join(SOURCE_ROOT, 'dashboard'),
                 '--uplot-dir', path.join(SOURCE_ROOT, 'node_modules', 'uplot', 'dist')];
@@ -96,7 +85,7 @@ export async function startFlowd(opts = {}) {
   proc.on('exit', (code, sig) => {
     exited = sig ? `killed by ${sig}` : `exit status ${code}`;
   });
-  const url = `http://127.0.0.1:${port}`;
+  let url = null;
   const log = () => {
     try {
       return fs.readFileSync(logFile, 'utf8').slice(-4000);
@@ -125,6 +114,13 @@ export async function startFlowd(opts = {}) {
   }
   try {
     const headers = opts.token ? {Authorization: 'Bearer ' + opts.token} : {};
+    await until('flowd to print its port', () => {
+      if (exited !== null) throw new Error(`flowd ${exited}; its log:\n${log()}`);
+      const m = /listening on http:\/\/[^\s/]+:(\d+)\//.exec(log());
+      if (m) port = Number(m[1]);
+      return m;
+    }, 20000, 50);
+    url = `http://127.0.0.1:${port}`;
     await until('flowd to answer /ready', async () => {
       if (exited !== null) throw new Error(`flowd ${exited}; its log:\n${log()}`);
       const r = await fetch(url + '/ready', {headers});

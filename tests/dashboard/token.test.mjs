@@ -1,0 +1,45 @@
+/*
+ * flowd with a token: the page asks for it once (in-page dialog, not a
+ * browser prompt), keeps it for the tab, and then shows live data; the
+ * event stream authenticates with ?access_token=.
+ */
+
+import {test} from 'node:test';
+import assert from 'node:assert/strict';
+import {startFlowd, deployDemo, openBrowser, flowdPath} from './helpers.mjs';
+
+test('the token is asked for once and kept for the session',
+     {skip: !flowdPath() && 'FLOWD is not set'}, async (t) => {
+  const token = 'tok-' + Math.random().toString(36).slice(2);
+  const fd = await startFlowd({token});
+  t.after(() => fd.stop());
+  await deployDemo(fd);
+  const b = await openBrowser(t);
+  t.after(() => b.close());
+  const {page} = b;
+
+  await page.goto(fd.url + '/');
+  const dlg = page.locator('#token-dialog[open]');
+  await dlg.waitFor({timeout: 20000});
+  await b.shot('token-dialog');
+  await page.fill('#token-input', token);
+  await page.click('#token-form button[value="ok"]');
+  await dlg.waitFor({state: 'detached'}).catch(() => {});
+  await page.locator('#overview-streams tr[data-stream="demo"] .status[data-status="deployed"]')
+      .waitFor({timeout: 20000});
+  await page.locator('#conn[data-state="open"]').waitFor({timeout: 20000});
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('flow.token')), token);
+
+  /* A reload and other pages do not ask again. */
+  await page.reload();
+  await page.goto(fd.url + '/#/runtime');
+  await page.locator('#runtime-table tbody tr').first().waitFor({timeout: 20000});
+  assert.equal(await page.locator('#token-dialog[open]').count(), 0);
+  await b.shot('token-runtime');
+
+  assert.deepEqual(b.problems.dialogs, []);
+  assert.deepEqual(b.problems.page, []);
+  /* Only the first, expected 401 may have been logged. */
+  assert.ok(b.problems.console.every((m) => /status of 401/.test(m)),
+            b.problems.console.join('\n'));
+});
