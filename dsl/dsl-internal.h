@@ -102,6 +102,9 @@ int dsl__file_push(dsl__parse *ps, dsl_stream *s); /* takes s */
 int dsl__check_labels(const dsl_stream *s, const char *src, size_t len,
                       dsl_errors *errs);
 
+/* Sort errors added since `from` by offset (stable). */
+void dsl__sort_errors(dsl_errors *errs, size_t from);
+
 /* Levenshtein distance, capped at `cap` (returns cap+1 when beyond). */
 size_t dsl__distance(const char *a, const char *b, size_t cap);
 

@@ -122,7 +122,7 @@ static int cmp_err(const void *a, const void *b)
 
 /* Sort the errors added since `from` by offset, keeping the order of
  * equal offsets (insertion sort: the lists are short). */
-static void sort_errors(dsl_errors *errs, size_t from)
+void dsl__sort_errors(dsl_errors *errs, size_t from)
 {
     for (size_t i = from + 1; i < errs->n; i++) {
         dsl_error e = errs->v[i];
@@ -246,7 +246,7 @@ int dsl_parse_file(const char *text, size_t len, dsl_file **out,
         if (dsl__check_labels(s, text, len, errs) < 0)
             rc = -1;
     }
-    sort_errors(errs, ps.n_errs_at_start);
+    dsl__sort_errors(errs, ps.n_errs_at_start);
     if (rc != 0 || errs->n > ps.n_errs_at_start) {
         dsl_file_destroy(&ps.file);
         if (errs->n == ps.n_errs_at_start)

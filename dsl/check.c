@@ -1,0 +1,427 @@
+/*
+ * The checking pass: a parsed stream against the app registry and the
+ * streams that exist. Separate from parsing so that the grammar stays
+ * about syntax and the registry stays data.
+ */
+#include "dsl-internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+size_t dsl__distance(const char *a, const char *b, size_t cap)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if ((la > lb ? la - lb : lb - la) > cap)
+        return cap + 1;
+    if (lb > 255)
+        return cap + 1;
+    size_t row[256];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0], best = i;
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t v = diag + cost;
+            if (up + 1 < v)
+                v = up + 1;
+            if (row[j - 1] + 1 < v)
+                v = row[j - 1] + 1;
+            row[j] = v;
+            diag = up;
+            if (v < best)
+                best = v;
+        }
+        if (best > cap)
+            return cap + 1;
+    }
+    return row[lb];
+}
+
+const char *dsl_suggest(const char *word, const char *const *candidates,
+                        size_t n)
+{
+    size_t len = strlen(word);
+    size_t cap = len / 3 > 1 ? len / 3 : 1;
+    const char *best = NULL;
+    size_t best_d = cap + 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!candidates[i])
+            continue;
+        size_t d = dsl__distance(word, candidates[i], cap);
+        if (d < best_d) {
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    return best;
+}
+
+/* Value checks, the same rules the runtime applies to app options. */
+static bool int_ok(const char *s)
+{
+    char *end;
+    if (!*s || isspace((unsigned char)*s))
+        return false;
+    errno = 0;
+    (void)strtoll(s, &end, 10);
+    return !errno && !*end;
+}
+
+static bool float_ok(const char *s)
+{
+    char *end;
+    if (!*s || isspace((unsigned char)*s))
+        return false;
+    errno = 0;
+    double v = strtod(s, &end);
+    return !errno && !*end && isfinite(v);
+}
+
+static bool bool_ok(const char *s)
+{
+    static const char *const words[] = { "true",  "1", "yes", "on",
+                                         "false", "0", "no",  "off" };
+    for (size_t i = 0; i < 8; i++)
+        if (!strcasecmp(s, words[i]))
+            return true;
+    return false;
+}
+
+static bool duration_ok(const char *s)
+{
+    char *end;
+    if (!*s || isspace((unsigned char)*s) || *s == '-')
+        return false;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || !isfinite(v) || end == s)
+        return false;
+    return !*end || !strcmp(end, "ms") || !strcmp(end, "us") ||
+           !strcmp(end, "s") || !strcmp(end, "m") || !strcmp(end, "h");
+}
+
+/* Append "a, b, c" of at most `max` names to buf. */
+static void join_names(char *buf, size_t cap, const char *const *names,
+                       size_t n)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && k + 1 < cap; i++) {
+        int w = snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0 || (size_t)w >= cap - k) {
+            snprintf(buf + k, cap - k, ", ...");
+            break;
+        }
+        k += (size_t)w;
+    }
+}
+
+typedef struct checker {
+    const dsl_check_ctx *ctx;
+    const char *src;
+    size_t len;
+    dsl_errors *errs;
+    int rc;
+} checker;
+
+#define ADD(c, off, n, ...)                                           \
+    do {                                                              \
+        if (dsl_errors_add((c)->errs, (c)->src, (c)->len, (off), (n), \
+                           __VA_ARGS__) < 0)                          \
+            (c)->rc = -2;                                             \
+        else if ((c)->rc == 0)                                        \
+            (c)->rc = -1;                                             \
+    } while (0)
+
+static void check_value(checker *c, const dsl_app *app, const dsl_option *o,
+                        const dsl_app_option *def)
+{
+    const char *v = o->value;
+    const char *want = NULL;
+    char buf[512];
+    switch (def->type) {
+    case DSL_TYPE_STRING:
+        return;
+    case DSL_TYPE_INT:
+        want = int_ok(v) ? NULL : "an integer";
+        break;
+    case DSL_TYPE_FLOAT:
+        want = float_ok(v) ? NULL : "a number";
+        break;
+    case DSL_TYPE_BOOL:
+        want = bool_ok(v) ? NULL : "true or false";
+        break;
+    case DSL_TYPE_DURATION:
+        want = duration_ok(v) ? NULL
+                              : "a duration such as 500ms, 2s or 1m (a bare "
+                                "number is ms)";
+        break;
+    case DSL_TYPE_ENUM: {
+        for (size_t i = 0; i < def->n_values; i++)
+            if (!strcmp(def->values[i], v))
+                return;
+        const char *s =
+            dsl_suggest(v, (const char *const *)def->values, def->n_values);
+        char list[400];
+        join_names(list, sizeof(list), (const char *const *)def->values,
+                   def->n_values);
+        if (s)
+            snprintf(buf, sizeof(buf), "one of %s; did you mean '%s'?", list,
+                     s);
+        else
+            snprintf(buf, sizeof(buf), "one of %s", list);
+        want = buf;
+        break;
+    }
+    }
+    if (want)
+        ADD(c, o->value_offset, o->value_length,
+            "bad value '%s' for option '--%s' of app '%s': expected %s", v,
+            o->key, app->name, want);
+}
+
+static void check_options(checker *c, const dsl_app *app,
+                          const dsl_app_info *info)
+{
+    const char *names[256];
+    size_t nn = 0;
+    for (size_t i = 0; i < info->n_options && nn < 256; i++)
+        names[nn++] = info->options[i].name;
+    for (size_t i = 0; i < app->n_options; i++) {
+        const dsl_option *o = &app->options[i];
+        const dsl_app_option *def = NULL;
+        for (size_t j = 0; j < info->n_options; j++)
+            if (!strcmp(info->options[j].name, o->key))
+                def = &info->options[j];
+        if (def) {
+            check_value(c, app, o, def);
+            continue;
+        }
+        const char *s = dsl_suggest(o->key, names, nn);
+        if (s) {
+            ADD(c, o->offset, o->length,
+                "unknown option '--%s' for app '%s'; did you mean '--%s'?",
+                o->key, app->name, s);
+        } else if (nn) {
+            char list[400];
+            join_names(list, sizeof(list), names, nn);
+            ADD(c, o->offset, o->length,
+                "unknown option '--%s' for app '%s' (its options: %s)", o->key,
+                app->name, list);
+        } else {
+            ADD(c, o->offset, o->length,
+                "unknown option '--%s': app '%s' takes no options", o->key,
+                app->name);
+        }
+    }
+    for (size_t j = 0; j < info->n_options; j++) {
+        const dsl_app_option *def = &info->options[j];
+        if (def->required && !dsl_app_find_option(app, def->name))
+            ADD(c, app->name_offset, strlen(app->name),
+                "app '%s' needs the option '--%s=...'", app->name, def->name);
+    }
+}
+
+static const char *role_rule(dsl_role want)
+{
+    switch (want) {
+    case DSL_ROLE_SOURCE:
+        return "the first app of a stream must be a source (or start the "
+               "stream with ':destination >')";
+    case DSL_ROLE_SINK:
+        return "the last app of a stream must be a sink (or end the stream "
+               "with '> :destination')";
+    default:
+        return "only processors may sit between two apps";
+    }
+}
+
+static void check_app(checker *c, const dsl_stream *s, size_t i)
+{
+    const dsl_app *app = &s->apps[i];
+    const dsl_registry *reg = c->ctx ? c->ctx->registry : NULL;
+    if (!reg || app->implicit)
+        return;
+    bool any = s->is_list || (s->n_apps == 1 && !s->source && !s->sink);
+    dsl_role want = DSL_ROLE_PROCESSOR;
+    if (any)
+        want = DSL_ROLE_ANY;
+    else if (i == 0 && !s->source)
+        want = DSL_ROLE_SOURCE;
+    else if (i + 1 == s->n_apps && !s->sink)
+        want = DSL_ROLE_SINK;
+    const dsl_app_info *info = dsl_registry_find(reg, app->name, want);
+    if (info) {
+        check_options(c, app, info);
+        return;
+    }
+    const dsl_app_info *other = dsl_registry_find(reg, app->name, DSL_ROLE_ANY);
+    if (other) {
+        ADD(c, app->name_offset, strlen(app->name), "app '%s' is a %s; %s",
+            app->name, dsl_role_name(other->role), role_rule(want));
+        return;
+    }
+    /* Unknown: suggest among the apps that fit the position first. */
+    size_t n = dsl_registry_count(reg);
+    const char **fit = calloc(n ? n : 1, sizeof(char *));
+    const char **all = calloc(n ? n : 1, sizeof(char *));
+    size_t nf = 0;
+    if (!fit || !all) {
+        free(fit);
+        free(all);
+        ADD(c, app->name_offset, strlen(app->name), "unknown app '%s'",
+            app->name);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const dsl_app_info *a = dsl_registry_at(reg, k);
+        all[k] = a->name;
+        if (want == DSL_ROLE_ANY || a->role == want)
+            fit[nf++] = a->name;
+    }
+    const char *sug = dsl_suggest(app->name, fit, nf);
+    if (!sug)
+        sug = dsl_suggest(app->name, all, n);
+    if (sug) {
+        ADD(c, app->name_offset, strlen(app->name),
+            "unknown app '%s'; did you mean '%s'?", app->name, sug);
+    } else {
+        char list[400];
+        join_names(list, sizeof(list), fit, nf);
+        ADD(c, app->name_offset, strlen(app->name),
+            "unknown app '%s' (known %s%s: %s)", app->name,
+            want == DSL_ROLE_ANY ? "app" : dsl_role_name(want),
+            nf == 1 ? "" : "s", nf ? list : "none");
+    }
+    free(fit);
+    free(all);
+}
+
+static void check_tap(checker *c, const dsl_stream *s)
+{
+    if (!s->source || !c->ctx || !c->ctx->n_known)
+        return;
+    const char *name = s->source->name;
+    const char *dot = strchr(name, '.');
+    if (!dot)
+        return;
+    size_t sl = (size_t)(dot - name);
+    const char *label = dot + 1;
+    const dsl_stream *target = NULL;
+    for (size_t i = 0; i < c->ctx->n_known; i++) {
+        const dsl_stream *k = c->ctx->known[i];
+        if (k && k->name && strlen(k->name) == sl &&
+            !strncmp(k->name, name, sl))
+            target = k;
+    }
+    if (target) {
+        const char *labels[DSL_MAX_APPS];
+        size_t nl = 0;
+        for (size_t i = 0; i < target->n_apps && nl < DSL_MAX_APPS; i++) {
+            labels[nl] = dsl_app_label(&target->apps[i]);
+            if (!strcmp(labels[nl], label))
+                return;
+            nl++;
+        }
+        const char *sug = dsl_suggest(label, labels, nl);
+        size_t off = s->source->offset + 1 + sl + 1;
+        if (sug)
+            ADD(c, off, strlen(label),
+                "stream '%s' has no app labelled '%s'; did you mean '%s'?",
+                target->name, label, sug);
+        else
+            ADD(c, off, strlen(label), "stream '%s' has no app labelled '%s'",
+                target->name, label);
+        return;
+    }
+    /* Not a stream: fine if some known stream writes to it. */
+    for (size_t i = 0; i < c->ctx->n_known; i++) {
+        const dsl_stream *k = c->ctx->known[i];
+        if (k && k->sink && !strcmp(k->sink->name, name))
+            return;
+    }
+    const char **names = calloc(c->ctx->n_known, sizeof(char *));
+    size_t nn = 0;
+    for (size_t i = 0; names && i < c->ctx->n_known; i++)
+        if (c->ctx->known[i] && c->ctx->known[i]->name)
+            names[nn++] = c->ctx->known[i]->name;
+    char word[256];
+    snprintf(word, sizeof(word), "%.*s", (int)(sl < 255 ? sl : 255), name);
+    const char *sug = names ? dsl_suggest(word, names, nn) : NULL;
+    if (sug)
+        ADD(c, s->source->offset + 1, sl,
+            "tap of unknown stream '%s'; did you mean '%s'?", word, sug);
+    else
+        ADD(c, s->source->offset + 1, sl,
+            "tap of unknown stream '%s' (no stream has that name and none "
+            "writes to ':%s')",
+            word, name);
+    free(names);
+}
+
+int dsl_check_stream(const dsl_stream *s, const dsl_check_ctx *ctx,
+                     const char *src, size_t src_len, dsl_errors *errs)
+{
+    checker c = { ctx, src, src_len, errs, 0 };
+    size_t from = errs->n;
+    if (s->name && !dsl_is_stream_name(s->name))
+        ADD(&c, s->name_offset, strlen(s->name),
+            "illegal name for a stream: '%s'", s->name);
+    size_t before = errs->n;
+    if (dsl__check_labels(s, src, src_len, errs) < 0)
+        c.rc = -2;
+    else if (errs->n > before && c.rc == 0)
+        c.rc = -1;
+    check_tap(&c, s);
+    for (size_t i = 0; i < s->n_apps; i++)
+        check_app(&c, s, i);
+    dsl__sort_errors(errs, from);
+    return c.rc ? -1 : 0;
+}
+
+int dsl_check_file(const dsl_file *f, const dsl_check_ctx *ctx, const char *src,
+                   size_t src_len, dsl_errors *errs)
+{
+    size_t nk = (ctx ? ctx->n_known : 0) + f->n_streams;
+    const dsl_stream **known = calloc(nk ? nk : 1, sizeof(*known));
+    if (!known) {
+        dsl_errors_add(errs, src, src_len, 0, 1, "out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; ctx && i < ctx->n_known; i++)
+        known[k++] = ctx->known[i];
+    for (size_t i = 0; i < f->n_streams; i++)
+        known[k++] = f->streams[i];
+    dsl_check_ctx c = { ctx ? ctx->registry : NULL, known, k };
+    int rc = 0;
+    size_t from = errs->n;
+    for (size_t i = 0; i < f->n_streams; i++) {
+        const dsl_stream *s = f->streams[i];
+        for (size_t j = 0; s->name && j < i; j++) {
+            const dsl_stream *t = f->streams[j];
+            if (t->name && !strcmp(t->name, s->name)) {
+                if (dsl_errors_add(errs, src, src_len, s->name_offset,
+                                   strlen(s->name),
+                                   "stream '%s' is defined twice; rename "
+                                   "one of them",
+                                   s->name) == 0)
+                    rc = -1;
+                break;
+            }
+        }
+        if (dsl_check_stream(s, &c, src, src_len, errs) < 0)
+            rc = -1;
+    }
+    dsl__sort_errors(errs, from);
+    free(known);
+    return rc;
+}
