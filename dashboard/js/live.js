@@ -52,6 +52,33 @@ export class History {
   }
 }
 
+/*
+ * Puts older points (seconds before the first one held) in front, e.g.
+ * the per-second history read from REST when the tab opens. points maps a
+ * series name to a Map of second → value.
+ */
+History.prototype.prepend = function(points) {
+  const first = this.xs.length ? this.xs[0] : Infinity;
+  const now = Math.floor(Date.now() / 1000);
+  const secs = new Set();
+  for (const m of Object.values(points))
+    for (const x of m.keys())
+      if (x < first && x > now - WINDOW_S) secs.add(x);
+  const xs = [...secs].sort((a, b) => a - b);
+  if (!xs.length) return;
+  for (const name of Object.keys(points)) {
+    if (!this.series.has(name)) {
+      this.series.set(name, new Array(this.xs.length).fill(null));
+      this.version++;
+    }
+  }
+  for (const [name, arr] of this.series) {
+    const m = points[name];
+    arr.unshift(...xs.map((x) => (m && m.has(x) ? m.get(x) : null)));
+  }
+  this.xs.unshift(...xs);
+};
+
 export const state = {
   streams: new Map(),   /* name → {name, status, statusDescription} */
   instances: new Map(), /* id → instance from the latest `rates` */
@@ -110,6 +137,51 @@ export function learnDefinitions(defs) {
       state.streams.set(d.name, {name: d.name, status: d.status,
                                  statusDescription: d.statusDescription});
   }
+}
+
+/*
+ * Fills the counter charts with the last five minutes that flowd keeps
+ * (aggregate-counter history at second resolution), once per tab.
+ */
+let backfilled = false;
+export async function backfill() {
+  if (backfilled) return;
+  backfilled = true;
+  const {all, get, enc} = await import('./api.js');
+  let counters;
+  try {
+    counters = await all('/metrics/counters?size=1000');
+  } catch (e) {
+    backfilled = false;
+    return;
+  }
+  const from = Math.floor(Date.now() / 1000) - WINDOW_S;
+  const rates = {};
+  const values = {};
+  await Promise.all(counters.map(async (c) => {
+    try {
+      const r = await get(`/metrics/aggregate-counters/${enc(c.name)}` +
+                          `?resolution=second&from=${from}`);
+      const per = Object.entries(r.values || {})
+                      .map(([k, v]) => [Math.floor(Date.parse(k) / 1000), Number(v) || 0])
+                      .filter(([x]) => !Number.isNaN(x))
+                      .sort((a, b) => a[0] - b[0]);
+      /* Walk back from the total to get the value at each second's end. */
+      let total = Number(r.total !== undefined ? r.total : c.value) || 0;
+      const vm = new Map();
+      for (let i = per.length - 1; i >= 0; i--) {
+        vm.set(per[i][0], total);
+        total -= per[i][1];
+      }
+      rates[c.name] = new Map(per);
+      values[c.name] = vm;
+    } catch (e) {
+      /* No history for this one: its chart starts now. */
+    }
+  }));
+  state.counterRates.prepend(rates);
+  state.counterValues.prepend(values);
+  notify('counters');
 }
 
 export function start() {

@@ -194,6 +194,7 @@ export function mount(root) {
   }
   updateTable();
   updateFvc();
+  live.backfill();
   const unsub = live.subscribe((kind) => {
     if (kind !== 'counters') return;
     rateChart.refresh();
