@@ -20,10 +20,25 @@
 #ifdef FLOWCTL_HAVE_VALIDATE
 #include "validate.h"
 
+/* Global options are stripped before dispatch; hand -o json back to
+ * validate, which parses its own arguments. */
 static int cmd_validate(struct ctl *c, int argc, char **argv)
 {
-    (void)c;
-    return flowctl_validate(argc, argv);
+    if (!c->json || argc < 1)
+        return flowctl_validate(argc, argv);
+    char **v = calloc((size_t)argc + 3, sizeof(char *));
+    if (!v) {
+        fputs("flowctl: out of memory\n", stderr);
+        return 2;
+    }
+    v[0] = argv[0];
+    v[1] = "-o";
+    v[2] = "json";
+    for (int i = 1; i < argc; i++)
+        v[i + 2] = argv[i];
+    int rc = flowctl_validate(argc + 2, v);
+    free(v);
+    return rc;
 }
 #endif
 

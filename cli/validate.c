@@ -1,0 +1,462 @@
+/*
+ * `flowctl validate [-o json] [--registry FILE] (-e DEFINITION | FILE...)`
+ *
+ * Parses and checks stream definitions without a server. The app registry
+ * comes from `--registry FILE` (a JSON array of `--describe` documents) or
+ * from running each built-in app with `--describe`; when that is not
+ * possible only the structural checks run, and stderr says so.
+ */
+#include "validate.h"
+
+#include "flow-config.h"
+#include "flow/dsl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define DESCRIBE_MAX        (1024 * 1024)
+#define DESCRIBE_TIMEOUT_MS 5000
+
+static const char *const builtin_apps[] = { FLOW_BUILTIN_APPS };
+
+static void usage(FILE *f)
+{
+    fputs("usage: flowctl validate [-o json|text] [--registry FILE] "
+          "(-e DEFINITION | FILE...)\n"
+          "\n"
+          "Check stream definitions without a server. FILE is a stream "
+          "file\n"
+          "(NAME = DEFINITION per line, '-' reads stdin); -e checks one "
+          "definition.\n"
+          "Exit status: 0 valid, 1 invalid, 2 usage error.\n"
+          "\n"
+          "  -o json          print one JSON document\n"
+          "  -e DEFINITION    check this definition (may be repeated)\n"
+          "  --registry FILE  apps to check against: a JSON array of "
+          "--describe\n"
+          "                   documents (default: the built-in apps)\n",
+          f);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run `path --describe` and return its stdout (new), or NULL. */
+static char *describe(const char *path, size_t *len)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY,
+                                     0);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY,
+                                     0);
+    char *args[] = { (char *)path, "--describe", NULL };
+    pid_t pid;
+    int rc = posix_spawn(&pid, path, &fa, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pfd[1]);
+    if (rc != 0) {
+        close(pfd[0]);
+        return NULL;
+    }
+    char *buf = malloc(DESCRIBE_MAX + 1);
+    size_t n = 0;
+    bool ok = buf != NULL;
+    long long deadline = now_ms() + DESCRIBE_TIMEOUT_MS;
+    while (ok) {
+        long long left = deadline - now_ms();
+        if (left <= 0) {
+            ok = false;
+            break;
+        }
+        struct pollfd p = { pfd[0], POLLIN, 0 };
+        int pr = poll(&p, 1, (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            ok = false;
+            break;
+        }
+        ssize_t r = read(pfd[0], buf + n, DESCRIBE_MAX - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || (r > 0 && n + (size_t)r >= DESCRIBE_MAX)) {
+            ok = false;
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(pfd[0]);
+    if (!ok)
+        kill(pid, SIGKILL);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!ok || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Fill the registry from the built-in apps; false when any app cannot be
+ * described (then the caller checks structure only). */
+static bool load_builtin(dsl_registry *reg)
+{
+    size_t n = sizeof(builtin_apps) / sizeof(builtin_apps[0]);
+    if (n == 0 || !builtin_apps[0]) {
+        fputs("flowctl validate: no built-in apps are known; checking "
+              "structure only\n",
+              stderr);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        char *err = NULL;
+        char *json = describe(builtin_apps[i], &len);
+        if (!json || dsl_registry_add_describe(reg, json, len, &err) < 0) {
+            fprintf(stderr,
+                    "flowctl validate: cannot describe app %s%s%s; checking "
+                    "structure only (build the apps, or pass --registry "
+                    "FILE)\n",
+                    builtin_apps[i], err ? ": " : "", err ? err : "");
+            free(err);
+            free(json);
+            return false;
+        }
+        free(json);
+    }
+    return true;
+}
+
+/* Read a whole file ("-" is stdin), at most one byte past the parser's
+ * limit so that the parser reports the size. */
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            if (cap > (size_t)DSL_MAX_INPUT + 2)
+                break;
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    bool bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        errno = bad ? EIO : ENOMEM;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* One input: a file or an -e definition, with its parse results. */
+typedef struct input {
+    const char *name; /* file name, or NULL for -e */
+    char *text;
+    size_t len;
+    dsl_file *file;     /* file inputs */
+    dsl_stream *stream; /* -e inputs */
+    dsl_errors errs;
+} input;
+
+static json_t *error_json(const input *in, const dsl_error *e)
+{
+    json_t *j = json_pack("{s:I, s:i, s:i, s:s}", "offset",
+                          (json_int_t)e->offset, "line", (int)e->line, "column",
+                          (int)e->column, "message", e->message);
+    if (j && in->name)
+        json_object_set_new(j, "file", json_string(in->name));
+    return j;
+}
+
+static int add_stream_json(json_t *arr, const dsl_stream *s)
+{
+    char *txt = dsl_stream_to_json(s);
+    json_t *j = txt ? json_loads(txt, 0, NULL) : NULL;
+    free(txt);
+    if (!j || json_array_append_new(arr, j))
+        return -1;
+    return 0;
+}
+
+int flowctl_validate(int argc, char **argv)
+{
+    bool json = false;
+    const char *registry_file = NULL;
+    const char **defs = calloc((size_t)argc + 1, sizeof(char *));
+    const char **files = calloc((size_t)argc + 1, sizeof(char *));
+    size_t ndefs = 0, nfiles = 0;
+    int status = 2;
+    input *in = NULL;
+    size_t nin = 0;
+    dsl_registry *reg = NULL;
+    if (!defs || !files) {
+        fputs("flowctl validate: out of memory\n", stderr);
+        goto out;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            status = 0;
+            goto out;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr,
+                        "flowctl validate: %s needs a format "
+                        "(json or text)\n",
+                        a);
+                goto usage;
+            }
+            const char *fmt = argv[++i];
+            if (!strcmp(fmt, "json")) {
+                json = true;
+            } else if (!strcmp(fmt, "text")) {
+                json = false;
+            } else {
+                fprintf(stderr,
+                        "flowctl validate: unknown output format '%s' "
+                        "(json or text)\n",
+                        fmt);
+                goto usage;
+            }
+        } else if (!strcmp(a, "-e")) {
+            if (i + 1 >= argc) {
+                fputs("flowctl validate: -e needs a definition\n", stderr);
+                goto usage;
+            }
+            defs[ndefs++] = argv[++i];
+        } else if (!strcmp(a, "--registry")) {
+            if (i + 1 >= argc) {
+                fputs("flowctl validate: --registry needs a file\n", stderr);
+                goto usage;
+            }
+            registry_file = argv[++i];
+        } else if (!strcmp(a, "--")) {
+            while (++i < argc)
+                files[nfiles++] = argv[i];
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "flowctl validate: unknown option '%s'\n", a);
+            goto usage;
+        } else {
+            files[nfiles++] = a;
+        }
+    }
+    if (ndefs && nfiles) {
+        fputs("flowctl validate: give either -e DEFINITION or FILE..., not "
+              "both\n",
+              stderr);
+        goto usage;
+    }
+    if (!ndefs && !nfiles) {
+        fputs("flowctl validate: nothing to validate: give -e DEFINITION "
+              "or FILE...\n",
+              stderr);
+        goto usage;
+    }
+
+    reg = dsl_registry_new();
+    if (!reg) {
+        fputs("flowctl validate: out of memory\n", stderr);
+        goto out;
+    }
+    bool have_registry = false;
+    if (registry_file) {
+        size_t len;
+        char *err = NULL;
+        char *txt = read_all(registry_file, &len);
+        if (!txt) {
+            fprintf(stderr, "flowctl validate: cannot read %s: %s\n",
+                    registry_file, strerror(errno));
+            goto out;
+        }
+        int rc = dsl_registry_add_describe_array(reg, txt, len, &err);
+        free(txt);
+        if (rc < 0) {
+            fprintf(stderr, "flowctl validate: %s: %s\n", registry_file,
+                    err ? err : "bad registry");
+            free(err);
+            goto out;
+        }
+        have_registry = true;
+    } else {
+        have_registry = load_builtin(reg);
+    }
+
+    nin = ndefs + nfiles;
+    in = calloc(nin, sizeof(*in));
+    if (!in) {
+        fputs("flowctl validate: out of memory\n", stderr);
+        goto out;
+    }
+    for (size_t i = 0; i < nfiles; i++) {
+        in[i].name = files[i];
+        in[i].text = read_all(files[i], &in[i].len);
+        if (!in[i].text) {
+            fprintf(stderr, "flowctl validate: cannot read %s: %s\n", files[i],
+                    strerror(errno));
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < ndefs; i++) {
+        input *p = &in[nfiles + i];
+        p->text = strdup(defs[i]);
+        p->len = p->text ? strlen(p->text) : 0;
+        if (!p->text) {
+            fputs("flowctl validate: out of memory\n", stderr);
+            goto out;
+        }
+    }
+
+    /* Parse everything first: the streams of all files are the known
+     * streams that taps may refer to. */
+    size_t nknown = 0;
+    for (size_t i = 0; i < nin; i++) {
+        input *p = &in[i];
+        if (p->name) {
+            if (dsl_parse_file(p->text, p->len, &p->file, &p->errs) == 0)
+                nknown += p->file->n_streams;
+        } else {
+            dsl_parse_stream(p->text, p->len, &p->stream, &p->errs);
+        }
+    }
+    const dsl_stream **known = calloc(nknown ? nknown : 1, sizeof(*known));
+    if (!known) {
+        fputs("flowctl validate: out of memory\n", stderr);
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nin; i++)
+        for (size_t j = 0; in[i].file && j < in[i].file->n_streams; j++)
+            known[k++] = in[i].file->streams[j];
+    dsl_check_ctx ctx = { have_registry ? reg : NULL, NULL, 0 };
+    dsl_check_ctx fctx = { have_registry ? reg : NULL, known, k };
+    bool valid = true;
+    for (size_t i = 0; i < nin; i++) {
+        input *p = &in[i];
+        if (p->file) {
+            /* Streams of other files join through fctx; the file's own
+             * streams are added by dsl_check_file, so count them once. */
+            dsl_check_file(p->file, &fctx, p->text, p->len, &p->errs);
+        } else if (p->stream) {
+            dsl_check_stream(p->stream, &ctx, p->text, p->len, &p->errs);
+        }
+        if (p->errs.n)
+            valid = false;
+    }
+    free(known);
+
+    if (json) {
+        json_t *doc;
+        if (valid) {
+            json_t *arr = json_array();
+            for (size_t i = 0; arr && i < nin; i++) {
+                for (size_t j = 0; in[i].file && j < in[i].file->n_streams; j++)
+                    if (add_stream_json(arr, in[i].file->streams[j]) < 0)
+                        goto nomem;
+                if (in[i].stream && add_stream_json(arr, in[i].stream) < 0)
+                    goto nomem;
+            }
+            doc = json_pack("{s:b, s:o}", "valid", 1, "streams", arr);
+        } else {
+            json_t *arr = json_array();
+            for (size_t i = 0; arr && i < nin; i++)
+                for (size_t j = 0; j < in[i].errs.n; j++)
+                    json_array_append_new(arr,
+                                          error_json(&in[i], &in[i].errs.v[j]));
+            doc = json_pack("{s:b, s:o}", "valid", 0, "errors", arr);
+        }
+        if (!doc)
+            goto nomem;
+        char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(2));
+        json_decref(doc);
+        if (!s)
+            goto nomem;
+        puts(s);
+        free(s);
+    } else {
+        for (size_t i = 0; i < nin; i++) {
+            input *p = &in[i];
+            const char *label = p->name ? p->name : "definition";
+            for (size_t j = 0; j < p->errs.n; j++)
+                dsl_error_print(stdout, label, p->text, p->len, &p->errs.v[j]);
+            if (p->errs.n)
+                continue;
+            if (p->file) {
+                printf("%s: valid (%zu stream%s)\n", label, p->file->n_streams,
+                       p->file->n_streams == 1 ? "" : "s");
+            } else if (p->stream) {
+                char *txt = dsl_stream_print(p->stream);
+                printf("valid: %s\n", txt ? txt : "");
+                free(txt);
+            }
+        }
+    }
+    fflush(stdout);
+    status = valid ? 0 : 1;
+    goto out;
+nomem:
+    fputs("flowctl validate: out of memory\n", stderr);
+    status = 2;
+    goto out;
+usage:
+    usage(stderr);
+    status = 2;
+out:
+    for (size_t i = 0; in && i < nin; i++) {
+        free(in[i].text);
+        dsl_file_destroy(&in[i].file);
+        dsl_stream_destroy(&in[i].stream);
+        dsl_errors_fini(&in[i].errs);
+    }
+    free(in);
+    dsl_registry_destroy(&reg);
+    free(defs);
+    free(files);
+    return status;
+}
