@@ -1,0 +1,58 @@
+/* Analytics counters kept by flowd: totals, field values and a time
+ * history, persisted in the store. */
+#ifndef SRV_ANALYTICS_H
+#define SRV_ANALYTICS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "server.h"
+
+/* Resolutions of the stored history, in seconds. */
+#define SRV_RES_SECOND 1
+#define SRV_RES_MINUTE 60
+#define SRV_RES_HOUR   3600
+#define SRV_RES_DAY    86400
+
+typedef struct srv_counter {
+    char kind[24];
+    char name[256];
+    uint64_t total;
+    uint64_t last_total;
+    double rate;
+    json_t *values;  /* field-value counters: value -> count */
+    json_t *pending; /* value -> increment not yet stored */
+    struct {
+        int64_t sec;
+        uint64_t inc;
+    } * hist;
+    size_t nhist, caphist;
+    bool dirty;
+    struct srv_counter *next;
+} srv_counter;
+
+/* Borrowed; NULL when absent. kind NULL: counter or aggregate-counter. */
+srv_counter *srv_analytics_find(srv_analytics *a, const char *kind,
+                                const char *name);
+
+/* The first counter, for iteration with ->next. */
+srv_counter *srv_analytics_first(srv_analytics *a);
+
+/* Forgets a counter and its history. Returns 0, or -1 when absent. */
+int srv_analytics_reset(srv_analytics *a, const char *kind, const char *name);
+
+/* Bucket counts of the history of kind/name at res seconds from..to
+ * (epoch seconds, inclusive, aligned to res), as a JSON object of
+ * ISO-8601 time -> count with every bucket (zeros included). res 0 means
+ * calendar months, -1 calendar years (both from daily buckets). Returns
+ * new, NULL when out of memory. */
+json_t *srv_analytics_history(srv_analytics *a, const char *kind,
+                              const char *name, int64_t res, int64_t from,
+                              int64_t to);
+
+/* Aligns t down to a bucket of res (also months 0 and years -1). */
+int64_t srv_bucket_floor(int64_t t, int64_t res);
+/* The bucket after the one starting at t. */
+int64_t srv_bucket_next(int64_t t, int64_t res);
+
+#endif

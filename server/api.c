@@ -1,0 +1,630 @@
+/* The REST API's front: the route table, authentication, request bodies,
+ * paging, and the small routes (service, runtime, apps, completions,
+ * static files). */
+#include <ctype.h>
+#include <regex.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "api.h"
+#include "flow-config.h"
+#include "server.h"
+
+int srv_registry_register(srv *s, const char *type, const char *name,
+                          const char *uri, bool force, char *err,
+                          size_t errlen);
+int srv_registry_unregister(srv *s, const char *type, const char *name);
+
+int srv_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int64_t srv_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void srv_iso(int64_t sec, char *buf, size_t len)
+{
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+bool srv_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 1 || n > SRV_NAME_MAX || !(name[0] >= 'a' && name[0] <= 'z'))
+        return false;
+    for (size_t k = 1; k < n; k++)
+        if (!((name[k] >= 'a' && name[k] <= 'z') ||
+              (name[k] >= '0' && name[k] <= '9') || name[k] == '-'))
+            return false;
+    return true;
+}
+
+json_t *srv_links(const char *fmt, ...)
+{
+    char href[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(href, sizeof href, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:{s:s}}", "self", "href", href);
+}
+
+/* Decodes application/x-www-form-urlencoded text into an object. */
+static json_t *parse_form(const char *body, size_t len)
+{
+    json_t *o = json_object();
+    char *buf = malloc(len + 1);
+
+    if (!o || !buf) {
+        free(buf);
+        json_decref(o);
+        return NULL;
+    }
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i, eq = (size_t)-1;
+        while (j < len && body[j] != '&') {
+            if (body[j] == '=' && eq == (size_t)-1)
+                eq = j;
+            j++;
+        }
+        size_t kend = eq == (size_t)-1 ? j : eq;
+        char key[256];
+        size_t kl = 0, vl = 0;
+        for (size_t k = i; k < kend && kl < sizeof key - 1; k++)
+            key[kl++] = body[k];
+        key[kl] = '\0';
+        for (size_t k = eq == (size_t)-1 ? j : eq + 1; k < j; k++) {
+            char c = body[k];
+            if (c == '+')
+                c = ' ';
+            else if (c == '%' && k + 2 < j + 1 &&
+                     isxdigit((unsigned char)body[k + 1]) &&
+                     isxdigit((unsigned char)body[k + 2])) {
+                char hex[3] = { body[k + 1], body[k + 2], 0 };
+                c = (char)strtol(hex, NULL, 16);
+                k += 2;
+            }
+            buf[vl++] = c;
+        }
+        json_t *v = json_stringn(buf, vl);
+        if (!v) {
+            free(buf);
+            json_decref(o);
+            return NULL;
+        }
+        if (kl)
+            json_object_set_new(o, key, v);
+        else
+            json_decref(v);
+        i = j + 1;
+    }
+    free(buf);
+    return o;
+}
+
+json_t *srv_req_body(srv_req *r, bool form_ok)
+{
+    json_error_t e;
+
+    if (r->body_len == 0)
+        return json_object();
+    if (strncasecmp(r->content_type, "application/json", 16) == 0) {
+        json_t *o = json_loadb(r->body, r->body_len, 0, &e);
+        if (!o) {
+            srv_req_error(r, 400, NULL,
+                          "the body is not valid JSON: %s at line "
+                          "%d, column %d",
+                          e.text, e.line, e.column);
+            return NULL;
+        }
+        if (!json_is_object(o)) {
+            json_decref(o);
+            srv_req_error(r, 400, NULL, "the body must be a JSON object");
+            return NULL;
+        }
+        return o;
+    }
+    if (form_ok && strncasecmp(r->content_type,
+                               "application/x-www-form-urlencoded", 33) == 0) {
+        json_t *o = parse_form(r->body, r->body_len);
+        if (!o)
+            srv_req_error(r, 400, NULL, "the form body is not valid UTF-8");
+        return o;
+    }
+    srv_req_error(r, 415, NULL,
+                  "content type '%s' is not accepted here; send "
+                  "application/json%s",
+                  r->content_type[0] ? r->content_type : "(none)",
+                  form_ok ? " or application/x-www-form-urlencoded" : "");
+    return NULL;
+}
+
+static bool arg_long(srv_req *r, const char *name, long lo, long hi, long def,
+                     long *out)
+{
+    const char *v = srv_req_arg(r, name);
+    char *e;
+
+    *out = def;
+    if (!v)
+        return true;
+    long n = strtol(v, &e, 10);
+    if (*e || e == v || n < lo || n > hi) {
+        srv_req_error(r, 400, NULL,
+                      "query parameter '%s' must be a whole number from "
+                      "%ld to %ld, not '%s'",
+                      name, lo, hi, v);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+json_t *srv_page(srv_req *r, json_t *items, const char *key, const char *path)
+{
+    long page, size;
+
+    if (!arg_long(r, "page", 0, 1000000, 0, &page) ||
+        !arg_long(r, "size", 1, 1000, 20, &size)) {
+        json_decref(items);
+        return NULL;
+    }
+    size_t total = json_array_size(items);
+    size_t pages = (total + (size_t)size - 1) / (size_t)size;
+    json_t *slice = json_array();
+    for (size_t k = (size_t)(page * size);
+         k < total && k < (size_t)((page + 1) * size); k++)
+        json_array_append(slice, json_array_get(items, k));
+    json_decref(items);
+    json_t *links = json_pack("{s:{s:s+}}", "self", "href", path, "");
+    char href[512];
+    snprintf(href, sizeof href, "%s?page=%ld&size=%ld", path, page, size);
+    json_object_set_new(links, "self", json_pack("{s:s}", "href", href));
+    if ((size_t)page + 1 < pages) {
+        snprintf(href, sizeof href, "%s?page=%ld&size=%ld", path, page + 1,
+                 size);
+        json_object_set_new(links, "next", json_pack("{s:s}", "href", href));
+    }
+    if (page > 0) {
+        snprintf(href, sizeof href, "%s?page=%ld&size=%ld", path, page - 1,
+                 size);
+        json_object_set_new(links, "prev", json_pack("{s:s}", "href", href));
+    }
+    return json_pack("{s:{s:o},s:o,s:{s:i,s:I,s:I,s:i}}", "_embedded", key,
+                     slice, "_links", links, "page", "size", (int)size,
+                     "totalElements", (json_int_t)total, "totalPages",
+                     (json_int_t)pages, "number", (int)page);
+}
+
+/* ---- service ---- */
+
+static void api_health(srv *s, srv_req *r)
+{
+    (void)s;
+    srv_req_json(r, 200, json_pack("{s:s}", "status", "UP"));
+}
+
+static void api_ready(srv *s, srv_req *r)
+{
+    if (!s->ready) {
+        srv_req_error(r, 503, NULL,
+                      "flowd is starting: restoring deployed streams");
+        return;
+    }
+    srv_req_json(r, 200, json_pack("{s:s}", "status", "READY"));
+}
+
+static void api_about(srv *s, srv_req *r)
+{
+    char zv[32];
+    int a, b, c;
+
+    zmq_version(&a, &b, &c);
+    snprintf(zv, sizeof zv, "%d.%d.%d", a, b, c);
+    srv_req_json(r, 200,
+                 json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:{s:s,s:s,s:i},"
+                           "s:{s:b},s:o}",
+                           "versionInfo", "flowd", FLOW_VERSION, "libuv",
+                           uv_version_string(), "libwebsockets", "4", "zmq", zv,
+                           "sqlite", sqlite3_libversion(), "jansson",
+                           JANSSON_VERSION, "dataDir", s->cfg.data_dir, "store",
+                           "type", "sqlite", "path", s->store.path,
+                           "schemaVersion", s->store.version, "security",
+                           "authenticationEnabled", s->cfg.token[0] != '\0',
+                           "_links", srv_links("/about")));
+}
+
+/* ---- runtime ---- */
+
+static void api_runtime_apps(srv *s, srv_req *r)
+{
+    json_t *items = json_array();
+
+    for (srv_stream *st = s->streams; st; st = st->next)
+        for (size_t k = 0; k < st->napps; k++)
+            json_array_append_new(items, srv_app_status_json(s, &st->apps[k]));
+    json_t *p = srv_page(r, items, "appStatusResourceList", "/runtime/apps");
+    if (p)
+        srv_req_json(r, 200, p);
+}
+
+static void api_runtime_app(srv *s, srv_req *r)
+{
+    const char *id = r->match.params[0];
+    const char *dot = strchr(id, '.');
+
+    if (dot) {
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(dot - id), id);
+        srv_stream *st = srv_stream_find(s, name);
+        srv_dapp *a = st ? srv_stream_app(st, dot + 1) : NULL;
+        if (a) {
+            srv_req_json(r, 200, srv_app_status_json(s, a));
+            return;
+        }
+    }
+    srv_req_error(r, 404, NULL, "no deployed app '%s' (ids are STREAM.LABEL)",
+                  id);
+}
+
+static void api_runtime_streams(srv *s, srv_req *r)
+{
+    json_t *items = json_array();
+
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        if (!st->deployed && !st->napps)
+            continue;
+        json_t *apps = json_array();
+        for (size_t k = 0; k < st->napps; k++)
+            json_array_append_new(apps, srv_app_status_json(s, &st->apps[k]));
+        json_array_append_new(
+            items,
+            json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", st->name, "status",
+                      srv_status_name(st->status), "statusDescription",
+                      st->status_desc, "applications", apps, "_links",
+                      srv_links("/streams/deployments/%s", st->name)));
+    }
+    json_t *p =
+        srv_page(r, items, "streamStatusResourceList", "/runtime/streams");
+    if (p)
+        srv_req_json(r, 200, p);
+}
+
+/* ---- apps ---- */
+
+static bool type_ok(const char *t)
+{
+    return strcmp(t, "source") == 0 || strcmp(t, "processor") == 0 ||
+           strcmp(t, "sink") == 0;
+}
+
+static json_t *app_json(const char *type, const char *name, json_t *e,
+                        bool with_options)
+{
+    json_t *d = json_object_get(e, "describe");
+    json_t *o = json_pack("{s:s,s:s,s:O,s:O,s:O,s:o}", "name", name, "type",
+                          type, "uri", json_object_get(e, "uri"), "builtin",
+                          json_object_get(e, "builtin"), "description",
+                          json_object_get(d, "description")
+                              ? json_object_get(d, "description")
+                              : json_null(),
+                          "_links", srv_links("/apps/%s/%s", type, name));
+    if (o && with_options) {
+        json_t *opts = json_object_get(d, "options");
+        json_object_set(o, "options", opts ? opts : json_array());
+    }
+    return o;
+}
+
+static int cmp_apps(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    static const char *order[] = { "source", "processor", "sink" };
+    int tx = 0, ty = 0;
+    for (int k = 0; k < 3; k++) {
+        if (strcmp(json_string_value(json_object_get(x, "type")), order[k]) ==
+            0)
+            tx = k;
+        if (strcmp(json_string_value(json_object_get(y, "type")), order[k]) ==
+            0)
+            ty = k;
+    }
+    if (tx != ty)
+        return tx - ty;
+    return strcmp(json_string_value(json_object_get(x, "name")),
+                  json_string_value(json_object_get(y, "name")));
+}
+
+static void api_apps_list(srv *s, srv_req *r)
+{
+    const char *type = srv_req_arg(r, "type");
+    const char *search = srv_req_arg(r, "search");
+    const char *key;
+    json_t *e;
+    json_t *v[1024];
+    size_t n = 0;
+
+    if (type && *type && !type_ok(type)) {
+        srv_req_error(r, 400, NULL,
+                      "type must be source, processor or sink, not "
+                      "'%s'",
+                      type);
+        return;
+    }
+    json_object_foreach(s->app_uris, key, e)
+    {
+        char t[32];
+        const char *slash = strchr(key, '/');
+        snprintf(t, sizeof t, "%.*s", (int)(slash - key), key);
+        if (type && *type && strcmp(type, t) != 0)
+            continue;
+        if (search && *search && !strstr(slash + 1, search))
+            continue;
+        if (n < 1024)
+            v[n++] = app_json(t, slash + 1, e, false);
+    }
+    qsort(v, n, sizeof v[0], cmp_apps);
+    json_t *items = json_array();
+    for (size_t k = 0; k < n; k++)
+        json_array_append_new(items, v[k]);
+    json_t *p = srv_page(r, items, "appRegistrationResourceList", "/apps");
+    if (p)
+        srv_req_json(r, 200, p);
+}
+
+static bool app_params_ok(srv_req *r)
+{
+    const char *type = r->match.params[0], *name = r->match.params[1];
+    if (!type_ok(type)) {
+        srv_req_error(r, 400, NULL,
+                      "app type must be source, processor or sink, "
+                      "not '%s'",
+                      type);
+        return false;
+    }
+    if (!srv_name_ok(name)) {
+        srv_req_error(r, 400, NULL,
+                      "app name '%s' is not valid: use 1 to 48 "
+                      "lowercase letters, digits and '-', starting "
+                      "with a letter",
+                      name);
+        return false;
+    }
+    return true;
+}
+
+static void api_app_get(srv *s, srv_req *r)
+{
+    if (!app_params_ok(r))
+        return;
+    json_t *e = srv_registry_entry(s, r->match.params[0], r->match.params[1]);
+    if (!e) {
+        srv_req_error(r, 404, NULL, "no %s app named '%s'", r->match.params[0],
+                      r->match.params[1]);
+        return;
+    }
+    srv_req_json(r, 200,
+                 app_json(r->match.params[0], r->match.params[1], e, true));
+}
+
+static void api_app_register(srv *s, srv_req *r)
+{
+    char err[1024];
+
+    if (!app_params_ok(r))
+        return;
+    json_t *b = srv_req_body(r, true);
+    if (!b)
+        return;
+    const char *uri = json_string_value(json_object_get(b, "uri"));
+    json_t *f = json_object_get(b, "force");
+    bool force = json_is_true(f) || (json_is_string(f) &&
+                                     strcmp(json_string_value(f), "true") == 0);
+    if (!uri || !*uri) {
+        srv_req_error(r, 400, NULL,
+                      "the request needs 'uri': the absolute path of "
+                      "an executable");
+        json_decref(b);
+        return;
+    }
+    int code = srv_registry_register(s, r->match.params[0], r->match.params[1],
+                                     uri, force, err, sizeof err);
+    json_decref(b);
+    if (code != 201) {
+        srv_req_error(r, code, NULL, "%s", err);
+        return;
+    }
+    srv_req_json(
+        r, 201,
+        app_json(r->match.params[0], r->match.params[1],
+                 srv_registry_entry(s, r->match.params[0], r->match.params[1]),
+                 true));
+}
+
+static void api_app_delete(srv *s, srv_req *r)
+{
+    if (!app_params_ok(r))
+        return;
+    const char *type = r->match.params[0], *name = r->match.params[1];
+    json_t *e = srv_registry_entry(s, type, name);
+    if (!e) {
+        srv_req_error(r, 404, NULL, "no %s app named '%s'", type, name);
+        return;
+    }
+    for (srv_stream *st = s->streams; st; st = st->next)
+        for (size_t k = 0; k < st->ast->n_apps; k++)
+            if (strcmp(st->ast->apps[k].name, name) == 0) {
+                srv_req_error(r, 409, NULL,
+                              "stream '%s' uses app '%s'; "
+                              "destroy it first",
+                              st->name, name);
+                return;
+            }
+    json_t *o = app_json(type, name, e, false);
+    srv_registry_unregister(s, type, name);
+    srv_req_json(r, 200, o);
+}
+
+/* ---- completions ---- */
+
+static void api_completions(srv *s, srv_req *r)
+{
+    const char *start = srv_req_arg(r, "start");
+    dsl_completions c = { 0 };
+
+    if (!start)
+        start = "";
+    if (dsl_complete(start, strlen(start), s->reg, &c)) {
+        srv_req_error(r, 500, NULL, "out of memory");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t k = 0; k < c.n; k++)
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s}", "text", c.v[k].text, "explanation",
+                           c.v[k].description ? c.v[k].description : ""));
+    dsl_completions_fini(&c);
+    srv_req_json(r, 200, json_pack("{s:o}", "proposals", arr));
+}
+
+/* ---- static ---- */
+
+static void api_index(srv *s, srv_req *r)
+{
+    srv_static_serve(s, r, s->cfg.dashboard_dir, "index.html");
+}
+
+static void api_dashboard(srv *s, srv_req *r)
+{
+    srv_static_serve(s, r, s->cfg.dashboard_dir, r->match.params[0]);
+}
+
+static void api_uplot(srv *s, srv_req *r)
+{
+    srv_static_serve(s, r, s->cfg.uplot_dir, r->match.params[0]);
+}
+
+typedef void (*handler_fn)(srv *s, srv_req *r);
+
+#define R(m, p, f)      \
+    {                   \
+        m, p, (void *)f \
+    }
+static const srv_route routes[] = {
+    R(SRV_GET, "/", api_index),
+    R(SRV_GET, "/dashboard/{*}", api_dashboard),
+    R(SRV_GET, "/vendor/uplot/{*}", api_uplot),
+    R(SRV_GET, "/health", api_health),
+    R(SRV_GET, "/ready", api_ready),
+    R(SRV_GET, "/about", api_about),
+    R(SRV_GET, "/streams/definitions", api_definitions_list),
+    R(SRV_POST, "/streams/definitions", api_definitions_create),
+    R(SRV_GET, "/streams/definitions/{}", api_definitions_get),
+    R(SRV_DELETE, "/streams/definitions/{}", api_definitions_delete),
+    R(SRV_POST, "/streams/validation", api_validation),
+    R(SRV_POST, "/streams/deployments/scale/{}/{}/instances/{}",
+      api_deployments_scale),
+    R(SRV_GET, "/streams/deployments/{}", api_deployments_get),
+    R(SRV_POST, "/streams/deployments/{}", api_deployments_create),
+    R(SRV_DELETE, "/streams/deployments/{}", api_deployments_delete),
+    R(SRV_GET, "/streams/logs/{}", api_logs),
+    R(SRV_GET, "/streams/logs/{}/{}", api_logs),
+    R(SRV_GET, "/runtime/apps", api_runtime_apps),
+    R(SRV_GET, "/runtime/apps/{}", api_runtime_app),
+    R(SRV_GET, "/runtime/streams", api_runtime_streams),
+    R(SRV_GET, "/apps", api_apps_list),
+    R(SRV_GET, "/apps/{}/{}", api_app_get),
+    R(SRV_POST, "/apps/{}/{}", api_app_register),
+    R(SRV_DELETE, "/apps/{}/{}", api_app_delete),
+    R(SRV_GET, "/metrics", api_prometheus),
+    R(SRV_GET, "/metrics/{}", api_counters_list),
+    R(SRV_GET, "/metrics/{}/{}", api_counter_get),
+    R(SRV_DELETE, "/metrics/{}/{}", api_counter_delete),
+    R(SRV_GET, "/events", api_events),
+    R(SRV_GET, "/completions/stream", api_completions),
+};
+
+/* Compares in time that depends only on the lengths. */
+static bool token_equal(const char *given, size_t glen, const char *want)
+{
+    size_t wlen = strlen(want);
+    unsigned char diff = (unsigned char)(glen != wlen);
+
+    for (size_t k = 0; k < wlen; k++)
+        diff |= (unsigned char)(want[k] ^ (k < glen ? given[k] : 0));
+    return diff == 0;
+}
+
+static bool authorized(srv *s, srv_req *r)
+{
+    const char *a = r->authorization;
+
+    if (!s->cfg.token[0])
+        return true;
+    if (strncasecmp(a, "Bearer ", 7) == 0)
+        return token_equal(a + 7, strlen(a + 7), s->cfg.token);
+    const char *q = srv_req_arg(r, "access_token");
+    if (q)
+        return token_equal(q, strlen(q), s->cfg.token);
+    return false;
+}
+
+void srv_api_dispatch(void *ud, srv_req *r)
+{
+    srv *s = ud;
+    char allow[128];
+
+    /* /health and the static dashboard files (no data; the page asks for
+     * the token) need no token. */
+    bool open = (r->method & (SRV_GET | SRV_HEAD)) &&
+                (strcmp(r->path, "/health") == 0 || strcmp(r->path, "/") == 0 ||
+                 strncmp(r->path, "/dashboard/", 11) == 0 ||
+                 strncmp(r->path, "/vendor/uplot/", 14) == 0);
+    if (!open && !authorized(s, r)) {
+        srv_req_error(r, 401, NULL,
+                      "this flowd needs a token: send Authorization: "
+                      "Bearer TOKEN");
+        return;
+    }
+    if (!s->cfg.token[0] && !s->loopback &&
+        (r->method & (SRV_POST | SRV_PUT | SRV_DELETE))) {
+        srv_req_error(r, 403, NULL,
+                      "flowd listens on %s without a token, so it "
+                      "refuses changes; start it with --token",
+                      s->cfg.bind);
+        return;
+    }
+    int rc = srv_router_match(routes, sizeof routes / sizeof routes[0],
+                              r->method, r->path, &r->match);
+    if (rc == 404) {
+        srv_req_error(r, 404, NULL, "no route for %s", r->path);
+        return;
+    }
+    if (rc == 405) {
+        srv_router_allow(r->match.allow, allow, sizeof allow);
+        srv_req_header(r, "Allow", allow);
+        srv_req_error(r, 405, NULL, "%s does not accept this method", r->path);
+        return;
+    }
+    ((handler_fn)r->match.route->handler)(s, r);
+}

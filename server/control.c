@@ -1,0 +1,224 @@
+/* flowd's control endpoint: a ROUTER socket that apps' DEALERs connect
+ * to (docs/apps.md). hello and metrics update instances, counter messages
+ * feed analytics; connect/disconnect go back to one app. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include <flow/control.h>
+#include <flow/error.h>
+#include <flow/zwatch.h>
+
+#include "server.h"
+
+#define BATCH 256
+
+static bool str_eq(flow_ctl_str a, const char *b)
+{
+    return a.ptr && strlen(b) == a.len && memcmp(a.ptr, b, a.len) == 0;
+}
+
+static srv_inst *find_inst(srv *s, const flow_ctl_msg *m)
+{
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        if (!str_eq(m->stream, st->name))
+            continue;
+        for (size_t k = 0; k < st->napps; k++) {
+            srv_dapp *a = &st->apps[k];
+            if (!str_eq(m->label, a->label))
+                continue;
+            for (int j = 0; j < a->ninst; j++)
+                if (a->inst[j]->index == m->instance)
+                    return a->inst[j];
+        }
+    }
+    return NULL;
+}
+
+static void on_counter(srv *s, const flow_ctl_msg *m)
+{
+    char kind[64], name[256], key[256];
+    flow_mp_reader r;
+    flow_ctl_str k;
+    uint64_t v;
+    int remaining;
+
+    if (!m->kind.ptr || !m->name.ptr || m->kind.len >= sizeof kind ||
+        m->name.len >= sizeof name || m->name.len == 0)
+        return;
+    memcpy(kind, m->kind.ptr, m->kind.len);
+    kind[m->kind.len] = '\0';
+    memcpy(name, m->name.ptr, m->name.len);
+    name[m->name.len] = '\0';
+    if (strcmp(kind, "counter") != 0 &&
+        strcmp(kind, "field-value-counter") != 0 &&
+        strcmp(kind, "aggregate-counter") != 0)
+        return;
+    if (strcmp(kind, "field-value-counter") != 0)
+        srv_analytics_add(s->an, kind, name, m->inc);
+    if (!m->seconds && strcmp(kind, "field-value-counter") != 0)
+        srv_analytics_add_second(s->an, kind, name, srv_now_ms() / 1000,
+                                 m->inc);
+    if (m->seconds && strcmp(kind, "field-value-counter") != 0) {
+        flow_mp_reader_init(&r, m->seconds, m->seconds_len);
+        remaining = -1;
+        while (flow_ctl_next_pair(&r, &remaining, &k, &v) == 1) {
+            if (k.len >= sizeof key)
+                continue;
+            memcpy(key, k.ptr, k.len);
+            key[k.len] = '\0';
+            char *e;
+            long long sec = strtoll(key, &e, 10);
+            if (*e || sec <= 0)
+                continue;
+            srv_analytics_add_second(s->an, kind, name, sec, v);
+        }
+    }
+    if (m->values && strcmp(kind, "field-value-counter") == 0) {
+        flow_mp_reader_init(&r, m->values, m->values_len);
+        remaining = -1;
+        while (flow_ctl_next_pair(&r, &remaining, &k, &v) == 1) {
+            if (k.len >= sizeof key)
+                continue;
+            memcpy(key, k.ptr, k.len);
+            key[k.len] = '\0';
+            srv_analytics_add_value(s->an, name, key, v);
+        }
+    }
+}
+
+static void on_message(srv *s, const void *id, size_t idlen, const void *data,
+                       size_t len)
+{
+    flow_ctl_msg m;
+
+    if (flow_ctl_decode(data, len, &m))
+        return;
+    if (m.type == FLOW_CTL_COUNTER) {
+        on_counter(s, &m);
+        return;
+    }
+    if (m.type != FLOW_CTL_HELLO && m.type != FLOW_CTL_METRICS &&
+        m.type != FLOW_CTL_BYE)
+        return;
+    srv_inst *i = find_inst(s, &m);
+    if (!i || i->pid <= 0 || (m.pid && m.pid != i->pid))
+        return;
+    if (idlen <= sizeof i->ident) {
+        memcpy(i->ident, id, idlen);
+        i->ident_len = idlen;
+    }
+    i->last_seen_ms = srv_now_ms();
+    if (m.type != FLOW_CTL_HELLO)
+        i->m = m.m;
+    if (i->state == SRV_INST_DEPLOYING && m.type != FLOW_CTL_BYE) {
+        i->state = SRV_INST_DEPLOYED;
+        srv_stream_refresh(s, i->app->stream);
+    }
+}
+
+static void on_ready(flow_zwatch *w, int ready, void *arg)
+{
+    srv *s = arg;
+    zmq_msg_t id, body;
+
+    (void)ready;
+    for (int n = 0; n < BATCH; n++) {
+        zmq_msg_init(&id);
+        if (flow_zwatch_recv(w, &id)) {
+            zmq_msg_close(&id);
+            return;
+        }
+        if (!zmq_msg_more(&id)) {
+            zmq_msg_close(&id);
+            continue;
+        }
+        zmq_msg_init(&body);
+        if (flow_zwatch_recv(w, &body)) {
+            zmq_msg_close(&id);
+            zmq_msg_close(&body);
+            return;
+        }
+        /* Drop any further frames of a malformed message. */
+        bool more = zmq_msg_more(&body);
+        while (more) {
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            if (flow_zwatch_recv(w, &extra)) {
+                zmq_msg_close(&extra);
+                break;
+            }
+            more = zmq_msg_more(&extra);
+            zmq_msg_close(&extra);
+        }
+        on_message(s, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
+                   zmq_msg_size(&body));
+        zmq_msg_close(&id);
+        zmq_msg_close(&body);
+    }
+}
+
+int srv_control_start(srv *s, char *err, size_t errlen)
+{
+    int n = snprintf(s->ctl_endpoint, sizeof s->ctl_endpoint,
+                     "ipc://%s/run/control", s->cfg.data_dir);
+    s->zctx = zmq_ctx_new();
+    if (!s->zctx) {
+        snprintf(err, errlen, "cannot create a ZeroMQ context");
+        return -1;
+    }
+    s->ctl_sock = zmq_socket(s->zctx, ZMQ_ROUTER);
+    if (!s->ctl_sock) {
+        snprintf(err, errlen, "cannot create the control socket: %s",
+                 zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    int zero = 0, hwm = 100000, maxmsg = (int)FLOW_CTL_MAX_FRAME;
+    int64_t maxsize = maxmsg;
+    zmq_setsockopt(s->ctl_sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s->ctl_sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s->ctl_sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);
+    if (n >= 100 || zmq_bind(s->ctl_sock, s->ctl_endpoint)) {
+        if (zmq_bind(s->ctl_sock, "tcp://127.0.0.1:*")) {
+            snprintf(err, errlen, "cannot bind the control endpoint: %s",
+                     zmq_strerror(zmq_errno()));
+            return -1;
+        }
+        size_t len = sizeof s->ctl_endpoint;
+        zmq_getsockopt(s->ctl_sock, ZMQ_LAST_ENDPOINT, s->ctl_endpoint, &len);
+    }
+    int rc = flow_zwatch_new(s->loop, s->ctl_sock, FLOW_ZW_READABLE, on_ready,
+                             s, &s->ctl_watch);
+    if (rc) {
+        snprintf(err, errlen, "cannot watch the control socket: %s",
+                 flow_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+void srv_control_stop(srv *s)
+{
+    flow_zwatch_close(&s->ctl_watch);
+    if (s->ctl_sock)
+        zmq_close(s->ctl_sock);
+    s->ctl_sock = NULL;
+}
+
+void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
+                              const char *endpoint)
+{
+    flow_buf b;
+
+    if (!s->ctl_watch || i->ident_len == 0 || i->pid <= 0)
+        return;
+    flow_buf_init(&b);
+    int rc = strcmp(type, "connect") == 0
+                 ? flow_ctl_encode_connect(&b, "input", endpoint)
+                 : flow_ctl_encode_disconnect(&b, "input", endpoint);
+    if (rc == 0 && flow_zwatch_send_buf(s->ctl_watch, i->ident, i->ident_len,
+                                        ZMQ_SNDMORE) == 0)
+        flow_zwatch_send_buf(s->ctl_watch, b.data, b.len, 0);
+    flow_buf_fini(&b);
+}

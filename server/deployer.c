@@ -1,0 +1,1157 @@
+/* The local deployer: one process per app instance (uv_spawn of an
+ * absolute path, an allowlisted environment, one argv element per option,
+ * never a shell), ipc:// or loopback tcp:// endpoints allocated here,
+ * supervision with exponential backoff, SIGTERM then SIGKILL on undeploy,
+ * adoption of surviving apps after a flowd restart. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "props.h"
+#include "server.h"
+
+#define LOG_CAP        (1024 * 1024)
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define STABLE_MS      10000
+
+static const char *const env_allow[] = {
+    "PATH",         "HOME",          "LANG",         "LC_ALL", "TZ",
+    "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TMPDIR",
+};
+
+static void spawn_inst(srv *s, srv_inst *i);
+static void inst_release(srv_inst *i);
+
+const char *srv_inst_state_name(srv_inst_state st)
+{
+    switch (st) {
+    case SRV_INST_DEPLOYING:
+        return "deploying";
+    case SRV_INST_DEPLOYED:
+        return "deployed";
+    case SRV_INST_RESTARTING:
+        return "restarting";
+    case SRV_INST_FAILED:
+        return "failed";
+    case SRV_INST_UNDEPLOYING:
+        return "undeploying";
+    case SRV_INST_STOPPED:
+        return "completed";
+    }
+    return "unknown";
+}
+
+void srv_inst_id(const srv_inst *i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s.%s-%d", i->app->stream->name, i->app->label,
+             i->index);
+}
+
+srv_dapp *srv_stream_app(srv_stream *st, const char *label)
+{
+    for (size_t k = 0; k < st->napps; k++)
+        if (strcmp(st->apps[k].label, label) == 0)
+            return &st->apps[k];
+    return NULL;
+}
+
+/* /proc/<pid>/stat field 22: the start time in clock ticks since boot. */
+static uint64_t proc_start_ticks(int pid)
+{
+    char path[64], buf[1024];
+    uint64_t t = 0;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    /* Fields after the command: state is 3; starttime is 22. */
+    p += 2;
+    if (*p == 'Z' || *p == 'X')
+        return 0;
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    if (p)
+        t = strtoull(p, NULL, 10);
+    return t;
+}
+
+/* Is pid still the process we started (same start time)? */
+static bool pid_matches(int pid, uint64_t ticks)
+{
+    if (pid <= 0)
+        return false;
+    uint64_t now = proc_start_ticks(pid);
+    return now != 0 && now == ticks;
+}
+
+static int free_tcp_port(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t al = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port = 0;
+
+    if (fd < 0)
+        return 0;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &al) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* Allocates the output (and tap) endpoint of an instance. */
+static void alloc_endpoints(srv *s, srv_inst *i)
+{
+    srv_dapp *a = i->app;
+    bool sink = a->pos + 1 == (int)a->stream->napps && !a->stream->ast->sink;
+
+    i->output[0] = i->tap[0] = '\0';
+    if (sink)
+        return;
+    if (a->tcp) {
+        snprintf(i->output, sizeof i->output, "tcp://127.0.0.1:%d",
+                 free_tcp_port());
+        snprintf(i->tap, sizeof i->tap, "tcp://127.0.0.1:%d", free_tcp_port());
+        return;
+    }
+    /* sun_path holds 108 bytes: fall back to tcp for long paths. */
+    if (srv_fmt(i->output, sizeof i->output, "ipc://%s/run/%s.%s.%d",
+                s->cfg.data_dir, a->stream->name, a->label, i->index) ||
+        strlen(i->output) >= 100 ||
+        srv_fmt(i->tap, sizeof i->tap, "ipc://%s/run/%s.%s.%d.tap",
+                s->cfg.data_dir, a->stream->name, a->label, i->index) ||
+        strlen(i->tap) >= 100) {
+        snprintf(i->output, sizeof i->output, "tcp://127.0.0.1:%d",
+                 free_tcp_port());
+        snprintf(i->tap, sizeof i->tap, "tcp://127.0.0.1:%d", free_tcp_port());
+    }
+}
+
+/* Appends the outputs of every running instance of a to list. */
+static void add_outputs(const srv_dapp *a, char *list, size_t len)
+{
+    for (int k = 0; k < a->ninst; k++) {
+        const srv_inst *u = a->inst[k];
+        size_t off = strlen(list);
+        if (u->removing || !u->output[0])
+            continue;
+        snprintf(list + off, len - off, "%s%s", off ? "," : "", u->output);
+    }
+}
+
+/* The apps whose outputs feed app a (the previous app, or the producers of
+ * its source destination). */
+static void collect_inputs(srv *s, const srv_dapp *a, char *list, size_t len)
+{
+    srv_stream *st = a->stream;
+
+    list[0] = '\0';
+    if (a->pos > 0) {
+        add_outputs(&st->apps[a->pos - 1], list, len);
+        return;
+    }
+    if (!st->ast->source)
+        return;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (!o->deployed || !o->ast || !o->ast->sink || !o->napps)
+            continue;
+        if (strcmp(o->ast->sink->name, st->ast->source->name) == 0)
+            add_outputs(&o->apps[o->napps - 1], list, len);
+    }
+}
+
+/* The apps fed by a's outputs. */
+static void for_each_consumer(srv *s, srv_dapp *a,
+                              void (*fn)(srv *s, srv_dapp *c, void *ud),
+                              void *ud)
+{
+    srv_stream *st = a->stream;
+
+    if (a->pos + 1 < (int)st->napps) {
+        fn(s, &st->apps[a->pos + 1], ud);
+        return;
+    }
+    if (!st->ast->sink)
+        return;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (!o->deployed || !o->ast || !o->ast->source || !o->napps)
+            continue;
+        if (strcmp(o->ast->source->name, st->ast->sink->name) == 0)
+            fn(s, &o->apps[0], ud);
+    }
+}
+
+struct connect_ud {
+    const char *type;
+    const char *endpoint;
+};
+
+static void send_connect(srv *s, srv_dapp *c, void *ud)
+{
+    struct connect_ud *cu = ud;
+
+    for (int k = 0; k < c->ninst; k++)
+        srv_control_send_connect(s, c->inst[k], cu->type, cu->endpoint);
+}
+
+static void log_path(srv *s, const srv_inst *i, char *buf, size_t len)
+{
+    srv_fmt(buf, len, "%s/logs/%s.%s-%d.log", s->cfg.data_dir,
+            i->app->stream->name, i->app->label, i->index);
+}
+
+static void save_inst(srv *s, srv_inst *i)
+{
+    srv_store_exec(&s->store,
+                   "INSERT OR REPLACE INTO instances(stream, label, idx, "
+                   "pid, started_at) VALUES (?, ?, ?, ?, ?)",
+                   "ssiii", i->app->stream->name, i->app->label,
+                   (int64_t)i->index, (int64_t)i->pid, (int64_t)i->start_ticks);
+}
+
+static void forget_inst(srv *s, srv_inst *i)
+{
+    srv_store_exec(&s->store,
+                   "DELETE FROM instances WHERE stream=? AND label=? AND "
+                   "idx=?",
+                   "ssi", i->app->stream->name, i->app->label,
+                   (int64_t)i->index);
+}
+
+static void on_proc_close(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_timer_close(uv_handle_t *h)
+{
+    srv_inst *i = h->data;
+    free(h);
+    free(i);
+}
+
+static void inst_release(srv_inst *i)
+{
+    if (i->timer) {
+        uv_timer_stop(i->timer);
+        uv_close((uv_handle_t *)i->timer, on_timer_close);
+    } else {
+        free(i);
+    }
+}
+
+static srv_inst *inst_new(srv *s, srv_dapp *a, int index)
+{
+    srv_inst *i = calloc(1, sizeof *i);
+
+    if (!i)
+        return NULL;
+    i->app = a;
+    i->index = index;
+    i->state = SRV_INST_DEPLOYING;
+    i->timer = malloc(sizeof *i->timer);
+    if (!i->timer) {
+        free(i);
+        return NULL;
+    }
+    uv_timer_init(s->loop, i->timer);
+    i->timer->data = i;
+    return i;
+}
+
+static void unlink_ipc(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0)
+        unlink(ep + 6);
+}
+
+/* Everything of a stream's deployment is gone: free it and answer those
+ * who waited. */
+static void finish_undeploy(srv *s, srv_stream *st)
+{
+    for (size_t k = 0; k < st->napps; k++) {
+        srv_dapp *a = &st->apps[k];
+        for (int j = 0; j < a->ninst; j++) {
+            unlink_ipc(a->inst[j]->output);
+            unlink_ipc(a->inst[j]->tap);
+            inst_release(a->inst[j]);
+        }
+        free(a->inst);
+        for (int j = 0; j < a->nopts; j++)
+            free(a->opts[j]);
+        free(a->opts);
+    }
+    free(st->apps);
+    st->apps = NULL;
+    st->napps = 0;
+    srv_stream_refresh(s, st);
+    srv_waiter *w = st->waiters;
+    st->waiters = NULL;
+    bool destroy = false;
+    while (w) {
+        srv_waiter *n = w->next;
+        if (srv_api_undeployed(s, st, w->req, w->kind))
+            destroy = true;
+        free(w);
+        w = n;
+    }
+    if (destroy)
+        srv_stream_delete(s, st);
+}
+
+static bool stream_has_processes(const srv_stream *st)
+{
+    for (size_t k = 0; k < st->napps; k++)
+        for (int j = 0; j < st->apps[k].ninst; j++)
+            if (st->apps[k].inst[j]->pid > 0)
+                return true;
+    return false;
+}
+
+static int64_t backoff_ms(int consecutive)
+{
+    int64_t d = BACKOFF_MIN_MS;
+    for (int k = 1; k < consecutive && d < BACKOFF_MAX_MS; k++)
+        d *= 2;
+    return d > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d;
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    srv_inst *i = t->data;
+    srv *s = i->app->stream->s;
+
+    if (i->state == SRV_INST_RESTARTING)
+        spawn_inst(s, i);
+}
+
+static void remove_inst(srv *s, srv_inst *i)
+{
+    srv_dapp *a = i->app;
+
+    forget_inst(s, i);
+    unlink_ipc(i->output);
+    unlink_ipc(i->tap);
+    for (int k = 0; k < a->ninst; k++) {
+        if (a->inst[k] == i) {
+            memmove(&a->inst[k], &a->inst[k + 1],
+                    (size_t)(a->ninst - k - 1) * sizeof a->inst[0]);
+            a->ninst--;
+            break;
+        }
+    }
+    inst_release(i);
+}
+
+/* An instance's process is gone (exit status or noticed by polling). */
+static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
+{
+    srv_stream *st = i->app->stream;
+    srv_dapp *a = i->app;
+    int64_t now = srv_now_ms();
+
+    if (sig)
+        snprintf(i->last_exit, sizeof i->last_exit, "killed by signal %d", sig);
+    else if (status >= 0)
+        snprintf(i->last_exit, sizeof i->last_exit, "exit status %lld",
+                 (long long)status);
+    else
+        snprintf(i->last_exit, sizeof i->last_exit, "exited");
+    i->pid = 0;
+    i->rate_in = i->rate_out = 0;
+    i->ident_len = 0;
+    uv_timer_stop(i->timer);
+
+    if (i->removing) {
+        remove_inst(s, i);
+        srv_stream_refresh(s, st);
+        return;
+    }
+    if (i->state == SRV_INST_UNDEPLOYING || !st->deployed || s->stopping) {
+        i->state = SRV_INST_STOPPED;
+        if (!stream_has_processes(st) && !st->deployed)
+            finish_undeploy(s, st);
+        return;
+    }
+    if (!sig && status == 0) {
+        /* A clean exit: a source that reached --count, or an app
+         * that saw the end of its stream. Not restarted. */
+        i->state = SRV_INST_STOPPED;
+        forget_inst(s, i);
+        srv_stream_refresh(s, st);
+        return;
+    }
+    if (now - i->started_ms > STABLE_MS)
+        i->consecutive = 0;
+    i->consecutive++;
+    i->restart_ms[i->restarts % SRV_RESTART_RING] = now;
+    i->restarts++;
+    int recent = 0;
+    for (int k = 0; k < SRV_RESTART_RING && k < i->restarts; k++)
+        if (now - i->restart_ms[k] <= (int64_t)a->restart_window_s * 1000)
+            recent++;
+    if (recent > a->max_restarts) {
+        i->state = SRV_INST_FAILED;
+        char id[160];
+        srv_inst_id(i, id, sizeof id);
+        fprintf(stderr, "flowd: [%s] %s; %d restarts within %d s, giving up\n",
+                id, i->last_exit, recent, a->restart_window_s);
+        forget_inst(s, i);
+    } else {
+        i->state = SRV_INST_RESTARTING;
+        uv_timer_start(i->timer, on_backoff,
+                       (uint64_t)backoff_ms(i->consecutive), 0);
+    }
+    srv_stream_refresh(s, st);
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+    srv_inst *i = p->data;
+
+    uv_close((uv_handle_t *)p, on_proc_close);
+    if (!i)
+        return;
+    i->proc = NULL;
+    inst_gone(i->app->stream->s, i, status, sig);
+}
+
+static void spawn_inst(srv *s, srv_inst *i)
+{
+    srv_dapp *a = i->app;
+    srv_stream *st = a->stream;
+    char inputs[8192], path[PATH_MAX + 64];
+    char arg_in[8300], arg_out[SRV_EP_MAX + 32], arg_ctl[SRV_EP_MAX + 32];
+    char arg_tap[SRV_EP_MAX + 32];
+    char arg_stream[128], arg_label[128], arg_inst[64];
+    char *argv[64 + 16];
+    char *envp[sizeof env_allow / sizeof env_allow[0] + 1];
+    char envbuf[sizeof env_allow / sizeof env_allow[0]][1024];
+    int argc = 0, envc = 0;
+
+    argv[argc++] = a->uri;
+    for (int k = 0; k < a->nopts && argc < 64; k++)
+        argv[argc++] = a->opts[k];
+    collect_inputs(s, a, inputs, sizeof inputs);
+    if (inputs[0]) {
+        snprintf(arg_in, sizeof arg_in, "--flow.input=%s", inputs);
+        argv[argc++] = arg_in;
+    }
+    if (i->output[0]) {
+        snprintf(arg_out, sizeof arg_out, "--flow.output=%s", i->output);
+        argv[argc++] = arg_out;
+    }
+    if (i->tap[0]) {
+        snprintf(arg_tap, sizeof arg_tap, "--flow.tap=%s", i->tap);
+        argv[argc++] = arg_tap;
+    }
+    snprintf(arg_ctl, sizeof arg_ctl, "--flow.control=%s", s->ctl_endpoint);
+    argv[argc++] = arg_ctl;
+    snprintf(arg_stream, sizeof arg_stream, "--flow.stream=%s", st->name);
+    argv[argc++] = arg_stream;
+    snprintf(arg_label, sizeof arg_label, "--flow.label=%s", a->label);
+    argv[argc++] = arg_label;
+    snprintf(arg_inst, sizeof arg_inst, "--flow.instance=%d", i->index);
+    argv[argc++] = arg_inst;
+    argv[argc] = NULL;
+
+    for (size_t k = 0; k < sizeof env_allow / sizeof env_allow[0]; k++) {
+        const char *v = getenv(env_allow[k]);
+        if (!v)
+            continue;
+        snprintf(envbuf[envc], sizeof envbuf[envc], "%s=%s", env_allow[k], v);
+        envp[envc] = envbuf[envc];
+        envc++;
+    }
+    envp[envc] = NULL;
+
+    log_path(s, i, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    uv_stdio_container_t stdio[3] = {
+        { .flags = UV_IGNORE },
+        { .flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd },
+        { .flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd },
+    };
+    uv_process_options_t o = {
+        .exit_cb = on_exit_cb,
+        .file = a->uri,
+        .args = argv,
+        .env = envp,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    uv_process_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        if (fd >= 0)
+            close(fd);
+        inst_gone(s, i, 127, 0);
+        return;
+    }
+    p->data = i;
+    unlink_ipc(i->output);
+    unlink_ipc(i->tap);
+    int rc = uv_spawn(s->loop, p, &o);
+    if (fd >= 0)
+        close(fd);
+    if (rc) {
+        char id[160];
+        srv_inst_id(i, id, sizeof id);
+        fprintf(stderr, "flowd: [%s] cannot start %s: %s\n", id, a->uri,
+                uv_strerror(rc));
+        p->data = NULL;
+        uv_close((uv_handle_t *)p, on_proc_close);
+        inst_gone(s, i, 127, 0);
+        return;
+    }
+    i->proc = p;
+    i->pid = p->pid;
+    i->adopted = false;
+    i->started_ms = srv_now_ms();
+    i->start_ticks = proc_start_ticks(p->pid);
+    i->state = SRV_INST_DEPLOYING;
+    memset(&i->m, 0, sizeof i->m);
+    i->prev_in = i->prev_out = 0;
+    save_inst(s, i);
+}
+
+struct opt_ud {
+    srv_dapp *a;
+};
+
+static void set_opt(srv_dapp *a, const char *key, const char *value)
+{
+    size_t klen = strlen(key);
+
+    for (int k = 0; k < a->nopts; k++) {
+        if (strncmp(a->opts[k] + 2, key, klen) == 0 &&
+            a->opts[k][2 + klen] == '=') {
+            free(a->opts[k]);
+            a->opts[k] = NULL;
+            if (asprintf(&a->opts[k], "--%s=%s", key, value) < 0)
+                a->opts[k] = NULL;
+            return;
+        }
+    }
+    char **n = realloc(a->opts, (size_t)(a->nopts + 1) * sizeof *n);
+    if (!n)
+        return;
+    a->opts = n;
+    if (asprintf(&a->opts[a->nopts], "--%s=%s", key, value) >= 0)
+        a->nopts++;
+}
+
+static void set_opt_cb(void *ud, const char *key, const char *value)
+{
+    set_opt(ud, key, value);
+}
+
+/* Builds the apps of a deployment from the parsed definition. */
+static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
+                      size_t errlen)
+{
+    st->apps = calloc(st->ast->n_apps, sizeof *st->apps);
+    if (!st->apps) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    st->napps = st->ast->n_apps;
+    for (size_t k = 0; k < st->napps; k++) {
+        const dsl_app *da = &st->ast->apps[k];
+        srv_dapp *a = &st->apps[k];
+        a->stream = st;
+        a->pos = (int)k;
+        snprintf(a->label, sizeof a->label, "%s", dsl_app_label(da));
+        snprintf(a->name, sizeof a->name, "%s", da->name);
+        const dsl_app_info *info =
+            dsl_registry_find(s->reg, da->name, DSL_ROLE_ANY);
+        if (!info) {
+            snprintf(err, errlen, "app '%s' is not registered", da->name);
+            return -1;
+        }
+        snprintf(a->type, sizeof a->type, "%s", dsl_role_name(info->role));
+        json_t *e = srv_registry_entry(s, a->type, a->name);
+        const char *uri = json_string_value(json_object_get(e, "uri"));
+        if (!uri) {
+            snprintf(err, errlen, "app '%s' has no executable", da->name);
+            return -1;
+        }
+        snprintf(a->uri, sizeof a->uri, "%s", uri);
+        for (size_t o = 0; o < da->n_options; o++)
+            set_opt(a, da->options[o].key, da->options[o].value);
+        srv_props_app_options(props, a->label, set_opt_cb, a);
+        for (int o = 0; o < a->nopts; o++) {
+            if (!a->opts[o]) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+        }
+        a->count = (int)srv_props_deployer_int(props, a->label, "count", 1);
+        a->max_restarts = (int)srv_props_deployer_int(
+            props, a->label, "maxRestarts", s->cfg.max_restarts);
+        a->restart_window_s = (int)srv_props_deployer_int(
+            props, a->label, "restartWindow", s->cfg.restart_window_s);
+        a->stop_timeout_ms = (int)srv_props_deployer_int(
+            props, a->label, "stopTimeout", s->cfg.stop_timeout_ms);
+        const char *tr = srv_props_deployer(props, a->label, "transport");
+        a->tcp = tr && strcmp(tr, "tcp") == 0;
+        a->inst = calloc((size_t)a->count, sizeof *a->inst);
+        if (!a->inst) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        for (int j = 0; j < a->count; j++) {
+            a->inst[j] = inst_new(s, a, j);
+            if (!a->inst[j]) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            a->ninst++;
+            alloc_endpoints(s, a->inst[j]);
+        }
+    }
+    return 0;
+}
+
+/* Checks app.<label>.<option> properties against the registry. */
+static int check_prop_options(srv *s, srv_stream *st, json_t *props, char *err,
+                              size_t errlen)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(props, key, v)
+    {
+        if (strncmp(key, "app.", 4) != 0)
+            continue;
+        const char *lab = key + 4;
+        const char *dot = strchr(lab, '.');
+        const char *opt = dot + 1;
+        for (size_t k = 0; k < st->ast->n_apps; k++) {
+            const dsl_app *da = &st->ast->apps[k];
+            const char *l = dsl_app_label(da);
+            bool star = lab[0] == '*' && dot == lab + 1;
+            if (!star && (strlen(l) != (size_t)(dot - lab) ||
+                          strncmp(l, lab, (size_t)(dot - lab))))
+                continue;
+            const dsl_app_info *info =
+                dsl_registry_find(s->reg, da->name, DSL_ROLE_ANY);
+            bool found = false;
+            for (size_t o = 0; info && o < info->n_options; o++)
+                if (strcmp(info->options[o].name, opt) == 0)
+                    found = true;
+            if (!found && !star) {
+                snprintf(err, errlen,
+                         "deployment property '%s': app '%s' "
+                         "has no option '%s'",
+                         key, da->name, opt);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void teardown_apps(srv_stream *st)
+{
+    for (size_t k = 0; k < st->napps; k++) {
+        srv_dapp *a = &st->apps[k];
+        for (int j = 0; j < a->ninst; j++)
+            inst_release(a->inst[j]);
+        free(a->inst);
+        for (int j = 0; j < a->nopts; j++)
+            free(a->opts[j]);
+        free(a->opts);
+    }
+    free(st->apps);
+    st->apps = NULL;
+    st->napps = 0;
+}
+
+static void notify_new_outputs(srv *s, srv_dapp *a, int from)
+{
+    for (int j = from; j < a->ninst; j++) {
+        struct connect_ud cu = { "connect", a->inst[j]->output };
+        if (a->inst[j]->output[0])
+            for_each_consumer(s, a, send_connect, &cu);
+    }
+}
+
+int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
+{
+    const char *labels[DSL_MAX_APPS];
+    json_t *norm = NULL;
+    size_t n = st->ast->n_apps < DSL_MAX_APPS ? st->ast->n_apps : DSL_MAX_APPS;
+
+    if (st->deployed || st->napps) {
+        snprintf(err, errlen,
+                 "stream '%s' is already deployed; undeploy it first "
+                 "or scale its apps",
+                 st->name);
+        return 409;
+    }
+    for (size_t k = 0; k < n; k++)
+        labels[k] = dsl_app_label(&st->ast->apps[k]);
+    if (srv_props_parse(props, labels, n, &norm, err, errlen))
+        return 400;
+    if (check_prop_options(s, st, norm, err, errlen)) {
+        json_decref(norm);
+        return 400;
+    }
+    if (strcmp(srv_props_packaging(norm), "single") == 0) {
+        snprintf(err, errlen,
+                 "deployer.packaging=single is not available in this "
+                 "flowd yet; use multi");
+        json_decref(norm);
+        return 422;
+    }
+    if (build_apps(s, st, norm, err, errlen)) {
+        teardown_apps(st);
+        json_decref(norm);
+        return 422;
+    }
+    char *text = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS);
+    int64_t now = srv_now_ms();
+    if (!text || srv_store_exec(&s->store,
+                                "INSERT OR REPLACE INTO deployments(stream, "
+                                "properties, deployed_at) VALUES (?, ?, ?)",
+                                "ssi", st->name, text, now)) {
+        snprintf(err, errlen, "cannot store the deployment: %s", s->store.err);
+        free(text);
+        teardown_apps(st);
+        json_decref(norm);
+        return 500;
+    }
+    free(text);
+    json_decref(st->props);
+    st->props = norm;
+    st->deployed = true;
+    st->deployed_ms = now;
+    for (size_t k = st->napps; k-- > 0;)
+        for (int j = 0; j < st->apps[k].ninst; j++)
+            spawn_inst(s, st->apps[k].inst[j]);
+    notify_new_outputs(s, &st->apps[st->napps - 1], 0);
+    srv_stream_refresh(s, st);
+    return 0;
+}
+
+static void on_kill_timer(uv_timer_t *t)
+{
+    srv_inst *i = t->data;
+    srv *s = i->app->stream->s;
+
+    if (i->pid <= 0)
+        return;
+    if (i->adopted) {
+        /* Not our child: poll until it is gone. */
+        if (!pid_matches(i->pid, i->start_ticks)) {
+            inst_gone(s, i, -1, 0);
+            return;
+        }
+        if (srv_now_ms() >= i->stop_deadline_ms)
+            kill(i->pid, SIGKILL);
+        uv_timer_start(t, on_kill_timer, 20, 0);
+        return;
+    }
+    kill(i->pid, SIGKILL);
+}
+
+static void stop_inst(srv_inst *i)
+{
+    uv_timer_stop(i->timer);
+    if (i->pid <= 0) {
+        if (!i->removing)
+            i->state = SRV_INST_STOPPED;
+        return;
+    }
+    if (i->proc)
+        uv_process_kill(i->proc, SIGTERM);
+    else
+        kill(i->pid, SIGTERM);
+    i->stop_deadline_ms = srv_now_ms() + i->app->stop_timeout_ms;
+    uv_timer_start(i->timer, on_kill_timer,
+                   i->adopted ? 20 : (uint64_t)i->app->stop_timeout_ms, 0);
+}
+
+bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
+{
+    if (st->deployed) {
+        srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",
+                       st->name);
+        srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?", "s",
+                       st->name);
+        st->deployed = false;
+        /* Tell consumers in other streams that these outputs go. */
+        if (st->napps) {
+            srv_dapp *last = &st->apps[st->napps - 1];
+            for (int j = 0; j < last->ninst; j++) {
+                struct connect_ud cu = { "disconnect", last->inst[j]->output };
+                if (last->inst[j]->output[0])
+                    for_each_consumer(s, last, send_connect, &cu);
+            }
+        }
+        for (size_t k = 0; k < st->napps; k++)
+            for (int j = 0; j < st->apps[k].ninst; j++) {
+                srv_inst *i = st->apps[k].inst[j];
+                if (i->pid > 0)
+                    i->state = SRV_INST_UNDEPLOYING;
+                stop_inst(i);
+            }
+    }
+    if (waiter) {
+        srv_waiter *w = calloc(1, sizeof *w);
+        if (w) {
+            w->req = waiter;
+            w->kind = kind;
+            w->next = st->waiters;
+            st->waiters = w;
+            srv_req_defer(waiter);
+        }
+    }
+    if (!stream_has_processes(st)) {
+        finish_undeploy(s, st);
+        return true;
+    }
+    srv_stream_refresh(s, st);
+    return false;
+}
+
+int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
+              size_t errlen)
+{
+    char key[128], val[16];
+
+    if (count < 1 || count > SRV_MAX_COUNT) {
+        snprintf(err, errlen, "count must be from 1 to %d", SRV_MAX_COUNT);
+        return 400;
+    }
+    int live = 0;
+    for (int j = 0; j < a->ninst; j++)
+        if (!a->inst[j]->removing)
+            live++;
+    if (count > live) {
+        int first = a->ninst;
+        srv_inst **n =
+            realloc(a->inst, (size_t)(a->ninst + count - live) * sizeof *n);
+        if (!n) {
+            snprintf(err, errlen, "out of memory");
+            return 500;
+        }
+        a->inst = n;
+        for (int j = live; j < count; j++) {
+            int idx = 0;
+            /* The lowest index not in use. */
+            for (bool used = true; used; idx++) {
+                used = false;
+                for (int k = 0; k < a->ninst; k++)
+                    if (a->inst[k]->index == idx)
+                        used = true;
+                if (!used)
+                    break;
+            }
+            srv_inst *i = inst_new(s, a, idx);
+            if (!i) {
+                snprintf(err, errlen, "out of memory");
+                return 500;
+            }
+            a->inst[a->ninst++] = i;
+            alloc_endpoints(s, i);
+            spawn_inst(s, i);
+        }
+        notify_new_outputs(s, a, first);
+    } else if (count < live) {
+        int drop = live - count;
+        for (int j = a->ninst; j-- > 0 && drop > 0;) {
+            srv_inst *i = a->inst[j];
+            if (i->removing)
+                continue;
+            i->removing = true;
+            drop--;
+            if (i->output[0]) {
+                struct connect_ud cu = { "disconnect", i->output };
+                for_each_consumer(s, a, send_connect, &cu);
+            }
+            if (i->pid > 0) {
+                i->state = SRV_INST_UNDEPLOYING;
+                stop_inst(i);
+            } else {
+                remove_inst(s, i);
+            }
+        }
+    }
+    a->count = count;
+    snprintf(key, sizeof key, "deployer.%s.count", a->label);
+    snprintf(val, sizeof val, "%d", count);
+    json_object_set_new(st->props, key, json_string(val));
+    char *text = json_dumps(st->props, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text)
+        srv_store_exec(&s->store,
+                       "UPDATE deployments SET properties=? WHERE "
+                       "stream=?",
+                       "ss", text, st->name);
+    free(text);
+    srv_stream_refresh(s, st);
+    return 0;
+}
+
+void srv_stream_refresh(srv *s, srv_stream *st)
+{
+    size_t n = st->napps;
+    srv_app_counts *c = calloc(n + 1, sizeof *c);
+
+    if (!c)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        srv_dapp *a = &st->apps[k];
+        memset(&c[k], 0, sizeof c[k]);
+        c[k].label = a->label;
+        c[k].count = a->count;
+        for (int j = 0; j < a->ninst; j++) {
+            srv_inst *i = a->inst[j];
+            if (i->removing)
+                continue;
+            switch (i->state) {
+            case SRV_INST_DEPLOYED:
+            case SRV_INST_STOPPED:
+                c[k].deployed++;
+                break;
+            case SRV_INST_DEPLOYING:
+            case SRV_INST_UNDEPLOYING:
+                c[k].deploying++;
+                break;
+            case SRV_INST_RESTARTING:
+                c[k].restarting++;
+                c[k].reason = i->last_exit;
+                break;
+            case SRV_INST_FAILED:
+                c[k].failed++;
+                c[k].reason = i->last_exit;
+                break;
+            }
+        }
+    }
+    st->status = srv_status_stream(st->deployed, c, n, st->status_desc,
+                                   sizeof st->status_desc);
+    free(c);
+    srv_events_status(s, st);
+}
+
+static void cap_log(const char *path)
+{
+    char old[PATH_MAX + 80];
+    char *buf = malloc(LOG_CAP / 4);
+    FILE *in = fopen(path, "r");
+
+    snprintf(old, sizeof old, "%s.1", path);
+    if (buf && in && fseek(in, -(long)(LOG_CAP / 4), SEEK_END) == 0) {
+        size_t n = fread(buf, 1, LOG_CAP / 4, in);
+        FILE *out = fopen(old, "w");
+        if (out) {
+            fwrite(buf, 1, n, out);
+            fclose(out);
+        }
+    }
+    if (in)
+        fclose(in);
+    free(buf);
+    if (truncate(path, 0) != 0)
+        return;
+}
+
+void srv_deployer_tick(srv *s)
+{
+    char path[PATH_MAX + 64];
+    struct stat sb;
+
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        for (size_t k = 0; k < st->napps; k++) {
+            srv_dapp *a = &st->apps[k];
+            for (int j = 0; j < a->ninst; j++) {
+                srv_inst *i = a->inst[j];
+                /* Rates over the last second. */
+                i->rate_in = (double)(i->m.in - i->prev_in);
+                i->rate_out = (double)(i->m.out - i->prev_out);
+                if (i->m.in < i->prev_in)
+                    i->rate_in = 0;
+                if (i->m.out < i->prev_out)
+                    i->rate_out = 0;
+                i->prev_in = i->m.in;
+                i->prev_out = i->m.out;
+                /* Adopted processes are not our children:
+                 * notice their end by polling. */
+                if (i->adopted && i->pid > 0 &&
+                    i->state != SRV_INST_UNDEPLOYING &&
+                    !pid_matches(i->pid, i->start_ticks)) {
+                    bool rem = i->removing;
+                    inst_gone(s, i, -1, SIGKILL);
+                    if (rem)
+                        j--; /* it left the array */
+                    continue;
+                }
+                /* Cap the log: keep the newest part in
+                 * .1 and start the file again (the app
+                 * writes with O_APPEND). */
+                log_path(s, i, path, sizeof path);
+                if (stat(path, &sb) == 0 && sb.st_size > LOG_CAP)
+                    cap_log(path);
+            }
+        }
+    }
+}
+
+static void adopt_or_spawn(srv *s, srv_stream *st)
+{
+    for (size_t k = st->napps; k-- > 0;) {
+        srv_dapp *a = &st->apps[k];
+        for (int j = 0; j < a->ninst; j++) {
+            srv_inst *i = a->inst[j];
+            sqlite3_stmt *q =
+                srv_store_query(&s->store,
+                                "SELECT pid, started_at FROM instances WHERE "
+                                "stream=? AND label=? AND idx=?",
+                                "ssi", st->name, a->label, (int64_t)i->index);
+            int pid = 0;
+            uint64_t ticks = 0;
+            if (q && sqlite3_step(q) == SQLITE_ROW) {
+                pid = sqlite3_column_int(q, 0);
+                ticks = (uint64_t)sqlite3_column_int64(q, 1);
+            }
+            sqlite3_finalize(q);
+            if (pid_matches(pid, ticks)) {
+                i->pid = pid;
+                i->start_ticks = ticks;
+                i->adopted = true;
+                i->state = SRV_INST_DEPLOYING;
+                i->started_ms = srv_now_ms();
+            } else {
+                spawn_inst(s, i);
+            }
+        }
+    }
+}
+
+/* Loads one definition row into memory. */
+srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
+                           const char *desc, int64_t created, char *err,
+                           size_t errlen);
+
+void srv_deployer_restore(srv *s)
+{
+    sqlite3_stmt *q = srv_store_query(
+        &s->store,
+        "SELECT name, dsl, description, created_at FROM streams ORDER "
+        "BY name",
+        NULL);
+    char err[1024];
+
+    while (q && sqlite3_step(q) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        if (!srv_stream_add(s, name, (const char *)sqlite3_column_text(q, 1),
+                            (const char *)sqlite3_column_text(q, 2),
+                            sqlite3_column_int64(q, 3), err, sizeof err))
+            fprintf(stderr, "flowd: stored stream '%s' skipped: %s\n", name,
+                    err);
+    }
+    sqlite3_finalize(q);
+
+    /* Kill instances that belong to no deployment any more. */
+    q = srv_store_query(&s->store,
+                        "SELECT pid, started_at FROM instances WHERE "
+                        "stream NOT IN (SELECT stream FROM deployments)",
+                        NULL);
+    while (q && sqlite3_step(q) == SQLITE_ROW) {
+        int pid = sqlite3_column_int(q, 0);
+        if (pid_matches(pid, (uint64_t)sqlite3_column_int64(q, 1)))
+            kill(pid, SIGKILL);
+    }
+    sqlite3_finalize(q);
+    srv_store_exec(&s->store,
+                   "DELETE FROM instances WHERE stream NOT IN (SELECT "
+                   "stream FROM deployments)",
+                   NULL);
+
+    q = srv_store_query(&s->store,
+                        "SELECT stream, properties, deployed_at FROM "
+                        "deployments",
+                        NULL);
+    while (q && sqlite3_step(q) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        srv_stream *st = srv_stream_find(s, name);
+        json_t *props =
+            json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
+        if (!st || !props || build_apps(s, st, props, err, sizeof err)) {
+            fprintf(stderr, "flowd: deployment of '%s' not restored: %s\n",
+                    name, st && props ? err : "bad record");
+            if (st)
+                teardown_apps(st);
+            json_decref(props);
+            continue;
+        }
+        /* Instances beyond the stored count are orphans. */
+        sqlite3_stmt *o =
+            srv_store_query(&s->store,
+                            "SELECT label, idx, pid, started_at FROM instances "
+                            "WHERE stream=?",
+                            "s", name);
+        while (o && sqlite3_step(o) == SQLITE_ROW) {
+            srv_dapp *a =
+                srv_stream_app(st, (const char *)sqlite3_column_text(o, 0));
+            int idx = sqlite3_column_int(o, 1);
+            if (a && idx < a->count)
+                continue;
+            int pid = sqlite3_column_int(o, 2);
+            if (pid_matches(pid, (uint64_t)sqlite3_column_int64(o, 3)))
+                kill(pid, SIGKILL);
+        }
+        sqlite3_finalize(o);
+        st->props = props;
+        st->deployed = true;
+        st->deployed_ms = sqlite3_column_int64(q, 2);
+        adopt_or_spawn(s, st);
+        srv_stream_refresh(s, st);
+    }
+    sqlite3_finalize(q);
+}
+
+void srv_deployer_stop_all(srv *s)
+{
+    for (srv_stream *st = s->streams; st; st = st->next)
+        for (size_t k = 0; k < st->napps; k++)
+            for (int j = 0; j < st->apps[k].ninst; j++) {
+                srv_inst *i = st->apps[k].inst[j];
+                if (i->pid > 0) {
+                    i->state = SRV_INST_UNDEPLOYING;
+                    stop_inst(i);
+                } else {
+                    uv_timer_stop(i->timer);
+                }
+            }
+}
+
+bool srv_deployer_idle(srv *s)
+{
+    for (srv_stream *st = s->streams; st; st = st->next)
+        if (stream_has_processes(st))
+            return false;
+    return true;
+}

@@ -1,0 +1,370 @@
+/* flowd: the data-flow server. Parses the command line, opens the store,
+ * fills the app registry, restores deployed streams and serves the REST
+ * API, all on one libuv loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zmq.h>
+
+#include "flow-config.h"
+#include "server.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: flowd [OPTION]...\n"
+            "The flow data-flow server: REST API, store, app registry, "
+            "local deployer, analytics.\n\n"
+            "  --bind=ADDR           listen on ADDR (default 127.0.0.1)\n"
+            "  --port=N              listen on port N (default 9393; 0 = any "
+            "free port)\n"
+            "  --data-dir=DIR        store, sockets and logs (default "
+            "$FLOW_DATA_DIR, else ./flow-data); created when missing\n"
+            "  --token=TOKEN         require Authorization: Bearer TOKEN "
+            "(default $FLOW_TOKEN)\n"
+            "  --dashboard-dir=DIR   the dashboard's files (default the "
+            "source tree's dashboard/)\n"
+            "  --uplot-dir=DIR       uPlot's dist/ files\n"
+            "  --load=PATH           create the definitions of a stream file, "
+            "or of every *.flow file in a directory (repeatable)\n"
+            "  --deploy=NAME         deploy stream NAME after loading unless "
+            "it is deployed (repeatable)\n"
+            "  --max-restarts=N      restarts of an instance within the "
+            "window before it is failed (default 5)\n"
+            "  --restart-window=SEC  that window (default 60)\n"
+            "  --stop-timeout=MS     SIGTERM to SIGKILL delay on undeploy "
+            "(default 5000)\n"
+            "  --quiet               log errors only\n"
+            "  --help                print this help\n"
+            "  --version             print the version\n");
+}
+
+static bool parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *e;
+    errno = 0;
+    long v = strtol(s, &e, 10);
+    if (errno || e == s || *e || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static int parse_args(srv_config *c, int argc, char **argv)
+{
+    enum {
+        O_BIND = 1,
+        O_PORT,
+        O_DATA,
+        O_TOKEN,
+        O_DASH,
+        O_UPLOT,
+        O_LOAD,
+        O_DEPLOY,
+        O_MAXR,
+        O_WIN,
+        O_STOP,
+        O_QUIET,
+        O_HELP,
+        O_VERSION
+    };
+    static const struct option opts[] = {
+        { "bind", required_argument, NULL, O_BIND },
+        { "port", required_argument, NULL, O_PORT },
+        { "data-dir", required_argument, NULL, O_DATA },
+        { "token", required_argument, NULL, O_TOKEN },
+        { "dashboard-dir", required_argument, NULL, O_DASH },
+        { "uplot-dir", required_argument, NULL, O_UPLOT },
+        { "load", required_argument, NULL, O_LOAD },
+        { "deploy", required_argument, NULL, O_DEPLOY },
+        { "max-restarts", required_argument, NULL, O_MAXR },
+        { "restart-window", required_argument, NULL, O_WIN },
+        { "stop-timeout", required_argument, NULL, O_STOP },
+        { "quiet", no_argument, NULL, O_QUIET },
+        { "help", no_argument, NULL, O_HELP },
+        { "version", no_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *env;
+
+    snprintf(c->bind, sizeof c->bind, "127.0.0.1");
+    c->port = 9393;
+    env = getenv("FLOW_DATA_DIR");
+    snprintf(c->data_dir, sizeof c->data_dir, "%s",
+             env && *env ? env : "flow-data");
+    env = getenv("FLOW_TOKEN");
+    snprintf(c->token, sizeof c->token, "%s", env ? env : "");
+    snprintf(c->dashboard_dir, sizeof c->dashboard_dir, "%s/dashboard",
+             FLOW_SOURCE_DIR);
+    snprintf(c->uplot_dir, sizeof c->uplot_dir, "%s/node_modules/uplot/dist",
+             FLOW_SOURCE_DIR);
+    c->max_restarts = 5;
+    c->restart_window_s = 60;
+    c->stop_timeout_ms = 5000;
+
+    opterr = 0;
+    for (;;) {
+        int o = getopt_long(argc, argv, "", opts, NULL);
+        if (o == -1)
+            break;
+        switch (o) {
+        case O_BIND:
+            snprintf(c->bind, sizeof c->bind, "%s", optarg);
+            break;
+        case O_PORT:
+            if (!parse_int(optarg, 0, 65535, &c->port)) {
+                fprintf(stderr,
+                        "flowd: --port must be 0..65535, not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_DATA:
+            snprintf(c->data_dir, sizeof c->data_dir, "%s", optarg);
+            break;
+        case O_TOKEN:
+            snprintf(c->token, sizeof c->token, "%s", optarg);
+            break;
+        case O_DASH:
+            snprintf(c->dashboard_dir, sizeof c->dashboard_dir, "%s", optarg);
+            break;
+        case O_UPLOT:
+            snprintf(c->uplot_dir, sizeof c->uplot_dir, "%s", optarg);
+            break;
+        case O_LOAD:
+            if (c->nload < 32)
+                c->load[c->nload++] = optarg;
+            break;
+        case O_DEPLOY:
+            if (c->ndeploy < 32)
+                c->deploy[c->ndeploy++] = optarg;
+            break;
+        case O_MAXR:
+            if (!parse_int(optarg, 0, 1000000, &c->max_restarts)) {
+                fprintf(stderr,
+                        "flowd: --max-restarts must be a whole "
+                        "number, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_WIN:
+            if (!parse_int(optarg, 1, 1000000, &c->restart_window_s)) {
+                fprintf(stderr,
+                        "flowd: --restart-window must be "
+                        "seconds, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_STOP:
+            if (!parse_int(optarg, 0, 600000, &c->stop_timeout_ms)) {
+                fprintf(stderr,
+                        "flowd: --stop-timeout must be "
+                        "milliseconds, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_QUIET:
+            c->quiet = true;
+            break;
+        case O_HELP:
+            usage(stdout);
+            return 0;
+        case O_VERSION:
+            printf("flowd %s\n", FLOW_VERSION);
+            return 0;
+        default:
+            fprintf(stderr,
+                    "flowd: unknown or incomplete option '%s'; see "
+                    "flowd --help\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "flowd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return -1;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[PATH_MAX];
+
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static bool is_loopback(const char *bind)
+{
+    return strncmp(bind, "127.", 4) == 0 || strcmp(bind, "::1") == 0 ||
+           strcmp(bind, "localhost") == 0;
+}
+
+static void on_exit_timer(uv_timer_t *t)
+{
+    srv *s = t->data;
+
+    if (!srv_deployer_idle(s))
+        return;
+    uv_timer_stop(t);
+    uv_stop(s->loop);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    srv *s = sig->data;
+
+    (void)signum;
+    if (s->stopping) {
+        /* A second signal: stop waiting for the apps. */
+        uv_stop(s->loop);
+        return;
+    }
+    s->stopping = true;
+    if (!s->cfg.quiet)
+        fprintf(stderr, "flowd: stopping the apps, then exiting\n");
+    srv_deployer_stop_all(s);
+    uv_timer_start(&s->exit_timer, on_exit_timer, 0, 50);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    srv *s = t->data;
+
+    srv_deployer_tick(s);
+    srv_analytics_tick(s->an);
+    srv_events_tick(s);
+}
+
+int srv_load_path(srv *s, const char *path);
+void srv_deploy_named(srv *s, const char *name);
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    static srv S;
+    srv *s = &S;
+    char err[1024];
+    char path[PATH_MAX + 32];
+    int rc;
+
+    rc = parse_args(&s->cfg, argc, argv);
+    if (rc >= 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    s->loop = uv_default_loop();
+    s->started_ms = srv_now_ms();
+    s->loopback = is_loopback(s->cfg.bind);
+
+    if (mkdir_p(s->cfg.data_dir)) {
+        fprintf(stderr, "flowd: cannot create the data directory %s: %s\n",
+                s->cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    char *real = realpath(s->cfg.data_dir, NULL);
+    if (real) {
+        snprintf(s->cfg.data_dir, sizeof s->cfg.data_dir, "%s", real);
+        free(real);
+    }
+    srv_fmt(path, sizeof path, "%s/run", s->cfg.data_dir);
+    mkdir_p(path);
+    srv_fmt(path, sizeof path, "%s/logs", s->cfg.data_dir);
+    mkdir_p(path);
+    srv_fmt(path, sizeof path, "%s/flow.db", s->cfg.data_dir);
+    if (srv_store_open(&s->store, path)) {
+        fprintf(stderr, "flowd: %s\n", s->store.err);
+        return 1;
+    }
+    s->an = srv_analytics_new(s);
+    if (!s->an) {
+        fprintf(stderr, "flowd: out of memory\n");
+        return 1;
+    }
+    if (srv_registry_load(s, err, sizeof err)) {
+        fprintf(stderr, "flowd: %s\n", err);
+        return 1;
+    }
+    if (srv_control_start(s, err, sizeof err)) {
+        fprintf(stderr, "flowd: %s\n", err);
+        return 1;
+    }
+    srv_http_config hc = {
+        .bind = s->cfg.bind,
+        .port = s->cfg.port,
+        .dispatch = srv_api_dispatch,
+        .ud = s,
+    };
+    rc = srv_http_new(&s->http, s->loop, &hc);
+    if (rc) {
+        fprintf(stderr,
+                "flowd: cannot listen on %s port %d (in use, or a bad "
+                "address?)\n",
+                s->cfg.bind, s->cfg.port);
+        return 1;
+    }
+    srv_deployer_restore(s);
+    for (int i = 0; i < s->cfg.nload; i++)
+        if (srv_load_path(s, s->cfg.load[i]))
+            return 1;
+    for (int i = 0; i < s->cfg.ndeploy; i++)
+        srv_deploy_named(s, s->cfg.deploy[i]);
+    s->ready = true;
+
+    uv_timer_init(s->loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_start(&s->tick, on_tick, 1000, 1000);
+    uv_timer_init(s->loop, &s->exit_timer);
+    s->exit_timer.data = s;
+    uv_signal_init(s->loop, &s->sigterm);
+    s->sigterm.data = s;
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_init(s->loop, &s->sigint);
+    s->sigint.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+
+    printf("flowd %s listening on http://%s:%d/ (data %s)\n", FLOW_VERSION,
+           s->cfg.bind, srv_http_port(s->http), s->cfg.data_dir);
+    fflush(stdout);
+
+    uv_run(s->loop, UV_RUN_DEFAULT);
+
+    srv_analytics_flush(s->an);
+    srv_control_stop(s);
+    srv_http_close(s->http);
+    uv_walk(s->loop, close_walk, NULL);
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    srv_http_free(&s->http);
+    srv_analytics_destroy(&s->an);
+    if (s->zctx)
+        zmq_ctx_term(s->zctx);
+    srv_store_close(&s->store);
+    dsl_registry_destroy(&s->reg);
+    json_decref(s->app_uris);
+    uv_loop_close(s->loop);
+    return 0;
+}

@@ -1,0 +1,244 @@
+#include "props.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char allowed[] =
+    "allowed are app.<label>.<option>, app.*.<option>, "
+    "deployer.<label>.<prop>, deployer.*.<prop> and deployer.packaging";
+
+static const char *const deployer_props[] = {
+    "count", "transport", "maxRestarts", "restartWindow", "stopTimeout",
+};
+
+static bool parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *e;
+
+    errno = 0;
+    long v = strtol(s, &e, 10);
+    if (errno || e == s || *e || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool has_label(const char *label, size_t len, const char *const *labels,
+                      size_t n)
+{
+    if (len == 1 && label[0] == '*')
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(labels[i]) == len && memcmp(labels[i], label, len) == 0)
+            return true;
+    return false;
+}
+
+static int check_deployer(const char *key, const char *prop, const char *v,
+                          char *err, size_t errlen)
+{
+    long n;
+    size_t i;
+
+    for (i = 0; i < sizeof deployer_props / sizeof deployer_props[0]; i++)
+        if (strcmp(prop, deployer_props[i]) == 0)
+            break;
+    if (i == sizeof deployer_props / sizeof deployer_props[0]) {
+        snprintf(err, errlen,
+                 "unknown deployer property '%s': allowed are count, "
+                 "transport, maxRestarts, restartWindow, stopTimeout",
+                 key);
+        return -1;
+    }
+    if (strcmp(prop, "count") == 0 && !parse_long(v, 1, SRV_MAX_COUNT, &n)) {
+        snprintf(err, errlen,
+                 "'%s' must be a whole number from 1 to %d, not '%s'", key,
+                 SRV_MAX_COUNT, v);
+        return -1;
+    }
+    if (strcmp(prop, "transport") == 0 && strcmp(v, "ipc") != 0 &&
+        strcmp(v, "tcp") != 0) {
+        snprintf(err, errlen, "'%s' must be ipc or tcp, not '%s'", key, v);
+        return -1;
+    }
+    if ((strcmp(prop, "maxRestarts") == 0 ||
+         strcmp(prop, "restartWindow") == 0) &&
+        !parse_long(v, 0, 1000000, &n)) {
+        snprintf(err, errlen,
+                 "'%s' must be a whole number from 0 to 1000000, not "
+                 "'%s'",
+                 key, v);
+        return -1;
+    }
+    if (strcmp(prop, "stopTimeout") == 0 && !parse_long(v, 0, 600000, &n)) {
+        snprintf(err, errlen,
+                 "'%s' must be milliseconds from 0 to 600000, not '%s'", key,
+                 v);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_key(const char *key, const char *v, const char *const *labels,
+                     size_t nlabels, char *err, size_t errlen)
+{
+    const char *rest, *dot;
+
+    if (strcmp(key, "deployer.packaging") == 0) {
+        if (strcmp(v, "multi") != 0 && strcmp(v, "single") != 0) {
+            snprintf(err, errlen,
+                     "'deployer.packaging' must be multi or "
+                     "single, not '%s'",
+                     v);
+            return -1;
+        }
+        return 0;
+    }
+    bool app = strncmp(key, "app.", 4) == 0;
+    bool dep = strncmp(key, "deployer.", 9) == 0;
+    if (!app && !dep) {
+        snprintf(err, errlen, "unknown deployment property '%s': %s", key,
+                 allowed);
+        return -1;
+    }
+    rest = key + (app ? 4 : 9);
+    dot = strchr(rest, '.');
+    if (!dot || dot == rest || !dot[1]) {
+        snprintf(err, errlen,
+                 "deployment property '%s' needs a label and a name: "
+                 "%s",
+                 key, allowed);
+        return -1;
+    }
+    if (!has_label(rest, (size_t)(dot - rest), labels, nlabels)) {
+        snprintf(err, errlen,
+                 "deployment property '%s' names the label '%.*s', "
+                 "which is not an app of this stream",
+                 key, (int)(dot - rest), rest);
+        return -1;
+    }
+    if (dep)
+        return check_deployer(key, dot + 1, v, err, errlen);
+    return 0;
+}
+
+int srv_props_parse(const json_t *props, const char *const *labels,
+                    size_t nlabels, json_t **out, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *val;
+    json_t *norm = json_object();
+
+    *out = NULL;
+    if (!norm) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!props || json_is_null(props)) {
+        *out = norm;
+        return 0;
+    }
+    if (!json_is_object(props)) {
+        snprintf(err, errlen,
+                 "deployment properties must be a JSON object of "
+                 "strings");
+        json_decref(norm);
+        return -1;
+    }
+    json_object_foreach((json_t *)props, key, val)
+    {
+        char buf[64];
+        const char *v;
+        if (json_is_string(val)) {
+            v = json_string_value(val);
+        } else if (json_is_integer(val)) {
+            snprintf(buf, sizeof buf, "%lld",
+                     (long long)json_integer_value(val));
+            v = buf;
+        } else if (json_is_real(val)) {
+            snprintf(buf, sizeof buf, "%g", json_real_value(val));
+            v = buf;
+        } else if (json_is_boolean(val)) {
+            v = json_is_true(val) ? "true" : "false";
+        } else {
+            snprintf(err, errlen,
+                     "deployment property '%s' must be a string, "
+                     "number or boolean",
+                     key);
+            json_decref(norm);
+            return -1;
+        }
+        if (check_key(key, v, labels, nlabels, err, errlen)) {
+            json_decref(norm);
+            return -1;
+        }
+        json_object_set_new(norm, key, json_string(v));
+    }
+    *out = norm;
+    return 0;
+}
+
+const char *srv_props_deployer(const json_t *props, const char *label,
+                               const char *prop)
+{
+    char key[256];
+
+    if (!props)
+        return NULL;
+    snprintf(key, sizeof key, "deployer.%s.%s", label, prop);
+    const char *v = json_string_value(json_object_get(props, key));
+    if (v)
+        return v;
+    snprintf(key, sizeof key, "deployer.*.%s", prop);
+    return json_string_value(json_object_get(props, key));
+}
+
+long srv_props_deployer_int(const json_t *props, const char *label,
+                            const char *prop, long def)
+{
+    const char *v = srv_props_deployer(props, label, prop);
+    long n;
+
+    if (!v || !parse_long(v, 0, 1000000, &n))
+        return def;
+    return n;
+}
+
+const char *srv_props_packaging(const json_t *props)
+{
+    const char *v =
+        props ? json_string_value(json_object_get(props, "deployer.packaging"))
+              : NULL;
+    return v ? v : "multi";
+}
+
+void srv_props_app_options(const json_t *props, const char *label,
+                           void (*fn)(void *ud, const char *option,
+                                      const char *value),
+                           void *ud)
+{
+    const char *key;
+    json_t *val;
+    size_t llen = strlen(label);
+    char own[256];
+
+    if (!props)
+        return;
+    json_object_foreach((json_t *)props, key, val)
+    {
+        if (strncmp(key, "app.*.", 6) != 0)
+            continue;
+        snprintf(own, sizeof own, "app.%s.%s", label, key + 6);
+        if (json_object_get(props, own))
+            continue;
+        fn(ud, key + 6, json_string_value(val));
+    }
+    json_object_foreach((json_t *)props, key, val)
+    {
+        if (strncmp(key, "app.", 4) == 0 &&
+            strncmp(key + 4, label, llen) == 0 && key[4 + llen] == '.')
+            fn(ud, key + 5 + llen, json_string_value(val));
+    }
+}

@@ -1,0 +1,233 @@
+/* flowd's shared state: configuration, the store, the app registry, the
+ * streams with their deployments and instances, analytics, the HTTP
+ * server and the control endpoint. Everything runs on one libuv loop. */
+#ifndef SRV_SERVER_H
+#define SRV_SERVER_H
+
+#include <flow/dsl.h>
+#include <flow/metrics.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http.h"
+#include "status.h"
+#include "store.h"
+
+#define SRV_NAME_MAX     48
+#define SRV_EP_MAX       256
+#define SRV_RESTART_RING 64
+
+typedef struct srv srv;
+typedef struct srv_stream srv_stream;
+typedef struct srv_dapp srv_dapp;
+typedef struct srv_inst srv_inst;
+typedef struct srv_analytics srv_analytics;
+
+typedef struct srv_config {
+    char bind[64];
+    int port;
+    char data_dir[PATH_MAX];
+    char token[256];
+    char dashboard_dir[PATH_MAX];
+    char uplot_dir[PATH_MAX];
+    const char *load[32];
+    int nload;
+    const char *deploy[32];
+    int ndeploy;
+    int max_restarts;
+    int restart_window_s;
+    int stop_timeout_ms;
+    bool quiet;
+} srv_config;
+
+typedef enum srv_inst_state {
+    SRV_INST_DEPLOYING,
+    SRV_INST_DEPLOYED,
+    SRV_INST_RESTARTING,
+    SRV_INST_FAILED,
+    SRV_INST_UNDEPLOYING,
+    SRV_INST_STOPPED,
+} srv_inst_state;
+
+struct srv_inst {
+    srv_dapp *app;
+    int index;
+    srv_inst_state state;
+    uv_process_t *proc; /* our child; NULL when none or adopted */
+    int pid;            /* 0 when no process */
+    bool adopted;       /* survived a flowd restart: not our child */
+    bool removing;      /* scaled away: freed once stopped */
+    int restarts;
+    int64_t restart_ms[SRV_RESTART_RING];
+    int consecutive;
+    char last_exit[64];
+    int64_t started_ms;
+    uint64_t start_ticks; /* /proc starttime, against pid reuse */
+    char output[SRV_EP_MAX];
+    char tap[SRV_EP_MAX];
+    unsigned char ident[256];
+    size_t ident_len;
+    flow_metrics m;
+    uint64_t prev_in, prev_out;
+    double rate_in, rate_out;
+    int64_t last_seen_ms;
+    uv_timer_t *timer; /* backoff, then SIGKILL timeout */
+    int64_t stop_deadline_ms;
+};
+
+struct srv_dapp {
+    srv_stream *stream;
+    int pos;
+    char label[SRV_NAME_MAX + 16];
+    char name[SRV_NAME_MAX + 16];
+    char type[16];
+    char uri[PATH_MAX];
+    char **opts; /* "--key=value", one argv element each */
+    int nopts;
+    int count;
+    srv_inst **inst;
+    int ninst;
+    int max_restarts, restart_window_s, stop_timeout_ms;
+    bool tcp;
+};
+
+/* A deferred HTTP request waiting for a stream's processes to be gone. */
+typedef struct srv_waiter {
+    srv_req *req;
+    int kind; /* what to answer: see deployer.c */
+    struct srv_waiter *next;
+} srv_waiter;
+
+struct srv_stream {
+    srv *s;
+    char name[SRV_NAME_MAX + 16];
+    char *dsl;
+    char *description;
+    int64_t created_ms;
+    dsl_stream *ast;
+    bool deployed;
+    json_t *props;
+    int64_t deployed_ms;
+    bool single;
+    srv_dapp *apps;
+    size_t napps;
+    srv_status status;
+    char status_desc[512];
+    bool pushed;
+    srv_status pushed_status;
+    char pushed_desc[512];
+    srv_waiter *waiters;
+    srv_stream *next;
+};
+
+struct srv {
+    uv_loop_t *loop;
+    srv_config cfg;
+    srv_store store;
+    dsl_registry *reg;
+    json_t *app_uris;    /* "type/name" -> {"uri","builtin","describe"} */
+    srv_stream *streams; /* sorted by name */
+    srv_analytics *an;
+    srv_http *http;
+    void *zctx;
+    void *ctl_sock;
+    struct flow_zwatch *ctl_watch;
+    char ctl_endpoint[SRV_EP_MAX];
+    uv_timer_t tick;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t exit_timer;
+    bool ready;
+    bool stopping;
+    bool loopback;
+    int64_t started_ms;
+};
+
+/* snprintf that reports truncation: returns 0, or -1 when buf was too
+ * small (buf then holds a truncated string). */
+int srv_fmt(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Wall clock in milliseconds. */
+int64_t srv_now_ms(void);
+
+/* ISO-8601 UTC of an epoch second. */
+void srv_iso(int64_t sec, char *buf, size_t len);
+
+/* Is name a legal stream or app name? */
+bool srv_name_ok(const char *name);
+
+/* Streams. */
+srv_stream *srv_stream_find(srv *s, const char *name);
+srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
+                           const char *desc, int64_t created, char *err,
+                           size_t errlen);
+/* Removes a stream that runs nothing from memory and the store. */
+void srv_stream_delete(srv *s, srv_stream *st);
+/* Answers a request that waited for an undeploy; returns true when the
+ * stream is to be deleted afterwards. */
+bool srv_api_undeployed(srv *s, srv_stream *st, srv_req *r, int kind);
+json_t *srv_stream_json(srv *s, srv_stream *st);
+json_t *srv_deployment_json(srv *s, srv_stream *st);
+json_t *srv_app_status_json(srv *s, srv_dapp *a);
+json_t *srv_inst_json(srv_inst *i);
+json_t *srv_links(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reads a JSON or form body into an object; answers the request with an
+ * error and returns NULL when it cannot. */
+json_t *srv_req_body(srv_req *r, bool form_ok);
+/* Wraps items (taken) in a page of _embedded.key. */
+json_t *srv_page(srv_req *r, json_t *items, const char *key, const char *path);
+
+/* Routes an HTTP request (the http layer's dispatch callback). */
+void srv_api_dispatch(void *ud, srv_req *r);
+
+/* Static files. */
+void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel);
+
+/* Registry. */
+int srv_registry_load(srv *s, char *err, size_t errlen);
+int srv_registry_describe(const char *uri, char **json_out, char *err,
+                          size_t errlen);
+json_t *srv_registry_entry(srv *s, const char *type, const char *name);
+
+/* Deployer. */
+int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen);
+/* Starts undeploying; answers waiter (may be NULL) when all are gone.
+ * Returns true when already nothing runs. */
+bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind);
+int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
+              size_t errlen);
+void srv_deployer_tick(srv *s);
+void srv_deployer_restore(srv *s);
+void srv_deployer_stop_all(srv *s);
+bool srv_deployer_idle(srv *s);
+void srv_stream_refresh(srv *s, srv_stream *st);
+srv_dapp *srv_stream_app(srv_stream *st, const char *label);
+void srv_inst_id(const srv_inst *i, char *buf, size_t len);
+const char *srv_inst_state_name(srv_inst_state st);
+
+/* Control endpoint. */
+int srv_control_start(srv *s, char *err, size_t errlen);
+void srv_control_stop(srv *s);
+void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
+                              const char *endpoint);
+
+/* Analytics. */
+srv_analytics *srv_analytics_new(srv *s);
+void srv_analytics_destroy(srv_analytics **ap);
+void srv_analytics_add(srv_analytics *a, const char *kind, const char *name,
+                       uint64_t inc);
+void srv_analytics_add_second(srv_analytics *a, const char *kind,
+                              const char *name, int64_t sec, uint64_t inc);
+void srv_analytics_add_value(srv_analytics *a, const char *name,
+                             const char *value, uint64_t inc);
+void srv_analytics_tick(srv_analytics *a);
+void srv_analytics_flush(srv_analytics *a);
+
+/* API handlers live in api_*.c; the route table in api.c. */
+void srv_events_tick(srv *s);
+void srv_events_status(srv *s, srv_stream *st);
+
+#endif

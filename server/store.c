@@ -1,0 +1,212 @@
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Each entry moves the schema from version i to i + 1. Never edit a
+ * migration that has shipped; add a new one. */
+static const char *const migrations[] = {
+    /* 1: definitions, deployments, instances, registry, counters. */
+    "CREATE TABLE streams ("
+    "  name TEXT PRIMARY KEY,"
+    "  dsl TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE deployments ("
+    "  stream TEXT PRIMARY KEY REFERENCES streams(name) ON DELETE CASCADE,"
+    "  properties TEXT NOT NULL,"
+    "  deployed_at INTEGER NOT NULL);"
+    "CREATE TABLE instances ("
+    "  stream TEXT NOT NULL,"
+    "  label TEXT NOT NULL,"
+    "  idx INTEGER NOT NULL,"
+    "  pid INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (stream, label, idx));"
+    "CREATE TABLE apps ("
+    "  type TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  uri TEXT NOT NULL,"
+    "  PRIMARY KEY (type, name));"
+    "CREATE TABLE counters ("
+    "  kind TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  total INTEGER NOT NULL,"
+    "  PRIMARY KEY (kind, name));"
+    "CREATE TABLE counter_values ("
+    "  name TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  PRIMARY KEY (name, value));",
+    /* 2: counter history, one row per bucket and resolution (seconds). */
+    "CREATE TABLE counter_history ("
+    "  kind TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  res INTEGER NOT NULL,"
+    "  ts INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  PRIMARY KEY (kind, name, res, ts)) WITHOUT ROWID;",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int srv_store_schema_version(void)
+{
+    return NMIGRATIONS;
+}
+
+static int fail(srv_store *s, const char *what)
+{
+    snprintf(s->err, sizeof s->err, "%s: %s", what,
+             s->db ? sqlite3_errmsg(s->db) : "no database");
+    return -1;
+}
+
+static int get_version(srv_store *s)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL))
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int srv_store_open(srv_store *s, const char *path)
+{
+    char sql[64];
+
+    memset(s, 0, sizeof *s);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        fail(s, "cannot open the store");
+        srv_store_close(s);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 2000);
+    if (sqlite3_exec(s->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     "PRAGMA foreign_keys=ON;",
+                     NULL, NULL, NULL))
+        return fail(s, "cannot configure the store");
+    int v = get_version(s);
+    if (v < 0)
+        return fail(s, "cannot read the schema version");
+    if (v > NMIGRATIONS) {
+        snprintf(s->err, sizeof s->err,
+                 "the store %s has schema version %d, newer than this "
+                 "flowd's %d; use a newer flowd",
+                 path, v, NMIGRATIONS);
+        return -1;
+    }
+    for (; v < NMIGRATIONS; v++) {
+        if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) ||
+            sqlite3_exec(s->db, migrations[v], NULL, NULL, NULL)) {
+            char what[64];
+            snprintf(what, sizeof what, "migration %d failed", v + 1);
+            fail(s, what);
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v + 1);
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) ||
+            sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) {
+            fail(s, "cannot record the schema version");
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    s->version = NMIGRATIONS;
+    return 0;
+}
+
+void srv_store_close(srv_store *s)
+{
+    if (s->db)
+        sqlite3_close_v2(s->db);
+    s->db = NULL;
+}
+
+static sqlite3_stmt *vquery(srv_store *s, const char *sql, const char *types,
+                            va_list ap)
+{
+    sqlite3_stmt *st;
+
+    if (!s->db) {
+        fail(s, "store closed");
+        return NULL;
+    }
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail(s, "cannot prepare a statement");
+        return NULL;
+    }
+    for (int i = 0; types && types[i]; i++) {
+        int rc = SQLITE_OK;
+        switch (types[i]) {
+        case 's': {
+            const char *v = va_arg(ap, const char *);
+            rc = v ? sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT)
+                   : sqlite3_bind_null(st, i + 1);
+            break;
+        }
+        case 'i':
+            rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+            break;
+        case 'd':
+            rc = sqlite3_bind_double(st, i + 1, va_arg(ap, double));
+            break;
+        default:
+            rc = SQLITE_MISUSE;
+        }
+        if (rc != SQLITE_OK) {
+            fail(s, "cannot bind a parameter");
+            sqlite3_finalize(st);
+            return NULL;
+        }
+    }
+    return st;
+}
+
+sqlite3_stmt *srv_store_query(srv_store *s, const char *sql, const char *types,
+                              ...)
+{
+    va_list ap;
+
+    va_start(ap, types);
+    sqlite3_stmt *st = vquery(s, sql, types, ap);
+    va_end(ap);
+    return st;
+}
+
+int srv_store_exec(srv_store *s, const char *sql, const char *types, ...)
+{
+    va_list ap;
+
+    va_start(ap, types);
+    sqlite3_stmt *st = vquery(s, sql, types, ap);
+    va_end(ap);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return fail(s, "a statement failed");
+    return 0;
+}
+
+int srv_store_begin(srv_store *s)
+{
+    return srv_store_exec(s, "BEGIN", NULL);
+}
+
+int srv_store_commit(srv_store *s)
+{
+    return srv_store_exec(s, "COMMIT", NULL);
+}

@@ -1,0 +1,622 @@
+/* Stream definitions and deployments: the in-memory model, its JSON and
+ * the /streams REST routes. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "props.h"
+#include "server.h"
+
+srv_stream *srv_stream_find(srv *s, const char *name)
+{
+    for (srv_stream *st = s->streams; st; st = st->next)
+        if (strcmp(st->name, name) == 0)
+            return st;
+    return NULL;
+}
+
+static void stream_free(srv_stream *st)
+{
+    free(st->dsl);
+    free(st->description);
+    dsl_stream_destroy(&st->ast);
+    json_decref(st->props);
+    free(st);
+}
+
+srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
+                           const char *desc, int64_t created, char *err,
+                           size_t errlen)
+{
+    dsl_errors errs = { 0 };
+    dsl_stream *ast = NULL;
+
+    if (dsl_parse_stream(dsl, strlen(dsl), &ast, &errs)) {
+        snprintf(err, errlen, "%s",
+                 errs.n ? errs.v[0].message : "does not parse");
+        dsl_errors_fini(&errs);
+        return NULL;
+    }
+    dsl_errors_fini(&errs);
+    srv_stream *st = calloc(1, sizeof *st);
+    if (!st) {
+        dsl_stream_destroy(&ast);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    st->s = s;
+    snprintf(st->name, sizeof st->name, "%s", name);
+    st->dsl = strdup(dsl);
+    st->description = strdup(desc ? desc : "");
+    st->created_ms = created;
+    st->ast = ast;
+    st->status = SRV_UNDEPLOYED;
+    snprintf(st->status_desc, sizeof st->status_desc,
+             "the stream is not deployed");
+    srv_stream **pp = &s->streams;
+    while (*pp && strcmp((*pp)->name, name) < 0)
+        pp = &(*pp)->next;
+    st->next = *pp;
+    *pp = st;
+    return st;
+}
+
+void srv_stream_delete(srv *s, srv_stream *st)
+{
+    srv_store_exec(&s->store, "DELETE FROM streams WHERE name=?", "s",
+                   st->name);
+    for (srv_stream **pp = &s->streams; *pp; pp = &(*pp)->next) {
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    }
+    srv_events_deleted(s, st->name);
+    stream_free(st);
+}
+
+static json_t *options_json(const dsl_option *o, size_t n)
+{
+    json_t *obj = json_object();
+    for (size_t k = 0; k < n; k++)
+        json_object_set_new(obj, o[k].key, json_string(o[k].value));
+    return obj;
+}
+
+static json_t *apps_json(srv *s, const dsl_stream *ast)
+{
+    json_t *arr = json_array();
+
+    for (size_t k = 0; k < ast->n_apps; k++) {
+        const dsl_app *a = &ast->apps[k];
+        const dsl_app_info *info =
+            dsl_registry_find(s->reg, a->name, DSL_ROLE_ANY);
+        json_array_append_new(
+            arr,
+            json_pack("{s:s,s:s,s:s?,s:o}", "label", dsl_app_label(a), "name",
+                      a->name, "type", info ? dsl_role_name(info->role) : NULL,
+                      "options", options_json(a->options, a->n_options)));
+    }
+    return arr;
+}
+
+static json_t *endpoint_json(const dsl_destination *d, bool source, srv *s)
+{
+    if (!d)
+        return json_null();
+    if (source) {
+        const char *dot = strchr(d->name, '.');
+        if (dot) {
+            char sname[128];
+            snprintf(sname, sizeof sname, "%.*s", (int)(dot - d->name),
+                     d->name);
+            if (srv_stream_find(s, sname))
+                return json_pack("{s:s}", "tap", d->name);
+        }
+    }
+    return json_pack("{s:s}", "destination", d->name);
+}
+
+json_t *srv_stream_json(srv *s, srv_stream *st)
+{
+    char iso[32];
+
+    srv_iso(st->created_ms / 1000, iso, sizeof iso);
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:o}", "name", st->name,
+        "dslText", st->dsl, "description", st->description, "status",
+        srv_status_name(st->status), "statusDescription", st->status_desc,
+        "apps", apps_json(s, st->ast), "source",
+        endpoint_json(st->ast->source, true, s), "sink",
+        endpoint_json(st->ast->sink, false, s), "createdAt", iso, "_links",
+        json_pack("{s:{s:s+},s:{s:s+},s:{s:s+}}", "self", "href",
+                  "/streams/definitions/", st->name, "deployment", "href",
+                  "/streams/deployments/", st->name, "logs", "href",
+                  "/streams/logs/", st->name));
+}
+
+json_t *srv_inst_json(srv_inst *i)
+{
+    char id[160], iso[32];
+    srv_dapp *a = i->app;
+
+    srv_inst_id(i, id, sizeof id);
+    srv_iso(i->started_ms / 1000, iso, sizeof iso);
+    json_t *input = json_array();
+    /* The inputs as the instance was started with them. */
+    if (a->pos > 0) {
+        srv_dapp *up = &a->stream->apps[a->pos - 1];
+        for (int k = 0; k < up->ninst; k++)
+            if (up->inst[k]->output[0] && !up->inst[k]->removing)
+                json_array_append_new(input, json_string(up->inst[k]->output));
+    }
+    json_t *output = json_array();
+    if (i->output[0])
+        json_array_append_new(output, json_string(i->output));
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:i,s:o,s:o,s:{s:o,s:o,s:o},"
+        "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}",
+        "id", id, "stream", a->stream->name, "label", a->label, "name", a->name,
+        "index", i->index, "pid",
+        i->pid > 0 ? json_integer(i->pid) : json_null(), "state",
+        srv_inst_state_name(i->state), "restarts", i->restarts, "lastExit",
+        i->last_exit[0] ? json_string(i->last_exit) : json_null(), "startedAt",
+        i->started_ms ? json_string(iso) : json_null(), "endpoints", "input",
+        input, "output", output, "tap",
+        i->tap[0] ? json_string(i->tap) : json_null(), "in",
+        (json_int_t)i->m.in, "out", (json_int_t)i->m.out, "errors",
+        (json_int_t)i->m.errors, "rejected", (json_int_t)i->m.rejected, "drops",
+        (json_int_t)i->m.drops, "bytesIn", (json_int_t)i->m.bytes_in,
+        "bytesOut", (json_int_t)i->m.bytes_out, "rateIn", i->rate_in, "rateOut",
+        i->rate_out);
+}
+
+static srv_status app_status(srv_dapp *a, char *desc, size_t len)
+{
+    srv_app_counts c = { .label = a->label, .count = a->count };
+
+    for (int j = 0; j < a->ninst; j++) {
+        srv_inst *i = a->inst[j];
+        if (i->removing)
+            continue;
+        if (i->state == SRV_INST_DEPLOYED || i->state == SRV_INST_STOPPED)
+            c.deployed++;
+        else if (i->state == SRV_INST_RESTARTING) {
+            c.restarting++;
+            c.reason = i->last_exit;
+        } else if (i->state == SRV_INST_FAILED) {
+            c.failed++;
+            c.reason = i->last_exit;
+        } else
+            c.deploying++;
+    }
+    return srv_status_app(&c, desc, len);
+}
+
+json_t *srv_app_status_json(srv *s, srv_dapp *a)
+{
+    char desc[512], id[160];
+    json_t *inst = json_array();
+
+    (void)s;
+    for (int j = 0; j < a->ninst; j++)
+        json_array_append_new(inst, srv_inst_json(a->inst[j]));
+    srv_status st = app_status(a, desc, sizeof desc);
+    snprintf(id, sizeof id, "%s.%s", a->stream->name, a->label);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:o,s:o}",
+                     "deploymentId", id, "stream", a->stream->name, "label",
+                     a->label, "name", a->name, "type", a->type, "count",
+                     a->count, "status", srv_status_name(st),
+                     "statusDescription", desc, "instances", inst, "_links",
+                     srv_links("/runtime/apps/%s", id));
+}
+
+json_t *srv_deployment_json(srv *s, srv_stream *st)
+{
+    char iso[32];
+    json_t *apps = json_array();
+
+    for (size_t k = 0; k < st->napps; k++) {
+        json_t *a = srv_app_status_json(s, &st->apps[k]);
+        json_object_set_new(
+            a, "state",
+            json_string(json_string_value(json_object_get(a, "status"))));
+        json_array_append_new(apps, a);
+    }
+    srv_iso(st->deployed_ms / 1000, iso, sizeof iso);
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:O,s:s,s:o,s:o,s:o}", "name", st->name, "dslText",
+        st->dsl, "status", srv_status_name(st->status), "statusDescription",
+        st->status_desc, "deploymentProperties",
+        st->deployed && st->props ? st->props : json_object(), "packaging",
+        st->single ? "single" : "multi", "deployedAt",
+        st->deployed ? json_string(iso) : json_null(), "apps", apps, "_links",
+        json_pack("{s:{s:s+},s:{s:s+}}", "self", "href",
+                  "/streams/deployments/", st->name, "definition", "href",
+                  "/streams/definitions/", st->name));
+}
+
+/* Errors of the parser or checker as the 400 response's "errors". */
+static void answer_dsl_errors(srv_req *r, const dsl_errors *errs)
+{
+    json_t *arr = json_array();
+
+    for (size_t k = 0; k < errs->n; k++)
+        json_array_append_new(arr, json_pack("{s:I,s:i,s:i,s:s}", "offset",
+                                             (json_int_t)errs->v[k].offset,
+                                             "line", (int)errs->v[k].line,
+                                             "column", (int)errs->v[k].column,
+                                             "message", errs->v[k].message));
+    if (errs->n == 0)
+        srv_req_error(r, 400, json_pack("{s:o}", "errors", arr),
+                      "the definition is not valid");
+    else
+        srv_req_error(r, 400, json_pack("{s:o}", "errors", arr), "%u:%u: %s",
+                      errs->v[0].line, errs->v[0].column, errs->v[0].message);
+}
+
+/* Parses and checks a definition; answers r with 400 and returns NULL when
+ * it is not valid. *text_out is the definition without "name =". */
+static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
+                                 const char *name, char **text_out)
+{
+    dsl_errors errs = { 0 };
+    dsl_stream *ast = NULL;
+    size_t len = strlen(text);
+
+    if (dsl_parse_stream(text, len, &ast, &errs)) {
+        answer_dsl_errors(r, &errs);
+        dsl_errors_fini(&errs);
+        return NULL;
+    }
+    size_t n = 0;
+    for (srv_stream *st = s->streams; st; st = st->next)
+        n++;
+    const dsl_stream **known = calloc(n + 1, sizeof *known);
+    n = 0;
+    for (srv_stream *st = s->streams; known && st; st = st->next)
+        if (!name || strcmp(st->name, name) != 0)
+            known[n++] = st->ast;
+    dsl_check_ctx ctx = { .registry = s->reg,
+                          .known = (const dsl_stream *const *)known,
+                          .n_known = n };
+    int bad = dsl_check_stream(ast, &ctx, text, len, &errs);
+    free(known);
+    if (bad) {
+        answer_dsl_errors(r, &errs);
+        dsl_errors_fini(&errs);
+        dsl_stream_destroy(&ast);
+        return NULL;
+    }
+    dsl_errors_fini(&errs);
+    if (ast->name && name && strcmp(ast->name, name) != 0) {
+        srv_req_error(r, 400, NULL,
+                      "the definition names the stream '%s' but the "
+                      "request names it '%s'",
+                      ast->name, name);
+        dsl_stream_destroy(&ast);
+        return NULL;
+    }
+    if (text_out) {
+        size_t start = ast->source ? ast->source->offset : ast->apps[0].offset;
+        if (!ast->name)
+            start = 0;
+        while (start < len && isspace((unsigned char)text[start]))
+            start++;
+        size_t end = len;
+        while (end > start && isspace((unsigned char)text[end - 1]))
+            end--;
+        *text_out = strndup(text + start, end - start);
+    }
+    return ast;
+}
+
+static const char *str_field(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static bool bool_field(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    if (json_is_string(v))
+        return strcmp(json_string_value(v), "true") == 0;
+    return json_is_true(v);
+}
+
+void api_definitions_create(srv *s, srv_req *r)
+{
+    json_t *b = srv_req_body(r, true);
+    char err[1024];
+
+    if (!b)
+        return;
+    const char *def = str_field(b, "definition");
+    const char *name = str_field(b, "name");
+    const char *desc = str_field(b, "description");
+    if (!def || !*def) {
+        srv_req_error(r, 400, NULL,
+                      "the request needs a 'definition' (the stream "
+                      "DSL text)");
+        goto out;
+    }
+    char *text = NULL;
+    dsl_stream *ast = parse_checked(s, r, def, name, &text);
+    if (!ast)
+        goto out;
+    if (!name)
+        name = ast->name;
+    if (!name || !srv_name_ok(name)) {
+        srv_req_error(r, 400, NULL,
+                      "stream name '%s' is not valid: use 1 to 48 "
+                      "lowercase letters, digits and '-', starting "
+                      "with a letter",
+                      name ? name : "");
+        goto out_ast;
+    }
+    if (srv_stream_find(s, name)) {
+        srv_req_error(r, 409, NULL,
+                      "a stream named '%s' exists already; destroy it "
+                      "first or choose another name",
+                      name);
+        goto out_ast;
+    }
+    int64_t now = srv_now_ms();
+    if (srv_store_exec(&s->store,
+                       "INSERT INTO streams(name, dsl, description, "
+                       "created_at) VALUES (?, ?, ?, ?)",
+                       "sssi", name, text, desc ? desc : "", now)) {
+        srv_req_error(r, 500, NULL, "cannot store the stream: %s",
+                      s->store.err);
+        goto out_ast;
+    }
+    srv_stream *st = srv_stream_add(s, name, text, desc, now, err, sizeof err);
+    if (!st) {
+        srv_req_error(r, 500, NULL, "%s", err);
+        goto out_ast;
+    }
+    if (bool_field(b, "deploy")) {
+        int code = srv_deploy(s, st, NULL, err, sizeof err);
+        if (code) {
+            srv_req_error(r, code, NULL, "created, but not deployed: %s", err);
+            goto out_ast;
+        }
+    }
+    char loc[128];
+    snprintf(loc, sizeof loc, "/streams/definitions/%s", name);
+    srv_req_header(r, "Location", loc);
+    srv_req_json(r, 201, srv_stream_json(s, st));
+out_ast:
+    dsl_stream_destroy(&ast);
+    free(text);
+out:
+    json_decref(b);
+}
+
+void api_validation(srv *s, srv_req *r)
+{
+    json_t *b = srv_req_body(r, true);
+
+    if (!b)
+        return;
+    const char *def = str_field(b, "definition");
+    if (!def) {
+        srv_req_error(r, 400, NULL, "the request needs a 'definition'");
+        json_decref(b);
+        return;
+    }
+    dsl_stream *ast = parse_checked(s, r, def, str_field(b, "name"), NULL);
+    if (ast) {
+        srv_req_json(
+            r, 200,
+            json_pack("{s:b,s:o}", "valid", 1, "apps", apps_json(s, ast)));
+        dsl_stream_destroy(&ast);
+    }
+    json_decref(b);
+}
+
+void api_definitions_list(srv *s, srv_req *r)
+{
+    const char *search = srv_req_arg(r, "search");
+    json_t *items = json_array();
+
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        if (search && *search && !strstr(st->name, search) &&
+            !strstr(st->dsl, search))
+            continue;
+        json_array_append_new(items, srv_stream_json(s, st));
+    }
+    json_t *page = srv_page(r, items, "streamDefinitionResourceList",
+                            "/streams/definitions");
+    if (page)
+        srv_req_json(r, 200, page);
+}
+
+static srv_stream *find_or_404(srv *s, srv_req *r, const char *name)
+{
+    srv_stream *st = srv_stream_find(s, name);
+    if (!st)
+        srv_req_error(r, 404, NULL, "no stream named '%s'", name);
+    return st;
+}
+
+void api_definitions_get(srv *s, srv_req *r)
+{
+    srv_stream *st = find_or_404(s, r, r->match.params[0]);
+    if (st)
+        srv_req_json(r, 200, srv_stream_json(s, st));
+}
+
+enum { WAIT_UNDEPLOY = 1, WAIT_DESTROY = 2 };
+
+bool srv_api_undeployed(srv *s, srv_stream *st, srv_req *r, int kind)
+{
+    if (kind == WAIT_DESTROY) {
+        srv_req_json(r, 200, srv_stream_json(s, st));
+        return true;
+    }
+    srv_req_json(r, 200, srv_deployment_json(s, st));
+    return false;
+}
+
+void api_definitions_delete(srv *s, srv_req *r)
+{
+    srv_stream *st = find_or_404(s, r, r->match.params[0]);
+    if (st)
+        srv_undeploy(s, st, r, WAIT_DESTROY);
+}
+
+void api_deployments_get(srv *s, srv_req *r)
+{
+    srv_stream *st = find_or_404(s, r, r->match.params[0]);
+    if (st)
+        srv_req_json(r, 200, srv_deployment_json(s, st));
+}
+
+void api_deployments_delete(srv *s, srv_req *r)
+{
+    srv_stream *st = find_or_404(s, r, r->match.params[0]);
+    if (st)
+        srv_undeploy(s, st, r, WAIT_UNDEPLOY);
+}
+
+void api_deployments_create(srv *s, srv_req *r)
+{
+    char err[1024];
+    srv_stream *st = find_or_404(s, r, r->match.params[0]);
+
+    if (!st)
+        return;
+    json_t *b = srv_req_body(r, false);
+    if (!b)
+        return;
+    int code = srv_deploy(s, st, b, err, sizeof err);
+    json_decref(b);
+    if (code) {
+        srv_req_error(r, code, NULL, "%s", err);
+        return;
+    }
+    srv_req_json(r, 202, srv_deployment_json(s, st));
+}
+
+void api_deployments_scale(srv *s, srv_req *r)
+{
+    char err[512];
+    srv_stream *st = find_or_404(s, r, r->match.params[0]);
+
+    if (!st)
+        return;
+    srv_dapp *a = srv_stream_app(st, r->match.params[1]);
+    if (!st->deployed) {
+        srv_req_error(r, 409, NULL,
+                      "stream '%s' is not deployed; deploy it first", st->name);
+        return;
+    }
+    if (!a) {
+        srv_req_error(r, 404, NULL, "stream '%s' has no app labelled '%s'",
+                      st->name, r->match.params[1]);
+        return;
+    }
+    char *e;
+    long n = strtol(r->match.params[2], &e, 10);
+    if (*e || e == r->match.params[2] || n < 1 || n > SRV_MAX_COUNT) {
+        srv_req_error(r, 400, NULL,
+                      "the instance count must be a whole number from "
+                      "1 to %d, not '%s'",
+                      SRV_MAX_COUNT, r->match.params[2]);
+        return;
+    }
+    int code = srv_scale(s, st, a, (int)n, err, sizeof err);
+    if (code) {
+        srv_req_error(r, code, NULL, "%s", err);
+        return;
+    }
+    srv_req_json(r, 202, srv_deployment_json(s, st));
+}
+
+/* The tail of a file, at most max bytes. */
+static json_t *tail_file(const char *path, long max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return json_string("");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    long from = size > max ? size - max : 0;
+    fseek(f, from, SEEK_SET);
+    char *buf = malloc((size_t)(size - from) + 1);
+    size_t n = buf ? fread(buf, 1, (size_t)(size - from), f) : 0;
+    fclose(f);
+    if (!buf)
+        return json_string("");
+    buf[n] = '\0';
+    json_t *v = json_stringn(buf, n);
+    if (!v) {
+        /* Not valid UTF-8: replace the bytes outside ASCII. */
+        for (size_t k = 0; k < n; k++)
+            if ((unsigned char)buf[k] >= 0x80 || buf[k] == 0)
+                buf[k] = '?';
+        v = json_stringn(buf, n);
+    }
+    free(buf);
+    return v ? v : json_string("");
+}
+
+void api_logs(srv *s, srv_req *r)
+{
+    srv_stream *st = find_or_404(s, r, r->match.params[0]);
+    const char *label = r->match.nparams > 1 ? r->match.params[1] : NULL;
+    long max = 64 * 1024;
+    const char *bytes = srv_req_arg(r, "bytes");
+    char prefix[160];
+
+    if (!st)
+        return;
+    if (bytes) {
+        char *e;
+        max = strtol(bytes, &e, 10);
+        if (*e || max < 1 || max > 1024 * 1024) {
+            srv_req_error(r, 400, NULL,
+                          "bytes must be from 1 to 1048576, not "
+                          "'%s'",
+                          bytes);
+            return;
+        }
+    }
+    bool found = !label;
+    for (size_t k = 0; label && k < st->ast->n_apps; k++)
+        if (strcmp(dsl_app_label(&st->ast->apps[k]), label) == 0)
+            found = true;
+    if (!found) {
+        srv_req_error(r, 404, NULL, "stream '%s' has no app labelled '%s'",
+                      st->name, label);
+        return;
+    }
+    json_t *logs = json_object();
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/logs", s->cfg.data_dir);
+    snprintf(prefix, sizeof prefix, "%s.", st->name);
+    for (size_t k = 0; k < st->ast->n_apps; k++) {
+        const char *l = dsl_app_label(&st->ast->apps[k]);
+        if (label && strcmp(l, label) != 0)
+            continue;
+        for (int idx = 0; idx < SRV_MAX_COUNT; idx++) {
+            char path[PATH_MAX + 300], id[200];
+            snprintf(path, sizeof path, "%s/%s.%s-%d.log", dir, st->name, l,
+                     idx);
+            FILE *f = fopen(path, "r");
+            if (!f)
+                break;
+            fclose(f);
+            snprintf(id, sizeof id, "%s.%s-%d", st->name, l, idx);
+            json_object_set_new(logs, id, tail_file(path, max));
+        }
+    }
+    srv_req_json(
+        r, 200,
+        json_pack("{s:o,s:o}", "logs", logs, "_links",
+                  label ? srv_links("/streams/logs/%s/%s", st->name, label)
+                        : srv_links("/streams/logs/%s", st->name)));
+}
