@@ -134,6 +134,7 @@ function createForm(onCreated) {
   const submit = h('button', {type: 'submit', class: 'primary', id: 'stream-create',
                               text: 'Create'});
   const msg = h('p', {class: 'form-msg', id: 'create-msg', role: 'status'});
+  const proposals = h('div', {class: 'proposals', id: 'dsl-proposals'});
   const checkNote = h('span', {class: 'hint', id: 'dsl-check-note'});
 
   let validation = true; /* false once flowd says it has no validation route */
@@ -171,9 +172,43 @@ function createForm(onCreated) {
     }
   }
 
+  /* Content assist: what may come next, from flowd's completion helper. */
+  let cseq = 0;
+  async function complete() {
+    const ta = editor.textarea;
+    const text = ta.value;
+    const my = ++cseq;
+    if (ta.selectionEnd !== text.length) {
+      replace(proposals);
+      return;
+    }
+    let res;
+    try {
+      res = await get('/completions/stream?start=' + enc(text));
+    } catch (e) {
+      res = null;
+    }
+    if (my !== cseq) return;
+    const list = (res && Array.isArray(res.proposals) ? res.proposals : []).slice(0, 8);
+    replace(proposals, list.length ? h('span', {class: 'hint', text: 'next:'}) : null,
+            list.map((p) => h('button', {
+              type: 'button', class: 'proposal', title: p.explanation || null,
+              text: String(p.text).startsWith(text) && text
+                        ? '…' + String(p.text).slice(text.length) : String(p.text),
+              onclick: () => {
+                ta.value = String(p.text);
+                ta.focus();
+                ta.dispatchEvent(new Event('input'));
+              },
+            })));
+  }
+
   editor.textarea.addEventListener('input', () => {
     clearTimeout(timer);
-    timer = setTimeout(validate, 250);
+    timer = setTimeout(() => {
+      validate();
+      complete();
+    }, 250);
   });
   name.addEventListener('input', () => {
     const v = name.value;
@@ -187,7 +222,7 @@ function createForm(onCreated) {
                  h('label', {class: 'row'}, h('span', {text: 'Name'}), name, nameHint),
                  h('div', {class: 'row'},
                    h('label', {for: 'dsl-input', text: 'Definition'}), checkNote),
-                 editor.box, editor.list,
+                 editor.box, proposals, editor.list,
                  h('label', {class: 'row'}, h('span', {text: 'Description'}), desc),
                  h('div', {class: 'row actions'},
                    h('label', {}, deploy, ' deploy it now'), submit),
