@@ -318,7 +318,7 @@ static void check_tap(checker *c, const dsl_stream *s)
     const dsl_stream *target = NULL;
     for (size_t i = 0; i < c->ctx->n_known; i++) {
         const dsl_stream *k = c->ctx->known[i];
-        if (k && k->name && strlen(k->name) == sl &&
+        if (!target && k && k->name && strlen(k->name) == sl &&
             !strncmp(k->name, name, sl))
             target = k;
     }

@@ -1,0 +1,223 @@
+/*
+ * Checker and registry tests: roles by position, unknown apps and options
+ * with suggestions, required options, value types, taps.
+ */
+#include "flow-config.h"
+#include "helpers.h"
+
+static dsl_registry *load_registry(void)
+{
+    size_t len;
+    char *txt = read_src(FLOW_SOURCE_DIR "/tests/dsl/registry.json", &len);
+    dsl_registry *r = dsl_registry_new();
+    char *err = NULL;
+    cr_assert_eq(dsl_registry_add_describe_array(r, txt, len, &err), 0, "%s",
+                 err ? err : "");
+    free(txt);
+    return r;
+}
+
+/* Check `def` against the test registry; returns the error count and
+ * the first message (new) in *first. */
+static size_t check(const char *def, char **first, size_t *off)
+{
+    dsl_registry *r = load_registry();
+    dsl_stream *s = parse_ok(def);
+    dsl_check_ctx ctx = { r, NULL, 0 };
+    dsl_errors e = { 0 };
+    int rc = dsl_check_stream(s, &ctx, def, strlen(def), &e);
+    cr_assert_eq(rc, e.n ? -1 : 0);
+    size_t n = e.n;
+    if (first)
+        *first = n ? strdup(e.v[0].message) : NULL;
+    if (off)
+        *off = n ? e.v[0].offset : 0;
+    dsl_errors_fini(&e);
+    dsl_stream_destroy(&s);
+    dsl_registry_destroy(&r);
+    cr_assert_null(r);
+    return n;
+}
+
+static void expect_ok(const char *def)
+{
+    char *m = NULL;
+    size_t n = check(def, &m, NULL);
+    cr_expect_eq(n, 0, "'%s': %s", def, m ? m : "");
+    free(m);
+}
+
+static void expect_err(const char *def, size_t off, const char *part)
+{
+    char *m = NULL;
+    size_t at = 0;
+    size_t n = check(def, &m, &at);
+    cr_assert_geq(n, 1, "'%s' should be invalid", def);
+    cr_expect_eq(at, off, "'%s': at %zu, want %zu: %s", def, at, off, m);
+    cr_expect(strstr(m, part) != NULL, "'%s': '%s' lacks '%s'", def, m, part);
+    free(m);
+}
+
+Test(registry, describe_documents)
+{
+    dsl_registry *r = load_registry();
+    cr_assert_eq(dsl_registry_count(r), 8);
+    const dsl_app_info *c = dsl_registry_find(r, "counter", DSL_ROLE_SINK);
+    cr_assert_not_null(c);
+    cr_assert_null(dsl_registry_find(r, "counter", DSL_ROLE_SOURCE));
+    cr_assert_eq(dsl_registry_find(r, "counter", DSL_ROLE_ANY), c);
+    const dsl_app_info *ls = dsl_registry_find(r, "load-sim", DSL_ROLE_ANY);
+    cr_assert_eq(ls->role, DSL_ROLE_SOURCE);
+    cr_assert_str_eq(ls->options[0].name, "seed");
+    cr_assert_eq(ls->options[0].type, DSL_TYPE_INT);
+    cr_assert_str_eq(ls->options[0].default_value, "42");
+    const dsl_app_info *lg = dsl_registry_find(r, "log", DSL_ROLE_SINK);
+    cr_assert_eq(lg->options[0].type, DSL_TYPE_ENUM);
+    cr_assert_eq(lg->options[0].n_values, 5);
+    /* Adding the same (name, role) replaces it. */
+    dsl_app_info again = { .name = "counter", .role = DSL_ROLE_SINK };
+    cr_assert_eq(dsl_registry_add(r, &again), 0);
+    cr_assert_eq(dsl_registry_count(r), 8);
+    cr_assert_eq(dsl_registry_find(r, "counter", DSL_ROLE_SINK)->n_options, 0);
+    dsl_registry_destroy(&r);
+}
+
+Test(registry, bad_documents)
+{
+    dsl_registry *r = dsl_registry_new();
+    const char *bad[] = {
+        "{",
+        "[]",
+        "{\"name\": \"x\"}",
+        "{\"name\": \"x\", \"role\": \"middle\"}",
+        "{\"role\": \"sink\"}",
+        "{\"name\": \"x\", \"role\": \"sink\", \"options\": [{}]}",
+        "{\"name\": \"x\", \"role\": \"sink\", \"options\": [{\"name\": "
+        "\"o\", \"type\": \"complex\"}]}",
+        "{\"name\": \"x\", \"role\": \"sink\", \"options\": 3}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *err = NULL;
+        cr_assert_eq(dsl_registry_add_describe(r, bad[i], strlen(bad[i]), &err),
+                     -1, "%s", bad[i]);
+        cr_assert_not_null(err, "%s", bad[i]);
+        free(err);
+    }
+    char *err = NULL;
+    cr_assert_eq(dsl_registry_add_describe_array(r, "{}", 2, &err), -1);
+    cr_assert(strstr(err, "array"));
+    free(err);
+    cr_assert_eq(dsl_registry_count(r), 0);
+    dsl_registry_destroy(&r);
+}
+
+Test(checker, valid_streams)
+{
+    expect_ok("accounts = load-sim --rate=50000 | account-events | counter");
+    expect_ok("load-sim --seed=7 --illegal-ratio=0.25 | account-events | "
+              "counter --name=x");
+    expect_ok(":in > account-events > :out");
+    expect_ok(":in > counter");
+    expect_ok("time > :out");
+    expect_ok(":a > :b");
+    expect_ok("time || log || account-events");
+    expect_ok("counter");
+    expect_ok("time | log --level=WARN");
+    expect_ok("time | transform --expression=x --ratio=2.5 --strict=yes "
+              "--timeout=250ms | log");
+    expect_ok("time | a: transform --expression=x | b: transform "
+              "--expression=y | log");
+}
+
+Test(checker, unknown_apps_and_roles)
+{
+    expect_err("load-sim | account-events | cuonter", 28,
+               "unknown app 'cuonter'; did you mean 'counter'?");
+    expect_err("lod-sim | counter", 0, "did you mean 'load-sim'?");
+    expect_err("zzzzzz | counter", 0, "unknown app 'zzzzzz' (known sources:");
+    expect_err("counter | log", 0, "app 'counter' is a sink; the first app");
+    expect_err("time | load-sim", 7, "is a source; the last app");
+    expect_err("time | counter | log", 7, "only processors");
+    expect_err(":in > time", 6, "is a source");
+}
+
+Test(checker, options)
+{
+    expect_err("time | counter --nme=x", 15,
+               "unknown option '--nme' for app 'counter'; did you mean "
+               "'--name'?");
+    expect_err("time | counter --zzzzzzzz=x", 15, "(its options: name,");
+    expect_err("time | account-events --x=1 | log", 22, "unknown option");
+    expect_err("time | field-value-counter", 7,
+               "app 'field-value-counter' needs the option "
+               "'--field-name=...'");
+    expect_err("load-sim --rate=fast | counter", 16,
+               "bad value 'fast' for option '--rate' of app 'load-sim': "
+               "expected an integer");
+    expect_err("time | transform --expression=x --ratio=x | log", 40,
+               "expected a number");
+    expect_err("time | transform --expression=x --strict=maybe | log", 41,
+               "true or false");
+    expect_err("time | transform --expression=x --timeout='3 days' | log", 42,
+               "a duration");
+    expect_err("time | log --level=WRN", 19,
+               "one of TRACE, DEBUG, INFO, WARN, ERROR; did you mean 'WARN'?");
+}
+
+Test(checker, structural_without_registry)
+{
+    dsl_stream *s = parse_ok("nothing | is | known");
+    dsl_errors e = { 0 };
+    cr_assert_eq(dsl_check_stream(s, NULL, NULL, 0, &e), 0);
+    dsl_check_ctx ctx = { 0 };
+    cr_assert_eq(dsl_check_stream(s, &ctx, NULL, 0, &e), 0);
+    cr_assert_eq(e.n, 0);
+    /* A hand-built AST with duplicate labels is caught too. */
+    free(s->apps[1].name);
+    s->apps[1].name = strdup("nothing");
+    cr_assert_eq(dsl_check_stream(s, NULL, NULL, 0, &e), -1);
+    cr_assert(strstr(e.v[0].message, "should be unique"));
+    dsl_errors_fini(&e);
+    dsl_stream_destroy(&s);
+}
+
+Test(checker, taps_and_files)
+{
+    dsl_registry *r = load_registry();
+    const char *t = "a = load-sim | events: account-events | counter\n"
+                    "b = :a.events > log\n"
+                    "c = :a.evnts > log\n"
+                    "d = :x.load-sim > log\n"
+                    "e = :aa.load-sim > log\n"
+                    "f = time > :ext.topic\n"
+                    "g = :ext.topic > log\n"
+                    "a = time | log\n";
+    dsl_file *f = NULL;
+    dsl_errors e = { 0 };
+    cr_assert_eq(dsl_parse_file(t, strlen(t), &f, &e), 0);
+    dsl_check_ctx ctx = { r, NULL, 0 };
+    cr_assert_eq(dsl_check_file(f, &ctx, t, strlen(t), &e), -1);
+    cr_assert_eq(e.n, 4, "%zu errors", e.n);
+    cr_assert_eq(e.v[0].line, 3);
+    cr_assert_str_eq(e.v[0].message, "stream 'a' has no app labelled "
+                                     "'evnts'; did you mean 'events'?");
+    cr_assert_eq(e.v[0].column, 8);
+    cr_assert_eq(e.v[1].line, 4);
+    cr_assert(strstr(e.v[1].message, "tap of unknown stream 'x'"));
+    cr_assert_eq(e.v[2].line, 5);
+    cr_assert(strstr(e.v[2].message, "did you mean 'a'?"));
+    cr_assert_eq(e.v[3].line, 8);
+    cr_assert(strstr(e.v[3].message, "defined twice"));
+    dsl_errors_fini(&e);
+    dsl_file_destroy(&f);
+    dsl_registry_destroy(&r);
+}
+
+Test(checker, suggest)
+{
+    const char *c[] = { "counter", "log", "load-sim" };
+    cr_assert_str_eq(dsl_suggest("cuonter", c, 3), "counter");
+    cr_assert_str_eq(dsl_suggest("lg", c, 3), "log");
+    cr_assert_null(dsl_suggest("xyz", c, 3));
+    cr_assert_null(dsl_suggest("x", NULL, 0));
+}
