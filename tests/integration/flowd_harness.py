@@ -1,0 +1,230 @@
+"""A real flowd for integration tests: started on a free port (--port 0)
+with a fresh data directory, driven over HTTP with urllib, and killed with
+every process it started, even when a test fails.
+
+flowd and its apps run in a process group of their own; teardown kills the
+group, and also any app that outlived a flowd killed on purpose (adoption
+tests), found by its data directory on the command line.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+FLOWD = os.environ.get("FLOWD", "flowd")
+
+
+class HttpError(Exception):
+    def __init__(self, status, body):
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+def wait_for(what, fn, timeout=20.0, interval=0.05):
+    """Polls fn until it returns a true value; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except (HttpError, OSError, ValueError, KeyError) as e:
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def pids_with(text):
+    """Pids of processes whose command line contains text."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{d}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmd and state not in ("Z", "X"):
+            out.append(int(d))
+    return out
+
+
+class Flowd:
+    def __init__(self, *args, token=None, data_dir=None, env=None):
+        self.tmp = tempfile.mkdtemp(prefix="flowd-it-")
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.args = list(args)
+        self.token = token
+        self.env = env
+        self.proc = None
+        self.groups = []
+        self.start()
+
+    def start(self):
+        env = dict(os.environ)
+        env.pop("FLOW_TOKEN", None)
+        env.pop("FLOW_DATA_DIR", None)
+        if self.env:
+            env.update(self.env)
+        cmd = [FLOWD, "--port", "0", "--data-dir", self.data_dir]
+        if self.token:
+            cmd += ["--token", self.token]
+        cmd += self.args
+        self.log = open(os.path.join(self.tmp, "flowd.log"), "ab")
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=self.log,
+            start_new_session=True, env=env)
+        self.groups.append(self.proc.pid)
+        line = self.proc.stdout.readline().decode()
+        m = re.search(r"http://[^:]+:(\d+)/", line)
+        if not m:
+            self.stop()
+            raise AssertionError(f"flowd did not start: {line!r}; "
+                                 f"log: {self.read_log()}")
+        self.port = int(m.group(1))
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def read_log(self):
+        try:
+            with open(os.path.join(self.tmp, "flowd.log"), "rb") as f:
+                return f.read().decode(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def kill9(self):
+        """Kills flowd alone (its apps survive, as after a crash)."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def app_pids(self):
+        return pids_with(self.data_dir + "/run/")
+
+    def stop(self):
+        """Kills flowd and everything it started."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        for g in self.groups:
+            try:
+                os.killpg(g, signal.SIGKILL)
+            except OSError:
+                pass
+        for p in self.app_pids():
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        if self.proc:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            if self.proc.stdout:
+                self.proc.stdout.close()
+        self.log.close()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            sys.stderr.write("flowd log:\n" + self.read_log() + "\n")
+        self.cleanup()
+
+    # HTTP
+
+    def request(self, method, path, body=None, headers=None, raw=None,
+                content_type=None, token=None, timeout=30):
+        h = dict(headers or {})
+        data = None
+        if raw is not None:
+            data = raw
+        elif body is not None:
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        if content_type:
+            h["Content-Type"] = content_type
+        tok = token if token is not None else self.token
+        if tok:
+            h.setdefault("Authorization", f"Bearer {tok}")
+        req = urllib.request.Request(self.base + path, data=data,
+                                     method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def json(self, method, path, body=None, expect=200, **kw):
+        status, _, data = self.request(method, path, body, **kw)
+        if status != expect:
+            raise HttpError(status, data.decode(errors="replace"))
+        return json.loads(data) if data else None
+
+    def get(self, path, **kw):
+        return self.json("GET", path, **kw)
+
+    def status(self, name):
+        return self.get(f"/streams/definitions/{name}")["status"]
+
+    def create(self, name, definition, deploy=False):
+        return self.json("POST", "/streams/definitions",
+                         {"name": name, "definition": definition,
+                          "deploy": deploy}, expect=201)
+
+    def deploy(self, name, props=None):
+        return self.json("POST", f"/streams/deployments/{name}",
+                         props or {}, expect=202)
+
+    def wait_status(self, name, want, timeout=20):
+        return wait_for(f"stream {name} {want}",
+                        lambda: self.status(name) == want, timeout)
+
+    def instances(self, name):
+        d = self.get(f"/streams/deployments/{name}")
+        return [i for a in d["apps"] for i in a["instances"]]
+
+    def counter(self, name):
+        status, _, data = self.request("GET", f"/metrics/counters/{name}")
+        if status == 404:
+            return 0
+        return json.loads(data)["value"]
+
+
+def run(tests):
+    """Runs the named tests (argv) or all; exit status 1 on a failure."""
+    names = sys.argv[1:] or list(tests)
+    failed = 0
+    for n in names:
+        t0 = time.monotonic()
+        try:
+            tests[n]()
+        except Exception as e:  # noqa: BLE001 - report every failure
+            failed += 1
+            print(f"FAIL {n}: {e!r}", flush=True)
+            import traceback
+            traceback.print_exc()
+        else:
+            print(f"ok   {n} ({time.monotonic() - t0:.1f} s)", flush=True)
+    sys.exit(1 if failed else 0)

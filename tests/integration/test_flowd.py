@@ -1,0 +1,476 @@
+#!/usr/bin/python3
+"""Integration tests of flowd: real flowd and app processes on free ports
+with fresh data directories, driven over HTTP as a user would.
+
+Run one test: test_flowd.py NAME; all: test_flowd.py.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+from flowd_harness import Flowd, HttpError, pids_with, run, wait_for
+
+DEMO = "load-sim --rate=2000 | account-events | counter --name=it-load"
+
+
+def test_lifecycle():
+    """create, deploy, status, counters rising, scale, undeploy, destroy."""
+    with Flowd() as f:
+        d = f.create("demo", DEMO)
+        assert d["status"] == "undeployed", d
+        assert [a["type"] for a in d["apps"]] == ["source", "processor",
+                                                  "sink"], d
+        assert d["_links"]["self"]["href"] == "/streams/definitions/demo"
+        lst = f.get("/streams/definitions?search=account")
+        assert lst["page"]["totalElements"] == 1, lst
+        assert lst["_embedded"]["streamDefinitionResourceList"][0][
+            "name"] == "demo"
+        assert f.get("/streams/definitions?search=nothing-like-it")[
+            "page"]["totalElements"] == 0
+
+        f.deploy("demo")
+        f.wait_status("demo", "deployed")
+        pids = [i["pid"] for i in f.instances("demo")]
+        assert len(pids) == 3 and all(pids), pids
+
+        first = wait_for("counter", lambda: f.counter("it-load"))
+        wait_for("counter rising", lambda: f.counter("it-load") > first)
+        rt = f.get("/runtime/apps")
+        assert rt["page"]["totalElements"] == 3, rt
+        assert f.get("/runtime/streams")["_embedded"][
+            "streamStatusResourceList"][0]["name"] == "demo"
+
+        # Scale the processor to two instances; both do work.
+        f.json("POST", "/streams/deployments/scale/demo/account-events/"
+               "instances/2", expect=202)
+        wait_for("2 instances deployed", lambda: [
+            i["state"] for i in f.instances("demo")
+            if i["label"] == "account-events"] == ["deployed", "deployed"])
+        f.wait_status("demo", "deployed")
+        wait_for("both instances receive", lambda: all(
+            i["in"] > 0 for i in f.instances("demo")
+            if i["label"] == "account-events"))
+        props = f.get("/streams/deployments/demo")["deploymentProperties"]
+        assert props.get("deployer.account-events.count") == "2", props
+        before = f.counter("it-load")
+        wait_for("counter rising after scaling",
+                 lambda: f.counter("it-load") > before)
+        f.json("POST", "/streams/deployments/scale/demo/account-events/"
+               "instances/1", expect=202)
+        wait_for("back to 1 instance", lambda: len([
+            i for i in f.instances("demo")
+            if i["label"] == "account-events"]) == 1)
+
+        logs = f.get("/streams/logs/demo")
+        assert "demo.counter-0" in logs["logs"], logs
+        f.get("/streams/logs/demo/counter")
+
+        all_pids = [i["pid"] for i in f.instances("demo")]
+        d = f.json("DELETE", "/streams/deployments/demo")
+        assert d["status"] == "undeployed", d
+        # The response comes when every process is gone.
+        alive = [p for p in all_pids if p in pids_with("--flow.stream=demo")]
+        assert not alive, alive
+        assert not f.app_pids(), f.app_pids()
+        assert f.status("demo") == "undeployed"
+
+        f.json("DELETE", "/streams/definitions/demo")
+        st, _, _ = f.request("GET", "/streams/definitions/demo")
+        assert st == 404
+
+
+def test_bad_requests():
+    with Flowd() as f:
+        st, _, body = f.request("POST", "/streams/definitions",
+                                {"name": "bad",
+                                 "definition": "load-sim | cuonter"})
+        e = json.loads(body)
+        assert st == 400, (st, e)
+        assert e["status"] == 400 and e["error"] == "Bad Request", e
+        err = e["errors"][0]
+        assert err["offset"] == 11 and err["line"] == 1 and \
+            err["column"] == 12, e
+        assert "counter" in err["message"], e
+
+        st, _, body = f.request("POST", "/streams/definitions",
+                                {"name": "bad", "definition": "load-sim |"})
+        assert st == 400 and json.loads(body)["errors"], body
+
+        f.create("ok", "time | log")
+        st, _, body = f.request("POST", "/streams/definitions",
+                                {"name": "ok", "definition": "time | log"})
+        assert st == 409, body
+        for name in ["Upper", "9lives", "a" * 49, "under_score"]:
+            st, _, body = f.request("POST", "/streams/definitions",
+                                    {"name": name, "definition": "time | log"})
+            assert st == 400, (name, body)
+
+        # Form fields are accepted too.
+        st, _, body = f.request(
+            "POST", "/streams/definitions",
+            raw=b"name=formed&definition=time+%7C+log",
+            content_type="application/x-www-form-urlencoded")
+        assert st == 201, body
+        assert json.loads(body)["dslText"] == "time | log"
+
+        st, _, body = f.request("POST", "/streams/definitions",
+                                raw=b"<x/>", content_type="text/xml")
+        assert st == 415, body
+        st, _, body = f.request("POST", "/streams/definitions",
+                                raw=b"{not json",
+                                content_type="application/json")
+        assert st == 400, body
+        big = b'{"name":"big","definition":"' + b"x" * (1024 * 1024) + b'"}'
+        st, _, body = f.request("POST", "/streams/definitions", raw=big,
+                                content_type="application/json")
+        assert st == 413, body
+        assert json.loads(body)["status"] == 413
+
+        st, _, body = f.request("POST", "/streams/deployments/ok",
+                                {"foo.bar": "1"})
+        assert st == 400 and b"allowed are" in body, body
+        st, _, body = f.request("POST", "/streams/deployments/ok",
+                                {"deployer.nosuch.count": "2"})
+        assert st == 400, body
+        st, _, body = f.request("POST", "/streams/deployments/ok",
+                                {"deployer.log.count": "zero"})
+        assert st == 400, body
+        st, _, body = f.request("POST", "/streams/deployments/ok",
+                                {"app.log.no-such-option": "1"})
+        assert st == 400, body
+
+        st, _, body = f.request("GET", "/no/such/route")
+        assert st == 404 and json.loads(body)["status"] == 404
+        st, hdr, body = f.request("PUT", "/streams/definitions")
+        assert st == 405 and "GET" in hdr["Allow"], (st, body)
+        st, _, body = f.request("GET", "/streams/definitions/nope")
+        assert st == 404
+        st, _, body = f.request("GET", "/streams/definitions?size=0")
+        assert st == 400
+        st, _, body = f.request(
+            "GET", "/metrics/aggregate-counters/none?resolution=week")
+        assert st == 404
+
+        # Validation stores nothing.
+        v = f.json("POST", "/streams/validation",
+                   {"definition": "time | log"})
+        assert v["valid"] is True and len(v["apps"]) == 2
+        st, _, body = f.request("POST", "/streams/validation",
+                                {"definition": "time | lgo"})
+        assert st == 400 and json.loads(body)["errors"][0]["offset"] == 7
+
+
+def test_app_killed_is_restarted():
+    with Flowd() as f:
+        f.create("k", DEMO.replace("it-load", "k-load"), deploy=True)
+        f.wait_status("k", "deployed")
+        victim = [i for i in f.instances("k")
+                  if i["label"] == "account-events"][0]
+        os.kill(victim["pid"], signal.SIGKILL)
+
+        def restarted():
+            i = [i for i in f.instances("k")
+                 if i["label"] == "account-events"][0]
+            return i["restarts"] >= 1 and i["pid"] and \
+                i["pid"] != victim["pid"] and i["state"] == "deployed"
+        wait_for("restart", restarted)
+        f.wait_status("k", "deployed")
+        i = [i for i in f.instances("k")
+             if i["label"] == "account-events"][0]
+        assert i["lastExit"] == "killed by signal 9", i
+        before = f.counter("k-load")
+        wait_for("events flow again", lambda: f.counter("k-load") > before)
+        assert victim["pid"] not in pids_with("--flow.stream=k")
+
+
+def write_crasher(tmp):
+    """An app that describes itself and then always crashes."""
+    path = os.path.join(tmp, "crasher")
+    with open(path, "w") as fh:
+        fh.write("#!/bin/sh\n"
+                 "if [ \"$1\" = --describe ]; then\n"
+                 "  echo '{\"name\": \"crasher\", \"role\": \"sink\", "
+                 "\"description\": \"always crashes\", \"options\": []}'\n"
+                 "  exit 0\n"
+                 "fi\n"
+                 "echo 'crashing on purpose' >&2\n"
+                 "exit 3\n")
+    os.chmod(path, stat.S_IRWXU)
+    return path
+
+
+def test_crashing_app_fails():
+    with Flowd() as f:
+        path = write_crasher(f.tmp)
+        r = f.json("POST", "/apps/sink/crasher", {"uri": path}, expect=201)
+        assert r["uri"] == path and r["builtin"] is False, r
+        st, _, body = f.request("POST", "/apps/sink/crasher", {"uri": path})
+        assert st == 409, body
+        st, _, body = f.request("POST", "/apps/sink/other", {"uri": path})
+        assert st == 422, body
+        st, _, body = f.request("POST", "/apps/sink/rel",
+                                {"uri": "bin/crasher"})
+        assert st == 400, body
+        assert f.get("/apps/sink/crasher")["options"] == []
+
+        f.create("crashy", "time | crasher")
+        f.deploy("crashy", {"deployer.crasher.maxRestarts": "2",
+                            "deployer.crasher.restartWindow": "60"})
+        f.wait_status("crashy", "failed", timeout=30)
+        d = f.get("/streams/definitions/crashy")
+        assert "crasher" in d["statusDescription"], d
+        inst = [i for i in f.instances("crashy") if i["label"] == "crasher"]
+        assert inst[0]["state"] == "failed" and inst[0]["pid"] is None, inst
+        assert inst[0]["lastExit"] == "exit status 3", inst
+        logs = f.get("/streams/logs/crashy/crasher")["logs"]
+        assert "crashing on purpose" in logs["crashy.crasher-0"], logs
+
+        st, _, body = f.request("DELETE", "/apps/sink/crasher")
+        assert st == 409, body
+        f.json("DELETE", "/streams/definitions/crashy")
+        f.json("DELETE", "/apps/sink/crasher")
+        st, _, _ = f.request("GET", "/apps/sink/crasher")
+        assert st == 404
+
+
+def test_deterministic_count():
+    """200,000 events end as exactly 200,000 counted."""
+    with Flowd() as f:
+        n = 200000
+        f.create("det", f"load-sim --count={n} --rate=0 --seed=7 | "
+                 "account-events | counter --name=det-count", deploy=True)
+        f.create("det-types", f"load-sim --count={n} --rate=0 --seed=7 | "
+                 "field-value-counter --field-name=type --name=det-types",
+                 deploy=True)
+        def fvc_sum():
+            st, _, body = f.request(
+                "GET", "/metrics/field-value-counters/det-types")
+            return sum(json.loads(body)["values"].values()) if st == 200 \
+                else 0
+        wait_for("all counted", lambda: f.counter("det-count") >= n and
+                 fvc_sum() >= n, timeout=180, interval=0.2)
+        # The sources finished; the sinks have seen every event.
+        wait_for("sources completed", lambda: all(
+            i["state"] == "completed" for s in ("det", "det-types")
+            for i in f.instances(s) if i["label"] == "load-sim"))
+        wait_for("sinks received all", lambda: all(
+            i["in"] == n for s in ("det", "det-types")
+            for i in f.instances(s) if i["label"] != "load-sim"))
+        # Two more report periods: nothing may be counted twice.
+        time.sleep(2.5)
+        assert f.counter("det-count") == n, f.counter("det-count")
+        values = f.get("/metrics/field-value-counters/det-types")["values"]
+        assert sum(values.values()) == n, values
+        counts = list(values.values())
+        assert counts == sorted(counts, reverse=True), values
+        agg = f.get("/metrics/aggregate-counters/det-count"
+                    "?resolution=minute")
+        assert agg["total"] == n and sum(agg["values"].values()) == n, agg
+        assert len(agg["values"]) == 60, len(agg["values"])
+
+
+def test_promtool():
+    promtool = shutil.which("promtool")
+    with Flowd() as f:
+        f.create("p", DEMO.replace("it-load", "p-load"), deploy=True)
+        f.wait_status("p", "deployed")
+        wait_for("counter", lambda: f.counter("p-load"))
+        st, hdr, body = f.request("GET", "/metrics")
+        assert st == 200 and hdr["Content-Type"].startswith("text/plain")
+        text = body.decode()
+        assert 'flow_app_events_in_total{stream="p",app="counter",' \
+            'instance="0"}' in text, text
+        assert 'flow_analytics_events_total{name="p-load"}' in text
+        assert 'flow_stream_status{stream="p",status="deployed"} 1' in text
+        if promtool is None:
+            raise AssertionError("promtool is not installed (Debian package "
+                                 "prometheus)")
+        p = subprocess.run([promtool, "check", "metrics"], input=body,
+                           capture_output=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+
+
+ROUTES = [
+    ("GET", "/streams/definitions"), ("GET", "/streams/definitions/x"),
+    ("POST", "/streams/definitions"), ("DELETE", "/streams/definitions/x"),
+    ("POST", "/streams/validation"), ("GET", "/streams/deployments/x"),
+    ("POST", "/streams/deployments/x"), ("DELETE", "/streams/deployments/x"),
+    ("POST", "/streams/deployments/scale/x/y/instances/2"),
+    ("GET", "/streams/logs/x"), ("GET", "/streams/logs/x/y"),
+    ("GET", "/runtime/apps"), ("GET", "/runtime/apps/x.y"),
+    ("GET", "/runtime/streams"), ("GET", "/apps"),
+    ("GET", "/apps/sink/counter"), ("POST", "/apps/sink/x"),
+    ("DELETE", "/apps/sink/x"), ("GET", "/metrics/counters"),
+    ("GET", "/metrics/counters/x"), ("DELETE", "/metrics/counters/x"),
+    ("GET", "/metrics/field-value-counters"),
+    ("GET", "/metrics/field-value-counters/x"),
+    ("GET", "/metrics/aggregate-counters"),
+    ("GET", "/metrics/aggregate-counters/x"), ("GET", "/metrics"),
+    ("GET", "/completions/stream?start=ti"), ("GET", "/ready"),
+    ("GET", "/about"),
+]
+
+
+def test_token_matrix():
+    token = "s3cret-token-for-tests"
+    with Flowd(token=token) as f:
+        assert f.get("/about")["security"]["authenticationEnabled"] is True
+        for method, path in ROUTES + [("GET", "/events")]:
+            for tok, ok in [("", False), ("wrong", False),
+                            (token + "x", False), (token[:-1], False),
+                            (token, True)]:
+                if method == "GET" and path == "/events" and ok:
+                    continue  # a stream; checked below
+                h = {"Authorization": f"Bearer {tok}"} if tok else {}
+                st, hdr, body = f.request(method, path, headers=h,
+                                          token="", body={} if method ==
+                                          "POST" else None)
+                if ok:
+                    assert st != 401, (method, path, st, body)
+                else:
+                    assert st == 401, (method, path, tok, st, body)
+                    assert json.loads(body)["status"] == 401
+                    assert hdr["WWW-Authenticate"] == "Bearer"
+        st, _, _ = f.request("GET", "/health", token="")
+        assert st == 200
+        st, _, _ = f.request("GET", "/events?access_token=nope", token="")
+        assert st == 401
+    # Without a token on loopback everything is open.
+    with Flowd() as f:
+        for method, path in ROUTES:
+            st, _, body = f.request(method, path,
+                                    body={} if method == "POST" else None)
+            assert st not in (401, 403), (method, path, st, body)
+        assert f.get("/about")["security"]["authenticationEnabled"] is False
+
+
+def test_flowd_restart_adopts_apps():
+    with Flowd() as f:
+        f.create("adopt", DEMO.replace("it-load", "adopt-load"), deploy=True)
+        f.wait_status("adopt", "deployed")
+        before = sorted(i["pid"] for i in f.instances("adopt"))
+        wait_for("counter", lambda: f.counter("adopt-load"))
+        f.kill9()
+        assert sorted(f.app_pids()) == before, (f.app_pids(), before)
+        f.start()
+        f.wait_status("adopt", "deployed")
+        after = sorted(i["pid"] for i in f.instances("adopt"))
+        assert after == before, (before, after)
+        assert sorted(f.app_pids()) == before, f.app_pids()
+        c = f.counter("adopt-load")
+        wait_for("events counted after restart",
+                 lambda: f.counter("adopt-load") > c)
+
+        # An app that died while flowd was down is started again.
+        f.kill9()
+        os.kill(before[0], signal.SIGKILL)
+        f.start()
+        f.wait_status("adopt", "deployed")
+        now = sorted(i["pid"] for i in f.instances("adopt"))
+        assert before[0] not in now and len(now) == 3, (before, now)
+        assert sorted(f.app_pids()) == now, (f.app_pids(), now)
+
+        # Undeployed while flowd is down: nothing comes back.
+        f.json("DELETE", "/streams/deployments/adopt")
+        assert not f.app_pids()
+        f.kill9()
+        f.start()
+        assert f.status("adopt") == "undeployed"
+        assert not f.app_pids()
+
+
+def test_events_and_static():
+    tmp = tempfile.mkdtemp(prefix="flowd-static-")
+    try:
+        dash = os.path.join(tmp, "dash")
+        os.makedirs(os.path.join(dash, "js"))
+        with open(os.path.join(dash, "index.html"), "w") as fh:
+            fh.write("<!doctype html><title>flow</title>")
+        with open(os.path.join(dash, "js", "app.js"), "w") as fh:
+            fh.write("export {};")
+        with open(os.path.join(tmp, "secret.txt"), "w") as fh:
+            fh.write("TOPSECRET-CONTENT")
+        os.symlink(os.path.join(tmp, "secret.txt"),
+                   os.path.join(dash, "link.txt"))
+        with Flowd("--dashboard-dir", dash, "--uplot-dir", dash) as f:
+            st, hdr, body = f.request("GET", "/")
+            assert st == 200 and body.startswith(b"<!doctype"), body
+            assert hdr["Content-Type"].startswith("text/html")
+            st, hdr, body = f.request("GET", "/dashboard/js/app.js")
+            assert st == 200 and hdr["Content-Type"].startswith(
+                "text/javascript"), hdr
+            st, _, _ = f.request("GET", "/vendor/uplot/index.html")
+            assert st == 200
+            for bad in ["/dashboard/../secret.txt", "/dashboard/link.txt",
+                        "/dashboard/%2e%2e/secret.txt", "/dashboard/.x",
+                        "/dashboard/nope.js", "/vendor/uplot/../x"]:
+                st, _, body = f.request("GET", bad)
+                assert st == 404 and b"TOPSECRET" not in body, (bad, st, body)
+            # Raw request line, no client-side normalisation.
+            s = socket.create_connection(("127.0.0.1", f.port))
+            s.sendall(b"GET /dashboard/../../secret.txt HTTP/1.1\r\n"
+                      b"Host: x\r\nConnection: close\r\n\r\n")
+            resp = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                resp += chunk
+            s.close()
+            assert b"TOPSECRET" not in resp, resp
+
+            # Server-sent events: status on connect and on change.
+            req = urllib.request.Request(f.base + "/events")
+            ev = urllib.request.urlopen(req, timeout=30)
+            assert ev.headers["Content-Type"].startswith("text/event-stream")
+            f.create("sse", "time | log")
+            f.deploy("sse")
+            seen = set()
+            deadline = time.monotonic() + 30
+            event = None
+            while time.monotonic() < deadline and not (
+                    "deployed" in seen and "rates" in seen):
+                line = ev.readline().decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                    if event == "stream-status" and data["name"] == "sse":
+                        seen.add(data["status"])
+                    elif event in ("rates", "counters"):
+                        seen.add(event)
+                        assert "ts" in data, data
+            ev.close()
+            assert "deployed" in seen and "rates" in seen, seen
+            assert f.get("/ready")["status"] == "READY"
+            about = f.get("/about")
+            assert about["store"]["type"] == "sqlite", about
+            c = f.get("/completions/stream?start=time%20%7C%20lo")
+            assert any(p["text"].startswith("time | log")
+                       for p in c["proposals"]), c
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+TESTS = {
+    "lifecycle": test_lifecycle,
+    "bad_requests": test_bad_requests,
+    "app_killed_is_restarted": test_app_killed_is_restarted,
+    "crashing_app_fails": test_crashing_app_fails,
+    "deterministic_count": test_deterministic_count,
+    "promtool": test_promtool,
+    "token_matrix": test_token_matrix,
+    "flowd_restart_adopts_apps": test_flowd_restart_adopts_apps,
+    "events_and_static": test_events_and_static,
+}
+
+if __name__ == "__main__":
+    run(TESTS)

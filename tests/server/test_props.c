@@ -1,0 +1,103 @@
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "props.h"
+
+static const char *const labels[] = { "load-sim", "account-events", "counter" };
+
+static int parse(const char *text, json_t **out, char *err, size_t len)
+{
+    json_t *in = json_loads(text, 0, NULL);
+    cr_assert_not_null(in, "bad test JSON: %s", text);
+    int rc = srv_props_parse(in, labels, 3, out, err, len);
+    json_decref(in);
+    return rc;
+}
+
+Test(props, accepts_the_scdf_forms)
+{
+    json_t *p;
+    char err[256];
+
+    cr_assert_eq(parse("{\"app.counter.name\": \"hits\","
+                       " \"app.*.delay-us\": 5,"
+                       " \"deployer.counter.count\": 3,"
+                       " \"deployer.*.transport\": \"tcp\","
+                       " \"deployer.packaging\": \"single\"}",
+                       &p, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_str_eq(json_string_value(json_object_get(p, "app.*.delay-us")),
+                     "5", "numbers become strings");
+    cr_assert_eq(srv_props_deployer_int(p, "counter", "count", 1), 3);
+    cr_assert_eq(srv_props_deployer_int(p, "load-sim", "count", 1), 1);
+    cr_assert_str_eq(srv_props_deployer(p, "load-sim", "transport"), "tcp");
+    cr_assert_str_eq(srv_props_packaging(p), "single");
+    json_decref(p);
+}
+
+Test(props, empty_and_null)
+{
+    json_t *p;
+    char err[256];
+
+    cr_assert_eq(srv_props_parse(NULL, labels, 3, &p, err, sizeof err), 0);
+    cr_assert_eq(json_object_size(p), 0);
+    cr_assert_str_eq(srv_props_packaging(p), "multi");
+    json_decref(p);
+}
+
+static void refused(const char *text, const char *needle)
+{
+    json_t *p = NULL;
+    char err[512] = "";
+
+    cr_assert_eq(parse(text, &p, err, sizeof err), -1, "accepted %s", text);
+    cr_assert_null(p);
+    cr_assert(strstr(err, needle), "'%s' lacks '%s'", err, needle);
+}
+
+Test(props, refuses_with_a_message)
+{
+    refused("{\"spring.x\": \"1\"}", "allowed are app.<label>.<option>");
+    refused("{\"app.nosuch.x\": \"1\"}", "'nosuch'");
+    refused("{\"app.counter\": \"1\"}", "needs a label and a name");
+    refused("{\"deployer.counter.count\": \"0\"}", "from 1 to 64");
+    refused("{\"deployer.counter.count\": \"65\"}", "from 1 to 64");
+    refused("{\"deployer.counter.count\": \"two\"}", "'two'");
+    refused("{\"deployer.counter.memory\": \"1g\"}", "unknown deployer");
+    refused("{\"deployer.*.transport\": \"udp\"}", "ipc or tcp");
+    refused("{\"deployer.packaging\": \"docker\"}", "multi or single");
+    refused("{\"app.counter.name\": [1]}", "string, number or boolean");
+    refused("[1, 2]", "JSON object");
+}
+
+struct seen {
+    char text[512];
+};
+
+static void collect(void *ud, const char *k, const char *v)
+{
+    struct seen *s = ud;
+    size_t n = strlen(s->text);
+    snprintf(s->text + n, sizeof s->text - n, "%s=%s;", k, v);
+}
+
+Test(props, label_options_win_over_star)
+{
+    json_t *p;
+    char err[256];
+    struct seen s = { "" };
+
+    cr_assert_eq(parse("{\"app.*.name\": \"all\", \"app.counter.name\":"
+                       " \"mine\", \"app.*.x\": \"1\"}",
+                       &p, err, sizeof err),
+                 0);
+    srv_props_app_options(p, "counter", collect, &s);
+    cr_assert(strstr(s.text, "name=mine;"), "%s", s.text);
+    cr_assert(!strstr(s.text, "name=all;"), "%s", s.text);
+    cr_assert(strstr(s.text, "x=1;"), "%s", s.text);
+    s.text[0] = '\0';
+    srv_props_app_options(p, "load-sim", collect, &s);
+    cr_assert(strstr(s.text, "name=all;"), "%s", s.text);
+    json_decref(p);
+}

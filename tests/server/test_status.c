@@ -1,0 +1,77 @@
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "status.h"
+
+static srv_status stream(bool deployed, srv_app_counts *a, size_t n, char *desc)
+{
+    return srv_status_stream(deployed, a, n, desc, 512);
+}
+
+Test(status, undeployed)
+{
+    char d[512];
+    cr_assert_eq(stream(false, NULL, 0, d), SRV_UNDEPLOYED);
+    cr_assert_str_eq(srv_status_name(SRV_UNDEPLOYED), "undeployed");
+}
+
+Test(status, deploying_then_deployed)
+{
+    char d[512];
+    srv_app_counts a[2] = {
+        { .label = "src", .count = 1, .deployed = 1 },
+        { .label = "sink", .count = 2, .deployed = 1, .deploying = 1 },
+    };
+    cr_assert_eq(stream(true, a, 2, d), SRV_DEPLOYING);
+    cr_assert(strstr(d, "sink"), "%s", d);
+    a[1].deployed = 2;
+    a[1].deploying = 0;
+    cr_assert_eq(stream(true, a, 2, d), SRV_DEPLOYED);
+    cr_assert_str_eq(srv_status_name(SRV_DEPLOYED), "deployed");
+}
+
+Test(status, restarting_is_partial_with_reason)
+{
+    char d[512];
+    srv_app_counts a[2] = {
+        { .label = "src", .count = 1, .deployed = 1 },
+        { .label = "proc",
+          .count = 1,
+          .restarting = 1,
+          .reason = "killed by signal 9" },
+    };
+    cr_assert_eq(stream(true, a, 2, d), SRV_PARTIAL);
+    cr_assert(strstr(d, "proc") && strstr(d, "killed by signal 9"), "%s", d);
+}
+
+Test(status, failed_wins)
+{
+    char d[512];
+    srv_app_counts a[3] = {
+        { .label = "src", .count = 1, .restarting = 1, .reason = "x" },
+        { .label = "proc",
+          .count = 2,
+          .deployed = 1,
+          .failed = 1,
+          .reason = "exit status 3" },
+        { .label = "sink", .count = 1, .deployed = 1 },
+    };
+    cr_assert_eq(stream(true, a, 3, d), SRV_FAILED);
+    cr_assert(strstr(d, "proc failed: exit status 3"), "%s", d);
+}
+
+Test(status, app_level)
+{
+    char d[512];
+    srv_app_counts a = {
+        .label = "x", .count = 3, .deployed = 1, .deploying = 2
+    };
+    cr_assert_eq(srv_status_app(&a, d, sizeof d), SRV_PARTIAL);
+    a.deployed = 0;
+    a.deploying = 3;
+    cr_assert_eq(srv_status_app(&a, d, sizeof d), SRV_DEPLOYING);
+    a.deployed = 3;
+    a.deploying = 0;
+    cr_assert_eq(srv_status_app(&a, d, sizeof d), SRV_DEPLOYED);
+    cr_assert_str_eq(d, "3 of 3 instances deployed");
+}
