@@ -259,9 +259,9 @@ static void print_caret(struct ctl *c, const char *def, long off, long line,
     }
     if (col <= 0)
         col = off - (long)start + 1;
-    fprintf(stderr, "%s:%ld:%ld: %s%s%s\n", "definition", line, col,
-            out_style(c, OUT_RED, true), msg ? msg : "error",
-            out_style(c, OUT_RESET, true));
+    fprintf(stderr, "definition:%ld:%ld: %serror:%s %s\n", line, col,
+            out_style(c, OUT_RED, true), out_style(c, OUT_RESET, true),
+            msg ? msg : "bad definition");
     fprintf(stderr, "  %.*s\n  ", (int)(end - start), def + start);
     for (size_t i = start; i < (size_t)off; i++)
         fputc(def[i] == '\t' ? '\t' : ' ', stderr);
@@ -286,7 +286,7 @@ void http_print_error(struct ctl *c, long status, json_t *err, const char *raw)
             def = json_string_value(json_object_get(err, "definition"));
         size_t i;
         json_t *e;
-        if (msg)
+        if (msg && !def)
             fprintf(stderr, "flowctl: %s\n", msg);
         json_array_foreach(errs, i, e)
         {

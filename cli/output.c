@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "output.h"
@@ -122,6 +123,19 @@ static int width_of(const char *s)
     return w;
 }
 
+/* Writes the first limit-1 code points of s and an ellipsis. */
+static void put_cut(const char *s, int limit, FILE *f)
+{
+    int n = 0;
+    const char *p = s;
+    for (; *p; p++) {
+        if (((unsigned char)*p & 0xC0) != 0x80 && ++n > limit - 1)
+            break;
+    }
+    fwrite(s, 1, (size_t)(p - s), f);
+    fputs("\u2026", f);
+}
+
 void out_table_print(const struct ctl *c, struct out_table **tp, FILE *f)
 {
     struct out_table *t = *tp;
@@ -139,6 +153,18 @@ void out_table_print(const struct ctl *c, struct out_table **tp, FILE *f)
                 w[i] = x;
         }
     bool err = f == stderr;
+    /* On a terminal, cut the last column to the screen's width. */
+    int limit = -1;
+    struct winsize ws;
+    if (!err && c && c->tty_out && !ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) &&
+        ws.ws_col > 0) {
+        int used = 0;
+        for (int i = 0; i < t->ncols - 1; i++)
+            used += w[i] + 2;
+        limit = ws.ws_col - used;
+        if (limit < 10)
+            limit = -1;
+    }
     fputs(out_style(c, OUT_BOLD, err), f);
     for (int i = 0; i < t->ncols; i++) {
         if (i == t->ncols - 1)
@@ -154,10 +180,16 @@ void out_table_print(const struct ctl *c, struct out_table **tp, FILE *f)
             enum out_style_id st = t->rows[r].styles[i];
             if (st != OUT_RESET)
                 fputs(out_style(c, st, err), f);
-            fputs(cell, f);
+            if (i == t->ncols - 1 && limit > 0 && width_of(cell) > limit)
+                put_cut(cell, limit, f);
+            else
+                fputs(cell, f);
             if (st != OUT_RESET)
                 fputs(out_style(c, OUT_RESET, err), f);
-            if (i < t->ncols - 1)
+            bool more = false;
+            for (int k = i + 1; k < t->ncols; k++)
+                more |= t->rows[r].cells[k][0] != '\0';
+            if (more)
                 fprintf(f, "%*s", w[i] - width_of(cell) + 2, "");
         }
         fputc('\n', f);

@@ -187,10 +187,10 @@ static char **complete(const char *text, int start, int end)
         const char *dq = strrchr(head, '"');
         if (dq > q)
             q = dq;
-        char *h2 = strndup(line, (size_t)(q - line));
+        size_t qoff = (size_t)(q - head);
+        char *h2 = strndup(line, qoff);
         if (split(h2, buf, argv, MAX_ARGS, offs) >= 0)
-            complete_dsl(line, (size_t)(q - line) + 1, (size_t)start,
-                         (size_t)end);
+            complete_dsl(line, qoff + 1, (size_t)start, (size_t)end);
         free(h2);
         rl_completion_append_character = '\0';
         goto done;
@@ -382,6 +382,9 @@ int cmd_shell(struct ctl *c, int argc, char **argv)
         char *s = line;
         while (*s == ' ' || *s == '\t')
             s++;
+        size_t sl = strlen(s);
+        while (sl && (s[sl - 1] == ' ' || s[sl - 1] == '\t'))
+            s[--sl] = '\0';
         if (!*s || *s == '#') {
             free(line);
             continue;

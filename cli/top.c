@@ -138,7 +138,8 @@ static struct row *build_rows(json_t *items, json_t *orders, const char *only,
         struct row *r = &rows[m++];
         r->stream = stream;
         r->label = out_str(app, "label", "?");
-        r->state = out_str(app, "state", "?");
+        /* docs/rest.md names it "state"; flowd sends "status". */
+        r->state = out_str(app, "state", out_str(app, "status", "?"));
         r->order = label_index(orders, r->stream, r->label);
         r->lag = -1;
         json_t *insts = json_object_get(app, "instances");
@@ -296,14 +297,6 @@ int cmd_top(struct ctl *c, int argc, char **argv)
         return ctl_usage_error("-n needs a number of views, not '%s'", iter_s);
     const char *only = npos ? pos[0] : NULL;
     c->req_timeout_s = 5;
-    if (c->json) {
-        json_t *doc, *items;
-        rc = http_get_all(c, "/runtime/apps", &doc, &items);
-        if (!rc)
-            out_json(doc);
-        json_decref(doc);
-        return rc;
-    }
     if (only) {
         /* Fail early, and with exit code 4, for a stream that is not
          * there. */
@@ -314,6 +307,21 @@ int cmd_top(struct ctl *c, int argc, char **argv)
         rc = http_json(c, "GET", path, NULL, NULL);
         if (rc)
             return rc;
+    }
+    if (c->json) {
+        json_t *doc, *items;
+        rc = http_get_all(c, "/runtime/apps", &doc, &items);
+        if (!rc && only) {
+            /* Keep the apps of the stream asked for. */
+            for (size_t i = json_array_size(items); i-- > 0;)
+                if (strcmp(out_str(json_array_get(items, i), "stream", ""),
+                           only))
+                    json_array_remove(items, i);
+        }
+        if (!rc)
+            out_json(doc);
+        json_decref(doc);
+        return rc;
     }
     bool screen = c->tty_out && isatty(STDIN_FILENO) && !iters;
     if (!c->tty_out && !iters)
