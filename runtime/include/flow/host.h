@@ -25,8 +25,9 @@ int flow_host_add(flow_host *h, const flow_app_desc *app, int argc,
                   char **argv);
 
 /*
- * Starts every app on its own thread and waits for all to end; apps that
- * bind are started before the others. Returns 0 when every app exited 0,
+ * Starts every app on its own thread and waits for all to end
+ * (inproc:// allows connecting before the peer binds). SIGTERM and SIGINT
+ * sent to the process stop every app. Returns 0 when every app exited 0,
  * else the first nonzero exit status.
  */
 int flow_host_run(flow_host *h);

@@ -1,0 +1,677 @@
+/*
+ * An app instance's life: command line, sockets, the loop, control
+ * messages, metrics, stop and drain, exit. The per-event path is in
+ * loop.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "flow/control.h"
+#include "flow/error.h"
+
+#ifndef FLOW_VERSION_STR
+#define FLOW_VERSION_STR "0.1.0"
+#endif
+
+static const char *const role_names[] = { "source", "processor", "sink" };
+
+void *flow_state(flow_ctx *ctx)
+{
+    return ctx->state;
+}
+
+void flow_set_state(flow_ctx *ctx, void *state)
+{
+    ctx->state = state;
+}
+
+const flow_app_desc *flow_app(flow_ctx *ctx)
+{
+    return ctx->app;
+}
+
+const char *flow_label(flow_ctx *ctx)
+{
+    return ctx->conf.label;
+}
+
+const char *flow_stream(flow_ctx *ctx)
+{
+    return ctx->conf.stream;
+}
+
+uint32_t flow_instance(flow_ctx *ctx)
+{
+    return ctx->conf.instance;
+}
+
+void flow_stop(flow_ctx *ctx)
+{
+    flow__begin_stop(ctx, 0);
+}
+
+void flow_log(flow_ctx *ctx, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "[%s:%s:%u] %s\n", role_names[ctx->app->role],
+            ctx->conf.label, ctx->conf.instance, line);
+}
+
+static void ident_of(flow_ctx *ctx, flow_ctl_ident *id)
+{
+    id->stream = ctx->conf.stream;
+    id->label = ctx->conf.label;
+    id->app = ctx->app->name;
+    id->role = role_names[ctx->app->role];
+    id->version = FLOW_VERSION_STR;
+    id->instance = ctx->conf.instance;
+    id->pid = getpid();
+}
+
+static void ctl_send(flow_ctx *ctx)
+{
+    if (ctx->ctl_w && !ctx->ctlbuf.err)
+        flow_zwatch_send_buf(ctx->ctl_w, ctx->ctlbuf.data, ctx->ctlbuf.len, 0);
+}
+
+static void send_metrics(flow_ctx *ctx, bool bye)
+{
+    flow_ctl_ident id;
+    if (!ctx->ctl_w)
+        return;
+    ident_of(ctx, &id);
+    if (bye)
+        flow_ctl_encode_bye(&ctx->ctlbuf, &id, ctx->now_us / 1000, &ctx->m);
+    else
+        flow_ctl_encode_metrics(&ctx->ctlbuf, &id, ctx->now_us / 1000, &ctx->m);
+    ctl_send(ctx);
+}
+
+static void metrics_cb(uv_timer_t *t)
+{
+    flow_ctx *ctx = t->data;
+    flow__update_now(ctx);
+    send_metrics(ctx, false);
+    flow__counters_report(ctx);
+}
+
+static void ctl_cb(flow_zwatch *w, int ready, void *arg)
+{
+    flow_ctx *ctx = arg;
+    zmq_msg_t msg;
+    (void)ready;
+    zmq_msg_init(&msg);
+    for (int i = 0; i < 16; i++) {
+        if (flow_zwatch_recv(w, &msg))
+            break;
+        flow_ctl_msg m;
+        int rc = flow_ctl_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &m);
+        if (rc) {
+            flow_log(ctx, "ignored a malformed control message (%s)",
+                     flow_strerror(rc));
+            continue;
+        }
+        if (m.type == FLOW_CTL_STOP) {
+            flow__begin_stop(ctx, 0);
+        } else if ((m.type == FLOW_CTL_CONNECT ||
+                    m.type == FLOW_CTL_DISCONNECT) &&
+                   m.port.len == 5 && !memcmp(m.port.ptr, "input", 5)) {
+            flow_endpoint ep;
+            char err[512];
+            if (!ctx->in_s) {
+                flow_log(ctx, "ignored %s: this app has no input",
+                         m.type == FLOW_CTL_CONNECT ? "connect" : "disconnect");
+            } else if (flow_endpoint_parse(m.endpoint.ptr, m.endpoint.len,
+                                           false, &ep, err, sizeof(err))) {
+                flow_log(ctx, "ignored a control message: %s", err);
+            } else {
+                int zr = m.type == FLOW_CTL_CONNECT
+                             ? zmq_connect(ctx->in_s, ep.addr)
+                             : zmq_disconnect(ctx->in_s, ep.addr);
+                if (zr)
+                    flow_log(ctx, "cannot %s input %s: %s",
+                             m.type == FLOW_CTL_CONNECT ? "connect"
+                                                        : "disconnect",
+                             ep.addr, zmq_strerror(zmq_errno()));
+                else if (ctx->in_w)
+                    flow_zwatch_kick(ctx->in_w);
+            }
+        }
+    }
+    zmq_msg_close(&msg);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, close_cb);
+}
+
+/* Writes the final metrics (and counter totals) as JSON. */
+static void write_metrics_json(flow_ctx *ctx)
+{
+    const char *path = ctx->conf.metrics_json;
+    FILE *f = stdout;
+    char tmp[4096];
+    if (!path)
+        return;
+    if (strcmp(path, "-") != 0) {
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        f = fopen(tmp, "w");
+        if (!f) {
+            flow_log(ctx, "cannot write --flow.metrics-json=%s: %s", path,
+                     strerror(errno));
+            return;
+        }
+    }
+    const flow_metrics *m = &ctx->m;
+    fputs("{\"app\": ", f);
+    flow__json_str(f, ctx->app->name, strlen(ctx->app->name));
+    fputs(", \"stream\": ", f);
+    flow__json_str(f, ctx->conf.stream, strlen(ctx->conf.stream));
+    fputs(", \"label\": ", f);
+    flow__json_str(f, ctx->conf.label, strlen(ctx->conf.label));
+    fprintf(f,
+            ", \"instance\": %u, \"pid\": %ld, \"in\": %llu, \"out\": %llu, "
+            "\"errors\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu, "
+            "\"drops\": %llu, \"rejected\": %llu, \"dups\": %llu",
+            ctx->conf.instance, (long)getpid(), (unsigned long long)m->in,
+            (unsigned long long)m->out, (unsigned long long)m->errors,
+            (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out,
+            (unsigned long long)m->drops, (unsigned long long)m->rejected,
+            (unsigned long long)m->dups);
+    const struct {
+        const char *name;
+        const flow_hist *h;
+    } hs[] = { { "lat_us", &m->lat }, { "e2e_us", &m->e2e } };
+    for (size_t k = 0; k < 2; k++) {
+        const flow_hist *h = hs[k].h;
+        fprintf(f,
+                ", \"%s\": {\"count\": %llu, \"p50\": %.1f, \"p90\": %.1f, "
+                "\"p99\": %.1f, \"p999\": %.1f, \"buckets\": [",
+                hs[k].name, (unsigned long long)flow_hist_total(h),
+                flow_hist_quantile(h, 0.5), flow_hist_quantile(h, 0.9),
+                flow_hist_quantile(h, 0.99), flow_hist_quantile(h, 0.999));
+        for (int i = 0; i < FLOW_HIST_BUCKETS; i++)
+            fprintf(f, "%s[%u, %llu]", i ? ", " : "", flow_hist_bounds_us[i],
+                    (unsigned long long)h->counts[i]);
+        fputs("]}", f);
+    }
+    fputs(", \"counters\": ", f);
+    flow__counters_json(ctx, f);
+    fputs("}\n", f);
+    if (f == stdout) {
+        fflush(f);
+        return;
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        flow_log(ctx, "cannot write --flow.metrics-json=%s: %s", path,
+                 strerror(errno));
+}
+
+static void save_state(flow_ctx *ctx)
+{
+    char tmp[4096];
+    flow_buf b;
+    if (!ctx->conf.state || !ctx->app->snapshot)
+        return;
+    flow_buf_init(&b);
+    int rc = ctx->app->snapshot(ctx, &b);
+    if (rc || b.err) {
+        flow_log(ctx, "snapshot failed: %s", flow_strerror(rc ? rc : b.err));
+        goto free_buf;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", ctx->conf.state);
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fwrite(b.data, 1, b.len, f) != b.len || fclose(f) != 0 ||
+        rename(tmp, ctx->conf.state) != 0) {
+        flow_log(ctx, "cannot save the state to %s: %s", ctx->conf.state,
+                 strerror(errno));
+    }
+free_buf:
+    flow_buf_fini(&b);
+}
+
+static int restore_state(flow_ctx *ctx)
+{
+    if (!ctx->conf.state || !ctx->app->restore)
+        return 0;
+    FILE *f = fopen(ctx->conf.state, "rb");
+    if (!f)
+        return errno == ENOENT ? 0 : flow_from_errno(errno);
+    flow_buf b;
+    flow_buf_init(&b);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        flow_buf_append(&b, chunk, n);
+    int rc = ferror(f) ? -FLOW_EIO : b.err;
+    fclose(f);
+    if (!rc)
+        rc = ctx->app->restore(ctx, b.data, b.len);
+    if (rc)
+        flow_log(ctx, "cannot restore the state from %s: %s", ctx->conf.state,
+                 flow_strerror(rc));
+    flow_buf_fini(&b);
+    return rc;
+}
+
+/* The end of a run: everything is flushed (or the drain timed out). */
+static void finish(flow_ctx *ctx)
+{
+    if (ctx->phase == PH_DONE)
+        return;
+    ctx->phase = PH_DONE;
+    flow__update_now(ctx);
+    /* What could not be sent in time is lost: count it. */
+    if (ctx->out.open)
+        ctx->m.drops += ctx->out.batch.count;
+    if (ctx->err.open)
+        ctx->m.drops += ctx->err.batch.count;
+    ctx->out.open = ctx->err.open = false;
+    save_state(ctx);
+    if (ctx->app->fini)
+        ctx->app->fini(ctx);
+    flow__counters_report(ctx);
+    send_metrics(ctx, true);
+    write_metrics_json(ctx);
+
+    flow_zwatch_close(&ctx->in_w);
+    flow_zwatch_close(&ctx->out.w);
+    flow_zwatch_close(&ctx->err.w);
+    flow_zwatch_close(&ctx->ctl_w);
+    close_handle((uv_handle_t *)&ctx->tick_timer);
+    close_handle((uv_handle_t *)&ctx->metrics_timer);
+    close_handle((uv_handle_t *)&ctx->drain_timer);
+    close_handle((uv_handle_t *)&ctx->linger_timer);
+    close_handle((uv_handle_t *)&ctx->pump);
+    close_handle((uv_handle_t *)&ctx->stop_async);
+    if (ctx->use_signals) {
+        close_handle((uv_handle_t *)&ctx->sigterm);
+        close_handle((uv_handle_t *)&ctx->sigint);
+    }
+}
+
+void flow__maybe_finish(flow_ctx *ctx)
+{
+    if (ctx->phase != PH_DRAIN)
+        return;
+    if (!flow__flushed(ctx)) {
+        flow__flush(ctx);
+        if (!flow__flushed(ctx))
+            return;
+    }
+    if (ctx->eos_pending) {
+        if (flow__send_eos(ctx) == -FLOW_EAGAIN)
+            return;
+        ctx->eos_pending = false;
+    }
+    finish(ctx);
+}
+
+static void drain_timeout_cb(uv_timer_t *t)
+{
+    flow_ctx *ctx = t->data;
+    flow_log(ctx,
+             "stop: the output did not take the last events within "
+             "%lld ms; exiting anyway",
+             (long long)ctx->conf.drain_ms);
+    finish(ctx);
+}
+
+void flow__begin_stop(flow_ctx *ctx, int exit_code)
+{
+    if (ctx->phase != PH_RUN)
+        return;
+    ctx->phase = PH_DRAIN;
+    ctx->exit_code = exit_code;
+    uv_timer_stop(&ctx->tick_timer);
+    uv_idle_stop(&ctx->pump);
+    ctx->source_more = false;
+    /* Stop taking input; what zmq queued but we did not read stays
+     * unread (its producer's stream was cut by the stop). */
+    if (ctx->in_w)
+        flow_zwatch_want(ctx->in_w, 0);
+    uv_timer_start(&ctx->drain_timer, drain_timeout_cb,
+                   (uint64_t)ctx->conf.drain_ms, 0);
+    flow__maybe_finish(ctx);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    flow__begin_stop(s->data, 0);
+}
+
+static void async_cb(uv_async_t *a)
+{
+    flow_ctx *ctx = a->data;
+    if (__atomic_load_n(&ctx->stop_requested, __ATOMIC_ACQUIRE))
+        flow__begin_stop(ctx, 0);
+}
+
+void flow__request_stop(flow_ctx *ctx)
+{
+    __atomic_store_n(&ctx->stop_requested, 1, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&ctx->async_ready, __ATOMIC_ACQUIRE))
+        uv_async_send(&ctx->stop_async);
+}
+
+flow_ctx *flow__ctx_new(const flow_app_desc *app, int argc, char **argv,
+                        int *status)
+{
+    bool done = false;
+    flow_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx) {
+        fprintf(stderr, "flow-%s: out of memory\n", app->name);
+        *status = 1;
+        return NULL;
+    }
+    ctx->app = app;
+    *status = 1;
+    int rc = flow__parse_args(ctx, argc, argv, &done, status);
+    if (rc || done) {
+        if (rc == -FLOW_ENOMEM)
+            fprintf(stderr, "flow-%s: out of memory\n", app->name);
+        flow__ctx_free(&ctx);
+        return NULL;
+    }
+    *status = 0;
+    return ctx;
+}
+
+/* Creates, configures and attaches one socket of the app. */
+static int open_socket(flow_ctx *ctx, int type, const char *flag,
+                       const char *list, bool bind, void **out)
+{
+    flow_endpoint eps[FLOW_ENDPOINTS_MAX];
+    size_t n;
+    char err[512];
+    int rc = flow_endpoint_parse_list(list, bind, eps, FLOW_ENDPOINTS_MAX, &n,
+                                      err, sizeof(err));
+    if (rc) {
+        flow_log(ctx, "--flow.%s: %s", flag, err);
+        return rc;
+    }
+    void *s = zmq_socket(ctx->zctx, type);
+    if (!s)
+        return flow_from_zmq();
+    int hwm = (int)(ctx->conf.hwm_events / ctx->conf.batch_max);
+    if (hwm < 1)
+        hwm = 1;
+    int zero = 0, one = 1;
+    int64_t maxmsg = FLOW_WIRE_MAX_FRAME;
+    switch (type) {
+    case ZMQ_PUSH:
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        break;
+    case ZMQ_PULL:
+        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+        break;
+    case ZMQ_PUB:
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(s, ZMQ_XPUB_NODROP, &one, sizeof(one));
+        break;
+    case ZMQ_DEALER:
+        maxmsg = FLOW_CTL_MAX_FRAME;
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+        break;
+    }
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+    for (size_t i = 0; i < n; i++) {
+        rc = flow_endpoint_attach(s, &eps[i]);
+        if (rc) {
+            flow_log(ctx, "--flow.%s: cannot %s %s: %s", flag,
+                     eps[i].bind ? "bind" : "connect to", eps[i].addr,
+                     zmq_strerror(zmq_errno()));
+            zmq_close(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+static void close_socket(void **sp, int linger_ms)
+{
+    if (!*sp)
+        return;
+    zmq_setsockopt(*sp, ZMQ_LINGER, &linger_ms, sizeof(linger_ms));
+    zmq_close(*sp);
+    *sp = NULL;
+}
+
+static int setup(flow_ctx *ctx)
+{
+    flow__conf *c = &ctx->conf;
+    const flow_app_desc *a = ctx->app;
+    int rc;
+
+    if (a->role != FLOW_ROLE_SOURCE && !c->input)
+        flow_log(ctx, "no --flow.input: waiting for a control 'connect'");
+    if (c->input) {
+        if ((rc = open_socket(ctx, ZMQ_PULL, "input", c->input, false,
+                              &ctx->in_s)))
+            return rc;
+        if ((rc = flow_zwatch_new(&ctx->loop, ctx->in_s, FLOW_ZW_READABLE,
+                                  flow__input_cb, ctx, &ctx->in_w)))
+            return rc;
+    } else if (a->role != FLOW_ROLE_SOURCE) {
+        /* An input with no endpoint yet, for control "connect". */
+        ctx->in_s = zmq_socket(ctx->zctx, ZMQ_PULL);
+        if (!ctx->in_s)
+            return flow_from_zmq();
+        if ((rc = flow_zwatch_new(&ctx->loop, ctx->in_s, FLOW_ZW_READABLE,
+                                  flow__input_cb, ctx, &ctx->in_w)))
+            return rc;
+    }
+    if (c->output) {
+        if ((rc = open_socket(ctx, ZMQ_PUSH, "output", c->output, true,
+                              &ctx->out.zsock)))
+            return rc;
+        if ((rc = flow_zwatch_new(&ctx->loop, ctx->out.zsock, 0, flow__out_cb,
+                                  ctx, &ctx->out.w)))
+            return rc;
+        ctx->has_out = true;
+    }
+    if (c->error_output) {
+        if ((rc = open_socket(ctx, ZMQ_PUSH, "error-output", c->error_output,
+                              true, &ctx->err.zsock)))
+            return rc;
+        if ((rc = flow_zwatch_new(&ctx->loop, ctx->err.zsock, 0, flow__out_cb,
+                                  ctx, &ctx->err.w)))
+            return rc;
+        ctx->has_err = true;
+    }
+    if (c->tap &&
+        (rc = open_socket(ctx, ZMQ_PUB, "tap", c->tap, true, &ctx->tap_s)))
+        return rc;
+    if (c->control) {
+        if ((rc = open_socket(ctx, ZMQ_DEALER, "control", c->control, false,
+                              &ctx->ctl_s)))
+            return rc;
+        if ((rc = flow_zwatch_new(&ctx->loop, ctx->ctl_s, FLOW_ZW_READABLE,
+                                  ctl_cb, ctx, &ctx->ctl_w)))
+            return rc;
+    }
+    return 0;
+}
+
+int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
+{
+    const flow_app_desc *a = ctx->app;
+    int rc;
+    bool inited = false;
+
+    ctx->role_name = role_names[a->role];
+    flow__update_now(ctx);
+    /* The epoch changes at every start: microseconds and pid mixed. */
+    ctx->epoch = (uint64_t)ctx->now_us ^ ((uint64_t)getpid() << 48);
+    if (uv_loop_init(&ctx->loop) != 0) {
+        flow_log(ctx, "cannot create the event loop");
+        return 1;
+    }
+    ctx->loop_init = true;
+    uv_async_init(&ctx->loop, &ctx->stop_async, async_cb);
+    ctx->stop_async.data = ctx;
+    __atomic_store_n(&ctx->async_ready, 1, __ATOMIC_RELEASE);
+    uv_timer_init(&ctx->loop, &ctx->tick_timer);
+    uv_timer_init(&ctx->loop, &ctx->metrics_timer);
+    uv_timer_init(&ctx->loop, &ctx->drain_timer);
+    uv_timer_init(&ctx->loop, &ctx->linger_timer);
+    uv_idle_init(&ctx->loop, &ctx->pump);
+    ctx->tick_timer.data = ctx->metrics_timer.data = ctx;
+    ctx->drain_timer.data = ctx->linger_timer.data = ctx;
+    ctx->pump.data = ctx;
+    ctx->use_signals = signals;
+    if (signals) {
+        uv_signal_init(&ctx->loop, &ctx->sigterm);
+        uv_signal_init(&ctx->loop, &ctx->sigint);
+        ctx->sigterm.data = ctx->sigint.data = ctx;
+        uv_signal_start(&ctx->sigterm, signal_cb, SIGTERM);
+        uv_signal_start(&ctx->sigint, signal_cb, SIGINT);
+    }
+    flow_batch_init(&ctx->out.batch);
+    flow_batch_init(&ctx->err.batch);
+
+    if (zctx) {
+        ctx->zctx = zctx;
+    } else {
+        ctx->zctx = zmq_ctx_new();
+        ctx->own_zctx = true;
+        if (!ctx->zctx) {
+            flow_log(ctx, "cannot create a ZeroMQ context");
+            ctx->exit_code = 1;
+            goto close_loop;
+        }
+    }
+    ctx->phase = PH_RUN;
+    if ((rc = setup(ctx))) {
+        if (rc == -FLOW_EENDPOINT || rc == -FLOW_EUSAGE)
+            ctx->exit_code = 2;
+        else
+            ctx->exit_code = 1;
+        goto stop_now;
+    }
+    if (a->init && (rc = a->init(ctx))) {
+        flow_log(ctx, "init failed: %s", flow_strerror(rc));
+        ctx->exit_code = rc == -FLOW_EOPTION || rc == -FLOW_EUSAGE ? 2 : 1;
+        goto stop_now;
+    }
+    inited = true;
+    if ((rc = restore_state(ctx))) {
+        ctx->exit_code = 1;
+        goto stop_now;
+    }
+    if (ctx->ctl_w) {
+        flow_ctl_ident id;
+        ident_of(ctx, &id);
+        flow_ctl_encode_hello(&ctx->ctlbuf, &id);
+        ctl_send(ctx);
+    }
+    uv_timer_start(&ctx->metrics_timer, metrics_cb, 1000, 1000);
+    if (a->on_tick) {
+        uint64_t ms = a->tick_us ? (a->tick_us + 999) / 1000 : 1000;
+        uv_timer_start(&ctx->tick_timer, flow__tick_cb,
+                       a->role == FLOW_ROLE_SOURCE ? 0 : ms, ms);
+    }
+    if (__atomic_load_n(&ctx->stop_requested, __ATOMIC_ACQUIRE))
+        flow__begin_stop(ctx, 0);
+    uv_run(&ctx->loop, UV_RUN_DEFAULT);
+    goto close_sockets;
+
+stop_now:
+    /* Setup failed: no drain, just close everything. */
+    ctx->phase = PH_DRAIN;
+    if (!inited) {
+        const flow_app_desc *saved = ctx->app;
+        flow_app_desc noop = *saved;
+        noop.fini = NULL;
+        noop.snapshot = NULL;
+        ctx->app = &noop;
+        ctx->conf.metrics_json = NULL;
+        finish(ctx);
+        ctx->app = saved;
+    } else {
+        ctx->conf.state = NULL;
+        finish(ctx);
+    }
+    uv_run(&ctx->loop, UV_RUN_DEFAULT);
+
+close_sockets:
+    close_socket(&ctx->in_s, 0);
+    close_socket(&ctx->out.zsock, (int)ctx->conf.drain_ms);
+    close_socket(&ctx->err.zsock, (int)ctx->conf.drain_ms);
+    close_socket(&ctx->tap_s, 0);
+    close_socket(&ctx->ctl_s, 1000);
+    if (ctx->own_zctx) {
+        zmq_ctx_term(ctx->zctx);
+        ctx->zctx = NULL;
+    }
+close_loop:
+    __atomic_store_n(&ctx->async_ready, 0, __ATOMIC_RELEASE);
+    if (ctx->phase != PH_DONE) {
+        ctx->phase = PH_DRAIN;
+        close_handle((uv_handle_t *)&ctx->tick_timer);
+        close_handle((uv_handle_t *)&ctx->metrics_timer);
+        close_handle((uv_handle_t *)&ctx->drain_timer);
+        close_handle((uv_handle_t *)&ctx->linger_timer);
+        close_handle((uv_handle_t *)&ctx->pump);
+        close_handle((uv_handle_t *)&ctx->stop_async);
+        if (signals) {
+            close_handle((uv_handle_t *)&ctx->sigterm);
+            close_handle((uv_handle_t *)&ctx->sigint);
+        }
+        uv_run(&ctx->loop, UV_RUN_DEFAULT);
+    }
+    if (uv_loop_close(&ctx->loop) != 0)
+        flow_log(ctx, "bug: handles left open at exit");
+    ctx->loop_init = false;
+    return ctx->exit_code;
+}
+
+void flow__ctx_free(flow_ctx **ctxp)
+{
+    flow_ctx *ctx = *ctxp;
+    if (!ctx)
+        return;
+    *ctxp = NULL;
+    flow__counters_free(ctx);
+    flow_batch_fini(&ctx->out.batch);
+    flow_batch_fini(&ctx->err.batch);
+    flow_buf_fini(&ctx->payload);
+    flow_buf_fini(&ctx->scratch);
+    flow_buf_fini(&ctx->ctlbuf);
+    flow__opts_free(ctx);
+    free(ctx);
+}
+
+int flow_app_main(const flow_app_desc *app, int argc, char **argv)
+{
+    int status;
+    signal(SIGPIPE, SIG_IGN);
+    flow_ctx *ctx = flow__ctx_new(app, argc, argv, &status);
+    if (!ctx)
+        return status;
+    status = flow__ctx_run(ctx, NULL, true);
+    flow__ctx_free(&ctx);
+    return status;
+}

@@ -1,0 +1,345 @@
+/*
+ * The control protocol of docs/apps.md: one msgpack map per frame with a
+ * string key "t". Encoders and the decoder live together so flowd decodes
+ * exactly what apps send.
+ */
+#include <string.h>
+
+#include "flow/control.h"
+#include "flow/error.h"
+
+static void put_kv_str(flow_buf *b, const char *k, const char *v)
+{
+    flow_mp_put_cstr(b, k);
+    flow_mp_put_cstr(b, v ? v : "");
+}
+
+static void put_kv_int(flow_buf *b, const char *k, int64_t v)
+{
+    flow_mp_put_cstr(b, k);
+    flow_mp_put_int(b, v);
+}
+
+static void put_kv_uint(flow_buf *b, const char *k, uint64_t v)
+{
+    flow_mp_put_cstr(b, k);
+    flow_mp_put_uint(b, v);
+}
+
+/* A cumulative histogram as [[upper_bound_us, count], ...], last bound 0. */
+static void put_hist(flow_buf *b, const char *k, const flow_hist *h)
+{
+    uint64_t cum = 0;
+    flow_mp_put_cstr(b, k);
+    flow_mp_put_array(b, FLOW_HIST_BUCKETS);
+    for (int i = 0; i < FLOW_HIST_BUCKETS; i++) {
+        cum += h->counts[i];
+        flow_mp_put_array(b, 2);
+        flow_mp_put_uint(b, flow_hist_bounds_us[i]);
+        flow_mp_put_uint(b, cum);
+    }
+}
+
+int flow_ctl_encode_hello(flow_buf *out, const flow_ctl_ident *id)
+{
+    flow_buf_reset(out);
+    flow_mp_put_map(out, 8);
+    put_kv_str(out, "t", "hello");
+    put_kv_str(out, "stream", id->stream);
+    put_kv_str(out, "label", id->label);
+    put_kv_str(out, "app", id->app);
+    put_kv_uint(out, "instance", id->instance);
+    put_kv_int(out, "pid", id->pid);
+    put_kv_str(out, "role", id->role);
+    put_kv_str(out, "version", id->version);
+    return out->err;
+}
+
+static int encode_metrics(flow_buf *out, const char *t,
+                          const flow_ctl_ident *id, int64_t ts_ms,
+                          const flow_metrics *m)
+{
+    flow_buf_reset(out);
+    flow_mp_put_map(out, 16);
+    put_kv_str(out, "t", t);
+    put_kv_str(out, "stream", id->stream);
+    put_kv_str(out, "label", id->label);
+    put_kv_uint(out, "instance", id->instance);
+    put_kv_int(out, "pid", id->pid);
+    put_kv_int(out, "ts_ms", ts_ms);
+    put_kv_uint(out, "in", m->in);
+    put_kv_uint(out, "out", m->out);
+    put_kv_uint(out, "errors", m->errors);
+    put_kv_uint(out, "bytes_in", m->bytes_in);
+    put_kv_uint(out, "bytes_out", m->bytes_out);
+    put_kv_uint(out, "drops", m->drops);
+    put_kv_uint(out, "rejected", m->rejected);
+    put_kv_uint(out, "dups", m->dups);
+    put_hist(out, "lat_us", &m->lat);
+    put_hist(out, "e2e_us", &m->e2e);
+    return out->err;
+}
+
+int flow_ctl_encode_metrics(flow_buf *out, const flow_ctl_ident *id,
+                            int64_t ts_ms, const flow_metrics *m)
+{
+    return encode_metrics(out, "metrics", id, ts_ms, m);
+}
+
+int flow_ctl_encode_bye(flow_buf *out, const flow_ctl_ident *id, int64_t ts_ms,
+                        const flow_metrics *m)
+{
+    return encode_metrics(out, "bye", id, ts_ms, m);
+}
+
+int flow_ctl_encode_counter(flow_buf *out, const char *kind, const char *name,
+                            uint64_t inc, const void *seconds_map,
+                            size_t seconds_len, const void *values_map,
+                            size_t values_len)
+{
+    flow_buf_reset(out);
+    flow_mp_put_map(out, 4 + (seconds_map != NULL) + (values_map != NULL));
+    put_kv_str(out, "t", "counter");
+    put_kv_str(out, "kind", kind);
+    put_kv_str(out, "name", name);
+    put_kv_uint(out, "inc", inc);
+    if (seconds_map) {
+        flow_mp_put_cstr(out, "seconds");
+        flow_mp_put_raw(out, seconds_map, seconds_len);
+    }
+    if (values_map) {
+        flow_mp_put_cstr(out, "values");
+        flow_mp_put_raw(out, values_map, values_len);
+    }
+    return out->err;
+}
+
+static int encode_port(flow_buf *out, const char *t, const char *port,
+                       const char *endpoint)
+{
+    flow_buf_reset(out);
+    flow_mp_put_map(out, 3);
+    put_kv_str(out, "t", t);
+    put_kv_str(out, "port", port);
+    put_kv_str(out, "endpoint", endpoint);
+    return out->err;
+}
+
+int flow_ctl_encode_connect(flow_buf *out, const char *port,
+                            const char *endpoint)
+{
+    return encode_port(out, "connect", port, endpoint);
+}
+
+int flow_ctl_encode_disconnect(flow_buf *out, const char *port,
+                               const char *endpoint)
+{
+    return encode_port(out, "disconnect", port, endpoint);
+}
+
+int flow_ctl_encode_stop(flow_buf *out)
+{
+    flow_buf_reset(out);
+    flow_mp_put_map(out, 1);
+    put_kv_str(out, "t", "stop");
+    return out->err;
+}
+
+static bool key_is(const flow_mp_value *k, const char *s)
+{
+    return flow_mp_str_eq(k, s);
+}
+
+static int get_str(const flow_mp_value *v, flow_ctl_str *out)
+{
+    if (v->type != FLOW_MP_STR)
+        return -FLOW_EMALFORMED;
+    out->ptr = v->str;
+    out->len = v->len;
+    return 0;
+}
+
+static int get_int(const flow_mp_value *v, int64_t *out)
+{
+    if (v->type != FLOW_MP_INT)
+        return -FLOW_EMALFORMED;
+    *out = v->i;
+    return 0;
+}
+
+static int get_uint(const flow_mp_value *v, uint64_t *out)
+{
+    if (v->type != FLOW_MP_INT || v->is_neg)
+        return -FLOW_EMALFORMED;
+    *out = v->u;
+    return 0;
+}
+
+/* Reads a cumulative [[bound, count], ...] histogram back into buckets. */
+static int get_hist(const flow_mp_value *v, flow_hist *h)
+{
+    flow_mp_reader r;
+    flow_mp_value a, x;
+    uint64_t prev = 0;
+    int rc;
+    if (v->type != FLOW_MP_ARRAY)
+        return -FLOW_EMALFORMED;
+    memset(h, 0, sizeof(*h));
+    flow_mp_reader_init(&r, v->raw, v->raw_len);
+    if ((rc = flow_mp_read(&r, &a)))
+        return rc;
+    for (uint32_t i = 0; i < a.len; i++) {
+        uint64_t bound, cum;
+        if ((rc = flow_mp_read(&r, &x)))
+            return rc;
+        if (x.type != FLOW_MP_ARRAY || x.len != 2)
+            return -FLOW_EMALFORMED;
+        if ((rc = flow_mp_read(&r, &x)) || (rc = get_uint(&x, &bound)))
+            return rc ? rc : -FLOW_EMALFORMED;
+        if ((rc = flow_mp_read(&r, &x)) || (rc = get_uint(&x, &cum)))
+            return rc ? rc : -FLOW_EMALFORMED;
+        if (cum < prev)
+            return -FLOW_EMALFORMED;
+        flow_hist_add(h, bound == 0 ? INT64_MAX : (int64_t)bound, cum - prev);
+        prev = cum;
+    }
+    return 0;
+}
+
+static flow_ctl_type type_of(const flow_mp_value *v)
+{
+    static const struct {
+        const char *name;
+        flow_ctl_type type;
+    } types[] = {
+        { "hello", FLOW_CTL_HELLO },     { "metrics", FLOW_CTL_METRICS },
+        { "counter", FLOW_CTL_COUNTER }, { "bye", FLOW_CTL_BYE },
+        { "connect", FLOW_CTL_CONNECT }, { "disconnect", FLOW_CTL_DISCONNECT },
+        { "stop", FLOW_CTL_STOP },
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (flow_mp_str_eq(v, types[i].name))
+            return types[i].type;
+    return FLOW_CTL_UNKNOWN;
+}
+
+int flow_ctl_decode(const void *data, size_t len, flow_ctl_msg *msg)
+{
+    flow_mp_reader r;
+    flow_mp_value m, k, v;
+    bool have_t = false;
+    int rc;
+
+    memset(msg, 0, sizeof(*msg));
+    if (len > FLOW_CTL_MAX_FRAME)
+        return -FLOW_ETOOBIG;
+    if ((rc = flow_mp_validate(data, len)))
+        return rc;
+    flow_mp_reader_init(&r, data, len);
+    if ((rc = flow_mp_read(&r, &m)))
+        return rc;
+    if (m.type != FLOW_MP_MAP)
+        return -FLOW_EMALFORMED;
+    for (uint32_t i = 0; i < m.len; i++) {
+        if ((rc = flow_mp_read_object(&r, &k)) ||
+            (rc = flow_mp_read_object(&r, &v)))
+            return rc;
+        if (k.type != FLOW_MP_STR)
+            continue;
+        if (key_is(&k, "t")) {
+            if (v.type != FLOW_MP_STR)
+                return -FLOW_EMALFORMED;
+            msg->type = type_of(&v);
+            have_t = true;
+        } else if (key_is(&k, "stream"))
+            rc = get_str(&v, &msg->stream);
+        else if (key_is(&k, "label"))
+            rc = get_str(&v, &msg->label);
+        else if (key_is(&k, "app"))
+            rc = get_str(&v, &msg->app);
+        else if (key_is(&k, "role"))
+            rc = get_str(&v, &msg->role);
+        else if (key_is(&k, "version"))
+            rc = get_str(&v, &msg->version);
+        else if (key_is(&k, "kind"))
+            rc = get_str(&v, &msg->kind);
+        else if (key_is(&k, "name"))
+            rc = get_str(&v, &msg->name);
+        else if (key_is(&k, "port"))
+            rc = get_str(&v, &msg->port);
+        else if (key_is(&k, "endpoint"))
+            rc = get_str(&v, &msg->endpoint);
+        else if (key_is(&k, "instance"))
+            rc = get_int(&v, &msg->instance);
+        else if (key_is(&k, "pid"))
+            rc = get_int(&v, &msg->pid);
+        else if (key_is(&k, "ts_ms"))
+            rc = get_int(&v, &msg->ts_ms);
+        else if (key_is(&k, "in"))
+            rc = get_uint(&v, &msg->m.in);
+        else if (key_is(&k, "out"))
+            rc = get_uint(&v, &msg->m.out);
+        else if (key_is(&k, "errors"))
+            rc = get_uint(&v, &msg->m.errors);
+        else if (key_is(&k, "bytes_in"))
+            rc = get_uint(&v, &msg->m.bytes_in);
+        else if (key_is(&k, "bytes_out"))
+            rc = get_uint(&v, &msg->m.bytes_out);
+        else if (key_is(&k, "drops"))
+            rc = get_uint(&v, &msg->m.drops);
+        else if (key_is(&k, "rejected"))
+            rc = get_uint(&v, &msg->m.rejected);
+        else if (key_is(&k, "dups"))
+            rc = get_uint(&v, &msg->m.dups);
+        else if (key_is(&k, "inc"))
+            rc = get_uint(&v, &msg->inc);
+        else if (key_is(&k, "lat_us"))
+            rc = get_hist(&v, &msg->m.lat);
+        else if (key_is(&k, "e2e_us"))
+            rc = get_hist(&v, &msg->m.e2e);
+        else if (key_is(&k, "seconds") || key_is(&k, "values")) {
+            if (v.type != FLOW_MP_MAP)
+                return -FLOW_EMALFORMED;
+            if (key_is(&k, "seconds")) {
+                msg->seconds = v.raw;
+                msg->seconds_len = v.raw_len;
+            } else {
+                msg->values = v.raw;
+                msg->values_len = v.raw_len;
+            }
+        }
+        if (rc)
+            return rc;
+    }
+    if (!have_t)
+        return -FLOW_EMALFORMED;
+    return 0;
+}
+
+int flow_ctl_next_pair(flow_mp_reader *r, int *remaining, flow_ctl_str *key,
+                       uint64_t *value)
+{
+    flow_mp_value v;
+    int rc;
+    if (*remaining < 0) {
+        if ((rc = flow_mp_read(r, &v)))
+            return rc;
+        if (v.type != FLOW_MP_MAP || v.len > INT32_MAX)
+            return -FLOW_EMALFORMED;
+        *remaining = (int)v.len;
+    }
+    if (*remaining == 0)
+        return 0;
+    if ((rc = flow_mp_read(r, &v)))
+        return rc;
+    if (v.type != FLOW_MP_STR)
+        return -FLOW_EMALFORMED;
+    key->ptr = v.str;
+    key->len = v.len;
+    if ((rc = flow_mp_read(r, &v)))
+        return rc;
+    if ((rc = get_uint(&v, value)))
+        return rc;
+    (*remaining)--;
+    return 1;
+}

@@ -1,0 +1,156 @@
+/*
+ * The inside of flow_ctx: one running app instance. Shared by app.c (setup,
+ * control, exit), loop.c (the per-event hot path), options.c, counter.c and
+ * host.c. Not a public header.
+ */
+#ifndef FLOW_SRC_CTX_H
+#define FLOW_SRC_CTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "flow/app.h"
+#include "flow/endpoint.h"
+#include "flow/metrics.h"
+#include "flow/wire.h"
+#include "flow/zwatch.h"
+
+/* A parsed option value. */
+typedef struct flow__optval {
+    bool set;      /* given on the command line */
+    bool has;      /* has a value (given or default) */
+    const char *s; /* the text (borrowed from argv or the table) */
+    int64_t i;     /* INT, DURATION (µs) */
+    double f;      /* FLOAT */
+    bool b;        /* BOOL */
+} flow__optval;
+
+/* The runtime's own --flow.* settings. */
+typedef struct flow__conf {
+    const char *input, *output, *error_output, *tap, *control;
+    const char *stream, *label, *metrics_json, *state;
+    uint32_t instance;
+    int64_t linger_us;
+    uint64_t hwm_events;
+    uint32_t batch_max;
+    uint32_t batch_bytes;
+    int64_t drain_ms;
+    uint32_t eos_exit;
+} flow__conf;
+
+/* An output port: a PUSH socket with its pending batch. */
+typedef struct flow__port {
+    void *zsock;
+    flow_zwatch *w;
+    flow_batch batch;
+    uint64_t seq;
+    bool open;    /* batch_begin done and not yet sent */
+    bool blocked; /* the last send hit the high-water mark */
+} flow__port;
+
+struct flow_counter {
+    struct flow_counter *next;
+    flow_counter_kind kind;
+    char *name;
+    flow_ctx *ctx;
+    uint64_t total, pending;
+    bool dirty;
+    /* Pending per-second increments: a small open-addressed table. */
+    int64_t *sec_keys;
+    uint64_t *sec_vals;
+    uint32_t sec_cap, sec_n;
+    /* Per-value totals and pending increments (field-value counters). */
+    struct flow__cval *vals;
+    uint32_t val_cap, val_n;
+};
+
+enum flow__phase { PH_INIT, PH_RUN, PH_DRAIN, PH_DONE };
+
+struct flow_ctx {
+    const flow_app_desc *app;
+    flow__optval *opts; /* one per option table row */
+    size_t nopts;
+    flow__conf conf;
+    void *state;
+
+    void *zctx;
+    bool own_zctx;
+    uv_loop_t loop;
+    bool loop_init;
+    uv_signal_t sigterm, sigint;
+    uv_async_t stop_async;
+    uv_timer_t tick_timer, metrics_timer, drain_timer, linger_timer;
+    uv_idle_t pump;
+    bool handles_init;
+    bool use_signals;
+
+    void *in_s, *tap_s, *ctl_s;
+    flow_zwatch *in_w, *ctl_w;
+    flow__port out, err;
+    bool has_out, has_err;
+
+    const char *role_name;
+    uint64_t epoch;
+    uint64_t next_id;
+    const flow_event *cur; /* the input being processed */
+    int64_t now_us;
+    flow_metrics m;
+    uint64_t eos_seen;
+    bool linger_armed;
+    bool source_more;
+    bool eos_pending; /* send end-of-stream once flushed */
+    bool tap_full_logged;
+    int64_t last_err_log_us;
+    uint64_t err_log_suppressed;
+
+    flow_buf payload, scratch, ctlbuf;
+    flow_counter *counters;
+
+    enum flow__phase phase;
+    int exit_code;
+    int stop_requested; /* atomic */
+    int async_ready;    /* atomic */
+};
+
+/* options.c */
+int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
+                     int *status);
+void flow__opts_free(flow_ctx *ctx);
+
+/* loop.c */
+int flow__loop_start(flow_ctx *ctx);
+void flow__input_cb(flow_zwatch *w, int ready, void *arg);
+void flow__out_cb(flow_zwatch *w, int ready, void *arg);
+void flow__tick_cb(uv_timer_t *t);
+void flow__pump_cb(uv_idle_t *h);
+void flow__linger_cb(uv_timer_t *t);
+int flow__flush(flow_ctx *ctx);
+bool flow__flushed(flow_ctx *ctx);
+int flow__send_eos(flow_ctx *ctx);
+void flow__update_now(flow_ctx *ctx);
+
+/* app.c */
+void flow__begin_stop(flow_ctx *ctx, int exit_code);
+void flow__maybe_finish(flow_ctx *ctx);
+/* Parses the command line into a new context; NULL with *status set when
+ * the program should exit now (--help, --describe, usage error). */
+flow_ctx *flow__ctx_new(const flow_app_desc *app, int argc, char **argv,
+                        int *status);
+/* Runs the app to its end on the calling thread; returns the exit status.
+ * zctx NULL: own context. signals: handle SIGTERM/SIGINT in the loop. */
+int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals);
+void flow__ctx_free(flow_ctx **ctxp);
+/* Thread-safe stop request. */
+void flow__request_stop(flow_ctx *ctx);
+
+/* counter.c */
+void flow__counters_report(flow_ctx *ctx);
+void flow__counters_json(flow_ctx *ctx, FILE *f);
+void flow__counters_free(flow_ctx *ctx);
+
+/* json.c */
+void flow__json_str(FILE *f, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,414 @@
+/*
+ * The per-event hot path: receiving frames, calling on_event, emitting into
+ * batches, flushing them and backpressure. No allocation per event once
+ * the buffers have grown, no syscall per event: two clock reads per
+ * received message, one send per batch.
+ *
+ * Batching is opportunistic: events gather in the pending batch while input
+ * keeps arriving and go out when the batch is full or the input has
+ * nothing more to read (or, with --flow.batch-linger-us, when the linger
+ * expires). When a send hits the output's high-water mark the batch stays
+ * pending, input reading and the source pump pause, and everything resumes
+ * when the output becomes writable: a slow consumer slows its producer.
+ */
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctx.h"
+#include "flow/error.h"
+
+/* Messages taken from the input per watcher callback. */
+#define RECV_BUDGET 64
+/* on_tick calls per pump callback. */
+#define PUMP_BUDGET 8
+
+int64_t flow_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void flow__update_now(flow_ctx *ctx)
+{
+    ctx->now_us = flow_clock_us();
+}
+
+int64_t flow_now_us(flow_ctx *ctx)
+{
+    return ctx->now_us;
+}
+
+static bool blocked(const flow_ctx *ctx)
+{
+    return ctx->out.blocked || ctx->err.blocked;
+}
+
+static int port_add(flow_ctx *ctx, flow__port *p, const flow_event *ev)
+{
+    if (!p->open) {
+        flow_batch_begin(&p->batch, ctx->conf.label, ctx->conf.instance,
+                         ctx->epoch);
+        p->open = true;
+    }
+    int rc = flow_batch_add(&p->batch, ev, p->seq + 1);
+    if (rc == 0)
+        p->seq++;
+    return rc;
+}
+
+/* Pauses or resumes the producers of events: input and source pump. */
+static void set_paused(flow_ctx *ctx, bool paused)
+{
+    if (ctx->in_w)
+        flow_zwatch_want(ctx->in_w, paused ? 0 : FLOW_ZW_READABLE);
+    if (!paused && ctx->source_more && ctx->phase == PH_RUN)
+        uv_idle_start(&ctx->pump, flow__pump_cb);
+}
+
+/* Sends a port's pending frame. Returns 0, -FLOW_EAGAIN (kept pending and
+ * blocked) or another error (the batch is dropped and counted). */
+static int port_send(flow_ctx *ctx, flow__port *p, bool is_out)
+{
+    if (!p->open)
+        return 0;
+    size_t len;
+    uint32_t n = p->batch.count;
+    const uint8_t *d = flow_batch_finish(&p->batch, &len);
+    int rc = flow_zwatch_send_buf(p->w, d, len, 0);
+    if (rc == -FLOW_EAGAIN) {
+        if (!p->blocked) {
+            p->blocked = true;
+            flow_zwatch_want(p->w, FLOW_ZW_WRITABLE);
+            set_paused(ctx, true);
+        }
+        return rc;
+    }
+    p->open = false;
+    if (p->blocked) {
+        p->blocked = false;
+        flow_zwatch_want(p->w, 0);
+    }
+    if (rc) {
+        ctx->m.drops += n;
+        return rc;
+    }
+    if (is_out) {
+        ctx->m.out += n;
+        ctx->m.bytes_out += len;
+        if (ctx->tap_s && n) {
+            if (zmq_send(ctx->tap_s, d, len, ZMQ_DONTWAIT) < 0)
+                ctx->m.drops += n; /* a tap that cannot keep up */
+        }
+    }
+    return 0;
+}
+
+int flow__flush(flow_ctx *ctx)
+{
+    int rc = 0;
+    if (ctx->linger_armed) {
+        uv_timer_stop(&ctx->linger_timer);
+        ctx->linger_armed = false;
+    }
+    if (ctx->has_out && ctx->out.open && ctx->out.batch.count)
+        rc = port_send(ctx, &ctx->out, true);
+    if (ctx->has_err && ctx->err.open && ctx->err.batch.count) {
+        int rc2 = port_send(ctx, &ctx->err, false);
+        rc = rc ? rc : rc2;
+    }
+    if (!blocked(ctx))
+        set_paused(ctx, false);
+    return rc;
+}
+
+bool flow__flushed(flow_ctx *ctx)
+{
+    return !ctx->out.open && !ctx->err.open;
+}
+
+int flow__send_eos(flow_ctx *ctx)
+{
+    if (!ctx->has_out)
+        return 0;
+    if (ctx->out.open && ctx->out.batch.count)
+        return -FLOW_EAGAIN; /* flush first */
+    if (!ctx->out.open) {
+        flow_batch_begin(&ctx->out.batch, ctx->conf.label, ctx->conf.instance,
+                         ctx->epoch);
+        ctx->out.open = true;
+    }
+    return port_send(ctx, &ctx->out, true);
+}
+
+/* Flushes now, or after the linger when one is configured. */
+static void idle_flush(flow_ctx *ctx)
+{
+    if (ctx->conf.linger_us == 0 || ctx->phase != PH_RUN) {
+        flow__flush(ctx);
+        return;
+    }
+    if ((ctx->out.open && ctx->out.batch.count) ||
+        (ctx->err.open && ctx->err.batch.count)) {
+        if (!ctx->linger_armed) {
+            uint64_t ms = (uint64_t)(ctx->conf.linger_us + 999) / 1000;
+            uv_timer_start(&ctx->linger_timer, flow__linger_cb, ms, 0);
+            ctx->linger_armed = true;
+        }
+    }
+}
+
+void flow__linger_cb(uv_timer_t *t)
+{
+    flow_ctx *ctx = t->data;
+    ctx->linger_armed = false;
+    flow__flush(ctx);
+}
+
+static bool batch_full(const flow_ctx *ctx)
+{
+    return (ctx->out.open &&
+            (ctx->out.batch.count >= ctx->conf.batch_max ||
+             ctx->out.batch.buf.len >= ctx->conf.batch_bytes)) ||
+           (ctx->err.open && (ctx->err.batch.count >= ctx->conf.batch_max ||
+                              ctx->err.batch.buf.len >= ctx->conf.batch_bytes));
+}
+
+static void log_rejected(flow_ctx *ctx, size_t len, int rc)
+{
+    /* At most one line a second, with the count of the ones not shown. */
+    if (ctx->now_us - ctx->last_err_log_us < 1000000) {
+        ctx->err_log_suppressed++;
+        return;
+    }
+    flow_log(ctx,
+             "rejected a malformed input message of %zu bytes (%s); "
+             "%llu more rejected since the last report",
+             len, flow_strerror(rc),
+             (unsigned long long)ctx->err_log_suppressed);
+    ctx->last_err_log_us = ctx->now_us;
+    ctx->err_log_suppressed = 0;
+}
+
+static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
+{
+    flow_frame f;
+    int64_t t0 = flow_clock_us();
+    ctx->now_us = t0;
+    ctx->m.bytes_in += len;
+    int rc = flow_frame_parse(&f, data, len);
+    if (rc) {
+        ctx->m.rejected++;
+        log_rejected(ctx, len, rc);
+        return;
+    }
+    if (f.count == 0) {
+        ctx->eos_seen++;
+        if (ctx->conf.eos_exit && ctx->eos_seen >= ctx->conf.eos_exit) {
+            ctx->eos_pending = true;
+            flow__begin_stop(ctx, 0);
+        }
+        return;
+    }
+    flow_event ev;
+    int (*on_event)(flow_ctx *, const flow_event *) = ctx->app->on_event;
+    while (flow_frame_next(&f, &ev)) {
+        ctx->m.in++;
+        flow_hist_add(&ctx->m.e2e, t0 - ev.ts_us, 1);
+        ctx->cur = &ev;
+        if (on_event && on_event(ctx, &ev) < 0)
+            ctx->m.errors++;
+    }
+    ctx->cur = NULL;
+    int64_t t1 = flow_clock_us();
+    ctx->now_us = t1;
+    flow_hist_add(&ctx->m.lat, (t1 - t0) / f.count, f.count);
+}
+
+void flow__input_cb(flow_zwatch *w, int ready, void *arg)
+{
+    flow_ctx *ctx = arg;
+    zmq_msg_t msg;
+    bool drained = false;
+    (void)ready;
+    zmq_msg_init(&msg);
+    for (int i = 0; i < RECV_BUDGET; i++) {
+        if (blocked(ctx) || ctx->phase != PH_RUN)
+            break;
+        int rc = flow_zwatch_recv(w, &msg);
+        if (rc) {
+            drained = rc == -FLOW_EAGAIN;
+            break;
+        }
+        handle_frame(ctx, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        if (batch_full(ctx))
+            flow__flush(ctx);
+    }
+    zmq_msg_close(&msg);
+    if (drained && !blocked(ctx))
+        idle_flush(ctx);
+    if (ctx->phase == PH_DRAIN)
+        flow__maybe_finish(ctx);
+}
+
+void flow__out_cb(flow_zwatch *w, int ready, void *arg)
+{
+    flow_ctx *ctx = arg;
+    (void)ready;
+    flow__port *p = w == ctx->out.w ? &ctx->out : &ctx->err;
+    if (!p->blocked) {
+        flow_zwatch_want(w, 0);
+        return;
+    }
+    if (port_send(ctx, p, p == &ctx->out) == -FLOW_EAGAIN)
+        return;
+    if (!blocked(ctx)) {
+        if (batch_full(ctx) || ctx->phase != PH_RUN)
+            flow__flush(ctx);
+        set_paused(ctx, false);
+    }
+    if (ctx->phase == PH_DRAIN)
+        flow__maybe_finish(ctx);
+}
+
+/* One on_tick call and what its result asks for. */
+static void run_tick(flow_ctx *ctx)
+{
+    flow__update_now(ctx);
+    int rc = ctx->app->on_tick(ctx);
+    if (batch_full(ctx))
+        flow__flush(ctx);
+    if (rc < 0) {
+        flow_log(ctx, "on_tick failed: %s", flow_strerror(rc));
+        flow__begin_stop(ctx, 1);
+    } else if (rc == FLOW_TICK_DONE) {
+        ctx->source_more = false;
+        uv_idle_stop(&ctx->pump);
+        ctx->eos_pending = true;
+        flow__begin_stop(ctx, 0);
+    } else if (rc == FLOW_TICK_MORE) {
+        ctx->source_more = true;
+        if (!blocked(ctx))
+            uv_idle_start(&ctx->pump, flow__pump_cb);
+    } else {
+        ctx->source_more = false;
+        uv_idle_stop(&ctx->pump);
+        idle_flush(ctx);
+    }
+}
+
+void flow__tick_cb(uv_timer_t *t)
+{
+    flow_ctx *ctx = t->data;
+    if (ctx->phase == PH_RUN && !blocked(ctx))
+        run_tick(ctx);
+}
+
+void flow__pump_cb(uv_idle_t *h)
+{
+    flow_ctx *ctx = h->data;
+    for (int i = 0; i < PUMP_BUDGET; i++) {
+        if (ctx->phase != PH_RUN || blocked(ctx) || !ctx->source_more) {
+            uv_idle_stop(&ctx->pump);
+            return;
+        }
+        run_tick(ctx);
+    }
+}
+
+int flow_emit_event(flow_ctx *ctx, const flow_event *ev)
+{
+    if (ev->payload_len > FLOW_WIRE_MAX_EVENT ||
+        ev->type_len > FLOW_WIRE_MAX_NAME || ev->key_len > FLOW_WIRE_MAX_NAME)
+        return -FLOW_ETOOBIG;
+    if (!ctx->has_out) {
+        ctx->m.drops++;
+        return 0;
+    }
+    flow_event e = *ev;
+    if (e.id == 0)
+        e.id = ctx->cur ? ctx->cur->id : ++ctx->next_id;
+    if (e.ts_us == 0)
+        e.ts_us = ctx->cur ? ctx->cur->ts_us : ctx->now_us;
+    return port_add(ctx, &ctx->out, &e);
+}
+
+int flow_emit(flow_ctx *ctx, const char *type, const char *key, int64_t ts_us,
+              const void *payload, size_t payload_len)
+{
+    size_t tl = strlen(type), kl = key ? strlen(key) : 0;
+    if (tl > FLOW_WIRE_MAX_NAME || kl > FLOW_WIRE_MAX_NAME ||
+        payload_len > FLOW_WIRE_MAX_EVENT)
+        return -FLOW_ETOOBIG;
+    flow_event ev = {
+        .ts_us = ts_us,
+        .type = type,
+        .type_len = (uint32_t)tl,
+        .key = key,
+        .key_len = (uint32_t)kl,
+        .payload = payload,
+        .payload_len = (uint32_t)payload_len,
+    };
+    return flow_emit_event(ctx, &ev);
+}
+
+int flow_emit_error(flow_ctx *ctx, const flow_event *ev, const char *reason)
+{
+    ctx->m.errors++;
+    if (!ctx->has_err) {
+        if (ctx->now_us - ctx->last_err_log_us >= 1000000) {
+            flow_log(ctx,
+                     "rejected a %.*s event: %s (no --flow.error-output; "
+                     "%llu more not shown)",
+                     (int)ev->type_len, ev->type, reason,
+                     (unsigned long long)ctx->err_log_suppressed);
+            ctx->last_err_log_us = ctx->now_us;
+            ctx->err_log_suppressed = 0;
+        } else {
+            ctx->err_log_suppressed++;
+        }
+        return 0;
+    }
+    flow_buf *b = &ctx->scratch;
+    flow_buf_reset(b);
+    flow_mp_put_map(b, 2);
+    flow_mp_put_str(b, "error", 5);
+    flow_mp_put_cstr(b, reason ? reason : "");
+    flow_mp_put_str(b, "event", 5);
+    if (flow_mp_validate(ev->payload, ev->payload_len) == 0)
+        flow_mp_put_raw(b, ev->payload, ev->payload_len);
+    else
+        flow_mp_put_bin(b, ev->payload, ev->payload_len);
+    if (b->err)
+        return b->err;
+    if (b->len > FLOW_WIRE_MAX_EVENT)
+        return -FLOW_ETOOBIG;
+    flow_event e = *ev;
+    if (e.id == 0)
+        e.id = ctx->cur ? ctx->cur->id : ++ctx->next_id;
+    if (e.ts_us == 0)
+        e.ts_us = ctx->cur ? ctx->cur->ts_us : ctx->now_us;
+    e.payload = b->data;
+    e.payload_len = (uint32_t)b->len;
+    return port_add(ctx, &ctx->err, &e);
+}
+
+size_t flow_emit_room(flow_ctx *ctx)
+{
+    if (ctx->phase != PH_RUN || blocked(ctx))
+        return 0;
+    uint32_t n = ctx->out.open ? ctx->out.batch.count : 0;
+    return n >= ctx->conf.batch_max ? 0 : ctx->conf.batch_max - n;
+}
+
+flow_buf *flow_payload_buf(flow_ctx *ctx)
+{
+    flow_buf_reset(&ctx->payload);
+    return &ctx->payload;
+}
+
+void flow_count_dups(flow_ctx *ctx, uint64_t n)
+{
+    ctx->m.dups += n;
+}

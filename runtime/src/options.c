@@ -1,0 +1,597 @@
+/*
+ * The command line: the app's option table and the runtime's --flow.*
+ * flags, --help and --describe (docs/apps.md). Configuration code only;
+ * nothing here runs per event.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "flow/error.h"
+
+static const char *const type_names[] = { "string", "int",  "float",
+                                          "bool",   "enum", "duration" };
+static const char *const role_names[] = { "source", "processor", "sink" };
+
+/* The runtime's flags, for --help and for "did you mean". */
+static const struct {
+    const char *name;
+    const char *help;
+} flow_flags[] = {
+    { "input", "EP[,EP...]: where events come from (PULL; connects)" },
+    { "output", "EP[,EP...]: where events go (PUSH; binds)" },
+    { "error-output", "EP: where rejected events go (PUSH; binds)" },
+    { "tap", "EP: also publish every output batch here (PUB; binds)" },
+    { "control", "EP: flowd's control endpoint (DEALER; connects)" },
+    { "stream", "NAME: stream name, for metrics and logs" },
+    { "label", "LABEL: the app's label in its stream" },
+    { "instance", "N: instance index, 0-based" },
+    { "metrics-json", "PATH: write the final metrics as JSON on exit (-)" },
+    { "batch-linger-us", "N: wait up to N us to fill a batch (default 0)" },
+    { "hwm-events", "N: bound on events in flight per output (4096)" },
+    { "batch-max", "N: most events in one batch (default 256)" },
+    { "drain-ms", "N: how long a stop may take to flush (default 5000)" },
+    { "eos-exit", "N: exit after end of stream from N producers (0 never)" },
+    { "state", "PATH: restore the app state from PATH, save it on exit" },
+};
+#define N_FLOW_FLAGS (sizeof(flow_flags) / sizeof(flow_flags[0]))
+
+static int usage(const flow_ctx *ctx, const char *fmt, const char *a,
+                 const char *b)
+{
+    fprintf(stderr, "flow-%s: ", ctx->app->name);
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\nTry 'flow-%s --help'.\n", ctx->app->name);
+    return -FLOW_EUSAGE;
+}
+
+/* Edit distance, for suggestions (names are short). */
+static size_t distance(const char *a, size_t al, const char *b)
+{
+    size_t bl = strlen(b);
+    size_t row[64];
+    if (al >= 63 || bl >= 63)
+        return 99;
+    for (size_t j = 0; j <= bl; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= al; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= bl; j++) {
+            size_t cur = row[j];
+            size_t sub = prev + (a[i - 1] != b[j - 1]);
+            size_t del = row[j] + 1, ins = row[j - 1] + 1;
+            row[j] =
+                sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            prev = cur;
+        }
+    }
+    return row[bl];
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || isspace((unsigned char)*s))
+        return -1;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || isspace((unsigned char)*s))
+        return -1;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = { "true", "1", "yes", "on" };
+    static const char *const no[] = { "false", "0", "no", "off" };
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A duration: a number and a unit (us, ms, s, m, h; bare = ms) -> µs. */
+static int parse_duration(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || isspace((unsigned char)*s) || *s == '-')
+        return -1;
+    double v = strtod(s, &end);
+    if (errno || !isfinite(v) || end == s)
+        return -1;
+    double mul;
+    if (!*end || !strcmp(end, "ms"))
+        mul = 1e3;
+    else if (!strcmp(end, "us"))
+        mul = 1;
+    else if (!strcmp(end, "s"))
+        mul = 1e6;
+    else if (!strcmp(end, "m"))
+        mul = 60e6;
+    else if (!strcmp(end, "h"))
+        mul = 3600e6;
+    else
+        return -1;
+    v *= mul;
+    if (v > 9e18)
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* Parses text as the option's type into val; returns 0 or -1. */
+static int parse_value(const flow_option *o, const char *s, flow__optval *val)
+{
+    switch (o->type) {
+    case FLOW_OPT_STRING:
+        break;
+    case FLOW_OPT_INT:
+        if (parse_int(s, &val->i))
+            return -1;
+        break;
+    case FLOW_OPT_FLOAT:
+        if (parse_float(s, &val->f))
+            return -1;
+        break;
+    case FLOW_OPT_BOOL:
+        if (parse_bool(s, &val->b))
+            return -1;
+        break;
+    case FLOW_OPT_ENUM: {
+        bool ok = false;
+        for (size_t i = 0; o->values && o->values[i]; i++)
+            ok = ok || !strcmp(o->values[i], s);
+        if (!ok)
+            return -1;
+        break;
+    }
+    case FLOW_OPT_DURATION:
+        if (parse_duration(s, &val->i))
+            return -1;
+        break;
+    }
+    val->s = s;
+    val->has = true;
+    return 0;
+}
+
+static const char *expect_of(const flow_option *o, char *buf, size_t size)
+{
+    switch (o->type) {
+    case FLOW_OPT_INT:
+        return "an integer";
+    case FLOW_OPT_FLOAT:
+        return "a number";
+    case FLOW_OPT_BOOL:
+        return "true or false";
+    case FLOW_OPT_DURATION:
+        return "a duration such as 500ms, 2s, 1m (a bare number is ms)";
+    case FLOW_OPT_ENUM: {
+        size_t n = (size_t)snprintf(buf, size, "one of:");
+        for (size_t i = 0; o->values && o->values[i] && n < size; i++)
+            n += (size_t)snprintf(buf + n, size - n, "%s %s", i ? "," : "",
+                                  o->values[i]);
+        return buf;
+    }
+    default:
+        return "a string";
+    }
+}
+
+static void print_help(const flow_ctx *ctx)
+{
+    const flow_app_desc *a = ctx->app;
+    printf("flow-%s (%s): %s\n\nUsage: flow-%s [--option=value ...] "
+           "[--flow.flag=value ...]\n\nOptions:\n",
+           a->name, role_names[a->role], a->description, a->name);
+    for (size_t i = 0; i < ctx->nopts; i++) {
+        const flow_option *o = &a->options[i];
+        char buf[512];
+        printf("  --%s=<%s>\n      %s\n", o->name, type_names[o->type],
+               o->description ? o->description : "");
+        if (o->type == FLOW_OPT_ENUM)
+            printf("      %s\n", expect_of(o, buf, sizeof(buf)));
+        if (o->required)
+            printf("      required\n");
+        else if (o->def)
+            printf("      default: %s\n", o->def);
+    }
+    if (ctx->nopts == 0)
+        printf("  (none)\n");
+    printf("\nRuntime flags:\n");
+    for (size_t i = 0; i < N_FLOW_FLAGS; i++)
+        printf("  --flow.%s=%s\n", flow_flags[i].name, flow_flags[i].help);
+    printf("\n  --help        print this help\n"
+           "  --describe    print the app's description as JSON\n");
+}
+
+static void json_cstr(FILE *f, const char *s)
+{
+    if (!s)
+        fputs("null", f);
+    else
+        flow__json_str(f, s, strlen(s));
+}
+
+static void print_describe(const flow_ctx *ctx)
+{
+    const flow_app_desc *a = ctx->app;
+    FILE *f = stdout;
+    fputs("{\"name\": ", f);
+    json_cstr(f, a->name);
+    fprintf(f, ", \"role\": \"%s\", \"description\": ", role_names[a->role]);
+    json_cstr(f, a->description);
+    fputs(", \"options\": [", f);
+    for (size_t i = 0; i < ctx->nopts; i++) {
+        const flow_option *o = &a->options[i];
+        const flow__optval *v = &ctx->opts[i];
+        fprintf(f, "%s{\"name\": ", i ? ", " : "");
+        json_cstr(f, o->name);
+        fprintf(f, ", \"type\": \"%s\", \"default\": ", type_names[o->type]);
+        if (!o->def || o->required)
+            fputs("null", f);
+        else if (o->type == FLOW_OPT_INT)
+            fprintf(f, "%lld", (long long)v->i);
+        else if (o->type == FLOW_OPT_FLOAT)
+            fprintf(f, "%.17g", v->f);
+        else if (o->type == FLOW_OPT_BOOL)
+            fputs(v->b ? "true" : "false", f);
+        else
+            json_cstr(f, o->def);
+        fprintf(f, ", \"required\": %s, \"description\": ",
+                o->required ? "true" : "false");
+        json_cstr(f, o->description);
+        fputs(", \"values\": ", f);
+        if (o->type == FLOW_OPT_ENUM && o->values) {
+            fputc('[', f);
+            for (size_t j = 0; o->values[j]; j++) {
+                fputs(j ? ", " : "", f);
+                json_cstr(f, o->values[j]);
+            }
+            fputc(']', f);
+        } else {
+            fputs("null", f);
+        }
+        fputc('}', f);
+    }
+    fputs("]}\n", f);
+}
+
+/* Parses a non-negative integer runtime flag. */
+static int flag_uint(flow_ctx *ctx, const char *name, const char *v,
+                     uint64_t max, uint64_t *out)
+{
+    int64_t i;
+    if (parse_int(v, &i) || i < 0 || (uint64_t)i > max) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)max);
+        fprintf(stderr,
+                "flow-%s: --flow.%s=%s: expected an integer from 0 "
+                "to %s\n",
+                ctx->app->name, name, v, buf);
+        return -FLOW_EUSAGE;
+    }
+    *out = (uint64_t)i;
+    return 0;
+}
+
+static int check_endpoints(flow_ctx *ctx, const char *flag, const char *v,
+                           bool bind)
+{
+    flow_endpoint eps[FLOW_ENDPOINTS_MAX];
+    size_t n;
+    char err[512];
+    if (flow_endpoint_parse_list(v, bind, eps, FLOW_ENDPOINTS_MAX, &n, err,
+                                 sizeof(err)))
+        return usage(ctx, "--flow.%s: %s", flag, err);
+    return 0;
+}
+
+static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
+                         const char *v)
+{
+    flow__conf *c = &ctx->conf;
+    uint64_t u;
+    char nm[64];
+    if (nlen >= sizeof(nm))
+        nlen = sizeof(nm) - 1;
+    memcpy(nm, name, nlen);
+    nm[nlen] = '\0';
+    if (!v)
+        return usage(ctx, "--flow.%s needs a value (--flow.%s=...)", nm, nm);
+#define STR_FLAG(flag, field) \
+    if (!strcmp(nm, flag)) {  \
+        c->field = v;         \
+        return 0;             \
+    }
+    if (!strcmp(nm, "input") || !strcmp(nm, "output") ||
+        !strcmp(nm, "error-output") || !strcmp(nm, "tap") ||
+        !strcmp(nm, "control")) {
+        bool bind = !strcmp(nm, "output") || !strcmp(nm, "error-output") ||
+                    !strcmp(nm, "tap");
+        if (check_endpoints(ctx, nm, v, bind))
+            return -FLOW_EUSAGE;
+    }
+    STR_FLAG("input", input)
+    STR_FLAG("output", output)
+    STR_FLAG("error-output", error_output)
+    STR_FLAG("tap", tap)
+    STR_FLAG("control", control)
+    STR_FLAG("stream", stream)
+    STR_FLAG("label", label)
+    STR_FLAG("metrics-json", metrics_json)
+    STR_FLAG("state", state)
+#undef STR_FLAG
+    if (!strcmp(nm, "instance")) {
+        if (flag_uint(ctx, nm, v, UINT32_MAX, &u))
+            return -FLOW_EUSAGE;
+        c->instance = (uint32_t)u;
+    } else if (!strcmp(nm, "batch-linger-us")) {
+        if (flag_uint(ctx, nm, v, 10000000, &u))
+            return -FLOW_EUSAGE;
+        c->linger_us = (int64_t)u;
+    } else if (!strcmp(nm, "hwm-events")) {
+        if (flag_uint(ctx, nm, v, 100000000, &u) || u == 0)
+            return u == 0
+                       ? usage(ctx, "--flow.%s=%s: must be at least 1", nm, v)
+                       : -FLOW_EUSAGE;
+        c->hwm_events = u;
+    } else if (!strcmp(nm, "batch-max")) {
+        if (flag_uint(ctx, nm, v, FLOW_WIRE_MAX_EVENTS, &u) || u == 0)
+            return u == 0
+                       ? usage(ctx, "--flow.%s=%s: must be at least 1", nm, v)
+                       : -FLOW_EUSAGE;
+        c->batch_max = (uint32_t)u;
+    } else if (!strcmp(nm, "drain-ms")) {
+        if (flag_uint(ctx, nm, v, 3600000, &u))
+            return -FLOW_EUSAGE;
+        c->drain_ms = (int64_t)u;
+    } else if (!strcmp(nm, "eos-exit")) {
+        if (flag_uint(ctx, nm, v, 1000000, &u))
+            return -FLOW_EUSAGE;
+        c->eos_exit = (uint32_t)u;
+    } else {
+        const char *best = NULL;
+        size_t bd = 3;
+        for (size_t i = 0; i < N_FLOW_FLAGS; i++) {
+            size_t d = distance(nm, strlen(nm), flow_flags[i].name);
+            if (d < bd) {
+                bd = d;
+                best = flow_flags[i].name;
+            }
+        }
+        if (best)
+            return usage(ctx,
+                         "unknown runtime flag '--flow.%s'; did you "
+                         "mean '--flow.%s'?",
+                         nm, best);
+        return usage(ctx, "unknown runtime flag '--flow.%s'%s", nm,
+                     " (see --help)");
+    }
+    return 0;
+}
+
+static int set_app_option(flow_ctx *ctx, const char *name, size_t nlen,
+                          const char *v)
+{
+    for (size_t i = 0; i < ctx->nopts; i++) {
+        const flow_option *o = &ctx->app->options[i];
+        if (strlen(o->name) != nlen || memcmp(o->name, name, nlen))
+            continue;
+        if (!v) {
+            if (o->type != FLOW_OPT_BOOL)
+                return usage(ctx, "option '--%s' needs a value (--%s=...)",
+                             o->name, o->name);
+            v = "true";
+        }
+        flow__optval val = { 0 };
+        if (parse_value(o, v, &val)) {
+            char buf[512], msg[1024];
+            snprintf(msg, sizeof(msg), "'%s' is not %s", v,
+                     expect_of(o, buf, sizeof(buf)));
+            return usage(ctx, "option '--%s': %s", o->name, msg);
+        }
+        val.set = true;
+        ctx->opts[i] = val;
+        return 0;
+    }
+    char nm[128];
+    if (nlen >= sizeof(nm))
+        nlen = sizeof(nm) - 1;
+    memcpy(nm, name, nlen);
+    nm[nlen] = '\0';
+    const char *best = NULL;
+    size_t bd = 3;
+    for (size_t i = 0; i < ctx->nopts; i++) {
+        size_t d = distance(nm, nlen, ctx->app->options[i].name);
+        if (d < bd) {
+            bd = d;
+            best = ctx->app->options[i].name;
+        }
+    }
+    if (best)
+        return usage(ctx, "unknown option '--%s'; did you mean '--%s'?", nm,
+                     best);
+    return usage(ctx, "unknown option '--%s'%s", nm,
+                 " (see --help for this app's options)");
+}
+
+int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
+                     int *status)
+{
+    const flow_app_desc *a = ctx->app;
+    bool help = false, describe = false;
+
+    *done = false;
+    ctx->nopts = 0;
+    while (a->options && a->options[ctx->nopts].name)
+        ctx->nopts++;
+    ctx->opts = calloc(ctx->nopts + 1, sizeof(*ctx->opts));
+    if (!ctx->opts)
+        return -FLOW_ENOMEM;
+    /* Defaults first; a default that does not parse is an app bug. */
+    for (size_t i = 0; i < ctx->nopts; i++) {
+        const flow_option *o = &a->options[i];
+        assert(o->type <= FLOW_OPT_DURATION);
+        if (o->def && !o->required && parse_value(o, o->def, &ctx->opts[i])) {
+            fprintf(stderr,
+                    "flow-%s: bug: the default '%s' of option '--%s' "
+                    "does not parse\n",
+                    a->name, o->def, o->name);
+            *done = true;
+            *status = 1;
+            return -FLOW_EINVAL;
+        }
+    }
+    flow__conf *c = &ctx->conf;
+    c->hwm_events = 4096;
+    c->batch_max = 256;
+    c->batch_bytes = 256 * 1024;
+    c->drain_ms = 5000;
+    c->label = a->name;
+    c->stream = "";
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            help = true;
+            continue;
+        }
+        if (!strcmp(arg, "--describe")) {
+            describe = true;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0' || arg[2] == '=') {
+            *done = true;
+            *status = 2;
+            return usage(ctx, "unexpected argument '%s'%s", arg,
+                         "; options are --key=value");
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const char *v = eq ? eq + 1 : NULL;
+        int rc;
+        if (nlen > 5 && !strncmp(name, "flow.", 5))
+            rc = set_flow_flag(ctx, name + 5, nlen - 5, v);
+        else
+            rc = set_app_option(ctx, name, nlen, v);
+        if (rc) {
+            *done = true;
+            *status = 2;
+            return rc;
+        }
+    }
+    if (help) {
+        print_help(ctx);
+        *done = true;
+        *status = 0;
+        return 0;
+    }
+    if (describe) {
+        print_describe(ctx);
+        *done = true;
+        *status = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < ctx->nopts; i++) {
+        const flow_option *o = &a->options[i];
+        if (o->required && !ctx->opts[i].set) {
+            *done = true;
+            *status = 2;
+            return usage(ctx, "option '--%s' is required (%s)", o->name,
+                         o->description ? o->description : "");
+        }
+    }
+    return 0;
+}
+
+void flow__opts_free(flow_ctx *ctx)
+{
+    free(ctx->opts);
+    ctx->opts = NULL;
+}
+
+static const flow__optval *find(flow_ctx *ctx, const char *name,
+                                flow_opt_type type)
+{
+    for (size_t i = 0; i < ctx->nopts; i++) {
+        const flow_option *o = &ctx->app->options[i];
+        if (!strcmp(o->name, name)) {
+            /* Asking with the wrong type is a programmer error. */
+            assert(o->type == type || type == (flow_opt_type)-1);
+            return &ctx->opts[i];
+        }
+    }
+    assert(!"no such option in the app's table");
+    return NULL;
+}
+
+const char *flow_opt_str(flow_ctx *ctx, const char *name)
+{
+    const flow__optval *v = find(ctx, name, (flow_opt_type)-1);
+    return v && v->has ? v->s : NULL;
+}
+
+int64_t flow_opt_int(flow_ctx *ctx, const char *name)
+{
+    const flow__optval *v = find(ctx, name, FLOW_OPT_INT);
+    return v ? v->i : 0;
+}
+
+double flow_opt_float(flow_ctx *ctx, const char *name)
+{
+    const flow__optval *v = find(ctx, name, FLOW_OPT_FLOAT);
+    return v ? v->f : 0;
+}
+
+bool flow_opt_bool(flow_ctx *ctx, const char *name)
+{
+    const flow__optval *v = find(ctx, name, FLOW_OPT_BOOL);
+    return v ? v->b : false;
+}
+
+const char *flow_opt_enum(flow_ctx *ctx, const char *name)
+{
+    const flow__optval *v = find(ctx, name, FLOW_OPT_ENUM);
+    return v && v->has ? v->s : NULL;
+}
+
+int64_t flow_opt_duration_us(flow_ctx *ctx, const char *name)
+{
+    const flow__optval *v = find(ctx, name, FLOW_OPT_DURATION);
+    return v ? v->i : 0;
+}
+
+bool flow_opt_is_set(flow_ctx *ctx, const char *name)
+{
+    const flow__optval *v = find(ctx, name, (flow_opt_type)-1);
+    return v && v->set;
+}

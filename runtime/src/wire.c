@@ -1,0 +1,222 @@
+/*
+ * Batch frames on the wire (docs/wire.md). Hot path: no allocation once
+ * the batch buffer has grown, no per-event syscalls.
+ */
+#include <string.h>
+
+#include "flow/error.h"
+#include "flow/wire.h"
+
+/* Frame head: fixarray(5), version, label, instance, epoch, array32 hdr. */
+#define EVENTS_HDR_LEN 5
+
+void flow_batch_init(flow_batch *b)
+{
+    memset(b, 0, sizeof(*b));
+    flow_buf_init(&b->buf);
+}
+
+void flow_batch_fini(flow_batch *b)
+{
+    flow_buf_fini(&b->buf);
+    memset(b, 0, sizeof(*b));
+}
+
+void flow_batch_begin(flow_batch *b, const char *label, uint32_t instance,
+                      uint64_t epoch)
+{
+    flow_buf_reset(&b->buf);
+    flow_mp_put_array(&b->buf, 5);
+    flow_mp_put_uint(&b->buf, FLOW_WIRE_VERSION);
+    flow_mp_put_cstr(&b->buf, label ? label : "");
+    flow_mp_put_uint(&b->buf, instance);
+    flow_mp_put_uint(&b->buf, epoch);
+    /* array32 header: its count is patched in by finish. */
+    uint8_t hdr[EVENTS_HDR_LEN] = { 0xdd, 0, 0, 0, 0 };
+    flow_buf_append(&b->buf, hdr, sizeof(hdr));
+    b->head_len = b->buf.len;
+    b->count = 0;
+}
+
+int flow_batch_add(flow_batch *b, const flow_event *ev, uint64_t seq)
+{
+    if (ev->type_len > FLOW_WIRE_MAX_NAME || ev->key_len > FLOW_WIRE_MAX_NAME ||
+        ev->payload_len > FLOW_WIRE_MAX_EVENT)
+        return -FLOW_ETOOBIG;
+    if (b->count >= FLOW_WIRE_MAX_EVENTS)
+        return -FLOW_ETOOBIG;
+    flow_buf *buf = &b->buf;
+    /* Worst case header bytes: 1 + 9 + 2 + 9 + 2 + 9 + 5, plus data. */
+    if (flow_buf_reserve(buf,
+                         64 + ev->type_len + ev->key_len + ev->payload_len))
+        return buf->err;
+    size_t save = buf->len;
+    flow_mp_put_array(buf, 6);
+    flow_mp_put_uint(buf, ev->id);
+    flow_mp_put_str(buf, ev->type ? ev->type : "", ev->type_len);
+    flow_mp_put_int(buf, ev->ts_us);
+    if (ev->key)
+        flow_mp_put_str(buf, ev->key, ev->key_len);
+    else
+        flow_mp_put_nil(buf);
+    flow_mp_put_uint(buf, seq);
+    flow_mp_put_bin(buf, ev->payload, ev->payload_len);
+    if (buf->err) {
+        int rc = buf->err;
+        buf->len = save;
+        buf->err = 0;
+        return rc;
+    }
+    b->count++;
+    return 0;
+}
+
+const uint8_t *flow_batch_finish(flow_batch *b, size_t *len)
+{
+    uint8_t *p = b->buf.data + b->head_len - 4;
+    p[0] = (uint8_t)(b->count >> 24);
+    p[1] = (uint8_t)(b->count >> 16);
+    p[2] = (uint8_t)(b->count >> 8);
+    p[3] = (uint8_t)b->count;
+    *len = b->buf.len;
+    return b->buf.data;
+}
+
+/* Reads one unsigned integer field. */
+static int read_uint(flow_mp_reader *r, uint64_t *out)
+{
+    flow_mp_value v;
+    int rc = flow_mp_read(r, &v);
+    if (rc)
+        return rc;
+    if (v.type != FLOW_MP_INT || v.is_neg)
+        return -FLOW_EMALFORMED;
+    *out = v.u;
+    return 0;
+}
+
+/* Checks one event and, if ev is not NULL, fills it in. */
+static int read_event(flow_mp_reader *r, flow_event *ev)
+{
+    flow_mp_value v;
+    uint64_t id, seq;
+    int rc = flow_mp_read(r, &v);
+    if (rc)
+        return rc;
+    if (v.type != FLOW_MP_ARRAY || v.len != 6)
+        return -FLOW_EMALFORMED;
+    if ((rc = read_uint(r, &id)))
+        return rc;
+    if ((rc = flow_mp_read(r, &v)))
+        return rc;
+    if (v.type != FLOW_MP_STR)
+        return -FLOW_EMALFORMED;
+    if (v.len > FLOW_WIRE_MAX_NAME)
+        return -FLOW_ETOOBIG;
+    const char *type = v.str;
+    uint32_t type_len = v.len;
+    if ((rc = flow_mp_read(r, &v)))
+        return rc;
+    if (v.type != FLOW_MP_INT)
+        return -FLOW_EMALFORMED;
+    int64_t ts = v.i;
+    if ((rc = flow_mp_read(r, &v)))
+        return rc;
+    const char *key = NULL;
+    uint32_t key_len = 0;
+    if (v.type == FLOW_MP_STR) {
+        if (v.len > FLOW_WIRE_MAX_NAME)
+            return -FLOW_ETOOBIG;
+        key = v.str;
+        key_len = v.len;
+    } else if (v.type != FLOW_MP_NIL) {
+        return -FLOW_EMALFORMED;
+    }
+    if ((rc = read_uint(r, &seq)))
+        return rc;
+    if ((rc = flow_mp_read(r, &v)))
+        return rc;
+    if (v.type != FLOW_MP_BIN)
+        return -FLOW_EMALFORMED;
+    if (v.len > FLOW_WIRE_MAX_EVENT)
+        return -FLOW_ETOOBIG;
+    if (!ev) {
+        /* The payload must be exactly one msgpack object, so that any
+         * decoder an app uses sees counts bounded by the bytes present. */
+        return flow_mp_validate(v.str, v.len);
+    }
+    ev->id = id;
+    ev->type = type;
+    ev->type_len = type_len;
+    ev->ts_us = ts;
+    ev->key = key;
+    ev->key_len = key_len;
+    ev->seq = seq;
+    ev->payload = (const uint8_t *)v.str;
+    ev->payload_len = v.len;
+    return 0;
+}
+
+int flow_frame_parse(flow_frame *f, const void *data, size_t len)
+{
+    flow_mp_reader r;
+    flow_mp_value v;
+    uint64_t u;
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    if (len > FLOW_WIRE_MAX_FRAME)
+        return -FLOW_ETOOBIG;
+    flow_mp_reader_init(&r, data, len);
+    if ((rc = flow_mp_read(&r, &v)))
+        return rc;
+    if (v.type != FLOW_MP_ARRAY || v.len != 5)
+        return -FLOW_EMALFORMED;
+    if ((rc = read_uint(&r, &u)))
+        return rc;
+    if (u != FLOW_WIRE_VERSION)
+        return -FLOW_EVERSION;
+    if ((rc = flow_mp_read(&r, &v)))
+        return rc;
+    if (v.type != FLOW_MP_STR)
+        return -FLOW_EMALFORMED;
+    if (v.len > FLOW_WIRE_MAX_NAME)
+        return -FLOW_ETOOBIG;
+    f->app = v.str;
+    f->app_len = v.len;
+    if ((rc = read_uint(&r, &u)))
+        return rc;
+    if (u > UINT32_MAX)
+        return -FLOW_EMALFORMED;
+    f->instance = (uint32_t)u;
+    if ((rc = read_uint(&r, &f->epoch)))
+        return rc;
+    if ((rc = flow_mp_read(&r, &v)))
+        return rc;
+    if (v.type != FLOW_MP_ARRAY)
+        return -FLOW_EMALFORMED;
+    if (v.len > FLOW_WIRE_MAX_EVENTS)
+        return -FLOW_ETOOBIG;
+    f->count = v.len;
+    f->events = r;
+    for (uint32_t i = 0; i < f->count; i++)
+        if ((rc = read_event(&r, NULL)))
+            return rc;
+    if (r.p != r.end)
+        return -FLOW_EMALFORMED;
+    return 0;
+}
+
+bool flow_frame_next(flow_frame *f, flow_event *ev)
+{
+    if (f->next >= f->count)
+        return false;
+    if (read_event(&f->events, ev))
+        return false; /* not reached after a successful parse */
+    ev->app = f->app;
+    ev->app_len = f->app_len;
+    ev->instance = f->instance;
+    ev->epoch = f->epoch;
+    f->next++;
+    return true;
+}
