@@ -47,12 +47,17 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
+const formats = new Map(); /* digits → Intl.NumberFormat, built once */
+
 export function fmtNum(n, digits = 0) {
-  if (n === undefined || n === null || Number.isNaN(n)) return '–';
-  return Number(n).toLocaleString('en-US', {
-    maximumFractionDigits: digits,
-    minimumFractionDigits: 0,
-  });
+  if (n === undefined || n === null || Number.isNaN(Number(n))) return '–';
+  let f = formats.get(digits);
+  if (!f) {
+    f = new Intl.NumberFormat('en-US', {maximumFractionDigits: digits,
+                                        minimumFractionDigits: 0});
+    formats.set(digits, f);
+  }
+  return f.format(Number(n));
 }
 
 export function fmtRate(n) {

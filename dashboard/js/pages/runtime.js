@@ -47,21 +47,24 @@ export function mount(root) {
         for (const k of [3, 5, 6, 7, 8, 9, 10]) cells[k].className = 'num';
         rows.set(i.id, r);
       }
-      body.append(r.tr); /* keeps sorted order; moving a node is cheap */
+      /* Keep the sorted order, moving a row only when it is out of place. */
+      if (body.children[seen.size - 1] !== r.tr)
+        body.insertBefore(r.tr, body.children[seen.size - 1] || null);
       const c = r.cells;
-      c[0].textContent = i.id;
-      c[1].textContent = i.stream || '';
-      c[2].textContent = i.label && i.name && i.label !== i.name
-                             ? `${i.label} (${i.name})` : (i.label || i.name || '');
-      c[3].textContent = i.pid === null || i.pid === undefined ? '–' : String(i.pid);
-      replace(c[4], statusBadge(i.state));
-      c[5].textContent = fmtRate(i.rateIn);
-      c[6].textContent = fmtRate(i.rateOut);
-      c[7].textContent = fmtNum(i.in);
-      c[8].textContent = fmtNum(i.out);
-      c[9].textContent = fmtNum(i.errors);
-      c[10].textContent = fmtNum(i.restarts);
-      c[11].textContent = i.lastExit || '';
+      const text = [
+        i.id, i.stream || '',
+        i.label && i.name && i.label !== i.name ? `${i.label} (${i.name})`
+                                                : (i.label || i.name || ''),
+        i.pid === null || i.pid === undefined ? '–' : String(i.pid), null,
+        fmtRate(i.rateIn), fmtRate(i.rateOut), fmtNum(i.in), fmtNum(i.out),
+        fmtNum(i.errors), fmtNum(i.restarts), i.lastExit || ''];
+      text.forEach((v, k) => {
+        if (v !== null && c[k].textContent !== v) c[k].textContent = v;
+      });
+      if (c[4].dataset.state !== String(i.state)) {
+        c[4].dataset.state = String(i.state);
+        replace(c[4], statusBadge(i.state));
+      }
       c[9].classList.toggle('bad', Number(i.errors) > 0);
       total += Number(i.rateOut) || 0;
     }

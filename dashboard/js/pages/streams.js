@@ -347,14 +347,22 @@ function card(def, reload) {
                msg);
 
   let lastStates = '';
+  let lastStatus = '';
   function update() {
     const st = live.state.streams.get(name) || def;
-    replace(badge, statusBadge(st.status, st.statusDescription));
-    desc.textContent = st.statusDescription || '';
+    const sk = st.status + '\n' + (st.statusDescription || '');
+    if (sk !== lastStatus) {
+      lastStatus = sk;
+      replace(badge, statusBadge(st.status, st.statusDescription));
+      desc.textContent = st.statusDescription || '';
+    }
     const s = st.status || 'undeployed';
-    deployBtn.disabled = s !== 'undeployed';
-    undeployBtn.disabled = s === 'undeployed';
-    scaleBtn.disabled = !(s === 'deployed' || s === 'partial');
+    const set = (b, v) => {
+      if (b.disabled !== v) b.disabled = v;
+    };
+    set(deployBtn, s !== 'undeployed');
+    set(undeployBtn, s === 'undeployed');
+    set(scaleBtn, !(s === 'deployed' || s === 'partial'));
     const states = labelStates(name);
     const key = JSON.stringify(states);
     if (key !== lastStates || !graph.firstChild) {
@@ -379,7 +387,7 @@ function card(def, reload) {
     }
   }
   update();
-  return {el, update};
+  return {el, update, dsl: def.dslText, description: def.description};
 }
 
 export function mount(root) {
@@ -404,8 +412,19 @@ export function mount(root) {
     render();
   }
 
+  /* Cards are kept across renders; only a changed definition is rebuilt. */
   function render() {
+    const keep = new Map();
+    for (const d of defs) {
+      let c = cards.get(d.name);
+      if (!c || c.dsl !== d.dslText || c.description !== d.description)
+        c = card(d, load);
+      else
+        c.update();
+      keep.set(d.name, c);
+    }
     cards.clear();
+    for (const [k, v] of keep) cards.set(k, v);
     const q = search.value.trim().toLowerCase();
     const shown = defs.filter((d) => !q || d.name.toLowerCase().includes(q) ||
                                      String(d.dslText || '').toLowerCase().includes(q));
@@ -413,11 +432,7 @@ export function mount(root) {
       replace(listEl, empty(defs.length ? 'No stream matches.' : 'No streams yet.'));
       return;
     }
-    replace(listEl, shown.map((d) => {
-      const c = card(d, load);
-      cards.set(d.name, c);
-      return c.el;
-    }));
+    replace(listEl, shown.map((d) => cards.get(d.name).el));
   }
 
   search.addEventListener('input', render);
