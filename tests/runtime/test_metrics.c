@@ -1,0 +1,212 @@
+/* Unit tests: histograms, the control codec, counters and endpoints. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "flow/control.h"
+#include "flow/endpoint.h"
+#include "flow/error.h"
+#include "flow/metrics.h"
+
+Test(hist, buckets_and_quantiles)
+{
+    flow_hist h = { 0 };
+    cr_assert_eq(flow_hist_quantile(&h, 0.5), 0);
+    flow_hist_add(&h, 5, 50);       /* <= 10 */
+    flow_hist_add(&h, 180, 49);     /* <= 200 */
+    flow_hist_add(&h, 10000000, 1); /* +Inf */
+    flow_hist_add(&h, -3, 0);
+    cr_assert_eq(flow_hist_total(&h), 100);
+    cr_assert_eq(h.counts[0], 50);
+    cr_assert_eq(h.counts[FLOW_HIST_BUCKETS - 1], 1);
+    double p50 = flow_hist_quantile(&h, 0.5);
+    cr_assert(p50 > 0 && p50 <= 10, "p50 %f", p50);
+    double p99 = flow_hist_quantile(&h, 0.99);
+    cr_assert(p99 > 150 && p99 <= 200, "p99 %f", p99);
+    cr_assert_gt(flow_hist_quantile(&h, 1.0), 1000000);
+}
+
+Test(control, metrics_roundtrip)
+{
+    flow_metrics m = { .in = 10,
+                       .out = 9,
+                       .errors = 1,
+                       .bytes_in = 1000,
+                       .bytes_out = 900,
+                       .drops = 2,
+                       .rejected = 3,
+                       .dups = 4 };
+    flow_hist_add(&m.lat, 42, 7);
+    flow_hist_add(&m.e2e, 99999999, 2);
+    flow_ctl_ident id = { .stream = "s",
+                          .label = "l",
+                          .app = "a",
+                          .role = "sink",
+                          .version = "1",
+                          .instance = 2,
+                          .pid = 1234 };
+    flow_buf b;
+    flow_buf_init(&b);
+    cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1700000000123, &m), 0);
+    flow_ctl_msg msg;
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_eq(msg.type, FLOW_CTL_METRICS);
+    cr_assert_eq(msg.instance, 2);
+    cr_assert_eq(msg.pid, 1234);
+    cr_assert_eq(msg.ts_ms, 1700000000123);
+    cr_assert_eq(msg.label.len, 1);
+    cr_assert_eq(memcmp(&msg.m, &m, sizeof(m)), 0);
+
+    cr_assert_eq(flow_ctl_encode_hello(&b, &id), 0);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_eq(msg.type, FLOW_CTL_HELLO);
+    cr_assert_eq(msg.role.len, 4);
+    cr_assert_eq(memcmp(msg.app.ptr, "a", 1), 0);
+
+    cr_assert_eq(flow_ctl_encode_connect(&b, "input", "ipc:///x"), 0);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_eq(msg.type, FLOW_CTL_CONNECT);
+    cr_assert_eq(msg.endpoint.len, 8);
+    cr_assert_eq(flow_ctl_encode_stop(&b), 0);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_eq(msg.type, FLOW_CTL_STOP);
+    flow_buf_fini(&b);
+}
+
+Test(control, counter_roundtrip_and_bad_input)
+{
+    flow_buf maps, b;
+    flow_buf_init(&maps);
+    flow_buf_init(&b);
+    flow_mp_put_map(&maps, 2);
+    flow_mp_put_cstr(&maps, "1700000000");
+    flow_mp_put_uint(&maps, 5);
+    flow_mp_put_cstr(&maps, "1700000001");
+    flow_mp_put_uint(&maps, 6);
+    cr_assert_eq(flow_ctl_encode_counter(&b, "counter", "hits", 11, maps.data,
+                                         maps.len, NULL, 0),
+                 0);
+    flow_ctl_msg msg;
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_eq(msg.type, FLOW_CTL_COUNTER);
+    cr_assert_eq(msg.inc, 11);
+    cr_assert_null(msg.values);
+    flow_mp_reader r;
+    flow_mp_reader_init(&r, msg.seconds, msg.seconds_len);
+    int remaining = -1, rc;
+    flow_ctl_str k;
+    uint64_t v, sum = 0;
+    while ((rc = flow_ctl_next_pair(&r, &remaining, &k, &v)) == 1)
+        sum += v;
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(sum, 11);
+
+    /* Unknown types decode as UNKNOWN; a missing t or a wrong type of a
+     * known key is malformed; truncations never crash. */
+    flow_buf_reset(&b);
+    flow_mp_put_map(&b, 2);
+    flow_mp_put_cstr(&b, "t");
+    flow_mp_put_cstr(&b, "future");
+    flow_mp_put_cstr(&b, "x");
+    flow_mp_put_uint(&b, 1);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_eq(msg.type, FLOW_CTL_UNKNOWN);
+    flow_buf_reset(&b);
+    flow_mp_put_map(&b, 2);
+    flow_mp_put_cstr(&b, "t");
+    flow_mp_put_cstr(&b, "metrics");
+    flow_mp_put_cstr(&b, "in");
+    flow_mp_put_cstr(&b, "ten");
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), -FLOW_EMALFORMED);
+    flow_buf_reset(&b);
+    flow_mp_put_map(&b, 0);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), -FLOW_EMALFORMED);
+    flow_ctl_ident id = { .stream = "s", .label = "l" };
+    flow_metrics m = { .in = 1 };
+    flow_ctl_encode_bye(&b, &id, 1, &m);
+    for (size_t n = 0; n < b.len; n++)
+        cr_assert_neq(flow_ctl_decode(b.data, n, &msg), 0);
+    flow_buf_fini(&maps);
+    flow_buf_fini(&b);
+}
+
+static const flow_app_desc sink = { .name = "c", .role = FLOW_ROLE_SINK };
+
+Test(counter, totals_values_and_report)
+{
+    int status;
+    char *argv[] = { "c", NULL };
+    flow_ctx *ctx = flow__ctx_new(&sink, 1, argv, &status);
+    cr_assert_not_null(ctx);
+    ctx->now_us = 1700000000500000LL;
+    flow_counter *c = flow_counter_get(ctx, FLOW_FIELD_VALUE_COUNTER, "t");
+    cr_assert_eq(flow_counter_get(ctx, FLOW_FIELD_VALUE_COUNTER, "t"), c);
+    cr_assert_neq(flow_counter_get(ctx, FLOW_COUNTER, "t"), c);
+    char val[16];
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(val, sizeof(val), "v%d", i % 100);
+        cr_assert_eq(
+            flow_counter_add(c, i % 2 ? -1 : 1700000000 + i, val, (size_t)n, 2),
+            0);
+    }
+    cr_assert_eq(flow_counter_total(c, NULL, 0), 2000);
+    cr_assert_eq(flow_counter_total(c, "v7", 2), 20);
+    cr_assert_eq(flow_counter_total(c, "nope", 4), 0);
+    cr_assert_eq(c->sec_n, 500); /* "now" is the second of i = 0 */
+    flow__counters_report(ctx);  /* no control socket: resets pending */
+    cr_assert_eq(c->pending, 0);
+    cr_assert_eq(c->sec_n, 0);
+    cr_assert_eq(flow_counter_total(c, NULL, 0), 2000);
+    flow_counter_add(c, 5, "v1", 2, 1);
+    cr_assert_eq(c->sec_n, 1);
+    flow__ctx_free(&ctx);
+}
+
+Test(endpoint, parse)
+{
+    flow_endpoint ep;
+    char err[256];
+    cr_assert_eq(
+        flow_endpoint_parse("ipc:///tmp/x", 12, true, &ep, err, sizeof(err)),
+        0);
+    cr_assert(ep.bind);
+    cr_assert_str_eq(ep.addr, "ipc:///tmp/x");
+    cr_assert_eq(
+        flow_endpoint_parse(">ipc:///tmp/x", 13, true, &ep, err, sizeof(err)),
+        0);
+    cr_assert_not(ep.bind);
+    cr_assert_eq(flow_endpoint_parse("@tcp://127.0.0.1:0", 18, false, &ep, err,
+                                     sizeof(err)),
+                 0);
+    cr_assert(ep.bind);
+    static const char *const bad[] = { "",          "@",       "ipc://",
+                                       "udp://x:1", "tcp://x", "inproc:// a",
+                                       "ipc:/x" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(flow_endpoint_parse(bad[i], strlen(bad[i]), true, &ep, err,
+                                         sizeof(err)),
+                     -FLOW_EENDPOINT, "%s", bad[i]);
+    flow_endpoint eps[FLOW_ENDPOINTS_MAX];
+    size_t n;
+    cr_assert_eq(flow_endpoint_parse_list("ipc:///a,>tcp://h:1,@inproc://c",
+                                          false, eps, FLOW_ENDPOINTS_MAX, &n,
+                                          err, sizeof(err)),
+                 0);
+    cr_assert_eq(n, 3);
+    cr_assert_not(eps[0].bind);
+    cr_assert_not(eps[1].bind);
+    cr_assert(eps[2].bind);
+    cr_assert_eq(flow_endpoint_parse_list("ipc:///a,,ipc:///b", false, eps,
+                                          FLOW_ENDPOINTS_MAX, &n, err,
+                                          sizeof(err)),
+                 -FLOW_EENDPOINT);
+    cr_assert_str_eq(err, "endpoint '': is empty");
+}
+
+Test(error, table)
+{
+    cr_assert_str_eq(flow_strerror(-FLOW_ETRUNCATED), "truncated message");
+    cr_assert_str_eq(flow_errname(-FLOW_EVERSION), "EVERSION");
+    cr_assert_str_eq(flow_strerror(0), "success");
+    cr_assert_str_eq(flow_strerror(-9999), "unknown error");
+}

@@ -1,0 +1,231 @@
+/* Unit tests: option parsing from the app's table and the --flow.* flags. */
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "flow/error.h"
+
+static const char *const modes[] = { "fast", "slow", NULL };
+static const flow_option opts[] = {
+    { "name", FLOW_OPT_STRING, "counter", false, NULL, "The name." },
+    { "n", FLOW_OPT_INT, "10", false, NULL, "A count." },
+    { "ratio", FLOW_OPT_FLOAT, "0.5", false, NULL, "A ratio." },
+    { "on", FLOW_OPT_BOOL, "false", false, NULL, "A switch." },
+    { "mode", FLOW_OPT_ENUM, "fast", false, modes, "A mode." },
+    { "every", FLOW_OPT_DURATION, "1s", false, NULL, "A period." },
+    { "field", FLOW_OPT_STRING, NULL, true, NULL, "A required field." },
+    { NULL, 0, NULL, false, NULL, NULL },
+};
+static const flow_app_desc app = {
+    .name = "opt-test",
+    .role = FLOW_ROLE_PROCESSOR,
+    .description = "Tests \"options\".",
+    .options = opts,
+};
+
+static flow_ctx *parse(int *status, int argc, char **argv)
+{
+    return flow__ctx_new(&app, argc, argv, status);
+}
+
+Test(options, defaults_and_values)
+{
+    int status = -1;
+    char *argv[] = { "x",           "--field=type",  "--n=-7",       "--on",
+                     "--mode=slow", "--every=250us", "--ratio=1e-3", NULL };
+    flow_ctx *ctx = parse(&status, 7, argv);
+    cr_assert_not_null(ctx);
+    cr_assert_eq(status, 0);
+    cr_assert_str_eq(flow_opt_str(ctx, "name"), "counter");
+    cr_assert_not(flow_opt_is_set(ctx, "name"));
+    cr_assert_str_eq(flow_opt_str(ctx, "field"), "type");
+    cr_assert_eq(flow_opt_int(ctx, "n"), -7);
+    cr_assert(flow_opt_bool(ctx, "on"));
+    cr_assert_str_eq(flow_opt_enum(ctx, "mode"), "slow");
+    cr_assert_eq(flow_opt_duration_us(ctx, "every"), 250);
+    cr_assert_float_eq(flow_opt_float(ctx, "ratio"), 1e-3, 1e-12);
+    cr_assert_str_eq(flow_label(ctx), "opt-test");
+    flow__ctx_free(&ctx);
+    cr_assert_null(ctx);
+}
+
+Test(options, durations)
+{
+    static const struct {
+        const char *arg;
+        int64_t us;
+    } cases[] = { { "--every=2", 2000 },
+                  { "--every=1.5s", 1500000 },
+                  { "--every=3m", 180000000 },
+                  { "--every=1h", 3600000000LL },
+                  { "--every=10ms", 10000 } };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int status;
+        char *argv[] = { "x", "--field=f", (char *)cases[i].arg, NULL };
+        flow_ctx *ctx = parse(&status, 3, argv);
+        cr_assert_not_null(ctx, "%s", cases[i].arg);
+        cr_assert_eq(flow_opt_duration_us(ctx, "every"), cases[i].us, "%s",
+                     cases[i].arg);
+        flow__ctx_free(&ctx);
+    }
+}
+
+Test(options, runtime_flags)
+{
+    int status;
+    char *argv[] = { "x",
+                     "--field=f",
+                     "--flow.input=ipc:///tmp/a,>tcp://127.0.0.1:5000",
+                     "--flow.output=@inproc://b",
+                     "--flow.label=lbl",
+                     "--flow.stream=s",
+                     "--flow.instance=3",
+                     "--flow.hwm-events=1000",
+                     "--flow.batch-linger-us=200",
+                     "--flow.eos-exit=2",
+                     NULL };
+    flow_ctx *ctx = parse(&status, 10, argv);
+    cr_assert_not_null(ctx);
+    cr_assert_str_eq(flow_label(ctx), "lbl");
+    cr_assert_str_eq(flow_stream(ctx), "s");
+    cr_assert_eq(flow_instance(ctx), 3);
+    cr_assert_eq(ctx->conf.hwm_events, 1000);
+    cr_assert_eq(ctx->conf.linger_us, 200);
+    cr_assert_eq(ctx->conf.eos_exit, 2);
+    flow__ctx_free(&ctx);
+}
+
+/* Runs a bad command line and checks exit status 2 and the message. */
+static void bad(const char *arg, const char *expect)
+{
+    int status = -1;
+    char *argv[] = { "x", "--field=f", (char *)arg, NULL };
+    flow_ctx *ctx = parse(&status, 3, argv);
+    cr_assert_null(ctx, "%s accepted", arg);
+    cr_assert_eq(status, 2, "%s: status %d", arg, status);
+    (void)expect;
+}
+
+Test(options, errors_name_the_option, .init = cr_redirect_stderr)
+{
+    bad("--n=abc", NULL);
+    bad("--n=", NULL);
+    bad("--n=1x", NULL);
+    bad("--ratio=fast", NULL);
+    bad("--on=maybe", NULL);
+    bad("--mode=medium", NULL);
+    bad("--every=5 parsecs", NULL);
+    bad("--every=-1s", NULL);
+    bad("--nmae=1", NULL);
+    bad("--flow.inptu=ipc:///x", NULL);
+    bad("--flow.output=udp://x", NULL);
+    bad("--flow.output=tcp://host", NULL);
+    bad("--flow.instance=-1", NULL);
+    bad("--flow.hwm-events=0", NULL);
+    bad("positional", NULL);
+    bad("--name", NULL);
+    fflush(stderr);
+    cr_assert_stderr_eq_str(
+        "flow-opt-test: option '--n': 'abc' is not an integer\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: option '--n': '' is not an integer\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: option '--n': '1x' is not an integer\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: option '--ratio': 'fast' is not a number\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: option '--on': 'maybe' is not true or false\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: option '--mode': 'medium' is not one of: fast, "
+        "slow\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: option '--every': '5 parsecs' is not a duration "
+        "such as 500ms, 2s, 1m (a bare number is ms)\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: option '--every': '-1s' is not a duration such as "
+        "500ms, 2s, 1m (a bare number is ms)\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: unknown option '--nmae'; did you mean '--name'?\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: unknown runtime flag '--flow.inptu'; did you mean "
+        "'--flow.input'?\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: --flow.output: endpoint 'udp://x': must start with "
+        "ipc://, tcp:// or inproc:// (optionally prefixed by @ to bind or > "
+        "to connect)\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: --flow.output: endpoint 'tcp://host': a tcp "
+        "endpoint needs a port (tcp://host:port)\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: --flow.instance=-1: expected an integer from 0 to "
+        "4294967295\n"
+        "flow-opt-test: --flow.hwm-events=0: must be at least 1\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: unexpected argument 'positional'; options are "
+        "--key=value\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: option '--name' needs a value (--name=...)\n"
+        "Try 'flow-opt-test --help'.\n");
+}
+
+Test(options, required_option_missing, .init = cr_redirect_stderr)
+{
+    int status = -1;
+    char *argv[] = { "x", NULL };
+    cr_assert_null(parse(&status, 1, argv));
+    cr_assert_eq(status, 2);
+    fflush(stderr);
+    cr_assert_stderr_eq_str(
+        "flow-opt-test: option '--field' is required (A required field.)\n"
+        "Try 'flow-opt-test --help'.\n");
+}
+
+Test(options, describe_is_json, .init = cr_redirect_stdout)
+{
+    int status = -1;
+    char *argv[] = { "x", "--describe", NULL };
+    cr_assert_null(parse(&status, 2, argv));
+    cr_assert_eq(status, 0);
+    fflush(stdout);
+    cr_assert_stdout_eq_str(
+        "{\"name\": \"opt-test\", \"role\": \"processor\", \"description\": "
+        "\"Tests \\\"options\\\".\", \"options\": ["
+        "{\"name\": \"name\", \"type\": \"string\", \"default\": "
+        "\"counter\", \"required\": false, \"description\": \"The name.\", "
+        "\"values\": null}, "
+        "{\"name\": \"n\", \"type\": \"int\", \"default\": 10, \"required\": "
+        "false, \"description\": \"A count.\", \"values\": null}, "
+        "{\"name\": \"ratio\", \"type\": \"float\", \"default\": 0.5, "
+        "\"required\": false, \"description\": \"A ratio.\", \"values\": "
+        "null}, "
+        "{\"name\": \"on\", \"type\": \"bool\", \"default\": false, "
+        "\"required\": false, \"description\": \"A switch.\", \"values\": "
+        "null}, "
+        "{\"name\": \"mode\", \"type\": \"enum\", \"default\": \"fast\", "
+        "\"required\": false, \"description\": \"A mode.\", \"values\": "
+        "[\"fast\", \"slow\"]}, "
+        "{\"name\": \"every\", \"type\": \"duration\", \"default\": \"1s\", "
+        "\"required\": false, \"description\": \"A period.\", \"values\": "
+        "null}, "
+        "{\"name\": \"field\", \"type\": \"string\", \"default\": null, "
+        "\"required\": true, \"description\": \"A required field.\", "
+        "\"values\": null}]}\n");
+}
+
+Test(options, help_lists_options_and_flags, .init = cr_redirect_stdout)
+{
+    int status = -1;
+    char *argv[] = { "x", "--help", NULL };
+    cr_assert_null(parse(&status, 2, argv));
+    cr_assert_eq(status, 0);
+    fflush(stdout);
+    char buf[8192] = { 0 };
+    FILE *f = cr_get_redirected_stdout();
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    cr_assert(strstr(buf, "--mode=<enum>"));
+    cr_assert(strstr(buf, "one of: fast, slow"));
+    cr_assert(strstr(buf, "--flow.output="));
+    cr_assert(strstr(buf, "default: counter"));
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""Produces into and consumes from a running runtime app from Python.
+
+Usage: test_python_client.py FLOW_TEST_PASS
+
+Speaks only what docs/wire.md and docs/apps.md document: Python binds a
+PUSH socket the app's input connects to, connects PULL sockets to the
+app's output and error output, and plays flowd's ROUTER on the control
+endpoint. Checks that every event comes back with its headers and payload,
+that rejected events reach the error output with the reason, that
+malformed frames are counted as rejected without harming the app, and that
+a control "stop" ends the app with a "bye" and exit status 0."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import msgpack
+import zmq
+
+N = 2000
+REJECT_EVERY = 10
+
+
+def frame(label, instance, epoch, events):
+    return msgpack.packb([1, label, instance, epoch, events], use_bin_type=True)
+
+
+def recv_until(sock, deadline):
+    if sock.poll(max(0, int((deadline - time.time()) * 1000))):
+        return sock.recv()
+    return None
+
+
+def main():
+    app = sys.argv[1]
+    work = tempfile.mkdtemp(prefix="flow-py-")
+    ctx = zmq.Context()
+    proc = None
+    try:
+        ep_in = "ipc://%s/in" % work
+        ep_out = "ipc://%s/out" % work
+        ep_err = "ipc://%s/err" % work
+        ep_ctl = "ipc://%s/ctl" % work
+        push = ctx.socket(zmq.PUSH)
+        push.bind(ep_in)
+        router = ctx.socket(zmq.ROUTER)
+        router.bind(ep_ctl)
+        metrics_path = os.path.join(work, "metrics.json")
+        proc = subprocess.Popen([
+            app, "--reject-every=%d" % REJECT_EVERY,
+            "--flow.input=" + ep_in, "--flow.output=" + ep_out,
+            "--flow.error-output=" + ep_err, "--flow.control=" + ep_ctl,
+            "--flow.stream=py", "--flow.label=relay", "--flow.instance=1",
+            "--flow.metrics-json=" + metrics_path])
+        pull = ctx.socket(zmq.PULL)
+        pull.connect(ep_out)
+        errs = ctx.socket(zmq.PULL)
+        errs.connect(ep_err)
+
+        deadline = time.time() + 30
+        ident, hello = None, None
+        while hello is None:
+            assert router.poll(max(1, int((deadline - time.time()) * 1000))), \
+                "no hello from the app"
+            ident, body = router.recv_multipart()
+            msg = msgpack.unpackb(body, raw=False)
+            if msg["t"] == "hello":
+                hello = msg
+        assert hello["app"] == "test-pass", hello
+        assert hello["label"] == "relay" and hello["instance"] == 1, hello
+        assert hello["role"] == "processor" and hello["pid"] == proc.pid
+
+        # Malformed input first: it must be rejected and counted, and the
+        # app must go on.
+        push.send(b"\x95\x01")                         # truncated
+        push.send(b"\xc1garbage")                      # not msgpack
+        push.send(frame("py", 0, 1, [[1, "T", 0, None, 1, b"\xdd\xff"]]))
+        push.send(msgpack.packb([2, "py", 0, 1, []]))  # unknown version
+
+        epoch = 424242
+        sent = {}
+        batch = []
+        for i in range(1, N + 1):
+            payload = msgpack.packb({"n": i, "who": "python", "x": [1, 2.5]})
+            ts = int(time.time() * 1e6)
+            ev = [i * 7, "PY_EVENT", ts, "key%d" % (i % 5), i, payload]
+            sent[i * 7] = (ts, payload)
+            batch.append(ev)
+            if len(batch) == 50 or i == N:
+                push.send(frame("py", 0, epoch, batch))
+                batch = []
+
+        got, got_err = {}, {}
+        seqs = []
+        deadline = time.time() + 60
+        want_ok = N - N // REJECT_EVERY
+        while len(got) < want_ok or len(got_err) < N // REJECT_EVERY:
+            poller = zmq.Poller()
+            poller.register(pull, zmq.POLLIN)
+            poller.register(errs, zmq.POLLIN)
+            ready = dict(poller.poll(max(1, int((deadline - time.time()) * 1000))))
+            assert ready, "timed out: %d ok, %d errors" % (len(got), len(got_err))
+            for sock, into in ((pull, got), (errs, got_err)):
+                if sock not in ready:
+                    continue
+                f = msgpack.unpackb(sock.recv(), raw=False)
+                assert f[0] == 1 and f[1] == "relay" and f[2] == 1, f[:4]
+                for ev in f[4]:
+                    eid, etype, ts, key, seq, payload = ev
+                    assert eid not in into, "duplicate %d" % eid
+                    into[eid] = (etype, ts, key, payload)
+                    if sock is pull:
+                        seqs.append(seq)
+        assert seqs == list(range(1, len(seqs) + 1)), "output seq not 1..n"
+        for eid, (etype, ts, key, payload) in got.items():
+            n = eid // 7
+            assert n % REJECT_EVERY != 0
+            assert etype == "PY_EVENT" and key == "key%d" % (n % 5)
+            assert (ts, payload) == sent[eid], "headers or payload changed"
+        for eid, (etype, ts, key, payload) in got_err.items():
+            body = msgpack.unpackb(payload, raw=False)
+            assert body["error"] == "n is a multiple of reject-every", body
+            assert body["event"]["n"] == eid // 7
+            assert (eid // 7) % REJECT_EVERY == 0
+
+        # Metrics arrive once a second; wait for one that saw everything.
+        deadline = time.time() + 10
+        while True:
+            assert router.poll(max(1, int((deadline - time.time()) * 1000))), \
+                "no complete metrics message"
+            _, body = router.recv_multipart()
+            m = msgpack.unpackb(body, raw=False)
+            if m["t"] == "metrics" and m["in"] == N:
+                break
+        assert m["rejected"] == 4, m
+        assert m["out"] == want_ok and m["errors"] == N // REJECT_EVERY, m
+        assert m["lat_us"][-1][0] == 0 and m["lat_us"][-1][1] == N, m["lat_us"]
+
+        router.send_multipart([ident, msgpack.packb({"t": "stop"})])
+        deadline = time.time() + 10
+        bye = None
+        while bye is None:
+            assert router.poll(max(1, int((deadline - time.time()) * 1000))), \
+                "no bye"
+            _, body = router.recv_multipart()
+            m = msgpack.unpackb(body, raw=False)
+            if m["t"] == "bye":
+                bye = m
+        assert proc.wait(timeout=10) == 0
+        assert bye["in"] == N, bye
+        final = json.load(open(metrics_path))
+        assert final["in"] == N and final["rejected"] == 4, final
+        assert final["out"] == want_ok, final
+        print("ok: %d events through, %d to the error output, 4 rejected"
+              % (len(got), len(got_err)))
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        ctx.destroy(linger=0)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
