@@ -550,8 +550,11 @@ int main(int argc, char **argv)
     struct ctl c = { 0 };
     char *server = NULL, *token = NULL;
     int rc = read_config(&server, &token);
-    if (rc)
+    if (rc) {
+        free(server);
+        free(token);
         return rc;
+    }
     const char *env = getenv("FLOW_SERVER");
     if (env && *env) {
         free(server);

@@ -5,6 +5,7 @@
  * from the server's /completions/stream (the DSL's content assist).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +329,14 @@ static char *history_path(void)
     return path;
 }
 
+static volatile sig_atomic_t got_sigint;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    got_sigint = 1;
+}
+
 static const char shell_help[] =
     "usage: flowctl shell\n"
     "\n"
@@ -373,7 +382,18 @@ int cmd_shell(struct ctl *c, int argc, char **argv)
                FLOW_VERSION, c->server);
     int last = CTL_OK;
     for (;;) {
+        /* Ctrl-C at the prompt drops the line but does not end the
+         * shell; while a command runs it interrupts it as usual. */
+        struct sigaction sa = { 0 };
+        sa.sa_handler = interactive ? on_sigint : SIG_DFL;
+        sigaction(SIGINT, &sa, NULL);
+        got_sigint = 0;
         char *line = readline(interactive ? "flow> " : "");
+        signal(SIGINT, SIG_DFL);
+        if (!line && got_sigint) {
+            printf("\n");
+            continue;
+        }
         if (!line) {
             if (interactive)
                 printf("\n");

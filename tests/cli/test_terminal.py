@@ -208,6 +208,10 @@ class Terminal(unittest.TestCase):
         t.type("version --client")
         t.keys("Enter")
         t.wait_screen(lambda s: s.count("flow>") >= 2, "a second prompt")
+        # Ctrl-C drops the line being typed, not the shell.
+        t.type("stream li")
+        t.keys("C-c")
+        t.wait_screen(lambda s: s.count("flow>") >= 3, "a prompt after ^C")
         t.keys("Up")
         t.wait_screen(lambda s: s.rstrip().endswith("flow> version --client"),
                       "the recalled line")
