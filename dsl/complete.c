@@ -204,8 +204,10 @@ int dsl_complete(const char *start, size_t len, const dsl_registry *reg,
         if (!(last == '>' && start[0] != ':'))
             apps(&c, reg, word, wl, role, or_sink);
         /* Exactly an app name: also what may follow it. */
-        if (wl && dsl_registry_find(reg, word, DSL_ROLE_ANY))
+        char *w = wl ? strndup(word, wl) : NULL;
+        if (w && dsl_registry_find(reg, w, DSL_ROLE_ANY))
             follow(&c, reg);
+        free(w);
     } else if (wl == 0) {
         follow(&c, reg);
     }
