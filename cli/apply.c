@@ -15,199 +15,11 @@
 #include "ctl.h"
 #include "http.h"
 #include "output.h"
-
-/* One `name = definition` entry of a stream file. */
-struct entry {
-    char name[64];
-    size_t name_off; /* byte offset of the name in the file */
-    char *def;       /* normalized definition text (owned) */
-    size_t *map;     /* map[i]: file offset of def[i] (owned) */
-    const char *action;
-    const char *status;
-    bool deployed_now;
-};
-
-struct sfile {
-    const char *path;
-    char *text;
-    size_t len;
-    struct entry *v;
-    size_t n;
-};
-
-/* Prints a diagnostic at file offset off, with the line and a caret. */
-static void file_error(struct ctl *c, const struct sfile *f, size_t off,
-                       const char *msg)
-{
-    size_t start = off, end = off;
-    unsigned line = 1;
-    if (off > f->len)
-        off = start = end = f->len;
-    while (start > 0 && f->text[start - 1] != '\n')
-        start--;
-    while (end < f->len && f->text[end] != '\n')
-        end++;
-    for (size_t i = 0; i < start; i++)
-        line += f->text[i] == '\n';
-    fprintf(stderr, "%s:%u:%zu: %serror:%s %s\n", f->path, line,
-            off - start + 1, out_style(c, OUT_RED, true),
-            out_style(c, OUT_RESET, true), msg);
-    fprintf(stderr, "  %.*s\n  ", (int)(end - start), f->text + start);
-    for (size_t i = start; i < off; i++)
-        fputc(f->text[i] == '\t' ? '\t' : ' ', stderr);
-    fprintf(stderr, "%s^%s\n", out_style(c, OUT_GREEN, true),
-            out_style(c, OUT_RESET, true));
-}
-
-/* Collapses whitespace outside quotes to single spaces and trims, so that
- * a definition continued over lines and its stored text compare equal.
- * Returns new text; with map, fills a new array of source offsets. */
-static char *normalize(const char *s, size_t len, size_t base, size_t **map)
-{
-    char *out = malloc(len + 1);
-    size_t *m = map ? malloc((len + 1) * sizeof(size_t)) : NULL;
-    size_t n = 0;
-    char quote = 0;
-    bool space = false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (!quote && (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r')) {
-            space = n > 0;
-            continue;
-        }
-        if (space) {
-            if (m)
-                m[n] = base + i - 1;
-            out[n++] = ' ';
-            space = false;
-        }
-        if (quote && ch == quote)
-            quote = 0;
-        else if (!quote && (ch == '\'' || ch == '"'))
-            quote = ch;
-        if (m)
-            m[n] = base + i;
-        out[n++] = ch;
-    }
-    out[n] = '\0';
-    if (m)
-        m[n] = base + len;
-    if (map)
-        *map = m;
-    return out;
-}
-
-static bool valid_name(const char *s, size_t n)
-{
-    if (n == 0 || n > 48 || s[0] < 'a' || s[0] > 'z')
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '-'))
-            return false;
-    return true;
-}
-
-static void sfile_fini(struct sfile *f)
-{
-    for (size_t i = 0; i < f->n; i++) {
-        free(f->v[i].def);
-        free(f->v[i].map);
-    }
-    free(f->v);
-    free(f->text);
-}
-
-/* Splits the file into entries. Returns 0, or CTL_EFAIL after printing
- * every problem found. */
-static int sfile_parse(struct ctl *c, struct sfile *f)
-{
-    int rc = 0;
-    size_t i = 0;
-    while (i < f->len) {
-        size_t ls = i;
-        size_t le = ls;
-        while (le < f->len && f->text[le] != '\n')
-            le++;
-        const char *l = f->text + ls;
-        size_t k = 0, ll = le - ls;
-        while (k < ll && (l[k] == ' ' || l[k] == '\t' || l[k] == '\r'))
-            k++;
-        if (k == ll || l[k] == '#') {
-            i = le + 1;
-            continue;
-        }
-        if (k > 0) {
-            file_error(c, f, ls + k,
-                       "a continuation line without an entry before it");
-            rc = CTL_EFAIL;
-            i = le + 1;
-            continue;
-        }
-        /* The entry runs over the following continuation lines. */
-        size_t ee = le;
-        while (ee < f->len && ee + 1 < f->len &&
-               (f->text[ee + 1] == ' ' || f->text[ee + 1] == '\t')) {
-            size_t nx = ee + 1;
-            while (nx < f->len && f->text[nx] != '\n')
-                nx++;
-            /* A blank indented line ends nothing but adds nothing. */
-            ee = nx;
-        }
-        size_t ns = ls, ne = ls;
-        while (ne < ee && f->text[ne] != '=' && f->text[ne] != ' ' &&
-               f->text[ne] != '\t')
-            ne++;
-        size_t eq = ne;
-        while (eq < ee && (f->text[eq] == ' ' || f->text[eq] == '\t'))
-            eq++;
-        if (eq >= ee || f->text[eq] != '=') {
-            file_error(c, f, eq,
-                       "expected 'NAME = DEFINITION' (every entry of a "
-                       "stream file is named)");
-            rc = CTL_EFAIL;
-        } else if (!valid_name(f->text + ns, ne - ns)) {
-            file_error(c, f, ns,
-                       "bad stream name: it must match "
-                       "^[a-z][a-z0-9-]{0,47}$");
-            rc = CTL_EFAIL;
-        } else {
-            struct entry e = { 0 };
-            memcpy(e.name, f->text + ns, ne - ns);
-            e.name[ne - ns] = '\0';
-            e.name_off = ns;
-            size_t ds = eq + 1;
-            e.def = normalize(f->text + ds, ee - ds, ds, &e.map);
-            bool dup = false;
-            for (size_t j = 0; j < f->n; j++)
-                if (!strcmp(f->v[j].name, e.name))
-                    dup = true;
-            if (dup) {
-                char msg[160];
-                snprintf(msg, sizeof(msg),
-                         "stream '%s' is defined twice in this file", e.name);
-                file_error(c, f, ns, msg);
-                rc = CTL_EFAIL;
-                free(e.def);
-                free(e.map);
-            } else if (!*e.def) {
-                file_error(c, f, ds, "the definition is empty");
-                rc = CTL_EFAIL;
-                free(e.def);
-                free(e.map);
-            } else {
-                f->v = realloc(f->v, (f->n + 1) * sizeof(*f->v));
-                f->v[f->n++] = e;
-            }
-        }
-        i = ee + 1;
-    }
-    return rc;
-}
+#include "streamfile.h"
 
 /* Shows a server error for entry e at its place in the file. */
-static void entry_error(struct ctl *c, const struct sfile *f,
-                        const struct entry *e, json_t *err)
+static void entry_error(struct ctl *c, const struct sf_file *f,
+                        const struct sf_entry *e, json_t *err)
 {
     json_t *errs = json_object_get(err, "errors");
     size_t i;
@@ -216,7 +28,7 @@ static void entry_error(struct ctl *c, const struct sfile *f,
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s: %s", e->name,
                  out_str(err, "message", "the server refused it"));
-        file_error(c, f, e->name_off, msg);
+        sf_error(c, f, e->name_off, msg);
         return;
     }
     size_t dl = strlen(e->def);
@@ -228,7 +40,7 @@ static void entry_error(struct ctl *c, const struct sfile *f,
                          : 0;
         if (off > dl)
             off = dl;
-        file_error(c, f, e->map[off], out_str(x, "message", "error"));
+        sf_error(c, f, e->map[off], out_str(x, "message", "error"));
     }
 }
 
@@ -293,11 +105,11 @@ static const char apply_help[] =
 /* Validates every entry before anything changes. Entries reading from a
  * destination or tap may depend on streams the file creates first, so
  * their errors are left to creation time. */
-static int prevalidate(struct ctl *c, struct sfile *f)
+static int prevalidate(struct ctl *c, struct sf_file *f)
 {
     int bad = 0;
     for (size_t i = 0; i < f->n; i++) {
-        struct entry *e = &f->v[i];
+        struct sf_entry *e = &f->v[i];
         json_t *body =
             json_pack("{s:s, s:s}", "name", e->name, "definition", e->def);
         json_t *res;
@@ -333,7 +145,7 @@ static int prevalidate(struct ctl *c, struct sfile *f)
 
 /* Creates entry e (and deploys it with props when props is not NULL).
  * Returns an exit code. */
-static int create_entry(struct ctl *c, struct sfile *f, struct entry *e)
+static int create_entry(struct ctl *c, struct sf_file *f, struct sf_entry *e)
 {
     json_t *body =
         json_pack("{s:s, s:s}", "name", e->name, "definition", e->def);
@@ -354,7 +166,7 @@ static int create_entry(struct ctl *c, struct sfile *f, struct entry *e)
     return CTL_OK;
 }
 
-static int deploy_entry(struct ctl *c, struct entry *e, json_t *props)
+static int deploy_entry(struct ctl *c, struct sf_entry *e, json_t *props)
 {
     char *p = name_path("/streams/deployments/%s", e->name);
     json_t *body = props ? json_incref(props) : json_object();
@@ -367,7 +179,7 @@ static int deploy_entry(struct ctl *c, struct entry *e, json_t *props)
 }
 
 /* Applies one entry against the server. */
-static int apply_entry(struct ctl *c, struct sfile *f, struct entry *e,
+static int apply_entry(struct ctl *c, struct sf_file *f, struct sf_entry *e,
                        bool deploy)
 {
     char *p = name_path("/streams/definitions/%s", e->name);
@@ -391,8 +203,8 @@ static int apply_entry(struct ctl *c, struct sfile *f, struct entry *e,
         free(p);
         return rc ? rc : CTL_EFAIL;
     }
-    char *have = normalize(out_str(cur, "dslText", ""),
-                           strlen(out_str(cur, "dslText", "")), 0, NULL);
+    char *have = sf_normalize(out_str(cur, "dslText", ""),
+                              strlen(out_str(cur, "dslText", "")), 0, NULL);
     bool same = !strcmp(have, e->def);
     free(have);
     const char *st = out_str(cur, "status", "undeployed");
@@ -456,7 +268,7 @@ int cmd_apply(struct ctl *c, int argc, char **argv)
     if (!file)
         return ctl_usage_error("apply needs -f FILE; see 'flowctl apply "
                                "--help'");
-    struct sfile f = { .path = strcmp(file, "-") ? file : "<stdin>" };
+    struct sf_file f = { .path = strcmp(file, "-") ? file : "<stdin>" };
     f.text = ctl_read_file(file, &f.len);
     if (!f.text) {
         fprintf(stderr, "flowctl: cannot read '%s': %s\n", file,
@@ -468,10 +280,10 @@ int cmd_apply(struct ctl *c, int argc, char **argv)
                 "flowctl: %s holds a NUL byte; is it a stream "
                 "file?\n",
                 f.path);
-        sfile_fini(&f);
+        sf_fini(&f);
         return CTL_EFAIL;
     }
-    rc = sfile_parse(c, &f);
+    rc = sf_parse(c, &f);
     if (!rc && f.n == 0) {
         fprintf(stderr, "flowctl: %s holds no stream definitions\n", f.path);
         rc = CTL_EFAIL;
@@ -516,7 +328,7 @@ int cmd_apply(struct ctl *c, int argc, char **argv)
     if (c->json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < f.n; i++) {
-            struct entry *e = &f.v[i];
+            struct sf_entry *e = &f.v[i];
             json_array_append_new(
                 arr, json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", e->name,
                                "definition", e->def, "action",
@@ -533,7 +345,7 @@ int cmd_apply(struct ctl *c, int argc, char **argv)
     } else if (created + updated + unchanged > 0) {
         struct out_table *t = out_table_new(3, "NAME", "ACTION", "STATUS");
         for (size_t i = 0; i < f.n; i++) {
-            struct entry *e = &f.v[i];
+            struct sf_entry *e = &f.v[i];
             if (!e->action)
                 continue;
             char act[64];
@@ -548,7 +360,7 @@ int cmd_apply(struct ctl *c, int argc, char **argv)
         printf("%d created, %d updated, %d unchanged.\n", created, updated,
                unchanged);
     }
-    sfile_fini(&f);
+    sf_fini(&f);
     return rc ? rc : wrc;
 }
 
@@ -606,7 +418,7 @@ int cmd_export(struct ctl *c, int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         const char *d = out_str(v[i], "description", NULL);
         const char *t = out_str(v[i], "dslText", "");
-        char *one = normalize(t, strlen(t), 0, NULL);
+        char *one = sf_normalize(t, strlen(t), 0, NULL);
         if (d && *d) {
             printf("# ");
             for (const char *p = d; *p; p++)
