@@ -18,8 +18,8 @@ static const char *const dsl_corpus[] = {
     "file | out: file",
     "foo --name=value",
     "foo --name=value --x=y",
-    "gemfire-cq --query='Select * from /Stocks where symbol=''VMW''' "
-    "--regionName=foo --foo=bar",
+    ("gemfire-cq --query='Select * from /Stocks where symbol=''VMW''' "
+     "--regionName=foo --foo=bar"),
     "foo --x=1 --y=two ",
     "foo --spring.cloud.x=1 --a.b=c",
     "aaa | filter --expression=#jsonPath(payload,'$.lang')=='en'",
@@ -38,8 +38,8 @@ static const char *const dsl_corpus[] = {
     ":bar > :boo",
     ":test --group=test > file",
     "foo | transform --expression=--payload | bar",
-    ":producer > transform --expression='payload.toUpperCase()' | filter "
-    "--expression='payload.length() > 4'> :consumer",
+    (":producer > transform --expression='payload.toUpperCase()' | filter "
+     "--expression='payload.length() > 4'> :consumer"),
     "http | transform --outputType='text/plain|charset=UTF-8'  | log",
     "http | transform --outputType='text/plain;charset=UTF-8'  | log",
     "http | transform --expression='hi'+payload | log",

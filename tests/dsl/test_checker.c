@@ -92,8 +92,8 @@ Test(registry, bad_documents)
         "{\"name\": \"x\", \"role\": \"middle\"}",
         "{\"role\": \"sink\"}",
         "{\"name\": \"x\", \"role\": \"sink\", \"options\": [{}]}",
-        "{\"name\": \"x\", \"role\": \"sink\", \"options\": [{\"name\": "
-        "\"o\", \"type\": \"complex\"}]}",
+        ("{\"name\": \"x\", \"role\": \"sink\", \"options\": [{\"name\": "
+         "\"o\", \"type\": \"complex\"}]}"),
         "{\"name\": \"x\", \"role\": \"sink\", \"options\": 3}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
