@@ -91,13 +91,28 @@ export function parse(dsl) {
   return {name, nodes};
 }
 
-const BOX_W = 150;
+const MIN_W = 130;
+const MAX_W = 280;
 const BOX_H = 58;
 const GAP = 46;
 const PAD = 10;
 
 function clip(text, max) {
   return text.length > max ? text.slice(0, max - 1) + '…' : text;
+}
+
+/* What a node shows: the small kind line, the bold name, the sub line. */
+function texts(n, roles) {
+  if (n.kind !== 'app')
+    return {top: n.kind === 'tap' ? 'tap' : 'destination', main: ':' + n.name, sub: ''};
+  const top = roles[n.name] || 'app';
+  if (n.label !== n.name) return {top, main: n.label, sub: n.name};
+  return {top, main: n.label, sub: n.options.join(' ')};
+}
+
+/* A box wide enough for its name (about 8 px a character), within bounds. */
+function widthFor(t) {
+  return Math.max(MIN_W, Math.min(MAX_W, t.main.length * 8 + 24));
 }
 
 /*
@@ -107,7 +122,11 @@ function clip(text, max) {
  */
 export function draw(dsl, opts = {}) {
   const {nodes} = parse(dsl);
-  const width = PAD * 2 + nodes.length * BOX_W +
+  const roles = opts.roles || {};
+  const states = opts.states || {};
+  const all = nodes.map((n) => texts(n, roles));
+  const widths = all.map(widthFor);
+  const width = PAD * 2 + widths.reduce((a, w) => a + w, 0) +
                 Math.max(0, nodes.length - 1) * GAP;
   const height = BOX_H + PAD * 2;
   const svg = s('svg', {
@@ -124,16 +143,18 @@ export function draw(dsl, opts = {}) {
                               orient: 'auto-start-reverse'},
                    s('path', {d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead'})));
   svg.append(defs);
+  let x = PAD;
   nodes.forEach((n, i) => {
-    const x = PAD + i * (BOX_W + GAP);
+    const w = widths[i];
+    const t = all[i];
     const y = PAD;
     if (i > 0) {
       svg.append(s('line', {class: 'edge', x1: x - GAP + 2, y1: y + BOX_H / 2,
                             x2: x - 3, y2: y + BOX_H / 2,
                             'marker-end': 'url(#arrow)'}));
     }
-    const role = n.kind === 'app' ? ((opts.roles || {})[n.name] || '') : '';
-    const state = n.kind === 'app' ? ((opts.states || {})[n.label] || '') : '';
+    const role = n.kind === 'app' ? (roles[n.name] || '') : '';
+    const state = n.kind === 'app' ? (states[n.label] || '') : '';
     const g = s('g', {class: `node ${n.kind} ${role} ${state ? 'st-' + state : ''}`,
                       dataset: {kind: n.kind, name: n.name, label: n.label}});
     const full = n.kind === 'app'
@@ -141,22 +162,17 @@ export function draw(dsl, opts = {}) {
                         ...n.options].join(' ')
                      : (n.kind === 'tap' ? 'tap :' : ':') + n.name;
     g.append(s('title', {text: full}));
-    g.append(s('rect', {x, y, width: BOX_W, height: BOX_H,
+    g.append(s('rect', {x, y, width: w, height: BOX_H,
                         rx: n.kind === 'app' ? 6 : BOX_H / 2}));
-    const top = n.kind === 'app' ? (role || 'app')
-                                 : (n.kind === 'tap' ? 'tap' : 'destination');
-    g.append(s('text', {x: x + BOX_W / 2, y: y + 18, class: 'kind',
-                        text: top}));
-    const main = n.kind === 'app' ? n.label : ':' + n.name;
-    g.append(s('text', {x: x + BOX_W / 2, y: y + 36, class: 'name',
-                        text: clip(main, 18)}));
-    if (n.kind === 'app' && n.label !== n.name)
-      g.append(s('text', {x: x + BOX_W / 2, y: y + 51, class: 'sub',
-                          text: clip(n.name, 22)}));
-    else if (n.kind === 'app' && n.options.length)
-      g.append(s('text', {x: x + BOX_W / 2, y: y + 51, class: 'sub',
-                          text: clip(n.options.join(' '), 24)}));
+    const cx = x + w / 2;
+    g.append(s('text', {x: cx, y: y + 18, class: 'kind', text: t.top}));
+    g.append(s('text', {x: cx, y: y + 36, class: 'name',
+                        text: clip(t.main, Math.floor((w - 16) / 8))}));
+    if (t.sub)
+      g.append(s('text', {x: cx, y: y + 51, class: 'sub',
+                          text: clip(t.sub, Math.floor((w - 12) / 6.2))}));
     svg.append(g);
+    x += w + GAP;
   });
   return svg;
 }

@@ -1,24 +1,27 @@
 /*
- * The demo stream in the dashboard: shown as deployed on the overview, its
- * graph has the three apps, the event-rate chart gains points, the
- * counters rise, every page renders without a console error.
+ * The project's demo (streams/demo.flow: the `accounts` pipeline and its
+ * `event-types` tap) in the dashboard: shown as deployed on the overview,
+ * its graph has the three apps, the tap is drawn from its source, the
+ * event-rate chart gains points, the counters rise, the field-value
+ * counter shows bars, and every page renders without a console error.
  */
 
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {startFlowd, deployDemo, openBrowser, flowdPath, until} from './helpers.mjs';
+import {startFlowd, demoArgs, waitDeployed, openBrowser, flowdPath, until} from './helpers.mjs';
 
 test('demo stream: status, graph, live chart, counters, no console errors',
      {skip: !flowdPath() && 'FLOWD is not set'}, async (t) => {
-  const fd = await startFlowd();
+  const fd = await startFlowd({args: demoArgs('accounts', 'event-types')});
   t.after(() => fd.stop());
-  await deployDemo(fd);
+  await waitDeployed(fd, 'accounts');
+  await waitDeployed(fd, 'event-types');
   const b = await openBrowser(t);
   t.after(() => b.close());
   const {page} = b;
 
   await page.goto(fd.url + '/');
-  const row = page.locator('#overview-streams tr[data-stream="demo"]');
+  const row = page.locator('#overview-streams tr[data-stream="accounts"]');
   await row.locator('.status[data-status="deployed"]').waitFor({timeout: 20000});
   assert.equal((await row.locator('.status').textContent()).trim(), 'deployed');
 
@@ -37,13 +40,19 @@ test('demo stream: status, graph, live chart, counters, no console errors',
 
   /* The graph shows the three apps in order, joined by two arrows. */
   await page.goto(fd.url + '/#/streams');
-  const card = page.locator('.stream-card[data-stream="demo"]');
+  const card = page.locator('.stream-card[data-stream="accounts"]');
   await card.waitFor();
   const labels = await card.locator('svg.graph g.node.app').evaluateAll(
       (gs) => gs.map((g) => g.dataset.label));
   assert.deepEqual(labels, ['load-sim', 'account-events', 'counter']);
   assert.equal(await card.locator('svg.graph line.edge').count(), 2);
   assert.equal(await card.locator('.status').getAttribute('data-status'), 'deployed');
+  /* The tap: a tap node on accounts.load-sim, an arrow, the sink. */
+  const tap = page.locator('.stream-card[data-stream="event-types"] svg.graph');
+  assert.deepEqual(await tap.locator('g.node').evaluateAll(
+                       (gs) => gs.map((g) => `${g.dataset.kind}:${g.dataset.name}`)),
+                   ['tap:accounts.load-sim', 'app:field-value-counter']);
+  assert.equal(await tap.locator('line.edge').count(), 1);
   await b.shot('streams-demo');
 
   /* Runtime: one row per instance, each with a pid. */
@@ -75,4 +84,34 @@ test('demo stream: status, graph, live chart, counters, no console errors',
   assert.deepEqual(b.problems.page, [], 'no page errors');
   assert.deepEqual(b.problems.console, [], 'no console errors');
   assert.deepEqual(b.problems.dialogs, [], 'no dialogs');
+});
+
+test('the demo tap\'s field-value counter shows as bars and as a pie',
+     {skip: !flowdPath() && 'FLOWD is not set'}, async (t) => {
+  const fd = await startFlowd({args: demoArgs('accounts', 'event-types')});
+  t.after(() => fd.stop());
+  await waitDeployed(fd, 'accounts');
+  await waitDeployed(fd, 'event-types');
+  const b = await openBrowser(t);
+  t.after(() => b.close());
+  const {page} = b;
+
+  await page.goto(fd.url + '/#/analytics');
+  /* One bar per event type seen through the tap. */
+  const fvc = page.locator('#fvc-list .fvc[data-name="event-types"]');
+  const bars = fvc.locator('svg.fvc-bars g.bar');
+  try {
+    await until('two event types counted through the tap', async () =>
+        (await bars.count()) >= 2, 30000);
+  } finally {
+    await b.shot('analytics-fvc');
+  }
+  const names = await bars.evaluateAll((gs) => gs.map((g) => g.dataset.value));
+  assert.ok(names.every((n) => n.length > 0), 'event type names: ' + names);
+  await fvc.locator('select').selectOption('pie');
+  await fvc.locator('svg.fvc-pie').waitFor();
+  assert.ok(await fvc.locator('svg.fvc-pie [data-value]').count() >= 2);
+  await b.shot('analytics-fvc-pie');
+  assert.deepEqual(b.problems.page, []);
+  assert.deepEqual(b.problems.console, []);
 });

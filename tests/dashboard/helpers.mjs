@@ -59,7 +59,8 @@ export async function until(what, fn, timeoutMs = 30000, everyMs = 200) {
 
 /*
  * Starts flowd: returns {url, port, dataDir, log(), stop()}.
- * opts.token sets --token; opts.dataDir reuses a data directory.
+ * opts.token sets --token; opts.dataDir reuses a data directory; opts.args
+ * adds flags.
  */
 let starts = 0;
 
@@ -74,6 +75,7 @@ export async function startFlowd(opts = {}) {
                 '--dashboard-dir', path.join(SOURCE_ROOT, 'dashboard'),
                 '--uplot-dir', path.join(SOURCE_ROOT, 'node_modules', 'uplot', 'dist')];
   if (opts.token) args.push('--token', opts.token);
+  if (opts.args) args.push(...opts.args);
   const out = fs.openSync(logFile, 'a');
   /* Its own process group, so stop() also reaches the apps it spawned. */
   const proc = spawn(exe, args, {detached: true, stdio: ['ignore', out, out],
@@ -155,6 +157,21 @@ export async function api(fd, method, p, body) {
 }
 
 export const DEMO = 'load-sim --rate=500 | account-events | counter';
+
+/* flowd flags that load the project's demo file and deploy its streams. */
+export function demoArgs(...streams) {
+  const args = ['--load', path.join(SOURCE_ROOT, 'streams', 'demo.flow')];
+  for (const s of streams) args.push('--deploy', s);
+  return args;
+}
+
+/* Waits until flowd reports stream `name` as deployed. */
+export async function waitDeployed(fd, name) {
+  await until(`${name} to be deployed`, async () => {
+    const d = await api(fd, 'GET', '/streams/definitions/' + name);
+    return d.body && d.body.status === 'deployed';
+  }, 30000);
+}
 
 /* Creates and deploys the demo stream, then waits for `deployed`. */
 export async function deployDemo(fd, name = 'demo', dsl = DEMO) {
