@@ -87,8 +87,10 @@ export function mount(root) {
       chart.refresh();
       updateRates();
     } else if (kind === 'status') {
-      const known = [...live.state.streams.keys()].every((n) => rows.has(n));
-      if (known) updateStatuses();
+      const names = live.state.streams;
+      const same = [...names.keys()].every((n) => rows.has(n)) &&
+                   [...rows.keys()].every((n) => names.has(n));
+      if (same) updateStatuses();
       else load();
     }
   });

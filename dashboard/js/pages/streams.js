@@ -445,7 +445,8 @@ export function mount(root) {
   const unsub = live.subscribe((kind) => {
     if (kind === 'status') {
       const names = [...live.state.streams.keys()];
-      if (names.some((n) => !cards.has(n) && !defs.some((d) => d.name === n))) {
+      if (names.some((n) => !cards.has(n) && !defs.some((d) => d.name === n)) ||
+          [...cards.keys()].some((n) => !live.state.streams.has(n))) {
         load();
         return;
       }
