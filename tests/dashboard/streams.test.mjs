@@ -90,6 +90,10 @@ test('deploy and undeploy from the page change the status',
                'deployed');
   await until('the graph to draw the running apps', async () =>
       (await card.locator('svg.graph g.node.app').count()) === 3);
+  /* Logs: one section per instance, read through flowd. */
+  await card.locator('button.logs-btn').click();
+  await until('one log per instance', async () =>
+      (await card.locator('.logs pre.log').count()) === 3);
   await b.shot('streams-deployed');
 
   await card.locator('button.undeploy').click();

@@ -334,6 +334,26 @@ function card(def, reload) {
     }, true);
   });
 
+  const logs = h('div', {class: 'logs', hidden: true});
+  const logsBtn = btn('Logs', 'logs-btn', async () => {
+    if (!logs.hidden) {
+      logs.hidden = true;
+      return;
+    }
+    logs.hidden = false;
+    replace(logs, empty('Loading logs…'));
+    try {
+      const r = await get('/streams/logs/' + enc(name));
+      const entries = Object.entries((r && r.logs) || {});
+      replace(logs, entries.length
+          ? entries.map(([id, text]) => h('div', {},
+                h('b', {text: id}), h('pre', {class: 'log', text: text || '(empty)'})))
+          : empty('No logs: the stream has not run yet.'));
+    } catch (e) {
+      replace(logs, h('p', {class: 'error', text: 'Could not read the logs: ' + e.message}));
+    }
+  });
+
   const el = h('article', {class: 'stream-card', dataset: {stream: name}},
                h('header', {},
                  h('h3', {class: 'stream-name', text: name}), badge, desc),
@@ -343,8 +363,8 @@ function card(def, reload) {
                graph,
                h('div', {class: 'actions'}, deployBtn, undeployBtn,
                  h('span', {class: 'scale-group'}, labelSel, countIn, scaleBtn),
-                 destroyBtn),
-               msg);
+                 logsBtn, destroyBtn),
+               msg, logs);
 
   let lastStates = '';
   let lastStatus = '';
