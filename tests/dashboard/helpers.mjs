@@ -22,7 +22,7 @@ fs.mkdirSync(SHOTS, {recursive: true});
 
 /* Process groups still alive, killed on exit whatever happens. */
 const live = new Set();
-process.on('exit', () => {
+function killAll() {
   for (const pid of live) {
     try {
       process.kill(-pid, 'SIGKILL');
@@ -30,7 +30,15 @@ process.on('exit', () => {
       /* Already gone. */
     }
   }
-});
+}
+process.on('exit', killAll);
+/* A timeout of the test harness ends us with a signal: clean up first. */
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGHUP' ? 1 : 15));
+  });
+}
 
 export function flowdPath() {
   const p = process.env.FLOWD;
