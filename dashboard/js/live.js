@@ -170,7 +170,7 @@ export async function backfill() {
       let total = Number(r.total !== undefined ? r.total : c.value) || 0;
       const vm = new Map();
       for (let i = per.length - 1; i >= 0; i--) {
-        vm.set(per[i][0], total);
+        vm.set(per[i][0], Math.max(0, total));
         total -= per[i][1];
       }
       rates[c.name] = new Map(per);

@@ -141,7 +141,7 @@ function aggregateSection(root) {
 
 export function mount(root) {
   root.append(h('h1', {text: 'Analytics'}));
-  const charts = h('div', {class: 'panel'}, h('h2', {text: 'Counters, last 5 minutes'}));
+  const charts = h('div', {class: 'panel'}, h('h2', {text: 'Counters and event rates, last 5 minutes'}));
   const table = h('div', {id: 'counter-table'});
   root.append(charts, h('div', {class: 'panel'}, h('h2', {text: 'Counters'}), table));
   const rateChart = new LiveChart(charts, live.state.counterRates,
@@ -150,6 +150,9 @@ export function mount(root) {
   const valueChart = new LiveChart(charts, live.state.counterValues,
                                    {title: 'counter value'});
   valueChart.el.id = 'counter-value-chart';
+  const streamChart = new LiveChart(charts, live.state.streamRates,
+                                    {title: 'event rate per stream (events/s)'});
+  streamChart.el.id = 'stream-rate-chart';
   const updateFvc = fvcSection(root);
   const stopAgg = aggregateSection(root);
 
@@ -196,6 +199,7 @@ export function mount(root) {
   updateFvc();
   live.backfill();
   const unsub = live.subscribe((kind) => {
+    if (kind === 'rates') streamChart.refresh();
     if (kind !== 'counters') return;
     rateChart.refresh();
     valueChart.refresh();
@@ -206,6 +210,7 @@ export function mount(root) {
     unsub();
     rateChart.destroy();
     valueChart.destroy();
+    streamChart.destroy();
     stopAgg();
   };
 }
