@@ -8,6 +8,7 @@
 
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 import {h, s, fmtNum} from './dom.js';
+import {WINDOW_S} from './live.js';
 
 export const PALETTE = ['#2f7ed8', '#e4572e', '#29a35a', '#9b59b6', '#f0a30a',
                         '#17a2b8', '#d63384', '#6c757d', '#8d6e63', '#20c997'];
@@ -72,7 +73,14 @@ export class LiveChart {
       width: widthOf(this.el),
       height: this.height,
       cursor: {drag: {x: false, y: false}},
-      scales: {x: {time: true}},
+      /* Always the whole window, ending at the newest point. */
+      scales: {x: {time: true,
+                   range: (u, min, max) => (min === null || max === null
+                                                ? [min, max]
+                                                : [Math.min(min, max - WINDOW_S), max])},
+               /* Rates and counts start at zero. */
+               y: {range: (u, min, max) => [Math.min(0, min || 0),
+                                            max > 0 ? max * 1.1 : 1]}},
       legend: {live: true},
       axes: [{}, {size: 70,
                   values: (u, vals) => vals.map((v) => fmtNum(v) + unit)}],
