@@ -153,6 +153,54 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
     zmq_msg_close(&msg);
 }
 
+/* Monitor events of the output socket: counts connected consumers. */
+static void mon_cb(flow_zwatch *w, int ready, void *arg)
+{
+    flow_ctx *ctx = arg;
+    zmq_msg_t msg;
+    (void)ready;
+    zmq_msg_init(&msg);
+    for (int i = 0; i < 64; i++) {
+        if (flow_zwatch_recv(w, &msg))
+            break;
+        int more = zmq_msg_more(&msg);
+        if (zmq_msg_size(&msg) >= 6) {
+            const uint8_t *d = zmq_msg_data(&msg);
+            uint16_t ev = (uint16_t)(d[0] | d[1] << 8); /* host order */
+            if (ev == ZMQ_EVENT_ACCEPTED || ev == ZMQ_EVENT_CONNECTED)
+                ctx->peers++;
+            else if (ev == ZMQ_EVENT_DISCONNECTED && ctx->peers > 0)
+                ctx->peers--;
+        }
+        /* Skip the endpoint frame. */
+        while (more && flow_zwatch_recv(w, &msg) == 0)
+            more = zmq_msg_more(&msg);
+    }
+    zmq_msg_close(&msg);
+    if (ctx->phase == PH_DRAIN)
+        flow__maybe_finish(ctx);
+}
+
+static int open_monitor(flow_ctx *ctx)
+{
+    char addr[64];
+    int rc;
+    snprintf(addr, sizeof(addr), "inproc://flow-monitor-%p", (void *)ctx);
+    if (zmq_socket_monitor(ctx->out.zsock, addr,
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED |
+                               ZMQ_EVENT_DISCONNECTED) != 0)
+        return flow_from_zmq();
+    ctx->mon_s = zmq_socket(ctx->zctx, ZMQ_PAIR);
+    if (!ctx->mon_s)
+        return flow_from_zmq();
+    if (zmq_connect(ctx->mon_s, addr) != 0)
+        return flow_from_zmq();
+    if ((rc = flow_zwatch_new(&ctx->loop, ctx->mon_s, FLOW_ZW_READABLE, mon_cb,
+                              ctx, &ctx->mon_w)))
+        return rc;
+    return 0;
+}
+
 static void close_cb(uv_handle_t *h)
 {
     (void)h;
@@ -297,6 +345,7 @@ static void finish(flow_ctx *ctx)
     flow_zwatch_close(&ctx->out.w);
     flow_zwatch_close(&ctx->err.w);
     flow_zwatch_close(&ctx->ctl_w);
+    flow_zwatch_close(&ctx->mon_w);
     close_handle((uv_handle_t *)&ctx->tick_timer);
     close_handle((uv_handle_t *)&ctx->metrics_timer);
     close_handle((uv_handle_t *)&ctx->drain_timer);
@@ -322,17 +371,33 @@ void flow__maybe_finish(flow_ctx *ctx)
         if (flow__send_eos(ctx) == -FLOW_EAGAIN)
             return;
         ctx->eos_pending = false;
+        ctx->eos_sent = true;
     }
+    /*
+     * After an end of stream, stay connected until the consumers have
+     * read it and gone (or the drain time is up): a consumer whose
+     * receive queue is full when its producer disconnects loses what is
+     * still in the kernel's socket buffer (libzmq stops reading a
+     * throttled connection on hang-up).
+     */
+    if (ctx->eos_sent && ctx->peers > 0)
+        return;
     finish(ctx);
 }
 
 static void drain_timeout_cb(uv_timer_t *t)
 {
     flow_ctx *ctx = t->data;
-    flow_log(ctx,
-             "stop: the output did not take the last events within "
-             "%lld ms; exiting anyway",
-             (long long)ctx->conf.drain_ms);
+    if (ctx->eos_sent && flow__flushed(ctx))
+        flow_log(ctx,
+                 "stop: the consumers did not disconnect within %lld ms "
+                 "of the end of stream; exiting anyway",
+                 (long long)ctx->conf.drain_ms);
+    else
+        flow_log(ctx,
+                 "stop: the output did not take the last events within "
+                 "%lld ms; exiting anyway",
+                 (long long)ctx->conf.drain_ms);
     finish(ctx);
 }
 
@@ -491,6 +556,8 @@ static int setup(flow_ctx *ctx)
                                   ctx, &ctx->out.w)))
             return rc;
         ctx->has_out = true;
+        if ((rc = open_monitor(ctx)))
+            return rc;
     }
     if (c->error_output) {
         if ((rc = open_socket(ctx, ZMQ_PUSH, "error-output", c->error_output,
@@ -621,6 +688,7 @@ close_sockets:
     close_socket(&ctx->out.zsock, (int)ctx->conf.drain_ms);
     close_socket(&ctx->err.zsock, (int)ctx->conf.drain_ms);
     close_socket(&ctx->tap_s, 0);
+    close_socket(&ctx->mon_s, 0);
     close_socket(&ctx->ctl_s, 1000);
     if (ctx->own_zctx) {
         zmq_ctx_term(ctx->zctx);

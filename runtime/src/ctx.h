@@ -101,6 +101,10 @@ struct flow_ctx {
     bool linger_armed;
     bool source_more;
     bool eos_pending; /* send end-of-stream once flushed */
+    bool eos_sent;    /* waiting for the consumers to disconnect */
+    void *mon_s;      /* PAIR receiving the output socket's monitor events */
+    flow_zwatch *mon_w;
+    int peers; /* consumers connected to the output */
     bool tap_full_logged;
     int64_t last_err_log_us;
     uint64_t err_log_suppressed;
