@@ -61,6 +61,9 @@ test('demo stream: status, graph, live chart, counters, no console errors',
       (await page.locator('#runtime-table tbody tr').count()) >= 3);
   const pids = await page.locator('#runtime-table tbody tr td:nth-child(4)').allTextContents();
   assert.ok(pids.every((p) => /^\d+$/.test(p.trim())), 'every instance has a pid: ' + pids);
+  await until('a non-zero rate on the runtime page', async () =>
+      (await page.locator('#runtime-table tbody tr td:nth-child(6)').allTextContents())
+          .some((v) => /[1-9]/.test(v)));
   await b.shot('runtime');
 
   /* Analytics: a counter whose value rises. */
@@ -73,6 +76,13 @@ test('demo stream: status, graph, live chart, counters, no console errors',
   await until('the counter chart to gain points', async () =>
       Number(await page.locator('#counter-rate-chart').getAttribute('data-points')) >= 2);
   await b.shot('analytics');
+
+  /* Aggregate counters: another resolution redraws the bars. */
+  await page.locator('#agg-chart .uplot').waitFor({timeout: 20000});
+  await page.selectOption('#agg-resolution', 'hour');
+  await until('the hourly view', async () =>
+      /per hour/.test(await page.locator('#agg-chart .u-title').textContent()));
+  assert.match(await page.locator('#agg-info').textContent(), /in the window/);
 
   await page.goto(fd.url + '/#/apps');
   await page.locator('details.app').first().waitFor();

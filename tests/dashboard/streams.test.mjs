@@ -96,6 +96,17 @@ test('deploy and undeploy from the page change the status',
       (await card.locator('.logs pre.log').count()) === 3);
   await b.shot('streams-deployed');
 
+  /* Scale the counter to two instances from the page. */
+  await card.locator('select.scale-app').selectOption('counter');
+  await card.locator('input.scale-count').fill('2');
+  await card.locator('button.scale').click();
+  await until('two counter instances', async () => {
+    const r = await api(fd, 'GET', '/streams/deployments/clicks');
+    const app = (r.body.apps || []).find((a) => a.label === 'counter');
+    return app && (app.instances || []).filter((i) => i.state === 'deployed').length === 2;
+  }, 30000);
+  await card.locator('.status[data-status="deployed"]').waitFor({timeout: 30000});
+
   await card.locator('button.undeploy').click();
   await card.locator('.status[data-status="undeployed"]').waitFor({timeout: 30000});
   assert.equal((await api(fd, 'GET', '/streams/definitions/clicks')).body.status,
