@@ -30,7 +30,9 @@ def seeds():
 
 
 def main():
-    target, dictionary, runs = sys.argv[1], sys.argv[2], sys.argv[3]
+    target = os.path.abspath(sys.argv[1])
+    dictionary = os.path.abspath(sys.argv[2])
+    runs = sys.argv[3]
     work = tempfile.mkdtemp(prefix="flow-fuzz-")
     try:
         corpus = os.path.join(work, "corpus")
