@@ -171,6 +171,10 @@ static void collect_inputs(srv *s, const srv_dapp *a, char *list, size_t len)
         add_outputs(&st->apps[a->pos - 1], list, len);
         return;
     }
+    if (st->tap) {
+        snprintf(list, len, "%s", srv_tap_endpoint(st));
+        return;
+    }
     if (!st->ast->source)
         return;
     for (srv_stream *o = s->streams; o; o = o->next) {
@@ -305,6 +309,8 @@ static void finish_undeploy(srv *s, srv_stream *st)
     free(st->apps);
     st->apps = NULL;
     st->napps = 0;
+    srv_tap_close(st);
+    srv_tap_refresh(s);
     srv_stream_refresh(s, st);
     srv_waiter *w = st->waiters;
     st->waiters = NULL;
@@ -743,6 +749,11 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
         return 500;
     }
     free(text);
+    if (srv_tap_open(s, st, err, errlen)) {
+        teardown_apps(st);
+        json_decref(norm);
+        return 500;
+    }
     json_decref(st->props);
     st->props = norm;
     st->deployed = true;
@@ -751,6 +762,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
         for (int j = 0; j < st->apps[k].ninst; j++)
             spawn_inst(s, st->apps[k].inst[j]);
     notify_new_outputs(s, &st->apps[st->napps - 1], 0);
+    srv_tap_refresh(s);
     srv_stream_refresh(s, st);
     return 0;
 }
@@ -910,6 +922,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                        "stream=?",
                        "ss", text, st->name);
     free(text);
+    srv_tap_refresh(s);
     srv_stream_refresh(s, st);
     return 0;
 }
@@ -1127,10 +1140,13 @@ void srv_deployer_restore(srv *s)
         st->props = props;
         st->deployed = true;
         st->deployed_ms = sqlite3_column_int64(q, 2);
+        if (srv_tap_open(s, st, err, sizeof err))
+            fprintf(stderr, "flowd: stream '%s': %s\n", name, err);
         adopt_or_spawn(s, st);
         srv_stream_refresh(s, st);
     }
     sqlite3_finalize(q);
+    srv_tap_refresh(s);
 }
 
 void srv_deployer_stop_all(srv *s)

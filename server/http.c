@@ -5,6 +5,9 @@
 #include "http.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <libwebsockets.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -515,6 +518,30 @@ static const struct lws_protocols protocols[] = {
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
+/* Checks that bind:port can be listened on, so that a port in use is a
+ * clear error before libwebsockets is set up. */
+static int probe_listen(const char *addr, int port)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICHOST | AI_PASSIVE };
+    struct addrinfo *ai = NULL;
+    char ps[16];
+    int rc = -EADDRNOTAVAIL;
+
+    snprintf(ps, sizeof ps, "%d", port);
+    if (getaddrinfo(addr, ps, &hints, &ai) || !ai)
+        return -EADDRNOTAVAIL;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        rc = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -errno;
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return rc;
+}
+
 int srv_http_new(srv_http **out, uv_loop_t *loop, const srv_http_config *cfg)
 {
     struct lws_context_creation_info info;
@@ -523,6 +550,11 @@ int srv_http_new(srv_http **out, uv_loop_t *loop, const srv_http_config *cfg)
     *out = NULL;
     if (!h)
         return -ENOMEM;
+    int prc = probe_listen(cfg->bind ? cfg->bind : "127.0.0.1", cfg->port);
+    if (prc) {
+        free(h);
+        return prc;
+    }
     h->loop = loop;
     h->cfg = *cfg;
     snprintf(h->bind, sizeof h->bind, "%s",
@@ -549,8 +581,8 @@ int srv_http_new(srv_http **out, uv_loop_t *loop, const srv_http_config *cfg)
     }
     h->vhost = lws_create_vhost(h->ctx, &info);
     if (!h->vhost) {
-        lws_context_destroy(h->ctx);
-        free(h);
+        /* Destroying a context on a foreign loop that never ran trips
+         * an assertion in libuv; the caller exits instead. */
         return -EADDRINUSE;
     }
     h->port = lws_get_vhost_listen_port(h->vhost);

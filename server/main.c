@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "flow-config.h"
@@ -279,6 +280,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     s->loop = uv_default_loop();
     s->started_ms = srv_now_ms();
+    if (strcmp(s->cfg.bind, "localhost") == 0)
+        snprintf(s->cfg.bind, sizeof s->cfg.bind, "127.0.0.1");
     s->loopback = is_loopback(s->cfg.bind);
 
     if (mkdir_p(s->cfg.data_dir)) {
@@ -321,11 +324,11 @@ int main(int argc, char **argv)
     };
     rc = srv_http_new(&s->http, s->loop, &hc);
     if (rc) {
-        fprintf(stderr,
-                "flowd: cannot listen on %s port %d (in use, or a bad "
-                "address?)\n",
-                s->cfg.bind, s->cfg.port);
-        return 1;
+        fprintf(stderr, "flowd: cannot listen on %s port %d: %s\n", s->cfg.bind,
+                s->cfg.port,
+                rc == -EADDRNOTAVAIL ? "not a local numeric address"
+                                     : strerror(-rc));
+        _exit(1);
     }
     srv_deployer_restore(s);
     for (int i = 0; i < s->cfg.nload; i++)
@@ -355,6 +358,8 @@ int main(int argc, char **argv)
 
     srv_analytics_flush(s->an);
     srv_control_stop(s);
+    for (srv_stream *st = s->streams; st; st = st->next)
+        srv_tap_close(st);
     srv_http_close(s->http);
     uv_walk(s->loop, close_walk, NULL);
     uv_run(s->loop, UV_RUN_DEFAULT);

@@ -25,6 +25,7 @@ typedef struct srv_stream srv_stream;
 typedef struct srv_dapp srv_dapp;
 typedef struct srv_inst srv_inst;
 typedef struct srv_analytics srv_analytics;
+typedef struct srv_tap srv_tap;
 
 typedef struct srv_config {
     char bind[64];
@@ -120,6 +121,7 @@ struct srv_stream {
     srv_status pushed_status;
     char pushed_desc[512];
     srv_waiter *waiters;
+    srv_tap *tap; /* when the stream reads a tap */
     srv_stream *next;
 };
 
@@ -213,6 +215,14 @@ int srv_control_start(srv *s, char *err, size_t errlen);
 void srv_control_stop(srv *s);
 void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
                               const char *endpoint);
+
+/* Taps. */
+bool srv_tap_source(srv *s, srv_stream *st, char *stream, size_t slen,
+                    char *label, size_t llen);
+int srv_tap_open(srv *s, srv_stream *st, char *err, size_t errlen);
+void srv_tap_close(srv_stream *st);
+const char *srv_tap_endpoint(const srv_stream *st);
+void srv_tap_refresh(srv *s);
 
 /* Analytics. */
 srv_analytics *srv_analytics_new(srv *s);

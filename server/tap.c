@@ -1,0 +1,178 @@
+/* Taps: a stream that starts with `:stream.label >` sees what app `label`
+ * of `stream` sends, without slowing it. Each app publishes its output
+ * batches on its tap endpoint (PUB, which drops for a slow reader); flowd
+ * subscribes to the tapped instances and hands the batches to the tap
+ * stream's first app over a PUSH socket it binds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <flow/zwatch.h>
+
+#include "server.h"
+
+#define MAX_CONN 64
+#define BATCH    256
+
+struct srv_tap {
+    srv *s;
+    char stream[SRV_NAME_MAX + 16];
+    char label[SRV_NAME_MAX + 16];
+    void *sub, *push;
+    flow_zwatch *w;
+    char endpoint[SRV_EP_MAX];
+    char conn[MAX_CONN][SRV_EP_MAX];
+    int nconn;
+    uint64_t forwarded, dropped;
+};
+
+static void on_sub(flow_zwatch *w, int ready, void *arg)
+{
+    srv_tap *t = arg;
+    zmq_msg_t m;
+
+    (void)ready;
+    for (int n = 0; n < BATCH; n++) {
+        zmq_msg_init(&m);
+        if (flow_zwatch_recv(w, &m)) {
+            zmq_msg_close(&m);
+            return;
+        }
+        int more = zmq_msg_more(&m) ? ZMQ_SNDMORE : 0;
+        if (zmq_msg_send(&m, t->push, ZMQ_DONTWAIT | more) < 0) {
+            t->dropped++;
+            zmq_msg_close(&m);
+        } else {
+            t->forwarded++;
+        }
+    }
+}
+
+/* Is the source of st a tap (`:S.L` where a stream S exists)? Fills the
+ * stream and label names. */
+bool srv_tap_source(srv *s, srv_stream *st, char *stream, size_t slen,
+                    char *label, size_t llen)
+{
+    if (!st->ast->source)
+        return false;
+    const char *name = st->ast->source->name;
+    const char *dot = strchr(name, '.');
+    if (!dot || strchr(dot + 1, '.'))
+        return false;
+    snprintf(stream, slen, "%.*s", (int)(dot - name), name);
+    snprintf(label, llen, "%s", dot + 1);
+    return srv_stream_find(s, stream) != NULL;
+}
+
+int srv_tap_open(srv *s, srv_stream *st, char *err, size_t errlen)
+{
+    srv_tap *t;
+
+    if (st->tap)
+        return 0;
+    t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    t->s = s;
+    if (!srv_tap_source(s, st, t->stream, sizeof t->stream, t->label,
+                        sizeof t->label)) {
+        free(t);
+        return 0;
+    }
+    t->sub = zmq_socket(s->zctx, ZMQ_SUB);
+    t->push = zmq_socket(s->zctx, ZMQ_PUSH);
+    if (!t->sub || !t->push)
+        goto fail;
+    int zero = 0;
+    zmq_setsockopt(t->sub, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(t->push, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, "", 0);
+    if (srv_fmt(t->endpoint, sizeof t->endpoint, "ipc://%s/run/%s.tapin",
+                s->cfg.data_dir, st->name) ||
+        strlen(t->endpoint) >= 100 || zmq_bind(t->push, t->endpoint)) {
+        if (zmq_bind(t->push, "tcp://127.0.0.1:*"))
+            goto fail;
+        size_t len = sizeof t->endpoint;
+        zmq_getsockopt(t->push, ZMQ_LAST_ENDPOINT, t->endpoint, &len);
+    }
+    if (flow_zwatch_new(s->loop, t->sub, FLOW_ZW_READABLE, on_sub, t, &t->w))
+        goto fail;
+    st->tap = t;
+    srv_tap_refresh(s);
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot open the tap of %s.%s: %s", t->stream,
+             t->label, zmq_strerror(zmq_errno()));
+    if (t->sub)
+        zmq_close(t->sub);
+    if (t->push)
+        zmq_close(t->push);
+    free(t);
+    return -1;
+}
+
+const char *srv_tap_endpoint(const srv_stream *st)
+{
+    return st->tap ? st->tap->endpoint : NULL;
+}
+
+void srv_tap_close(srv_stream *st)
+{
+    srv_tap *t = st->tap;
+
+    if (!t)
+        return;
+    st->tap = NULL;
+    flow_zwatch_close(&t->w);
+    zmq_close(t->sub);
+    zmq_close(t->push);
+    if (strncmp(t->endpoint, "ipc://", 6) == 0)
+        unlink(t->endpoint + 6);
+    free(t);
+}
+
+/* Connects every tap to the tap endpoints of the instances it taps now,
+ * and disconnects from those that went away. */
+void srv_tap_refresh(srv *s)
+{
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        srv_tap *t = st->tap;
+        if (!t)
+            continue;
+        char want[MAX_CONN][SRV_EP_MAX];
+        int nwant = 0;
+        srv_stream *src = srv_stream_find(s, t->stream);
+        srv_dapp *a =
+            src && src->deployed ? srv_stream_app(src, t->label) : NULL;
+        for (int j = 0; a && j < a->ninst && nwant < MAX_CONN; j++)
+            if (a->inst[j]->tap[0] && !a->inst[j]->removing)
+                srv_fmt(want[nwant++], SRV_EP_MAX, "%s", a->inst[j]->tap);
+        for (int k = 0; k < t->nconn;) {
+            bool keep = false;
+            for (int j = 0; j < nwant; j++)
+                keep |= strcmp(t->conn[k], want[j]) == 0;
+            if (keep) {
+                k++;
+                continue;
+            }
+            zmq_disconnect(t->sub, t->conn[k]);
+            memmove(t->conn[k], t->conn[k + 1],
+                    (size_t)(t->nconn - k - 1) * SRV_EP_MAX);
+            t->nconn--;
+        }
+        for (int j = 0; j < nwant; j++) {
+            bool have = false;
+            for (int k = 0; k < t->nconn; k++)
+                have |= strcmp(t->conn[k], want[j]) == 0;
+            if (have || t->nconn >= MAX_CONN)
+                continue;
+            if (zmq_connect(t->sub, want[j]) == 0)
+                srv_fmt(t->conn[t->nconn++], SRV_EP_MAX, "%s", want[j]);
+        }
+        flow_zwatch_kick(t->w);
+    }
+}
