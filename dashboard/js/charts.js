@@ -18,6 +18,17 @@ function widthOf(el) {
 }
 
 /*
+ * The x range of a live chart: the last WINDOW_S seconds up to the newest
+ * point, from the data itself (uPlot widens a single point to a day).
+ */
+function windowRange(u, min, max) {
+  const xs = u.data && u.data[0];
+  if (!xs || !xs.length) return [min, max];
+  const hi = xs[xs.length - 1];
+  return [Math.min(xs[0], hi - WINDOW_S), hi];
+}
+
+/*
  * A live chart of a History (see live.js): the last five minutes at one
  * point per second. refresh() redraws it; the page calls it after each
  * update. filter(name) picks the series to draw.
@@ -61,6 +72,9 @@ export class LiveChart {
     } else {
       this.plot.setData(this.data());
     }
+    /* Away from the cursor, the legend shows the newest values. */
+    const n = this.history.xs.length;
+    if (n && this.plot && !(this.plot.cursor.left >= 0)) this.plot.setLegend({idx: n - 1});
     this.el.dataset.points = String(this.points);
     this.el.dataset.series = String(this.names.length);
   }
@@ -74,10 +88,7 @@ export class LiveChart {
       height: this.height,
       cursor: {drag: {x: false, y: false}},
       /* Always the whole window, ending at the newest point. */
-      scales: {x: {time: true,
-                   range: (u, min, max) => (min === null || max === null
-                                                ? [min, max]
-                                                : [Math.min(min, max - WINDOW_S), max])},
+      scales: {x: {time: true, range: (u, min, max) => windowRange(u, min, max)},
                /* Rates and counts start at zero. */
                y: {range: (u, min, max) => [Math.min(0, min || 0),
                                             max > 0 ? max * 1.1 : 1]}},
