@@ -415,6 +415,13 @@ static int on_http(srv_http *h, struct pss *pss, struct lws *wsi,
         char *e;
         errno = 0;
         unsigned long long n = strtoull(clen, &e, 10);
+        if (!errno && !*e && n > SRV_BODY_MAX && n <= 2 * SRV_BODY_MAX) {
+            /* Read and drop a body somewhat over the limit, so that the
+             * client, still sending, gets the 413 and not a reset. */
+            r->body_expected = true;
+            r->too_large = true;
+            return 0;
+        }
         if (errno || *e || n > SRV_BODY_MAX) {
             r->close_after = true;
             srv_req_error(r, 413, NULL,
@@ -440,7 +447,7 @@ static int on_body(struct pss *pss, const void *in, size_t len)
 {
     srv_req *r = pss->req;
 
-    if (!r || r->ready)
+    if (!r || r->ready || r->too_large)
         return 0;
     if (r->body_len + len > SRV_BODY_MAX) {
         r->too_large = true;
