@@ -18,7 +18,7 @@
 #include "streamfile.h"
 
 /* Shows a server error for entry e at its place in the file. */
-static void entry_error(struct ctl *c, const struct sf_file *f,
+static void entry_error(struct ctl *c, struct sf_file *f,
                         const struct sf_entry *e, json_t *err)
 {
     json_t *errs = json_object_get(err, "errors");

@@ -5,13 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "output.h"
 #include "streamfile.h"
 
 /* Prints a diagnostic at file offset off, with the line and a caret. */
-void sf_error(const struct ctl *c, const struct sf_file *f, size_t off,
+void sf_error(const struct ctl *c, struct sf_file *f, size_t off,
               const char *msg)
 {
+    FILE *out = f->err ? f->err : stderr;
     size_t start = off, end = off;
     unsigned line = 1;
     if (off > f->len)
@@ -20,16 +23,25 @@ void sf_error(const struct ctl *c, const struct sf_file *f, size_t off,
         start--;
     while (end < f->len && f->text[end] != '\n')
         end++;
-    for (size_t i = 0; i < start; i++)
+    /* Count lines from the previous diagnostic when it came before: a
+     * file with an error on every line stays linear. */
+    size_t from = 0;
+    if (f->line_at <= start && f->line_no > 0) {
+        from = f->line_at;
+        line = f->line_no;
+    }
+    for (size_t i = from; i < start; i++)
         line += f->text[i] == '\n';
-    fprintf(stderr, "%s:%u:%zu: %serror:%s %s\n", f->path, line,
-            off - start + 1, out_style(c, OUT_RED, true),
-            out_style(c, OUT_RESET, true), msg);
-    fprintf(stderr, "  %.*s\n  ", (int)(end - start), f->text + start);
+    f->line_at = start;
+    f->line_no = line;
+    fprintf(out, "%s:%u:%zu: %serror:%s %s\n", f->path, line, off - start + 1,
+            out_style(c, OUT_RED, out == stderr),
+            out_style(c, OUT_RESET, out == stderr), msg);
+    fprintf(out, "  %.*s\n  ", (int)(end - start), f->text + start);
     for (size_t i = start; i < off; i++)
-        fputc(f->text[i] == '\t' ? '\t' : ' ', stderr);
-    fprintf(stderr, "%s^%s\n", out_style(c, OUT_GREEN, true),
-            out_style(c, OUT_RESET, true));
+        fputc(f->text[i] == '\t' ? '\t' : ' ', out);
+    fprintf(out, "%s^%s\n", out_style(c, OUT_GREEN, out == stderr),
+            out_style(c, OUT_RESET, out == stderr));
 }
 
 /* Collapses whitespace outside quotes to single spaces and trims, so that
@@ -95,6 +107,9 @@ void sf_fini(struct sf_file *f)
  * every problem found. */
 int sf_parse(const struct ctl *c, struct sf_file *f)
 {
+    /* Names seen so far: a hash, since a hostile file may hold many. */
+    json_t *names = json_object();
+    size_t cap = 0;
     int rc = 0;
     size_t i = 0;
     while (i < f->len) {
@@ -151,10 +166,7 @@ int sf_parse(const struct ctl *c, struct sf_file *f)
             e.name_off = ns;
             size_t ds = eq + 1;
             e.def = sf_normalize(f->text + ds, ee - ds, ds, &e.map);
-            bool dup = false;
-            for (size_t j = 0; j < f->n; j++)
-                if (!strcmp(f->v[j].name, e.name))
-                    dup = true;
+            bool dup = json_object_get(names, e.name) != NULL;
             if (dup) {
                 char msg[160];
                 snprintf(msg, sizeof(msg),
@@ -169,11 +181,16 @@ int sf_parse(const struct ctl *c, struct sf_file *f)
                 free(e.def);
                 free(e.map);
             } else {
-                f->v = realloc(f->v, (f->n + 1) * sizeof(*f->v));
+                if (f->n == cap) {
+                    cap = cap ? cap * 2 : 8;
+                    f->v = realloc(f->v, cap * sizeof(*f->v));
+                }
                 f->v[f->n++] = e;
+                json_object_set_new(names, e.name, json_true());
             }
         }
         i = ee + 1;
     }
+    json_decref(names);
     return rc;
 }

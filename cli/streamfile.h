@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ctl.h"
 
@@ -25,15 +26,18 @@ struct sf_entry {
 
 struct sf_file {
     const char *path;
+    FILE *err; /* where diagnostics go; NULL = stderr */
     char *text;
     size_t len;
     struct sf_entry *v;
     size_t n;
+    size_t line_at;   /* where the last diagnostic's line starts */
+    unsigned line_no; /* and its number (0: none yet) */
 };
 
 /* Prints a diagnostic at byte offset off of the file with its line and a
- * caret, to stderr (coloured per c, which may be NULL). */
-void sf_error(const struct ctl *c, const struct sf_file *f, size_t off,
+ * caret, to f->err (coloured per c, which may be NULL). */
+void sf_error(const struct ctl *c, struct sf_file *f, size_t off,
               const char *msg);
 
 /* Collapses whitespace outside quotes to single spaces and trims, so that

@@ -3,6 +3,7 @@
  * objects; see tapdec.h. The frames come from the network: every field is
  * checked and nothing is trusted.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,13 +68,138 @@ static json_t *b64(const char *p, size_t n)
     return s;
 }
 
+/* Reads a big-endian unsigned of n bytes. */
+static uint64_t be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/*
+ * Checks that data holds exactly one msgpack object whose every declared
+ * length and element count fits in the bytes present, before msgpack-c
+ * sees it: msgpack-c allocates an array's elements from its declared
+ * count, so a six-byte frame could otherwise ask for gigabytes.
+ */
+static bool mp_sane(const uint8_t *p, size_t n)
+{
+    size_t pos = 0, pending = 1;
+    while (pending > 0) {
+        if (pos >= n)
+            return false;
+        uint8_t b = p[pos++];
+        size_t left = n - pos, skip = 0, kids = 0;
+        int hl = 0; /* bytes of a length field */
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            skip = 0;
+        } else if (b >= 0x80 && b <= 0x8f) {
+            kids = 2 * (size_t)(b & 0x0f);
+        } else if (b >= 0x90 && b <= 0x9f) {
+            kids = b & 0x0f;
+        } else if (b >= 0xa0 && b <= 0xbf) {
+            skip = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xca:
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcb:
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xd4:
+                skip = 2;
+                break;
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xc4:
+            case 0xd9:
+                hl = 1;
+                break;
+            case 0xc5:
+            case 0xda:
+                hl = 2;
+                break;
+            case 0xc6:
+            case 0xdb:
+                hl = 4;
+                break;
+            case 0xc7:
+                hl = 1;
+                skip = 1;
+                break;
+            case 0xc8:
+                hl = 2;
+                skip = 1;
+                break;
+            case 0xc9:
+                hl = 4;
+                skip = 1;
+                break;
+            case 0xdc:
+            case 0xde:
+                hl = 2;
+                break;
+            case 0xdd:
+            case 0xdf:
+                hl = 4;
+                break;
+            default:
+                return false; /* 0xc1 is never used */
+            }
+            if ((size_t)hl > left)
+                return false;
+            uint64_t v = hl ? be(p + pos, hl) : 0;
+            pos += (size_t)hl;
+            left -= (size_t)hl;
+            if (b == 0xdc || b == 0xdd)
+                kids = v <= left ? (size_t)v : SIZE_MAX / 4;
+            else if (b == 0xde || b == 0xdf)
+                kids = v <= left ? 2 * (size_t)v : SIZE_MAX / 4;
+            else if (hl)
+                skip += v <= left ? (size_t)v : left + 1;
+        }
+        if (skip > left || kids > left - skip)
+            return false;
+        pos += skip;
+        pending += kids;
+        pending--;
+        if (pending > n - pos + 1)
+            return false;
+    }
+    return pos == n;
+}
+
 static json_t *to_json(const msgpack_object *o, int depth);
 
 /* A bin holding one msgpack object (an event payload) becomes that
  * object; other bins become base64. */
 static json_t *bin_json(const char *p, size_t n, int depth, bool payload)
 {
-    if (payload) {
+    if (payload && mp_sane((const uint8_t *)p, n)) {
         msgpack_unpacked u;
         msgpack_unpacked_init(&u);
         size_t off = 0;
@@ -153,6 +279,8 @@ static bool as_uint(const msgpack_object *o, uint64_t *v)
 long tap_decode(const char *stream, const void *data, size_t len, long limit,
                 json_t *out)
 {
+    if (!mp_sane(data, len))
+        return -1;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;

@@ -1,0 +1,307 @@
+/*
+ * Unit tests of flowctl's pieces without network or terminal: deployment
+ * properties, stream-file splitting and normalization, tap frame decoding
+ * and the number formats of the tables.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <msgpack.h>
+
+#include "output.h"
+#include "props.h"
+#include "streamfile.h"
+#include "tapdec.h"
+
+/* --- properties ---------------------------------------------------------- */
+
+static const char *prop(json_t *p, const char *k)
+{
+    return json_string_value(json_object_get(p, k));
+}
+
+Test(props, splits_on_commas_and_trims)
+{
+    json_t *p = json_object();
+    cr_assert_eq(props_parse(p, " deployer.a.count = 2 ,app.b.x=y"), 0);
+    cr_assert_str_eq(prop(p, "deployer.a.count"), "2");
+    cr_assert_str_eq(prop(p, "app.b.x"), "y");
+    cr_assert_eq(json_object_size(p), 2);
+    json_decref(p);
+}
+
+Test(props, comma_without_key_belongs_to_the_value)
+{
+    json_t *p = json_object();
+    cr_assert_eq(props_parse(p, "app.a.list=x,y,z,app.b.n=3"), 0);
+    cr_assert_str_eq(prop(p, "app.a.list"), "x,y,z");
+    cr_assert_str_eq(prop(p, "app.b.n"), "3");
+    json_decref(p);
+}
+
+Test(props, value_may_hold_equals_and_be_empty)
+{
+    json_t *p = json_object();
+    cr_assert_eq(props_parse(p, "app.a.expr=x==1,app.b.e="), 0);
+    cr_assert_str_eq(prop(p, "app.a.expr"), "x==1");
+    cr_assert_str_eq(prop(p, "app.b.e"), "");
+    json_decref(p);
+}
+
+Test(props, refuses_what_is_not_a_property, .init = cr_redirect_stderr)
+{
+    json_t *p = json_object();
+    cr_assert_eq(props_parse(p, "novalue"), CTL_EUSAGE);
+    cr_assert_eq(props_parse(p, "=v"), CTL_EUSAGE);
+    json_decref(p);
+}
+
+Test(props, file_with_comments_and_line_numbers, .init = cr_redirect_stderr)
+{
+    char path[] = "/tmp/flowctl-props-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    const char text[] = "# counts\n\ndeployer.a.count=2\n! old style\n"
+                        "  app.b.x = hello world  \n";
+    cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+    close(fd);
+    json_t *p = json_object();
+    cr_assert_eq(props_parse_file(p, path), 0);
+    cr_assert_str_eq(prop(p, "deployer.a.count"), "2");
+    cr_assert_str_eq(prop(p, "app.b.x"), "hello world");
+    cr_assert_eq(json_object_size(p), 2);
+    FILE *f = fopen(path, "a");
+    fputs("broken line\n", f);
+    fclose(f);
+    cr_assert_eq(props_parse_file(p, path), CTL_EUSAGE);
+    unlink(path);
+    cr_assert_eq(props_parse_file(p, "/nonexistent/x.properties"), CTL_EUSAGE);
+    json_decref(p);
+}
+
+/* --- stream files -------------------------------------------------------- */
+
+Test(streamfile, normalize_collapses_whitespace_outside_quotes)
+{
+    const char *s = "  time   |\n    log --expression='a   b'  ";
+    size_t *map;
+    char *n = sf_normalize(s, strlen(s), 100, &map);
+    cr_assert_str_eq(n, "time | log --expression='a   b'");
+    /* Each byte maps back to its place in the source. */
+    cr_assert_eq(map[0], 100 + 2);
+    size_t log_at = (size_t)(strstr(n, "log") - n);
+    cr_assert_eq(map[log_at], 100 + (size_t)(strstr(s, "log") - s));
+    cr_assert_eq(map[strlen(n)], 100 + strlen(s));
+    free(n);
+    free(map);
+}
+
+Test(streamfile, entries_comments_and_continuations)
+{
+    char text[] = "# head\n"
+                  "a = time\n"
+                  "    | log\n"
+                  "\n"
+                  "b-2 = load-sim --rate=5 | log\n";
+    struct sf_file f = { .path = "t.flow",
+                         .text = strdup(text),
+                         .len = strlen(text) };
+    cr_assert_eq(sf_parse(NULL, &f), 0);
+    cr_assert_eq(f.n, 2);
+    cr_assert_str_eq(f.v[0].name, "a");
+    cr_assert_str_eq(f.v[0].def, "time | log");
+    cr_assert_eq(f.v[0].name_off, 7);
+    cr_assert_str_eq(f.v[1].name, "b-2");
+    cr_assert_str_eq(f.v[1].def, "load-sim --rate=5 | log");
+    /* The definition's bytes map into the file. */
+    cr_assert_eq(f.v[1].map[0], (size_t)(strstr(text, "load-sim") - text));
+    sf_fini(&f);
+}
+
+static int parse_errors(const char *text, char *errs, size_t n)
+{
+    FILE *mem = fmemopen(errs, n, "w");
+    struct sf_file f = {
+        .path = "e.flow", .text = strdup(text), .len = strlen(text), .err = mem
+    };
+    int rc = sf_parse(NULL, &f);
+    fclose(mem);
+    sf_fini(&f);
+    return rc;
+}
+
+Test(streamfile, structure_errors_point_into_the_file)
+{
+    char errs[4096] = "";
+    cr_assert_eq(parse_errors("  | log\n", errs, sizeof(errs)), CTL_EFAIL);
+    cr_assert(strstr(errs, "e.flow:1:3: error: a continuation line"), "%s",
+              errs);
+    memset(errs, 0, sizeof(errs));
+    cr_assert_eq(
+        parse_errors("ok = time | log\njust words\n", errs, sizeof(errs)),
+        CTL_EFAIL);
+    cr_assert(strstr(errs, "e.flow:2:6: error: expected 'NAME = DEFINITION'"),
+              "%s", errs);
+    memset(errs, 0, sizeof(errs));
+    cr_assert_eq(parse_errors("Bad = time | log\n", errs, sizeof(errs)),
+                 CTL_EFAIL);
+    cr_assert(strstr(errs, "e.flow:1:1: error: bad stream name"), "%s", errs);
+    memset(errs, 0, sizeof(errs));
+    cr_assert_eq(
+        parse_errors("a = time | log\na = time | log\n", errs, sizeof(errs)),
+        CTL_EFAIL);
+    cr_assert(strstr(errs, "e.flow:2:1: error: stream 'a' is defined twice"),
+              "%s", errs);
+    memset(errs, 0, sizeof(errs));
+    cr_assert_eq(parse_errors("a =   \n", errs, sizeof(errs)), CTL_EFAIL);
+    cr_assert(strstr(errs, "the definition is empty"), "%s", errs);
+    /* The caret sits under the column. */
+    memset(errs, 0, sizeof(errs));
+    parse_errors("x = a\n  | b\nyy zz\n", errs, sizeof(errs));
+    cr_assert(strstr(errs, "e.flow:3:4: error:"), "%s", errs);
+    cr_assert(strstr(errs, "\n  yy zz\n     ^\n"), "%s", errs);
+}
+
+/* --- tap frames ---------------------------------------------------------- */
+
+/* Packs [1, label, instance, epoch, [[id, type, ts_us, key, seq,
+ * payload], ...]] with n copies of one event. */
+static msgpack_sbuffer frame(int n, const char *type, size_t type_len,
+                             bool bad_payload)
+{
+    msgpack_sbuffer pl, sb;
+    msgpack_sbuffer_init(&pl);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &pl, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "account", 7);
+    msgpack_pack_int(&pk, 42);
+    msgpack_pack_str_with_body(&pk, "amount", 6);
+    msgpack_pack_double(&pk, -1.5);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "load-sim", 8);
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_uint64(&pk, 99);
+    msgpack_pack_array(&pk, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        msgpack_pack_array(&pk, 6);
+        msgpack_pack_uint64(&pk, 1000 + (uint64_t)i);
+        msgpack_pack_str_with_body(&pk, type, type_len);
+        msgpack_pack_int64(&pk, 1000001);
+        if (i % 2)
+            msgpack_pack_str_with_body(&pk, "k", 1);
+        else
+            msgpack_pack_nil(&pk);
+        msgpack_pack_uint64(&pk, (uint64_t)i + 1);
+        if (bad_payload) {
+            msgpack_pack_bin_with_body(&pk, "\xc1\x00\x01", 3);
+        } else {
+            msgpack_pack_bin_with_body(&pk, pl.data, pl.size);
+        }
+    }
+    msgpack_sbuffer_destroy(&pl);
+    return sb;
+}
+
+Test(tapdec, decodes_events_and_payloads)
+{
+    msgpack_sbuffer sb = frame(3, "ACCOUNT_CREATED", 15, false);
+    json_t *out = json_array();
+    cr_assert_eq(tap_decode("demo", sb.data, sb.size, 0, out), 3);
+    json_t *e = json_array_get(out, 1);
+    cr_assert_str_eq(out_str(e, "stream", ""), "demo");
+    cr_assert_str_eq(out_str(e, "app", ""), "load-sim");
+    cr_assert_eq(out_num(e, "instance", -1), 2);
+    cr_assert_eq(out_num(e, "id", -1), 1001);
+    cr_assert_str_eq(out_str(e, "type", ""), "ACCOUNT_CREATED");
+    cr_assert_str_eq(out_str(e, "ts", ""), "1970-01-01T00:00:01.000001Z");
+    cr_assert_str_eq(out_str(e, "key", ""), "k");
+    cr_assert(json_is_null(json_object_get(json_array_get(out, 0), "key")));
+    json_t *pl = json_object_get(e, "payload");
+    cr_assert_eq(out_num(pl, "account", 0), 42);
+    cr_assert_float_eq(out_num(pl, "amount", 0), -1.5, 1e-9);
+    json_decref(out);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(tapdec, limit_stops_early)
+{
+    msgpack_sbuffer sb = frame(5, "T", 1, false);
+    json_t *out = json_array();
+    cr_assert_eq(tap_decode("s", sb.data, sb.size, 2, out), 2);
+    cr_assert_eq(json_array_size(out), 2);
+    json_decref(out);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(tapdec, bad_bytes_stay_valid_json)
+{
+    msgpack_sbuffer sb = frame(1, "A\xff\xfe", 3, true);
+    json_t *out = json_array();
+    cr_assert_eq(tap_decode("s", sb.data, sb.size, 0, out), 1);
+    json_t *e = json_array_get(out, 0);
+    cr_assert_str_eq(out_str(e, "type", ""), "A\xEF\xBF\xBD\xEF\xBF\xBD");
+    /* A payload that is not msgpack comes out as base64. */
+    cr_assert_str_eq(json_string_value(json_object_get(e, "payload")), "wQAB");
+    char *text = json_dumps(out, 0);
+    cr_assert_not_null(text);
+    free(text);
+    json_decref(out);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+Test(tapdec, refuses_frames_off_the_format)
+{
+    json_t *out = json_array();
+    cr_assert_eq(tap_decode("s", "", 0, 0, out), -1);
+    cr_assert_eq(tap_decode("s", "\x93\x01\x02\x03", 4, 0, out), -1);
+    /* Counts larger than the bytes present are refused before anything
+     * is allocated for them (found by the fuzzer as an out-of-memory). */
+    cr_assert_eq(tap_decode("s", "\x95\x03\xdd\x01\x63\x03\x01\x90", 8, 0, out),
+                 -1);
+    cr_assert_eq(tap_decode("s", "\xdf\xff\xff\xff\xff", 5, 0, out), -1);
+    /* Version 2 is not understood. */
+    msgpack_sbuffer sb = frame(1, "T", 1, false);
+    ((char *)sb.data)[1] = 2;
+    cr_assert_eq(tap_decode("s", sb.data, sb.size, 0, out), -1);
+    /* Truncated. */
+    ((char *)sb.data)[1] = 1;
+    cr_assert_eq(tap_decode("s", sb.data, sb.size - 3, 0, out), -1);
+    cr_assert_eq(json_array_size(out), 0);
+    json_decref(out);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* --- formats ------------------------------------------------------------- */
+
+Test(output, counts_rates_durations)
+{
+    char b[32];
+    cr_assert_str_eq(out_count(b, sizeof(b), 9999), "9999");
+    cr_assert_str_eq(out_count(b, sizeof(b), 12345), "12.3k");
+    cr_assert_str_eq(out_count(b, sizeof(b), 2500000), "2.50M");
+    cr_assert_str_eq(out_rate(b, sizeof(b), 99.5), "99.5/s");
+    cr_assert_str_eq(out_rate(b, sizeof(b), 1000), "1000/s");
+    cr_assert_str_eq(out_rate(b, sizeof(b), -1), "-");
+    cr_assert_str_eq(out_duration(b, sizeof(b), 0.25), "250ms");
+    cr_assert_str_eq(out_duration(b, sizeof(b), 90), "90s");
+    cr_assert_str_eq(out_duration(b, sizeof(b), 600), "10m");
+}
+
+Test(output, table_pads_columns, .init = cr_redirect_stdout)
+{
+    struct out_table *t = out_table_new(3, "A", "BB", "C");
+    out_table_row(t, "xxx", "y", "z");
+    out_table_row(t, "1", "22", "");
+    out_table_print(NULL, &t, stdout);
+    cr_assert_null(t);
+    fflush(stdout);
+    cr_assert_stdout_eq_str("A    BB  C\nxxx  y   z\n1    22\n");
+}
