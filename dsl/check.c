@@ -124,12 +124,28 @@ static void join_names(char *buf, size_t cap, const char *const *names,
     }
 }
 
+/* Known streams sorted by name (then by position), and the names of the
+ * destinations known streams write to, sorted: taps are then found by
+ * binary search however many streams there are. */
+typedef struct sref {
+    const dsl_stream *s;
+    size_t pos;
+} sref;
+
+typedef struct index {
+    const sref *by_name;
+    size_t n_names;
+    const char **sinks;
+    size_t n_sinks;
+} index_t;
+
 typedef struct checker {
     const dsl_check_ctx *ctx;
     const char *src;
     size_t len;
     dsl_errors *errs;
     int rc;
+    const index_t *idx; /* or NULL: search ctx->known linearly */
 } checker;
 
 #define ADD(c, off, n, ...)                                           \
@@ -305,6 +321,68 @@ static void check_app(checker *c, const dsl_stream *s, size_t i)
     free(all);
 }
 
+static int cmp_stream_name(const void *a, const void *b)
+{
+    const sref *x = a, *y = b;
+    int r = strcmp(x->s->name, y->s->name);
+    if (r)
+        return r;
+    /* Equal names keep their order: the first definition wins. */
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first known stream named by the `len` bytes at `name`. */
+static const dsl_stream *find_stream(const checker *c, const char *name,
+                                     size_t len)
+{
+    if (c->idx) {
+        size_t lo = 0, hi = c->idx->n_names;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            const char *m = c->idx->by_name[mid].s->name;
+            int r = strncmp(m, name, len);
+            if (r == 0 && m[len] != '\0')
+                r = 1;
+            if (r < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < c->idx->n_names) {
+            const char *m = c->idx->by_name[lo].s->name;
+            if (!strncmp(m, name, len) && m[len] == '\0')
+                return c->idx->by_name[lo].s;
+        }
+        return NULL;
+    }
+    for (size_t i = 0; i < c->ctx->n_known; i++) {
+        const dsl_stream *k = c->ctx->known[i];
+        if (k && k->name && strlen(k->name) == len &&
+            !strncmp(k->name, name, len))
+            return k;
+    }
+    return NULL;
+}
+
+/* Does some known stream write to the destination `name`? */
+static bool is_written(const checker *c, const char *name)
+{
+    if (c->idx)
+        return bsearch(&name, c->idx->sinks, c->idx->n_sinks, sizeof(char *),
+                       cmp_str) != NULL;
+    for (size_t i = 0; i < c->ctx->n_known; i++) {
+        const dsl_stream *k = c->ctx->known[i];
+        if (k && k->sink && !strcmp(k->sink->name, name))
+            return true;
+    }
+    return false;
+}
+
 static void check_tap(checker *c, const dsl_stream *s)
 {
     if (!s->source || !c->ctx || !c->ctx->n_known)
@@ -315,13 +393,7 @@ static void check_tap(checker *c, const dsl_stream *s)
         return;
     size_t sl = (size_t)(dot - name);
     const char *label = dot + 1;
-    const dsl_stream *target = NULL;
-    for (size_t i = 0; i < c->ctx->n_known; i++) {
-        const dsl_stream *k = c->ctx->known[i];
-        if (!target && k && k->name && strlen(k->name) == sl &&
-            !strncmp(k->name, name, sl))
-            target = k;
-    }
+    const dsl_stream *target = find_stream(c, name, sl);
     if (target) {
         const char *labels[DSL_MAX_APPS];
         size_t nl = 0;
@@ -343,14 +415,14 @@ static void check_tap(checker *c, const dsl_stream *s)
         return;
     }
     /* Not a stream: fine if some known stream writes to it. */
-    for (size_t i = 0; i < c->ctx->n_known; i++) {
-        const dsl_stream *k = c->ctx->known[i];
-        if (k && k->sink && !strcmp(k->sink->name, name))
-            return;
-    }
-    const char **names = calloc(c->ctx->n_known, sizeof(char *));
+    if (is_written(c, name))
+        return;
+    /* Suggest among the first streams only: a typo check need not scan
+     * a huge file for every bad tap. */
+    size_t cap = c->ctx->n_known < 256 ? c->ctx->n_known : 256;
+    const char **names = calloc(cap ? cap : 1, sizeof(char *));
     size_t nn = 0;
-    for (size_t i = 0; names && i < c->ctx->n_known; i++)
+    for (size_t i = 0; names && i < c->ctx->n_known && nn < cap; i++)
         if (c->ctx->known[i] && c->ctx->known[i]->name)
             names[nn++] = c->ctx->known[i]->name;
     char word[256];
@@ -367,10 +439,21 @@ static void check_tap(checker *c, const dsl_stream *s)
     free(names);
 }
 
+static int check_one(checker *cp, const dsl_stream *s);
+
 int dsl_check_stream(const dsl_stream *s, const dsl_check_ctx *ctx,
                      const char *src, size_t src_len, dsl_errors *errs)
 {
-    checker c = { ctx, src, src_len, errs, 0 };
+    checker c = { ctx, src, src_len, errs, 0, NULL };
+    return check_one(&c, s);
+}
+
+static int check_one(checker *cp, const dsl_stream *s)
+{
+    checker c = *cp;
+    dsl_errors *errs = c.errs;
+    const char *src = c.src;
+    size_t src_len = c.len;
     size_t from = errs->n;
     if (s->name && !dsl_is_stream_name(s->name))
         ADD(&c, s->name_offset, strlen(s->name),
@@ -392,36 +475,62 @@ int dsl_check_file(const dsl_file *f, const dsl_check_ctx *ctx, const char *src,
 {
     size_t nk = (ctx ? ctx->n_known : 0) + f->n_streams;
     const dsl_stream **known = calloc(nk ? nk : 1, sizeof(*known));
-    if (!known) {
+    sref *by_name = calloc(nk ? nk : 1, sizeof(*by_name));
+    const char **sinks = calloc(nk ? nk : 1, sizeof(*sinks));
+    sref *own = calloc(f->n_streams ? f->n_streams : 1, sizeof(*own));
+    int rc = 0;
+    if (!known || !by_name || !sinks || !own) {
         dsl_errors_add(errs, src, src_len, 0, 1, "out of memory");
-        return -1;
+        rc = -1;
+        goto out;
     }
-    size_t k = 0;
-    for (size_t i = 0; ctx && i < ctx->n_known; i++)
-        known[k++] = ctx->known[i];
+    /* The file's own streams come first, so a tap resolves to them
+     * before a stored stream of the same name. */
+    size_t k = 0, nb = 0, ns = 0;
     for (size_t i = 0; i < f->n_streams; i++)
         known[k++] = f->streams[i];
-    dsl_check_ctx c = { ctx ? ctx->registry : NULL, known, k };
-    int rc = 0;
+    for (size_t i = 0; ctx && i < ctx->n_known; i++)
+        if (ctx->known[i])
+            known[k++] = ctx->known[i];
+    for (size_t i = 0; i < k; i++) {
+        if (known[i]->name)
+            by_name[nb++] = (sref){ known[i], i };
+        if (known[i]->sink)
+            sinks[ns++] = known[i]->sink->name;
+    }
+    qsort(sinks, ns, sizeof(*sinks), cmp_str);
+    index_t idx = { by_name, nb, sinks, ns };
+    dsl_check_ctx c2 = { ctx ? ctx->registry : NULL, known, k };
+    checker c = { &c2, src, src_len, errs, 0, &idx };
     size_t from = errs->n;
-    for (size_t i = 0; i < f->n_streams; i++) {
-        const dsl_stream *s = f->streams[i];
-        for (size_t j = 0; s->name && j < i; j++) {
-            const dsl_stream *t = f->streams[j];
-            if (t->name && !strcmp(t->name, s->name)) {
-                if (dsl_errors_add(errs, src, src_len, s->name_offset,
-                                   strlen(s->name),
-                                   "stream '%s' is defined twice; rename "
-                                   "one of them",
-                                   s->name) == 0)
-                    rc = -1;
-                break;
-            }
-        }
-        if (dsl_check_stream(s, &c, src, src_len, errs) < 0)
+
+    /* Stream names unique in the file: sort the file's named streams;
+     * every one after the first of a run is a duplicate. */
+    size_t no = 0;
+    for (size_t i = 0; i < f->n_streams; i++)
+        if (f->streams[i]->name)
+            own[no++] = (sref){ f->streams[i], i };
+    qsort(own, no, sizeof(*own), cmp_stream_name);
+    for (size_t i = 1; i < no; i++) {
+        if (strcmp(own[i].s->name, own[i - 1].s->name) != 0)
+            continue;
+        if (dsl_errors_add(errs, src, src_len, own[i].s->name_offset,
+                           strlen(own[i].s->name),
+                           "stream '%s' is defined twice; rename one of "
+                           "them",
+                           own[i].s->name) == 0)
             rc = -1;
     }
+    /* For taps: by name, the first definition first. */
+    qsort(by_name, nb, sizeof(*by_name), cmp_stream_name);
+    for (size_t i = 0; i < f->n_streams; i++)
+        if (check_one(&c, f->streams[i]) < 0)
+            rc = -1;
     dsl__sort_errors(errs, from);
+out:
     free(known);
+    free(by_name);
+    free(sinks);
+    free(own);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include "flow/dsl.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,11 @@ static void line_col(const char *src, size_t len, size_t offset, unsigned *line,
 int dsl_errors_add(dsl_errors *errs, const char *src, size_t src_len,
                    size_t offset, size_t length, const char *fmt, ...)
 {
+    /* Past the cap, one final note and then nothing: hostile input
+     * cannot make the list grow without bound. */
+    if (errs->n > DSL_MAX_ERRORS)
+        return 0;
+    bool last = errs->n == DSL_MAX_ERRORS;
     if (errs->n == errs->cap) {
         size_t cap = errs->cap ? errs->cap * 2 : 4;
         dsl_error *v = realloc(errs->v, cap * sizeof(*v));
@@ -48,11 +54,17 @@ int dsl_errors_add(dsl_errors *errs, const char *src, size_t src_len,
         errs->v = v;
         errs->cap = cap;
     }
-    va_list ap;
-    va_start(ap, fmt);
     char *msg = NULL;
-    int rc = vasprintf(&msg, fmt, ap);
-    va_end(ap);
+    int rc;
+    if (last) {
+        rc = asprintf(&msg, "too many errors (more than %u); stopping here",
+                      DSL_MAX_ERRORS);
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        rc = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+    }
     if (rc < 0)
         return -1;
     dsl_error *e = &errs->v[errs->n++];

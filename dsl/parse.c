@@ -90,49 +90,99 @@ bool dsl_is_stream_name(const char *name)
     return true;
 }
 
+typedef struct labelref {
+    const char *label;
+    size_t index;
+} labelref;
+
+static int cmp_labelref(const void *a, const void *b)
+{
+    const labelref *x = a, *y = b;
+    int c = strcmp(x->label, y->label);
+    if (c)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
 int dsl__check_labels(const dsl_stream *s, const char *src, size_t len,
                       dsl_errors *errs)
 {
+    if (s->n_apps > DSL_MAX_APPS)
+        return dsl_errors_add(errs, src, len, s->apps[DSL_MAX_APPS].offset, 1,
+                              "too many apps in one stream (the limit is "
+                              "%u)",
+                              DSL_MAX_APPS);
+    for (size_t i = 0; i < s->n_apps; i++)
+        if (s->apps[i].n_options > DSL_MAX_OPTIONS)
+            return dsl_errors_add(
+                errs, src, len, s->apps[i].options[DSL_MAX_OPTIONS].offset, 1,
+                "too many options on app '%s' (the limit is %u)",
+                s->apps[i].name, DSL_MAX_OPTIONS);
+    if (s->n_apps < 2)
+        return 0;
+    /* Sort (label, index) pairs: a duplicate is a run of equal labels;
+     * SCDF reports the earliest app whose label was seen before. */
+    labelref *v = malloc(s->n_apps * sizeof(*v));
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < s->n_apps; i++) {
+        v[i].label = dsl_app_label(&s->apps[i]);
+        v[i].index = i;
+    }
+    qsort(v, s->n_apps, sizeof(*v), cmp_labelref);
+    size_t best = s->n_apps, first = 0;
     for (size_t i = 1; i < s->n_apps; i++) {
-        const char *li = dsl_app_label(&s->apps[i]);
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(li, dsl_app_label(&s->apps[j])) != 0)
-                continue;
-            const dsl_app *a = &s->apps[j], *b = &s->apps[i];
-            if (dsl_errors_add(
-                    errs, src, len, b->offset, strlen(li),
-                    "label '%s' should be unique but app '%s' (at %zu) "
-                    "and app '%s' (at %zu) both use it; add a label, "
-                    "e.g. '%s-%zu: %s'",
-                    li, a->name, j, b->name, i, b->name, i + 1, b->name) < 0)
-                return -1;
-            return 0;
+        if (strcmp(v[i].label, v[i - 1].label) != 0)
+            continue;
+        /* Only the second app of each run matters: it is where SCDF,
+         * reading left to right, first sees that label again. */
+        if (i >= 2 && !strcmp(v[i - 2].label, v[i].label))
+            continue;
+        if (v[i].index < best) {
+            best = v[i].index;
+            first = v[i - 1].index;
         }
     }
-    return 0;
+    free(v);
+    if (best == s->n_apps)
+        return 0;
+    const dsl_app *a = &s->apps[first], *b = &s->apps[best];
+    const char *li = dsl_app_label(b);
+    return dsl_errors_add(errs, src, len, b->offset, strlen(li),
+                          "label '%s' should be unique but app '%s' (at %zu) "
+                          "and app '%s' (at %zu) both use it; add a label, "
+                          "e.g. '%s-%zu: %s'",
+                          li, a->name, first, b->name, best, b->name, best + 1,
+                          b->name) < 0
+               ? -1
+               : 0;
 }
 
-static int cmp_err(const void *a, const void *b)
-{
-    const dsl_error *x = a, *y = b;
-    if (x->offset != y->offset)
-        return x->offset < y->offset ? -1 : 1;
-    return 0;
-}
-
-/* Sort the errors added since `from` by offset, keeping the order of
- * equal offsets (insertion sort: the lists are short). */
+/* Stable merge sort of errors by offset (lists can be long). */
 void dsl__sort_errors(dsl_errors *errs, size_t from)
 {
-    for (size_t i = from + 1; i < errs->n; i++) {
-        dsl_error e = errs->v[i];
-        size_t j = i;
-        while (j > from && cmp_err(&errs->v[j - 1], &e) > 0) {
-            errs->v[j] = errs->v[j - 1];
-            j--;
+    size_t n = errs->n - from;
+    if (n < 2)
+        return;
+    dsl_error *a = errs->v + from;
+    dsl_error *tmp = malloc(n * sizeof(*tmp));
+    if (!tmp)
+        return; /* unsorted but complete */
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n;
+            size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = a[j].offset < a[i].offset ? a[j++] : a[i++];
+            while (i < mid)
+                tmp[k++] = a[i++];
+            while (j < hi)
+                tmp[k++] = a[j++];
         }
-        errs->v[j] = e;
+        memcpy(a, tmp, n * sizeof(*tmp));
     }
+    free(tmp);
 }
 
 static int run(const char *text, size_t len, bool file_mode, dsl__parse *ps)

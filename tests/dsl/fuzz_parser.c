@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     dsl_errors_fini(&e);
 
-    if (size < 160 && !memchr(text, '\0', size)) {
+    if (size < 96 && !memchr(text, '\0', size)) {
         dsl_completions c = { 0 };
         dsl_complete(text, size, registry(), &c);
         dsl_completions_fini(&c);

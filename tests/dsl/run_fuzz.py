@@ -20,7 +20,7 @@ def main():
     proc = None
     try:
         cmd = [fuzzer, "-runs=" + runs, "-dict=" + dictionary,
-               "-max_len=512", "-entropic=0", "-timeout=10", "-rss_limit_mb=2048",
+               "-max_len=160", "-entropic=0", "-timeout=10", "-rss_limit_mb=2048",
                "-print_final_stats=1", "-artifact_prefix=" + work + "/",
                work, seeds]
         env = dict(os.environ)

@@ -562,3 +562,42 @@ Test(file, empty_file)
     cr_assert_eq(f->n_streams, 0);
     dsl_file_destroy(&f);
 }
+
+/* Hostile sizes: everything stays linear and bounded. */
+Test(limits, many_errors_apps_and_labels, .timeout = 60)
+{
+    size_t n = 200000;
+    char *t = malloc(n * 2 + 1);
+    cr_assert_not_null(t);
+    for (size_t i = 0; i < n; i++) {
+        t[2 * i] = '|';
+        t[2 * i + 1] = '\n';
+    }
+    dsl_file *f = NULL;
+    dsl_errors e = { 0 };
+    cr_assert_eq(dsl_parse_file(t, n * 2, &f, &e), -1);
+    cr_assert_eq(e.n, DSL_MAX_ERRORS + 1);
+    cr_assert(strstr(e.v[DSL_MAX_ERRORS].message, "too many errors"));
+    dsl_errors_fini(&e);
+    free(t);
+
+    /* 20000 apps of one name: the duplicate is found at once. */
+    size_t apps = 20000;
+    t = malloc(apps * 4 + 1);
+    cr_assert_not_null(t);
+    size_t k = 0;
+    for (size_t i = 0; i < apps; i++) {
+        memcpy(t + k, i ? " | a" : "a", i ? 4 : 1);
+        k += i ? 4 : 1;
+    }
+    dsl_stream *s = NULL;
+    cr_assert_eq(dsl_parse_stream(t, k, &s, &e), -1);
+    cr_assert(strstr(e.v[0].message, "too many apps"), "%s", e.v[0].message);
+    dsl_errors_fini(&e);
+    /* Under the app limit, the first repeated label is reported. */
+    cr_assert_eq(dsl_parse_stream(t, 1 + 4 * 999, &s, &e), -1);
+    cr_assert_eq(e.v[0].offset, 4);
+    cr_assert(strstr(e.v[0].message, "(at 0) and app 'a' (at 1)"));
+    dsl_errors_fini(&e);
+    free(t);
+}

@@ -37,11 +37,11 @@ extern "C" {
 
 /* Limits that keep hostile input bounded. Exceeding one is a parse error
  * with a message that names the limit. */
-#define DSL_MAX_INPUT         (16u * 1024 * 1024) /* bytes per parse call */
-#define DSL_MAX_TOKEN         (64u * 1024)        /* bytes in one token */
-#define DSL_MAX_APPS          1024                /* apps in one stream */
-#define DSL_MAX_OPTIONS       1024                /* options on one app */
-#define DSL_MAX_DEST_SEGMENTS 64                  /* dotted parts */
+#define DSL_MAX_INPUT   (16u * 1024 * 1024) /* bytes per parse call */
+#define DSL_MAX_TOKEN   (64u * 1024)        /* bytes in one token */
+#define DSL_MAX_APPS    1024                /* apps in one stream */
+#define DSL_MAX_OPTIONS 1024                /* options on one app */
+#define DSL_MAX_ERRORS  100                 /* kept per list */
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
@@ -59,7 +59,9 @@ typedef struct dsl_error {
     char *message;   /* owned */
 } dsl_error;
 
-/* An ordered list of diagnostics, the first one found first. */
+/* An ordered list of diagnostics, the first one found first. It keeps
+ * at most DSL_MAX_ERRORS; the last kept one then says "too many errors"
+ * and later ones are dropped. */
 typedef struct dsl_errors {
     dsl_error *v;
     size_t n;
