@@ -167,9 +167,10 @@ static void mon_cb(flow_zwatch *w, int ready, void *arg)
         if (zmq_msg_size(&msg) >= 6) {
             const uint8_t *d = zmq_msg_data(&msg);
             uint16_t ev = (uint16_t)(d[0] | d[1] << 8); /* host order */
-            if (ev == ZMQ_EVENT_ACCEPTED || ev == ZMQ_EVENT_CONNECTED)
+            if (ev == ZMQ_EVENT_ACCEPTED || ev == ZMQ_EVENT_CONNECTED) {
                 ctx->peers++;
-            else if (ev == ZMQ_EVENT_DISCONNECTED && ctx->peers > 0)
+                ctx->mon_seen = true;
+            } else if (ev == ZMQ_EVENT_DISCONNECTED && ctx->peers > 0)
                 ctx->peers--;
         }
         /* Skip the endpoint frame. */
@@ -364,7 +365,11 @@ void flow__maybe_finish(flow_ctx *ctx)
         return;
     if (!flow__flushed(ctx)) {
         flow__flush(ctx);
-        if (!flow__flushed(ctx))
+        /* With every consumer gone nothing can take the rest: stop now
+         * (finish counts it as dropped) instead of waiting the drain
+         * time out. inproc:// reports no connections, so this only
+         * applies once the monitor has seen one. */
+        if (!flow__flushed(ctx) && !(ctx->mon_seen && ctx->peers == 0))
             return;
     }
     if (ctx->eos_pending) {

@@ -104,7 +104,8 @@ struct flow_ctx {
     bool eos_sent;    /* waiting for the consumers to disconnect */
     void *mon_s;      /* PAIR receiving the output socket's monitor events */
     flow_zwatch *mon_w;
-    int peers; /* consumers connected to the output */
+    int peers;     /* consumers connected to the output */
+    bool mon_seen; /* the monitor reported at least one connection */
     bool tap_full_logged;
     int64_t last_err_log_us;
     uint64_t err_log_suppressed;

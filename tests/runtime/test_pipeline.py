@@ -20,6 +20,9 @@ import sys
 import tempfile
 import time
 
+import msgpack
+import zmq
+
 GEN, PASS, SINK, HOST = sys.argv[1:5]
 CHECK_RSS = len(sys.argv) < 6 or sys.argv[5] == "rss"
 procs = []
@@ -112,9 +115,29 @@ def test_backpressure(work):
     print("backpressure: exact, source peak private RSS %d KiB" % peak)
 
 
+def wait_for_traffic(router, timeout):
+    """Waits for a metrics message (playing flowd) that shows input."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if router.poll(1000):
+            _, body = router.recv_multipart()
+            m = msgpack.unpackb(body, raw=False)
+            if m.get("t") == "metrics" and m.get("in", 0) > 0:
+                return
+    raise AssertionError("no events reached the sink")
+
+
 def test_stop(work):
-    gen, proc, sink, mj = pipeline(work, "stop", ["--count=0"])
-    time.sleep(1.5)
+    zctx = zmq.Context()
+    router = zctx.socket(zmq.ROUTER)
+    router.bind("ipc://%s/ctl" % work)
+    try:
+        gen, proc, sink, mj = pipeline(
+            work, "stop", ["--count=0"],
+            sink_args=["--flow.control=ipc://%s/ctl" % work])
+        wait_for_traffic(router, 120)
+    finally:
+        zctx.destroy(linger=0)
     for p in (gen, proc, sink):
         assert p.poll() is None, "an app ended early"
     t0 = time.time()
