@@ -242,7 +242,12 @@ function createForm(onCreated) {
       const res = await post('/streams/definitions', body);
       msg.textContent = `Created stream ${res && res.name ? res.name : body.name}.`;
       msg.classList.add('ok');
+      name.value = '';
+      desc.value = '';
+      editor.textarea.value = '';
       editor.show([]);
+      replace(proposals);
+      checkNote.textContent = '';
       onCreated(res);
     } catch (e) {
       msg.classList.add('error');
