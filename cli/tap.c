@@ -205,9 +205,15 @@ int cmd_tap(struct ctl *c, int argc, char **argv)
         if (pr < 0 && zmq_errno() != EINTR)
             break;
         if (time(NULL) - last_lookup >= 3) {
-            /* Pick up instances started by scaling or restarts. */
-            connect_taps(c, sock, stream, label, connected, true);
+            /* Pick up instances started by scaling or restarts; stop when
+             * the app is gone (the stream was undeployed). */
+            int r = connect_taps(c, sock, stream, label, connected, true);
             last_lookup = time(NULL);
+            if (r == CTL_ENOTFOUND) {
+                fprintf(stderr, "flowctl: %s.%s is no longer deployed\n",
+                        stream, label);
+                break;
+            }
         }
         if (pr <= 0)
             continue;

@@ -4,7 +4,8 @@ run_fuzz.py TARGET tapdec|streamfile RUNS.
 
 The seeds (valid tap frames, or stream files) go into a temporary corpus
 directory, so the run never writes into the source tree. Fails on any
-crash, leak or timeout the target reports."""
+crash, leak or timeout the target reports (60 s for one input, since the
+machine may be busy; a loop that never ends is still caught)."""
 import os
 import shutil
 import subprocess
@@ -45,7 +46,7 @@ def main():
         # Stream files are small; 1 KiB holds every construct many times
         # over and keeps a million runs short.
         max_len = "1024" if kind == "streamfile" else "4096"
-        cmd = [target, "-runs=" + runs, "-max_len=" + max_len, "-timeout=10",
+        cmd = [target, "-runs=" + runs, "-max_len=" + max_len, "-timeout=60",
                "-rss_limit_mb=1024", "-print_final_stats=1",
                "-artifact_prefix=" + work + "/", corpus]
         if kind == "streamfile":
@@ -61,7 +62,7 @@ def main():
             for name in os.listdir(work):
                 if name.startswith(("crash-", "leak-", "timeout-", "oom-")):
                     print("artifact:", name,
-                          open(os.path.join(work, name), "rb").read()[:256])
+                          open(os.path.join(work, name), "rb").read().hex())
         sys.exit(rc)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -543,6 +543,21 @@ class Commands(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out.splitlines()[0])["app"],
                          "account-events")
+        # Without -n it runs until the stream goes away.
+        p = subprocess.Popen([flowtest.FLOWCTL, "tap", "tp.account-events"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.srv.env(), text=True)
+        try:
+            line = p.stdout.readline()
+            self.assertEqual(json.loads(line)["app"], "account-events")
+            self.ok("undeploy", "tp")
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("tp.account-events is no longer deployed", err)
         self.ok("stream", "destroy", "tp")
 
 
