@@ -395,9 +395,9 @@ static void drain_timeout_cb(uv_timer_t *t)
     flow_ctx *ctx = t->data;
     if (ctx->eos_sent && flow__flushed(ctx))
         flow_log(ctx,
-                 "stop: the consumers did not disconnect within %lld ms "
+                 "stop: %d consumer(s) did not disconnect within %lld ms "
                  "of the end of stream; exiting anyway",
-                 (long long)ctx->conf.drain_ms);
+                 ctx->peers, (long long)ctx->conf.drain_ms);
     else
         flow_log(ctx,
                  "stop: the output did not take the last events within "
@@ -419,6 +419,7 @@ void flow__begin_stop(flow_ctx *ctx, int exit_code)
      * unread (its producer's stream was cut by the stop). */
     if (ctx->in_w)
         flow_zwatch_want(ctx->in_w, 0);
+    ctx->drain_deadline_us = flow_clock_us() + ctx->conf.drain_ms * 1000;
     uv_timer_start(&ctx->drain_timer, drain_timeout_cb,
                    (uint64_t)ctx->conf.drain_ms, 0);
     flow__maybe_finish(ctx);
@@ -561,8 +562,12 @@ static int setup(flow_ctx *ctx)
                                   ctx, &ctx->out.w)))
             return rc;
         ctx->has_out = true;
-        if ((rc = open_monitor(ctx)))
-            return rc;
+        /* inproc:// connections report no disconnection: count consumers
+         * only when the output uses another transport. */
+        if (strstr(c->output, "ipc://") || strstr(c->output, "tcp://")) {
+            if ((rc = open_monitor(ctx)))
+                return rc;
+        }
     }
     if (c->error_output) {
         if ((rc = open_socket(ctx, ZMQ_PUSH, "error-output", c->error_output,
@@ -690,8 +695,15 @@ stop_now:
 
 close_sockets:
     close_socket(&ctx->in_s, 0);
-    close_socket(&ctx->out.zsock, (int)ctx->conf.drain_ms);
-    close_socket(&ctx->err.zsock, (int)ctx->conf.drain_ms);
+    /* What ZeroMQ still queues gets the rest of the drain time, and none
+     * when every consumer is gone. */
+    int64_t left_ms = ctx->drain_deadline_us
+                          ? (ctx->drain_deadline_us - flow_clock_us()) / 1000
+                          : ctx->conf.drain_ms;
+    if (left_ms < 0 || (ctx->mon_seen && ctx->peers == 0))
+        left_ms = 0;
+    close_socket(&ctx->out.zsock, (int)left_ms);
+    close_socket(&ctx->err.zsock, (int)left_ms);
     close_socket(&ctx->tap_s, 0);
     close_socket(&ctx->mon_s, 0);
     close_socket(&ctx->ctl_s, 1000);

@@ -106,6 +106,7 @@ struct flow_ctx {
     flow_zwatch *mon_w;
     int peers;     /* consumers connected to the output */
     bool mon_seen; /* the monitor reported at least one connection */
+    int64_t drain_deadline_us; /* when a stop must be over */
     bool tap_full_logged;
     int64_t last_err_log_us;
     uint64_t err_log_suppressed;
