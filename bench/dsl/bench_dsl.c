@@ -2,7 +2,8 @@
  * DSL parser benchmark: generates a large stream file (named definitions
  * with options, quoted values, labels, destinations, taps, continuation
  * lines and comments), parses it whole and definition by definition, and
- * prints MB/s and definitions/s against the 20 MB/s target.
+ * prints MB/s and definitions/s (per second of CPU time, on one core)
+ * against the 20 MB/s target.
  *
  * usage: flow-bench-dsl [MEGABYTES] [ROUNDS]
  */
@@ -15,10 +16,12 @@
 
 #define TARGET_MBS 20.0
 
+/* CPU time of this process: the figure is per core and does not count
+ * time the machine spent running others. */
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -105,10 +108,11 @@ int main(int argc, char **argv)
             best = dt;
     }
     double mbs = (double)len / (1024 * 1024) / best;
-    printf("dsl file parse: %.1f MB, %zu definitions in %.3f s: %.1f MB/s, "
-           "%.0f definitions/s (%.2fx the %.0f MB/s target)\n",
-           (double)len / (1024 * 1024), streams, best, mbs,
-           (double)streams / best, mbs / TARGET_MBS, TARGET_MBS);
+    printf(
+        "dsl file parse: %.1f MB, %zu definitions in %.3f s of CPU: %.1f MB/s, "
+        "%.0f definitions/s (%.2fx the %.0f MB/s target)\n",
+        (double)len / (1024 * 1024), streams, best, mbs, (double)streams / best,
+        mbs / TARGET_MBS, TARGET_MBS);
 
     /* One definition per call, as flowd parses a POSTed definition. */
     char line[1024];
@@ -135,9 +139,10 @@ int main(int argc, char **argv)
     }
     double dt = now() - t0;
     unsigned parsed = n1 - n1 / 3;
-    printf("dsl single definitions: %u in %.3f s: %.0f definitions/s, %.1f "
-           "MB/s\n",
-           parsed, dt, parsed / dt, (double)bytes / (1024 * 1024) / dt);
+    printf(
+        "dsl single definitions: %u in %.3f s of CPU: %.0f definitions/s, %.1f "
+        "MB/s\n",
+        parsed, dt, parsed / dt, (double)bytes / (1024 * 1024) / dt);
     free(text);
     return 0;
 }
