@@ -22,6 +22,7 @@ export class ApiError extends Error {
 export function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
 
 let asking = null;
+let declined = false; /* the user cancelled: ask again only when told to */
 const tokenListeners = new Set();
 
 export function onToken(fn) { tokenListeners.add(fn); }
@@ -38,6 +39,7 @@ export function askToken() {
     input.value = '';
     dlg.addEventListener('close', () => {
       const ok = dlg.returnValue === 'ok' && input.value.trim() !== '';
+      declined = !ok;
       if (ok) {
         sessionStorage.setItem(TOKEN_KEY, input.value.trim());
         for (const fn of tokenListeners) fn();
@@ -85,7 +87,7 @@ export async function request(method, path, body, retried = false) {
   }
   if (res.status === 401 && !retried) {
     sessionStorage.removeItem(TOKEN_KEY);
-    if (await askToken()) return request(method, path, body, true);
+    if (!declined && await askToken()) return request(method, path, body, true);
   }
   if (!res.ok) throw new ApiError(res.status, data, path);
   return data;

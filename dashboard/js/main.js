@@ -6,7 +6,7 @@
 
 import * as events from './events.js';
 import * as live from './live.js';
-import {onToken, token} from './api.js';
+import {askToken, onToken, token} from './api.js';
 import {h, replace} from './dom.js';
 import * as overview from './pages/overview.js';
 import * as streams from './pages/streams.js';
@@ -49,9 +49,11 @@ function showConn(st, everOpen) {
     banner.textContent = '';
   } else if (st === 'refused') {
     banner.hidden = false;
-    banner.textContent = token()
-        ? 'flowd refused the live updates (wrong access token?); retrying…'
-        : 'flowd needs an access token for the live updates.';
+    replace(banner,
+            token() ? 'flowd refused the live updates (wrong access token?); retrying… '
+                    : 'flowd needs an access token. ',
+            h('button', {type: 'button', id: 'token-button', text: 'Enter token',
+                         onclick: () => askToken()}));
   } else if (st === 'reconnecting' || st === 'down') {
     banner.hidden = false;
     banner.textContent = everOpen

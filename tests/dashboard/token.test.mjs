@@ -1,7 +1,8 @@
 /*
  * flowd with a token: the page asks for it once (in-page dialog, not a
- * browser prompt), keeps it for the tab, and then shows live data; the
- * event stream authenticates with ?access_token=.
+ * browser prompt); cancelled, it does not ask again by itself but offers
+ * an "Enter token" button; the token is kept for the tab and the page then
+ * shows live data, the event stream authenticating with ?access_token=.
  */
 
 import {test} from 'node:test';
@@ -22,6 +23,15 @@ test('the token is asked for once and kept for the session',
   const dlg = page.locator('#token-dialog[open]');
   await dlg.waitFor({timeout: 20000});
   await b.shot('token-dialog');
+
+  /* Cancelled: the page says why it is empty and does not nag. */
+  await page.click('#token-form button[value="cancel"]');
+  await page.locator('#page-overview p.error').waitFor({timeout: 20000});
+  await page.goto(fd.url + '/#/runtime');
+  await page.locator('#page-runtime p.error:not([hidden])').waitFor({timeout: 20000});
+  assert.equal(await page.locator('#token-dialog[open]').count(), 0);
+  await page.locator('#token-button').click({timeout: 20000});
+  await dlg.waitFor();
   await page.fill('#token-input', token);
   await page.click('#token-form button[value="ok"]');
   await dlg.waitFor({state: 'detached'}).catch(() => {});
