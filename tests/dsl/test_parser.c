@@ -499,6 +499,7 @@ Test(errors, line_and_column)
 Test(file, entries_comments_and_continuation)
 {
     const char *t = "# header\n"
+                    "#=\n"
                     "\n"
                     "a = time | log\n"
                     "b = load-sim\n"
@@ -521,7 +522,7 @@ Test(file, entries_comments_and_continuation)
     cr_assert_str_eq(opt(f->streams[1], 0, "rate"), "5");
     cr_assert_str_eq(opt(f->streams[1], 1, "name"), "x\ny");
     cr_assert_str_eq(f->streams[2]->source->name, "a.time");
-    cr_assert_eq(f->streams[0]->offset, 10);
+    cr_assert_eq(f->streams[0]->offset, 13);
     dsl_file_destroy(&f);
     cr_assert_null(f);
 }
