@@ -221,7 +221,8 @@ char *dsl_file_print(const dsl_file *f);
 /* The stream as the JSON object `flowctl validate -o json` prints:
  * {"name": N|null, "source": {"destination": D, "options": {...}}|null,
  *  "apps": [{"name": A, "label": L|null, "options": {...}}],
- *  "sink": {"destination": D}|null}. Compact text; returns new. */
+ *  "sink": {"destination": D}|null} (a sink destination written with
+ * options also gets "options"). Compact text; returns new. */
 char *dsl_stream_to_json(const dsl_stream *s);
 
 /* ------------------------------------------------------------------ */
