@@ -35,6 +35,9 @@ test('the token is asked for once and kept for the session',
   await page.fill('#token-input', token);
   await page.click('#token-form button[value="ok"]');
   await dlg.waitFor({state: 'detached'}).catch(() => {});
+  /* The page it was on loads now. */
+  await page.locator('#runtime-table tbody tr').first().waitFor({timeout: 20000});
+  await page.goto(fd.url + '/');
   await page.locator('#overview-streams tr[data-stream="demo"] .status[data-status="deployed"]')
       .waitFor({timeout: 20000});
   await page.locator('#conn[data-state="open"]').waitFor({timeout: 20000});
