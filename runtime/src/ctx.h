@@ -150,6 +150,8 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals);
 void flow__ctx_free(flow_ctx **ctxp);
 /* Thread-safe stop request. */
 void flow__request_stop(flow_ctx *ctx);
+/* Process-wide malloc settings for apps (flow_app_main, flow_host_run). */
+void flow__tune_malloc(void);
 
 /* counter.c */
 void flow__counters_report(flow_ctx *ctx);

@@ -109,6 +109,7 @@ int flow_host_run(flow_host *h)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     signal(SIGPIPE, SIG_IGN);
+    flow__tune_malloc();
     size_t started = 0;
     for (size_t i = 0; i < h->n; i++) {
         thread_arg *t = malloc(sizeof(*t));

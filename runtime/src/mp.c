@@ -239,6 +239,24 @@ int flow_mp_read(flow_mp_reader *r, flow_mp_value *v)
     int kind = -1;  /* 0 str, 1 bin, 2 array, 3 map, 4 ext */
 
     v->raw = p;
+    /* Fast paths for the commonest items: small ints and short strings. */
+    if (c <= 0x7f) {
+        set_uint(v, c);
+        v->raw_len = 1;
+        r->p = p + 1;
+        return 0;
+    }
+    if ((c & 0xe0) == 0xa0) {
+        size_t len = c & 0x1f;
+        if (len > left - 1)
+            return -FLOW_ETRUNCATED;
+        v->type = FLOW_MP_STR;
+        v->str = (const char *)p + 1;
+        v->len = (uint32_t)len;
+        v->raw_len = 1 + len;
+        r->p = p + 1 + len;
+        return 0;
+    }
     v->raw_len = 0;
     if (c <= 0x7f) {
         set_uint(v, c);
@@ -384,6 +402,14 @@ int flow_mp_read(flow_mp_reader *r, flow_mp_value *v)
 int flow_mp_skip(flow_mp_reader *r)
 {
     const uint8_t *start = r->p;
+    flow_mp_value first;
+    int rc0 = flow_mp_read(r, &first);
+    if (rc0)
+        return rc0;
+    /* Scalars (most values) need no bookkeeping. */
+    if (first.type != FLOW_MP_ARRAY && first.type != FLOW_MP_MAP)
+        return 0;
+    r->p = start;
     uint64_t todo = 1;
     uint64_t stack[FLOW_MP_MAX_DEPTH + 1];
     int depth = 0;
@@ -421,6 +447,10 @@ int flow_mp_read_object(flow_mp_reader *r, flow_mp_value *v)
     int rc = flow_mp_read(&tmp, v);
     if (rc)
         return rc;
+    if (v->type != FLOW_MP_ARRAY && v->type != FLOW_MP_MAP) {
+        r->p = tmp.p; /* a scalar: read whole already */
+        return 0;
+    }
     rc = flow_mp_skip(r);
     if (rc)
         return rc;
