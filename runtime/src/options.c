@@ -32,7 +32,7 @@ static const struct {
     { "instance", "N: instance index, 0-based" },
     { "metrics-json", "PATH: write the final metrics as JSON on exit (-)" },
     { "batch-linger-us", "N: wait up to N us to fill a batch (default 0)" },
-    { "hwm-events", "N: bound on events in flight per output (4096)" },
+    { "hwm-events", "N: bound on events in flight per output (2048)" },
     { "batch-max", "N: most events in one batch (default 256)" },
     { "drain-ms", "N: how long a stop may take to flush (default 5000)" },
     { "eos-exit", "N: exit after end of stream from N producers (0 never)" },
@@ -471,7 +471,7 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
         }
     }
     flow__conf *c = &ctx->conf;
-    c->hwm_events = 4096;
+    c->hwm_events = 2048;
     c->batch_max = 256;
     c->batch_bytes = 256 * 1024;
     c->drain_ms = 5000;
