@@ -114,6 +114,7 @@ static void on_message(srv *s, const void *id, size_t idlen, const void *data,
         i->m = m.m;
     if (i->state == SRV_INST_DEPLOYING && m.type != FLOW_CTL_BYE) {
         i->state = SRV_INST_DEPLOYED;
+        srv_inst_catch_up(s, i);
         srv_stream_refresh(s, i->app->stream);
     }
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,12 +226,43 @@ static void log_path(srv *s, const srv_inst *i, char *buf, size_t len)
             i->app->stream->name, i->app->label, i->index);
 }
 
+/* The label an instance is stored under (the host has its own). */
+static const char *store_label(const srv_inst *i)
+{
+    return i->host ? "*host*" : i->app->label;
+}
+
+/* Mirrors the host process of a single-packaged stream onto its apps'
+ * instances. */
+static void sync_hosted(srv_stream *st)
+{
+    srv_inst *h = st->host;
+
+    if (!h)
+        return;
+    for (size_t k = 0; k < st->napps; k++)
+        for (int j = 0; j < st->apps[k].ninst; j++) {
+            srv_inst *i = st->apps[k].inst[j];
+            i->restarts = h->restarts;
+            snprintf(i->last_exit, sizeof i->last_exit, "%s", h->last_exit);
+            if (h->pid > 0 && i->pid == h->pid)
+                continue;
+            i->pid = h->pid;
+            i->started_ms = h->started_ms;
+            i->start_ticks = h->start_ticks;
+            i->ident_len = 0;
+            i->state = h->pid > 0 ? SRV_INST_DEPLOYING : h->state;
+            if (h->pid <= 0)
+                i->rate_in = i->rate_out = 0;
+        }
+}
+
 static void save_inst(srv *s, srv_inst *i)
 {
     srv_store_exec(&s->store,
                    "INSERT OR REPLACE INTO instances(stream, label, idx, "
                    "pid, started_at) VALUES (?, ?, ?, ?, ?)",
-                   "ssiii", i->app->stream->name, i->app->label,
+                   "ssiii", i->app->stream->name, store_label(i),
                    (int64_t)i->index, (int64_t)i->pid, (int64_t)i->start_ticks);
 }
 
@@ -239,7 +271,7 @@ static void forget_inst(srv *s, srv_inst *i)
     srv_store_exec(&s->store,
                    "DELETE FROM instances WHERE stream=? AND label=? AND "
                    "idx=?",
-                   "ssi", i->app->stream->name, i->app->label,
+                   "ssi", i->app->stream->name, store_label(i),
                    (int64_t)i->index);
 }
 
@@ -252,7 +284,28 @@ static void on_timer_close(uv_handle_t *h)
 {
     srv_inst *i = h->data;
     free(h);
+    free(i->spawn_inputs);
     free(i);
+}
+
+void srv_inst_catch_up(srv *s, srv_inst *i)
+{
+    char inputs[8192];
+    srv_dapp *a = i->app;
+
+    if (a->pos != 0 || a->stream->tap)
+        return;
+    collect_inputs(s, a, inputs, sizeof inputs);
+    for (char *save = NULL, *ep = strtok_r(inputs, ",", &save); ep;
+         ep = strtok_r(NULL, ",", &save)) {
+        bool had = false;
+        const char *old = i->spawn_inputs ? i->spawn_inputs : "";
+        size_t n = strlen(ep);
+        for (const char *p = strstr(old, ep); p && !had; p = strstr(p + 1, ep))
+            had = (p == old || p[-1] == ',') && (p[n] == ',' || !p[n]);
+        if (!had)
+            srv_control_send_connect(s, i, "connect", ep);
+    }
 }
 
 static void inst_release(srv_inst *i)
@@ -309,6 +362,11 @@ static void finish_undeploy(srv *s, srv_stream *st)
     free(st->apps);
     st->apps = NULL;
     st->napps = 0;
+    if (st->host) {
+        inst_release(st->host);
+        st->host = NULL;
+    }
+    st->single = false;
     srv_tap_close(st);
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
@@ -328,6 +386,8 @@ static void finish_undeploy(srv *s, srv_stream *st)
 
 static bool stream_has_processes(const srv_stream *st)
 {
+    if (st->host && st->host->pid > 0)
+        return true;
     for (size_t k = 0; k < st->napps; k++)
         for (int j = 0; j < st->apps[k].ninst; j++)
             if (st->apps[k].inst[j]->pid > 0)
@@ -388,6 +448,12 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
     i->rate_in = i->rate_out = 0;
     i->ident_len = 0;
     uv_timer_stop(i->timer);
+    if (i->host)
+        for (size_t k = 0; k < st->napps; k++)
+            for (int j = 0; j < st->apps[k].ninst; j++) {
+                st->apps[k].inst[j]->pid = 0;
+                uv_timer_stop(st->apps[k].inst[j]->timer);
+            }
 
     if (i->removing) {
         remove_inst(s, i);
@@ -443,44 +509,102 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
     inst_gone(i->app->stream->s, i, status, sig);
 }
 
+/* A growing argv of owned strings. */
+typedef struct strv {
+    char **v;
+    int n, cap;
+    bool oom;
+} strv;
+
+static void strv_add(strv *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void strv_add(strv *a, const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    if (a->n + 2 > a->cap) {
+        int cap = a->cap ? a->cap * 2 : 32;
+        char **nv = realloc(a->v, (size_t)cap * sizeof *nv);
+        if (!nv) {
+            a->oom = true;
+            return;
+        }
+        a->v = nv;
+        a->cap = cap;
+    }
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0) {
+        s = NULL;
+        a->oom = true;
+    }
+    va_end(ap);
+    if (s) {
+        a->v[a->n++] = s;
+        a->v[a->n] = NULL;
+    }
+}
+
+static void strv_free(strv *a)
+{
+    for (int k = 0; k < a->n; k++)
+        free(a->v[k]);
+    free(a->v);
+}
+
+/* The command line of one app instance (without the program). */
+static void app_args(srv *s, srv_inst *i, strv *av)
+{
+    srv_dapp *a = i->app;
+    char inputs[8192];
+
+    for (int k = 0; k < a->nopts; k++)
+        strv_add(av, "%s", a->opts[k]);
+    collect_inputs(s, a, inputs, sizeof inputs);
+    free(i->spawn_inputs);
+    i->spawn_inputs = strdup(inputs);
+    if (inputs[0] && (!a->stream->host || a->pos == 0))
+        strv_add(av, "--flow.input=%s", inputs);
+    if (i->output[0])
+        strv_add(av, "--flow.output=%s", i->output);
+    if (i->tap[0])
+        strv_add(av, "--flow.tap=%s", i->tap);
+    strv_add(av, "--flow.control=%s", s->ctl_endpoint);
+    strv_add(av, "--flow.stream=%s", a->stream->name);
+    strv_add(av, "--flow.label=%s", a->label);
+    strv_add(av, "--flow.instance=%d", i->index);
+}
+
 static void spawn_inst(srv *s, srv_inst *i)
 {
     srv_dapp *a = i->app;
     srv_stream *st = a->stream;
-    char inputs[8192], path[PATH_MAX + 64];
-    char arg_in[8300], arg_out[SRV_EP_MAX + 32], arg_ctl[SRV_EP_MAX + 32];
-    char arg_tap[SRV_EP_MAX + 32];
-    char arg_stream[128], arg_label[128], arg_inst[64];
-    char *argv[64 + 16];
+    char path[PATH_MAX + 64];
     char *envp[sizeof env_allow / sizeof env_allow[0] + 1];
     char envbuf[sizeof env_allow / sizeof env_allow[0]][1024];
-    int argc = 0, envc = 0;
+    int envc = 0;
+    strv av = { 0 };
+    const char *file = i->host ? s->host_uri : a->uri;
 
-    argv[argc++] = a->uri;
-    for (int k = 0; k < a->nopts && argc < 64; k++)
-        argv[argc++] = a->opts[k];
-    collect_inputs(s, a, inputs, sizeof inputs);
-    if (inputs[0]) {
-        snprintf(arg_in, sizeof arg_in, "--flow.input=%s", inputs);
-        argv[argc++] = arg_in;
+    strv_add(&av, "%s", file);
+    if (i->host) {
+        /* flow-host APP [OPTIONS] '|' APP ...: consecutive apps are
+         * wired over inproc:// by the host. */
+        for (size_t k = 0; k < st->napps; k++) {
+            if (k > 0)
+                strv_add(&av, "|");
+            strv_add(&av, "%s", st->apps[k].name);
+            app_args(s, st->apps[k].inst[0], &av);
+        }
+    } else {
+        app_args(s, i, &av);
     }
-    if (i->output[0]) {
-        snprintf(arg_out, sizeof arg_out, "--flow.output=%s", i->output);
-        argv[argc++] = arg_out;
+    if (av.oom) {
+        strv_free(&av);
+        inst_gone(s, i, 127, 0);
+        return;
     }
-    if (i->tap[0]) {
-        snprintf(arg_tap, sizeof arg_tap, "--flow.tap=%s", i->tap);
-        argv[argc++] = arg_tap;
-    }
-    snprintf(arg_ctl, sizeof arg_ctl, "--flow.control=%s", s->ctl_endpoint);
-    argv[argc++] = arg_ctl;
-    snprintf(arg_stream, sizeof arg_stream, "--flow.stream=%s", st->name);
-    argv[argc++] = arg_stream;
-    snprintf(arg_label, sizeof arg_label, "--flow.label=%s", a->label);
-    argv[argc++] = arg_label;
-    snprintf(arg_inst, sizeof arg_inst, "--flow.instance=%d", i->index);
-    argv[argc++] = arg_inst;
-    argv[argc] = NULL;
 
     for (size_t k = 0; k < sizeof env_allow / sizeof env_allow[0]; k++) {
         const char *v = getenv(env_allow[k]);
@@ -501,8 +625,8 @@ static void spawn_inst(srv *s, srv_inst *i)
     };
     uv_process_options_t o = {
         .exit_cb = on_exit_cb,
-        .file = a->uri,
-        .args = argv,
+        .file = file,
+        .args = av.v,
         .env = envp,
         .stdio_count = 3,
         .stdio = stdio,
@@ -511,6 +635,7 @@ static void spawn_inst(srv *s, srv_inst *i)
     if (!p) {
         if (fd >= 0)
             close(fd);
+        strv_free(&av);
         inst_gone(s, i, 127, 0);
         return;
     }
@@ -520,10 +645,11 @@ static void spawn_inst(srv *s, srv_inst *i)
     int rc = uv_spawn(s->loop, p, &o);
     if (fd >= 0)
         close(fd);
+    strv_free(&av);
     if (rc) {
         char id[160];
         srv_inst_id(i, id, sizeof id);
-        fprintf(stderr, "flowd: [%s] cannot start %s: %s\n", id, a->uri,
+        fprintf(stderr, "flowd: [%s] cannot start %s: %s\n", id, file,
                 uv_strerror(rc));
         p->data = NULL;
         uv_close((uv_handle_t *)p, on_proc_close);
@@ -539,6 +665,8 @@ static void spawn_inst(srv *s, srv_inst *i)
     memset(&i->m, 0, sizeof i->m);
     i->prev_in = i->prev_out = 0;
     save_inst(s, i);
+    if (i->host)
+        srv_stream_refresh(s, st);
 }
 
 struct opt_ud {
@@ -678,8 +806,34 @@ static int check_prop_options(srv *s, srv_stream *st, json_t *props, char *err,
     return 0;
 }
 
+/* deployer.packaging=single: one flow-host process runs every app; the
+ * apps talk over inproc:// inside it, so only the stream's ends keep
+ * endpoints (no taps). */
+static int setup_single(srv *s, srv_stream *st, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < st->napps; k++) {
+        srv_inst *i = st->apps[k].inst[0];
+        i->tap[0] = '\0';
+        if (k + 1 < st->napps)
+            i->output[0] = '\0';
+    }
+    st->host = inst_new(s, &st->apps[0], 0);
+    if (!st->host) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    st->host->host = true;
+    st->single = true;
+    return 0;
+}
+
 static void teardown_apps(srv_stream *st)
 {
+    if (st->host) {
+        inst_release(st->host);
+        st->host = NULL;
+    }
+    st->single = false;
     for (size_t k = 0; k < st->napps; k++) {
         srv_dapp *a = &st->apps[k];
         for (int j = 0; j < a->ninst; j++)
@@ -724,14 +878,29 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
         json_decref(norm);
         return 400;
     }
-    if (strcmp(srv_props_packaging(norm), "single") == 0) {
-        snprintf(err, errlen,
-                 "deployer.packaging=single is not available in this "
-                 "flowd yet; use multi");
-        json_decref(norm);
-        return 422;
+    bool single = strcmp(srv_props_packaging(norm), "single") == 0;
+    if (single) {
+        for (size_t k = 0; k < n; k++) {
+            if (srv_props_deployer_int(norm, labels[k], "count", 1) != 1) {
+                snprintf(err, errlen,
+                         "deployer.packaging=single runs one instance of "
+                         "each app; drop the count of '%s'",
+                         labels[k]);
+                json_decref(norm);
+                return 400;
+            }
+        }
+        if (access(s->host_uri, X_OK) != 0) {
+            snprintf(err, errlen,
+                     "deployer.packaging=single needs flow-host, which is "
+                     "not at %s",
+                     s->host_uri);
+            json_decref(norm);
+            return 422;
+        }
     }
-    if (build_apps(s, st, norm, err, errlen)) {
+    if (build_apps(s, st, norm, err, errlen) ||
+        (single && setup_single(s, st, err, errlen))) {
         teardown_apps(st);
         json_decref(norm);
         return 422;
@@ -758,9 +927,12 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     st->props = norm;
     st->deployed = true;
     st->deployed_ms = now;
-    for (size_t k = st->napps; k-- > 0;)
-        for (int j = 0; j < st->apps[k].ninst; j++)
-            spawn_inst(s, st->apps[k].inst[j]);
+    if (st->host)
+        spawn_inst(s, st->host);
+    else
+        for (size_t k = st->napps; k-- > 0;)
+            for (int j = 0; j < st->apps[k].ninst; j++)
+                spawn_inst(s, st->apps[k].inst[j]);
     notify_new_outputs(s, &st->apps[st->napps - 1], 0);
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
@@ -791,6 +963,10 @@ static void on_kill_timer(uv_timer_t *t)
 static void stop_inst(srv_inst *i)
 {
     uv_timer_stop(i->timer);
+    if (i->app->stream->host && !i->host) {
+        /* Part of the host process: stopped with it. */
+        return;
+    }
     if (i->pid <= 0) {
         if (!i->removing)
             i->state = SRV_INST_STOPPED;
@@ -829,6 +1005,11 @@ bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
                     i->state = SRV_INST_UNDEPLOYING;
                 stop_inst(i);
             }
+        if (st->host) {
+            if (st->host->pid > 0)
+                st->host->state = SRV_INST_UNDEPLOYING;
+            stop_inst(st->host);
+        }
     }
     if (waiter) {
         srv_waiter *w = calloc(1, sizeof *w);
@@ -856,6 +1037,13 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
     if (count < 1 || count > SRV_MAX_COUNT) {
         snprintf(err, errlen, "count must be from 1 to %d", SRV_MAX_COUNT);
         return 400;
+    }
+    if (st->host) {
+        snprintf(err, errlen,
+                 "stream '%s' runs in one process (deployer.packaging="
+                 "single); redeploy it with multi packaging to scale",
+                 st->name);
+        return 422;
     }
     int live = 0;
     for (int j = 0; j < a->ninst; j++)
@@ -929,6 +1117,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
 
 void srv_stream_refresh(srv *s, srv_stream *st)
 {
+    sync_hosted(st);
     size_t n = st->napps;
     srv_app_counts *c = calloc(n + 1, sizeof *c);
 
@@ -997,6 +1186,10 @@ void srv_deployer_tick(srv *s)
     struct stat sb;
 
     for (srv_stream *st = s->streams; st; st = st->next) {
+        srv_inst *h = st->host;
+        if (h && h->adopted && h->pid > 0 && h->state != SRV_INST_UNDEPLOYING &&
+            !pid_matches(h->pid, h->start_ticks))
+            inst_gone(s, h, -1, SIGKILL);
         for (size_t k = 0; k < st->napps; k++) {
             srv_dapp *a = &st->apps[k];
             for (int j = 0; j < a->ninst; j++) {
@@ -1032,35 +1225,42 @@ void srv_deployer_tick(srv *s)
     }
 }
 
+static void adopt_or_spawn_one(srv *s, srv_inst *i)
+{
+    srv_stream *st = i->app->stream;
+    sqlite3_stmt *q =
+        srv_store_query(&s->store,
+                        "SELECT pid, started_at FROM instances WHERE "
+                        "stream=? AND label=? AND idx=?",
+                        "ssi", st->name, store_label(i), (int64_t)i->index);
+    int pid = 0;
+    uint64_t ticks = 0;
+
+    if (q && sqlite3_step(q) == SQLITE_ROW) {
+        pid = sqlite3_column_int(q, 0);
+        ticks = (uint64_t)sqlite3_column_int64(q, 1);
+    }
+    sqlite3_finalize(q);
+    if (pid_matches(pid, ticks)) {
+        i->pid = pid;
+        i->start_ticks = ticks;
+        i->adopted = true;
+        i->state = SRV_INST_DEPLOYING;
+        i->started_ms = srv_now_ms();
+    } else {
+        spawn_inst(s, i);
+    }
+}
+
 static void adopt_or_spawn(srv *s, srv_stream *st)
 {
-    for (size_t k = st->napps; k-- > 0;) {
-        srv_dapp *a = &st->apps[k];
-        for (int j = 0; j < a->ninst; j++) {
-            srv_inst *i = a->inst[j];
-            sqlite3_stmt *q =
-                srv_store_query(&s->store,
-                                "SELECT pid, started_at FROM instances WHERE "
-                                "stream=? AND label=? AND idx=?",
-                                "ssi", st->name, a->label, (int64_t)i->index);
-            int pid = 0;
-            uint64_t ticks = 0;
-            if (q && sqlite3_step(q) == SQLITE_ROW) {
-                pid = sqlite3_column_int(q, 0);
-                ticks = (uint64_t)sqlite3_column_int64(q, 1);
-            }
-            sqlite3_finalize(q);
-            if (pid_matches(pid, ticks)) {
-                i->pid = pid;
-                i->start_ticks = ticks;
-                i->adopted = true;
-                i->state = SRV_INST_DEPLOYING;
-                i->started_ms = srv_now_ms();
-            } else {
-                spawn_inst(s, i);
-            }
-        }
+    if (st->host) {
+        adopt_or_spawn_one(s, st->host);
+        return;
     }
+    for (size_t k = st->napps; k-- > 0;)
+        for (int j = 0; j < st->apps[k].ninst; j++)
+            adopt_or_spawn_one(s, st->apps[k].inst[j]);
 }
 
 /* Loads one definition row into memory. */
@@ -1112,7 +1312,9 @@ void srv_deployer_restore(srv *s)
         srv_stream *st = srv_stream_find(s, name);
         json_t *props =
             json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
-        if (!st || !props || build_apps(s, st, props, err, sizeof err)) {
+        if (!st || !props || build_apps(s, st, props, err, sizeof err) ||
+            (strcmp(srv_props_packaging(props), "single") == 0 &&
+             setup_single(s, st, err, sizeof err))) {
             fprintf(stderr, "flowd: deployment of '%s' not restored: %s\n",
                     name, st && props ? err : "bad record");
             if (st)
@@ -1127,10 +1329,12 @@ void srv_deployer_restore(srv *s)
                             "WHERE stream=?",
                             "s", name);
         while (o && sqlite3_step(o) == SQLITE_ROW) {
-            srv_dapp *a =
-                srv_stream_app(st, (const char *)sqlite3_column_text(o, 0));
+            const char *lab = (const char *)sqlite3_column_text(o, 0);
+            srv_dapp *a = srv_stream_app(st, lab);
             int idx = sqlite3_column_int(o, 1);
-            if (a && idx < a->count)
+            if (a && idx < a->count && !st->host)
+                continue;
+            if (st->host && strcmp(lab, "*host*") == 0 && idx == 0)
                 continue;
             int pid = sqlite3_column_int(o, 2);
             if (pid_matches(pid, (uint64_t)sqlite3_column_int64(o, 3)))
@@ -1151,6 +1355,11 @@ void srv_deployer_restore(srv *s)
 
 void srv_deployer_stop_all(srv *s)
 {
+    for (srv_stream *st = s->streams; st; st = st->next)
+        if (st->host && st->host->pid > 0) {
+            st->host->state = SRV_INST_UNDEPLOYING;
+            stop_inst(st->host);
+        }
     for (srv_stream *st = s->streams; st; st = st->next)
         for (size_t k = 0; k < st->napps; k++)
             for (int j = 0; j < st->apps[k].ninst; j++) {

@@ -194,6 +194,12 @@ int srv_registry_load(srv *s, char *err, size_t errlen)
     char e[512];
 
     s->app_uris = json_object();
+    /* flow-host sits beside the built-in apps. */
+    if (sizeof builtin / sizeof builtin[0] > 1) {
+        const char *slash = strrchr(builtin[1], '/');
+        srv_fmt(s->host_uri, sizeof s->host_uri, "%.*s/flow-host",
+                (int)(slash ? slash - builtin[1] : 0), builtin[1]);
+    }
     for (size_t i = 1; i < sizeof builtin / sizeof builtin[0]; i++) {
         const char *base = strrchr(builtin[i], '/');
         base = base ? base + 1 : builtin[i];

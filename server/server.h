@@ -61,6 +61,8 @@ struct srv_inst {
     int pid;            /* 0 when no process */
     bool adopted;       /* survived a flowd restart: not our child */
     bool removing;      /* scaled away: freed once stopped */
+    bool host;          /* the flow-host process of a single-packaged stream */
+    char *spawn_inputs; /* --flow.input it was started with (owned) */
     int restarts;
     int64_t restart_ms[SRV_RESTART_RING];
     int consecutive;
@@ -121,7 +123,8 @@ struct srv_stream {
     srv_status pushed_status;
     char pushed_desc[512];
     srv_waiter *waiters;
-    srv_tap *tap; /* when the stream reads a tap */
+    srv_tap *tap;   /* when the stream reads a tap */
+    srv_inst *host; /* deployer.packaging=single: the one process */
     srv_stream *next;
 };
 
@@ -138,6 +141,7 @@ struct srv {
     void *ctl_sock;
     struct flow_zwatch *ctl_watch;
     char ctl_endpoint[SRV_EP_MAX];
+    char host_uri[PATH_MAX]; /* flow-host, for single packaging */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint;
     uv_timer_t exit_timer;
@@ -208,6 +212,9 @@ bool srv_deployer_idle(srv *s);
 void srv_stream_refresh(srv *s, srv_stream *st);
 srv_dapp *srv_stream_app(srv_stream *st, const char *label);
 void srv_inst_id(const srv_inst *i, char *buf, size_t len);
+/* After an instance's hello: connects it to inputs that appeared since
+ * it was started (a producer of its destination deployed later). */
+void srv_inst_catch_up(srv *s, srv_inst *i);
 const char *srv_inst_state_name(srv_inst_state st);
 
 /* Control endpoint. */

@@ -40,6 +40,9 @@ srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
         return NULL;
     }
     dsl_errors_fini(&errs);
+    /* The checker finds taps by the names of known streams. */
+    if (!ast->name)
+        ast->name = strdup(name);
     srv_stream *st = calloc(1, sizeof *st);
     if (!st) {
         dsl_stream_destroy(&ast);

@@ -460,6 +460,64 @@ def test_events_and_static():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_single_packaging():
+    with Flowd() as f:
+        f.create("one", DEMO.replace("it-load", "one-load"))
+        d = f.deploy("one", {"deployer.packaging": "single"})
+        assert d["packaging"] == "single", d
+        f.wait_status("one", "deployed")
+        pids = {i["pid"] for i in f.instances("one")}
+        assert len(pids) == 1 and None not in pids, pids
+        host = pids.pop()
+        assert len(f.app_pids()) == 1, f.app_pids()
+        first = wait_for("counter", lambda: f.counter("one-load"))
+        wait_for("counter rising", lambda: f.counter("one-load") > first)
+        st, _, body = f.request(
+            "POST", "/streams/deployments/scale/one/counter/instances/2")
+        assert st == 422, body
+        os.kill(host, signal.SIGKILL)
+        wait_for("host restarted", lambda: all(
+            i["pid"] and i["pid"] != host and i["state"] == "deployed"
+            for i in f.instances("one")))
+        f.wait_status("one", "deployed")
+        assert len(f.app_pids()) == 1, f.app_pids()
+        f.json("DELETE", "/streams/deployments/one")
+        assert not f.app_pids()
+        st, _, body = f.request("POST", "/streams/deployments/one",
+                                {"deployer.packaging": "single",
+                                 "deployer.counter.count": "2"})
+        assert st == 400, body
+
+
+def test_destinations_and_taps():
+    with Flowd() as f:
+        # The consumer first: it gets the producer's endpoint later.
+        f.create("consume", ":orders > counter --name=orders-in",
+                 deploy=True)
+        f.create("produce", "load-sim --rate=1000 > :orders", deploy=True)
+        f.create("main", "load-sim --rate=1000 | account-events | "
+                 "counter --name=main-load", deploy=True)
+        f.create("watch", ":main.account-events > counter --name=tapped",
+                 deploy=True)
+        for s in ("consume", "produce", "main", "watch"):
+            f.wait_status(s, "deployed")
+        wait_for("destination delivers", lambda: f.counter("orders-in") > 0)
+        wait_for("tap delivers", lambda: f.counter("tapped") > 0)
+        d = f.get("/streams/definitions/watch")
+        assert d["source"] == {"tap": "main.account-events"}, d
+        assert f.get("/streams/definitions/consume")["source"] == {
+            "destination": "orders"}
+        # The tapped stream still counts everything it produces.
+        before = f.counter("main-load")
+        wait_for("main rising", lambda: f.counter("main-load") > before)
+        for s in ("watch", "main", "produce", "consume"):
+            f.json("DELETE", f"/streams/deployments/{s}")
+        assert not f.app_pids(), f.app_pids()
+        assert not [n for n in os.listdir(os.path.join(f.data_dir, "run"))
+                    if n != "control"], os.listdir(
+                        os.path.join(f.data_dir, "run"))
+
+
 TESTS = {
     "lifecycle": test_lifecycle,
     "bad_requests": test_bad_requests,
@@ -470,6 +528,8 @@ TESTS = {
     "token_matrix": test_token_matrix,
     "flowd_restart_adopts_apps": test_flowd_restart_adopts_apps,
     "events_and_static": test_events_and_static,
+    "single_packaging": test_single_packaging,
+    "destinations_and_taps": test_destinations_and_taps,
 }
 
 if __name__ == "__main__":
