@@ -106,6 +106,13 @@ static void metrics_cb(uv_timer_t *t)
     flow__update_now(ctx);
     send_metrics(ctx, false);
     flow__counters_report(ctx);
+    /* Cheap insurance: re-read every socket's ZMQ_EVENTS once a second,
+     * so no lost edge can ever stall the app for longer. */
+    flow_zwatch *ws[] = { ctx->in_w, ctx->out.w, ctx->err.w, ctx->ctl_w,
+                          ctx->mon_w };
+    for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
+        if (ws[i])
+            flow_zwatch_kick(ws[i]);
 }
 
 static void ctl_cb(flow_zwatch *w, int ready, void *arg)

@@ -45,6 +45,7 @@ def main():
         ep_out = "ipc://%s/out" % work
         ep_err = "ipc://%s/err" % work
         ep_ctl = "ipc://%s/ctl" % work
+        ep_tap = "ipc://%s/tap" % work
         push = ctx.socket(zmq.PUSH)
         push.bind(ep_in)
         router = ctx.socket(zmq.ROUTER)
@@ -54,12 +55,16 @@ def main():
             app, "--reject-every=%d" % REJECT_EVERY,
             "--flow.input=" + ep_in, "--flow.output=" + ep_out,
             "--flow.error-output=" + ep_err, "--flow.control=" + ep_ctl,
+            "--flow.tap=" + ep_tap,
             "--flow.stream=py", "--flow.label=relay", "--flow.instance=1",
             "--flow.metrics-json=" + metrics_path])
         pull = ctx.socket(zmq.PULL)
         pull.connect(ep_out)
         errs = ctx.socket(zmq.PULL)
         errs.connect(ep_err)
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(ep_tap)
 
         deadline = time.time() + 30
         ident, hello = None, None
@@ -80,6 +85,22 @@ def main():
         push.send(b"\xc1garbage")                      # not msgpack
         push.send(frame("py", 0, 1, [[1, "T", 0, None, 1, b"\xdd\xff"]]))
         push.send(msgpack.packb([2, "py", 0, 1, []]))  # unknown version
+
+        # Probe events until the tap's subscription is in place (a tap
+        # with no subscriber publishes to nobody).
+        probes = 0
+        deadline = time.time() + 60
+        while True:
+            assert time.time() < deadline, "the tap never delivered"
+            probes += 1
+            push.send(frame("py", 0, 1, [[10**9 + probes, "PROBE", 0, None,
+                                          probes, msgpack.packb({"n": 1})]]))
+            f = msgpack.unpackb(pull.recv(), raw=False)
+            assert f[4][0][1] == "PROBE"
+            if sub.poll(200):
+                break
+        while sub.poll(500):
+            sub.recv()
 
         epoch = 424242
         sent = {}
@@ -115,7 +136,8 @@ def main():
                     into[eid] = (etype, ts, key, payload)
                     if sock is pull:
                         seqs.append(seq)
-        assert seqs == list(range(1, len(seqs) + 1)), "output seq not 1..n"
+        assert seqs == list(range(probes + 1, probes + len(seqs) + 1)), \
+            "output seq not consecutive"
         for eid, (etype, ts, key, payload) in got.items():
             n = eid // 7
             assert n % REJECT_EVERY != 0
@@ -134,11 +156,24 @@ def main():
                 "no complete metrics message"
             _, body = router.recv_multipart()
             m = msgpack.unpackb(body, raw=False)
-            if m["t"] == "metrics" and m["in"] == N:
+            if (m["t"] == "metrics" and m["in"] == N + probes
+                    and m["out"] + m["errors"] == N + probes):
                 break
         assert m["rejected"] == 4, m
-        assert m["out"] == want_ok and m["errors"] == N // REJECT_EVERY, m
-        assert m["lat_us"][-1][0] == 0 and m["lat_us"][-1][1] == N, m["lat_us"]
+        assert m["out"] == want_ok + probes, m
+        assert m["errors"] == N // REJECT_EVERY, m
+        assert m["lat_us"][-1][0] == 0 and m["lat_us"][-1][1] == N + probes
+
+        # Every output batch went to the tap too, or was counted as a drop
+        # (the tap is read only now, so it may well have overflowed).
+        tapped = 0
+        while sub.poll(500):
+            f = msgpack.unpackb(sub.recv(), raw=False)
+            assert f[1] == "relay"
+            for ev in f[4]:
+                assert ev[0] in got, "the tap carried an unknown event"
+                tapped += 1
+        assert tapped + m["drops"] == want_ok, (tapped, m["drops"])
 
         router.send_multipart([ident, msgpack.packb({"t": "stop"})])
         deadline = time.time() + 10
@@ -151,12 +186,13 @@ def main():
             if m["t"] == "bye":
                 bye = m
         assert proc.wait(timeout=10) == 0
-        assert bye["in"] == N, bye
+        assert bye["in"] == N + probes, bye
         final = json.load(open(metrics_path))
-        assert final["in"] == N and final["rejected"] == 4, final
-        assert final["out"] == want_ok, final
-        print("ok: %d events through, %d to the error output, 4 rejected"
-              % (len(got), len(got_err)))
+        assert final["in"] == N + probes and final["rejected"] == 4, final
+        assert final["out"] == want_ok + probes, final
+        print("ok: %d events through, %d to the error output, 4 rejected, "
+              "%d on the tap, %d tap drops counted"
+              % (len(got), len(got_err), tapped, m["drops"]))
     finally:
         if proc and proc.poll() is None:
             proc.kill()
