@@ -333,6 +333,9 @@ class Commands(unittest.TestCase):
         out = self.ok("app", "register", "counter", "--type", "sink",
                       "--uri", counter["uri"], "--force")
         self.assertIn("Registered sink app 'counter'", out)
+        doc = self.json_ok("app", "register", "counter", "--type", "sink",
+                           "--uri", counter["uri"], "--force")
+        self.assertEqual((doc["name"], doc["type"]), ("counter", "sink"))
         # A name the executable does not declare is refused.
         rc, out, err = self.ctl("app", "register", "other", "--type", "sink",
                                 "--uri", counter["uri"])
