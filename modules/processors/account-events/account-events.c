@@ -46,7 +46,10 @@ static int init(flow_ctx *ctx)
 struct fields {
     flow_mp_value type;
     bool has_type, has_account, has_seq, has_amount;
+    bool has_result; /* the payload already has `state` or `balance` */
     uint64_t account, seq, amount;
+    uint32_t nentries;   /* entries in the payload map */
+    const uint8_t *body; /* the map's entries, after its header */
 };
 
 /* A non-negative integer; false for anything else. */
@@ -73,6 +76,8 @@ static int read_fields(const flow_event *ev, struct fields *f)
         return rc;
     if (m.type != FLOW_MP_MAP)
         return -FLOW_EMALFORMED;
+    f->nentries = m.len;
+    f->body = r.p;
     for (uint32_t i = 0; i < m.len; i++) {
         if ((rc = flow_mp_read_object(&r, &k)) < 0 ||
             (rc = flow_mp_read_object(&r, &v)) < 0)
@@ -88,8 +93,13 @@ static int read_fields(const flow_event *ev, struct fields *f)
             f->has_seq = as_uint(&v, &f->seq);
         } else if (flow_mp_str_eq(&k, "amount")) {
             f->has_amount = as_uint(&v, &f->amount);
+        } else if (flow_mp_str_eq(&k, "state") ||
+                   flow_mp_str_eq(&k, "balance")) {
+            f->has_result = true;
         }
     }
+    if (flow_mp_remaining(&r) != 0)
+        return -FLOW_EMALFORMED;
     return 0;
 }
 
@@ -110,9 +120,24 @@ static int reject(flow_ctx *ctx, const flow_event *ev, const char *fmt, ...)
  * The input payload with `state` and `balance` set: every other entry is
  * copied as it is.
  */
-static int enrich(flow_ctx *ctx, const flow_event *ev, const struct acct *a,
-                  flow_buf **outp)
+static int enrich(flow_ctx *ctx, const flow_event *ev, const struct fields *f,
+                  const struct acct *a, flow_buf **outp)
 {
+    if (!f->has_result && f->nentries < UINT32_MAX - 2) {
+        /* The common case: the entries as they are, plus two. */
+        flow_buf *b = flow_payload_buf(ctx);
+        flow_mp_put_map(b, f->nentries + 2);
+        flow_buf_append(b, f->body,
+                        (size_t)(ev->payload + ev->payload_len - f->body));
+        flow_mp_put_str(b, "state", 5);
+        flow_mp_put_cstr(b, acct_state_name((enum acct_state)a->state));
+        flow_mp_put_str(b, "balance", 7);
+        flow_mp_put_int(b, a->balance);
+        if (b->err)
+            return b->err;
+        *outp = b;
+        return 0;
+    }
     flow_mp_reader r;
     flow_mp_value m, k, v;
     flow_mp_reader_init(&r, ev->payload, ev->payload_len);
@@ -207,7 +232,7 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     }
     a->last_seq = seq;
     flow_buf *b = NULL;
-    int rc = enrich(ctx, ev, a, &b);
+    int rc = enrich(ctx, ev, &f, a, &b);
     if (rc < 0)
         return rc;
     flow_event out = *ev;
