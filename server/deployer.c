@@ -1373,6 +1373,20 @@ void srv_deployer_stop_all(srv *s)
             }
 }
 
+void srv_deployer_free_all(srv *s)
+{
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        srv_tap_close(st);
+        for (size_t k = 0; k < st->napps; k++)
+            for (int j = 0; j < st->apps[k].ninst; j++)
+                if (st->apps[k].inst[j]->proc)
+                    st->apps[k].inst[j]->proc->data = NULL;
+        if (st->host && st->host->proc)
+            st->host->proc->data = NULL;
+        teardown_apps(st);
+    }
+}
+
 bool srv_deployer_idle(srv *s)
 {
     for (srv_stream *st = s->streams; st; st = st->next)

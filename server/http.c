@@ -312,7 +312,7 @@ static int write_headers(srv_req *r, struct lws *wsi)
         return -1;
     r->headers_sent = true;
     if (r->sse)
-        lws_http_mark_sse(wsi);
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     return 0;
 }
 
@@ -602,6 +602,7 @@ void srv_http_close(srv_http *h)
     if (!h || !h->ctx)
         return;
     lws_context_destroy(h->ctx);
+    h->ctx = NULL;
 }
 
 void srv_http_free(srv_http **hp)

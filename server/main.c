@@ -259,13 +259,6 @@ static void on_tick(uv_timer_t *t)
 int srv_load_path(srv *s, const char *path);
 void srv_deploy_named(srv *s, const char *name);
 
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 int main(int argc, char **argv)
 {
     static srv S;
@@ -358,10 +351,13 @@ int main(int argc, char **argv)
 
     srv_analytics_flush(s->an);
     srv_control_stop(s);
-    for (srv_stream *st = s->streams; st; st = st->next)
-        srv_tap_close(st);
+    srv_deployer_free_all(s);
+    uv_close((uv_handle_t *)&s->tick, NULL);
+    uv_close((uv_handle_t *)&s->exit_timer, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    /* libwebsockets closes its own handles on the loop. */
     srv_http_close(s->http);
-    uv_walk(s->loop, close_walk, NULL);
     uv_run(s->loop, UV_RUN_DEFAULT);
     srv_http_free(&s->http);
     srv_analytics_destroy(&s->an);

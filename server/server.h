@@ -208,6 +208,9 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
 void srv_deployer_tick(srv *s);
 void srv_deployer_restore(srv *s);
 void srv_deployer_stop_all(srv *s);
+/* Frees every deployment's instances, taps and handles (at exit, after
+ * the processes are gone). */
+void srv_deployer_free_all(srv *s);
 bool srv_deployer_idle(srv *s);
 void srv_stream_refresh(srv *s, srv_stream *st);
 srv_dapp *srv_stream_app(srv_stream *st, const char *label);
