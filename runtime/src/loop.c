@@ -322,7 +322,8 @@ int flow_emit_event(flow_ctx *ctx, const flow_event *ev)
     if (ev->payload_len > FLOW_WIRE_MAX_EVENT ||
         ev->type_len > FLOW_WIRE_MAX_NAME || ev->key_len > FLOW_WIRE_MAX_NAME)
         return -FLOW_ETOOBIG;
-    if (!ctx->has_out) {
+    if (!ctx->has_out || ctx->phase == PH_DONE) {
+        /* No output, or emitted from fini after the last flush. */
         ctx->m.drops++;
         return 0;
     }
@@ -356,7 +357,7 @@ int flow_emit(flow_ctx *ctx, const char *type, const char *key, int64_t ts_us,
 int flow_emit_error(flow_ctx *ctx, const flow_event *ev, const char *reason)
 {
     ctx->m.errors++;
-    if (!ctx->has_err) {
+    if (!ctx->has_err || ctx->phase == PH_DONE) {
         if (ctx->now_us - ctx->last_err_log_us >= 1000000) {
             flow_log(ctx,
                      "rejected a %.*s event: %s (no --flow.error-output; "
