@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "bucket.h"
 #include "server.h"
 
 /* Resolutions of the stored history, in seconds. */
@@ -49,10 +50,5 @@ int srv_analytics_reset(srv_analytics *a, const char *kind, const char *name);
 json_t *srv_analytics_history(srv_analytics *a, const char *kind,
                               const char *name, int64_t res, int64_t from,
                               int64_t to);
-
-/* Aligns t down to a bucket of res (also months 0 and years -1). */
-int64_t srv_bucket_floor(int64_t t, int64_t res);
-/* The bucket after the one starting at t. */
-int64_t srv_bucket_next(int64_t t, int64_t res);
 
 #endif
