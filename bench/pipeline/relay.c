@@ -123,6 +123,11 @@ static int run_source(void *zctx, const char *ep, uint64_t count,
     build_frame(&end, &g0, 0, &id);
     if (zmq_send(s, end.data, end.len, 0) < 0)
         die("send");
+    /* libzmq 4.3 can lose the last messages still on their way to a
+     * receiver that is behind when the sender disconnects, whatever the
+     * linger: stay connected a moment so the sink sees the end. */
+    struct timespec hold = { 0, 500 * 1000 * 1000 };
+    nanosleep(&hold, NULL);
     flow_buf_fini(&end);
     loadgen_fini(&g0);
     for (int i = 0; i < NFRAMES; i++)

@@ -32,8 +32,13 @@ int sinkopts_init(struct sinkopts *so, flow_ctx *ctx)
 
 void sinkopts_event(struct sinkopts *so, const flow_event *ev)
 {
-    if (so->lat)
-        lathist_add(so->lat, flow_clock_us() - ev->ts_us);
+    if (so->lat) {
+        int64_t now = flow_clock_us();
+        lathist_add(so->lat, now - ev->ts_us);
+        if (so->first_us == 0)
+            so->first_us = now;
+        so->last_us = now;
+    }
     if (so->delay_us > 0) {
         struct timespec ts = { so->delay_us / 1000000,
                                (so->delay_us % 1000000) * 1000 };
@@ -54,10 +59,10 @@ void sinkopts_fini(struct sinkopts *so, flow_ctx *ctx)
             fprintf(f,
                     "{\"count\": %" PRIu64 ", \"p50_us\": %.0f, "
                     "\"p90_us\": %.0f, \"p99_us\": %.0f, \"max_us\": %" PRId64
-                    "}\n",
+                    ", \"first_us\": %" PRId64 ", \"last_us\": %" PRId64 "}\n",
                     h->total, lathist_quantile(h, 0.5),
-                    lathist_quantile(h, 0.9), lathist_quantile(h, 0.99),
-                    h->max);
+                    lathist_quantile(h, 0.9), lathist_quantile(h, 0.99), h->max,
+                    so->first_us, so->last_us);
             if (fclose(f) != 0)
                 flow_log(ctx, "cannot write --latency-json=%s: %s",
                          so->latency_path, strerror(errno));

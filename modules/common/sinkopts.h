@@ -31,6 +31,7 @@ struct sinkopts {
     int64_t delay_us;
     const char *latency_path; /* NULL = not recording */
     struct lathist *lat;
+    int64_t first_us, last_us; /* wall clock of the first and last event */
 };
 
 /* Reads the options; returns 0 or -FLOW_EOPTION (logged). */
