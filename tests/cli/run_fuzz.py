@@ -57,7 +57,7 @@ def tap_seeds():
     yield msgpack.packb([1, "p", 0, 1, [[1, "T", -5, None, 1, b"\xc1"]]])
     # The compact forms (fixarray, fixstr, bin8, fixmap) apps really send.
     yield (b"\x95\x01\xa1s\x00\x01\x91\x96\x01\xa1T\x05\xc0\x01"
-           b"\xc4\x03\x81\xa1a\x01")
+           b"\xc4\x04\x81\xa1a\x01")
 
 
 def streamfile_seeds():
