@@ -149,10 +149,16 @@ static int create(struct ctl *c, int argc, char **argv)
     }
     if (c->json)
         out_json(res);
+    else if (!deploy)
+        printf("Created stream '%s' (undeployed).\n", pos[0]);
+    else if (!c->wait)
+        printf("Created stream '%s'; deploying ('flowctl status %s' "
+               "follows it).\n",
+               pos[0], pos[0]);
+    else if (!rc)
+        printf("Created and deployed stream '%s'.\n", pos[0]);
     else
-        printf("Created stream '%s'%s: %s\n", pos[0],
-               deploy ? (c->wait ? " and deployed it" : " (deploying)") : "",
-               out_str(res, "status", "undeployed"));
+        printf("Created stream '%s', but it did not deploy.\n", pos[0]);
     json_decref(res);
 out:
     free(def);
@@ -219,8 +225,8 @@ void ctl_print_apps(struct ctl *c, json_t *dep)
     if (!json_is_array(apps) || json_array_size(apps) == 0)
         return;
     struct out_table *t =
-        out_table_new(10, "APP", "TYPE", "INSTANCE", "STATE", "PID", "IN",
-                      "OUT", "RATE IN", "ERRORS", "RESTARTS");
+        out_table_new(11, "APP", "TYPE", "INSTANCE", "STATE", "PID", "IN",
+                      "OUT", "IN/S", "OUT/S", "ERRORS", "RESTARTS");
     size_t i, k;
     json_t *app, *in;
     json_array_foreach(apps, i, app)
@@ -230,14 +236,15 @@ void ctl_print_apps(struct ctl *c, json_t *dep)
         const char *type = out_str(app, "type", "");
         if (!json_is_array(insts) || json_array_size(insts) == 0) {
             const char *st = out_str(app, "status", "?");
-            out_table_row(t, label, type, "-", st, "-", "-", "-", "-", "-",
+            out_table_row(t, label, type, "-", st, "-", "-", "-", "-", "-", "-",
                           "-");
             out_table_style(t, 3, out_status_style(st));
             continue;
         }
         json_array_foreach(insts, k, in)
         {
-            char idx[32], pid[32], ib[32], ob[32], rb[32], eb[32], rs[32];
+            char idx[32], pid[32], ib[32], ob[32], rb[32], ro[32], eb[32],
+                rs[32];
             snprintf(idx, sizeof(idx), "%.0f", out_num(in, "index", (double)k));
             json_t *p = json_object_get(in, "pid");
             if (json_is_integer(p))
@@ -251,11 +258,12 @@ void ctl_print_apps(struct ctl *c, json_t *dep)
                 out_count(ib, sizeof(ib), out_num(in, "in", 0)),
                 out_count(ob, sizeof(ob), out_num(in, "out", 0)),
                 out_rate(rb, sizeof(rb), out_num(in, "rateIn", 0)),
+                out_rate(ro, sizeof(ro), out_num(in, "rateOut", 0)),
                 out_count(eb, sizeof(eb), out_num(in, "errors", 0)),
                 out_count(rs, sizeof(rs), out_num(in, "restarts", 0)));
             out_table_style(t, 3, out_status_style(st));
             if (out_num(in, "errors", 0) > 0)
-                out_table_style(t, 8, OUT_RED);
+                out_table_style(t, 9, OUT_RED);
         }
     }
     out_table_print(c, &t, stdout);

@@ -221,7 +221,7 @@ class Commands(unittest.TestCase):
         self.assertIn("dep", [s["name"] for s in
                               doc["_embedded"]["streamDefinitionResourceList"]])
         out = self.ok("stream", "info", "dep")
-        self.assertIn("RATE IN", out)
+        self.assertRegex(out, r"IN/S\s+OUT/S")
         self.assertIn("app.load-sim.rate=20", out)
         # Deploying again is a conflict, with a hint.
         rc, out, err = self.ctl("deploy", "dep")
