@@ -165,8 +165,19 @@ int mpjson_value(flow_buf *out, flow_mp_reader *r, const flow_mp_value *v,
                 return rc;
             if (e.type == FLOW_MP_STR) {
                 mpjson_string(out, e.str, e.len);
+            } else if (e.type == FLOW_MP_MAP || e.type == FLOW_MP_ARRAY) {
+                /* A container as a key has no useful JSON text (and
+                 * quoting nested keys would grow the text exponentially):
+                 * name its type and skip it. */
+                uint64_t n = (uint64_t)e.len * (e.type == FLOW_MP_MAP ? 2 : 1);
+                for (uint64_t j = 0; j < n; j++) {
+                    if ((rc = flow_mp_skip(r)) < 0)
+                        return rc;
+                }
+                put(out, e.type == FLOW_MP_MAP ? "\"(map)\"" : "\"(array)\"",
+                    e.type == FLOW_MP_MAP ? 7 : 9);
             } else {
-                /* A JSON key must be a string: quote the key's JSON. */
+                /* A scalar key: its JSON text, quoted. */
                 flow_buf k;
                 flow_buf_init(&k);
                 rc = mpjson_value(&k, r, &e, depth + 1);

@@ -13,7 +13,8 @@
 /*
  * Appends the JSON text of the single msgpack object in data[0..len) to
  * out (no NUL). Binary becomes a base64 string, ext a {"ext":t,"data":..}
- * object, non-string map keys their JSON text as a string, NaN/Inf null.
+ * object, scalar non-string map keys their JSON text as a string, map and
+ * array keys "(map)" and "(array)", NaN/Inf null.
  * Returns 0 or a negative FLOW_E* (out then holds a partial text).
  */
 int mpjson_append(flow_buf *out, const void *data, size_t len);

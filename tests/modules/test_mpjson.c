@@ -48,6 +48,34 @@ Test(mpjson, scalars_and_containers)
     flow_buf_fini(&b);
 }
 
+Test(mpjson, container_keys_are_named_not_nested)
+{
+    /* 30 levels of maps used as keys: must stay small and fast. */
+    flow_buf b, out;
+    flow_buf_init(&b);
+    flow_buf_init(&out);
+    for (int i = 0; i < 30; i++)
+        flow_mp_put_map(&b, 1);
+    flow_mp_put_int(&b, 1);
+    for (int i = 0; i < 30; i++)
+        flow_mp_put_int(&b, 2);
+    cr_assert_eq(mpjson_append(&out, b.data, b.len), 0);
+    flow_buf_append(&out, "", 1);
+    cr_assert_str_eq((const char *)out.data, "{\"(map)\":2}");
+    flow_buf_reset(&b);
+    flow_mp_put_map(&b, 1);
+    flow_mp_put_array(&b, 2);
+    flow_mp_put_int(&b, 1);
+    flow_mp_put_int(&b, 2);
+    flow_mp_put_nil(&b);
+    flow_buf_reset(&out);
+    cr_assert_eq(mpjson_append(&out, b.data, b.len), 0);
+    flow_buf_append(&out, "", 1);
+    cr_assert_str_eq((const char *)out.data, "{\"(array)\":null}");
+    flow_buf_fini(&b);
+    flow_buf_fini(&out);
+}
+
 Test(mpjson, hostile_input_is_an_error_not_a_crash)
 {
     flow_buf out;
