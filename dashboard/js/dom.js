@@ -72,7 +72,7 @@ export function statusBadge(status, description) {
   const st = String(status || 'unknown').toLowerCase();
   const known = ['undeployed', 'deploying', 'deployed', 'partial', 'failed',
                  'running', 'starting', 'stopping', 'stopped', 'crashed',
-                 'restarting', 'unknown'];
+                 'restarting', 'undeploying', 'completed', 'unknown'];
   return h('span', {
     class: 'status st-' + (known.includes(st) ? st : 'unknown'),
     title: description || null,
