@@ -3,6 +3,9 @@
  */
 #include "sinkopts.h"
 
+#include "fvmap.h"
+#include "mpjson.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -70,4 +73,40 @@ void sinkopts_fini(struct sinkopts *so, flow_ctx *ctx)
     }
     free(so->lat);
     so->lat = NULL;
+}
+
+static void put_value(const struct fv_entry *e, void *arg)
+{
+    flow_buf *b = arg;
+    char tmp[32];
+    int n = snprintf(tmp, sizeof(tmp), ": %" PRIu64, e->total);
+    if (b->len && b->data[b->len - 1] != '{')
+        flow_buf_append(b, ", ", 2);
+    mpjson_string(b, e->key, e->len);
+    flow_buf_append(b, tmp, (size_t)n);
+}
+
+void sinkopts_print_final(const char *kind, const char *name, uint64_t total,
+                          const struct fvmap *values)
+{
+    flow_buf b;
+    char tmp[64];
+    flow_buf_init(&b);
+    flow_buf_append(&b, "{\"kind\": ", 9);
+    mpjson_string(&b, kind, strlen(kind));
+    flow_buf_append(&b, ", \"name\": ", 10);
+    mpjson_string(&b, name, strlen(name));
+    int n = snprintf(tmp, sizeof(tmp), ", \"total\": %" PRIu64, total);
+    flow_buf_append(&b, tmp, (size_t)n);
+    if (values) {
+        flow_buf_append(&b, ", \"values\": {", 13);
+        fvmap_each(values, put_value, &b);
+        flow_buf_append(&b, "}", 1);
+    }
+    flow_buf_append(&b, "}\n", 2);
+    if (!b.err) {
+        fwrite(b.data, 1, b.len, stdout);
+        fflush(stdout);
+    }
+    flow_buf_fini(&b);
 }

@@ -40,6 +40,16 @@ int sinkopts_init(struct sinkopts *so, flow_ctx *ctx);
 /* Per event: records its age and sleeps when asked. */
 void sinkopts_event(struct sinkopts *so, const flow_event *ev);
 
+struct fvmap;
+
+/*
+ * Prints a counter's final counts as one JSON line on stdout, in the shape
+ * of a "counters" entry of --flow.metrics-json: kind, name, total and, for
+ * a field-value counter (values != NULL), the count per value.
+ */
+void sinkopts_print_final(const char *kind, const char *name, uint64_t total,
+                          const struct fvmap *values);
+
 /* Writes the latency file (if asked) and frees; safe on zeroed memory. */
 void sinkopts_fini(struct sinkopts *so, flow_ctx *ctx);
 

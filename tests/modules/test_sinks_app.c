@@ -88,13 +88,41 @@ static void has(const char *json, const char *s)
     cr_assert(strstr(json, s) != NULL, "'%s' not in %s", s, json);
 }
 
-Test(sinks, counter_counts_every_event, .timeout = 30)
+Test(sinks, counter_counts_every_event, .timeout = 30,
+     .init = cr_redirect_stdout)
 {
     char *argv[] = { "--name=hits" };
     char *json = run(&counter_app, 1, argv);
     has(json, "\"name\": \"hits\", \"total\": 10}");
     has(json, "\"in\": 10,");
     free(json);
+    fflush(stdout);
+    cr_assert_stdout_eq_str(
+        "{\"kind\": \"counter\", \"name\": \"hits\", \"total\": 10}\n");
+}
+
+/* What the sink printed on stdout (redirected), as one string. */
+static char *printed(void)
+{
+    fflush(stdout);
+    FILE *f = cr_get_redirected_stdout();
+    char *buf = calloc(1, 4096);
+    size_t n = fread(buf, 1, 4095, f);
+    buf[n] = '\0';
+    return buf;
+}
+
+Test(sinks, field_value_counter_prints_its_final_counts, .timeout = 30,
+     .init = cr_redirect_stdout)
+{
+    char *argv[] = { "--field-name=nested.k", "--name=k" };
+    free(run(&field_value_counter_app, 2, argv));
+    char *out = printed();
+    has(out, "{\"kind\": \"field-value-counter\", \"name\": \"k\", "
+             "\"total\": 10, \"values\": {");
+    has(out, "\"7\": 3");
+    has(out, "\"8\": 7");
+    free(out);
 }
 
 Test(sinks, field_value_counter_counts_values_and_list_elements, .timeout = 30)

@@ -1,6 +1,7 @@
 /*
  * counter - counts events (SCDF's counter sink). The runtime reports the
- * increments on the control socket and the totals in --flow.metrics-json.
+ * increments on the control socket and the totals in --flow.metrics-json;
+ * the final count is also printed as one JSON line on stdout at exit.
  */
 #include "apps.h"
 #include "sinkopts.h"
@@ -9,6 +10,7 @@
 
 struct counter {
     flow_counter *c;
+    const char *name;
     struct sinkopts so;
 };
 
@@ -26,9 +28,9 @@ static int init(flow_ctx *ctx)
     if (!s)
         return -FLOW_ENOMEM;
     int rc = sinkopts_init(&s->so, ctx);
+    s->name = name && *name ? name : flow_label(ctx);
     if (rc == 0) {
-        s->c = flow_counter_get(ctx, FLOW_COUNTER,
-                                name && *name ? name : flow_label(ctx));
+        s->c = flow_counter_get(ctx, FLOW_COUNTER, s->name);
         rc = s->c ? 0 : -FLOW_ENOMEM;
     }
     if (rc < 0) {
@@ -52,6 +54,8 @@ static void fini(flow_ctx *ctx)
     struct counter *s = flow_state(ctx);
     if (!s)
         return;
+    sinkopts_print_final("counter", s->name, flow_counter_total(s->c, NULL, 0),
+                         NULL);
     sinkopts_fini(&s->so, ctx);
     free(s);
     flow_set_state(ctx, NULL);

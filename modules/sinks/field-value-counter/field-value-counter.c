@@ -5,13 +5,20 @@
  */
 #include "apps.h"
 #include "fieldpath.h"
+#include "fvmap.h"
 #include "sinkopts.h"
 
 #include <stdlib.h>
 
+/* Distinct values kept for the final print; the runtime's counter keeps
+ * its own for the reports. */
+#define MAX_VALUES 100000
+
 struct fvc {
     flow_counter *c;
     const char *field;
+    const char *name;
+    struct fvmap values;
     struct sinkopts so;
     uint64_t missing; /* events without the field, or with a map there */
 };
@@ -37,14 +44,16 @@ static int init(flow_ctx *ctx)
     if (!s)
         return -FLOW_ENOMEM;
     s->field = field;
+    s->name = name && *name ? name : flow_label(ctx);
+    fvmap_init(&s->values, MAX_VALUES);
     int rc = sinkopts_init(&s->so, ctx);
     if (rc == 0) {
-        s->c = flow_counter_get(ctx, FLOW_FIELD_VALUE_COUNTER,
-                                name && *name ? name : flow_label(ctx));
+        s->c = flow_counter_get(ctx, FLOW_FIELD_VALUE_COUNTER, s->name);
         rc = s->c ? 0 : -FLOW_ENOMEM;
     }
     if (rc < 0) {
         sinkopts_fini(&s->so, ctx);
+        fvmap_fini(&s->values);
         free(s);
         return rc;
     }
@@ -61,6 +70,7 @@ static int count_scalar(struct fvc *s, const flow_mp_value *v)
         s->missing++;
         return 0;
     }
+    fvmap_add(&s->values, text, (size_t)n, 1);
     return flow_counter_add(s->c, -1, text, (size_t)n, 1);
 }
 
@@ -101,7 +111,10 @@ static void fini(flow_ctx *ctx)
     if (s->missing)
         flow_log(ctx, "%llu events had no countable '%s' field",
                  (unsigned long long)s->missing, s->field);
+    sinkopts_print_final("field-value-counter", s->name,
+                         flow_counter_total(s->c, NULL, 0), &s->values);
     sinkopts_fini(&s->so, ctx);
+    fvmap_fini(&s->values);
     free(s);
     flow_set_state(ctx, NULL);
 }
