@@ -350,6 +350,14 @@ def test_token_matrix():
                                     body={} if method == "POST" else None)
             assert st not in (401, 403), (method, path, st, body)
         assert f.get("/about")["security"]["authenticationEnabled"] is False
+    # Not on loopback and no token: reading works, changing is refused.
+    with Flowd("--bind", "0.0.0.0") as f:
+        assert f.get("/streams/definitions")["page"]["totalElements"] == 0
+        st, _, body = f.request("POST", "/streams/definitions",
+                                {"name": "x", "definition": "time | log"})
+        assert st == 403 and b"--token" in body, (st, body)
+        st, _, body = f.request("DELETE", "/streams/definitions/x")
+        assert st == 403, (st, body)
 
 
 def test_flowd_restart_adopts_apps():
