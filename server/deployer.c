@@ -927,12 +927,16 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     st->props = norm;
     st->deployed = true;
     st->deployed_ms = now;
+    /* One transaction for the instances' records. */
+    bool tx = srv_store_begin(&s->store) == 0;
     if (st->host)
         spawn_inst(s, st->host);
     else
         for (size_t k = st->napps; k-- > 0;)
             for (int j = 0; j < st->apps[k].ninst; j++)
                 spawn_inst(s, st->apps[k].inst[j]);
+    if (tx)
+        srv_store_commit(&s->store);
     notify_new_outputs(s, &st->apps[st->napps - 1], 0);
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
