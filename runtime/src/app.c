@@ -221,6 +221,49 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, close_cb);
 }
 
+/*
+ * Opens PATH for a complete rewrite. A regular file (or a new one) is
+ * written to PATH.tmp and renamed over PATH by close_output, so a
+ * reader never sees half a file; anything else (a FIFO, /dev/null, a
+ * terminal) is written in place, since renaming over it would replace
+ * the device or pipe with a regular file. Returns NULL with errno set.
+ */
+static FILE *open_output(const char *path, const char *mode, char *tmp,
+                         size_t tmp_size)
+{
+    struct stat st;
+    tmp[0] = '\0';
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return fopen(path, mode);
+    int n = snprintf(tmp, tmp_size, "%s.tmp", path);
+    if (n < 0 || (size_t)n >= tmp_size) {
+        tmp[0] = '\0';
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    return fopen(tmp, mode);
+}
+
+/* Closes what open_output opened; 0 or -1 with errno set. */
+static int close_output(FILE *f, const char *path, const char *tmp)
+{
+    if (fclose(f) != 0) {
+        if (tmp[0]) {
+            int e = errno;
+            unlink(tmp);
+            errno = e;
+        }
+        return -1;
+    }
+    if (tmp[0] && rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 /* Writes the final metrics (and counter totals) as JSON. */
 static void write_metrics_json(flow_ctx *ctx)
 {
@@ -230,8 +273,7 @@ static void write_metrics_json(flow_ctx *ctx)
     if (!path)
         return;
     if (strcmp(path, "-") != 0) {
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-        f = fopen(tmp, "w");
+        f = open_output(path, "w", tmp, sizeof(tmp));
         if (!f) {
             flow_log(ctx, "cannot write --flow.metrics-json=%s: %s", path,
                      strerror(errno));
@@ -278,7 +320,7 @@ static void write_metrics_json(flow_ctx *ctx)
         fflush(f);
         return;
     }
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
+    if (close_output(f, path, tmp) != 0)
         flow_log(ctx, "cannot write --flow.metrics-json=%s: %s", path,
                  strerror(errno));
 }
@@ -295,10 +337,20 @@ static void save_state(flow_ctx *ctx)
         flow_log(ctx, "snapshot failed: %s", flow_strerror(rc ? rc : b.err));
         goto free_buf;
     }
-    snprintf(tmp, sizeof(tmp), "%s.tmp", ctx->conf.state);
-    FILE *f = fopen(tmp, "wb");
-    if (!f || fwrite(b.data, 1, b.len, f) != b.len || fclose(f) != 0 ||
-        rename(tmp, ctx->conf.state) != 0) {
+    FILE *f = open_output(ctx->conf.state, "wb", tmp, sizeof(tmp));
+    if (!f) {
+        flow_log(ctx, "cannot save the state to %s: %s", ctx->conf.state,
+                 strerror(errno));
+        goto free_buf;
+    }
+    if (fwrite(b.data, 1, b.len, f) != b.len) {
+        int e = errno;
+        fclose(f);
+        if (tmp[0])
+            unlink(tmp);
+        flow_log(ctx, "cannot save the state to %s: %s", ctx->conf.state,
+                 strerror(e));
+    } else if (close_output(f, ctx->conf.state, tmp) != 0) {
         flow_log(ctx, "cannot save the state to %s: %s", ctx->conf.state,
                  strerror(errno));
     }

@@ -10,11 +10,14 @@ Usage: test_pipeline.py GEN PASS SINK HOST rss|no-rss
    exact and the source's memory stays bounded.
 3. Stop: SIGTERM to a running flat-out pipeline ends every app with status
    0 within a bounded time, and nothing arrives that was not sent.
-4. One process over inproc:// (flow_host): the same exact counts."""
+4. One process over inproc:// (flow_host): the same exact counts.
+5. --flow.metrics-json naming a FIFO writes into the FIFO and leaves it a
+   FIFO (a path that is not a regular file is never renamed over)."""
 import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -163,9 +166,45 @@ def test_host(work):
     print("host: %d events over inproc://" % n)
 
 
+def test_metrics_fifo(work):
+    fifo = os.path.join(work, "metrics.fifo")
+    os.mkfifo(fifo)
+    n = 100
+    sink = start([SINK, "--flow.input=ipc://%s/fifo-a" % work,
+                  "--flow.eos-exit=1", "--flow.metrics-json=" + fifo])
+    gen = start([GEN, "--flow.output=ipc://%s/fifo-a" % work,
+                 "--count=%d" % n])
+    # Opening for reading blocks until the sink opens it to write; a
+    # sink that wrote elsewhere would never open it, so bound the wait.
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    data = b""
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                data += chunk
+            elif chunk == b"" and data and sink.poll() is not None:
+                break
+            else:
+                time.sleep(0.02)
+    finally:
+        os.close(fd)
+    assert wait_all([gen, sink], 60) == [0, 0]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode), "the FIFO was replaced"
+    assert not os.path.exists(fifo + ".tmp")
+    m = json.loads(data.decode())
+    assert m["in"] == n, m
+    print("metrics-json into a FIFO: %d bytes, still a FIFO" % len(data))
+
+
 def main():
     work = tempfile.mkdtemp(prefix="flow-pipe-")
     try:
+        test_metrics_fifo(work)
         test_exact(work)
         test_backpressure(work)
         test_stop(work)
