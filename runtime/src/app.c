@@ -437,6 +437,10 @@ void flow__maybe_finish(flow_ctx *ctx)
             return;
         ctx->eos_pending = false;
         ctx->eos_sent = true;
+        /* An end of stream at the high-water mark is still pending: the
+         * output callback sends it and calls back here. */
+        if (!flow__flushed(ctx))
+            return;
     }
     /*
      * After an end of stream, stay connected until the consumers have

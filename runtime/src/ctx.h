@@ -48,6 +48,7 @@ typedef struct flow__port {
     uint64_t seq;
     bool open;    /* batch_begin done and not yet sent */
     bool blocked; /* the last send hit the high-water mark */
+    bool eos;     /* its end of stream is sent or pending: never twice */
 } flow__port;
 
 struct flow_counter {

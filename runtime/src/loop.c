@@ -128,18 +128,39 @@ bool flow__flushed(flow_ctx *ctx)
     return !ctx->out.open && !ctx->err.open;
 }
 
+/* Sends (or leaves pending until writable) one port's end of stream. */
+static int port_eos(flow_ctx *ctx, flow__port *p, bool is_out)
+{
+    if (p->eos)
+        return 0;
+    if (p->open && p->batch.count)
+        return -FLOW_EAGAIN; /* flush first */
+    if (!p->open) {
+        flow_batch_begin(&p->batch, ctx->conf.label, ctx->conf.instance,
+                         ctx->epoch);
+        p->open = true;
+    }
+    p->eos = true;
+    /* At the high-water mark the empty frame stays pending and out_cb
+     * sends it: it must not be built a second time. */
+    int rc = port_send(ctx, p, is_out);
+    return rc == -FLOW_EAGAIN ? 0 : rc;
+}
+
+/*
+ * Ends the stream on the output and on the error output, so that a
+ * consumer of rejected events ends too. Returns -FLOW_EAGAIN while a
+ * port still has events to flush first; else 0 (a failed send is counted
+ * as a drop by port_send).
+ */
 int flow__send_eos(flow_ctx *ctx)
 {
-    if (!ctx->has_out)
-        return 0;
-    if (ctx->out.open && ctx->out.batch.count)
-        return -FLOW_EAGAIN; /* flush first */
-    if (!ctx->out.open) {
-        flow_batch_begin(&ctx->out.batch, ctx->conf.label, ctx->conf.instance,
-                         ctx->epoch);
-        ctx->out.open = true;
-    }
-    return port_send(ctx, &ctx->out, true);
+    int rc = 0;
+    if (ctx->has_out && port_eos(ctx, &ctx->out, true) == -FLOW_EAGAIN)
+        rc = -FLOW_EAGAIN;
+    if (ctx->has_err && port_eos(ctx, &ctx->err, false) == -FLOW_EAGAIN)
+        rc = -FLOW_EAGAIN;
+    return rc;
 }
 
 /* Flushes now, or after the linger when one is configured. */
