@@ -83,7 +83,7 @@ def main():
         # app must go on.
         push.send(b"\x95\x01")                         # truncated
         push.send(b"\xc1garbage")                      # not msgpack
-        push.send(frame("py", 0, 1, [[1, "T", 0, None, 1, b"\xdd\xff"]]))
+        push.send(frame("py", 0, 1, [[1, "T", 0, None, 1, "not bin"]]))
         push.send(msgpack.packb([2, "py", 0, 1, []]))  # unknown version
 
         # Probe events until the tap's subscription is in place (a tap
