@@ -213,6 +213,8 @@ int dsl_complete(const char *start, size_t len, const dsl_registry *reg,
     }
     if (c.rc)
         return -1;
-    qsort(out->v + from, out->n - from, sizeof(*out->v), cmp);
+    /* qsort must not see a NULL base, even with nothing to sort. */
+    if (out->n > from)
+        qsort(out->v + from, out->n - from, sizeof(*out->v), cmp);
     return 0;
 }
