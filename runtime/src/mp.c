@@ -526,9 +526,3 @@ bool flow_mp_as_double(const flow_mp_value *v, double *out)
     }
     return false;
 }
-
-bool flow_mp_str_eq(const flow_mp_value *v, const char *s)
-{
-    size_t n = strlen(s);
-    return v->type == FLOW_MP_STR && v->len == n && memcmp(v->str, s, n) == 0;
-}

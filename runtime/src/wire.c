@@ -82,9 +82,39 @@ const uint8_t *flow_batch_finish(flow_batch *b, size_t *len)
     return b->buf.data;
 }
 
+/*
+ * Header field readers. Every event's headers are read twice (checked
+ * when the frame arrives, then handed out), so the encodings the writer
+ * above produces are decoded inline here, each length checked against
+ * the bytes left; anything else goes through the generic flow_mp_read,
+ * which accepts every valid encoding.
+ */
+static inline uint64_t be_n(const uint8_t *p, size_t n)
+{
+    uint64_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        u = (u << 8) | p[i];
+    return u;
+}
+
 /* Reads one unsigned integer field. */
 static int read_uint(flow_mp_reader *r, uint64_t *out)
 {
+    const uint8_t *p = r->p;
+    size_t left = (size_t)(r->end - p);
+    if (left >= 1 && p[0] <= 0x7f) {
+        *out = p[0];
+        r->p = p + 1;
+        return 0;
+    }
+    if (left >= 1 && p[0] >= 0xcc && p[0] <= 0xcf) {
+        size_t n = (size_t)1 << (p[0] - 0xcc);
+        if (left < 1 + n)
+            return -FLOW_ETRUNCATED;
+        *out = be_n(p + 1, n);
+        r->p = p + 1 + n;
+        return 0;
+    }
     flow_mp_value v;
     int rc = flow_mp_read(r, &v);
     if (rc)
@@ -95,51 +125,104 @@ static int read_uint(flow_mp_reader *r, uint64_t *out)
     return 0;
 }
 
-/* Checks one event and, if ev is not NULL, fills it in. */
-static int read_event(flow_mp_reader *r, flow_event *ev)
+/* Reads one signed integer field (an int64 or a uint up to INT64_MAX). */
+static int read_int(flow_mp_reader *r, int64_t *out)
 {
+    const uint8_t *p = r->p;
+    size_t left = (size_t)(r->end - p);
+    if (left >= 1 && p[0] >= 0xcc && p[0] <= 0xcf) {
+        size_t n = (size_t)1 << (p[0] - 0xcc);
+        if (left < 1 + n)
+            return -FLOW_ETRUNCATED;
+        uint64_t u = be_n(p + 1, n);
+        *out = u > INT64_MAX ? INT64_MAX : (int64_t)u; /* as flow_mp_read */
+        r->p = p + 1 + n;
+        return 0;
+    }
     flow_mp_value v;
-    uint64_t id, seq;
     int rc = flow_mp_read(r, &v);
     if (rc)
         return rc;
-    if (v.type != FLOW_MP_ARRAY || v.len != 6)
-        return -FLOW_EMALFORMED;
-    if ((rc = read_uint(r, &id)))
-        return rc;
-    if ((rc = flow_mp_read(r, &v)))
-        return rc;
-    if (v.type != FLOW_MP_STR)
-        return -FLOW_EMALFORMED;
-    if (v.len > FLOW_WIRE_MAX_NAME)
-        return -FLOW_ETOOBIG;
-    const char *type = v.str;
-    uint32_t type_len = v.len;
-    if ((rc = flow_mp_read(r, &v)))
-        return rc;
     if (v.type != FLOW_MP_INT)
         return -FLOW_EMALFORMED;
-    int64_t ts = v.i;
-    if ((rc = flow_mp_read(r, &v)))
-        return rc;
-    const char *key = NULL;
-    uint32_t key_len = 0;
-    if (v.type == FLOW_MP_STR) {
-        if (v.len > FLOW_WIRE_MAX_NAME)
-            return -FLOW_ETOOBIG;
-        key = v.str;
-        key_len = v.len;
-    } else if (v.type != FLOW_MP_NIL) {
-        return -FLOW_EMALFORMED;
+    *out = v.i;
+    return 0;
+}
+
+/*
+ * Reads a string (or, when nil_ok, a nil: *s = NULL) or a binary (bin)
+ * field of at most max bytes.
+ */
+static int read_bytes(flow_mp_reader *r, bool bin, bool nil_ok, size_t max,
+                      const char **s, uint32_t *len)
+{
+    const uint8_t *p = r->p;
+    size_t left = (size_t)(r->end - p);
+    size_t hdr = 0, n = 0;
+    if (left >= 1) {
+        uint8_t c = p[0];
+        if (!bin && (c & 0xe0) == 0xa0) {
+            hdr = 1;
+            n = c & 0x1f;
+        } else if (left >= 2 && c == (bin ? 0xc4 : 0xd9)) {
+            hdr = 2;
+            n = p[1];
+        } else if (left >= 3 && c == (bin ? 0xc5 : 0xda)) {
+            hdr = 3;
+            n = (size_t)be_n(p + 1, 2);
+        } else if (left >= 5 && c == (bin ? 0xc6 : 0xdb)) {
+            hdr = 5;
+            n = (size_t)be_n(p + 1, 4);
+        } else if (nil_ok && c == 0xc0) {
+            *s = NULL;
+            *len = 0;
+            r->p = p + 1;
+            return 0;
+        }
     }
-    if ((rc = read_uint(r, &seq)))
-        return rc;
-    if ((rc = flow_mp_read(r, &v)))
-        return rc;
-    if (v.type != FLOW_MP_BIN)
-        return -FLOW_EMALFORMED;
-    if (v.len > FLOW_WIRE_MAX_EVENT)
+    if (hdr == 0) {
+        flow_mp_value v;
+        int rc = flow_mp_read(r, &v);
+        if (rc)
+            return rc;
+        return -FLOW_EMALFORMED; /* any other type is wrong here */
+    }
+    if (n > left - hdr)
+        return -FLOW_ETRUNCATED;
+    if (n > max)
         return -FLOW_ETOOBIG;
+    *s = (const char *)p + hdr;
+    *len = (uint32_t)n;
+    r->p = p + hdr + n;
+    return 0;
+}
+
+/* Checks one event and, if ev is not NULL, fills it in. */
+static int read_event(flow_mp_reader *r, flow_event *ev)
+{
+    uint64_t id, seq;
+    int64_t ts;
+    const char *type, *key, *payload;
+    uint32_t type_len, key_len, payload_len;
+    int rc;
+    if (r->p < r->end && r->p[0] == 0x96) {
+        r->p++;
+    } else {
+        flow_mp_value v;
+        if ((rc = flow_mp_read(r, &v)))
+            return rc;
+        if (v.type != FLOW_MP_ARRAY || v.len != 6)
+            return -FLOW_EMALFORMED;
+    }
+    if ((rc = read_uint(r, &id)) ||
+        (rc = read_bytes(r, false, false, FLOW_WIRE_MAX_NAME, &type,
+                         &type_len)) ||
+        (rc = read_int(r, &ts)) ||
+        (rc = read_bytes(r, false, true, FLOW_WIRE_MAX_NAME, &key, &key_len)) ||
+        (rc = read_uint(r, &seq)) ||
+        (rc = read_bytes(r, true, false, FLOW_WIRE_MAX_EVENT, &payload,
+                         &payload_len)))
+        return rc;
     if (!ev)
         return 0;
     /* The payload stays an opaque, length-checked byte string here: it
@@ -153,8 +236,8 @@ static int read_event(flow_mp_reader *r, flow_event *ev)
     ev->key = key;
     ev->key_len = key_len;
     ev->seq = seq;
-    ev->payload = (const uint8_t *)v.str;
-    ev->payload_len = v.len;
+    ev->payload = (const uint8_t *)payload;
+    ev->payload_len = payload_len;
     return 0;
 }
 

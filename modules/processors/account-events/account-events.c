@@ -79,9 +79,24 @@ static int read_fields(const flow_event *ev, struct fields *f)
     f->nentries = m.len;
     f->body = r.p;
     for (uint32_t i = 0; i < m.len; i++) {
-        if ((rc = flow_mp_read_object(&r, &k)) < 0 ||
-            (rc = flow_mp_read_object(&r, &v)) < 0)
+        /* Keys and values are scalars but for rare containers, which are
+         * skipped whole: one read per scalar, no second pass. */
+        const uint8_t *kp = r.p;
+        if ((rc = flow_mp_read(&r, &k)) < 0)
             return rc;
+        if (k.type == FLOW_MP_ARRAY || k.type == FLOW_MP_MAP) {
+            r.p = kp;
+            if ((rc = flow_mp_skip(&r)) < 0)
+                return rc;
+        }
+        const uint8_t *vp = r.p;
+        if ((rc = flow_mp_read(&r, &v)) < 0)
+            return rc;
+        if (v.type == FLOW_MP_ARRAY || v.type == FLOW_MP_MAP) {
+            r.p = vp;
+            if ((rc = flow_mp_skip(&r)) < 0)
+                return rc;
+        }
         if (k.type != FLOW_MP_STR)
             continue;
         if (flow_mp_str_eq(&k, "type")) {

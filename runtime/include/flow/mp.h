@@ -118,7 +118,13 @@ int flow_mp_map_find(const void *data, size_t len, const char *key,
 /* Conversions that accept any numeric type (false if not numeric). */
 bool flow_mp_as_int(const flow_mp_value *v, int64_t *out);
 bool flow_mp_as_double(const flow_mp_value *v, double *out);
-/* True when v is a string equal to the NUL-terminated s. */
-bool flow_mp_str_eq(const flow_mp_value *v, const char *s);
+/* True when v is a string equal to the NUL-terminated s. Inline: with a
+ * literal s the length is a constant (apps compare keys per event). */
+static inline bool flow_mp_str_eq(const flow_mp_value *v, const char *s)
+{
+    size_t n = __builtin_strlen(s);
+    return v->type == FLOW_MP_STR && v->len == n &&
+           __builtin_memcmp(v->str, s, n) == 0;
+}
 
 #endif
