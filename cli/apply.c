@@ -7,6 +7,7 @@
  * each; a second apply of the same file changes nothing.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,16 +121,20 @@ static int prevalidate(struct ctl *c, struct sf_file *f)
             json_decref(res);
             return rc;
         }
-        if (st == 400 && e->def[0] != ':') {
-            entry_error(c, f, e, res);
-            bad++;
-        } else if (st != 200 && st != 400) {
-            /* An older server without validation: leave it to create. */
-            if (st != 404 && st != 405) {
-                http_print_error(c, st, res, NULL);
-                json_decref(res);
-                return st == 401 ? CTL_EFAIL : CTL_EFAIL;
+        /* flowd answers 200 {"valid": false, "errors"} (older ones 400). */
+        bool invalid =
+            st == 400 ||
+            (st == 200 && json_is_false(json_object_get(res, "valid")));
+        if (invalid) {
+            if (e->def[0] != ':') {
+                entry_error(c, f, e, res);
+                bad++;
             }
+        } else if (st != 200 && st != 404 && st != 405) {
+            /* 404/405: an older server without validation; create checks. */
+            http_print_error(c, st, res, NULL);
+            json_decref(res);
+            return CTL_EFAIL;
         }
         json_decref(res);
     }

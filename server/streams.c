@@ -241,10 +241,13 @@ json_t *srv_deployment_json(srv *s, srv_stream *st)
                   "/streams/definitions/", st->name));
 }
 
-/* Errors of the parser or checker as the 400 response's "errors". */
-static void answer_dsl_errors(srv_req *r, const dsl_errors *errs)
+/* Errors of the parser or checker: the 400 response's "errors", or, when
+ * the request only asks whether the definition is valid (question), a 200
+ * answer {"valid": false, "errors": [...], "message"}. */
+static void answer_dsl_errors(srv_req *r, const dsl_errors *errs, bool question)
 {
     json_t *arr = json_array();
+    char msg[512];
 
     for (size_t k = 0; k < errs->n; k++)
         json_array_append_new(arr, json_pack("{s:I,s:i,s:i,s:s}", "offset",
@@ -253,24 +256,32 @@ static void answer_dsl_errors(srv_req *r, const dsl_errors *errs)
                                              "column", (int)errs->v[k].column,
                                              "message", errs->v[k].message));
     if (errs->n == 0)
-        srv_req_error(r, 400, json_pack("{s:o}", "errors", arr),
-                      "the definition is not valid");
+        snprintf(msg, sizeof msg, "the definition is not valid");
     else
-        srv_req_error(r, 400, json_pack("{s:o}", "errors", arr), "%u:%u: %s",
-                      errs->v[0].line, errs->v[0].column, errs->v[0].message);
+        snprintf(msg, sizeof msg, "%u:%u: %s", errs->v[0].line,
+                 errs->v[0].column, errs->v[0].message);
+    if (question)
+        srv_req_json(r, 200,
+                     json_pack("{s:b,s:o,s:s}", "valid", 0, "errors", arr,
+                               "message", msg));
+    else
+        srv_req_error(r, 400, json_pack("{s:o}", "errors", arr), "%s", msg);
 }
 
-/* Parses and checks a definition; answers r with 400 and returns NULL when
- * it is not valid. *text_out is the definition without "name =". */
+/* Parses and checks a definition; answers r and returns NULL when it is
+ * not valid: with 400, or with 200 {"valid": false} when the request is
+ * only a question (POST /streams/validation). *text_out is the definition
+ * without "name =". */
 static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
-                                 const char *name, char **text_out)
+                                 const char *name, char **text_out,
+                                 bool question)
 {
     dsl_errors errs = { 0 };
     dsl_stream *ast = NULL;
     size_t len = strlen(text);
 
     if (dsl_parse_stream(text, len, &ast, &errs)) {
-        answer_dsl_errors(r, &errs);
+        answer_dsl_errors(r, &errs, question);
         dsl_errors_fini(&errs);
         return NULL;
     }
@@ -288,17 +299,26 @@ static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
     int bad = dsl_check_stream(ast, &ctx, text, len, &errs);
     free(known);
     if (bad) {
-        answer_dsl_errors(r, &errs);
+        answer_dsl_errors(r, &errs, question);
         dsl_errors_fini(&errs);
         dsl_stream_destroy(&ast);
         return NULL;
     }
     dsl_errors_fini(&errs);
     if (ast->name && name && strcmp(ast->name, name) != 0) {
-        srv_req_error(r, 400, NULL,
-                      "the definition names the stream '%s' but the "
-                      "request names it '%s'",
-                      ast->name, name);
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "the definition names the stream '%s' but the request "
+                 "names it '%s'",
+                 ast->name, name);
+        if (question)
+            srv_req_json(r, 200,
+                         json_pack("{s:b,s:[{s:i,s:i,s:i,s:s}],s:s}", "valid",
+                                   0, "errors", "offset", 0, "line", 1,
+                                   "column", 1, "message", msg, "message",
+                                   msg));
+        else
+            srv_req_error(r, 400, NULL, "%s", msg);
         dsl_stream_destroy(&ast);
         return NULL;
     }
@@ -346,7 +366,7 @@ void api_definitions_create(srv *s, srv_req *r)
         goto out;
     }
     char *text = NULL;
-    dsl_stream *ast = parse_checked(s, r, def, name, &text);
+    dsl_stream *ast = parse_checked(s, r, def, name, &text, false);
     if (!ast)
         goto out;
     if (!name)
@@ -410,7 +430,8 @@ void api_validation(srv *s, srv_req *r)
         json_decref(b);
         return;
     }
-    dsl_stream *ast = parse_checked(s, r, def, str_field(b, "name"), NULL);
+    dsl_stream *ast =
+        parse_checked(s, r, def, str_field(b, "name"), NULL, true);
     if (ast) {
         srv_req_json(
             r, 200,

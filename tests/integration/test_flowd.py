@@ -163,9 +163,14 @@ def test_bad_requests():
         v = f.json("POST", "/streams/validation",
                    {"definition": "time | log"})
         assert v["valid"] is True and len(v["apps"]) == 2
+        # An invalid definition is an answer (200), not a failed request.
         st, _, body = f.request("POST", "/streams/validation",
                                 {"definition": "time | lgo"})
-        assert st == 400 and json.loads(body)["errors"][0]["offset"] == 7
+        v = json.loads(body)
+        assert st == 200 and v["valid"] is False, (st, body)
+        assert v["errors"][0]["offset"] == 7 and "lgo" in v["message"]
+        st, _, body = f.request("POST", "/streams/validation", {})
+        assert st == 400, (st, body)
 
 
 def test_app_killed_is_restarted():

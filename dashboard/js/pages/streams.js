@@ -1,8 +1,9 @@
 /*
  * Streams: every definition with its status, DSL and graph; a create form
  * whose DSL box shows the parser's errors under the offending spot while
- * the user types (POST /streams/validation, or the create request itself
- * when flowd has no validation route); deploy, undeploy, scale, destroy.
+ * the user types and before Create (POST /streams/validation, or the
+ * create request itself when flowd has no validation route); deploy,
+ * undeploy, scale, destroy.
  */
 
 import {all, get, post, del, enc, ApiError} from '../api.js';
@@ -141,6 +142,31 @@ function createForm(onCreated) {
   let seq = 0;
   let timer = null;
 
+  /* Asks flowd whether text is a valid definition. Returns the errors to
+   * show ([] when valid), or null when flowd has no validation route (then
+   * the create request itself reports them). An invalid definition is an
+   * answer (200 {"valid": false, "errors"}), not a failed request, so
+   * checking while the user types logs no network errors. */
+  async function check(text) {
+    if (!validation) return null;
+    try {
+      const res = await post('/streams/validation', {definition: text});
+      if (res && res.valid === false)
+        return Array.isArray(res.errors) && res.errors.length
+            ? res.errors : [{offset: 0, line: 1, column: 1,
+                             message: res.message || 'the definition is not valid'}];
+      return [];
+    } catch (e) {
+      if (e.status === 404 || e.status === 405) {
+        validation = false;
+        return null;
+      }
+      if (e.body && Array.isArray(e.body.errors) && e.body.errors.length)
+        return e.body.errors; /* an older flowd answers 400 */
+      throw e;
+    }
+  }
+
   async function validate() {
     const text = editor.textarea.value;
     const my = ++seq;
@@ -151,24 +177,20 @@ function createForm(onCreated) {
     }
     if (!validation) return;
     checkNote.textContent = 'checking…';
+    let errors;
     try {
-      await post('/streams/validation', {definition: text});
-      if (my !== seq) return;
-      editor.show([]);
-      checkNote.textContent = 'valid';
+      errors = await check(text);
     } catch (e) {
       if (my !== seq) return;
-      if (e.status === 404 || e.status === 405) {
-        validation = false;
-        checkNote.textContent = 'checked when you press Create';
-        return;
-      }
-      if (e.body && Array.isArray(e.body.errors) && e.body.errors.length) {
-        editor.show(e.body.errors);
-        checkNote.textContent = '';
-      } else {
-        checkNote.textContent = e.status ? e.message : 'flowd is not reachable';
-      }
+      checkNote.textContent = e.status ? e.message : 'flowd is not reachable';
+      return;
+    }
+    if (my !== seq) return;
+    if (errors === null) {
+      checkNote.textContent = 'checked when you press Create';
+    } else {
+      editor.show(errors);
+      checkNote.textContent = errors.length ? '' : 'valid';
     }
   }
 
@@ -239,6 +261,14 @@ function createForm(onCreated) {
       const body = {name: name.value.trim(), definition: editor.textarea.value,
                     deploy: deploy.checked};
       if (desc.value.trim()) body.description = desc.value.trim();
+      /* Checked first, so that a definition with errors is never sent. */
+      const errors = await check(body.definition);
+      if (errors && errors.length) {
+        editor.show(errors);
+        msg.classList.add('error');
+        msg.textContent = 'The definition has errors; see under the text.';
+        return;
+      }
       const res = await post('/streams/definitions', body);
       msg.textContent = `Created stream ${res && res.name ? res.name : body.name}.`;
       msg.classList.add('ok');
