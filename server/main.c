@@ -360,6 +360,7 @@ int main(int argc, char **argv)
     srv_http_close(s->http);
     uv_run(s->loop, UV_RUN_DEFAULT);
     srv_http_free(&s->http);
+    srv_streams_free_all(s);
     srv_analytics_destroy(&s->an);
     if (s->zctx)
         zmq_ctx_term(s->zctx);

@@ -170,6 +170,9 @@ srv_stream *srv_stream_find(srv *s, const char *name);
 srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
                            const char *desc, int64_t created, char *err,
                            size_t errlen);
+/* Frees every stream in memory (at exit, after srv_deployer_free_all and
+ * once the loop has closed their handles); the store is left alone. */
+void srv_streams_free_all(srv *s);
 /* Removes a stream that runs nothing from memory and the store. */
 void srv_stream_delete(srv *s, srv_stream *st);
 /* Answers a request that waited for an undeploy; returns true when the

@@ -80,6 +80,21 @@ void srv_stream_delete(srv *s, srv_stream *st)
     stream_free(st);
 }
 
+void srv_streams_free_all(srv *s)
+{
+    while (s->streams) {
+        srv_stream *st = s->streams;
+        s->streams = st->next;
+        /* Requests still waiting went with the HTTP server. */
+        for (srv_waiter *w = st->waiters, *n; w; w = n) {
+            n = w->next;
+            free(w);
+        }
+        st->waiters = NULL;
+        stream_free(st);
+    }
+}
+
 static json_t *options_json(const dsl_option *o, size_t n)
 {
     json_t *obj = json_object();

@@ -113,6 +113,15 @@ class Flowd:
     def app_pids(self):
         return pids_with(self.data_dir + "/run/")
 
+    def terminate(self, timeout=30):
+        """Sends flowd SIGTERM and returns its exit status (None when it
+        did not exit within timeout; stop() then kills it)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stop(self):
         """Kills flowd and everything it started."""
         if self.proc and self.proc.poll() is None:

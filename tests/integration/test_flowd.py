@@ -531,6 +531,29 @@ def test_destinations_and_taps():
                         os.path.join(f.data_dir, "run"))
 
 
+def test_clean_shutdown():
+    """SIGTERM stops every app and flowd exits with status 0 having freed
+    everything: a sanitizer build (which runs this test with its own flowd)
+    reports leaks on stderr and exits non-zero."""
+    with Flowd() as f:
+        f.create("running", DEMO.replace("it-load", "sd-load"), deploy=True)
+        f.create("idle", "time | log")
+        f.create("tapping", ":running.account-events > log", deploy=True)
+        f.wait_status("running", "deployed")
+        f.wait_status("tapping", "deployed")
+        f.json("POST",
+               "/streams/deployments/scale/running/counter/instances/2",
+               expect=202)
+        # Three apps, a second counter and the tap's log.
+        wait_for("five app processes", lambda: len(f.app_pids()) >= 5)
+        assert f.app_pids()
+        rc = f.terminate()
+        log = f.read_log()
+        assert rc == 0, f"flowd exit status {rc}; log: {log}"
+        assert "Sanitizer" not in log and "runtime error" not in log, log
+        assert not f.app_pids(), f.app_pids()
+
+
 TESTS = {
     "lifecycle": test_lifecycle,
     "bad_requests": test_bad_requests,
@@ -543,6 +566,7 @@ TESTS = {
     "events_and_static": test_events_and_static,
     "single_packaging": test_single_packaging,
     "destinations_and_taps": test_destinations_and_taps,
+    "clean_shutdown": test_clean_shutdown,
 }
 
 if __name__ == "__main__":
