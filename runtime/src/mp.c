@@ -28,7 +28,7 @@ void flow_buf_reset(flow_buf *b)
     b->err = 0;
 }
 
-int flow_buf_reserve(flow_buf *b, size_t n)
+int flow_buf_grow(flow_buf *b, size_t n)
 {
     if (b->err)
         return b->err;
@@ -50,14 +50,6 @@ int flow_buf_reserve(flow_buf *b, size_t n)
     b->data = p;
     b->cap = cap;
     return 0;
-}
-
-void flow_buf_append(flow_buf *b, const void *data, size_t n)
-{
-    if (n == 0 || flow_buf_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
 }
 
 static inline void put1(flow_buf *b, uint8_t c)

@@ -98,9 +98,16 @@ static int emit_one(flow_ctx *ctx, struct load_sim *s, int64_t now_us)
     }
     if (b->err)
         return b->err;
+    /* The account id in decimal, without printf's per-call cost. */
     char key[24];
-    snprintf(key, sizeof(key), "%" PRIu64, ev.account);
-    int rc = flow_emit(ctx, type, key, now_us, b->data, b->len);
+    char *k = key + sizeof(key) - 1;
+    uint64_t id = ev.account;
+    *k = '\0';
+    do {
+        *--k = (char)('0' + id % 10);
+        id /= 10;
+    } while (id);
+    int rc = flow_emit(ctx, type, k, now_us, b->data, b->len);
     if (rc == 0)
         s->emitted++;
     return rc;

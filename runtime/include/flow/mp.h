@@ -29,9 +29,23 @@ void flow_buf_init(flow_buf *b);
 void flow_buf_fini(flow_buf *b);
 /* Empties the buffer (keeps its storage) and clears err. */
 void flow_buf_reset(flow_buf *b);
-/* Makes room for n more bytes; returns 0 or -FLOW_ENOMEM (also sets err). */
-int flow_buf_reserve(flow_buf *b, size_t n);
-void flow_buf_append(flow_buf *b, const void *data, size_t n);
+/* The slow path of flow_buf_reserve: grows the storage. */
+int flow_buf_grow(flow_buf *b, size_t n);
+/* Makes room for n more bytes; returns 0 or -FLOW_ENOMEM (also sets err).
+ * Inline: the writers call it for every item they append. */
+static inline int flow_buf_reserve(flow_buf *b, size_t n)
+{
+    if (!b->err && b->cap - b->len >= n)
+        return 0;
+    return flow_buf_grow(b, n);
+}
+static inline void flow_buf_append(flow_buf *b, const void *data, size_t n)
+{
+    if (n == 0 || flow_buf_reserve(b, n))
+        return;
+    __builtin_memcpy(b->data + b->len, data, n);
+    b->len += n;
+}
 
 /* msgpack writers: each appends one item (or a container header). */
 void flow_mp_put_nil(flow_buf *b);
