@@ -1159,6 +1159,10 @@ void srv_stream_refresh(srv *s, srv_stream *st)
     st->status = srv_status_stream(st->deployed, c, n, st->status_desc,
                                    sizeof st->status_desc);
     free(c);
+    if (st->restoring && st->status != SRV_DEPLOYING) {
+        st->restoring = false;
+        srv_ready_update(s);
+    }
     srv_events_status(s, st);
 }
 
@@ -1306,8 +1310,13 @@ void srv_deployer_restore(srv *s)
                    "DELETE FROM instances WHERE stream NOT IN (SELECT "
                    "stream FROM deployments)",
                    NULL);
+}
 
-    q = srv_store_query(&s->store,
+void srv_deployer_restore_deployments(srv *s)
+{
+    char err[1024];
+    sqlite3_stmt *q =
+        srv_store_query(&s->store,
                         "SELECT stream, properties, deployed_at FROM "
                         "deployments",
                         NULL);
@@ -1350,11 +1359,24 @@ void srv_deployer_restore(srv *s)
         st->deployed_ms = sqlite3_column_int64(q, 2);
         if (srv_tap_open(s, st, err, sizeof err))
             fprintf(stderr, "flowd: stream '%s': %s\n", name, err);
+        st->restoring = true;
         adopt_or_spawn(s, st);
         srv_stream_refresh(s, st);
     }
     sqlite3_finalize(q);
     srv_tap_refresh(s);
+    s->restore_done = true;
+    srv_ready_update(s);
+}
+
+void srv_ready_update(srv *s)
+{
+    if (s->ready || !s->restore_done)
+        return;
+    for (srv_stream *st = s->streams; st; st = st->next)
+        if (st->restoring)
+            return;
+    s->ready = true;
 }
 
 void srv_deployer_stop_all(srv *s)

@@ -247,17 +247,38 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_timer_start(&s->exit_timer, on_exit_timer, 0, 50);
 }
 
+int srv_load_path(srv *s, const char *path);
+void srv_deploy_named(srv *s, const char *name);
+
+/* Restores the stored deployments and runs --deploy once the loop runs,
+ * so that HTTP is served (GET /ready answers 503) meanwhile. */
+static void on_restore(uv_timer_t *t)
+{
+    srv *s = t->data;
+
+    uv_close((uv_handle_t *)t, NULL);
+    if (s->stopping)
+        return;
+    srv_deployer_restore_deployments(s);
+    for (int i = 0; i < s->cfg.ndeploy; i++)
+        srv_deploy_named(s, s->cfg.deploy[i]);
+}
+
+/* Ready at the latest this long after the start, even when a restored
+ * stream never leaves deploying (its status tells why). */
+#define READY_CAP_MS 60000
+
 static void on_tick(uv_timer_t *t)
 {
     srv *s = t->data;
 
+    if (!s->ready && s->restore_done &&
+        srv_now_ms() - s->started_ms > READY_CAP_MS)
+        s->ready = true;
     srv_deployer_tick(s);
     srv_analytics_tick(s->an);
     srv_events_tick(s);
 }
-
-int srv_load_path(srv *s, const char *path);
-void srv_deploy_named(srv *s, const char *name);
 
 int main(int argc, char **argv)
 {
@@ -327,9 +348,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < s->cfg.nload; i++)
         if (srv_load_path(s, s->cfg.load[i]))
             return 1;
-    for (int i = 0; i < s->cfg.ndeploy; i++)
-        srv_deploy_named(s, s->cfg.deploy[i]);
-    s->ready = true;
+    uv_timer_init(s->loop, &s->restore_timer);
+    s->restore_timer.data = s;
+    uv_timer_start(&s->restore_timer, on_restore, 0, 0);
 
     uv_timer_init(s->loop, &s->tick);
     s->tick.data = s;
@@ -354,6 +375,8 @@ int main(int argc, char **argv)
     srv_deployer_free_all(s);
     uv_close((uv_handle_t *)&s->tick, NULL);
     uv_close((uv_handle_t *)&s->exit_timer, NULL);
+    if (!uv_is_closing((uv_handle_t *)&s->restore_timer))
+        uv_close((uv_handle_t *)&s->restore_timer, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     /* libwebsockets closes its own handles on the loop. */

@@ -123,6 +123,7 @@ struct srv_stream {
     srv_status pushed_status;
     char pushed_desc[512];
     srv_waiter *waiters;
+    bool restoring; /* deployment restored at start, not settled yet */
     srv_tap *tap;   /* when the stream reads a tap */
     srv_inst *host; /* deployer.packaging=single: the one process */
     srv_stream *next;
@@ -145,7 +146,9 @@ struct srv {
     uv_timer_t tick;
     uv_signal_t sigterm, sigint;
     uv_timer_t exit_timer;
-    bool ready;
+    uv_timer_t restore_timer; /* restores deployments once the loop runs */
+    bool restore_done;        /* deployments restored (processes started) */
+    bool ready;               /* restored and every restored stream settled */
     bool stopping;
     bool loopback;
     int64_t started_ms;
@@ -209,7 +212,14 @@ bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind);
 int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen);
 void srv_deployer_tick(srv *s);
+/* Reads the stored definitions and kills orphans (before serving). */
 void srv_deployer_restore(srv *s);
+/* Restores the stored deployments: adopts surviving apps, starts the
+ * others (on the loop, while HTTP is served). */
+void srv_deployer_restore_deployments(srv *s);
+/* Sets s->ready once deployments are restored and none of the restored
+ * streams is still deploying. */
+void srv_ready_update(srv *s);
 void srv_deployer_stop_all(srv *s);
 /* Frees every deployment's instances, taps and handles (at exit, after
  * the processes are gone). */

@@ -78,6 +78,7 @@ void srv_stream_delete(srv *s, srv_stream *st)
     }
     srv_events_deleted(s, st->name);
     stream_free(st);
+    srv_ready_update(s);
 }
 
 void srv_streams_free_all(srv *s)

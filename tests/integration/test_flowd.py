@@ -554,6 +554,36 @@ def test_clean_shutdown():
         assert not f.app_pids(), f.app_pids()
 
 
+def test_ready_after_restore():
+    """After a restart, GET /ready answers 503 until the restored streams
+    have left deploying: at its first 200 the stream is deployed."""
+    with Flowd() as f:
+        f.create("back", DEMO.replace("it-load", "back-load"), deploy=True)
+        f.create("idle", "time | log")
+        f.wait_status("back", "deployed")
+        assert f.terminate() == 0
+        assert not f.app_pids()
+        f.start()
+        seen = []
+
+        def ready():
+            st, _, body = f.request("GET", "/ready")
+            if st == 503:
+                assert json.loads(body)["status"] == 503, body
+                # Served while restoring: other reads answer meanwhile.
+                assert f.request("GET", "/health")[0] == 200
+            else:
+                assert st == 200, (st, body)
+            seen.append(st)
+            return st == 200
+
+        wait_for("flowd ready", ready, timeout=60)
+        status = f.status("back")
+        assert status == "deployed", (status, seen)
+        assert len(f.app_pids()) == 3, f.app_pids()
+        print(f"/ready answers before 200: {seen[:-1]}")
+
+
 TESTS = {
     "lifecycle": test_lifecycle,
     "bad_requests": test_bad_requests,
@@ -567,6 +597,7 @@ TESTS = {
     "single_packaging": test_single_packaging,
     "destinations_and_taps": test_destinations_and_taps,
     "clean_shutdown": test_clean_shutdown,
+    "ready_after_restore": test_ready_after_restore,
 }
 
 if __name__ == "__main__":
