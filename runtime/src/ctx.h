@@ -46,9 +46,11 @@ typedef struct flow__port {
     flow_zwatch *w;
     flow_batch batch;
     uint64_t seq;
-    bool open;    /* batch_begin done and not yet sent */
-    bool blocked; /* the last send hit the high-water mark */
-    bool eos;     /* its end of stream is sent or pending: never twice */
+    bool open;       /* batch_begin done and not yet sent */
+    bool blocked;    /* the last send hit the high-water mark */
+    bool eos;        /* its end of stream is sent or pending: never twice */
+    size_t cap_hint; /* storage for the next batch (the buffer of a sent
+                        one is handed to ZeroMQ) */
 } flow__port;
 
 struct flow_counter {

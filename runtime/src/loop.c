@@ -12,6 +12,7 @@
  * when the output becomes writable: a slow consumer slows its producer.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -48,6 +49,8 @@ static bool blocked(const flow_ctx *ctx)
 static int port_add(flow_ctx *ctx, flow__port *p, const flow_event *ev)
 {
     if (!p->open) {
+        if (p->batch.buf.cap == 0 && p->cap_hint)
+            flow_buf_reserve(&p->batch.buf, p->cap_hint);
         flow_batch_begin(&p->batch, ctx->conf.label, ctx->conf.instance,
                          ctx->epoch);
         p->open = true;
@@ -67,6 +70,45 @@ static void set_paused(flow_ctx *ctx, bool paused)
         uv_idle_start(&ctx->pump, flow__pump_cb);
 }
 
+static void free_frame(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/*
+ * Sends a finished frame without copying it: ZeroMQ takes the batch's
+ * buffer (and frees it once delivered, in whichever thread) and the next
+ * batch gets fresh storage. A refused send gives the bytes back to the
+ * batch, so it stays pending as it was.
+ */
+static int send_frame(flow__port *p, size_t len)
+{
+    flow_buf *b = &p->batch.buf;
+    zmq_msg_t msg;
+    if (zmq_msg_init_data(&msg, b->data, len, free_frame, NULL) != 0)
+        return flow_zwatch_send_buf(p->w, b->data, len, 0);
+    int rc = flow_zwatch_send(p->w, &msg, 0);
+    if (rc == 0) {
+        /* Enough for a batch like this one without regrowing. */
+        p->cap_hint = len + len / 4 > 256 ? len + len / 4 : 256;
+        b->data = NULL;
+        b->len = b->cap = 0;
+        return 0;
+    }
+    /* Closing the message frees the bytes: keep a copy first. */
+    uint8_t *copy = malloc(b->cap);
+    if (copy)
+        memcpy(copy, b->data, len);
+    zmq_msg_close(&msg);
+    b->data = copy;
+    if (!copy) {
+        b->len = b->cap = 0;
+        return rc == -FLOW_EAGAIN ? -FLOW_ENOMEM : rc;
+    }
+    return rc;
+}
+
 /* Sends a port's pending frame. Returns 0, -FLOW_EAGAIN (kept pending and
  * blocked) or another error (the batch is dropped and counted). */
 static int port_send(flow_ctx *ctx, flow__port *p, bool is_out)
@@ -76,7 +118,9 @@ static int port_send(flow_ctx *ctx, flow__port *p, bool is_out)
     size_t len;
     uint32_t n = p->batch.count;
     const uint8_t *d = flow_batch_finish(&p->batch, &len);
-    int rc = flow_zwatch_send_buf(p->w, d, len, 0);
+    /* A tap sends the same bytes after the output: copy then. */
+    int rc = is_out && ctx->tap_s ? flow_zwatch_send_buf(p->w, d, len, 0)
+                                  : send_frame(p, len);
     if (rc == -FLOW_EAGAIN) {
         if (!p->blocked) {
             p->blocked = true;
