@@ -35,8 +35,66 @@ def recv_until(sock, deadline):
     return None
 
 
+def end_of_stream_on_both_outputs(app):
+    """An end of stream reaches the output and the error output, once each,
+    and the app exits 0 (--flow.eos-exit=1)."""
+    work = tempfile.mkdtemp(prefix="flow-py-eos-")
+    ctx = zmq.Context()
+    proc = None
+    try:
+        push = ctx.socket(zmq.PUSH)
+        push.bind("ipc://%s/in" % work)
+        pull = ctx.socket(zmq.PULL)
+        pull.connect("ipc://%s/out" % work)
+        errs = ctx.socket(zmq.PULL)
+        errs.connect("ipc://%s/err" % work)
+        proc = subprocess.Popen([
+            app, "--reject-every=2", "--flow.eos-exit=1",
+            "--flow.input=ipc://%s/in" % work,
+            "--flow.output=ipc://%s/out" % work,
+            "--flow.error-output=ipc://%s/err" % work])
+        n = 10
+        push.send(frame("py", 0, 1, [
+            [i, "T", 0, None, i, msgpack.packb({"n": i})]
+            for i in range(1, n + 1)]))
+        push.send(frame("py", 0, 1, []))
+        counts = {"out": [0, 0], "err": [0, 0]}  # [events, ends]
+        deadline = time.time() + 60
+        poller = zmq.Poller()
+        poller.register(pull, zmq.POLLIN)
+        poller.register(errs, zmq.POLLIN)
+        # Read until both ends arrived, and half a second longer so that a
+        # second end of stream would be seen; then hang up, which lets the
+        # app (waiting for its consumers to go) exit.
+        quiet_until = None
+        while time.time() < deadline:
+            ready = dict(poller.poll(100))
+            for name, sock in (("out", pull), ("err", errs)):
+                if sock in ready:
+                    f = msgpack.unpackb(sock.recv(), raw=False)
+                    counts[name][0] += len(f[4])
+                    counts[name][1] += len(f[4]) == 0
+            if counts["out"][1] and counts["err"][1]:
+                if quiet_until is None:
+                    quiet_until = time.time() + 0.5
+                elif time.time() > quiet_until:
+                    break
+        pull.close(linger=0)
+        errs.close(linger=0)
+        assert counts == {"out": [n // 2, 1], "err": [n // 2, 1]}, counts
+        assert proc.wait(timeout=30) == 0
+        print("ok: end of stream once on the output and the error output")
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        ctx.destroy(linger=0)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     app = sys.argv[1]
+    end_of_stream_on_both_outputs(app)
     work = tempfile.mkdtemp(prefix="flow-py-")
     ctx = zmq.Context()
     proc = None
