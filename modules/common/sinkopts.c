@@ -33,10 +33,12 @@ int sinkopts_init(struct sinkopts *so, flow_ctx *ctx)
     return 0;
 }
 
-void sinkopts_event(struct sinkopts *so, const flow_event *ev)
+void sinkopts_event(struct sinkopts *so, flow_ctx *ctx, const flow_event *ev)
 {
     if (so->lat) {
-        int64_t now = flow_clock_us();
+        /* The frame's arrival time (one clock read per frame), unless the
+         * sink sleeps per event and the clock moves within a frame. */
+        int64_t now = so->delay_us > 0 ? flow_clock_us() : flow_now_us(ctx);
         lathist_add(so->lat, now - ev->ts_us);
         if (so->first_us == 0)
             so->first_us = now;

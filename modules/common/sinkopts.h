@@ -37,8 +37,9 @@ struct sinkopts {
 /* Reads the options; returns 0 or -FLOW_EOPTION (logged). */
 int sinkopts_init(struct sinkopts *so, flow_ctx *ctx);
 
-/* Per event: records its age and sleeps when asked. */
-void sinkopts_event(struct sinkopts *so, const flow_event *ev);
+/* Per event: records its age (from its creation to its frame's arrival,
+ * both CLOCK_REALTIME) and sleeps when asked. */
+void sinkopts_event(struct sinkopts *so, flow_ctx *ctx, const flow_event *ev);
 
 struct fvmap;
 

@@ -61,14 +61,17 @@ static inline void put1(flow_buf *b, uint8_t c)
     flow_buf_append(b, &c, 1);
 }
 
-/* Writes a type byte followed by an n-byte big-endian value. */
-static void put_be(flow_buf *b, uint8_t tag, uint64_t v, int n)
+/* Writes a type byte followed by an n-byte (1, 2, 4 or 8) big-endian
+ * value. Inline with a constant n, this is a few stores. */
+static inline void put_be(flow_buf *b, uint8_t tag, uint64_t v, int n)
 {
-    uint8_t tmp[9];
-    tmp[0] = tag;
+    if (flow_buf_reserve(b, 9))
+        return;
+    uint8_t *p = b->data + b->len;
+    p[0] = tag;
     for (int i = 0; i < n; i++)
-        tmp[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    flow_buf_append(b, tmp, (size_t)n + 1);
+        p[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    b->len += (size_t)n + 1;
 }
 
 void flow_mp_put_nil(flow_buf *b)

@@ -65,7 +65,7 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
 {
     struct aggc *s = flow_state(ctx);
     int64_t sec = flow_now_us(ctx) / 1000000;
-    sinkopts_event(&s->so, ev);
+    sinkopts_event(&s->so, ctx, ev);
     if (s->time_field) {
         flow_mp_value v;
         int64_t t;

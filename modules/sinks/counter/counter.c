@@ -45,7 +45,7 @@ static int init(flow_ctx *ctx)
 static int on_event(flow_ctx *ctx, const flow_event *ev)
 {
     struct counter *s = flow_state(ctx);
-    sinkopts_event(&s->so, ev);
+    sinkopts_event(&s->so, ctx, ev);
     return flow_counter_add(s->c, -1, NULL, 0, 1);
 }
 

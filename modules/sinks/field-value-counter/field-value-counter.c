@@ -78,7 +78,7 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
 {
     struct fvc *s = flow_state(ctx);
     flow_mp_value v;
-    sinkopts_event(&s->so, ev);
+    sinkopts_event(&s->so, ctx, ev);
     int rc = fieldpath_find(ev->payload, ev->payload_len, s->field, &v);
     if (rc == -FLOW_ENOTFOUND) {
         s->missing++;

@@ -102,7 +102,7 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
 {
     struct logsink *s = flow_state(ctx);
     int rc = 0;
-    sinkopts_event(&s->so, ev);
+    sinkopts_event(&s->so, ctx, ev);
     flow_buf_reset(&s->line);
     switch (s->expr) {
     case EXPR_PAYLOAD:
