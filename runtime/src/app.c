@@ -766,6 +766,10 @@ close_sockets:
                           : ctx->conf.drain_ms;
     if (left_ms < 0 || (ctx->mon_seen && ctx->peers == 0))
         left_ms = 0;
+    /* Stop the output's monitor first: events it posted after its reader
+     * closed stayed in the inproc pipe and leaked at exit. */
+    if (ctx->out.zsock && ctx->mon_s)
+        zmq_socket_monitor(ctx->out.zsock, NULL, 0);
     close_socket(&ctx->out.zsock, (int)left_ms);
     close_socket(&ctx->err.zsock, (int)left_ms);
     close_socket(&ctx->tap_s, 0);
