@@ -237,13 +237,9 @@ json_t *srv_deployment_json(srv *s, srv_stream *st)
     char iso[32];
     json_t *apps = json_array();
 
-    for (size_t k = 0; k < st->napps; k++) {
-        json_t *a = srv_app_status_json(s, &st->apps[k]);
-        json_object_set_new(
-            a, "state",
-            json_string(json_string_value(json_object_get(a, "status"))));
-        json_array_append_new(apps, a);
-    }
+    /* An app has a "status", each instance a "state" (docs/rest.md). */
+    for (size_t k = 0; k < st->napps; k++)
+        json_array_append_new(apps, srv_app_status_json(s, &st->apps[k]));
     srv_iso(st->deployed_ms / 1000, iso, sizeof iso);
     return json_pack(
         "{s:s,s:s,s:s,s:s,s:O,s:s,s:o,s:o,s:o}", "name", st->name, "dslText",

@@ -45,6 +45,12 @@ def test_lifecycle():
         wait_for("counter rising", lambda: f.counter("it-load") > first)
         rt = f.get("/runtime/apps")
         assert rt["page"]["totalElements"] == 3, rt
+        # As docs/rest.md says: an app has a status, an instance a state.
+        dep = f.get("/streams/deployments/demo")
+        for a in (rt["_embedded"]["appStatusResourceList"] + dep["apps"]):
+            assert a["status"] == "deployed" and "state" not in a, a
+            for i in a["instances"]:
+                assert i["state"] == "deployed" and "status" not in i, i
         assert f.get("/runtime/streams")["_embedded"][
             "streamStatusResourceList"][0]["name"] == "demo"
 
