@@ -9,6 +9,7 @@
 
 extern const flow_app_desc account_events_app;
 extern const flow_app_desc aggregate_counter_app;
+extern const flow_app_desc bridge_app;
 extern const flow_app_desc counter_app;
 extern const flow_app_desc field_value_counter_app;
 extern const flow_app_desc load_sim_app;

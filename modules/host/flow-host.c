@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 static const flow_app_desc *const builtin[] = {
-    &load_sim_app,          &time_app, &account_events_app,
-    &counter_app,           &log_app,  &field_value_counter_app,
-    &aggregate_counter_app,
+    &load_sim_app,          &time_app,   &account_events_app,
+    &counter_app,           &log_app,    &field_value_counter_app,
+    &aggregate_counter_app, &bridge_app,
 };
 #define NBUILTIN (sizeof(builtin) / sizeof(builtin[0]))
 

@@ -176,9 +176,32 @@ def run_inproc(args, exp, sink, tmp):
     print("info flow-host VmHWM %d KiB" % hwm.get(p.pid, 0))
 
 
+def run_bridge(args, tmp):
+    """load-sim | bridge | counter over ipc://: the bridge passes every
+    event on, once."""
+    n = args.count
+    ep_a, ep_b = "ipc://%s/a" % tmp, "ipc://%s/b" % tmp
+    app = lambda name: os.path.join(args.apps, "flow-" + name)
+    ps = [
+        start([app("counter"), "--name=bridged", "--flow.input=" + ep_b,
+               "--flow.eos-exit=1", "--flow.metrics-json=%s/sink.json" % tmp],
+              stdout=subprocess.DEVNULL),
+        start([app("bridge"), "--flow.input=" + ep_a, "--flow.output=" + ep_b,
+               "--flow.eos-exit=1", "--flow.metrics-json=%s/br.json" % tmp]),
+        start([app("load-sim"), "--count=%d" % n, "--rate=0",
+               "--flow.output=" + ep_a]),
+    ]
+    wait_all(ps, time.monotonic() + TIMEOUT_S, {})
+    br, snk = (load(os.path.join(tmp, f)) for f in ("br.json", "sink.json"))
+    check_eq("bridge in", br["in"], n)
+    check_eq("bridge out", br["out"], n)
+    check_eq("bridge drops", br["drops"], 0)
+    check_eq("counter total", counter_of(snk, "counter")["total"], n)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["ipc", "inproc", "slow"])
+    ap.add_argument("mode", choices=["ipc", "inproc", "slow", "bridge"])
     ap.add_argument("--apps", required=True)
     ap.add_argument("--expect", required=True)
     ap.add_argument("--count", type=int, default=1000000)
@@ -195,7 +218,10 @@ def main():
     sinks = [("field-value-counter", "state"),
              ("field-value-counter", "type"), ("counter", None)]
     with tempfile.TemporaryDirectory(prefix="flow-e2e-") as tmp:
-        if args.mode == "ipc":
+        if args.mode == "bridge":
+            print("== ipc: load-sim | bridge | counter")
+            run_bridge(args, tmp)
+        elif args.mode == "ipc":
             for s in sinks:
                 print("== ipc: load-sim | account-events | %s %s" % s)
                 run_ipc(args, exp, s, tmp)
