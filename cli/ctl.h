@@ -70,6 +70,11 @@ int cmd_version(struct ctl *c, int argc, char **argv);
  * exit code; prints nothing on stdout. */
 int ctl_wait_status(struct ctl *c, const char *name, const char *goal);
 
+/* Replaces *res (owned) with a fresh GET of path when that succeeds, so
+ * what a command prints after waiting is the final state; keeps *res
+ * otherwise. */
+void ctl_refresh(struct ctl *c, const char *path, json_t **res);
+
 /* Prints each app of a deployment resource (borrowed) with its
  * instances, as a table on stdout. */
 void ctl_print_apps(struct ctl *c, json_t *dep);

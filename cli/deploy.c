@@ -38,6 +38,15 @@ static char *dep_path(const char *name)
     return p;
 }
 
+void ctl_refresh(struct ctl *c, const char *path, json_t **res)
+{
+    json_t *again;
+    if (!http_json(c, "GET", path, NULL, &again)) {
+        json_decref(*res);
+        *res = again;
+    }
+}
+
 int ctl_wait_status(struct ctl *c, const char *name, const char *goal)
 {
     static const char spin[] = "|/-\\";
@@ -165,11 +174,7 @@ int cmd_deploy(struct ctl *c, int argc, char **argv)
     }
     if (c->wait) {
         rc = ctl_wait_status(c, pos[0], "deployed");
-        json_t *again;
-        if (!http_json(c, "GET", path, NULL, &again)) {
-            json_decref(res);
-            res = again;
-        }
+        ctl_refresh(c, path, &res);
     }
     free(path);
     if (c->json) {
@@ -227,11 +232,8 @@ int cmd_undeploy(struct ctl *c, int argc, char **argv)
     if (!rc && c->wait &&
         strcmp(out_str(res, "status", "undeployed"), "undeployed")) {
         rc = ctl_wait_status(c, pos[0], "undeployed");
-        json_t *again;
-        if (!rc && !http_json(c, "GET", path, NULL, &again)) {
-            json_decref(res);
-            res = again;
-        }
+        if (!rc)
+            ctl_refresh(c, path, &res);
     }
     free(path);
     if (rc) {
@@ -356,11 +358,7 @@ int cmd_scale(struct ctl *c, int argc, char **argv)
     if (c->wait) {
         rc = ctl_wait_status(c, pos[0], "deployed");
         char *p = dep_path(pos[0]);
-        json_t *again;
-        if (!http_json(c, "GET", p, NULL, &again)) {
-            json_decref(res);
-            res = again;
-        }
+        ctl_refresh(c, p, &res);
         free(p);
     }
     if (c->json)

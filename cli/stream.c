@@ -140,11 +140,7 @@ static int create(struct ctl *c, int argc, char **argv)
     if (deploy && c->wait) {
         rc = ctl_wait_status(c, pos[0], "deployed");
         char *p = path1("/streams/definitions/%s", pos[0]);
-        json_t *again;
-        if (!http_json(c, "GET", p, NULL, &again)) {
-            json_decref(res);
-            res = again;
-        }
+        ctl_refresh(c, p, &res);
         free(p);
     }
     if (c->json)
