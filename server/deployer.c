@@ -456,8 +456,13 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
             }
 
     if (i->removing) {
+        /* A scale-down's instance; when an undeploy came meanwhile and
+         * this was its last process, the undeploy ends here too. */
         remove_inst(s, i);
-        srv_stream_refresh(s, st);
+        if (!st->deployed && !stream_has_processes(st))
+            finish_undeploy(s, st);
+        else
+            srv_stream_refresh(s, st);
         return;
     }
     if (i->state == SRV_INST_UNDEPLOYING || !st->deployed || s->stopping) {

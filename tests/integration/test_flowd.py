@@ -93,6 +93,45 @@ def test_lifecycle():
         assert st == 404
 
 
+def write_slow_stopper(tmp):
+    """A sink whose instances other than 0 take a second to stop after
+    SIGTERM, so the instances a scale-down removes exit last."""
+    path = os.path.join(tmp, "slowstop")
+    with open(path, "w") as fh:
+        fh.write("#!/bin/sh\n"
+                 "if [ \"$1\" = --describe ]; then\n"
+                 "  echo '{\"name\": \"slowstop\", \"role\": \"sink\", "
+                 "\"description\": \"stops slowly\", \"options\": []}'\n"
+                 "  exit 0\n"
+                 "fi\n"
+                 "slow=1\n"
+                 "for a; do [ \"$a\" = --flow.instance=0 ] && slow=0; done\n"
+                 "trap '[ $slow = 1 ] && sleep 1; exit 0' TERM\n"
+                 "while :; do sleep 0.1; done\n")
+    os.chmod(path, stat.S_IRWXU)
+    return path
+
+
+def test_scale_down_then_undeploy():
+    """An undeploy that comes while a scale-down's instances are still
+    stopping answers once every process is gone, even when those are the
+    last to exit."""
+    with Flowd() as f:
+        path = write_slow_stopper(f.tmp)
+        f.json("POST", "/apps/sink/slowstop", {"uri": path}, expect=201)
+        f.create("sd", "time | slowstop")
+        f.deploy("sd", {"deployer.slowstop.count": "3"})
+        wait_for("3 slowstop processes", lambda: len([
+            i for i in f.instances("sd")
+            if i["label"] == "slowstop" and i.get("pid")]) == 3)
+        f.json("POST", "/streams/deployments/scale/sd/slowstop/instances/1",
+               expect=202)
+        d = f.json("DELETE", "/streams/deployments/sd")
+        assert d["status"] == "undeployed", d
+        assert not pids_with("--flow.stream=sd")
+        assert not f.app_pids(), f.app_pids()
+
+
 def test_bad_requests():
     with Flowd() as f:
         st, _, body = f.request("POST", "/streams/definitions",
@@ -593,6 +632,7 @@ def test_ready_after_restore():
 TESTS = {
     "lifecycle": test_lifecycle,
     "bad_requests": test_bad_requests,
+    "scale_down_then_undeploy": test_scale_down_then_undeploy,
     "app_killed_is_restarted": test_app_killed_is_restarted,
     "crashing_app_fails": test_crashing_app_fails,
     "deterministic_count": test_deterministic_count,
