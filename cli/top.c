@@ -138,8 +138,8 @@ static struct row *build_rows(json_t *items, json_t *orders, const char *only,
         struct row *r = &rows[m++];
         r->stream = stream;
         r->label = out_str(app, "label", "?");
-        /* docs/rest.md names it "state"; flowd sends "status". */
-        r->state = out_str(app, "state", out_str(app, "status", "?"));
+        /* An app has a "status" (docs/rest.md); an instance a "state". */
+        r->state = out_str(app, "status", "?");
         r->order = label_index(orders, r->stream, r->label);
         r->lag = -1;
         json_t *insts = json_object_get(app, "instances");
