@@ -433,9 +433,14 @@ function card(def, reload) {
   }
   async function refresh() {
     try {
+      /* A status pushed on /events while this request was on its way is
+       * newer than the answer: keep it, or a stale "deploying" could stay
+       * on the card with no later change for flowd to push. */
+      const seen = live.state.streams.get(name);
       const d = await get('/streams/definitions/' + enc(name));
-      live.state.streams.set(name, {name, status: d.status,
-                                    statusDescription: d.statusDescription});
+      if (live.state.streams.get(name) === seen)
+        live.state.streams.set(name, {name, status: d.status,
+                                      statusDescription: d.statusDescription});
       update();
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) reload();
