@@ -161,6 +161,22 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
     zmq_msg_close(&msg);
 }
 
+/*
+ * Starts the app's on_tick timer. A source starts at once; a source whose
+ * output is monitored waits for its first consumer (tick_deferred), since
+ * until then nothing it makes can leave: its first events would wait in
+ * the batch and a paced source would then catch up in one burst, both
+ * counted as latency by the stream.
+ */
+static void start_ticks(flow_ctx *ctx)
+{
+    const flow_app_desc *a = ctx->app;
+    uint64_t ms = a->tick_us ? (a->tick_us + 999) / 1000 : 1000;
+    ctx->tick_deferred = false;
+    uv_timer_start(&ctx->tick_timer, flow__tick_cb,
+                   a->role == FLOW_ROLE_SOURCE ? 0 : ms, ms);
+}
+
 /* Monitor events of the output socket: counts connected consumers. */
 static void mon_cb(flow_zwatch *w, int ready, void *arg)
 {
@@ -178,6 +194,8 @@ static void mon_cb(flow_zwatch *w, int ready, void *arg)
             if (ev == ZMQ_EVENT_ACCEPTED || ev == ZMQ_EVENT_CONNECTED) {
                 ctx->peers++;
                 ctx->mon_seen = true;
+                if (ctx->tick_deferred && ctx->phase == PH_RUN)
+                    start_ticks(ctx);
             } else if (ev == ZMQ_EVENT_DISCONNECTED && ctx->peers > 0)
                 ctx->peers--;
         }
@@ -532,6 +550,10 @@ flow_ctx *flow__ctx_new(const flow_app_desc *app, int argc, char **argv,
     return ctx;
 }
 
+/* Retry interval of a connection, first and largest (ms). */
+#define RECONNECT_IVL_MS     10
+#define RECONNECT_IVL_MAX_MS 100
+
 /* Creates, configures and attaches one socket of the app. */
 static int open_socket(flow_ctx *ctx, int type, const char *flag,
                        const char *list, bool bind, void **out)
@@ -571,6 +593,12 @@ static int open_socket(flow_ctx *ctx, int type, const char *flag,
         break;
     }
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+    /* A consumer often starts before its producer has bound: retry the
+     * connection after 10 ms rather than ZeroMQ's 100 ms, backing off to
+     * ZeroMQ's own 100 ms while the peer stays away. */
+    int ivl = RECONNECT_IVL_MS, ivl_max = RECONNECT_IVL_MAX_MS;
+    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+    zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
     for (size_t i = 0; i < n; i++) {
         rc = flow_endpoint_attach(s, &eps[i]);
         if (rc) {
@@ -730,9 +758,10 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
     }
     uv_timer_start(&ctx->metrics_timer, metrics_cb, 1000, 1000);
     if (a->on_tick) {
-        uint64_t ms = a->tick_us ? (a->tick_us + 999) / 1000 : 1000;
-        uv_timer_start(&ctx->tick_timer, flow__tick_cb,
-                       a->role == FLOW_ROLE_SOURCE ? 0 : ms, ms);
+        if (a->role == FLOW_ROLE_SOURCE && ctx->mon_w && !ctx->mon_seen)
+            ctx->tick_deferred = true;
+        else
+            start_ticks(ctx);
     }
     if (__atomic_load_n(&ctx->stop_requested, __ATOMIC_ACQUIRE))
         flow__begin_stop(ctx, 0);

@@ -107,8 +107,9 @@ struct flow_ctx {
     bool eos_sent;    /* waiting for the consumers to disconnect */
     void *mon_s;      /* PAIR receiving the output socket's monitor events */
     flow_zwatch *mon_w;
-    int peers;     /* consumers connected to the output */
-    bool mon_seen; /* the monitor reported at least one connection */
+    int peers;          /* consumers connected to the output */
+    bool mon_seen;      /* the monitor reported at least one connection */
+    bool tick_deferred; /* a source waiting for its first consumer */
     int64_t drain_deadline_us; /* when a stop must be over */
     bool tap_full_logged;
     int64_t last_err_log_us;

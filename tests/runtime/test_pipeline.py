@@ -201,10 +201,46 @@ def test_metrics_fifo(work):
     print("metrics-json into a FIFO: %d bytes, still a FIFO" % len(data))
 
 
+def test_source_waits_for_consumer(work):
+    """A paced source makes no event before its first consumer connects:
+    before, the first events waited in the batch (and a paced source then
+    caught up in one burst), and the stream counted that wait as latency."""
+    out = "ipc://%s/wait-a" % work
+    gen = start([GEN, "--flow.output=" + out, "--rate=1000", "--count=50"])
+    time.sleep(0.5)  # the source runs with nothing connected
+    ctx = zmq.Context()
+    try:
+        pull = ctx.socket(zmq.PULL)
+        pull.setsockopt(zmq.LINGER, 0)
+        t_connect_us = time.time_ns() // 1000
+        pull.connect(out)
+        got, ended = [], False
+        deadline = time.time() + 30
+        while not ended and time.time() < deadline:
+            if not pull.poll(1000):
+                continue
+            f = msgpack.unpackb(pull.recv(), raw=False)
+            ended = len(f[4]) == 0
+            got.extend(f[4])
+        assert ended and len(got) == 50, (ended, len(got))
+        first_ts = min(e[2] for e in got)
+        # Both are the wall clock of this machine; 2 ms of slack for the
+        # clocks' granularity, far below the half second waited.
+        assert first_ts >= t_connect_us - 2000, (
+            "the first event was made %d us before a consumer connected"
+            % (t_connect_us - first_ts))
+    finally:
+        ctx.destroy(linger=0)
+    assert wait_all([gen], 30) == [0]
+    print("source waits for its consumer: first event %d us after the "
+          "connect" % (first_ts - t_connect_us))
+
+
 def main():
     work = tempfile.mkdtemp(prefix="flow-pipe-")
     try:
         test_metrics_fifo(work)
+        test_source_waits_for_consumer(work)
         test_exact(work)
         test_backpressure(work)
         test_stop(work)

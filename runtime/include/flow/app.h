@@ -77,7 +77,9 @@ typedef struct flow_app_desc {
      * borrows the received message. Return 0; a negative FLOW_E* counts an
      * error for the event (it is not retried) and processing goes on. */
     int (*on_event)(flow_ctx *ctx, const flow_event *ev);
-    /* Called every tick_us (sources produce here), see FLOW_TICK_*. */
+    /* Called every tick_us (sources produce here), see FLOW_TICK_*. A
+     * source with an ipc:// or tcp:// output is first called once a
+     * consumer has connected, since nothing it made before could leave. */
     int (*on_tick)(flow_ctx *ctx);
     uint32_t tick_us; /* on_tick period; 0 with on_tick set = 1 s */
     /* Writes the app state into out (any bytes, typically msgpack); called
