@@ -145,9 +145,14 @@ int flow_counter_add(flow_counter *c, int64_t second, const char *value,
         s->total += n;
         s->pending += n;
     }
+    bool first = c->total == 0;
     c->total += n;
     c->pending += n;
     c->dirty = true;
+    /* The first count goes out at once, so a new deployment shows in
+     * flowd's analytics without waiting for the once-a-second report. */
+    if (first)
+        flow__counters_report(c->ctx);
     return 0;
 }
 
