@@ -3,19 +3,29 @@
  * ZeroMQ PUSH/PULL carrying the same batch frames as a flow pipeline
  * (docs/wire.md), doing no work on them.
  *
- *     flow-bench-relay source ENDPOINT COUNT BATCH   (binds, PUSH)
+ *     flow-bench-relay source ENDPOINT COUNT BATCH [RATE]  (binds, PUSH)
  *     flow-bench-relay relay IN OUT                  (connects IN, binds OUT)
- *     flow-bench-relay sink ENDPOINT BATCH           (connects, PULL)
+ *     flow-bench-relay sink ENDPOINT BATCH [latency] (connects, PULL)
  *
- * The source sends COUNT events in frames of BATCH events, cycling
- * through frames built up front from the load generator's events, then an
- * empty frame. The relay forwards every message as it is. The sink counts
- * events (frames times BATCH, so it does not decode) and prints one JSON
- * line: {"events": N, "seconds": S, "events_per_s": R}.
+ * Flat out (no RATE), the source sends COUNT events in frames of BATCH
+ * events, cycling through frames built up front from the load generator's
+ * events, then an empty frame. The relay forwards every message as it is.
+ * The sink counts events (frames times BATCH, so it does not decode) and
+ * prints one JSON line: {"events": N, "seconds": S, "events_per_s": R}.
+ *
+ * With RATE (events/s), the source paces itself the way load-sim does:
+ * once a millisecond it builds one frame of the events due by then,
+ * stamped with the time they are made, and sends it. A sink given
+ * "latency" decodes each frame and adds "p50_us" and "p99_us": the age
+ * of each event (now - its timestamp) when it arrives. This is the floor
+ * for the pipeline's latency at a fixed rate: the same processes, sockets
+ * and wake-ups, with no work done.
  */
 #include "loadgen.h"
 
+#include "flow/event.h"
 #include "flow/mp.h"
+#include "flow/wire.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -137,6 +147,52 @@ static int run_source(void *zctx, const char *ep, uint64_t count,
     return 0;
 }
 
+/* Sends count events at rate events/s: every millisecond, one frame of
+ * what is due by then (at most batch events), made and stamped just then. */
+static int run_paced_source(void *zctx, const char *ep, uint64_t count,
+                            uint32_t batch, uint64_t rate)
+{
+    void *s = zmq_socket(zctx, ZMQ_PUSH);
+    int linger = -1;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    if (zmq_bind(s, ep) < 0)
+        die(ep);
+    struct loadgen g;
+    if (loadgen_init(&g, 42, 1000, 0) < 0)
+        die("out of memory");
+    flow_buf frame;
+    flow_buf_init(&frame);
+    uint64_t id = 0, sent = 0;
+    double t0 = now_s();
+    while (sent < count) {
+        uint64_t due = (uint64_t)((now_s() - t0) * (double)rate) + 1;
+        if (due > count)
+            due = count;
+        while (sent < due) {
+            uint32_t n = due - sent > batch ? batch : (uint32_t)(due - sent);
+            flow_buf_reset(&frame);
+            build_frame(&frame, &g, n, &id);
+            if (frame.err)
+                die("out of memory");
+            if (zmq_send(s, frame.data, frame.len, 0) < 0)
+                die("send");
+            sent += n;
+        }
+        struct timespec tick = { 0, 1000 * 1000 };
+        nanosleep(&tick, NULL);
+    }
+    flow_buf_reset(&frame);
+    build_frame(&frame, &g, 0, &id);
+    if (zmq_send(s, frame.data, frame.len, 0) < 0)
+        die("send");
+    struct timespec hold = { 0, 500 * 1000 * 1000 };
+    nanosleep(&hold, NULL);
+    flow_buf_fini(&frame);
+    loadgen_fini(&g);
+    zmq_close(s);
+    return 0;
+}
+
 static int run_relay(void *zctx, const char *in, const char *out)
 {
     void *pull = zmq_socket(zctx, ZMQ_PULL);
@@ -162,6 +218,59 @@ static int run_relay(void *zctx, const char *in, const char *out)
     zmq_msg_close(&m);
     zmq_close(pull);
     zmq_close(push);
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Like run_sink, but decodes every frame and records each event's age. */
+static int run_latency_sink(void *zctx, const char *ep)
+{
+    void *pull = zmq_socket(zctx, ZMQ_PULL);
+    if (zmq_connect(pull, ep) < 0)
+        die(ep);
+    size_t cap = 1 << 16, n = 0;
+    int64_t *ages = malloc(cap * sizeof *ages);
+    if (!ages)
+        die("out of memory");
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    double t0 = 0;
+    for (;;) {
+        if (zmq_msg_recv(&m, pull, 0) < 0)
+            die("recv");
+        int64_t now = wall_us();
+        if (t0 == 0)
+            t0 = now_s();
+        flow_frame f;
+        if (flow_frame_parse(&f, zmq_msg_data(&m), zmq_msg_size(&m)) < 0)
+            die("malformed frame");
+        if (f.count == 0)
+            break;
+        flow_event ev;
+        while (flow_frame_next(&f, &ev)) {
+            if (n == cap) {
+                int64_t *more = realloc(ages, 2 * cap * sizeof *ages);
+                if (!more)
+                    die("out of memory");
+                ages = more, cap *= 2;
+            }
+            ages[n++] = now - ev.ts_us;
+        }
+    }
+    double dt = now_s() - t0;
+    qsort(ages, n, sizeof *ages, cmp_i64);
+    printf("{\"events\": %zu, \"seconds\": %.6f, \"events_per_s\": %.0f, "
+           "\"p50_us\": %" PRId64 ", \"p99_us\": %" PRId64 "}\n",
+           n, dt, dt > 0 ? (double)n / dt : 0.0, n ? ages[n / 2] : 0,
+           n ? ages[n * 99 / 100] : 0);
+    free(ages);
+    zmq_msg_close(&m);
+    zmq_close(pull);
     return 0;
 }
 
@@ -199,13 +308,20 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "source") == 0)
         rc = run_source(zctx, argv[2], strtoull(argv[3], NULL, 10),
                         (uint32_t)strtoul(argv[4], NULL, 10));
+    else if (argc == 6 && strcmp(argv[1], "source") == 0)
+        rc = run_paced_source(zctx, argv[2], strtoull(argv[3], NULL, 10),
+                              (uint32_t)strtoul(argv[4], NULL, 10),
+                              strtoull(argv[5], NULL, 10));
+    else if (argc == 5 && strcmp(argv[1], "sink") == 0 &&
+             strcmp(argv[4], "latency") == 0)
+        rc = run_latency_sink(zctx, argv[2]);
     else if (argc == 4 && strcmp(argv[1], "relay") == 0)
         rc = run_relay(zctx, argv[2], argv[3]);
     else if (argc == 4 && strcmp(argv[1], "sink") == 0)
         rc = run_sink(zctx, argv[2], (uint32_t)strtoul(argv[3], NULL, 10));
     else
-        fprintf(stderr, "usage: flow-bench-relay source EP COUNT BATCH | "
-                        "relay IN OUT | sink EP BATCH\n");
+        fprintf(stderr, "usage: flow-bench-relay source EP COUNT BATCH [RATE] "
+                        "| relay IN OUT | sink EP BATCH [latency]\n");
     zmq_ctx_term(zctx);
     return rc;
 }
