@@ -579,6 +579,8 @@ static void app_args(srv *s, srv_inst *i, strv *av)
     strv_add(av, "--flow.stream=%s", a->stream->name);
     strv_add(av, "--flow.label=%s", a->label);
     strv_add(av, "--flow.instance=%d", i->index);
+    if (a->cpus[0])
+        strv_add(av, "--flow.cpus=%s", a->cpus);
 }
 
 static void spawn_inst(srv *s, srv_inst *i)
@@ -754,6 +756,8 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
             props, a->label, "stopTimeout", s->cfg.stop_timeout_ms);
         const char *tr = srv_props_deployer(props, a->label, "transport");
         a->tcp = tr && strcmp(tr, "tcp") == 0;
+        const char *cpus = srv_props_deployer(props, a->label, "cpus");
+        snprintf(a->cpus, sizeof a->cpus, "%s", cpus ? cpus : "");
         a->inst = calloc((size_t)a->count, sizeof *a->inst);
         if (!a->inst) {
             snprintf(err, errlen, "out of memory");

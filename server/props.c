@@ -10,8 +10,28 @@ static const char allowed[] =
     "deployer.<label>.<prop>, deployer.*.<prop> and deployer.packaging";
 
 static const char *const deployer_props[] = {
-    "count", "transport", "maxRestarts", "restartWindow", "stopTimeout",
+    "count", "transport", "maxRestarts", "restartWindow", "stopTimeout", "cpus",
 };
+
+/* A CPU list as --flow.cpus takes it: 0, 0-1, 0,2-3. Whether the CPUs
+ * exist is for the app to say (its log and exit status). */
+static bool cpu_list(const char *v)
+{
+    size_t n = strlen(v);
+    bool digit = false;
+
+    if (n == 0 || n >= 64)
+        return false;
+    for (const char *p = v; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digit = true;
+        else if ((*p == ',' || *p == '-') && digit)
+            digit = false;
+        else
+            return false;
+    }
+    return digit;
+}
 
 static bool parse_long(const char *s, long lo, long hi, long *out)
 {
@@ -48,7 +68,7 @@ static int check_deployer(const char *key, const char *prop, const char *v,
     if (i == sizeof deployer_props / sizeof deployer_props[0]) {
         snprintf(err, errlen,
                  "unknown deployer property '%s': allowed are count, "
-                 "transport, maxRestarts, restartWindow, stopTimeout",
+                 "transport, maxRestarts, restartWindow, stopTimeout, cpus",
                  key);
         return -1;
     }
@@ -61,6 +81,12 @@ static int check_deployer(const char *key, const char *prop, const char *v,
     if (strcmp(prop, "transport") == 0 && strcmp(v, "ipc") != 0 &&
         strcmp(v, "tcp") != 0) {
         snprintf(err, errlen, "'%s' must be ipc or tcp, not '%s'", key, v);
+        return -1;
+    }
+    if (strcmp(prop, "cpus") == 0 && !cpu_list(v)) {
+        snprintf(err, errlen,
+                 "'%s' must be a CPU list such as 0, 0-1 or 0,2-3, not '%s'",
+                 key, v);
         return -1;
     }
     if ((strcmp(prop, "maxRestarts") == 0 ||

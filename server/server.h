@@ -95,6 +95,7 @@ struct srv_dapp {
     int ninst;
     int max_restarts, restart_window_s, stop_timeout_ms;
     bool tcp;
+    char cpus[64]; /* deployer.<label>.cpus, passed as --flow.cpus */
 };
 
 /* A deferred HTTP request waiting for a stream's processes to be gone. */

@@ -721,6 +721,19 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
     flow_batch_init(&ctx->out.batch);
     flow_batch_init(&ctx->err.batch);
 
+    if (ctx->conf.cpus) {
+        /* Before the first socket, so ZeroMQ's I/O thread, which is made
+         * then by this thread, inherits the affinity too. */
+        cpu_set_t set;
+        char err[160] = "";
+        if (flow__cpus_parse(ctx->conf.cpus, &set, err, sizeof(err)) ||
+            sched_setaffinity(0, sizeof(set), &set) != 0) {
+            flow_log(ctx, "--flow.cpus=%s: %s", ctx->conf.cpus,
+                     err[0] ? err : strerror(errno));
+            ctx->exit_code = 2;
+            goto close_loop;
+        }
+    }
     if (zctx) {
         ctx->zctx = zctx;
     } else {

@@ -6,6 +6,7 @@
 #ifndef FLOW_SRC_CTX_H
 #define FLOW_SRC_CTX_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,7 +39,13 @@ typedef struct flow__conf {
     uint32_t batch_bytes;
     int64_t drain_ms;
     uint32_t eos_exit;
+    const char *cpus; /* --flow.cpus: a CPU list, checked by flow__cpus */
 } flow__conf;
+
+/* Parses a CPU list ("0", "0-1", "0,2-3") of CPUs this process may use
+ * into set; returns 0, or -1 with why in err. */
+int flow__cpus_parse(const char *list, cpu_set_t *set, char *err,
+                     size_t errlen);
 
 /* An output port: a PUSH socket with its pending batch. */
 typedef struct flow__port {

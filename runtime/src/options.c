@@ -37,6 +37,7 @@ static const struct {
     { "drain-ms", "N: how long a stop may take to flush (default 5000)" },
     { "eos-exit", "N: exit after end of stream from N producers (0 never)" },
     { "state", "PATH: restore the app state from PATH, save it on exit" },
+    { "cpus", "LIST: run on these CPUs only (0,2-3; default: any)" },
 };
 #define N_FLOW_FLAGS (sizeof(flow_flags) / sizeof(flow_flags[0]))
 
@@ -349,6 +350,14 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
     STR_FLAG("metrics-json", metrics_json)
     STR_FLAG("state", state)
 #undef STR_FLAG
+    if (!strcmp(nm, "cpus")) {
+        cpu_set_t set;
+        char err[160];
+        if (flow__cpus_parse(v, &set, err, sizeof(err)))
+            return usage(ctx, "--flow.cpus=%s: %s", v, err);
+        c->cpus = v;
+        return 0;
+    }
     if (!strcmp(nm, "instance")) {
         if (flag_uint(ctx, nm, v, UINT32_MAX, &u))
             return -FLOW_EUSAGE;
@@ -396,6 +405,46 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
                      " (see --help)");
     }
     return 0;
+}
+
+int flow__cpus_parse(const char *list, cpu_set_t *set, char *err, size_t errlen)
+{
+    cpu_set_t allowed;
+    const char *p = list;
+
+    CPU_ZERO(set);
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+        CPU_ZERO(&allowed);
+    do {
+        char *e;
+        errno = 0;
+        unsigned long lo = strtoul(p, &e, 10), hi = lo;
+        if (e == p || errno || !isdigit((unsigned char)*p))
+            goto bad;
+        if (*e == '-') {
+            p = e + 1;
+            hi = strtoul(p, &e, 10);
+            if (e == p || errno || !isdigit((unsigned char)*p) || hi < lo)
+                goto bad;
+        }
+        for (unsigned long c = lo; c <= hi; c++) {
+            if (c >= CPU_SETSIZE || !CPU_ISSET(c, &allowed)) {
+                snprintf(err, errlen,
+                         "CPU %lu is not one this process may run on "
+                         "(it may use %d CPUs)",
+                         c, CPU_COUNT(&allowed));
+                return -1;
+            }
+            CPU_SET(c, set);
+        }
+        p = e;
+    } while (*p++ == ',');
+    if (p[-1] == '\0')
+        return 0;
+bad:
+    snprintf(err, errlen,
+             "expected a CPU list such as 0, 0-1 or 0,2-3 (numbers from 0)");
+    return -1;
 }
 
 static int set_app_option(flow_ctx *ctx, const char *name, size_t nlen,

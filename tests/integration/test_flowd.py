@@ -547,6 +547,31 @@ def test_single_packaging():
         assert st == 400, body
 
 
+def test_cpu_placement():
+    """deployer.*.cpus pins every thread of every instance."""
+    with Flowd() as f:
+        f.create("pinned", DEMO.replace("it-load", "pinned-load"))
+        st, _, body = f.request("POST", "/streams/deployments/pinned",
+                                {"deployer.*.cpus": "0-x"})
+        assert st == 400 and b"CPU list" in body, body
+        f.deploy("pinned", {"deployer.*.cpus": "0",
+                            "deployer.counter.count": "2"})
+        f.wait_status("pinned", "deployed")
+        first = wait_for("counter", lambda: f.counter("pinned-load"))
+        wait_for("counter rising", lambda: f.counter("pinned-load") > first)
+        insts = f.instances("pinned")
+        assert len(insts) == 4, insts
+        for i in insts:
+            tasks = os.listdir("/proc/%d/task" % i["pid"])
+            # The app's loop and ZeroMQ's I/O and reaper threads.
+            assert len(tasks) >= 3, (i, tasks)
+            for t in tasks:
+                with open("/proc/%d/task/%s/status" % (i["pid"], t)) as fh:
+                    allowed = [ln.split()[1] for ln in fh
+                               if ln.startswith("Cpus_allowed_list:")]
+                assert allowed == ["0"], (i, t, allowed)
+
+
 def test_destinations_and_taps():
     with Flowd() as f:
         # The consumer first: it gets the producer's endpoint later.
@@ -642,6 +667,7 @@ TESTS = {
     "events_and_static": test_events_and_static,
     "single_packaging": test_single_packaging,
     "destinations_and_taps": test_destinations_and_taps,
+    "cpu_placement": test_cpu_placement,
     "clean_shutdown": test_clean_shutdown,
     "ready_after_restore": test_ready_after_restore,
 }

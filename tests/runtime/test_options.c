@@ -169,6 +169,43 @@ Test(options, errors_name_the_option, .init = cr_redirect_stderr)
         "Try 'flow-opt-test --help'.\n");
 }
 
+Test(options, cpu_lists)
+{
+    cpu_set_t set;
+    char err[160];
+    cr_assert_eq(flow__cpus_parse("0", &set, err, sizeof(err)), 0);
+    cr_assert_eq(CPU_COUNT(&set), 1);
+    cr_assert(CPU_ISSET(0, &set));
+    /* Every machine has CPU 0; a list may repeat it. */
+    cr_assert_eq(flow__cpus_parse("0-0,0", &set, err, sizeof(err)), 0);
+    cr_assert_eq(CPU_COUNT(&set), 1);
+    const char *bad_lists[] = { "",   "x",   "0-", "-1",  "0,",
+                                ",0", "1-0", "0 ", "0-x", "0--1" };
+    for (size_t i = 0; i < sizeof(bad_lists) / sizeof(bad_lists[0]); i++) {
+        cr_assert_eq(flow__cpus_parse(bad_lists[i], &set, err, sizeof(err)), -1,
+                     "'%s' accepted", bad_lists[i]);
+        cr_assert(strstr(err, "CPU list"), "%s: %s", bad_lists[i], err);
+    }
+    cr_assert_eq(flow__cpus_parse("100000", &set, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "CPU 100000 is not one"), "%s", err);
+}
+
+Test(options, cpus_flag, .init = cr_redirect_stderr)
+{
+    int status;
+    char *argv[] = { "x", "--field=f", "--flow.cpus=0", NULL };
+    flow_ctx *ctx = parse(&status, 3, argv);
+    cr_assert_not_null(ctx);
+    cr_assert_str_eq(ctx->conf.cpus, "0");
+    flow__ctx_free(&ctx);
+    bad("--flow.cpus=a", NULL);
+    fflush(stderr);
+    cr_assert_stderr_eq_str(
+        "flow-opt-test: --flow.cpus=a: expected a CPU list such as 0, 0-1 "
+        "or 0,2-3 (numbers from 0)\n"
+        "Try 'flow-opt-test --help'.\n");
+}
+
 Test(options, required_option_missing, .init = cr_redirect_stderr)
 {
     int status = -1;
