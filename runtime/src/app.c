@@ -54,6 +54,11 @@ uint32_t flow_instance(flow_ctx *ctx)
     return ctx->conf.instance;
 }
 
+bool flow_has_control(flow_ctx *ctx)
+{
+    return ctx->conf.control != NULL;
+}
+
 void flow_stop(flow_ctx *ctx)
 {
     flow__begin_stop(ctx, 0);

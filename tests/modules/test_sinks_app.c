@@ -101,6 +101,24 @@ Test(sinks, counter_counts_every_event, .timeout = 30,
         "{\"kind\": \"counter\", \"name\": \"hits\", \"total\": 10}\n");
 }
 
+/* With a control endpoint the counts go there, not to stdout. */
+Test(sinks, counters_report_to_control_instead_of_stdout, .timeout = 30,
+     .init = cr_redirect_stdout)
+{
+    char *argv[] = { "--name=hits", "--flow.control=tcp://127.0.0.1:9" };
+    char *json = run(&counter_app, 2, argv);
+    has(json, "\"name\": \"hits\", \"total\": 10}");
+    free(json);
+    char *fv[] = { "--field-name=state", "--flow.control=tcp://127.0.0.1:9" };
+    json = run(&field_value_counter_app, 2, fv);
+    free(json);
+    char *ag[] = { "--flow.control=tcp://127.0.0.1:9" };
+    json = run(&aggregate_counter_app, 1, ag);
+    free(json);
+    fflush(stdout);
+    cr_assert_stdout_eq_str("");
+}
+
 /* What the sink printed on stdout (redirected), as one string. */
 static char *printed(void)
 {

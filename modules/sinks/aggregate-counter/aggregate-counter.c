@@ -2,8 +2,9 @@
  * aggregate-counter - counts events in minute, hour, day, month and year
  * buckets (SCDF's aggregate-counter sink), by arrival time or, with
  * --time-field, by the event's own time (late events land in their
- * bucket). The runtime reports the per-second increments; the buckets
- * held here are printed as one JSON line on stdout at exit.
+ * bucket). The runtime reports the per-second increments; run without a
+ * control endpoint, it prints the buckets held here as one JSON line on
+ * stdout at exit.
  */
 #include "apps.h"
 #include "buckets.h"
@@ -122,7 +123,8 @@ static void fini(flow_ctx *ctx)
                  "%" PRIu64 " events had no usable '%s' time; counted "
                  "at their arrival",
                  s->bad_time, s->time_field);
-    print_buckets(s);
+    if (!flow_has_control(ctx))
+        print_buckets(s);
     sinkopts_fini(&s->so, ctx);
     buckets_fini(&s->buckets);
     free(s);

@@ -1,7 +1,8 @@
 /*
  * counter - counts events (SCDF's counter sink). The runtime reports the
  * increments on the control socket and the totals in --flow.metrics-json;
- * the final count is also printed as one JSON line on stdout at exit.
+ * run without a control endpoint, it prints the final count as one JSON
+ * line on stdout at exit.
  */
 #include "apps.h"
 #include "sinkopts.h"
@@ -54,8 +55,9 @@ static void fini(flow_ctx *ctx)
     struct counter *s = flow_state(ctx);
     if (!s)
         return;
-    sinkopts_print_final("counter", s->name, flow_counter_total(s->c, NULL, 0),
-                         NULL);
+    if (!flow_has_control(ctx))
+        sinkopts_print_final("counter", s->name,
+                             flow_counter_total(s->c, NULL, 0), NULL);
     sinkopts_fini(&s->so, ctx);
     free(s);
     flow_set_state(ctx, NULL);

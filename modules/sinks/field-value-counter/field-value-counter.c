@@ -111,8 +111,9 @@ static void fini(flow_ctx *ctx)
     if (s->missing)
         flow_log(ctx, "%llu events had no countable '%s' field",
                  (unsigned long long)s->missing, s->field);
-    sinkopts_print_final("field-value-counter", s->name,
-                         flow_counter_total(s->c, NULL, 0), &s->values);
+    if (!flow_has_control(ctx))
+        sinkopts_print_final("field-value-counter", s->name,
+                             flow_counter_total(s->c, NULL, 0), &s->values);
     sinkopts_fini(&s->so, ctx);
     fvmap_fini(&s->values);
     free(s);

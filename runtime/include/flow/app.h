@@ -123,6 +123,8 @@ const flow_app_desc *flow_app(flow_ctx *ctx);
 const char *flow_label(flow_ctx *ctx);  /* --flow.label, default app name */
 const char *flow_stream(flow_ctx *ctx); /* --flow.stream, default "" */
 uint32_t flow_instance(flow_ctx *ctx);  /* --flow.instance, default 0 */
+/* True when --flow.control was given: the app reports to a server. */
+bool flow_has_control(flow_ctx *ctx);
 
 /* Wall-clock time in microseconds since the epoch, read once per loop
  * iteration (cheap; good enough for headers and per-second counters). */
