@@ -601,6 +601,8 @@ static void spawn_inst(srv *s, srv_inst *i)
                 strv_add(&av, "|");
             strv_add(&av, "%s", st->apps[k].name);
             app_args(s, st->apps[k].inst[0], &av);
+            unlink_ipc(st->apps[k].inst[0]->output);
+            unlink_ipc(st->apps[k].inst[0]->tap);
         }
     } else {
         app_args(s, i, &av);
@@ -812,16 +814,13 @@ static int check_prop_options(srv *s, srv_stream *st, json_t *props, char *err,
 }
 
 /* deployer.packaging=single: one flow-host process runs every app; the
- * apps talk over inproc:// inside it, so only the stream's ends keep
- * endpoints (no taps). */
+ * apps talk over inproc:// inside it, so only the stream's end keeps its
+ * output endpoint. Every app keeps its own tap endpoint (ipc:// or tcp://
+ * as for its own process), so taps see a hosted app like any other. */
 static int setup_single(srv *s, srv_stream *st, char *err, size_t errlen)
 {
-    for (size_t k = 0; k < st->napps; k++) {
-        srv_inst *i = st->apps[k].inst[0];
-        i->tap[0] = '\0';
-        if (k + 1 < st->napps)
-            i->output[0] = '\0';
-    }
+    for (size_t k = 0; k + 1 < st->napps; k++)
+        st->apps[k].inst[0]->output[0] = '\0';
     st->host = inst_new(s, &st->apps[0], 0);
     if (!st->host) {
         snprintf(err, errlen, "out of memory");
