@@ -634,6 +634,36 @@ def test_single_packaging_taps():
     single_taps({})
 
 
+def test_single_packaging_taps_tcp():
+    single_taps({"deployer.*.transport": "tcp"})
+
+
+def test_tcp_restart_keeps_endpoints():
+    """Apps on tcp:// are adopted with the ports they were started with
+    (recorded in the store), so a tap still reaches them."""
+    with Flowd() as f:
+        f.create("tcpa", DEMO.replace("it-load", "tcpa-load"))
+        f.create("tcpwatch", ":tcpa.account-events > counter --name=tcpa-tap",
+                 deploy=True)
+        f.deploy("tcpa", {"deployer.*.transport": "tcp"})
+        f.wait_status("tcpa", "deployed")
+
+        def endpoints():
+            return {i["label"]: (i["pid"], i["endpoints"])
+                    for i in f.instances("tcpa")}
+        before = endpoints()
+        assert before["account-events"][1]["tap"].startswith("tcp://"), before
+        wait_for("tap counts", lambda: f.counter("tcpa-tap"))
+        f.kill9()
+        f.start()
+        f.wait_status("tcpa", "deployed")
+        f.wait_status("tcpwatch", "deployed")
+        assert endpoints() == before, (before, endpoints())
+        c = f.counter("tcpa-tap")
+        wait_for("tap counter rising after the restart",
+                 lambda: f.counter("tcpa-tap") > c)
+
+
 def test_destinations_and_taps():
     with Flowd() as f:
         # The consumer first: it gets the producer's endpoint later.
@@ -729,6 +759,8 @@ TESTS = {
     "events_and_static": test_events_and_static,
     "single_packaging": test_single_packaging,
     "single_packaging_taps": test_single_packaging_taps,
+    "single_packaging_taps_tcp": test_single_packaging_taps_tcp,
+    "tcp_restart_keeps_endpoints": test_tcp_restart_keeps_endpoints,
     "destinations_and_taps": test_destinations_and_taps,
     "clean_shutdown": test_clean_shutdown,
     "ready_after_restore": test_ready_after_restore,
