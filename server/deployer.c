@@ -257,17 +257,40 @@ static void sync_hosted(srv_stream *st)
         }
 }
 
-static void save_inst(srv *s, srv_inst *i)
+/* Records instance i as run by process p (i itself, or the host of a
+ * single-packaged stream), with the endpoints it was started with. */
+static void save_row(srv *s, const srv_inst *i, const char *label,
+                     const srv_inst *p)
 {
     srv_store_exec(&s->store,
                    "INSERT OR REPLACE INTO instances(stream, label, idx, "
-                   "pid, started_at) VALUES (?, ?, ?, ?, ?)",
-                   "ssiii", i->app->stream->name, store_label(i),
-                   (int64_t)i->index, (int64_t)i->pid, (int64_t)i->start_ticks);
+                   "pid, started_at, output, tap) VALUES (?, ?, ?, ?, ?, ?, "
+                   "?)",
+                   "ssiiiss", i->app->stream->name, label, (int64_t)i->index,
+                   (int64_t)p->pid, (int64_t)p->start_ticks, i->output, i->tap);
+}
+
+/* A host is recorded with a row of its own and one per hosted app, which
+ * holds that app's endpoints. */
+static void save_inst(srv *s, srv_inst *i)
+{
+    srv_stream *st = i->app->stream;
+
+    save_row(s, i, store_label(i), i);
+    if (!i->host)
+        return;
+    for (size_t k = 0; k < st->napps; k++)
+        save_row(s, st->apps[k].inst[0], st->apps[k].label, i);
 }
 
 static void forget_inst(srv *s, srv_inst *i)
 {
+    if (i->host) {
+        /* The host's row and its apps' are all the stream has. */
+        srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?", "s",
+                       i->app->stream->name);
+        return;
+    }
     srv_store_exec(&s->store,
                    "DELETE FROM instances WHERE stream=? AND label=? AND "
                    "idx=?",
@@ -603,6 +626,8 @@ static void spawn_inst(srv *s, srv_inst *i)
                 strv_add(&av, "|");
             strv_add(&av, "%s", st->apps[k].name);
             app_args(s, st->apps[k].inst[0], &av);
+            unlink_ipc(st->apps[k].inst[0]->output);
+            unlink_ipc(st->apps[k].inst[0]->tap);
         }
     } else {
         app_args(s, i, &av);
@@ -816,16 +841,13 @@ static int check_prop_options(srv *s, srv_stream *st, json_t *props, char *err,
 }
 
 /* deployer.packaging=single: one flow-host process runs every app; the
- * apps talk over inproc:// inside it, so only the stream's ends keep
- * endpoints (no taps). */
+ * apps talk over inproc:// inside it, so only the stream's end keeps its
+ * output endpoint. Every app keeps its own tap endpoint (ipc:// or tcp://
+ * as for its own process), so taps see a hosted app like any other. */
 static int setup_single(srv *s, srv_stream *st, char *err, size_t errlen)
 {
-    for (size_t k = 0; k < st->napps; k++) {
-        srv_inst *i = st->apps[k].inst[0];
-        i->tap[0] = '\0';
-        if (k + 1 < st->napps)
-            i->output[0] = '\0';
-    }
+    for (size_t k = 0; k + 1 < st->napps; k++)
+        st->apps[k].inst[0]->output[0] = '\0';
     st->host = inst_new(s, &st->apps[0], 0);
     if (!st->host) {
         snprintf(err, errlen, "out of memory");
@@ -1242,42 +1264,88 @@ void srv_deployer_tick(srv *s)
     }
 }
 
-static void adopt_or_spawn_one(srv *s, srv_inst *i)
+/* Takes back the endpoints a recorded instance was started with. Rows
+ * written before endpoints were recorded hold empty strings: the
+ * allocated endpoints stay then (the same ones for ipc://). */
+static void take_endpoints(srv_inst *i, sqlite3_stmt *q, int col)
+{
+    const char *output = (const char *)sqlite3_column_text(q, col);
+    const char *tap = (const char *)sqlite3_column_text(q, col + 1);
+
+    if (output && output[0])
+        snprintf(i->output, sizeof i->output, "%s", output);
+    if (tap && tap[0])
+        snprintf(i->tap, sizeof i->tap, "%s", tap);
+}
+
+/* Adopts i when the process recorded for it still runs (same start
+ * time): flowd does not start it again, and takes back its endpoints.
+ * Returns whether it did. */
+static bool adopt_inst(srv *s, srv_inst *i)
 {
     srv_stream *st = i->app->stream;
-    sqlite3_stmt *q =
-        srv_store_query(&s->store,
-                        "SELECT pid, started_at FROM instances WHERE "
-                        "stream=? AND label=? AND idx=?",
-                        "ssi", st->name, store_label(i), (int64_t)i->index);
-    int pid = 0;
-    uint64_t ticks = 0;
+    sqlite3_stmt *q = srv_store_query(
+        &s->store,
+        "SELECT pid, started_at, output, tap FROM instances WHERE "
+        "stream=? AND label=? AND idx=?",
+        "ssi", st->name, store_label(i), (int64_t)i->index);
+    bool adopted = false;
 
     if (q && sqlite3_step(q) == SQLITE_ROW) {
-        pid = sqlite3_column_int(q, 0);
-        ticks = (uint64_t)sqlite3_column_int64(q, 1);
+        int pid = sqlite3_column_int(q, 0);
+        uint64_t ticks = (uint64_t)sqlite3_column_int64(q, 1);
+        if (pid_matches(pid, ticks)) {
+            i->pid = pid;
+            i->start_ticks = ticks;
+            i->adopted = adopted = true;
+            i->state = SRV_INST_DEPLOYING;
+            i->started_ms = srv_now_ms();
+            take_endpoints(i, q, 2);
+        }
     }
     sqlite3_finalize(q);
-    if (pid_matches(pid, ticks)) {
-        i->pid = pid;
-        i->start_ticks = ticks;
-        i->adopted = true;
-        i->state = SRV_INST_DEPLOYING;
-        i->started_ms = srv_now_ms();
-    } else {
-        spawn_inst(s, i);
+    return adopted;
+}
+
+/* The apps of an adopted host take back their endpoints from their rows.
+ * An app without a row of this host's was started by a flowd that gave
+ * hosted apps no tap: it has none. */
+static void adopt_hosted(srv *s, srv_stream *st)
+{
+    for (size_t k = 0; k < st->napps; k++) {
+        srv_inst *i = st->apps[k].inst[0];
+        sqlite3_stmt *q =
+            srv_store_query(&s->store,
+                            "SELECT output, tap FROM instances WHERE "
+                            "stream=? AND label=? AND idx=? AND pid=?",
+                            "ssii", st->name, st->apps[k].label,
+                            (int64_t)i->index, (int64_t)st->host->pid);
+        if (q && sqlite3_step(q) == SQLITE_ROW)
+            take_endpoints(i, q, 0);
+        else
+            i->tap[0] = '\0';
+        sqlite3_finalize(q);
     }
 }
 
 static void adopt_or_spawn(srv *s, srv_stream *st)
 {
     if (st->host) {
-        adopt_or_spawn_one(s, st->host);
+        if (adopt_inst(s, st->host))
+            adopt_hosted(s, st);
+        else
+            spawn_inst(s, st->host);
         return;
     }
+    /* Adopt every surviving instance first, so that one started again
+     * is given the endpoints its adopted neighbours really have. */
     for (size_t k = st->napps; k-- > 0;)
         for (int j = 0; j < st->apps[k].ninst; j++)
-            adopt_or_spawn_one(s, st->apps[k].inst[j]);
+            adopt_inst(s, st->apps[k].inst[j]);
+    for (size_t k = st->napps; k-- > 0;)
+        for (int j = 0; j < st->apps[k].ninst; j++)
+            if (!st->apps[k].inst[j]->adopted)
+                spawn_inst(s, st->apps[k].inst[j]);
 }
 
 /* Loads one definition row into memory. */
@@ -1354,7 +1422,8 @@ void srv_deployer_restore_deployments(srv *s)
             const char *lab = (const char *)sqlite3_column_text(o, 0);
             srv_dapp *a = srv_stream_app(st, lab);
             int idx = sqlite3_column_int(o, 1);
-            if (a && idx < a->count && !st->host)
+            /* A single-packaged stream's apps are rows of its host. */
+            if (a && idx < a->count)
                 continue;
             if (st->host && strcmp(lab, "*host*") == 0 && idx == 0)
                 continue;

@@ -47,6 +47,11 @@ static const char *const migrations[] = {
     "  ts INTEGER NOT NULL,"
     "  count INTEGER NOT NULL,"
     "  PRIMARY KEY (kind, name, res, ts)) WITHOUT ROWID;",
+    /* 3: the endpoints each instance was started with, which a flowd
+     * adopting it takes back (a tcp port is not derived from names).
+     * Parenthesized: two literals joined on purpose, one migration. */
+    ("ALTER TABLE instances ADD COLUMN output TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE instances ADD COLUMN tap TEXT NOT NULL DEFAULT '';"),
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

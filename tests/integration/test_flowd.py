@@ -18,6 +18,7 @@ import urllib.request
 
 from flowd_harness import Flowd, HttpError, pids_with, run, wait_for
 
+FLOWCTL = os.environ.get("FLOWCTL", "flowctl")
 DEMO = "load-sim --rate=2000 | account-events | counter --name=it-load"
 
 
@@ -572,6 +573,122 @@ def test_cpu_placement():
                 assert allowed == ["0"], (i, t, allowed)
 
 
+def flowctl(f, *args, timeout=60):
+    """Runs the real flowctl against f; returns (status, stdout, stderr)."""
+    env = dict(os.environ, FLOW_SERVER=f.base)
+    env.pop("FLOW_TOKEN", None)
+    p = subprocess.run([FLOWCTL, *args], capture_output=True, text=True,
+                       env=env, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def tapped_events(f, target, n=3):
+    """The first n events `flowctl tap target -n n` prints."""
+    rc, out, err = flowctl(f, "tap", target, "-n", str(n))
+    assert rc == 0, (rc, out, err)
+    events = [json.loads(line) for line in out.splitlines()]
+    assert len(events) == n, out
+    return events
+
+
+def single_taps(props):
+    """A single-packaged stream gives each app but the sink a tap endpoint;
+    a tap stream and flowctl tap see its events, and still do after flowd
+    was killed and its apps adopted."""
+    with Flowd() as f:
+        f.create("sp", "load-sim --count=10000000 --rate=2000 | "
+                 "account-events | counter --name=sp-load")
+        f.create("spwatch", ":sp.account-events > counter --name=sp-tapped",
+                 deploy=True)
+        d = f.deploy("sp", dict(props, **{"deployer.packaging": "single"}))
+        assert d["packaging"] == "single", d
+        f.wait_status("sp", "deployed")
+        f.wait_status("spwatch", "deployed")
+        taps = {i["label"]: i["endpoints"]["tap"] for i in f.instances("sp")}
+        assert taps["load-sim"] and taps["account-events"], taps
+        assert taps["load-sim"] != taps["account-events"], taps
+        assert taps["counter"] is None, taps
+        scheme = "tcp://" if props else "ipc://"
+        assert taps["account-events"].startswith(scheme), taps
+        app = f.get("/runtime/apps/sp.account-events")
+        assert app["instances"][0]["endpoints"]["tap"] == \
+            taps["account-events"], app
+        assert len(f.app_pids()) == 2, f.app_pids()  # the host and the tap's counter
+        first = wait_for("tap counts", lambda: f.counter("sp-tapped"))
+        wait_for("tap counter rising", lambda: f.counter("sp-tapped") > first)
+        for e in tapped_events(f, "sp.account-events"):
+            assert e["stream"] == "sp" and e["app"] == "account-events", e
+            assert "state" in e["payload"], e
+        for e in tapped_events(f, "sp.load-sim"):
+            assert e["app"] == "load-sim" and "state" not in e["payload"], e
+
+        # flowd killed: the host is adopted with the same tap endpoints.
+        host = f.instances("sp")[0]["pid"]
+        f.kill9()
+        f.start()
+        f.wait_status("sp", "deployed")
+        f.wait_status("spwatch", "deployed")
+        assert {i["pid"] for i in f.instances("sp")} == {host}
+        after = {i["label"]: i["endpoints"]["tap"] for i in f.instances("sp")}
+        assert after == taps, (taps, after)
+        c = f.counter("sp-tapped")
+        wait_for("tap counter rising after the restart",
+                 lambda: f.counter("sp-tapped") > c)
+        for e in tapped_events(f, "sp.account-events"):
+            assert e["app"] == "account-events", e
+
+        # The host restarted by flowd keeps them too.
+        os.kill(host, signal.SIGKILL)
+        wait_for("host restarted", lambda: all(
+            i["pid"] and i["pid"] != host and i["state"] == "deployed"
+            for i in f.instances("sp")))
+        again = {i["label"]: i["endpoints"]["tap"] for i in f.instances("sp")}
+        assert again == taps, (taps, again)
+        c = f.counter("sp-tapped")
+        wait_for("tap counter rising after the host restart",
+                 lambda: f.counter("sp-tapped") > c)
+        for s in ("spwatch", "sp"):
+            f.json("DELETE", f"/streams/deployments/{s}")
+        assert not f.app_pids(), f.app_pids()
+        assert not [n for n in os.listdir(os.path.join(f.data_dir, "run"))
+                    if n != "control"], os.listdir(
+                        os.path.join(f.data_dir, "run"))
+
+
+def test_single_packaging_taps():
+    single_taps({})
+
+
+def test_single_packaging_taps_tcp():
+    single_taps({"deployer.*.transport": "tcp"})
+
+
+def test_tcp_restart_keeps_endpoints():
+    """Apps on tcp:// are adopted with the ports they were started with
+    (recorded in the store), so a tap still reaches them."""
+    with Flowd() as f:
+        f.create("tcpa", DEMO.replace("it-load", "tcpa-load"))
+        f.create("tcpwatch", ":tcpa.account-events > counter --name=tcpa-tap",
+                 deploy=True)
+        f.deploy("tcpa", {"deployer.*.transport": "tcp"})
+        f.wait_status("tcpa", "deployed")
+
+        def endpoints():
+            return {i["label"]: (i["pid"], i["endpoints"])
+                    for i in f.instances("tcpa")}
+        before = endpoints()
+        assert before["account-events"][1]["tap"].startswith("tcp://"), before
+        wait_for("tap counts", lambda: f.counter("tcpa-tap"))
+        f.kill9()
+        f.start()
+        f.wait_status("tcpa", "deployed")
+        f.wait_status("tcpwatch", "deployed")
+        assert endpoints() == before, (before, endpoints())
+        c = f.counter("tcpa-tap")
+        wait_for("tap counter rising after the restart",
+                 lambda: f.counter("tcpa-tap") > c)
+
+
 def test_destinations_and_taps():
     with Flowd() as f:
         # The consumer first: it gets the producer's endpoint later.
@@ -666,6 +783,9 @@ TESTS = {
     "flowd_restart_adopts_apps": test_flowd_restart_adopts_apps,
     "events_and_static": test_events_and_static,
     "single_packaging": test_single_packaging,
+    "single_packaging_taps": test_single_packaging_taps,
+    "single_packaging_taps_tcp": test_single_packaging_taps_tcp,
+    "tcp_restart_keeps_endpoints": test_tcp_restart_keeps_endpoints,
     "destinations_and_taps": test_destinations_and_taps,
     "cpu_placement": test_cpu_placement,
     "clean_shutdown": test_clean_shutdown,
