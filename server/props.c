@@ -83,9 +83,11 @@ static int check_deployer(const char *key, const char *prop, const char *v,
         snprintf(err, errlen, "'%s' must be ipc or tcp, not '%s'", key, v);
         return -1;
     }
-    if (strcmp(prop, "cpus") == 0 && !cpu_list(v)) {
+    if (strcmp(prop, "cpus") == 0 && strcmp(v, "auto") != 0 &&
+        strcmp(v, "any") != 0 && !cpu_list(v)) {
         snprintf(err, errlen,
-                 "'%s' must be a CPU list such as 0, 0-1 or 0,2-3, not '%s'",
+                 "'%s' must be auto, any or a CPU list such as 0, 0-1 or "
+                 "0,2-3, not '%s'",
                  key, v);
         return -1;
     }

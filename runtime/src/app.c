@@ -111,6 +111,7 @@ static void metrics_cb(uv_timer_t *t)
     flow__update_now(ctx);
     send_metrics(ctx, false);
     flow__counters_report(ctx);
+    flow__place_tick(ctx);
     /* Cheap insurance: re-read every socket's ZMQ_EVENTS once a second,
      * so no lost edge can ever stall the app for longer. */
     flow_zwatch *ws[] = { ctx->in_w, ctx->out.w, ctx->err.w, ctx->ctl_w,
@@ -726,18 +727,11 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
     flow_batch_init(&ctx->out.batch);
     flow_batch_init(&ctx->err.batch);
 
-    if (ctx->conf.cpus) {
-        /* Before the first socket, so ZeroMQ's I/O thread, which is made
-         * then by this thread, inherits the affinity too. */
-        cpu_set_t set;
-        char err[160] = "";
-        if (flow__cpus_parse(ctx->conf.cpus, &set, err, sizeof(err)) ||
-            sched_setaffinity(0, sizeof(set), &set) != 0) {
-            flow_log(ctx, "--flow.cpus=%s: %s", ctx->conf.cpus,
-                     err[0] ? err : strerror(errno));
-            ctx->exit_code = 2;
-            goto close_loop;
-        }
+    /* Before the first socket, so ZeroMQ's I/O thread, which is made then
+     * by this thread, inherits the affinity too. */
+    if (flow__place_start(ctx, zctx == NULL)) {
+        ctx->exit_code = 2;
+        goto close_loop;
     }
     if (zctx) {
         ctx->zctx = zctx;

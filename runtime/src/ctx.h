@@ -47,6 +47,23 @@ typedef struct flow__conf {
 int flow__cpus_parse(const char *list, cpu_set_t *set, char *err,
                      size_t errlen);
 
+/* Where the app's threads run (placement.c). */
+enum { FLOW_PLACE_ANY, FLOW_PLACE_FIXED, FLOW_PLACE_AUTO };
+typedef struct flow__placement {
+    int mode;
+    bool packed;          /* auto: on the home CPU only */
+    int home;             /* auto: the CPU a light app runs on */
+    cpu_set_t allowed;    /* auto: what the process may use */
+    uint64_t next_check;  /* events in+out at which to look at the rate */
+    uint64_t mark_events; /* events and time at the last look */
+    int64_t mark_us;
+    uint64_t tick_events; /* events and time at the last tick */
+    int64_t tick_us;
+    uint64_t cpu_busy, cpu_total; /* home CPU, last /proc/stat reading */
+    int64_t pack_after_us;        /* a spread app stays so until then */
+    int64_t backoff_us;
+} flow__placement;
+
 /* An output port: a PUSH socket with its pending batch. */
 typedef struct flow__port {
     void *zsock;
@@ -83,6 +100,7 @@ struct flow_ctx {
     flow__optval *opts; /* one per option table row */
     size_t nopts;
     flow__conf conf;
+    flow__placement place;
     void *state;
 
     void *zctx;
@@ -171,5 +189,18 @@ void flow__counters_free(flow_ctx *ctx);
 
 /* json.c */
 void flow__json_str(FILE *f, const char *s, size_t len);
+
+/* placement.c: at start, before the first socket (own_process: the app
+ * is alone in its process); -FLOW_EUSAGE for a CPU list it cannot use. */
+int flow__place_start(flow_ctx *ctx, bool own_process);
+/* Once a second (metrics timer). */
+void flow__place_tick(flow_ctx *ctx);
+void flow__place_rate(flow_ctx *ctx);
+/* On the hot path, after events moved: a look at the rate now and then. */
+static inline void flow__place_note(flow_ctx *ctx)
+{
+    if (ctx->place.packed && ctx->m.in + ctx->m.out >= ctx->place.next_check)
+        flow__place_rate(ctx);
+}
 
 #endif

@@ -141,6 +141,7 @@ static int port_send(flow_ctx *ctx, flow__port *p, bool is_out)
     if (is_out) {
         ctx->m.out += n;
         ctx->m.bytes_out += len;
+        flow__place_note(ctx);
         if (ctx->tap_s && n) {
             if (zmq_send(ctx->tap_s, d, len, ZMQ_DONTWAIT) < 0)
                 ctx->m.drops += n; /* a tap that cannot keep up */
@@ -286,6 +287,7 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
             ctx->m.errors++;
     }
     ctx->cur = NULL;
+    flow__place_note(ctx);
     int64_t t1 = flow_clock_us();
     ctx->now_us = t1;
     flow_hist_add(&ctx->m.lat, (t1 - t0) / f.count, f.count);

@@ -37,7 +37,7 @@ static const struct {
     { "drain-ms", "N: how long a stop may take to flush (default 5000)" },
     { "eos-exit", "N: exit after end of stream from N producers (0 never)" },
     { "state", "PATH: restore the app state from PATH, save it on exit" },
-    { "cpus", "LIST: run on these CPUs only (0,2-3; default: any)" },
+    { "cpus", "LIST|auto|any: CPUs to run on (0,2-3; default auto)" },
 };
 #define N_FLOW_FLAGS (sizeof(flow_flags) / sizeof(flow_flags[0]))
 
@@ -353,7 +353,8 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
     if (!strcmp(nm, "cpus")) {
         cpu_set_t set;
         char err[160];
-        if (flow__cpus_parse(v, &set, err, sizeof(err)))
+        if (strcmp(v, "auto") && strcmp(v, "any") &&
+            flow__cpus_parse(v, &set, err, sizeof(err)))
             return usage(ctx, "--flow.cpus=%s: %s", v, err);
         c->cpus = v;
         return 0;

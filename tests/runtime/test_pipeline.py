@@ -12,7 +12,11 @@ Usage: test_pipeline.py GEN PASS SINK HOST rss|no-rss
    0 within a bounded time, and nothing arrives that was not sent.
 4. One process over inproc:// (flow_host): the same exact counts.
 5. --flow.metrics-json naming a FIFO writes into the FIFO and leaves it a
-   FIFO (a path that is not a regular file is never renamed over)."""
+   FIFO (a path that is not a regular file is never renamed over).
+6. Placement (--flow.cpus=auto, the default): a light app runs, every
+   thread of it, on the first CPU it may use; a flat-out pipeline spreads
+   over all of them; a spread app that goes quiet packs again. With
+   --flow.cpus=any nothing is pinned."""
 import json
 import os
 import shutil
@@ -81,6 +85,85 @@ def pipeline(work, tag, gen_args, pass_args=(), sink_args=()):
     gen = start([GEN, "--flow.output=" + a,
                  "--flow.metrics-json=" + mj["gen"]] + list(gen_args))
     return gen, proc, sink, mj
+
+
+def allowed_cpus(pid):
+    """The CPU list of every thread of pid (a set of strings), or None
+    while ZeroMQ's threads are not there yet: until then the process may
+    still carry the list it was started with."""
+    lists = set()
+    tasks = os.listdir("/proc/%d/task" % pid)
+    if len(tasks) < 3:
+        return None
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                for line in f:
+                    if line.startswith("Cpus_allowed_list:"):
+                        lists.add(line.split()[1])
+        except OSError:
+            pass  # the thread ended
+    return lists
+
+
+def eventually(what, fn, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if fn():
+            return
+        time.sleep(0.05)
+    raise AssertionError("not within %ds: %s" % (timeout, what))
+
+
+def cpu_list(cpus):
+    """The kernel's spelling of a set of CPUs: 0-1,3."""
+    out, run = [], []
+    for c in sorted(cpus):
+        if run and c == run[-1] + 1:
+            run.append(c)
+            continue
+        if run:
+            out.append(run)
+        run = [c]
+    out.append(run)
+    return ",".join(str(r[0]) if len(r) == 1 else "%d-%d" % (r[0], r[-1])
+                    for r in out)
+
+
+def test_placement(work):
+    mine = os.sched_getaffinity(0)
+    if len(mine) < 2:
+        print("placement: one CPU, nothing to place")
+        return
+    home, every = str(min(mine)), cpu_list(mine)
+    # A light app: all its threads (loop, ZeroMQ I/O, reaper) at home.
+    idle = start([SINK, "--flow.input=ipc://%s/place-idle" % work])
+    eventually("idle sink packed", lambda: allowed_cpus(idle.pid) == {home})
+    free = start([SINK, "--flow.input=ipc://%s/place-free" % work,
+                  "--flow.cpus=any"])
+    eventually("--flow.cpus=any left alone",
+               lambda: allowed_cpus(free.pid) == {every}, 10)
+    # Flat out: each app spreads once it moves more than one core carries.
+    gen, proc, sink, _ = pipeline(work, "place", ["--count=100000000"])
+    for p in (gen, proc, sink):
+        eventually("flat-out app %d spread" % p.pid,
+                   lambda p=p: allowed_cpus(p.pid) == {every})
+    for p in (gen, proc, sink):
+        p.terminate()
+    codes = wait_all([gen, proc, sink], 60)
+    assert codes == [0, 0, 0], codes
+    # A spread app that goes quiet comes home (after its back-off).
+    busy = start([SINK, "--flow.input=ipc://%s/place-busy" % work])
+    feed = start([GEN, "--flow.output=ipc://%s/place-busy" % work,
+                  "--count=3000000"])
+    eventually("busy sink spread", lambda: allowed_cpus(busy.pid) == {every})
+    assert wait_all([feed], 120) == [0]
+    eventually("quiet sink packed again",
+               lambda: allowed_cpus(busy.pid) == {home}, 60)
+    for p in (idle, free, busy):
+        p.terminate()
+    assert wait_all([idle, free, busy], 30) == [0, 0, 0]
+    print("placement: home CPU %s, spread over %s" % (home, every))
 
 
 def test_exact(work):
@@ -245,6 +328,7 @@ def main():
         test_backpressure(work)
         test_stop(work)
         test_host(work)
+        test_placement(work)
     finally:
         for p in procs:
             if p.poll() is None:
