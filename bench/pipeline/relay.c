@@ -100,17 +100,24 @@ static void build_frame(flow_buf *b, struct loadgen *g, uint32_t n,
     flow_buf_fini(&payload);
 }
 
-static int run_source(void *zctx, const char *ep, uint64_t count,
-                      uint32_t batch)
+/* A source's PUSH socket bound at ep, and its event generator. */
+static void *source_socket(void *zctx, const char *ep, struct loadgen *g)
 {
     void *s = zmq_socket(zctx, ZMQ_PUSH);
     int linger = -1;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
     if (zmq_bind(s, ep) < 0)
         die(ep);
-    struct loadgen g;
-    if (loadgen_init(&g, 42, 1000, 0) < 0)
+    if (loadgen_init(g, 42, 1000, 0) < 0)
         die("out of memory");
+    return s;
+}
+
+static int run_source(void *zctx, const char *ep, uint64_t count,
+                      uint32_t batch)
+{
+    struct loadgen g;
+    void *s = source_socket(zctx, ep, &g);
     flow_buf frames[NFRAMES];
     uint64_t id = 0;
     for (int i = 0; i < NFRAMES; i++) {
@@ -152,14 +159,8 @@ static int run_source(void *zctx, const char *ep, uint64_t count,
 static int run_paced_source(void *zctx, const char *ep, uint64_t count,
                             uint32_t batch, uint64_t rate)
 {
-    void *s = zmq_socket(zctx, ZMQ_PUSH);
-    int linger = -1;
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-    if (zmq_bind(s, ep) < 0)
-        die(ep);
     struct loadgen g;
-    if (loadgen_init(&g, 42, 1000, 0) < 0)
-        die("out of memory");
+    void *s = source_socket(zctx, ep, &g);
     flow_buf frame;
     flow_buf_init(&frame);
     uint64_t id = 0, sent = 0;
