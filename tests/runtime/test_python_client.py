@@ -36,8 +36,11 @@ def recv_until(sock, deadline):
 
 
 def end_of_stream_on_both_outputs(app):
-    """An end of stream reaches the output and the error output, once each,
-    and the app exits 0 (--flow.eos-exit=1)."""
+    """An end of stream reaches the output and the error output, and the
+    app exits 0 (--flow.eos-exit=1). The error output sends it once; the
+    output resends it while a consumer stays connected (one that missed it
+    behind a full queue gets it then), always the same producer, instance
+    and epoch, which is how a consumer counts it once."""
     work = tempfile.mkdtemp(prefix="flow-py-eos-")
     ctx = zmq.Context()
     proc = None
@@ -58,7 +61,9 @@ def end_of_stream_on_both_outputs(app):
             [i, "T", 0, None, i, msgpack.packb({"n": i})]
             for i in range(1, n + 1)]))
         push.send(frame("py", 0, 1, []))
-        counts = {"out": [0, 0], "err": [0, 0]}  # [events, ends]
+        counts = {"out": [0, 0], "err": [0, 0]}  # [events, ended]
+        ends = {"out": set(), "err": set()}  # (producer, instance, epoch)
+        err_ends = 0
         deadline = time.time() + 60
         poller = zmq.Poller()
         poller.register(pull, zmq.POLLIN)
@@ -73,7 +78,10 @@ def end_of_stream_on_both_outputs(app):
                 if sock in ready:
                     f = msgpack.unpackb(sock.recv(), raw=False)
                     counts[name][0] += len(f[4])
-                    counts[name][1] += len(f[4]) == 0
+                    if not f[4]:
+                        ends[name].add(tuple(f[1:4]))
+                        counts[name][1] = 1
+                        err_ends += name == "err"
             if counts["out"][1] and counts["err"][1]:
                 if quiet_until is None:
                     quiet_until = time.time() + 0.5
@@ -82,8 +90,10 @@ def end_of_stream_on_both_outputs(app):
         pull.close(linger=0)
         errs.close(linger=0)
         assert counts == {"out": [n // 2, 1], "err": [n // 2, 1]}, counts
+        assert len(ends["out"]) == 1 and len(ends["err"]) == 1, ends
+        assert err_ends == 1, err_ends
         assert proc.wait(timeout=30) == 0
-        print("ok: end of stream once on the output and the error output")
+        print("ok: end of stream on the output, once on the error output")
     finally:
         if proc and proc.poll() is None:
             proc.kill()
