@@ -82,9 +82,8 @@ OM_uint32 gss_delete_sec_context(OM_uint32 *minor, gss_ctx_id_t *ctx,
     return GSS_S_COMPLETE;
 }
 
-OM_uint32 gss_wrap(OM_uint32 *minor, gss_ctx_id_t ctx, int conf,
-                   gss_qop_t qop, gss_buffer_t in, int *cstate,
-                   gss_buffer_t out)
+OM_uint32 gss_wrap(OM_uint32 *minor, gss_ctx_id_t ctx, int conf, gss_qop_t qop,
+                   gss_buffer_t in, int *cstate, gss_buffer_t out)
 {
     (void)ctx, (void)conf, (void)qop, (void)in, (void)cstate, (void)out;
     return unavailable(minor);
@@ -97,8 +96,8 @@ OM_uint32 gss_unwrap(OM_uint32 *minor, gss_ctx_id_t ctx, gss_buffer_t in,
     return unavailable(minor);
 }
 
-OM_uint32 gss_display_name(OM_uint32 *minor, gss_name_t name,
-                           gss_buffer_t out, gss_OID *type)
+OM_uint32 gss_display_name(OM_uint32 *minor, gss_name_t name, gss_buffer_t out,
+                           gss_OID *type)
 {
     (void)name, (void)out, (void)type;
     return unavailable(minor);
