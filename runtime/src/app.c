@@ -167,6 +167,8 @@ static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep)
     /* A batch waiting for a first group goes out now. */
     if (ctx->out.blocked)
         flow__flush(ctx);
+    if (ctx->phase == PH_DRAIN)
+        flow__maybe_finish(ctx);
 }
 
 static void ctl_cb(flow_zwatch *w, int ready, void *arg)
@@ -629,9 +631,15 @@ flow_ctx *flow__ctx_new(const flow_app_desc *app, int argc, char **argv,
 #define RECONNECT_IVL_MS     10
 #define RECONNECT_IVL_MAX_MS 100
 
-/* Creates, configures and attaches one socket of the app. */
+/*
+ * Creates, configures and attaches one socket of the app. With group, the
+ * socket is an output group's (stored in group->zsock at once) and, over
+ * ipc:// or tcp://, is monitored before it binds, so that no consumer's
+ * connection can go unseen.
+ */
 static int open_socket(flow_ctx *ctx, int type, const char *flag,
-                       const char *list, bool bind, void **out)
+                       const char *list, bool bind, flow__group *group,
+                       void **out)
 {
     flow_endpoint eps[FLOW_ENDPOINTS_MAX];
     size_t n;
@@ -674,18 +682,34 @@ static int open_socket(flow_ctx *ctx, int type, const char *flag,
     int ivl = RECONNECT_IVL_MS, ivl_max = RECONNECT_IVL_MAX_MS;
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+    if (group) {
+        group->zsock = s;
+        /* inproc:// connections report no disconnection: count consumers
+         * only over the other transports. */
+        if ((strstr(list, "ipc://") || strstr(list, "tcp://")) &&
+            (rc = open_monitor(ctx, group)))
+            goto close_s;
+    }
     for (size_t i = 0; i < n; i++) {
         rc = flow_endpoint_attach(s, &eps[i]);
         if (rc) {
             flow_log(ctx, "--flow.%s: cannot %s %s: %s", flag,
                      eps[i].bind ? "bind" : "connect to", eps[i].addr,
                      zmq_strerror(zmq_errno()));
-            zmq_close(s);
-            return rc;
+            goto close_s;
         }
     }
     *out = s;
     return 0;
+
+close_s:
+    if (group) {
+        if (group->mon_s)
+            zmq_socket_monitor(s, NULL, 0);
+        group->zsock = NULL;
+    }
+    zmq_close(s);
+    return rc;
 }
 
 static void close_socket(void **sp, int linger_ms)
@@ -717,28 +741,23 @@ static int add_group(flow_ctx *ctx, const char *list, const char *key)
     int rc = -FLOW_ENOMEM;
     if (key && !(g->key = strdup(key)))
         goto free_group;
-    if ((rc = open_socket(ctx, ZMQ_PUSH, "output", list, true, &g->zsock)))
-        goto free_key;
+    if ((rc = open_socket(ctx, ZMQ_PUSH, "output", list, true, g, &g->zsock)))
+        goto close_monitor;
     if ((rc = flow_zwatch_new(&ctx->loop, g->zsock, 0, flow__group_cb, g,
                               &g->w)))
         goto close_zsock;
-    if (strstr(list, "ipc://") || strstr(list, "tcp://")) {
-        if ((rc = open_monitor(ctx, g)))
-            goto close_monitor;
-    } else if (ctx->tick_deferred && ctx->phase == PH_RUN) {
-        start_ticks(ctx); /* nothing will say when a consumer comes */
-    }
+    /* Over inproc:// nothing will say when a consumer comes. */
+    if (!g->mon_s && ctx->tick_deferred && ctx->phase == PH_RUN)
+        start_ticks(ctx);
     ctx->groups[ctx->ngroups++] = g;
     return 0;
 
+close_zsock:
+    zmq_socket_monitor(g->zsock, NULL, 0);
+    close_socket(&g->zsock, 0);
 close_monitor:
     flow_zwatch_close(&g->mon_w);
-    zmq_socket_monitor(g->zsock, NULL, 0);
     close_socket(&g->mon_s, 0);
-    flow_zwatch_close(&g->w);
-close_zsock:
-    close_socket(&g->zsock, 0);
-free_key:
     free(g->key);
 free_group:
     free(g);
@@ -813,7 +832,7 @@ static int setup(flow_ctx *ctx)
     if (a->role != FLOW_ROLE_SOURCE && !c->input)
         flow_log(ctx, "no --flow.input: waiting for a control 'connect'");
     if (c->input) {
-        if ((rc = open_socket(ctx, ZMQ_PULL, "input", c->input, false,
+        if ((rc = open_socket(ctx, ZMQ_PULL, "input", c->input, false, NULL,
                               &ctx->in_s)))
             return rc;
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->in_s, FLOW_ZW_READABLE,
@@ -839,19 +858,19 @@ static int setup(flow_ctx *ctx)
     }
     if (c->error_output) {
         if ((rc = open_socket(ctx, ZMQ_PUSH, "error-output", c->error_output,
-                              true, &ctx->err.zsock)))
+                              true, NULL, &ctx->err.zsock)))
             return rc;
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->err.zsock, 0, flow__out_cb,
                                   ctx, &ctx->err.w)))
             return rc;
         ctx->has_err = true;
     }
-    if (c->tap &&
-        (rc = open_socket(ctx, ZMQ_PUB, "tap", c->tap, true, &ctx->tap_s)))
+    if (c->tap && (rc = open_socket(ctx, ZMQ_PUB, "tap", c->tap, true, NULL,
+                                    &ctx->tap_s)))
         return rc;
     if (c->control) {
         if ((rc = open_socket(ctx, ZMQ_DEALER, "control", c->control, false,
-                              &ctx->ctl_s)))
+                              NULL, &ctx->ctl_s)))
             return rc;
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->ctl_s, FLOW_ZW_READABLE,
                                   ctl_cb, ctx, &ctx->ctl_w)))
