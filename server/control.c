@@ -208,7 +208,7 @@ void srv_control_stop(srv *s)
 }
 
 void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
-                              const char *endpoint)
+                              const char *port, const char *endpoint)
 {
     flow_buf b;
 
@@ -216,8 +216,8 @@ void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
         return;
     flow_buf_init(&b);
     int rc = strcmp(type, "connect") == 0
-                 ? flow_ctl_encode_connect(&b, "input", endpoint)
-                 : flow_ctl_encode_disconnect(&b, "input", endpoint);
+                 ? flow_ctl_encode_connect(&b, port, endpoint)
+                 : flow_ctl_encode_disconnect(&b, port, endpoint);
     if (rc == 0 && flow_zwatch_send_buf(s->ctl_watch, i->ident, i->ident_len,
                                         ZMQ_SNDMORE) == 0)
         flow_zwatch_send_buf(s->ctl_watch, b.data, b.len, 0);

@@ -121,6 +121,19 @@ static int free_tcp_port(void)
     return port;
 }
 
+/* Does app a write to a named destination (`... > :dest`)? Its instances
+ * then have no shared output but one output group per consumer stream. */
+static bool feeds_destination(const srv_dapp *a)
+{
+    return a->pos + 1 == (int)a->stream->napps && a->stream->ast->sink;
+}
+
+/* A loopback tcp:// endpoint on a port free now. */
+static void tcp_endpoint(char *buf, size_t len)
+{
+    snprintf(buf, len, "tcp://127.0.0.1:%d", free_tcp_port());
+}
+
 /* Allocates the output (and tap) endpoint of an instance. */
 static void alloc_endpoints(srv *s, srv_inst *i)
 {
@@ -131,33 +144,84 @@ static void alloc_endpoints(srv *s, srv_inst *i)
     if (sink)
         return;
     if (a->tcp) {
-        snprintf(i->output, sizeof i->output, "tcp://127.0.0.1:%d",
-                 free_tcp_port());
-        snprintf(i->tap, sizeof i->tap, "tcp://127.0.0.1:%d", free_tcp_port());
-        return;
+        tcp_endpoint(i->output, sizeof i->output);
+        tcp_endpoint(i->tap, sizeof i->tap);
+    } else if (srv_fmt(i->output, sizeof i->output, "ipc://%s/run/%s.%s.%d",
+                       s->cfg.data_dir, a->stream->name, a->label, i->index) ||
+               strlen(i->output) >= 100 ||
+               srv_fmt(i->tap, sizeof i->tap, "ipc://%s/run/%s.%s.%d.tap",
+                       s->cfg.data_dir, a->stream->name, a->label, i->index) ||
+               strlen(i->tap) >= 100) {
+        /* sun_path holds 108 bytes: fall back to tcp for long paths. */
+        tcp_endpoint(i->output, sizeof i->output);
+        tcp_endpoint(i->tap, sizeof i->tap);
     }
-    /* sun_path holds 108 bytes: fall back to tcp for long paths. */
-    if (srv_fmt(i->output, sizeof i->output, "ipc://%s/run/%s.%s.%d",
-                s->cfg.data_dir, a->stream->name, a->label, i->index) ||
-        strlen(i->output) >= 100 ||
-        srv_fmt(i->tap, sizeof i->tap, "ipc://%s/run/%s.%s.%d.tap",
-                s->cfg.data_dir, a->stream->name, a->label, i->index) ||
-        strlen(i->tap) >= 100) {
-        snprintf(i->output, sizeof i->output, "tcp://127.0.0.1:%d",
-                 free_tcp_port());
-        snprintf(i->tap, sizeof i->tap, "tcp://127.0.0.1:%d", free_tcp_port());
-    }
+    if (feeds_destination(a))
+        i->output[0] = '\0';
 }
 
-/* Appends the outputs of every running instance of a to list. */
-static void add_outputs(const srv_dapp *a, char *list, size_t len)
+static void unlink_ipc(const char *ep);
+
+/*
+ * The output group of producer instance u for consumer stream c, made
+ * when first asked for: ipc://DATA/run/STREAM.LABEL.N.to.CONSUMER (tcp
+ * like the instance's other endpoints when the path is too long or the
+ * app uses tcp). NULL when out of memory.
+ */
+static const char *group_of(srv *s, srv_inst *u, const srv_stream *c)
+{
+    srv_dapp *a = u->app;
+
+    for (int k = 0; k < u->ngroups; k++)
+        if (strcmp(u->groups[k].stream, c->name) == 0)
+            return u->groups[k].ep;
+    srv_group *n = realloc(u->groups, (size_t)(u->ngroups + 1) * sizeof *n);
+    if (!n)
+        return NULL;
+    u->groups = n;
+    srv_group *g = &n[u->ngroups++];
+    snprintf(g->stream, sizeof g->stream, "%s", c->name);
+    if (a->tcp ||
+        srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
+                s->cfg.data_dir, a->stream->name, a->label, u->index,
+                c->name) ||
+        strlen(g->ep) >= 100)
+        tcp_endpoint(g->ep, sizeof g->ep);
+    return g->ep;
+}
+
+/* Forgets producer instance u's group for consumer stream c. */
+static void forget_group(srv_inst *u, const srv_stream *c)
+{
+    for (int k = 0; k < u->ngroups; k++)
+        if (strcmp(u->groups[k].stream, c->name) == 0) {
+            unlink_ipc(u->groups[k].ep);
+            u->groups[k] = u->groups[--u->ngroups];
+            return;
+        }
+}
+
+/* The endpoint producer instance u's consumers in stream c read: its group
+ * for c, or its shared output. */
+static const char *output_for(srv *s, srv_inst *u, const srv_stream *c)
+{
+    if (feeds_destination(u->app) && c != u->app->stream)
+        return group_of(s, u, c);
+    return u->output;
+}
+
+/* Appends to list what every running instance of a gives stream c to read:
+ * its output, or its group for c when a feeds a destination. */
+static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c,
+                        char *list, size_t len)
 {
     for (int k = 0; k < a->ninst; k++) {
-        const srv_inst *u = a->inst[k];
+        srv_inst *u = a->inst[k];
         size_t off = strlen(list);
-        if (u->removing || !u->output[0])
+        const char *ep = u->removing ? NULL : output_for(s, u, c);
+        if (!ep || !ep[0])
             continue;
-        snprintf(list + off, len - off, "%s%s", off ? "," : "", u->output);
+        snprintf(list + off, len - off, "%s%s", off ? "," : "", ep);
     }
 }
 
@@ -169,7 +233,7 @@ static void collect_inputs(srv *s, const srv_dapp *a, char *list, size_t len)
 
     list[0] = '\0';
     if (a->pos > 0) {
-        add_outputs(&st->apps[a->pos - 1], list, len);
+        add_outputs(s, &st->apps[a->pos - 1], st, list, len);
         return;
     }
     if (st->tap) {
@@ -182,7 +246,7 @@ static void collect_inputs(srv *s, const srv_dapp *a, char *list, size_t len)
         if (!o->deployed || !o->ast || !o->ast->sink || !o->napps)
             continue;
         if (strcmp(o->ast->sink->name, st->ast->source->name) == 0)
-            add_outputs(&o->apps[o->napps - 1], list, len);
+            add_outputs(s, &o->apps[o->napps - 1], st, list, len);
     }
 }
 
@@ -209,15 +273,60 @@ static void for_each_consumer(srv *s, srv_dapp *a,
 
 struct connect_ud {
     const char *type;
-    const char *endpoint;
+    srv_inst *producer;
 };
 
+/* Tells consumer app c's instances that what producer gives it to read
+ * comes or goes. */
 static void send_connect(srv *s, srv_dapp *c, void *ud)
 {
     struct connect_ud *cu = ud;
+    const char *ep = output_for(s, cu->producer, c->stream);
 
+    if (!ep || !ep[0])
+        return;
     for (int k = 0; k < c->ninst; k++)
-        srv_control_send_connect(s, c->inst[k], cu->type, cu->endpoint);
+        srv_control_send_connect(s, c->inst[k], cu->type, "input", ep);
+}
+
+/* Sends producer instance u "connect" of its output group for every
+ * deployed stream that reads its destination. */
+static void connect_groups(srv *s, srv_inst *u)
+{
+    srv_stream *st = u->app->stream;
+
+    for (srv_stream *c = s->streams; c; c = c->next) {
+        if (!c->deployed || !c->ast || !c->ast->source || c->tap || !c->napps ||
+            strcmp(c->ast->source->name, st->ast->sink->name))
+            continue;
+        const char *ep = group_of(s, u, c);
+        if (ep)
+            srv_control_send_connect(s, u, "connect", "output", ep);
+    }
+}
+
+/* Consumer stream c comes (connect) or goes (disconnect): the producers of
+ * its source destination add or remove its output group. */
+static void producers_groups(srv *s, srv_stream *c, bool connect)
+{
+    if (!c->ast || !c->ast->source || c->tap)
+        return;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (!o->deployed || !o->ast || !o->ast->sink || !o->napps ||
+            strcmp(o->ast->sink->name, c->ast->source->name))
+            continue;
+        srv_dapp *last = &o->apps[o->napps - 1];
+        for (int j = 0; j < last->ninst; j++) {
+            srv_inst *u = last->inst[j];
+            const char *ep = group_of(s, u, c);
+            if (!ep)
+                continue;
+            srv_control_send_connect(s, u, connect ? "connect" : "disconnect",
+                                     "output", ep);
+            if (!connect)
+                forget_group(u, c);
+        }
+    }
 }
 
 static void log_path(srv *s, const srv_inst *i, char *buf, size_t len)
@@ -303,12 +412,20 @@ static void on_proc_close(uv_handle_t *h)
     free(h);
 }
 
+static void inst_free(srv_inst *i)
+{
+    for (int k = 0; k < i->ngroups; k++)
+        unlink_ipc(i->groups[k].ep);
+    free(i->groups);
+    free(i->spawn_inputs);
+    free(i);
+}
+
 static void on_timer_close(uv_handle_t *h)
 {
     srv_inst *i = h->data;
     free(h);
-    free(i->spawn_inputs);
-    free(i);
+    inst_free(i);
 }
 
 void srv_inst_catch_up(srv *s, srv_inst *i)
@@ -316,6 +433,8 @@ void srv_inst_catch_up(srv *s, srv_inst *i)
     char inputs[8192];
     srv_dapp *a = i->app;
 
+    if (feeds_destination(a))
+        connect_groups(s, i);
     if (a->pos != 0 || a->stream->tap)
         return;
     collect_inputs(s, a, inputs, sizeof inputs);
@@ -327,7 +446,7 @@ void srv_inst_catch_up(srv *s, srv_inst *i)
         for (const char *p = strstr(old, ep); p && !had; p = strstr(p + 1, ep))
             had = (p == old || p[-1] == ',') && (p[n] == ',' || !p[n]);
         if (!had)
-            srv_control_send_connect(s, i, "connect", ep);
+            srv_control_send_connect(s, i, "connect", "input", ep);
     }
 }
 
@@ -337,7 +456,7 @@ static void inst_release(srv_inst *i)
         uv_timer_stop(i->timer);
         uv_close((uv_handle_t *)i->timer, on_timer_close);
     } else {
-        free(i);
+        inst_free(i);
     }
 }
 
@@ -882,9 +1001,8 @@ static void teardown_apps(srv_stream *st)
 static void notify_new_outputs(srv *s, srv_dapp *a, int from)
 {
     for (int j = from; j < a->ninst; j++) {
-        struct connect_ud cu = { "connect", a->inst[j]->output };
-        if (a->inst[j]->output[0])
-            for_each_consumer(s, a, send_connect, &cu);
+        struct connect_ud cu = { "connect", a->inst[j] };
+        for_each_consumer(s, a, send_connect, &cu);
     }
 }
 
@@ -969,6 +1087,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     if (tx)
         srv_store_commit(&s->store);
     notify_new_outputs(s, &st->apps[st->napps - 1], 0);
+    producers_groups(s, st, true);
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
     return 0;
@@ -1024,15 +1143,16 @@ bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
         srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?", "s",
                        st->name);
         st->deployed = false;
-        /* Tell consumers in other streams that these outputs go. */
+        /* Tell consumers in other streams that these outputs go, and
+         * the producers of its source destination that it goes. */
         if (st->napps) {
             srv_dapp *last = &st->apps[st->napps - 1];
             for (int j = 0; j < last->ninst; j++) {
-                struct connect_ud cu = { "disconnect", last->inst[j]->output };
-                if (last->inst[j]->output[0])
-                    for_each_consumer(s, last, send_connect, &cu);
+                struct connect_ud cu = { "disconnect", last->inst[j] };
+                for_each_consumer(s, last, send_connect, &cu);
             }
         }
+        producers_groups(s, st, false);
         for (size_t k = 0; k < st->napps; k++)
             for (int j = 0; j < st->apps[k].ninst; j++) {
                 srv_inst *i = st->apps[k].inst[j];
@@ -1122,10 +1242,8 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                 continue;
             i->removing = true;
             drop--;
-            if (i->output[0]) {
-                struct connect_ud cu = { "disconnect", i->output };
-                for_each_consumer(s, a, send_connect, &cu);
-            }
+            struct connect_ud cu = { "disconnect", i };
+            for_each_consumer(s, a, send_connect, &cu);
             if (i->pid > 0) {
                 i->state = SRV_INST_UNDEPLOYING;
                 stop_inst(i);

@@ -53,6 +53,13 @@ typedef enum srv_inst_state {
     SRV_INST_STOPPED,
 } srv_inst_state;
 
+/* An output group of a named destination's producer instance: the PUSH
+ * socket one consumer stream's first app reads (see deployer.c). */
+typedef struct srv_group {
+    char stream[SRV_NAME_MAX + 16]; /* the consumer stream */
+    char ep[SRV_EP_MAX];
+} srv_group;
+
 struct srv_inst {
     srv_dapp *app;
     int index;
@@ -68,9 +75,12 @@ struct srv_inst {
     int consecutive;
     char last_exit[64];
     int64_t started_ms;
-    uint64_t start_ticks; /* /proc starttime, against pid reuse */
-    char output[SRV_EP_MAX];
+    uint64_t start_ticks;    /* /proc starttime, against pid reuse */
+    char output[SRV_EP_MAX]; /* empty for a destination's producer */
     char tap[SRV_EP_MAX];
+    srv_group *groups; /* a destination's producer: one per consumer
+                          stream (owned) */
+    int ngroups;
     unsigned char ident[256];
     size_t ident_len;
     flow_metrics m;
@@ -237,8 +247,10 @@ const char *srv_inst_state_name(srv_inst_state st);
 /* Control endpoint. */
 int srv_control_start(srv *s, char *err, size_t errlen);
 void srv_control_stop(srv *s);
+/* Sends an instance "connect" or "disconnect" (type) of its port "input"
+ * or "output"; dropped when it has not said hello yet. */
 void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
-                              const char *endpoint);
+                              const char *port, const char *endpoint);
 
 /* Taps. */
 bool srv_tap_source(srv *s, srv_stream *st, char *stream, size_t slen,

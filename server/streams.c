@@ -174,6 +174,8 @@ json_t *srv_inst_json(srv_inst *i)
     json_t *output = json_array();
     if (i->output[0])
         json_array_append_new(output, json_string(i->output));
+    for (int k = 0; k < i->ngroups; k++)
+        json_array_append_new(output, json_string(i->groups[k].ep));
     return json_pack(
         "{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:i,s:o,s:o,s:{s:o,s:o,s:o},"
         "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}",

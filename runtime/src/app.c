@@ -114,11 +114,67 @@ static void metrics_cb(uv_timer_t *t)
     flow__place_tick(ctx);
     /* Cheap insurance: re-read every socket's ZMQ_EVENTS once a second,
      * so no lost edge can ever stall the app for longer. */
-    flow_zwatch *ws[] = { ctx->in_w, ctx->out.w, ctx->err.w, ctx->ctl_w,
-                          ctx->mon_w };
+    flow_zwatch *ws[] = { ctx->in_w, ctx->err.w, ctx->ctl_w };
     for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
         if (ws[i])
             flow_zwatch_kick(ws[i]);
+    for (size_t k = 0; k < ctx->ngroups; k++) {
+        flow_zwatch_kick(ctx->groups[k]->w);
+        if (ctx->groups[k]->mon_w)
+            flow_zwatch_kick(ctx->groups[k]->mon_w);
+    }
+}
+
+static int add_group(flow_ctx *ctx, const char *list, const char *key);
+static void remove_group(flow_ctx *ctx, flow__group *g);
+
+static flow__group *find_group(flow_ctx *ctx, const char *key)
+{
+    for (size_t k = 0; k < ctx->ngroups; k++)
+        if (ctx->groups[k]->key && !strcmp(ctx->groups[k]->key, key))
+            return ctx->groups[k];
+    return NULL;
+}
+
+/*
+ * Control connect/disconnect of the output: add a group (a PUSH socket
+ * bound, or connected with '>', at the endpoint) or remove the one added
+ * with that endpoint. Adding one that exists does nothing.
+ */
+static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep)
+{
+    char key[FLOW_ENDPOINT_MAX];
+    flow_endpoint parsed;
+    char err[512];
+    if (!ctx->has_out) {
+        flow_log(ctx, "ignored %s: this app has no output",
+                 connect ? "connect" : "disconnect");
+        return;
+    }
+    if (flow_endpoint_parse(ep->ptr, ep->len, true, &parsed, err,
+                            sizeof(err))) {
+        flow_log(ctx, "ignored a control message: %s", err);
+        return;
+    }
+    snprintf(key, sizeof(key), "%.*s", (int)ep->len, ep->ptr);
+    flow__group *g = find_group(ctx, key);
+    if (!connect) {
+        if (g)
+            remove_group(ctx, g);
+        return;
+    }
+    if (g || ctx->phase == PH_DONE)
+        return;
+    int rc = add_group(ctx, key, key);
+    if (rc) {
+        flow_log(ctx, "cannot add output %s: %s", key, flow_strerror(rc));
+        return;
+    }
+    /* A batch waiting for a first group goes out now. */
+    if (ctx->out.blocked)
+        flow__flush(ctx);
+    if (ctx->phase == PH_DRAIN)
+        flow__maybe_finish(ctx);
 }
 
 static void ctl_cb(flow_zwatch *w, int ready, void *arg)
@@ -139,6 +195,10 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
         }
         if (m.type == FLOW_CTL_STOP) {
             flow__begin_stop(ctx, 0);
+        } else if ((m.type == FLOW_CTL_CONNECT ||
+                    m.type == FLOW_CTL_DISCONNECT) &&
+                   m.port.len == 6 && !memcmp(m.port.ptr, "output", 6)) {
+            ctl_output(ctx, m.type == FLOW_CTL_CONNECT, &m.endpoint);
         } else if ((m.type == FLOW_CTL_CONNECT ||
                     m.type == FLOW_CTL_DISCONNECT) &&
                    m.port.len == 5 && !memcmp(m.port.ptr, "input", 5)) {
@@ -183,10 +243,11 @@ static void start_ticks(flow_ctx *ctx)
                    a->role == FLOW_ROLE_SOURCE ? 0 : ms, ms);
 }
 
-/* Monitor events of the output socket: counts connected consumers. */
+/* Monitor events of a group's socket: counts connected consumers. */
 static void mon_cb(flow_zwatch *w, int ready, void *arg)
 {
-    flow_ctx *ctx = arg;
+    flow__group *g = arg;
+    flow_ctx *ctx = g->ctx;
     zmq_msg_t msg;
     (void)ready;
     zmq_msg_init(&msg);
@@ -198,12 +259,15 @@ static void mon_cb(flow_zwatch *w, int ready, void *arg)
             const uint8_t *d = zmq_msg_data(&msg);
             uint16_t ev = (uint16_t)(d[0] | d[1] << 8); /* host order */
             if (ev == ZMQ_EVENT_ACCEPTED || ev == ZMQ_EVENT_CONNECTED) {
+                g->peers++;
                 ctx->peers++;
                 ctx->mon_seen = true;
                 if (ctx->tick_deferred && ctx->phase == PH_RUN)
                     start_ticks(ctx);
-            } else if (ev == ZMQ_EVENT_DISCONNECTED && ctx->peers > 0)
+            } else if (ev == ZMQ_EVENT_DISCONNECTED && g->peers > 0) {
+                g->peers--;
                 ctx->peers--;
+            }
         }
         /* Skip the endpoint frame. */
         while (more && flow_zwatch_recv(w, &msg) == 0)
@@ -214,22 +278,22 @@ static void mon_cb(flow_zwatch *w, int ready, void *arg)
         flow__maybe_finish(ctx);
 }
 
-static int open_monitor(flow_ctx *ctx)
+static int open_monitor(flow_ctx *ctx, flow__group *g)
 {
     char addr[64];
     int rc;
-    snprintf(addr, sizeof(addr), "inproc://flow-monitor-%p", (void *)ctx);
-    if (zmq_socket_monitor(ctx->out.zsock, addr,
+    snprintf(addr, sizeof(addr), "inproc://flow-monitor-%p", (void *)g);
+    if (zmq_socket_monitor(g->zsock, addr,
                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED |
                                ZMQ_EVENT_DISCONNECTED) != 0)
         return flow_from_zmq();
-    ctx->mon_s = zmq_socket(ctx->zctx, ZMQ_PAIR);
-    if (!ctx->mon_s)
+    g->mon_s = zmq_socket(ctx->zctx, ZMQ_PAIR);
+    if (!g->mon_s)
         return flow_from_zmq();
-    if (zmq_connect(ctx->mon_s, addr) != 0)
+    if (zmq_connect(g->mon_s, addr) != 0)
         return flow_from_zmq();
-    if ((rc = flow_zwatch_new(&ctx->loop, ctx->mon_s, FLOW_ZW_READABLE, mon_cb,
-                              ctx, &ctx->mon_w)))
+    if ((rc = flow_zwatch_new(&ctx->loop, g->mon_s, FLOW_ZW_READABLE, mon_cb, g,
+                              &g->mon_w)))
         return rc;
     return 0;
 }
@@ -427,11 +491,14 @@ static void finish(flow_ctx *ctx)
     write_metrics_json(ctx);
 
     flow_zwatch_close(&ctx->in_w);
-    flow_zwatch_close(&ctx->out.w);
+    for (size_t k = 0; k < ctx->ngroups; k++) {
+        flow_zwatch_close(&ctx->groups[k]->w);
+        flow_zwatch_close(&ctx->groups[k]->mon_w);
+    }
     flow_zwatch_close(&ctx->err.w);
     flow_zwatch_close(&ctx->ctl_w);
-    flow_zwatch_close(&ctx->mon_w);
     close_handle((uv_handle_t *)&ctx->tick_timer);
+    close_handle((uv_handle_t *)&ctx->eos_timer);
     close_handle((uv_handle_t *)&ctx->metrics_timer);
     close_handle((uv_handle_t *)&ctx->drain_timer);
     close_handle((uv_handle_t *)&ctx->linger_timer);
@@ -442,6 +509,10 @@ static void finish(flow_ctx *ctx)
         close_handle((uv_handle_t *)&ctx->sigint);
     }
 }
+
+/* When an end of stream is first sent again to the consumers still
+ * connected (see flow__eos_timer_cb); the interval then doubles. */
+#define EOS_RESEND_MS 50
 
 void flow__maybe_finish(flow_ctx *ctx)
 {
@@ -473,8 +544,14 @@ void flow__maybe_finish(flow_ctx *ctx)
      * still in the kernel's socket buffer (libzmq stops reading a
      * throttled connection on hang-up).
      */
-    if (ctx->eos_sent && ctx->peers > 0)
+    if (ctx->eos_sent && ctx->peers > 0) {
+        if (!ctx->eos_resend_ms) {
+            ctx->eos_resend_ms = EOS_RESEND_MS;
+            uv_timer_start(&ctx->eos_timer, flow__eos_timer_cb, EOS_RESEND_MS,
+                           0);
+        }
         return;
+    }
     finish(ctx);
 }
 
@@ -560,9 +637,15 @@ flow_ctx *flow__ctx_new(const flow_app_desc *app, int argc, char **argv,
 #define RECONNECT_IVL_MS     10
 #define RECONNECT_IVL_MAX_MS 100
 
-/* Creates, configures and attaches one socket of the app. */
+/*
+ * Creates, configures and attaches one socket of the app. With group, the
+ * socket is an output group's (stored in group->zsock at once) and, over
+ * ipc:// or tcp://, is monitored before it binds, so that no consumer's
+ * connection can go unseen.
+ */
 static int open_socket(flow_ctx *ctx, int type, const char *flag,
-                       const char *list, bool bind, void **out)
+                       const char *list, bool bind, flow__group *group,
+                       void **out)
 {
     flow_endpoint eps[FLOW_ENDPOINTS_MAX];
     size_t n;
@@ -605,18 +688,34 @@ static int open_socket(flow_ctx *ctx, int type, const char *flag,
     int ivl = RECONNECT_IVL_MS, ivl_max = RECONNECT_IVL_MAX_MS;
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+    if (group) {
+        group->zsock = s;
+        /* inproc:// connections report no disconnection: count consumers
+         * only over the other transports. */
+        if ((strstr(list, "ipc://") || strstr(list, "tcp://")) &&
+            (rc = open_monitor(ctx, group)))
+            goto close_s;
+    }
     for (size_t i = 0; i < n; i++) {
         rc = flow_endpoint_attach(s, &eps[i]);
         if (rc) {
             flow_log(ctx, "--flow.%s: cannot %s %s: %s", flag,
                      eps[i].bind ? "bind" : "connect to", eps[i].addr,
                      zmq_strerror(zmq_errno()));
-            zmq_close(s);
-            return rc;
+            goto close_s;
         }
     }
     *out = s;
     return 0;
+
+close_s:
+    if (group) {
+        if (group->mon_s)
+            zmq_socket_monitor(s, NULL, 0);
+        group->zsock = NULL;
+    }
+    zmq_close(s);
+    return rc;
 }
 
 static void close_socket(void **sp, int linger_ms)
@@ -628,6 +727,108 @@ static void close_socket(void **sp, int linger_ms)
     *sp = NULL;
 }
 
+/*
+ * Adds an output group: a PUSH socket attached to list (the endpoints
+ * bind unless prefixed with '>'), known to control messages as key
+ * (borrowed; NULL for the command line's). Its consumers are counted by a
+ * monitor, except over inproc://, which reports no disconnection.
+ */
+static int add_group(flow_ctx *ctx, const char *list, const char *key)
+{
+    flow__group **gs =
+        realloc(ctx->groups, (ctx->ngroups + 1) * sizeof(*ctx->groups));
+    if (!gs)
+        return -FLOW_ENOMEM;
+    ctx->groups = gs;
+    flow__group *g = calloc(1, sizeof(*g));
+    if (!g)
+        return -FLOW_ENOMEM;
+    g->ctx = ctx;
+    int rc = -FLOW_ENOMEM;
+    if (key && !(g->key = strdup(key)))
+        goto free_group;
+    if ((rc = open_socket(ctx, ZMQ_PUSH, "output", list, true, g, &g->zsock)))
+        goto close_monitor;
+    if ((rc = flow_zwatch_new(&ctx->loop, g->zsock, 0, flow__group_cb, g,
+                              &g->w)))
+        goto close_zsock;
+    /* Over inproc:// nothing will say when a consumer comes. */
+    if (!g->mon_s && ctx->tick_deferred && ctx->phase == PH_RUN)
+        start_ticks(ctx);
+    ctx->groups[ctx->ngroups++] = g;
+    return 0;
+
+close_zsock:
+    zmq_socket_monitor(g->zsock, NULL, 0);
+    close_socket(&g->zsock, 0);
+close_monitor:
+    flow_zwatch_close(&g->mon_w);
+    close_socket(&g->mon_s, 0);
+    free(g->key);
+free_group:
+    free(g);
+    return rc;
+}
+
+/* Closes a group's sockets and frees it; what it held is lost. */
+static void group_free(flow__group *g, int linger_ms)
+{
+    if (g->mon_s)
+        zmq_socket_monitor(g->zsock, NULL, 0);
+    close_socket(&g->zsock, linger_ms);
+    close_socket(&g->mon_s, 0);
+    if (g->has_pending)
+        zmq_msg_close(&g->pending);
+    free(g->key);
+    free(g);
+}
+
+/*
+ * Removes a group while running (its consumer stream went away): what it
+ * still held for that stream is counted as dropped, and the output is no
+ * longer held back by it.
+ */
+static void remove_group(flow_ctx *ctx, flow__group *g)
+{
+    size_t k = 0;
+    while (ctx->groups[k] != g)
+        k++;
+    memmove(&ctx->groups[k], &ctx->groups[k + 1],
+            (ctx->ngroups - k - 1) * sizeof(*ctx->groups));
+    ctx->ngroups--;
+    if (g->has_pending)
+        ctx->m.drops += g->pending_n;
+    if (g->blocked)
+        ctx->groups_blocked--;
+    ctx->peers -= g->peers;
+    flow_zwatch_close(&g->w);
+    flow_zwatch_close(&g->mon_w);
+    group_free(g, 0);
+    if (ctx->phase == PH_RUN && !ctx->out.blocked && !ctx->err.blocked &&
+        !ctx->groups_blocked)
+        flow__flush(ctx);
+    if (ctx->phase == PH_DRAIN)
+        flow__maybe_finish(ctx);
+}
+
+/*
+ * The output's groups from --flow.output: groups are separated by ';',
+ * the endpoints of one group by ','.
+ */
+static int open_groups(flow_ctx *ctx, const char *spec)
+{
+    char *copy = strdup(spec);
+    if (!copy)
+        return -FLOW_ENOMEM;
+    int rc = 0;
+    for (char *save = NULL, *list = strtok_r(copy, ";", &save); list;
+         list = strtok_r(NULL, ";", &save))
+        if ((rc = add_group(ctx, list, NULL)))
+            break;
+    free(copy);
+    return rc;
+}
+
 static int setup(flow_ctx *ctx)
 {
     flow__conf *c = &ctx->conf;
@@ -637,7 +838,7 @@ static int setup(flow_ctx *ctx)
     if (a->role != FLOW_ROLE_SOURCE && !c->input)
         flow_log(ctx, "no --flow.input: waiting for a control 'connect'");
     if (c->input) {
-        if ((rc = open_socket(ctx, ZMQ_PULL, "input", c->input, false,
+        if ((rc = open_socket(ctx, ZMQ_PULL, "input", c->input, false, NULL,
                               &ctx->in_s)))
             return rc;
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->in_s, FLOW_ZW_READABLE,
@@ -653,35 +854,29 @@ static int setup(flow_ctx *ctx)
             return rc;
     }
     if (c->output) {
-        if ((rc = open_socket(ctx, ZMQ_PUSH, "output", c->output, true,
-                              &ctx->out.zsock)))
-            return rc;
-        if ((rc = flow_zwatch_new(&ctx->loop, ctx->out.zsock, 0, flow__out_cb,
-                                  ctx, &ctx->out.w)))
+        if ((rc = open_groups(ctx, c->output)))
             return rc;
         ctx->has_out = true;
-        /* inproc:// connections report no disconnection: count consumers
-         * only when the output uses another transport. */
-        if (strstr(c->output, "ipc://") || strstr(c->output, "tcp://")) {
-            if ((rc = open_monitor(ctx)))
-                return rc;
-        }
+    } else if (a->role != FLOW_ROLE_SINK && c->control) {
+        /* An output with no group yet, for control "connect": what is
+         * made waits for one (backpressure). */
+        ctx->has_out = true;
     }
     if (c->error_output) {
         if ((rc = open_socket(ctx, ZMQ_PUSH, "error-output", c->error_output,
-                              true, &ctx->err.zsock)))
+                              true, NULL, &ctx->err.zsock)))
             return rc;
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->err.zsock, 0, flow__out_cb,
                                   ctx, &ctx->err.w)))
             return rc;
         ctx->has_err = true;
     }
-    if (c->tap &&
-        (rc = open_socket(ctx, ZMQ_PUB, "tap", c->tap, true, &ctx->tap_s)))
+    if (c->tap && (rc = open_socket(ctx, ZMQ_PUB, "tap", c->tap, true, NULL,
+                                    &ctx->tap_s)))
         return rc;
     if (c->control) {
         if ((rc = open_socket(ctx, ZMQ_DEALER, "control", c->control, false,
-                              &ctx->ctl_s)))
+                              NULL, &ctx->ctl_s)))
             return rc;
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->ctl_s, FLOW_ZW_READABLE,
                                   ctl_cb, ctx, &ctx->ctl_w)))
@@ -712,9 +907,11 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
     uv_timer_init(&ctx->loop, &ctx->metrics_timer);
     uv_timer_init(&ctx->loop, &ctx->drain_timer);
     uv_timer_init(&ctx->loop, &ctx->linger_timer);
+    uv_timer_init(&ctx->loop, &ctx->eos_timer);
     uv_idle_init(&ctx->loop, &ctx->pump);
     ctx->tick_timer.data = ctx->metrics_timer.data = ctx;
     ctx->drain_timer.data = ctx->linger_timer.data = ctx;
+    ctx->eos_timer.data = ctx;
     ctx->pump.data = ctx;
     ctx->use_signals = signals;
     if (signals) {
@@ -770,7 +967,10 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
     }
     uv_timer_start(&ctx->metrics_timer, metrics_cb, 1000, 1000);
     if (a->on_tick) {
-        if (a->role == FLOW_ROLE_SOURCE && ctx->mon_w && !ctx->mon_seen)
+        bool monitored = ctx->ngroups == 0 && ctx->has_out;
+        for (size_t k = 0; k < ctx->ngroups; k++)
+            monitored = monitored || ctx->groups[k]->mon_w;
+        if (a->role == FLOW_ROLE_SOURCE && monitored && !ctx->mon_seen)
             ctx->tick_deferred = true;
         else
             start_ticks(ctx);
@@ -807,14 +1007,13 @@ close_sockets:
                           : ctx->conf.drain_ms;
     if (left_ms < 0 || (ctx->mon_seen && ctx->peers == 0))
         left_ms = 0;
-    /* Stop the output's monitor first: events it posted after its reader
-     * closed stayed in the inproc pipe and leaked at exit. */
-    if (ctx->out.zsock && ctx->mon_s)
-        zmq_socket_monitor(ctx->out.zsock, NULL, 0);
-    close_socket(&ctx->out.zsock, (int)left_ms);
+    /* Each group stops its monitor first: events it posted after its
+     * reader closed stayed in the inproc pipe and leaked at exit. */
+    for (size_t k = 0; k < ctx->ngroups; k++)
+        group_free(ctx->groups[k], (int)left_ms);
+    ctx->ngroups = 0;
     close_socket(&ctx->err.zsock, (int)left_ms);
     close_socket(&ctx->tap_s, 0);
-    close_socket(&ctx->mon_s, 0);
     close_socket(&ctx->ctl_s, 1000);
     if (ctx->own_zctx) {
         zmq_ctx_term(ctx->zctx);
@@ -828,6 +1027,7 @@ close_loop:
         close_handle((uv_handle_t *)&ctx->metrics_timer);
         close_handle((uv_handle_t *)&ctx->drain_timer);
         close_handle((uv_handle_t *)&ctx->linger_timer);
+        close_handle((uv_handle_t *)&ctx->eos_timer);
         close_handle((uv_handle_t *)&ctx->pump);
         close_handle((uv_handle_t *)&ctx->stop_async);
         if (signals) {
@@ -854,6 +1054,9 @@ void flow__ctx_free(flow_ctx **ctxp)
     flow_buf_fini(&ctx->payload);
     flow_buf_fini(&ctx->scratch);
     flow_buf_fini(&ctx->ctlbuf);
+    flow_buf_fini(&ctx->eos_frame);
+    free(ctx->groups);
+    free(ctx->ended);
     flow__opts_free(ctx);
     free(ctx);
 }

@@ -77,6 +77,29 @@ typedef struct flow__port {
                         one is handed to ZeroMQ) */
 } flow__port;
 
+/*
+ * An output group: one PUSH socket that gets every batch of the output.
+ * The instances connected to one group share its batches; every group
+ * gets all of them (flowd adds one group per consumer stream of a named
+ * destination). A batch a group's socket does not take at once waits in
+ * pending, a reference to the same bytes the other groups got.
+ */
+typedef struct flow__group {
+    flow_ctx *ctx;
+    void *zsock;
+    flow_zwatch *w;
+    void *mon_s; /* PAIR receiving the socket's monitor events */
+    flow_zwatch *mon_w;
+    char *key;         /* the endpoint a control message names it by
+                          (owned; NULL for --flow.output's groups) */
+    zmq_msg_t pending; /* a batch the socket has not taken yet */
+    bool has_pending;
+    bool blocked;       /* pending or eos_left, waiting for writable */
+    uint32_t pending_n; /* events in pending */
+    int eos_left;       /* end-of-stream copies still to send */
+    int peers;          /* consumers connected (ipc:// and tcp:// only) */
+} flow__group;
+
 struct flow_counter {
     struct flow_counter *next;
     flow_counter_kind kind;
@@ -116,8 +139,16 @@ struct flow_ctx {
 
     void *in_s, *tap_s, *ctl_s;
     flow_zwatch *in_w, *ctl_w;
-    flow__port out, err;
+    flow__port out, err; /* out's batch goes to every group */
     bool has_out, has_err;
+    flow__group **groups;
+    size_t ngroups;
+    int groups_blocked;     /* groups with a batch or end of stream pending */
+    flow_buf eos_frame;     /* the output's end of stream, sent per peer */
+    uv_timer_t eos_timer;   /* resends it while consumers stay connected */
+    uint64_t eos_resend_ms; /* the timer's next interval (backs off) */
+    uint64_t *ended;        /* producers whose end of stream was counted */
+    size_t nended, ended_cap;
 
     const char *role_name;
     uint64_t epoch;
@@ -128,13 +159,11 @@ struct flow_ctx {
     uint64_t eos_seen;
     bool linger_armed;
     bool source_more;
-    bool eos_pending; /* send end-of-stream once flushed */
-    bool eos_sent;    /* waiting for the consumers to disconnect */
-    void *mon_s;      /* PAIR receiving the output socket's monitor events */
-    flow_zwatch *mon_w;
-    int peers;          /* consumers connected to the output */
-    bool mon_seen;      /* the monitor reported at least one connection */
-    bool tick_deferred; /* a source waiting for its first consumer */
+    bool eos_pending;          /* send end-of-stream once flushed */
+    bool eos_sent;             /* waiting for the consumers to disconnect */
+    int peers;                 /* consumers connected to the output's groups */
+    bool mon_seen;             /* a monitor reported at least one connection */
+    bool tick_deferred;        /* a source waiting for its first consumer */
     int64_t drain_deadline_us; /* when a stop must be over */
     bool tap_full_logged;
     int64_t last_err_log_us;
@@ -158,6 +187,10 @@ void flow__opts_free(flow_ctx *ctx);
 int flow__loop_start(flow_ctx *ctx);
 void flow__input_cb(flow_zwatch *w, int ready, void *arg);
 void flow__out_cb(flow_zwatch *w, int ready, void *arg);
+void flow__group_cb(flow_zwatch *w, int ready, void *arg);
+void flow__eos_timer_cb(uv_timer_t *t);
+/* Sends a group what it holds; on return it is either done or blocked. */
+void flow__group_push(flow_ctx *ctx, flow__group *g);
 void flow__tick_cb(uv_timer_t *t);
 void flow__pump_cb(uv_idle_t *h);
 void flow__linger_cb(uv_timer_t *t);

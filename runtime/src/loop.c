@@ -43,7 +43,7 @@ int64_t flow_now_us(flow_ctx *ctx)
 
 static bool blocked(const flow_ctx *ctx)
 {
-    return ctx->out.blocked || ctx->err.blocked;
+    return ctx->out.blocked || ctx->err.blocked || ctx->groups_blocked > 0;
 }
 
 static int port_add(flow_ctx *ctx, flow__port *p, const flow_event *ev)
@@ -109,18 +109,122 @@ static int send_frame(flow__port *p, size_t len)
     return rc;
 }
 
+static void group_set_blocked(flow_ctx *ctx, flow__group *g, bool on)
+{
+    if (g->blocked == on)
+        return;
+    g->blocked = on;
+    ctx->groups_blocked += on ? 1 : -1;
+    flow_zwatch_want(g->w, on ? FLOW_ZW_WRITABLE : 0);
+    if (on)
+        set_paused(ctx, true);
+}
+
+/*
+ * Sends a group its pending batch, then the end-of-stream copies it still
+ * owes, until the socket refuses one (the group stays blocked and its
+ * watcher calls back when writable) or all are sent.
+ */
+void flow__group_push(flow_ctx *ctx, flow__group *g)
+{
+    while (g->has_pending || g->eos_left > 0) {
+        int rc;
+        if (g->has_pending) {
+            rc = flow_zwatch_send(g->w, &g->pending, 0);
+            if (rc == 0)
+                g->has_pending = false; /* the socket took the message */
+        } else {
+            rc = flow_zwatch_send_buf(g->w, ctx->eos_frame.data,
+                                      ctx->eos_frame.len, 0);
+            if (rc == 0)
+                g->eos_left--;
+        }
+        if (rc == -FLOW_EAGAIN) {
+            group_set_blocked(ctx, g, true);
+            return;
+        }
+        if (rc && g->has_pending) {
+            zmq_msg_close(&g->pending);
+            g->has_pending = false;
+            ctx->m.drops += g->pending_n;
+        } else if (rc) {
+            g->eos_left = 0;
+        }
+    }
+    group_set_blocked(ctx, g, false);
+}
+
+/*
+ * Hands the output's finished batch to every group without copying it:
+ * each group holds a reference to the same ZeroMQ message (freed once
+ * the last socket has delivered it), and the next batch gets fresh
+ * storage. With no group yet the batch stays pending and the output is
+ * blocked until one is added. Returns 0 or -FLOW_EAGAIN (still pending).
+ */
+static int out_send(flow_ctx *ctx, flow__port *p)
+{
+    if (!p->open)
+        return 0;
+    if (ctx->groups_blocked)
+        return -FLOW_EAGAIN;
+    if (ctx->ngroups == 0) {
+        if (!p->blocked) {
+            p->blocked = true;
+            set_paused(ctx, true);
+        }
+        return -FLOW_EAGAIN;
+    }
+    size_t len;
+    uint32_t n = p->batch.count;
+    flow_batch_finish(&p->batch, &len);
+    flow_buf *b = &p->batch.buf;
+    zmq_msg_t msg;
+    p->open = false;
+    p->blocked = false;
+    if (zmq_msg_init_data(&msg, b->data, len, free_frame, NULL) != 0) {
+        ctx->m.drops += n;
+        return -FLOW_ENOMEM;
+    }
+    /* Enough for a batch like this one without regrowing. */
+    p->cap_hint = len + len / 4 > 256 ? len + len / 4 : 256;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    for (size_t k = 0; k < ctx->ngroups; k++) {
+        flow__group *g = ctx->groups[k];
+        zmq_msg_init(&g->pending);
+        zmq_msg_copy(&g->pending, &msg);
+        g->has_pending = true;
+        g->pending_n = n;
+        flow__group_push(ctx, g);
+    }
+    if (ctx->tap_s && n) {
+        zmq_msg_t t;
+        zmq_msg_init(&t);
+        zmq_msg_copy(&t, &msg);
+        if (zmq_msg_send(&t, ctx->tap_s, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&t);
+            ctx->m.drops += n; /* a tap that cannot keep up */
+        }
+    }
+    zmq_msg_close(&msg);
+    ctx->m.out += n;
+    ctx->m.bytes_out += len;
+    flow__place_note(ctx);
+    return ctx->groups_blocked ? -FLOW_EAGAIN : 0;
+}
+
 /* Sends a port's pending frame. Returns 0, -FLOW_EAGAIN (kept pending and
  * blocked) or another error (the batch is dropped and counted). */
 static int port_send(flow_ctx *ctx, flow__port *p, bool is_out)
 {
+    if (is_out)
+        return out_send(ctx, p);
     if (!p->open)
         return 0;
     size_t len;
     uint32_t n = p->batch.count;
-    const uint8_t *d = flow_batch_finish(&p->batch, &len);
-    /* A tap sends the same bytes after the output: copy then. */
-    int rc = is_out && ctx->tap_s ? flow_zwatch_send_buf(p->w, d, len, 0)
-                                  : send_frame(p, len);
+    flow_batch_finish(&p->batch, &len);
+    int rc = send_frame(p, len);
     if (rc == -FLOW_EAGAIN) {
         if (!p->blocked) {
             p->blocked = true;
@@ -137,15 +241,6 @@ static int port_send(flow_ctx *ctx, flow__port *p, bool is_out)
     if (rc) {
         ctx->m.drops += n;
         return rc;
-    }
-    if (is_out) {
-        ctx->m.out += n;
-        ctx->m.bytes_out += len;
-        flow__place_note(ctx);
-        if (ctx->tap_s && n) {
-            if (zmq_send(ctx->tap_s, d, len, ZMQ_DONTWAIT) < 0)
-                ctx->m.drops += n; /* a tap that cannot keep up */
-        }
     }
     return 0;
 }
@@ -170,7 +265,7 @@ int flow__flush(flow_ctx *ctx)
 
 bool flow__flushed(flow_ctx *ctx)
 {
-    return !ctx->out.open && !ctx->err.open;
+    return !ctx->out.open && !ctx->err.open && ctx->groups_blocked == 0;
 }
 
 /* Sends (or leaves pending until writable) one port's end of stream. */
@@ -193,6 +288,64 @@ static int port_eos(flow_ctx *ctx, flow__port *p, bool is_out)
 }
 
 /*
+ * Ends the stream on every group of the output: one copy per connected
+ * consumer of the group (at least one), since PUSH hands each message to
+ * one consumer only. ZeroMQ's round-robin skips a consumer whose queue is
+ * full, so one consumer may get two copies and another none; the resend
+ * timer (flow__eos_timer_cb) covers that, and receivers count one end of
+ * stream per producer instance and epoch.
+ */
+static int out_eos(flow_ctx *ctx)
+{
+    flow__port *p = &ctx->out;
+    if (p->eos)
+        return 0;
+    if ((p->open && p->batch.count) || ctx->groups_blocked)
+        return -FLOW_EAGAIN; /* flush first */
+    size_t len;
+    if (!p->open)
+        flow_batch_begin(&p->batch, ctx->conf.label, ctx->conf.instance,
+                         ctx->epoch);
+    const uint8_t *d = flow_batch_finish(&p->batch, &len);
+    p->open = false;
+    p->eos = true;
+    flow_buf_reset(&ctx->eos_frame);
+    flow_buf_append(&ctx->eos_frame, d, len);
+    if (ctx->eos_frame.err)
+        return ctx->eos_frame.err;
+    for (size_t k = 0; k < ctx->ngroups; k++) {
+        flow__group *g = ctx->groups[k];
+        g->eos_left = g->peers > 0 ? g->peers : 1;
+        flow__group_push(ctx, g);
+    }
+    return 0;
+}
+
+/*
+ * While consumers stay connected after the end of stream, sends each
+ * group that still has some one more copy: one that missed it (its queue
+ * was full) gets it now, one that had it counts it once. The interval
+ * doubles up to a second, so a consumer that stays connected gets a
+ * handful of repeats, not a flood.
+ */
+void flow__eos_timer_cb(uv_timer_t *t)
+{
+    flow_ctx *ctx = t->data;
+    if (!ctx->eos_frame.len || ctx->phase != PH_DRAIN)
+        return;
+    for (size_t k = 0; k < ctx->ngroups; k++) {
+        flow__group *g = ctx->groups[k];
+        if (g->peers > 0 && !g->blocked) {
+            g->eos_left = 1;
+            flow__group_push(ctx, g);
+        }
+    }
+    if (ctx->eos_resend_ms < 1000)
+        ctx->eos_resend_ms *= 2;
+    uv_timer_start(t, flow__eos_timer_cb, ctx->eos_resend_ms, 0);
+}
+
+/*
  * Ends the stream on the output and on the error output, so that a
  * consumer of rejected events ends too. Returns -FLOW_EAGAIN while a
  * port still has events to flush first; else 0 (a failed send is counted
@@ -201,7 +354,7 @@ static int port_eos(flow_ctx *ctx, flow__port *p, bool is_out)
 int flow__send_eos(flow_ctx *ctx)
 {
     int rc = 0;
-    if (ctx->has_out && port_eos(ctx, &ctx->out, true) == -FLOW_EAGAIN)
+    if (ctx->has_out && out_eos(ctx) == -FLOW_EAGAIN)
         rc = -FLOW_EAGAIN;
     if (ctx->has_err && port_eos(ctx, &ctx->err, false) == -FLOW_EAGAIN)
         rc = -FLOW_EAGAIN;
@@ -257,6 +410,33 @@ static void log_rejected(flow_ctx *ctx, size_t len, int rc)
     ctx->err_log_suppressed = 0;
 }
 
+/*
+ * Is this end of stream the first from its producer instance and epoch?
+ * A producer sends one per connected consumer and may resend it, so a
+ * consumer can see it more than once and counts it once.
+ */
+static bool first_end(flow_ctx *ctx, const flow_frame *f)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (uint32_t i = 0; i < f->app_len; i++)
+        h = (h ^ (uint8_t)f->app[i]) * 1099511628211ULL;
+    h = (h ^ f->instance) * 1099511628211ULL;
+    h ^= f->epoch * 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < ctx->nended; i++)
+        if (ctx->ended[i] == h)
+            return false;
+    if (ctx->nended == ctx->ended_cap) {
+        size_t cap = ctx->ended_cap ? ctx->ended_cap * 2 : 8;
+        uint64_t *n = realloc(ctx->ended, cap * sizeof(*n));
+        if (!n)
+            return true; /* count it; a repeat may count again */
+        ctx->ended = n;
+        ctx->ended_cap = cap;
+    }
+    ctx->ended[ctx->nended++] = h;
+    return true;
+}
+
 static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
 {
     flow_frame f;
@@ -270,6 +450,8 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
         return;
     }
     if (f.count == 0) {
+        if (!first_end(ctx, &f))
+            return;
         ctx->eos_seen++;
         if (ctx->conf.eos_exit && ctx->eos_seen >= ctx->conf.eos_exit) {
             ctx->eos_pending = true;
@@ -319,17 +501,9 @@ void flow__input_cb(flow_zwatch *w, int ready, void *arg)
         flow__maybe_finish(ctx);
 }
 
-void flow__out_cb(flow_zwatch *w, int ready, void *arg)
+/* Everything an output was waiting for went out: carry on. */
+static void unblocked(flow_ctx *ctx)
 {
-    flow_ctx *ctx = arg;
-    (void)ready;
-    flow__port *p = w == ctx->out.w ? &ctx->out : &ctx->err;
-    if (!p->blocked) {
-        flow_zwatch_want(w, 0);
-        return;
-    }
-    if (port_send(ctx, p, p == &ctx->out) == -FLOW_EAGAIN)
-        return;
     if (!blocked(ctx)) {
         if (batch_full(ctx) || ctx->phase != PH_RUN)
             flow__flush(ctx);
@@ -337,6 +511,35 @@ void flow__out_cb(flow_zwatch *w, int ready, void *arg)
     }
     if (ctx->phase == PH_DRAIN)
         flow__maybe_finish(ctx);
+}
+
+void flow__group_cb(flow_zwatch *w, int ready, void *arg)
+{
+    flow__group *g = arg;
+    flow_ctx *ctx = g->ctx;
+    (void)ready;
+    if (!g->blocked) {
+        flow_zwatch_want(w, 0);
+        return;
+    }
+    flow__group_push(ctx, g);
+    if (!g->blocked)
+        unblocked(ctx);
+}
+
+/* The error output's watcher. */
+void flow__out_cb(flow_zwatch *w, int ready, void *arg)
+{
+    flow_ctx *ctx = arg;
+    (void)ready;
+    flow__port *p = &ctx->err;
+    if (!p->blocked) {
+        flow_zwatch_want(w, 0);
+        return;
+    }
+    if (port_send(ctx, p, false) == -FLOW_EAGAIN)
+        return;
+    unblocked(ctx);
 }
 
 /* One on_tick call and what its result asks for. */

@@ -23,7 +23,8 @@ static const struct {
     const char *help;
 } flow_flags[] = {
     { "input", "EP[,EP...]: where events come from (PULL; connects)" },
-    { "output", "EP[,EP...]: where events go (PUSH; binds)" },
+    { "output", "EP[,EP...][;EP...]: where events go (PUSH; binds); every "
+                "';'-separated group gets every batch" },
     { "error-output", "EP: where rejected events go (PUSH; binds)" },
     { "tap", "EP: also publish every output batch here (PUB; binds)" },
     { "control", "EP: flowd's control endpoint (DEALER; connects)" },
@@ -308,11 +309,23 @@ static int check_endpoints(flow_ctx *ctx, const char *flag, const char *v,
 {
     flow_endpoint eps[FLOW_ENDPOINTS_MAX];
     size_t n;
-    char err[512];
-    if (flow_endpoint_parse_list(v, bind, eps, FLOW_ENDPOINTS_MAX, &n, err,
-                                 sizeof(err)))
-        return usage(ctx, "--flow.%s: %s", flag, err);
-    return 0;
+    char err[512], list[4096];
+    /* The output's groups are separated by ';': check each list. */
+    bool groups = !strcmp(flag, "output");
+    for (const char *p = v;;) {
+        const char *semi = groups ? strchr(p, ';') : NULL;
+        size_t len = semi ? (size_t)(semi - p) : strlen(p);
+        if (len >= sizeof(list))
+            return usage(ctx, "--flow.%s: '%.40s...' is too long", flag, p);
+        memcpy(list, p, len);
+        list[len] = '\0';
+        if (flow_endpoint_parse_list(list, bind, eps, FLOW_ENDPOINTS_MAX, &n,
+                                     err, sizeof(err)))
+            return usage(ctx, "--flow.%s: %s", flag, err);
+        if (!semi)
+            return 0;
+        p = semi + 1;
+    }
 }
 
 static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,

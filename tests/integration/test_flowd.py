@@ -718,6 +718,60 @@ def test_destinations_and_taps():
                         os.path.join(f.data_dir, "run"))
 
 
+def test_destination_copies():
+    """Every consumer stream of a named destination gets every event (its
+    own output group), the instances within one stream share them, and a
+    consumer stream undeployed mid-stream does not stall the producer."""
+    with Flowd() as f:
+        n = 3000
+        f.create("copy-a", ":accounts > counter --name=copy-a")
+        f.deploy("copy-a")
+        f.create("copy-b", ":accounts > counter --name=copy-b")
+        f.deploy("copy-b", {"deployer.counter.count": "2"})
+        f.wait_status("copy-a", "deployed")
+        f.wait_status("copy-b", "deployed")
+        f.create("copy-src", f"load-sim --count={n} --rate=3000 --seed=3 "
+                 "> :accounts", deploy=True)
+        wait_for("both consumer streams counted everything",
+                 lambda: f.counter("copy-a") >= n and
+                 f.counter("copy-b") >= n, timeout=60, interval=0.2)
+        wait_for("the source completed", lambda: all(
+            i["state"] == "completed" for i in f.instances("copy-src")))
+        # Two more report periods: nothing may be counted twice.
+        time.sleep(2.5)
+        assert f.counter("copy-a") == n, f.counter("copy-a")
+        assert f.counter("copy-b") == n, f.counter("copy-b")
+        ins = [i["in"] for i in f.instances("copy-b")]
+        assert len(ins) == 2 and sum(ins) == n, ins
+        src = f.instances("copy-src")[0]
+        assert len(src["endpoints"]["output"]) == 2, src["endpoints"]
+
+        # The producer first, then a consumer: the source waits for it.
+        m = 4000
+        f.create("late-src", f"load-sim --count={m} --rate=1000 > :orders",
+                 deploy=True)
+        f.create("late-a", ":orders > counter --name=late-a", deploy=True)
+        wait_for("late-a counting", lambda: f.counter("late-a") > 0)
+        # A second consumer that goes again while the events flow.
+        f.create("late-b", ":orders > counter --name=late-b", deploy=True)
+        wait_for("late-b counting", lambda: f.counter("late-b") > 0,
+                 timeout=30, interval=0.05)
+        f.json("DELETE", "/streams/deployments/late-b")
+        wait_for("late-a counted everything",
+                 lambda: f.counter("late-a") >= m, timeout=60, interval=0.2)
+        wait_for("the late source completed", lambda: all(
+            i["state"] == "completed" for i in f.instances("late-src")))
+        time.sleep(2.5)
+        assert f.counter("late-a") == m, f.counter("late-a")
+        assert f.counter("late-b") < m, f.counter("late-b")
+        for s in ("copy-a", "copy-b", "copy-src", "late-a", "late-src"):
+            f.json("DELETE", f"/streams/deployments/{s}")
+        assert not f.app_pids(), f.app_pids()
+        assert not [x for x in os.listdir(os.path.join(f.data_dir, "run"))
+                    if x != "control"], os.listdir(
+                        os.path.join(f.data_dir, "run"))
+
+
 def test_clean_shutdown():
     """SIGTERM stops every app and flowd exits with status 0 having freed
     everything: a sanitizer build (which runs this test with its own flowd)
@@ -788,6 +842,7 @@ TESTS = {
     "tcp_restart_keeps_endpoints": test_tcp_restart_keeps_endpoints,
     "destinations_and_taps": test_destinations_and_taps,
     "cpu_placement": test_cpu_placement,
+    "destination_copies": test_destination_copies,
     "clean_shutdown": test_clean_shutdown,
     "ready_after_restore": test_ready_after_restore,
 }

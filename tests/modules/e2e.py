@@ -8,7 +8,13 @@ MODE is one of:
           once per sink (field-value-counter of state, of type, counter);
   inproc  the same pipeline in one process over inproc:// (flow-host);
   slow    a slow counter (--delay-us) that must slow the source down, with
-          exact counts and bounded memory in every process.
+          exact counts and bounded memory in every process;
+  bridge  load-sim | bridge | counter: every event passed on once;
+  scaled  load-sim into two counter instances sharing its output: both
+          get the end of stream and exit, their totals sum to the count;
+  groups  load-sim with two output groups, one read by a counter and one
+          by two counters sharing it: the first gets every event, the two
+          together too, and all three end.
 
 The expected counts come from test-modules-expect, which replays the
 generator through the state machine independently of the pipeline. Every
@@ -199,9 +205,65 @@ def run_bridge(args, tmp):
     check_eq("counter total", counter_of(snk, "counter")["total"], n)
 
 
+def counters(args, tmp, eps, slow=()):
+    """One counter per input endpoint of eps, each ending at its first end
+    of stream (those whose index is in slow sleep 20 us per event); returns
+    their processes and metrics paths."""
+    ps, paths = [], []
+    for k, ep in enumerate(eps):
+        path = os.path.join(tmp, "c%d.json" % k)
+        delay = ["--delay-us=20"] if k in slow else []
+        ps.append(start([os.path.join(args.apps, "flow-counter"),
+                         "--name=c%d" % k, "--flow.input=" + ep,
+                         "--flow.eos-exit=1", "--flow.metrics-json=" + path]
+                        + delay, stdout=subprocess.DEVNULL))
+        paths.append(path)
+    return ps, paths
+
+
+def run_scaled(args, tmp):
+    """load-sim into two counters on one PUSH output, one of them slow (its
+    queue is full when the end of stream goes out, so ZeroMQ's round-robin
+    skips it): the end of stream reaches both, and the work is shared
+    exactly."""
+    n = args.count
+    ep = "ipc://%s/a" % tmp
+    ps, paths = counters(args, tmp, [ep, ep], slow=(0,))
+    ps.append(start([os.path.join(args.apps, "flow-load-sim"),
+                     "--count=%d" % n, "--rate=0", "--flow.output=" + ep,
+                     "--flow.metrics-json=%s/src.json" % tmp]))
+    wait_all(ps, time.monotonic() + TIMEOUT_S, {})
+    got = [counter_of(load(p), "counter")["total"] for p in paths]
+    print("info shares %r" % got)
+    check_eq("both counters' total", sum(got), n)
+    check_eq("load-sim drops", load(os.path.join(tmp, "src.json"))["drops"],
+             0)
+
+
+def run_groups(args, tmp):
+    """load-sim with --flow.output=A;B: group A's counter and group B's two
+    counters each see all n events."""
+    n = args.count
+    ep_a, ep_b = "ipc://%s/a" % tmp, "ipc://%s/b" % tmp
+    ps, paths = counters(args, tmp, [ep_a, ep_b, ep_b])
+    ps.append(start([os.path.join(args.apps, "flow-load-sim"),
+                     "--count=%d" % n, "--rate=0",
+                     "--flow.output=%s;%s" % (ep_a, ep_b),
+                     "--flow.metrics-json=%s/src.json" % tmp]))
+    wait_all(ps, time.monotonic() + TIMEOUT_S, {})
+    got = [counter_of(load(p), "counter")["total"] for p in paths]
+    print("info totals %r" % got)
+    check_eq("group A's counter", got[0], n)
+    check_eq("group B's two counters", got[1] + got[2], n)
+    src = load(os.path.join(tmp, "src.json"))
+    check_eq("load-sim out", src["out"], n)
+    check_eq("load-sim drops", src["drops"], 0)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["ipc", "inproc", "slow", "bridge"])
+    ap.add_argument("mode", choices=["ipc", "inproc", "slow", "bridge",
+                                     "scaled", "groups"])
     ap.add_argument("--apps", required=True)
     ap.add_argument("--expect", required=True)
     ap.add_argument("--count", type=int, default=1000000)
@@ -221,6 +283,12 @@ def main():
         if args.mode == "bridge":
             print("== ipc: load-sim | bridge | counter")
             run_bridge(args, tmp)
+        elif args.mode == "scaled":
+            print("== ipc: load-sim into two counters")
+            run_scaled(args, tmp)
+        elif args.mode == "groups":
+            print("== ipc: load-sim into two output groups")
+            run_groups(args, tmp)
         elif args.mode == "ipc":
             for s in sinks:
                 print("== ipc: load-sim | account-events | %s %s" % s)

@@ -121,6 +121,7 @@ Test(options, errors_name_the_option, .init = cr_redirect_stderr)
     bad("--flow.inptu=ipc:///x", NULL);
     bad("--flow.output=udp://x", NULL);
     bad("--flow.output=tcp://host", NULL);
+    bad("--flow.output=ipc:///a;udp://b", NULL);
     bad("--flow.instance=-1", NULL);
     bad("--flow.hwm-events=0", NULL);
     bad("positional", NULL);
@@ -157,6 +158,10 @@ Test(options, errors_name_the_option, .init = cr_redirect_stderr)
         "Try 'flow-opt-test --help'.\n"
         "flow-opt-test: --flow.output: endpoint 'tcp://host': a tcp "
         "endpoint needs a port (tcp://host:port)\n"
+        "Try 'flow-opt-test --help'.\n"
+        "flow-opt-test: --flow.output: endpoint 'udp://b': must start with "
+        "ipc://, tcp:// or inproc:// (optionally prefixed by @ to bind or > "
+        "to connect)\n"
         "Try 'flow-opt-test --help'.\n"
         "flow-opt-test: --flow.instance=-1: expected an integer from 0 to "
         "4294967295\n"

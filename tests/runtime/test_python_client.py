@@ -9,7 +9,9 @@ app's output and error output, and plays flowd's ROUTER on the control
 endpoint. Checks that every event comes back with its headers and payload,
 that rejected events reach the error output with the reason, that
 malformed frames are counted as rejected without harming the app, and that
-a control "stop" ends the app with a "bye" and exit status 0."""
+a control "stop" ends the app with a "bye" and exit status 0, and that
+output groups added and removed by control get every event and stop
+holding the app back once removed."""
 import json
 import os
 import shutil
@@ -36,8 +38,11 @@ def recv_until(sock, deadline):
 
 
 def end_of_stream_on_both_outputs(app):
-    """An end of stream reaches the output and the error output, once each,
-    and the app exits 0 (--flow.eos-exit=1)."""
+    """An end of stream reaches the output and the error output, and the
+    app exits 0 (--flow.eos-exit=1). The error output sends it once; the
+    output resends it while a consumer stays connected (one that missed it
+    behind a full queue gets it then), always the same producer, instance
+    and epoch, which is how a consumer counts it once."""
     work = tempfile.mkdtemp(prefix="flow-py-eos-")
     ctx = zmq.Context()
     proc = None
@@ -58,7 +63,9 @@ def end_of_stream_on_both_outputs(app):
             [i, "T", 0, None, i, msgpack.packb({"n": i})]
             for i in range(1, n + 1)]))
         push.send(frame("py", 0, 1, []))
-        counts = {"out": [0, 0], "err": [0, 0]}  # [events, ends]
+        counts = {"out": [0, 0], "err": [0, 0]}  # [events, ended]
+        ends = {"out": set(), "err": set()}  # (producer, instance, epoch)
+        err_ends = 0
         deadline = time.time() + 60
         poller = zmq.Poller()
         poller.register(pull, zmq.POLLIN)
@@ -73,7 +80,10 @@ def end_of_stream_on_both_outputs(app):
                 if sock in ready:
                     f = msgpack.unpackb(sock.recv(), raw=False)
                     counts[name][0] += len(f[4])
-                    counts[name][1] += len(f[4]) == 0
+                    if not f[4]:
+                        ends[name].add(tuple(f[1:4]))
+                        counts[name][1] = 1
+                        err_ends += name == "err"
             if counts["out"][1] and counts["err"][1]:
                 if quiet_until is None:
                     quiet_until = time.time() + 0.5
@@ -82,8 +92,113 @@ def end_of_stream_on_both_outputs(app):
         pull.close(linger=0)
         errs.close(linger=0)
         assert counts == {"out": [n // 2, 1], "err": [n // 2, 1]}, counts
+        assert len(ends["out"]) == 1 and len(ends["err"]) == 1, ends
+        assert err_ends == 1, err_ends
         assert proc.wait(timeout=30) == 0
-        print("ok: end of stream once on the output and the error output")
+        print("ok: end of stream on the output, once on the error output")
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        ctx.destroy(linger=0)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def recv_events(sock, want, deadline):
+    """Reads frames until want events (and, with want None, an end of
+    stream) arrived; returns the events and whether the stream ended."""
+    got, ended = [], False
+    while time.time() < deadline and not ended and (
+            want is None or len(got) < want):
+        data = recv_until(sock, min(deadline, time.time() + 1))
+        if data is None:
+            continue
+        f = msgpack.unpackb(data, raw=False)
+        got.extend(f[4])
+        ended = len(f[4]) == 0
+    return got, ended
+
+
+def output_groups_by_control(app):
+    """An app started with --flow.control and no --flow.output holds what
+    it makes until flowd (played here) adds an output group; every group
+    gets every event; a removed group no longer holds the app back."""
+    work = tempfile.mkdtemp(prefix="flow-py-groups-")
+    ctx = zmq.Context()
+    proc = None
+    try:
+        push = ctx.socket(zmq.PUSH)
+        push.bind("ipc://%s/in" % work)
+        router = ctx.socket(zmq.ROUTER)
+        router.bind("ipc://%s/ctl" % work)
+        proc = subprocess.Popen([
+            app, "--flow.eos-exit=1", "--flow.input=ipc://%s/in" % work,
+            "--flow.control=ipc://%s/ctl" % work,
+            "--flow.hwm-events=256", "--flow.batch-max=16"])
+        deadline = time.time() + 60
+        ident = None
+        while ident is None:
+            assert router.poll(max(0, int((deadline - time.time()) * 1000))), \
+                "no hello from the app"
+            i, body = router.recv_multipart()
+            if msgpack.unpackb(body, raw=False)["t"] == "hello":
+                ident = i
+
+        def ctl(t, ep):
+            router.send_multipart([ident, msgpack.packb(
+                {"t": t, "port": "output", "endpoint": ep})])
+
+        def events(first, n, pad=0):
+            return frame("py", 0, 1, [
+                [i, "T", 0, None, i, msgpack.packb({"n": i, "pad": "x" * pad})]
+                for i in range(first, first + n)])
+
+        def ids(evs):
+            return [e[0] for e in evs]
+
+        def connected(sock, ep):
+            """Connects sock to ep and waits until the app has bound it."""
+            mon = sock.get_monitor_socket(zmq.EVENT_CONNECTED)
+            sock.connect(ep)
+            assert mon.poll(max(0, int((deadline - time.time()) * 1000))), \
+                "the app never bound " + ep
+            sock.disable_monitor()
+            mon.close(linger=0)
+
+        # Events before any group wait in the app for the first one.
+        n1 = 100
+        push.send(events(1, n1))
+        ga, gb = "ipc://%s/a" % work, "ipc://%s/b" % work
+        a, b = ctx.socket(zmq.PULL), ctx.socket(zmq.PULL)
+        b.setsockopt(zmq.RCVHWM, 1)
+        ctl("connect", ga)
+        connected(a, ga)
+        got, _ = recv_events(a, n1, deadline)
+        assert ids(got) == list(range(1, n1 + 1)), len(got)
+        # A second group: from now on each gets every event.
+        ctl("connect", gb)
+        ctl("connect", ga)  # again: nothing changes
+        connected(b, gb)
+        n2 = 200
+        push.send(events(n1 + 1, n2))
+        got_a, _ = recv_events(a, n2, deadline)
+        got_b, _ = recv_events(b, n2, deadline)
+        want = list(range(n1 + 1, n1 + n2 + 1))
+        assert ids(got_a) == want and ids(got_b) == want, (
+            len(got_a), len(got_b))
+        # Group b goes and its reader stops reading: far more than b's
+        # queues hold must still reach a, and the end of stream too.
+        ctl("disconnect", gb)
+        n3 = 4000
+        for k in range(0, n3, 100):
+            push.send(events(n1 + n2 + 1 + k, 100, pad=1000))
+        push.send(frame("py", 0, 1, []))
+        got_a, ended = recv_events(a, None, deadline)
+        assert ended and len(got_a) == n3, (ended, len(got_a))
+        a.close(linger=0)
+        b.close(linger=0)
+        assert proc.wait(timeout=30) == 0
+        print("ok: output groups added and removed by control")
     finally:
         if proc and proc.poll() is None:
             proc.kill()
@@ -95,6 +210,7 @@ def end_of_stream_on_both_outputs(app):
 def main():
     app = sys.argv[1]
     end_of_stream_on_both_outputs(app)
+    output_groups_by_control(app)
     work = tempfile.mkdtemp(prefix="flow-py-")
     ctx = zmq.Context()
     proc = None

@@ -78,8 +78,10 @@ typedef struct flow_app_desc {
      * error for the event (it is not retried) and processing goes on. */
     int (*on_event)(flow_ctx *ctx, const flow_event *ev);
     /* Called every tick_us (sources produce here), see FLOW_TICK_*. A
-     * source with an ipc:// or tcp:// output is first called once a
-     * consumer has connected, since nothing it made before could leave. */
+     * source with an ipc:// or tcp:// output, or with an output that has
+     * no group yet (--flow.control without --flow.output), is first
+     * called once a consumer has connected, since nothing it made before
+     * could leave. */
     int (*on_tick)(flow_ctx *ctx);
     uint32_t tick_us; /* on_tick period; 0 with on_tick set = 1 s */
     /* Writes the app state into out (any bytes, typically msgpack); called
@@ -139,7 +141,9 @@ int64_t flow_clock_us(void);
  * inside on_event and "now" elsewhere. The id is the input event's inside
  * on_event and the next per-instance number elsewhere. Returns 0,
  * -FLOW_ETOOBIG (payload over FLOW_WIRE_MAX_EVENT) or -FLOW_ENOMEM.
- * Without --flow.output the event is counted as a drop.
+ * The batch goes to every output group (wire.md). Without --flow.output
+ * the event is counted as a drop, unless the app has --flow.control: then
+ * its output waits for a group that flowd adds.
  */
 int flow_emit(flow_ctx *ctx, const char *type, const char *key, int64_t ts_us,
               const void *payload, size_t payload_len);
