@@ -121,6 +121,33 @@ static int free_tcp_port(void)
     return port;
 }
 
+/* Is the port of a loopback tcp:// endpoint free to bind? An endpoint
+ * of another kind is never moved, so it counts as free. SO_REUSEADDR as
+ * ZeroMQ's listeners have: connections of the process that bound it
+ * before, still in TIME_WAIT, do not make it taken; a listener does. */
+static bool tcp_free(const char *ep)
+{
+    static const char pre[] = "tcp://127.0.0.1:";
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    int one = 1;
+
+    if (strncmp(ep, pre, sizeof pre - 1) != 0)
+        return true;
+    char *end;
+    long port = strtol(ep + sizeof pre - 1, &end, 10);
+    if (*end || port <= 0 || port > 65535)
+        return true;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    bool ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+              bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
 /* Does app a write to a named destination (`... > :dest`)? Its instances
  * then have no shared output but one output group per consumer stream. */
 static bool feeds_destination(const srv_dapp *a)
@@ -162,11 +189,38 @@ static void alloc_endpoints(srv *s, srv_inst *i)
 
 static void unlink_ipc(const char *ep);
 
+/* Records producer instance u's group g, which a flowd adopting u (or
+ * starting it again) takes back. */
+static void save_group(srv *s, const srv_inst *u, const srv_group *g)
+{
+    srv_store_exec(&s->store,
+                   "INSERT OR REPLACE INTO output_groups(stream, label, idx, "
+                   "consumer, endpoint) VALUES (?, ?, ?, ?, ?)",
+                   "ssiss", u->app->stream->name, u->app->label,
+                   (int64_t)u->index, g->stream, g->ep);
+}
+
+/* Forgets the record of u's group for consumer stream c, or of every group
+ * of u when c is NULL. */
+static void forget_group_rows(srv *s, const srv_inst *u, const char *c)
+{
+    srv_store_exec(&s->store,
+                   "DELETE FROM output_groups WHERE stream=?1 AND "
+                   "label=?2 AND idx=?3 AND (?4 IS NULL OR consumer=?4)",
+                   "ssis", u->app->stream->name, u->app->label,
+                   (int64_t)u->index, c);
+}
+
+/* Set while flowd works out what adopted instances read: only the groups
+ * taken back from the store exist then, none is made. */
+static bool recorded_only;
+
 /*
  * The output group of producer instance u for consumer stream c, made
- * when first asked for: ipc://DATA/run/STREAM.LABEL.N.to.CONSUMER (tcp
- * like the instance's other endpoints when the path is too long or the
- * app uses tcp). NULL when out of memory.
+ * when first asked for (unless recorded_only):
+ * ipc://DATA/run/STREAM.LABEL.N.to.CONSUMER (tcp like the instance's other
+ * endpoints when the path is too long or the app uses tcp). NULL when out of
+ * memory.
  */
 static const char *group_of(srv *s, srv_inst *u, const srv_stream *c)
 {
@@ -175,6 +229,8 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c)
     for (int k = 0; k < u->ngroups; k++)
         if (strcmp(u->groups[k].stream, c->name) == 0)
             return u->groups[k].ep;
+    if (recorded_only)
+        return NULL;
     srv_group *n = realloc(u->groups, (size_t)(u->ngroups + 1) * sizeof *n);
     if (!n)
         return NULL;
@@ -187,14 +243,46 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c)
                 c->name) ||
         strlen(g->ep) >= 100)
         tcp_endpoint(g->ep, sizeof g->ep);
+    save_group(s, u, g);
     return g->ep;
 }
 
+/* Takes back the output groups recorded for producer instance u (adopted,
+ * or started again after a flowd restart), so that it and its consumers
+ * meet on the endpoints they already have. */
+static void take_groups(srv *s, srv_inst *u)
+{
+    sqlite3_stmt *q = srv_store_query(
+        &s->store,
+        "SELECT consumer, endpoint FROM output_groups WHERE stream=? AND "
+        "label=? AND idx=? ORDER BY consumer",
+        "ssi", u->app->stream->name, u->app->label, (int64_t)u->index);
+
+    while (q && sqlite3_step(q) == SQLITE_ROW) {
+        const char *c = (const char *)sqlite3_column_text(q, 0);
+        const char *ep = (const char *)sqlite3_column_text(q, 1);
+        bool have = false;
+        for (int k = 0; k < u->ngroups && !have; k++)
+            have = strcmp(u->groups[k].stream, c) == 0;
+        if (have || !ep[0])
+            continue;
+        srv_group *n = realloc(u->groups, (size_t)(u->ngroups + 1) * sizeof *n);
+        if (!n)
+            break;
+        u->groups = n;
+        srv_group *g = &n[u->ngroups++];
+        snprintf(g->stream, sizeof g->stream, "%s", c);
+        snprintf(g->ep, sizeof g->ep, "%s", ep);
+    }
+    sqlite3_finalize(q);
+}
+
 /* Forgets producer instance u's group for consumer stream c. */
-static void forget_group(srv_inst *u, const srv_stream *c)
+static void forget_group(srv *s, srv_inst *u, const srv_stream *c)
 {
     for (int k = 0; k < u->ngroups; k++)
         if (strcmp(u->groups[k].stream, c->name) == 0) {
+            forget_group_rows(s, u, c->name);
             unlink_ipc(u->groups[k].ep);
             u->groups[k] = u->groups[--u->ngroups];
             return;
@@ -324,7 +412,7 @@ static void producers_groups(srv *s, srv_stream *c, bool connect)
             srv_control_send_connect(s, u, connect ? "connect" : "disconnect",
                                      "output", ep);
             if (!connect)
-                forget_group(u, c);
+                forget_group(s, u, c);
         }
     }
 }
@@ -428,25 +516,49 @@ static void on_timer_close(uv_handle_t *h)
     inst_free(i);
 }
 
+/* Is ep one of the comma-separated endpoints of list? */
+static bool list_has(const char *list, const char *ep)
+{
+    size_t n = strlen(ep);
+
+    for (const char *p = strstr(list, ep); p; p = strstr(p + 1, ep))
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n]))
+            return true;
+    return false;
+}
+
+/* Sends i "type" of its input for every endpoint of list that other does
+ * not hold. list is consumed by strtok_r. */
+static void send_missing(srv *s, srv_inst *i, const char *type, char *list,
+                         const char *other)
+{
+    for (char *save = NULL, *ep = strtok_r(list, ",", &save); ep;
+         ep = strtok_r(NULL, ",", &save))
+        if (!list_has(other, ep))
+            srv_control_send_connect(s, i, type, "input", ep);
+}
+
+/* Control messages sent before an instance's hello are dropped, so at its
+ * hello it is told what changed since it was started (or adopted): inputs
+ * that appeared (a producer of its destination deployed later, a scaled
+ * up or restarted producer on a new tcp:// port) and those that went. */
 void srv_inst_catch_up(srv *s, srv_inst *i)
 {
-    char inputs[8192];
+    char now[8192], had[8192];
     srv_dapp *a = i->app;
 
     if (feeds_destination(a))
         connect_groups(s, i);
-    if (a->pos != 0 || a->stream->tap)
+    if ((a->pos == 0 && a->stream->tap) || (a->pos > 0 && a->stream->host))
         return;
-    collect_inputs(s, a, inputs, sizeof inputs);
-    for (char *save = NULL, *ep = strtok_r(inputs, ",", &save); ep;
-         ep = strtok_r(NULL, ",", &save)) {
-        bool had = false;
-        const char *old = i->spawn_inputs ? i->spawn_inputs : "";
-        size_t n = strlen(ep);
-        for (const char *p = strstr(old, ep); p && !had; p = strstr(p + 1, ep))
-            had = (p == old || p[-1] == ',') && (p[n] == ',' || !p[n]);
-        if (!had)
-            srv_control_send_connect(s, i, "connect", "input", ep);
+    collect_inputs(s, a, now, sizeof now);
+    snprintf(had, sizeof had, "%s", i->spawn_inputs ? i->spawn_inputs : "");
+    char *cur = strdup(now);
+    send_missing(s, i, "connect", now, had);
+    if (cur) {
+        send_missing(s, i, "disconnect", had, cur);
+        free(i->spawn_inputs);
+        i->spawn_inputs = cur;
     }
 }
 
@@ -559,6 +671,7 @@ static void remove_inst(srv *s, srv_inst *i)
     srv_dapp *a = i->app;
 
     forget_inst(s, i);
+    forget_group_rows(s, i, NULL);
     unlink_ipc(i->output);
     unlink_ipc(i->tap);
     for (int k = 0; k < a->ninst; k++) {
@@ -725,6 +838,71 @@ static void app_args(srv *s, srv_inst *i, strv *av)
         strv_add(av, "--flow.cpus=%s", a->cpus);
 }
 
+/* Consumer app c's instances read producer instance u's group for c's
+ * stream, which moved from old. */
+static void send_moved_group(srv *s, srv_dapp *c, srv_inst *u, const char *old)
+{
+    const char *ep = output_for(s, u, c->stream);
+
+    for (int k = 0; ep && ep[0] && k < c->ninst; k++) {
+        srv_control_send_connect(s, c->inst[k], "disconnect", "input", old);
+        srv_control_send_connect(s, c->inst[k], "connect", "input", ep);
+    }
+}
+
+/* Instance i is about to be started on the endpoints it had (a restart,
+ * or after a flowd restart): a tcp:// port taken by another process
+ * meanwhile is replaced by a free one, and the consumers of an output or
+ * group that moved are told (now, or at their hello when they have not
+ * said it yet; see srv_inst_catch_up). */
+static void move_taken(srv *s, srv_inst *i)
+{
+    char old[SRV_EP_MAX];
+    char id[160];
+    srv_dapp *a = i->app;
+
+    srv_inst_id(i, id, sizeof id);
+    if (i->tap[0] && !tcp_free(i->tap)) {
+        snprintf(old, sizeof old, "%s", i->tap);
+        tcp_endpoint(i->tap, sizeof i->tap);
+        fprintf(stderr, "flowd: [%s] tap %s is taken; using %s\n", id, old,
+                i->tap);
+        srv_tap_refresh(s);
+    }
+    if (i->output[0] && !tcp_free(i->output)) {
+        snprintf(old, sizeof old, "%s", i->output);
+        tcp_endpoint(i->output, sizeof i->output);
+        fprintf(stderr, "flowd: [%s] output %s is taken; using %s\n", id, old,
+                i->output);
+        /* Only an app followed by another in its stream has an output
+         * of its own (see alloc_endpoints). */
+        if (a->pos + 1 < (int)a->stream->napps) {
+            srv_dapp *c = &a->stream->apps[a->pos + 1];
+            for (int k = 0; k < c->ninst; k++) {
+                srv_control_send_connect(s, c->inst[k], "disconnect", "input",
+                                         old);
+                srv_control_send_connect(s, c->inst[k], "connect", "input",
+                                         i->output);
+            }
+        }
+    }
+    for (int k = 0; k < i->ngroups; k++) {
+        srv_group *g = &i->groups[k];
+        if (tcp_free(g->ep))
+            continue;
+        snprintf(old, sizeof old, "%s", g->ep);
+        tcp_endpoint(g->ep, sizeof g->ep);
+        fprintf(stderr,
+                "flowd: [%s] output group for '%s' %s is taken; "
+                "using %s\n",
+                id, g->stream, old, g->ep);
+        save_group(s, i, g);
+        srv_stream *c = srv_stream_find(s, g->stream);
+        if (c && c->deployed && c->napps)
+            send_moved_group(s, &c->apps[0], i, old);
+    }
+}
+
 static void spawn_inst(srv *s, srv_inst *i)
 {
     srv_dapp *a = i->app;
@@ -736,6 +914,11 @@ static void spawn_inst(srv *s, srv_inst *i)
     strv av = { 0 };
     const char *file = i->host ? s->host_uri : a->uri;
 
+    if (i->host)
+        for (size_t k = 0; k < st->napps; k++)
+            move_taken(s, st->apps[k].inst[0]);
+    else
+        move_taken(s, i);
     strv_add(&av, "%s", file);
     if (i->host) {
         /* flow-host APP [OPTIONS] '|' APP ...: consecutive apps are
@@ -1142,6 +1325,8 @@ bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
                        st->name);
         srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?", "s",
                        st->name);
+        srv_store_exec(&s->store, "DELETE FROM output_groups WHERE stream=?",
+                       "s", st->name);
         st->deployed = false;
         /* Tell consumers in other streams that these outputs go, and
          * the producers of its source destination that it goes. */
@@ -1396,9 +1581,12 @@ static void take_endpoints(srv_inst *i, sqlite3_stmt *q, int col)
         snprintf(i->tap, sizeof i->tap, "%s", tap);
 }
 
-/* Adopts i when the process recorded for it still runs (same start
- * time): flowd does not start it again, and takes back its endpoints.
- * Returns whether it did. */
+/* Takes back the endpoints recorded for i, and adopts i when the process
+ * recorded for it still runs (same start time): flowd does not start it
+ * again. An instance whose process is gone is started again on its
+ * recorded endpoints, which its adopted consumers are still connected to
+ * (spawn_inst moves a tcp:// one whose port was taken meanwhile). Returns
+ * whether it adopted i. */
 static bool adopt_inst(srv *s, srv_inst *i)
 {
     srv_stream *st = i->app->stream;
@@ -1418,10 +1606,13 @@ static bool adopt_inst(srv *s, srv_inst *i)
             i->adopted = adopted = true;
             i->state = SRV_INST_DEPLOYING;
             i->started_ms = srv_now_ms();
-            take_endpoints(i, q, 2);
         }
+        if (!i->host)
+            take_endpoints(i, q, 2);
     }
     sqlite3_finalize(q);
+    if (!i->host && feeds_destination(i->app))
+        take_groups(s, i);
     return adopted;
 }
 
@@ -1446,20 +1637,52 @@ static void adopt_hosted(srv *s, srv_stream *st)
     }
 }
 
-static void adopt_or_spawn(srv *s, srv_stream *st)
+/* Adopts the surviving instances of a restored stream and takes back the
+ * recorded endpoints of all of them. */
+static void adopt_stream(srv *s, srv_stream *st)
 {
     if (st->host) {
         if (adopt_inst(s, st->host))
             adopt_hosted(s, st);
-        else
-            spawn_inst(s, st->host);
+        srv_dapp *last = &st->apps[st->napps - 1];
+        if (feeds_destination(last))
+            take_groups(s, last->inst[0]);
         return;
     }
-    /* Adopt every surviving instance first, so that one started again
-     * is given the endpoints its adopted neighbours really have. */
     for (size_t k = st->napps; k-- > 0;)
         for (int j = 0; j < st->apps[k].ninst; j++)
             adopt_inst(s, st->apps[k].inst[j]);
+}
+
+/* What an adopted instance reads is what its producers had when flowd
+ * went down: the endpoints taken back. srv_inst_catch_up tells it of any
+ * that differ by its hello. */
+static void adopted_inputs(srv *s, srv_stream *st)
+{
+    char inputs[8192];
+
+    for (size_t k = 0; k < st->napps; k++)
+        for (int j = 0; j < st->apps[k].ninst; j++) {
+            srv_inst *i = st->apps[k].inst[j];
+            if (!i->adopted && !(st->host && st->host->adopted))
+                continue;
+            recorded_only = true;
+            collect_inputs(s, &st->apps[k], inputs, sizeof inputs);
+            recorded_only = false;
+            free(i->spawn_inputs);
+            i->spawn_inputs = strdup(inputs);
+        }
+}
+
+/* Starts the instances of a restored stream that were not adopted, wired
+ * to the adopted ones. */
+static void spawn_rest(srv *s, srv_stream *st)
+{
+    if (st->host) {
+        if (!st->host->adopted)
+            spawn_inst(s, st->host);
+        return;
+    }
     for (size_t k = st->napps; k-- > 0;)
         for (int j = 0; j < st->apps[k].ninst; j++)
             if (!st->apps[k].inst[j]->adopted)
@@ -1503,6 +1726,11 @@ void srv_deployer_restore(srv *s)
     sqlite3_finalize(q);
     srv_store_exec(&s->store,
                    "DELETE FROM instances WHERE stream NOT IN (SELECT "
+                   "stream FROM deployments)",
+                   NULL);
+    srv_store_exec(&s->store,
+                   "DELETE FROM output_groups WHERE stream NOT IN (SELECT "
+                   "stream FROM deployments) OR consumer NOT IN (SELECT "
                    "stream FROM deployments)",
                    NULL);
 }
@@ -1550,16 +1778,33 @@ void srv_deployer_restore_deployments(srv *s)
                 kill(pid, SIGKILL);
         }
         sqlite3_finalize(o);
+        for (size_t k = 0; k < st->napps; k++)
+            srv_store_exec(&s->store,
+                           "DELETE FROM output_groups WHERE stream=? AND "
+                           "label=? AND idx>=?",
+                           "ssi", name, st->apps[k].label,
+                           (int64_t)st->apps[k].count);
         st->props = props;
         st->deployed = true;
         st->deployed_ms = sqlite3_column_int64(q, 2);
         if (srv_tap_open(s, st, err, sizeof err))
             fprintf(stderr, "flowd: stream '%s': %s\n", name, err);
         st->restoring = true;
-        adopt_or_spawn(s, st);
-        srv_stream_refresh(s, st);
+        adopt_stream(s, st);
     }
     sqlite3_finalize(q);
+    /* Every restored stream's survivors are adopted, with their recorded
+     * endpoints, before anything is started: an instance started again
+     * is given, and a consumer is known to read, the endpoints that
+     * really exist, in its own stream and across destinations. */
+    for (srv_stream *st = s->streams; st; st = st->next)
+        if (st->restoring)
+            adopted_inputs(s, st);
+    for (srv_stream *st = s->streams; st; st = st->next)
+        if (st->restoring) {
+            spawn_rest(s, st);
+            srv_stream_refresh(s, st);
+        }
     srv_tap_refresh(s);
     s->restore_done = true;
     srv_ready_update(s);

@@ -52,6 +52,16 @@ static const char *const migrations[] = {
      * Parenthesized: two literals joined on purpose, one migration. */
     ("ALTER TABLE instances ADD COLUMN output TEXT NOT NULL DEFAULT '';"
      "ALTER TABLE instances ADD COLUMN tap TEXT NOT NULL DEFAULT '';"),
+    /* 4: the output groups of a named destination's producer instances,
+     * one per consumer stream, taken back like the outputs (a tcp port
+     * is not derived from names). */
+    "CREATE TABLE output_groups ("
+    "  stream TEXT NOT NULL,"
+    "  label TEXT NOT NULL,"
+    "  idx INTEGER NOT NULL,"
+    "  consumer TEXT NOT NULL,"
+    "  endpoint TEXT NOT NULL,"
+    "  PRIMARY KEY (stream, label, idx, consumer)) WITHOUT ROWID;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -689,6 +689,98 @@ def test_tcp_restart_keeps_endpoints():
                  lambda: f.counter("tcpa-tap") > c)
 
 
+def test_tcp_restart_keeps_groups():
+    """A named destination's output groups on tcp:// are recorded too: an
+    adopted producer and its adopted consumer stream still meet after a
+    flowd restart, through the group the producer really bound."""
+    with Flowd() as f:
+        tcp = {"deployer.*.transport": "tcp"}
+        f.create("tgcons", ":tgd > counter --name=tg-in")
+        f.deploy("tgcons", tcp)
+        f.create("tgprod", "load-sim --rate=1000 > :tgd")
+        f.deploy("tgprod", tcp)
+        f.wait_status("tgcons", "deployed")
+        f.wait_status("tgprod", "deployed")
+        wait_for("the consumer counts", lambda: f.counter("tg-in"))
+
+        def groups():
+            return [i["endpoints"]["output"] for i in f.instances("tgprod")]
+        before = groups()
+        assert before and before[0] and before[0][0].startswith("tcp://"), \
+            before
+        pids = sorted(f.app_pids())
+        assert len(pids) == 2, pids
+        f.kill9()
+        f.start()
+        f.wait_status("tgprod", "deployed")
+        f.wait_status("tgcons", "deployed")
+        assert groups() == before, (before, groups())
+        assert sorted(f.app_pids()) == pids, (pids, f.app_pids())
+        c = f.counter("tg-in")
+        wait_for("the consumer counting after the restart",
+                 lambda: f.counter("tg-in") > c)
+
+
+def test_tcp_restart_dead_app():
+    """An app on tcp:// that died while flowd was down is started again on
+    the port it had, so its adopted consumer still reads it."""
+    with Flowd() as f:
+        f.create("tdead", DEMO.replace("it-load", "tdead-load"))
+        f.deploy("tdead", {"deployer.*.transport": "tcp"})
+        f.wait_status("tdead", "deployed")
+        wait_for("counter", lambda: f.counter("tdead-load"))
+        mid = [i for i in f.instances("tdead")
+               if i["label"] == "account-events"][0]
+        f.kill9()
+        os.kill(mid["pid"], signal.SIGKILL)
+        f.start()
+        f.wait_status("tdead", "deployed")
+        now = {i["label"]: i for i in f.instances("tdead")}
+        assert now["account-events"]["pid"] != mid["pid"], now
+        assert now["account-events"]["endpoints"] == mid["endpoints"], (
+            mid, now)
+        assert len(f.app_pids()) == 3, f.app_pids()
+        c = f.counter("tdead-load")
+        wait_for("the counter rising after the restart",
+                 lambda: f.counter("tdead-load") > c)
+
+
+def test_tcp_restart_port_taken():
+    """When the port of an app that died while flowd was down has been
+    taken meanwhile, the app is started on a new one and its adopted
+    consumer is told to connect there."""
+    with Flowd() as f:
+        f.create("ttaken", DEMO.replace("it-load", "ttaken-load"))
+        f.deploy("ttaken", {"deployer.*.transport": "tcp"})
+        f.wait_status("ttaken", "deployed")
+        wait_for("counter", lambda: f.counter("ttaken-load"))
+        mid = [i for i in f.instances("ttaken")
+               if i["label"] == "account-events"][0]
+        port = int(mid["endpoints"]["output"][0].rsplit(":", 1)[1])
+        f.kill9()
+        os.kill(mid["pid"], signal.SIGKILL)
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            wait_for("the old port bound", lambda: try_bind(squatter, port))
+            squatter.listen()
+            f.start()
+            f.wait_status("ttaken", "deployed")
+            now = {i["label"]: i for i in f.instances("ttaken")}
+            out = now["account-events"]["endpoints"]["output"]
+            assert out != mid["endpoints"]["output"], (mid, now)
+            c = f.counter("ttaken-load")
+            wait_for("the counter rising after the restart",
+                     lambda: f.counter("ttaken-load") > c)
+
+
+def try_bind(sock, port):
+    try:
+        sock.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+
+
 def test_destinations_and_taps():
     with Flowd() as f:
         # The consumer first: it gets the producer's endpoint later.
@@ -840,6 +932,9 @@ TESTS = {
     "single_packaging_taps": test_single_packaging_taps,
     "single_packaging_taps_tcp": test_single_packaging_taps_tcp,
     "tcp_restart_keeps_endpoints": test_tcp_restart_keeps_endpoints,
+    "tcp_restart_keeps_groups": test_tcp_restart_keeps_groups,
+    "tcp_restart_dead_app": test_tcp_restart_dead_app,
+    "tcp_restart_port_taken": test_tcp_restart_port_taken,
     "destinations_and_taps": test_destinations_and_taps,
     "cpu_placement": test_cpu_placement,
     "destination_copies": test_destination_copies,
