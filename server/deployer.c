@@ -686,6 +686,9 @@ static void remove_inst(srv *s, srv_inst *i)
 }
 
 /* An instance's process is gone (exit status or noticed by polling). */
+static void stop_inst(srv_inst *i);
+static void undeploy_next(srv_stream *st);
+
 static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
 {
     srv_stream *st = i->app->stream;
@@ -716,6 +719,8 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
         remove_inst(s, i);
         if (!st->deployed && !stream_has_processes(st))
             finish_undeploy(s, st);
+        else if (!st->deployed)
+            undeploy_next(st);
         else
             srv_stream_refresh(s, st);
         return;
@@ -724,6 +729,8 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
         i->state = SRV_INST_STOPPED;
         if (!stream_has_processes(st) && !st->deployed)
             finish_undeploy(s, st);
+        else if (!st->deployed)
+            undeploy_next(st);
         return;
     }
     if (!sig && status == 0) {
@@ -1314,8 +1321,43 @@ static void stop_inst(srv_inst *i)
     else
         kill(i->pid, SIGTERM);
     i->stop_deadline_ms = srv_now_ms() + i->app->stop_timeout_ms;
+    if (!i->app->stream->deployed && i->app->stream->stop_deadline_ms &&
+        i->app->stream->stop_deadline_ms < i->stop_deadline_ms)
+        i->stop_deadline_ms = i->app->stream->stop_deadline_ms;
+    int64_t left = i->stop_deadline_ms - srv_now_ms();
     uv_timer_start(i->timer, on_kill_timer,
-                   i->adopted ? 20 : (uint64_t)i->app->stop_timeout_ms, 0);
+                   i->adopted ? 20 : (uint64_t)(left > 0 ? left : 0), 0);
+}
+
+static bool pos_has_processes(const srv_stream *st, int pos)
+{
+    const srv_dapp *a = &st->apps[pos];
+    for (int j = 0; j < a->ninst; j++)
+        if (a->inst[j]->pid > 0)
+            return true;
+    return false;
+}
+
+/*
+ * An undeploy stops a stream from its source down: each app gets SIGTERM
+ * once every app before it has exited, so what a producer still holds
+ * when it stops reaches a consumer that is still reading, and no producer
+ * waits out its linger on a consumer that stopped first. SIGKILL comes for
+ * whatever is left when the stream's stop time is up.
+ */
+static void undeploy_next(srv_stream *st)
+{
+    while (st->stop_pos < (int)st->napps &&
+           !pos_has_processes(st, st->stop_pos))
+        st->stop_pos++;
+    if (st->stop_pos >= (int)st->napps)
+        return;
+    srv_dapp *a = &st->apps[st->stop_pos];
+    for (int j = 0; j < a->ninst; j++)
+        if (a->inst[j]->pid > 0 && !a->inst[j]->term_sent) {
+            a->inst[j]->term_sent = true;
+            stop_inst(a->inst[j]);
+        }
 }
 
 bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
@@ -1338,13 +1380,23 @@ bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
             }
         }
         producers_groups(s, st, false);
+        int64_t longest = 0;
         for (size_t k = 0; k < st->napps; k++)
             for (int j = 0; j < st->apps[k].ninst; j++) {
                 srv_inst *i = st->apps[k].inst[j];
+                uv_timer_stop(i->timer); /* no restart from here on */
+                i->term_sent = false;
                 if (i->pid > 0)
                     i->state = SRV_INST_UNDEPLOYING;
-                stop_inst(i);
+                else if (!i->removing)
+                    i->state = SRV_INST_STOPPED;
+                if (st->apps[k].stop_timeout_ms > longest)
+                    longest = st->apps[k].stop_timeout_ms;
             }
+        st->stop_pos = 0;
+        st->stop_deadline_ms = srv_now_ms() + longest;
+        if (!st->host)
+            undeploy_next(st);
         if (st->host) {
             if (st->host->pid > 0)
                 st->host->state = SRV_INST_UNDEPLOYING;

@@ -68,6 +68,7 @@ struct srv_inst {
     int pid;            /* 0 when no process */
     bool adopted;       /* survived a flowd restart: not our child */
     bool removing;      /* scaled away: freed once stopped */
+    bool term_sent;     /* undeploy: SIGTERM sent (undeploy_next) */
     bool host;          /* the flow-host process of a single-packaged stream */
     char *spawn_inputs; /* --flow.input it was started with (owned) */
     int restarts;
@@ -137,6 +138,8 @@ struct srv_stream {
     bool restoring; /* deployment restored at start, not settled yet */
     srv_tap *tap;   /* when the stream reads a tap */
     srv_inst *host; /* deployer.packaging=single: the one process */
+    int stop_pos;   /* undeploy: apps before this position were signalled */
+    int64_t stop_deadline_ms; /* undeploy: SIGKILL for what is left */
     srv_stream *next;
 };
 
