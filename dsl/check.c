@@ -439,6 +439,37 @@ static void check_tap(checker *c, const dsl_stream *s)
     free(names);
 }
 
+/* A consumer group is named like a stream on flow's server:
+ * ^[a-z][a-z0-9-]{0,47}$, since it names sockets and store rows. */
+static bool group_ok(const char *g)
+{
+    size_t n = strlen(g);
+    if (n < 1 || n > 48 || !(g[0] >= 'a' && g[0] <= 'z'))
+        return false;
+    for (size_t k = 1; k < n; k++)
+        if (!((g[k] >= 'a' && g[k] <= 'z') || (g[k] >= '0' && g[k] <= '9') ||
+              g[k] == '-'))
+            return false;
+    return true;
+}
+
+/* Options of a source destination: --group names the consumer group. */
+static void check_source_options(checker *c, const dsl_stream *s)
+{
+    if (!s->source)
+        return;
+    for (size_t k = 0; k < s->source->n_options; k++) {
+        const dsl_option *o = &s->source->options[k];
+        if (strcmp(o->key, "group") || group_ok(o->value))
+            continue;
+        ADD(c, o->value_offset, o->value_length ? o->value_length : 1,
+            "illegal consumer group name '%s': a group name is a lowercase "
+            "letter, then up to 47 lowercase letters, digits or '-' "
+            "(like 'audit' or 'eu-1')",
+            o->value);
+    }
+}
+
 static int check_one(checker *cp, const dsl_stream *s);
 
 int dsl_check_stream(const dsl_stream *s, const dsl_check_ctx *ctx,
@@ -464,6 +495,7 @@ static int check_one(checker *cp, const dsl_stream *s)
     else if (errs->n > before && c.rc == 0)
         c.rc = -1;
     check_tap(&c, s);
+    check_source_options(&c, s);
     for (size_t i = 0; i < s->n_apps; i++)
         check_app(&c, s, i);
     dsl__sort_errors(errs, from);

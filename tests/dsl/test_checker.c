@@ -181,6 +181,26 @@ Test(checker, structural_without_registry)
     dsl_stream_destroy(&s);
 }
 
+Test(checker, consumer_groups)
+{
+    /* A group names sockets and store rows: the rule of stream names. */
+    expect_ok(":orders --group=audit > log");
+    expect_ok(":orders --group=eu-1 > counter");
+    expect_ok(":orders --other=X_Y > log");
+    expect_err(":orders --group=Audit > log", 16,
+               "illegal consumer group name 'Audit'");
+    expect_err(":orders --group=a_b > log", 16, "lowercase letter");
+    expect_err(":orders --group=9x > log", 16, "'9x'");
+    expect_err(":o --group=../x > log", 11, "'../x'");
+    expect_err(":o --group='' > log", 11, "''");
+    /* 48 characters at most. */
+    expect_ok(
+        ":o --group=abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh > log");
+    expect_err(":o --group=abcdefghijabcdefghijabcdefghijabcdefghijabcdefghi > "
+               "log",
+               11, "illegal consumer group name");
+}
+
 Test(checker, taps_and_files)
 {
     dsl_registry *r = load_registry();
