@@ -149,7 +149,7 @@ static bool tcp_free(const char *ep)
 }
 
 /* Does app a write to a named destination (`... > :dest`)? Its instances
- * then have no shared output but one output group per consumer stream. */
+ * then have no shared output but one output group per consumer group. */
 static bool feeds_destination(const srv_dapp *a)
 {
     return a->pos + 1 == (int)a->stream->napps && a->stream->ast->sink;
@@ -190,18 +190,18 @@ static void alloc_endpoints(srv *s, srv_inst *i)
 static void unlink_ipc(const char *ep);
 
 /* Records producer instance u's group g, which a flowd adopting u (or
- * starting it again) takes back. */
+ * starting it again) takes back. The row's consumer is the group's name. */
 static void save_group(srv *s, const srv_inst *u, const srv_group *g)
 {
     srv_store_exec(&s->store,
                    "INSERT OR REPLACE INTO output_groups(stream, label, idx, "
                    "consumer, endpoint) VALUES (?, ?, ?, ?, ?)",
                    "ssiss", u->app->stream->name, u->app->label,
-                   (int64_t)u->index, g->stream, g->ep);
+                   (int64_t)u->index, g->group, g->ep);
 }
 
-/* Forgets the record of u's group for consumer stream c, or of every group
- * of u when c is NULL. */
+/* Forgets the record of u's group c, or of every group of u when c is
+ * NULL. */
 static void forget_group_rows(srv *s, const srv_inst *u, const char *c)
 {
     srv_store_exec(&s->store,
@@ -216,18 +216,24 @@ static void forget_group_rows(srv *s, const srv_inst *u, const char *c)
 static bool recorded_only;
 
 /*
- * The output group of producer instance u for consumer stream c, made
- * when first asked for (unless recorded_only):
- * ipc://DATA/run/STREAM.LABEL.N.to.CONSUMER (tcp like the instance's other
+ * The output group of producer instance u that consumer stream c reads:
+ * the one of c's consumer group (srv_stream_group), shared by every
+ * stream of that group, made when first asked for (unless recorded_only):
+ * ipc://DATA/run/STREAM.LABEL.N.to.GROUP (tcp like the instance's other
  * endpoints when the path is too long or the app uses tcp). NULL when out of
  * memory.
  */
 static const char *group_of(srv *s, srv_inst *u, const srv_stream *c)
 {
     srv_dapp *a = u->app;
+    const char *name = srv_stream_group(c);
 
+    /* A stored definition may predate the check of group names; such a
+     * name never becomes a path. */
+    if (!name || !srv_name_ok(name))
+        return NULL;
     for (int k = 0; k < u->ngroups; k++)
-        if (strcmp(u->groups[k].stream, c->name) == 0)
+        if (strcmp(u->groups[k].group, name) == 0)
             return u->groups[k].ep;
     if (recorded_only)
         return NULL;
@@ -236,11 +242,10 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c)
         return NULL;
     u->groups = n;
     srv_group *g = &n[u->ngroups++];
-    snprintf(g->stream, sizeof g->stream, "%s", c->name);
+    snprintf(g->group, sizeof g->group, "%s", name);
     if (a->tcp ||
         srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
-                s->cfg.data_dir, a->stream->name, a->label, u->index,
-                c->name) ||
+                s->cfg.data_dir, a->stream->name, a->label, u->index, name) ||
         strlen(g->ep) >= 100)
         tcp_endpoint(g->ep, sizeof g->ep);
     save_group(s, u, g);
@@ -263,7 +268,7 @@ static void take_groups(srv *s, srv_inst *u)
         const char *ep = (const char *)sqlite3_column_text(q, 1);
         bool have = false;
         for (int k = 0; k < u->ngroups && !have; k++)
-            have = strcmp(u->groups[k].stream, c) == 0;
+            have = strcmp(u->groups[k].group, c) == 0;
         if (have || !ep[0])
             continue;
         srv_group *n = realloc(u->groups, (size_t)(u->ngroups + 1) * sizeof *n);
@@ -271,18 +276,18 @@ static void take_groups(srv *s, srv_inst *u)
             break;
         u->groups = n;
         srv_group *g = &n[u->ngroups++];
-        snprintf(g->stream, sizeof g->stream, "%s", c);
+        snprintf(g->group, sizeof g->group, "%s", c);
         snprintf(g->ep, sizeof g->ep, "%s", ep);
     }
     sqlite3_finalize(q);
 }
 
-/* Forgets producer instance u's group for consumer stream c. */
-static void forget_group(srv *s, srv_inst *u, const srv_stream *c)
+/* Forgets producer instance u's group named name. */
+static void forget_group(srv *s, srv_inst *u, const char *name)
 {
     for (int k = 0; k < u->ngroups; k++)
-        if (strcmp(u->groups[k].stream, c->name) == 0) {
-            forget_group_rows(s, u, c->name);
+        if (strcmp(u->groups[k].group, name) == 0) {
+            forget_group_rows(s, u, name);
             unlink_ipc(u->groups[k].ep);
             u->groups[k] = u->groups[--u->ngroups];
             return;
@@ -393,11 +398,32 @@ static void connect_groups(srv *s, srv_inst *u)
     }
 }
 
+/* Is another deployed stream than c in c's consumer group of the
+ * destination c reads? */
+static bool group_shared(srv *s, const srv_stream *c)
+{
+    const char *name = srv_stream_group(c);
+
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (o == c || !o->deployed || o->tap || !o->napps || !o->ast ||
+            !o->ast->source ||
+            strcmp(o->ast->source->name, c->ast->source->name))
+            continue;
+        const char *og = srv_stream_group(o);
+        if (og && name && strcmp(og, name) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Consumer stream c comes (connect) or goes (disconnect): the producers of
- * its source destination add or remove its output group. */
+ * its source destination add or remove the output group of its consumer
+ * group, which goes only with the group's last deployed stream. */
 static void producers_groups(srv *s, srv_stream *c, bool connect)
 {
     if (!c->ast || !c->ast->source || c->tap)
+        return;
+    if (!connect && group_shared(s, c))
         return;
     for (srv_stream *o = s->streams; o; o = o->next) {
         if (!o->deployed || !o->ast || !o->ast->sink || !o->napps ||
@@ -412,7 +438,7 @@ static void producers_groups(srv *s, srv_stream *c, bool connect)
             srv_control_send_connect(s, u, connect ? "connect" : "disconnect",
                                      "output", ep);
             if (!connect)
-                forget_group(s, u, c);
+                forget_group(s, u, srv_stream_group(c));
         }
     }
 }
@@ -845,15 +871,24 @@ static void app_args(srv *s, srv_inst *i, strv *av)
         strv_add(av, "--flow.cpus=%s", a->cpus);
 }
 
-/* Consumer app c's instances read producer instance u's group for c's
- * stream, which moved from old. */
-static void send_moved_group(srv *s, srv_dapp *c, srv_inst *u, const char *old)
+/* The first apps of the deployed streams of consumer group g that read
+ * producer instance u's destination read u's group g, which moved from
+ * old. */
+static void send_moved_group(srv *s, srv_inst *u, const srv_group *g,
+                             const char *old)
 {
-    const char *ep = output_for(s, u, c->stream);
+    const char *dest = u->app->stream->ast->sink->name;
 
-    for (int k = 0; ep && ep[0] && k < c->ninst; k++) {
-        srv_control_send_connect(s, c->inst[k], "disconnect", "input", old);
-        srv_control_send_connect(s, c->inst[k], "connect", "input", ep);
+    for (srv_stream *c = s->streams; c; c = c->next) {
+        const char *cg = srv_stream_group(c);
+        if (!c->deployed || c->tap || !c->napps || !cg ||
+            strcmp(cg, g->group) || strcmp(c->ast->source->name, dest))
+            continue;
+        srv_dapp *a = &c->apps[0];
+        for (int k = 0; k < a->ninst; k++) {
+            srv_control_send_connect(s, a->inst[k], "disconnect", "input", old);
+            srv_control_send_connect(s, a->inst[k], "connect", "input", g->ep);
+        }
     }
 }
 
@@ -900,13 +935,11 @@ static void move_taken(srv *s, srv_inst *i)
         snprintf(old, sizeof old, "%s", g->ep);
         tcp_endpoint(g->ep, sizeof g->ep);
         fprintf(stderr,
-                "flowd: [%s] output group for '%s' %s is taken; "
+                "flowd: [%s] output group '%s' %s is taken; "
                 "using %s\n",
-                id, g->stream, old, g->ep);
+                id, g->group, old, g->ep);
         save_group(s, i, g);
-        srv_stream *c = srv_stream_find(s, g->stream);
-        if (c && c->deployed && c->napps)
-            send_moved_group(s, &c->apps[0], i, old);
+        send_moved_group(s, i, g, old);
     }
 }
 
@@ -1208,6 +1241,15 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                  "or scale its apps",
                  st->name);
         return 409;
+    }
+    const char *group = srv_stream_group(st);
+    if (group && !srv_name_ok(group)) {
+        snprintf(err, errlen,
+                 "illegal consumer group '%s' on ':%s': a group name is a "
+                 "lowercase letter, then up to 47 lowercase letters, digits "
+                 "or '-'; change --group in the definition",
+                 group, st->ast->source->name);
+        return 400;
     }
     for (size_t k = 0; k < n; k++)
         labels[k] = dsl_app_label(&st->ast->apps[k]);
@@ -1746,6 +1788,62 @@ srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
                            const char *desc, int64_t created, char *err,
                            size_t errlen);
 
+/* Does a deployed stream of consumer group g read destination dest? */
+static bool group_read(srv *s, const char *dest, const char *g)
+{
+    char ts[128], tl[128];
+
+    for (srv_stream *c = s->streams; c; c = c->next) {
+        const char *cg = srv_stream_group(c);
+        if (!cg || strcmp(cg, g) || strcmp(c->ast->source->name, dest) ||
+            srv_tap_source(s, c, ts, sizeof ts, tl, sizeof tl))
+            continue;
+        sqlite3_stmt *q = srv_store_query(
+            &s->store, "SELECT 1 FROM deployments WHERE stream=?", "s",
+            c->name);
+        bool deployed = q && sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+        if (deployed)
+            return true;
+    }
+    return false;
+}
+
+/* Forgets the recorded output groups that no deployed stream reads any
+ * more (its consumer group's last stream was undeployed while flowd was
+ * down, or a group of a definition that changed). */
+static void forget_unread_groups(srv *s)
+{
+    sqlite3_stmt *q = srv_store_query(
+        &s->store, "SELECT DISTINCT stream, consumer FROM output_groups", NULL);
+    struct pair {
+        char stream[SRV_NAME_MAX + 16], group[SRV_NAME_MAX + 16];
+    } *gone = NULL;
+    size_t n = 0;
+
+    while (q && sqlite3_step(q) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(q, 0);
+        const char *g = (const char *)sqlite3_column_text(q, 1);
+        srv_stream *st = srv_stream_find(s, p);
+        if (st && st->ast->sink && group_read(s, st->ast->sink->name, g))
+            continue;
+        struct pair *m = realloc(gone, (n + 1) * sizeof *m);
+        if (!m)
+            break;
+        gone = m;
+        snprintf(gone[n].stream, sizeof gone[n].stream, "%s", p);
+        snprintf(gone[n].group, sizeof gone[n].group, "%s", g);
+        n++;
+    }
+    sqlite3_finalize(q);
+    for (size_t k = 0; k < n; k++)
+        srv_store_exec(&s->store,
+                       "DELETE FROM output_groups WHERE stream=? AND "
+                       "consumer=?",
+                       "ss", gone[k].stream, gone[k].group);
+    free(gone);
+}
+
 void srv_deployer_restore(srv *s)
 {
     sqlite3_stmt *q = srv_store_query(
@@ -1782,9 +1880,9 @@ void srv_deployer_restore(srv *s)
                    NULL);
     srv_store_exec(&s->store,
                    "DELETE FROM output_groups WHERE stream NOT IN (SELECT "
-                   "stream FROM deployments) OR consumer NOT IN (SELECT "
                    "stream FROM deployments)",
                    NULL);
+    forget_unread_groups(s);
 }
 
 void srv_deployer_restore_deployments(srv *s)

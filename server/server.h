@@ -54,9 +54,10 @@ typedef enum srv_inst_state {
 } srv_inst_state;
 
 /* An output group of a named destination's producer instance: the PUSH
- * socket one consumer stream's first app reads (see deployer.c). */
+ * socket the first apps of one consumer group's streams read (see
+ * deployer.c). */
 typedef struct srv_group {
-    char stream[SRV_NAME_MAX + 16]; /* the consumer stream */
+    char group[SRV_NAME_MAX + 16]; /* the consumer group */
     char ep[SRV_EP_MAX];
 } srv_group;
 
@@ -80,7 +81,7 @@ struct srv_inst {
     char output[SRV_EP_MAX]; /* empty for a destination's producer */
     char tap[SRV_EP_MAX];
     srv_group *groups; /* a destination's producer: one per consumer
-                          stream (owned) */
+                          group (owned) */
     int ngroups;
     unsigned char ident[256];
     size_t ident_len;
@@ -184,6 +185,10 @@ bool srv_name_ok(const char *name);
 
 /* Streams. */
 srv_stream *srv_stream_find(srv *s, const char *name);
+/* The consumer group of a stream that starts with a destination (`:d
+ * --group=G > ...`): G, or the stream's own name without --group. NULL for
+ * a stream that reads no destination. Borrowed from st. */
+const char *srv_stream_group(const srv_stream *st);
 srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
                            const char *desc, int64_t created, char *err,
                            size_t errlen);

@@ -66,6 +66,20 @@ srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
     return st;
 }
 
+const char *srv_stream_group(const srv_stream *st)
+{
+    const dsl_destination *d = st->ast ? st->ast->source : NULL;
+    const char *group = NULL;
+
+    if (!d)
+        return NULL;
+    /* The last --group wins, as for app options. */
+    for (size_t k = 0; k < d->n_options; k++)
+        if (strcmp(d->options[k].key, "group") == 0)
+            group = d->options[k].value;
+    return group ? group : st->name;
+}
+
 void srv_stream_delete(srv *s, srv_stream *st)
 {
     srv_store_exec(&s->store, "DELETE FROM streams WHERE name=?", "s",
@@ -121,8 +135,10 @@ static json_t *apps_json(srv *s, const dsl_stream *ast)
     return arr;
 }
 
-static json_t *endpoint_json(const dsl_destination *d, bool source, srv *s)
+static json_t *endpoint_json(const srv_stream *st, bool source, srv *s)
 {
+    const dsl_destination *d = source ? st->ast->source : st->ast->sink;
+
     if (!d)
         return json_null();
     if (source) {
@@ -134,6 +150,8 @@ static json_t *endpoint_json(const dsl_destination *d, bool source, srv *s)
             if (srv_stream_find(s, sname))
                 return json_pack("{s:s}", "tap", d->name);
         }
+        return json_pack("{s:s,s:s}", "destination", d->name, "group",
+                         srv_stream_group(st));
     }
     return json_pack("{s:s}", "destination", d->name);
 }
@@ -147,9 +165,8 @@ json_t *srv_stream_json(srv *s, srv_stream *st)
         "{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:o}", "name", st->name,
         "dslText", st->dsl, "description", st->description, "status",
         srv_status_name(st->status), "statusDescription", st->status_desc,
-        "apps", apps_json(s, st->ast), "source",
-        endpoint_json(st->ast->source, true, s), "sink",
-        endpoint_json(st->ast->sink, false, s), "createdAt", iso, "_links",
+        "apps", apps_json(s, st->ast), "source", endpoint_json(st, true, s),
+        "sink", endpoint_json(st, false, s), "createdAt", iso, "_links",
         json_pack("{s:{s:s+},s:{s:s+},s:{s:s+}}", "self", "href",
                   "/streams/definitions/", st->name, "deployment", "href",
                   "/streams/deployments/", st->name, "logs", "href",
@@ -174,10 +191,14 @@ json_t *srv_inst_json(srv_inst *i)
     json_t *output = json_array();
     if (i->output[0])
         json_array_append_new(output, json_string(i->output));
-    for (int k = 0; k < i->ngroups; k++)
+    json_t *groups = json_object();
+    for (int k = 0; k < i->ngroups; k++) {
         json_array_append_new(output, json_string(i->groups[k].ep));
+        json_object_set_new(groups, i->groups[k].group,
+                            json_string(i->groups[k].ep));
+    }
     return json_pack(
-        "{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:i,s:o,s:o,s:{s:o,s:o,s:o},"
+        "{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:i,s:o,s:o,s:{s:o,s:o,s:o,s:o},"
         "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}",
         "id", id, "stream", a->stream->name, "label", a->label, "name", a->name,
         "index", i->index, "pid",
@@ -185,7 +206,7 @@ json_t *srv_inst_json(srv_inst *i)
         srv_inst_state_name(i->state), "restarts", i->restarts, "lastExit",
         i->last_exit[0] ? json_string(i->last_exit) : json_null(), "startedAt",
         i->started_ms ? json_string(iso) : json_null(), "endpoints", "input",
-        input, "output", output, "tap",
+        input, "output", output, "outputGroups", groups, "tap",
         i->tap[0] ? json_string(i->tap) : json_null(), "in",
         (json_int_t)i->m.in, "out", (json_int_t)i->m.out, "errors",
         (json_int_t)i->m.errors, "rejected", (json_int_t)i->m.rejected, "drops",
@@ -226,10 +247,14 @@ json_t *srv_app_status_json(srv *s, srv_dapp *a)
         json_array_append_new(inst, srv_inst_json(a->inst[j]));
     srv_status st = app_status(a, desc, sizeof desc);
     snprintf(id, sizeof id, "%s.%s", a->stream->name, a->label);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:o,s:o}",
+    /* The consumer group the first app of a stream reading a destination
+     * (not a tap) is in. */
+    const char *group =
+        a->pos == 0 && !a->stream->tap ? srv_stream_group(a->stream) : NULL;
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:i,s:s,s:s,s:o,s:o}",
                      "deploymentId", id, "stream", a->stream->name, "label",
-                     a->label, "name", a->name, "type", a->type, "count",
-                     a->count, "status", srv_status_name(st),
+                     a->label, "name", a->name, "type", a->type, "group", group,
+                     "count", a->count, "status", srv_status_name(st),
                      "statusDescription", desc, "instances", inst, "_links",
                      srv_links("/runtime/apps/%s", id));
 }

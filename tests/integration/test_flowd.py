@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import tempfile
@@ -798,7 +799,7 @@ def test_destinations_and_taps():
         d = f.get("/streams/definitions/watch")
         assert d["source"] == {"tap": "main.account-events"}, d
         assert f.get("/streams/definitions/consume")["source"] == {
-            "destination": "orders"}
+            "destination": "orders", "group": "consume"}
         # The tapped stream still counts everything it produces.
         before = f.counter("main-load")
         wait_for("main rising", lambda: f.counter("main-load") > before)
@@ -862,6 +863,97 @@ def test_destination_copies():
         assert not [x for x in os.listdir(os.path.join(f.data_dir, "run"))
                     if x != "control"], os.listdir(
                         os.path.join(f.data_dir, "run"))
+
+
+def stored_groups(f):
+    """The store's output_groups rows as (producer stream, group)."""
+    db = sqlite3.connect(os.path.join(f.data_dir, "flow.db"))
+    try:
+        return sorted(set(db.execute(
+            "SELECT stream, consumer FROM output_groups").fetchall()))
+    finally:
+        db.close()
+
+
+def producer_groups(f, name):
+    return [sorted(i["endpoints"]["outputGroups"]) for i in f.instances(name)]
+
+
+def test_consumer_groups():
+    """Consumer streams naming the same --group share one output group of
+    the producer: each event goes to exactly one of them, while a stream
+    without --group gets its own copy. The group lasts while one of its
+    streams is deployed, across a flowd restart too."""
+    with Flowd() as f:
+        n = 3000
+        f.create("grp-a", ":gd --group=g > counter --name=grp-a")
+        f.create("grp-b", ":gd --group=g > counter --name=grp-b")
+        f.create("grp-c", ":gd > counter --name=grp-c")
+        for s in ("grp-a", "grp-b", "grp-c"):
+            f.deploy(s)
+            f.wait_status(s, "deployed")
+        f.create("grp-src", f"load-sim --count={n} --rate=3000 --seed=5 "
+                 "> :gd", deploy=True)
+        wait_for("the group and the copy counted everything",
+                 lambda: f.counter("grp-a") + f.counter("grp-b") >= n and
+                 f.counter("grp-c") >= n, timeout=60, interval=0.2)
+        wait_for("the source completed", lambda: all(
+            i["state"] == "completed" for i in f.instances("grp-src")))
+        # Two more report periods: nothing may be counted twice.
+        time.sleep(2.5)
+        a, b = f.counter("grp-a"), f.counter("grp-b")
+        assert a + b == n and a > 0 and b > 0, (a, b)
+        assert f.counter("grp-c") == n, f.counter("grp-c")
+        assert producer_groups(f, "grp-src") == [["g", "grp-c"]], \
+            f.instances("grp-src")
+        d = f.get("/streams/definitions/grp-a")
+        assert d["source"] == {"destination": "gd", "group": "g"}, d
+        d = f.get("/streams/definitions/grp-c")
+        assert d["source"] == {"destination": "gd", "group": "grp-c"}, d
+        assert f.get("/runtime/apps/grp-b.counter")["group"] == "g"
+        assert f.get("/runtime/apps/grp-src.load-sim")["group"] is None
+
+        # A running producer: one stream of the group goes, the other
+        # still reads; the last one takes the group with it.
+        f.create("hgrp-a", ":hd --group=h > counter --name=hgrp-a",
+                 deploy=True)
+        f.create("hgrp-b", ":hd --group=h > counter --name=hgrp-b",
+                 deploy=True)
+        f.create("hgrp-src", "load-sim --rate=1000 > :hd", deploy=True)
+        wait_for("both streams of the group counting",
+                 lambda: f.counter("hgrp-a") and f.counter("hgrp-b"),
+                 timeout=30)
+        assert ("hgrp-src", "h") in stored_groups(f), stored_groups(f)
+        f.kill9()
+        f.start()
+        f.wait_status("hgrp-src", "deployed")
+        f.wait_status("hgrp-a", "deployed")
+        f.wait_status("hgrp-b", "deployed")
+        assert producer_groups(f, "hgrp-src") == [["h"]], \
+            f.instances("hgrp-src")
+        f.json("DELETE", "/streams/deployments/hgrp-b")
+        assert producer_groups(f, "hgrp-src") == [["h"]], \
+            f.instances("hgrp-src")
+        assert ("hgrp-src", "h") in stored_groups(f), stored_groups(f)
+        c = f.counter("hgrp-a")
+        wait_for("the group's other stream still counting",
+                 lambda: f.counter("hgrp-a") > c + 500, timeout=30)
+        f.json("DELETE", "/streams/deployments/hgrp-a")
+        assert producer_groups(f, "hgrp-src") == [[]], \
+            f.instances("hgrp-src")
+        assert ("hgrp-src", "h") not in stored_groups(f), stored_groups(f)
+
+        # A group name is a stream name.
+        st, _, body = f.request("POST", "/streams/definitions",
+                                {"name": "bad-grp",
+                                 "definition": ":gd --group=Bad_G > log"})
+        assert st == 400, (st, body)
+        assert "illegal consumer group name 'Bad_G'" in \
+            json.loads(body)["errors"][0]["message"], body
+        for s in ("grp-a", "grp-b", "grp-c", "grp-src", "hgrp-src"):
+            f.json("DELETE", f"/streams/deployments/{s}")
+        assert not f.app_pids(), f.app_pids()
+        assert not stored_groups(f), stored_groups(f)
 
 
 def test_clean_shutdown():
@@ -938,6 +1030,7 @@ TESTS = {
     "destinations_and_taps": test_destinations_and_taps,
     "cpu_placement": test_cpu_placement,
     "destination_copies": test_destination_copies,
+    "consumer_groups": test_consumer_groups,
     "clean_shutdown": test_clean_shutdown,
     "ready_after_restore": test_ready_after_restore,
 }
