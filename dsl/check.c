@@ -439,16 +439,13 @@ static void check_tap(checker *c, const dsl_stream *s)
     free(names);
 }
 
-/* A consumer group is named like a stream on flow's server:
- * ^[a-z][a-z0-9-]{0,47}$, since it names sockets and store rows. */
-static bool group_ok(const char *g)
+bool dsl_name_ok(const char *s, size_t len)
 {
-    size_t n = strlen(g);
-    if (n < 1 || n > 48 || !(g[0] >= 'a' && g[0] <= 'z'))
+    if (len < 1 || len > DSL_NAME_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
         return false;
-    for (size_t k = 1; k < n; k++)
-        if (!((g[k] >= 'a' && g[k] <= 'z') || (g[k] >= '0' && g[k] <= '9') ||
-              g[k] == '-'))
+    for (size_t k = 1; k < len; k++)
+        if (!((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= '0' && s[k] <= '9') ||
+              s[k] == '-'))
             return false;
     return true;
 }
@@ -460,7 +457,7 @@ static void check_source_options(checker *c, const dsl_stream *s)
         return;
     for (size_t k = 0; k < s->source->n_options; k++) {
         const dsl_option *o = &s->source->options[k];
-        if (strcmp(o->key, "group") || group_ok(o->value))
+        if (strcmp(o->key, "group") || dsl_name_ok(o->value, strlen(o->value)))
             continue;
         ADD(c, o->value_offset, o->value_length ? o->value_length : 1,
             "illegal consumer group name '%s': a group name is a lowercase "

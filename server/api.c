@@ -47,14 +47,7 @@ void srv_iso(int64_t sec, char *buf, size_t len)
 
 bool srv_name_ok(const char *name)
 {
-    size_t n = strlen(name);
-    if (n < 1 || n > SRV_NAME_MAX || !(name[0] >= 'a' && name[0] <= 'z'))
-        return false;
-    for (size_t k = 1; k < n; k++)
-        if (!((name[k] >= 'a' && name[k] <= 'z') ||
-              (name[k] >= '0' && name[k] <= '9') || name[k] == '-'))
-            return false;
-    return true;
+    return dsl_name_ok(name, strlen(name));
 }
 
 json_t *srv_links(const char *fmt, ...)

@@ -247,6 +247,11 @@ typedef enum dsl_type {
 
 /* "source"/"processor"/"sink", "string"/"int"/... Borrowed static. */
 const char *dsl_role_name(dsl_role role);
+
+/* The rule for the names of streams, apps and consumer groups, which
+ * name sockets, files and store rows: ^[a-z][a-z0-9-]{0,47}$. */
+#define DSL_NAME_MAX 48
+bool dsl_name_ok(const char *s, size_t len);
 const char *dsl_type_name(dsl_type type);
 
 /* One option of an app, as its `--describe` gives it (docs/apps.md). */
