@@ -28,6 +28,10 @@ typedef struct flow__optval {
     bool b;        /* BOOL */
 } flow__optval;
 
+/* --flow.cpus: placed by the app itself (the default), by the kernel, or
+ * pinned to a list of CPUs. */
+enum { FLOW_PLACE_AUTO, FLOW_PLACE_ANY, FLOW_PLACE_FIXED };
+
 /* The runtime's own --flow.* settings. */
 typedef struct flow__conf {
     const char *input, *output, *error_output, *tap, *control;
@@ -39,7 +43,9 @@ typedef struct flow__conf {
     uint32_t batch_bytes;
     int64_t drain_ms;
     uint32_t eos_exit;
-    const char *cpus; /* --flow.cpus: a CPU list, checked by flow__cpus */
+    const char *cpus;   /* --flow.cpus as given (NULL: auto) */
+    int cpus_mode;      /* FLOW_PLACE_*, from cpus */
+    cpu_set_t cpus_set; /* FLOW_PLACE_FIXED: the CPUs */
 } flow__conf;
 
 /* Parses a CPU list ("0", "0-1", "0,2-3") of CPUs this process may use
@@ -48,7 +54,6 @@ int flow__cpus_parse(const char *list, cpu_set_t *set, char *err,
                      size_t errlen);
 
 /* Where the app's threads run (placement.c). */
-enum { FLOW_PLACE_ANY, FLOW_PLACE_FIXED, FLOW_PLACE_AUTO };
 typedef struct flow__placement {
     int mode;
     bool packed;          /* auto: on the home CPU only */

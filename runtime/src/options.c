@@ -364,12 +364,16 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
     STR_FLAG("state", state)
 #undef STR_FLAG
     if (!strcmp(nm, "cpus")) {
-        cpu_set_t set;
         char err[160];
-        if (strcmp(v, "auto") && strcmp(v, "any") &&
-            flow__cpus_parse(v, &set, err, sizeof(err)))
-            return usage(ctx, "--flow.cpus=%s: %s", v, err);
         c->cpus = v;
+        if (!strcmp(v, "auto"))
+            c->cpus_mode = FLOW_PLACE_AUTO;
+        else if (!strcmp(v, "any"))
+            c->cpus_mode = FLOW_PLACE_ANY;
+        else if (flow__cpus_parse(v, &c->cpus_set, err, sizeof(err)))
+            return usage(ctx, "--flow.cpus=%s: %s", v, err);
+        else
+            c->cpus_mode = FLOW_PLACE_FIXED;
         return 0;
     }
     if (!strcmp(nm, "instance")) {

@@ -155,19 +155,16 @@ static void pack(flow_ctx *ctx)
 int flow__place_start(flow_ctx *ctx, bool own_process)
 {
     flow__placement *p = &ctx->place;
-    const char *v = ctx->conf.cpus;
-    char err[160] = "";
+    const flow__conf *c = &ctx->conf;
 
     memset(p, 0, sizeof(*p));
     p->mode = FLOW_PLACE_ANY;
-    if (v && strcmp(v, "any") == 0)
+    if (c->cpus_mode == FLOW_PLACE_ANY)
         return 0;
-    if (v && strcmp(v, "auto") != 0) {
-        cpu_set_t set;
-        if (flow__cpus_parse(v, &set, err, sizeof(err)) ||
-            sched_setaffinity(0, sizeof(set), &set) != 0) {
-            flow_log(ctx, "--flow.cpus=%s: %s", v,
-                     err[0] ? err : strerror(errno));
+    if (c->cpus_mode == FLOW_PLACE_FIXED) {
+        /* The list was checked against this process's CPUs when parsed. */
+        if (sched_setaffinity(0, sizeof(c->cpus_set), &c->cpus_set) != 0) {
+            flow_log(ctx, "--flow.cpus=%s: %s", c->cpus, strerror(errno));
             return -FLOW_EUSAGE;
         }
         p->mode = FLOW_PLACE_FIXED;
