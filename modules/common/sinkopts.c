@@ -106,9 +106,14 @@ void sinkopts_print_final(const char *kind, const char *name, uint64_t total,
         flow_buf_append(&b, "}", 1);
     }
     flow_buf_append(&b, "}\n", 2);
-    if (!b.err) {
-        fwrite(b.data, 1, b.len, stdout);
+    sinkopts_print_line(&b);
+}
+
+void sinkopts_print_line(flow_buf *b)
+{
+    if (!b->err) {
+        fwrite(b->data, 1, b->len, stdout);
         fflush(stdout);
     }
-    flow_buf_fini(&b);
+    flow_buf_fini(b);
 }

@@ -48,6 +48,10 @@ struct fvmap;
  * of a "counters" entry of --flow.metrics-json: kind, name, total and, for
  * a field-value counter (values != NULL), the count per value.
  */
+/* Writes b (one JSON line) to stdout, unless it ran out of memory, and
+ * frees it. */
+void sinkopts_print_line(flow_buf *b);
+
 void sinkopts_print_final(const char *kind, const char *name, uint64_t total,
                           const struct fvmap *values);
 

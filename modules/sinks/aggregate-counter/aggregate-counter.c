@@ -106,11 +106,7 @@ static void print_buckets(const struct aggc *s)
         flow_buf_append(&b, "}", 1);
     }
     flow_buf_append(&b, "}\n", 2);
-    if (!b.err) {
-        fwrite(b.data, 1, b.len, stdout);
-        fflush(stdout);
-    }
-    flow_buf_fini(&b);
+    sinkopts_print_line(&b);
 }
 
 static void fini(flow_ctx *ctx)
