@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-ninja -C build
+./scripts/build.sh build
 
 port="${FLOW_PORT:-9393}"
 bind="${FLOW_BIND:-127.0.0.1}"

@@ -21,12 +21,12 @@ step "format"
 ./scripts/check-format.sh || status=1
 
 step "build (gcc)"
-ninja -C build || exit 1
+./scripts/build.sh build || exit 1
 step "tests (gcc): unit, integration, browser"
 meson test -C build --print-errorlogs --num-processes 2 --no-rebuild || status=1
 
 step "build (clang, ASan+UBSan, fuzzers)"
-ninja -C build-san || exit 1
+./scripts/build.sh build-san || exit 1
 step "tests (clang, ASan+UBSan): unit and fuzz"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
