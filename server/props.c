@@ -1,5 +1,7 @@
 #include "props.h"
 
+#include <flow/cpus.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,26 +14,6 @@ static const char allowed[] =
 static const char *const deployer_props[] = {
     "count", "transport", "maxRestarts", "restartWindow", "stopTimeout", "cpus",
 };
-
-/* A CPU list as --flow.cpus takes it: 0, 0-1, 0,2-3. Whether the CPUs
- * exist is for the app to say (its log and exit status). */
-static bool cpu_list(const char *v)
-{
-    size_t n = strlen(v);
-    bool digit = false;
-
-    if (n == 0 || n >= 64)
-        return false;
-    for (const char *p = v; *p; p++) {
-        if (*p >= '0' && *p <= '9')
-            digit = true;
-        else if ((*p == ',' || *p == '-') && digit)
-            digit = false;
-        else
-            return false;
-    }
-    return digit;
-}
 
 static bool parse_long(const char *s, long lo, long hi, long *out)
 {
@@ -84,12 +66,16 @@ static int check_deployer(const char *key, const char *prop, const char *v,
         return -1;
     }
     if (strcmp(prop, "cpus") == 0 && strcmp(v, "auto") != 0 &&
-        strcmp(v, "any") != 0 && !cpu_list(v)) {
-        snprintf(err, errlen,
-                 "'%s' must be auto, any or a CPU list such as 0, 0-1 or "
-                 "0,2-3, not '%s'",
-                 key, v);
-        return -1;
+        strcmp(v, "any") != 0) {
+        /* The apps run on this machine: a CPU flowd may not use, they may
+         * not either, so say so now rather than through a crash loop. */
+        cpu_set_t set;
+        char why[160];
+        if (flow_cpus_parse(v, &set, why, sizeof why)) {
+            snprintf(err, errlen, "'%s' must be auto, any or a CPU list: %s",
+                     key, why);
+            return -1;
+        }
     }
     if ((strcmp(prop, "maxRestarts") == 0 ||
          strcmp(prop, "restartWindow") == 0) &&

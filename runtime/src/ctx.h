@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "flow/app.h"
+#include "flow/cpus.h"
 #include "flow/endpoint.h"
 #include "flow/metrics.h"
 #include "flow/wire.h"
@@ -47,11 +48,6 @@ typedef struct flow__conf {
     int cpus_mode;      /* FLOW_PLACE_*, from cpus */
     cpu_set_t cpus_set; /* FLOW_PLACE_FIXED: the CPUs */
 } flow__conf;
-
-/* Parses a CPU list ("0", "0-1", "0,2-3") of CPUs this process may use
- * into set; returns 0, or -1 with why in err. */
-int flow__cpus_parse(const char *list, cpu_set_t *set, char *err,
-                     size_t errlen);
 
 /* Where the app's threads run (placement.c). */
 typedef struct flow__placement {

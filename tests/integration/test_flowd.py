@@ -556,6 +556,10 @@ def test_cpu_placement():
         st, _, body = f.request("POST", "/streams/deployments/pinned",
                                 {"deployer.*.cpus": "0-x"})
         assert st == 400 and b"CPU list" in body, body
+        # A CPU this machine does not give flowd: refused at deploy time.
+        st, _, body = f.request("POST", "/streams/deployments/pinned",
+                                {"deployer.*.cpus": "1000"})
+        assert st == 400 and b"CPU 1000 is not one" in body, body
         f.deploy("pinned", {"deployer.*.cpus": "0",
                             "deployer.counter.count": "2"})
         f.wait_status("pinned", "deployed")

@@ -178,20 +178,20 @@ Test(options, cpu_lists)
 {
     cpu_set_t set;
     char err[160];
-    cr_assert_eq(flow__cpus_parse("0", &set, err, sizeof(err)), 0);
+    cr_assert_eq(flow_cpus_parse("0", &set, err, sizeof(err)), 0);
     cr_assert_eq(CPU_COUNT(&set), 1);
     cr_assert(CPU_ISSET(0, &set));
     /* Every machine has CPU 0; a list may repeat it. */
-    cr_assert_eq(flow__cpus_parse("0-0,0", &set, err, sizeof(err)), 0);
+    cr_assert_eq(flow_cpus_parse("0-0,0", &set, err, sizeof(err)), 0);
     cr_assert_eq(CPU_COUNT(&set), 1);
     const char *bad_lists[] = { "",   "x",   "0-", "-1",  "0,",
                                 ",0", "1-0", "0 ", "0-x", "0--1" };
     for (size_t i = 0; i < sizeof(bad_lists) / sizeof(bad_lists[0]); i++) {
-        cr_assert_eq(flow__cpus_parse(bad_lists[i], &set, err, sizeof(err)), -1,
+        cr_assert_eq(flow_cpus_parse(bad_lists[i], &set, err, sizeof(err)), -1,
                      "'%s' accepted", bad_lists[i]);
         cr_assert(strstr(err, "CPU list"), "%s: %s", bad_lists[i], err);
     }
-    cr_assert_eq(flow__cpus_parse("100000", &set, err, sizeof(err)), -1);
+    cr_assert_eq(flow_cpus_parse("100000", &set, err, sizeof(err)), -1);
     cr_assert(strstr(err, "CPU 100000 is not one"), "%s", err);
 }
 
