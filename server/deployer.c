@@ -318,6 +318,21 @@ static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c,
     }
 }
 
+/* Is o a deployed stream that writes to destination dest (`... > :dest`)? */
+static bool writes_dest(const srv_stream *o, const char *dest)
+{
+    return o->deployed && o->ast && o->ast->sink && o->napps &&
+           strcmp(o->ast->sink->name, dest) == 0;
+}
+
+/* Is c a deployed stream that reads destination dest (`:dest > ...`; a
+ * tap reads an app, not a destination)? */
+static bool reads_dest(const srv_stream *c, const char *dest)
+{
+    return c->deployed && c->ast && c->ast->source && !c->tap && c->napps &&
+           strcmp(c->ast->source->name, dest) == 0;
+}
+
 /* The apps whose outputs feed app a (the previous app, or the producers of
  * its source destination). */
 static void collect_inputs(srv *s, const srv_dapp *a, char *list, size_t len)
@@ -335,12 +350,9 @@ static void collect_inputs(srv *s, const srv_dapp *a, char *list, size_t len)
     }
     if (!st->ast->source)
         return;
-    for (srv_stream *o = s->streams; o; o = o->next) {
-        if (!o->deployed || !o->ast || !o->ast->sink || !o->napps)
-            continue;
-        if (strcmp(o->ast->sink->name, st->ast->source->name) == 0)
+    for (srv_stream *o = s->streams; o; o = o->next)
+        if (writes_dest(o, st->ast->source->name))
             add_outputs(s, &o->apps[o->napps - 1], st, list, len);
-    }
 }
 
 /* The apps fed by a's outputs. */
@@ -356,12 +368,9 @@ static void for_each_consumer(srv *s, srv_dapp *a,
     }
     if (!st->ast->sink)
         return;
-    for (srv_stream *o = s->streams; o; o = o->next) {
-        if (!o->deployed || !o->ast || !o->ast->source || !o->napps)
-            continue;
-        if (strcmp(o->ast->source->name, st->ast->sink->name) == 0)
+    for (srv_stream *o = s->streams; o; o = o->next)
+        if (reads_dest(o, st->ast->sink->name))
             fn(s, &o->apps[0], ud);
-    }
 }
 
 struct connect_ud {
@@ -389,8 +398,7 @@ static void connect_groups(srv *s, srv_inst *u)
     srv_stream *st = u->app->stream;
 
     for (srv_stream *c = s->streams; c; c = c->next) {
-        if (!c->deployed || !c->ast || !c->ast->source || c->tap || !c->napps ||
-            strcmp(c->ast->source->name, st->ast->sink->name))
+        if (!reads_dest(c, st->ast->sink->name))
             continue;
         const char *ep = group_of(s, u, c);
         if (ep)
@@ -405,9 +413,7 @@ static bool group_shared(srv *s, const srv_stream *c)
     const char *name = srv_stream_group(c);
 
     for (srv_stream *o = s->streams; o; o = o->next) {
-        if (o == c || !o->deployed || o->tap || !o->napps || !o->ast ||
-            !o->ast->source ||
-            strcmp(o->ast->source->name, c->ast->source->name))
+        if (o == c || !reads_dest(o, c->ast->source->name))
             continue;
         const char *og = srv_stream_group(o);
         if (og && name && strcmp(og, name) == 0)
@@ -426,8 +432,7 @@ static void producers_groups(srv *s, srv_stream *c, bool connect)
     if (!connect && group_shared(s, c))
         return;
     for (srv_stream *o = s->streams; o; o = o->next) {
-        if (!o->deployed || !o->ast || !o->ast->sink || !o->napps ||
-            strcmp(o->ast->sink->name, c->ast->source->name))
+        if (!writes_dest(o, c->ast->source->name))
             continue;
         srv_dapp *last = &o->apps[o->napps - 1];
         for (int j = 0; j < last->ninst; j++) {
@@ -881,8 +886,7 @@ static void send_moved_group(srv *s, srv_inst *u, const srv_group *g,
 
     for (srv_stream *c = s->streams; c; c = c->next) {
         const char *cg = srv_stream_group(c);
-        if (!c->deployed || c->tap || !c->napps || !cg ||
-            strcmp(cg, g->group) || strcmp(c->ast->source->name, dest))
+        if (!reads_dest(c, dest) || !cg || strcmp(cg, g->group))
             continue;
         srv_dapp *a = &c->apps[0];
         for (int k = 0; k < a->ninst; k++) {
