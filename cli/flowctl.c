@@ -6,10 +6,12 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "flow-config.h"
@@ -125,7 +127,11 @@ static void usage(FILE *out)
           "file,\n"
           "                        " DEFAULT_SERVER ")\n"
           "  --token TOKEN         bearer token (else FLOW_TOKEN, the config "
-          "file)\n"
+          "file, or for a\n"
+          "                        flowd on this host the token file of "
+          "$FLOW_DATA_DIR,\n"
+          "                        else of ./flow-data or build/flow-data, "
+          "if it is yours)\n"
           "  -o, --output FORMAT   table (default) or json: exactly one JSON "
           "document\n"
           "  --color WHEN          auto (default), always or never; NO_COLOR "
@@ -321,6 +327,63 @@ static int read_config(char **server, char **token)
     return rc;
 }
 
+/* Whether the server URL names this host (127.x, ::1 or localhost). */
+static bool server_is_local(const char *url)
+{
+    const char *h = strstr(url, "://");
+    size_t n;
+
+    h = h ? h + 3 : url;
+    if (*h == '[')
+        return !strncmp(h, "[::1]", 5);
+    n = strcspn(h, ":/?#");
+    return (n == 9 && !strncmp(h, "localhost", 9)) || !strncmp(h, "127.", 4);
+}
+
+/* Reads the token file DIR/token that flowd made in its data directory,
+ * only when it is a regular file (not a link) owned by the current user.
+ * Returns the token (malloc'd) or NULL. */
+static char *data_dir_token(const char *dir)
+{
+    char path[4096], buf[512];
+    struct stat st;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/token", dir);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        return NULL;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        n--;
+    buf[n] = '\0';
+    return n ? strdup(buf) : NULL;
+}
+
+/* The token of a flowd on this host, when none was given: the token file of
+ * $FLOW_DATA_DIR, else of ./flow-data (flowd's default) or build/flow-data
+ * (scripts/run.sh's). */
+static char *local_token(const char *server)
+{
+    const char *env = getenv("FLOW_DATA_DIR");
+    char *t;
+
+    if (!server_is_local(server))
+        return NULL;
+    if (env && *env)
+        return data_dir_token(env);
+    t = data_dir_token("flow-data");
+    return t ? t : data_dir_token("build/flow-data");
+}
+
 /* Global options, recognised anywhere before a lone "--". Each takes a
  * value, as "--opt VALUE" or "--opt=VALUE". */
 struct globals {
@@ -456,6 +519,10 @@ int ctl_run(struct ctl *base, int argc, char **argv)
     rc = apply_globals(&c, &g);
     if (rc)
         goto out_free;
+    if (!c.token || !*c.token) {
+        free(c.token);
+        c.token = local_token(c.server);
+    }
     if (g.color && !strcmp(g.color, "auto"))
         c.color = c.tty_out && !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
     if (argc == 0) {

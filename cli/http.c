@@ -312,7 +312,8 @@ void http_print_error(struct ctl *c, long status, json_t *err, const char *raw)
     }
     if (status == 401)
         fprintf(stderr, "hint: pass the server's token with --token or "
-                        "FLOW_TOKEN\n");
+                        "FLOW_TOKEN, or run flowctl as flowd's user with "
+                        "FLOW_DATA_DIR set to flowd's data directory\n");
 }
 
 static int json_call(struct ctl *c, const char *method, const char *path,

@@ -227,6 +227,27 @@ static void api_ready(srv *s, srv_req *r)
     srv_req_json(r, 200, json_pack("{s:s}", "status", "READY"));
 }
 
+/* The security part of /about: how requests are authenticated. */
+static json_t *about_security(srv *s)
+{
+    json_t *o =
+        json_pack("{s:b,s:s}", "authenticationEnabled", !s->cfg.auth_none,
+                  "authentication", s->cfg.auth_none ? "none" : "token");
+
+    if (s->cfg.auth_none)
+        json_object_set_new(
+            o, "warning",
+            json_string("flowd runs with --auth=none: every local user can "
+                        "read and change every stream; restart it without "
+                        "--auth=none to require a token"));
+    else {
+        json_object_set_new(o, "tokenSource", json_string(s->cfg.token_from));
+        if (strcmp(s->cfg.token_from, "file") == 0)
+            json_object_set_new(o, "tokenFile", json_string(s->cfg.token_file));
+    }
+    return o;
+}
+
 static void api_about(srv *s, srv_req *r)
 {
     char zv[32];
@@ -236,15 +257,14 @@ static void api_about(srv *s, srv_req *r)
     snprintf(zv, sizeof zv, "%d.%d.%d", a, b, c);
     srv_req_json(r, 200,
                  json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:{s:s,s:s,s:i},"
-                           "s:{s:b},s:o}",
+                           "s:o,s:o}",
                            "versionInfo", "flowd", FLOW_VERSION, "libuv",
                            uv_version_string(), "libwebsockets", "4", "zmq", zv,
                            "sqlite", sqlite3_libversion(), "jansson",
                            JANSSON_VERSION, "dataDir", s->cfg.data_dir, "store",
                            "type", "sqlite", "path", s->store.path,
                            "schemaVersion", s->store.version, "security",
-                           "authenticationEnabled", s->cfg.token[0] != '\0',
-                           "_links", srv_links("/about")));
+                           about_security(s), "_links", srv_links("/about")));
 }
 
 /* ---- runtime ---- */
@@ -568,15 +588,24 @@ static bool token_equal(const char *given, size_t glen, const char *want)
     return diff == 0;
 }
 
-static bool authorized(srv *s, srv_req *r)
+/* Whether r carries the token. The token goes in "Authorization: Bearer";
+ * only /events also takes it as ?access_token=, because a browser's
+ * EventSource cannot send headers. Elsewhere a token in the URL (where logs
+ * and histories keep it) is refused, with *in_url set. */
+static bool authorized(srv *s, srv_req *r, bool *in_url)
 {
     const char *a = r->authorization;
+    const char *q = srv_req_arg(r, "access_token");
 
-    if (!s->cfg.token[0])
+    *in_url = false;
+    if (s->cfg.auth_none)
         return true;
+    if (q && strcmp(r->path, "/events") != 0) {
+        *in_url = true;
+        return false;
+    }
     if (strncasecmp(a, "Bearer ", 7) == 0)
         return token_equal(a + 7, strlen(a + 7), s->cfg.token);
-    const char *q = srv_req_arg(r, "access_token");
     if (q)
         return token_equal(q, strlen(q), s->cfg.token);
     return false;
@@ -586,6 +615,7 @@ void srv_api_dispatch(void *ud, srv_req *r)
 {
     srv *s = ud;
     char allow[128];
+    bool in_url;
 
     /* /health and the static dashboard files (no data; the page asks for
      * the token) need no token. */
@@ -593,17 +623,24 @@ void srv_api_dispatch(void *ud, srv_req *r)
                 (strcmp(r->path, "/health") == 0 || strcmp(r->path, "/") == 0 ||
                  strncmp(r->path, "/dashboard/", 11) == 0 ||
                  strncmp(r->path, "/vendor/uplot/", 14) == 0);
-    if (!open && !authorized(s, r)) {
-        srv_req_error(r, 401, NULL,
-                      "this flowd needs a token: send Authorization: "
-                      "Bearer TOKEN");
+    if (!open && !authorized(s, r, &in_url)) {
+        if (in_url)
+            srv_req_error(r, 401, NULL,
+                          "?access_token= is accepted only on /events; send "
+                          "the token as Authorization: Bearer TOKEN");
+        else
+            srv_req_error(r, 401, NULL,
+                          "this flowd needs a token: send Authorization: "
+                          "Bearer TOKEN (flowd keeps it in the file 'token' "
+                          "of its data directory; flowctl reads it there "
+                          "when run as the same user)");
         return;
     }
-    if (!s->cfg.token[0] && !s->loopback &&
+    if (s->cfg.auth_none && !s->loopback &&
         (r->method & (SRV_POST | SRV_PUT | SRV_DELETE))) {
         srv_req_error(r, 403, NULL,
-                      "flowd listens on %s without a token, so it "
-                      "refuses changes; start it with --token",
+                      "flowd listens on %s with --auth=none, so it "
+                      "refuses changes; start it without --auth=none",
                       s->cfg.bind);
         return;
     }

@@ -26,7 +26,13 @@ static void usage(FILE *out)
             "  --data-dir=DIR        store, sockets and logs (default "
             "$FLOW_DATA_DIR, else ./flow-data); created when missing\n"
             "  --token=TOKEN         require Authorization: Bearer TOKEN "
-            "(default $FLOW_TOKEN)\n"
+            "(default $FLOW_TOKEN,\n"
+            "                        else the token in DATA_DIR/token, "
+            "made on the first start)\n"
+            "  --auth=MODE           token (default) or none: no "
+            "authentication at all,\n"
+            "                        so every local user can use the API "
+            "(warned at start)\n"
             "  --dashboard-dir=DIR   the dashboard's files (default the "
             "source tree's dashboard/)\n"
             "  --uplot-dir=DIR       uPlot's dist/ files\n"
@@ -62,6 +68,7 @@ static int parse_args(srv_config *c, int argc, char **argv)
         O_PORT,
         O_DATA,
         O_TOKEN,
+        O_AUTH,
         O_DASH,
         O_UPLOT,
         O_LOAD,
@@ -78,6 +85,7 @@ static int parse_args(srv_config *c, int argc, char **argv)
         { "port", required_argument, NULL, O_PORT },
         { "data-dir", required_argument, NULL, O_DATA },
         { "token", required_argument, NULL, O_TOKEN },
+        { "auth", required_argument, NULL, O_AUTH },
         { "dashboard-dir", required_argument, NULL, O_DASH },
         { "uplot-dir", required_argument, NULL, O_UPLOT },
         { "load", required_argument, NULL, O_LOAD },
@@ -99,6 +107,8 @@ static int parse_args(srv_config *c, int argc, char **argv)
              env && *env ? env : "flow-data");
     env = getenv("FLOW_TOKEN");
     snprintf(c->token, sizeof c->token, "%s", env ? env : "");
+    if (c->token[0])
+        c->token_from = "FLOW_TOKEN";
     snprintf(c->dashboard_dir, sizeof c->dashboard_dir, "%s/dashboard",
              FLOW_SOURCE_DIR);
     snprintf(c->uplot_dir, sizeof c->uplot_dir, "%s/node_modules/uplot/dist",
@@ -129,7 +139,25 @@ static int parse_args(srv_config *c, int argc, char **argv)
             snprintf(c->data_dir, sizeof c->data_dir, "%s", optarg);
             break;
         case O_TOKEN:
+            if (!*optarg) {
+                fprintf(stderr, "flowd: --token needs a token; for no "
+                                "authentication say --auth=none\n");
+                return 2;
+            }
             snprintf(c->token, sizeof c->token, "%s", optarg);
+            c->token_from = "--token";
+            break;
+        case O_AUTH:
+            if (strcmp(optarg, "none") == 0)
+                c->auth_none = true;
+            else if (strcmp(optarg, "token") == 0)
+                c->auth_none = false;
+            else {
+                fprintf(stderr,
+                        "flowd: --auth must be token or none, not '%s'\n",
+                        optarg);
+                return 2;
+            }
             break;
         case O_DASH:
             snprintf(c->dashboard_dir, sizeof c->dashboard_dir, "%s", optarg);
@@ -308,6 +336,15 @@ int main(int argc, char **argv)
         snprintf(s->cfg.data_dir, sizeof s->cfg.data_dir, "%s", real);
         free(real);
     }
+    if (srv_auth_setup(&s->cfg, err, sizeof err)) {
+        fprintf(stderr, "flowd: %s\n", err);
+        return 1;
+    }
+    if (s->cfg.auth_none)
+        fprintf(stderr,
+                "flowd: warning: --auth=none: the API needs no token, so "
+                "every local user%s can read and change every stream\n",
+                s->loopback ? "" : " and everyone who reaches this address");
     srv_fmt(path, sizeof path, "%s/run", s->cfg.data_dir);
     mkdir_p(path);
     srv_fmt(path, sizeof path, "%s/logs", s->cfg.data_dir);

@@ -32,6 +32,10 @@ typedef struct srv_config {
     int port;
     char data_dir[PATH_MAX];
     char token[256];
+    bool auth_none;         /* --auth=none: no token at all */
+    const char *token_from; /* "--token", "FLOW_TOKEN" or "file" */
+    char token_file[PATH_MAX +
+                    16]; /* DATA_DIR/token when token_from is "file" */
     char dashboard_dir[PATH_MAX];
     char uplot_dir[PATH_MAX];
     const char *load[32];
@@ -210,6 +214,11 @@ json_t *srv_links(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 json_t *srv_req_body(srv_req *r, bool form_ok);
 /* Wraps items (taken) in a page of _embedded.key. */
 json_t *srv_page(srv_req *r, json_t *items, const char *key, const char *path);
+
+/* Authentication (auth.c): fills c->token from --token, FLOW_TOKEN or
+ * the data directory's token file, made on the first start. Returns 0, or
+ * -1 with err saying what is wrong and what to do. */
+int srv_auth_setup(srv_config *c, char *err, size_t errlen);
 
 /* Routes an HTTP request (the http layer's dispatch callback). */
 void srv_api_dispatch(void *ud, srv_req *r);

@@ -67,6 +67,10 @@ class Flowd:
         self.home = os.path.join(self.tmp, "home")
         os.makedirs(self.home)
         self.data = os.path.join(self.tmp, "data")
+        # token= starts flowd with --token; otherwise flowd makes its own
+        # in the data directory, which flowctl finds there (FLOW_DATA_DIR)
+        # and api() reads.
+        self.given_token = token
         self.token = token
         args = [FLOWD, "--port=0", "--data-dir=" + self.data,
                 "--stop-timeout=2000"] + list(extra)
@@ -82,6 +86,9 @@ class Flowd:
         self.url = None
         try:
             self._wait_url()
+            if not token:
+                with open(os.path.join(self.data, "token")) as f:
+                    self.token = f.read().strip()
             self._wait_ready()
         except Exception:
             self.stop()
@@ -158,8 +165,11 @@ class Flowd:
         env["HOME"] = self.home
         env["FLOW_SERVER"] = self.url
         env["TERM"] = "xterm"
-        if self.token:
-            env["FLOW_TOKEN"] = self.token
+        env.pop("FLOW_DATA_DIR", None)
+        if self.given_token:
+            env["FLOW_TOKEN"] = self.given_token
+        else:
+            env["FLOW_DATA_DIR"] = self.data
         for k, v in extra.items():
             if v is None:
                 env.pop(k, None)

@@ -592,6 +592,61 @@ class Token(unittest.TestCase):
         finally:
             srv.stop()
 
+    def test_token_from_data_dir(self):
+        """flowd makes its own token; flowctl run as the same user finds it
+        in $FLOW_DATA_DIR, else ./flow-data or build/flow-data, but never
+        through a link nor when --token, FLOW_TOKEN or the config file
+        give one."""
+        srv = Flowd()
+        try:
+            self.assertEqual(len(srv.token), 64)
+            rc, out, err = srv.ctl("status")  # FLOW_DATA_DIR=srv.data
+            self.assertEqual(rc, 0, err)
+            empty = os.path.join(srv.tmp, "empty")
+            os.makedirs(empty)
+            rc, out, err = srv.ctl("status", FLOW_DATA_DIR=empty)
+            self.assertEqual(rc, 1, err)
+            self.assertIn("FLOW_DATA_DIR", err)
+            rc, out, err = srv.ctl("status", FLOW_TOKEN="wrong")
+            self.assertEqual(rc, 1, err)
+            rc, out, err = srv.ctl("--token", "wrong", "status")
+            self.assertEqual(rc, 1, err)
+            rc, out, err = srv.ctl("status", FLOW_TOKEN=srv.token,
+                                   FLOW_DATA_DIR=empty)
+            self.assertEqual(rc, 0, err)
+            # The defaults, relative to the working directory.
+            for rel in ("flow-data", "build/flow-data"):
+                cwd = tempfile.mkdtemp(dir=srv.tmp)
+                os.makedirs(os.path.dirname(os.path.join(cwd, rel)),
+                            exist_ok=True)
+                os.symlink(srv.data, os.path.join(cwd, rel))
+                p = subprocess.run([flowtest.FLOWCTL, "status"], cwd=cwd,
+                                   env=srv.env(FLOW_DATA_DIR=None),
+                                   capture_output=True, text=True,
+                                   timeout=60)
+                self.assertEqual(p.returncode, 0, (rel, p.stderr))
+            # A token file that is a link is not read.
+            linked = os.path.join(srv.tmp, "linked")
+            os.makedirs(linked)
+            os.symlink(os.path.join(srv.data, "token"),
+                       os.path.join(linked, "token"))
+            rc, out, err = srv.ctl("status", FLOW_DATA_DIR=linked)
+            self.assertEqual(rc, 1, err)
+            # Nor one owned by another user.
+            if os.geteuid() == 0:
+                copy = os.path.join(srv.tmp, "other")
+                os.makedirs(copy)
+                with open(os.path.join(copy, "token"), "w") as f:
+                    f.write(srv.token + "\n")
+                os.chown(os.path.join(copy, "token"), 65534, 65534)
+                rc, out, err = srv.ctl("status", FLOW_DATA_DIR=copy)
+                self.assertEqual(rc, 1, err)
+                os.chown(os.path.join(copy, "token"), 0, 0)
+                rc, out, err = srv.ctl("status", FLOW_DATA_DIR=copy)
+                self.assertEqual(rc, 0, err)
+        finally:
+            srv.stop()
+
 
 if __name__ == "__main__":
     flowtest.main_unittest(sys.argv)

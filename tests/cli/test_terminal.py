@@ -31,7 +31,8 @@ class Tmux:
         Tmux.count += 1
         self.sock = os.path.join(tmpdir, "tmux%d.sock" % Tmux.count)
         envs = " ".join("%s='%s'" % (k, v) for k, v in env.items()
-                        if k in ("HOME", "FLOW_SERVER", "FLOW_TOKEN", "PATH",
+                        if k in ("HOME", "FLOW_SERVER", "FLOW_TOKEN",
+                                 "FLOW_DATA_DIR", "PATH",
                                  "XDG_STATE_HOME", "XDG_CONFIG_HOME"))
         shell_cmd = ("env TERM=xterm %s %s; echo EXIT=$?; "
                      "stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; "

@@ -2,6 +2,11 @@
 with a fresh data directory, driven over HTTP with urllib, and killed with
 every process it started, even when a test fails.
 
+flowd makes its token in <data_dir>/token on the first start (unless the
+test passes token=, which becomes --token, or --auth=none); request()
+sends that token, as flowctl and the dashboard would, unless a test passes
+token= ("" for none).
+
 flowd and its apps run in a process group of their own; teardown kills the
 group, and also any app that outlived a flowd killed on purpose (adoption
 tests), found by its data directory on the command line.
@@ -68,6 +73,7 @@ class Flowd:
         self.tmp = tempfile.mkdtemp(prefix="flowd-it-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.args = list(args)
+        self.given_token = token
         self.token = token
         self.env = env
         self.proc = None
@@ -81,8 +87,8 @@ class Flowd:
         if self.env:
             env.update(self.env)
         cmd = [FLOWD, "--port", "0", "--data-dir", self.data_dir]
-        if self.token:
-            cmd += ["--token", self.token]
+        if self.given_token:
+            cmd += ["--token", self.given_token]
         cmd += self.args
         self.log = open(os.path.join(self.tmp, "flowd.log"), "ab")
         self.proc = subprocess.Popen(
@@ -97,6 +103,21 @@ class Flowd:
                                  f"log: {self.read_log()}")
         self.port = int(m.group(1))
         self.base = f"http://127.0.0.1:{self.port}"
+        if not self.given_token:
+            self.token = (self.env or {}).get("FLOW_TOKEN") or \
+                self.read_token_file()
+
+    @property
+    def token_file(self):
+        return os.path.join(self.data_dir, "token")
+
+    def read_token_file(self):
+        """The token flowd made in its data directory, or None."""
+        try:
+            with open(self.token_file) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            return None
 
     def read_log(self):
         try:

@@ -7,6 +7,7 @@ Run one test: test_flowd.py NAME; all: test_flowd.py.
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -350,32 +351,36 @@ def test_promtool():
         assert p.returncode == 0, p.stdout + p.stderr
 
 
-ROUTES = [
-    ("GET", "/streams/definitions"), ("GET", "/streams/definitions/x"),
-    ("POST", "/streams/definitions"), ("DELETE", "/streams/definitions/x"),
-    ("POST", "/streams/validation"), ("GET", "/streams/deployments/x"),
-    ("POST", "/streams/deployments/x"), ("DELETE", "/streams/deployments/x"),
-    ("POST", "/streams/deployments/scale/x/y/instances/2"),
-    ("GET", "/streams/logs/x"), ("GET", "/streams/logs/x/y"),
-    ("GET", "/runtime/apps"), ("GET", "/runtime/apps/x.y"),
-    ("GET", "/runtime/streams"), ("GET", "/apps"),
-    ("GET", "/apps/sink/counter"), ("POST", "/apps/sink/x"),
-    ("DELETE", "/apps/sink/x"), ("GET", "/metrics/counters"),
-    ("GET", "/metrics/counters/x"), ("DELETE", "/metrics/counters/x"),
-    ("GET", "/metrics/field-value-counters"),
-    ("GET", "/metrics/field-value-counters/x"),
-    ("GET", "/metrics/aggregate-counters"),
-    ("GET", "/metrics/aggregate-counters/x"), ("GET", "/metrics"),
-    ("GET", "/completions/stream?start=ti"), ("GET", "/ready"),
-    ("GET", "/about"),
-]
+def api_routes():
+    """(method, path) of every route in server/api.c's route table, with
+    "x" for each path parameter, so that a new route is covered here
+    without being listed by hand."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                       "..", "server", "api.c")
+    with open(src) as fh:
+        text = fh.read()
+    table = text[text.index("routes[] = {"):]
+    table = table[:table.index("};")]
+    out = [(m, p.replace("{*}", "x").replace("{}", "x"))
+           for m, p in re.findall(r'R\(SRV_(\w+),\s*"([^"]+)"', table)]
+    assert len(out) >= 30 and ("GET", "/events") in out, out
+    return out
+
+
+# Open without a token: no data, only the page and liveness.
+OPEN_ROUTES = {("GET", "/"), ("GET", "/dashboard/x"),
+               ("GET", "/vendor/uplot/x"), ("GET", "/health")}
 
 
 def test_token_matrix():
     token = "s3cret-token-for-tests"
+    routes = api_routes()
     with Flowd(token=token) as f:
-        assert f.get("/about")["security"]["authenticationEnabled"] is True
-        for method, path in ROUTES + [("GET", "/events")]:
+        about = f.get("/about")["security"]
+        assert about["authenticationEnabled"] is True, about
+        assert about["authentication"] == "token", about
+        assert about["tokenSource"] == "--token", about
+        for method, path in routes:
             for tok, ok in [("", False), ("wrong", False),
                             (token + "x", False), (token[:-1], False),
                             (token, True)]:
@@ -385,7 +390,7 @@ def test_token_matrix():
                 st, hdr, body = f.request(method, path, headers=h,
                                           token="", body={} if method ==
                                           "POST" else None)
-                if ok:
+                if ok or (method, path) in OPEN_ROUTES:
                     assert st != 401, (method, path, st, body)
                 else:
                     assert st == 401, (method, path, tok, st, body)
@@ -395,19 +400,32 @@ def test_token_matrix():
         assert st == 200
         st, _, _ = f.request("GET", "/events?access_token=nope", token="")
         assert st == 401
-    # Without a token on loopback everything is open.
-    with Flowd() as f:
-        for method, path in ROUTES:
+        # ?access_token= is for /events alone (EventSource sends no
+        # headers); anywhere else it is refused, even beside the header.
+        for method, path in routes:
+            if (method, path) in OPEN_ROUTES or path == "/events":
+                continue
+            st, _, body = f.request(method, f"{path}?access_token={token}",
+                                    token="", body={} if method == "POST"
+                                    else None)
+            assert st == 401 and b"only on /events" in body, (path, st, body)
+        st, _, body = f.request("GET", f"/about?access_token={token}")
+        assert st == 401 and b"only on /events" in body, (st, body)
+    # With --auth=none on loopback everything is open.
+    with Flowd("--auth=none") as f:
+        for method, path in routes:
+            if path == "/events":
+                continue
             st, _, body = f.request(method, path,
                                     body={} if method == "POST" else None)
             assert st not in (401, 403), (method, path, st, body)
         assert f.get("/about")["security"]["authenticationEnabled"] is False
-    # Not on loopback and no token: reading works, changing is refused.
-    with Flowd("--bind", "0.0.0.0") as f:
+    # Not on loopback and --auth=none: reading works, changing is refused.
+    with Flowd("--bind", "0.0.0.0", "--auth=none") as f:
         assert f.get("/streams/definitions")["page"]["totalElements"] == 0
         st, _, body = f.request("POST", "/streams/definitions",
                                 {"name": "x", "definition": "time | log"})
-        assert st == 403 and b"--token" in body, (st, body)
+        assert st == 403 and b"--auth=none" in body, (st, body)
         st, _, body = f.request("DELETE", "/streams/definitions/x")
         assert st == 403, (st, body)
 
@@ -488,7 +506,9 @@ def test_events_and_static():
             assert b"TOPSECRET" not in resp, resp
 
             # Server-sent events: status on connect and on change.
-            req = urllib.request.Request(f.base + "/events")
+            req = urllib.request.Request(
+                f.base + "/events",
+                headers={"Authorization": f"Bearer {f.token}"})
             ev = urllib.request.urlopen(req, timeout=30)
             assert ev.headers["Content-Type"].startswith("text/event-stream")
             f.create("sse", "time | log")
@@ -580,7 +600,7 @@ def test_cpu_placement():
 
 def flowctl(f, *args, timeout=60):
     """Runs the real flowctl against f; returns (status, stdout, stderr)."""
-    env = dict(os.environ, FLOW_SERVER=f.base)
+    env = dict(os.environ, FLOW_SERVER=f.base, FLOW_DATA_DIR=f.data_dir)
     env.pop("FLOW_TOKEN", None)
     p = subprocess.run([FLOWCTL, *args], capture_output=True, text=True,
                        env=env, timeout=timeout)
