@@ -34,8 +34,8 @@ typedef struct srv_config {
     char token[256];
     bool auth_none;         /* --auth=none: no token at all */
     const char *token_from; /* "--token", "FLOW_TOKEN" or "file" */
-    char token_file[PATH_MAX +
-                    16]; /* DATA_DIR/token when token_from is "file" */
+    /* DATA_DIR/token when token_from is "file". */
+    char token_file[PATH_MAX + 16];
     char dashboard_dir[PATH_MAX];
     char uplot_dir[PATH_MAX];
     const char *load[32];

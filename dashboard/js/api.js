@@ -1,12 +1,46 @@
 /*
  * The REST client. Every request goes to the flowd that served the page.
- * When flowd answers 401 the user is asked once for the token (a dialog in
- * the page), which is kept in sessionStorage for this tab and sent as
- * "Authorization: Bearer"; EventSource cannot send headers, so the event
- * stream carries it as ?access_token= (see docs/rest.md).
+ * A page opened as /#token=TOKEN (the URL scripts/run.sh prints) takes the
+ * token from the fragment, which never reaches the server, and removes it
+ * from the address bar and the history. When flowd answers 401 the user is
+ * asked once for the token (a dialog in the page). Either way the token is
+ * kept in sessionStorage for this tab and sent as "Authorization: Bearer";
+ * EventSource cannot send headers, so the event stream carries it as
+ * ?access_token= (see docs/rest.md).
  */
 
 const TOKEN_KEY = 'flow.token';
+
+/*
+ * Takes token=TOKEN out of the fragment (#token=T, or #/page&token=T) into
+ * sessionStorage and rewrites the address without it; returns whether there
+ * was one. Runs when this module is loaded, before anything asks for the
+ * token, and on every change of the fragment (main.js).
+ */
+export function takeFragmentToken() {
+  const hash = location.hash.replace(/^#/, '');
+  const parts = hash.split('&');
+  const rest = [];
+  let t = null;
+  for (const p of parts) {
+    if (p.startsWith('token=')) {
+      try {
+        t = decodeURIComponent(p.slice(6));
+      } catch (e) {
+        t = p.slice(6);
+      }
+    } else if (p) {
+      rest.push(p);
+    }
+  }
+  if (t === null) return false;
+  if (t.trim()) sessionStorage.setItem(TOKEN_KEY, t.trim());
+  const left = rest.join('&');
+  history.replaceState(history.state, '',
+                       location.pathname + location.search + (left ? '#' + left : ''));
+  return true;
+}
+takeFragmentToken();
 
 export class ApiError extends Error {
   constructor(status, body, url) {

@@ -6,7 +6,7 @@
 
 import * as events from './events.js';
 import * as live from './live.js';
-import {askToken, onToken, token} from './api.js';
+import {askToken, onToken, takeFragmentToken, token} from './api.js';
 import {h, replace} from './dom.js';
 import * as overview from './pages/overview.js';
 import * as streams from './pages/streams.js';
@@ -62,7 +62,11 @@ function showConn(st, everOpen) {
   }
 }
 
-window.addEventListener('hashchange', route);
+/* A #token=TOKEN pasted into an open tab logs in as on a fresh load. */
+window.addEventListener('hashchange', () => {
+  if (takeFragmentToken()) events.connect();
+  route();
+});
 events.onState(showConn);
 /* After a restart of flowd or a new token, reload the page's data. */
 live.subscribe((kind) => {

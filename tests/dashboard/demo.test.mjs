@@ -16,7 +16,7 @@ test('demo stream: status, graph, live chart, counters, no console errors',
   t.after(() => fd.stop());
   await waitDeployed(fd, 'accounts');
   await waitDeployed(fd, 'event-types');
-  const b = await openBrowser(t);
+  const b = await openBrowser(t, fd);
   t.after(() => b.close());
   const {page} = b;
 
@@ -102,7 +102,7 @@ test('the demo tap\'s field-value counter shows as bars and as a pie',
   t.after(() => fd.stop());
   await waitDeployed(fd, 'accounts');
   await waitDeployed(fd, 'event-types');
-  const b = await openBrowser(t);
+  const b = await openBrowser(t, fd);
   t.after(() => b.close());
   const {page} = b;
 

@@ -66,9 +66,10 @@ export async function until(what, fn, timeoutMs = 30000, everyMs = 200) {
 }
 
 /*
- * Starts flowd: returns {url, port, dataDir, log(), stop()}.
- * opts.token sets --token; opts.dataDir reuses a data directory; opts.args
- * adds flags.
+ * Starts flowd: returns {url, port, dataDir, token, log(), stop()}.
+ * opts.token sets --token; otherwise flowd makes its own token in the data
+ * directory and fd.token is read from there (none with --auth=none).
+ * opts.dataDir reuses a data directory; opts.args adds flags.
  */
 let starts = 0;
 
@@ -103,6 +104,7 @@ export async function startFlowd(opts = {}) {
       return '';
     }
   };
+  let token = opts.token || null;
   let stopped = false;
   async function stop({removeData = !opts.dataDir, signal = 'SIGTERM'} = {}) {
     if (stopped) return;
@@ -123,7 +125,6 @@ export async function startFlowd(opts = {}) {
     if (removeData) fs.rmSync(dataDir, {recursive: true, force: true});
   }
   try {
-    const headers = opts.token ? {Authorization: 'Bearer ' + opts.token} : {};
     await until('flowd to print its port', () => {
       if (exited !== null) throw new Error(`flowd ${exited}; its log:\n${log()}`);
       const m = /listening on http:\/\/[^\s/]+:(\d+)\//.exec(log());
@@ -131,6 +132,10 @@ export async function startFlowd(opts = {}) {
       return m;
     }, 20000, 50);
     url = `http://127.0.0.1:${port}`;
+    const tokenFile = path.join(dataDir, 'token');
+    if (!token && fs.existsSync(tokenFile))
+      token = fs.readFileSync(tokenFile, 'utf8').trim();
+    const headers = token ? {Authorization: 'Bearer ' + token} : {};
     await until('flowd to answer /ready', async () => {
       if (exited !== null) throw new Error(`flowd ${exited}; its log:\n${log()}`);
       const r = await fetch(url + '/ready', {headers});
@@ -140,7 +145,7 @@ export async function startFlowd(opts = {}) {
     await stop();
     throw e;
   }
-  return {url, port, dataDir, token: opts.token, proc, log, stop,
+  return {url, port, dataDir, token, proc, log, stop,
           exited: () => exited};
 }
 
@@ -193,12 +198,19 @@ export async function deployDemo(fd, name = 'demo', dsl = DEMO) {
   }, 30000);
 }
 
+/* The address that opens the dashboard logged in, as scripts/run.sh prints. */
+export function loginUrl(fd) {
+  return fd.url + '/' + (fd.token ? '#token=' + encodeURIComponent(fd.token) : '');
+}
+
 /*
  * Launches headless Chromium with a fresh profile. Returns {page, problems,
  * shot(name), close()}: problems collects console errors, page errors and
  * any dialog (alert, confirm, prompt), which the page never opens by itself.
+ * Given fd, the tab first opens loginUrl(fd), as a user of run.sh would,
+ * and keeps the token for its session.
  */
-export async function openBrowser(t) {
+export async function openBrowser(t, fd) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -236,6 +248,17 @@ export async function openBrowser(t) {
     await page.screenshot({path: file, fullPage: true});
     if (t) t.diagnostic('screenshot: ' + file);
     return file;
+  }
+  if (fd && fd.token) {
+    try {
+      await page.goto(loginUrl(fd));
+      await until('the page to take the token', () => page.evaluate(
+          (tok) => sessionStorage.getItem('flow.token') === tok &&
+                   !location.href.includes('token='), fd.token), 20000);
+    } catch (e) {
+      await close();
+      throw e;
+    }
   }
   return {page, problems, shot, close};
 }

@@ -18,7 +18,7 @@ test('the page reconnects by itself after a flowd restart',
     fs.rmSync(dataDir, {recursive: true, force: true});
   });
   await deployDemo(fd);
-  const b = await openBrowser(t);
+  const b = await openBrowser(t, fd);
   t.after(() => b.close());
   const {page} = b;
 

@@ -31,7 +31,7 @@ test('fifty streams stay usable', {skip: !flowdPath() && 'FLOWD is not set'},
         .filter((d) => d.status === 'deployed').length === RUNNING;
   }, 60000, 500);
 
-  const b = await openBrowser(t);
+  const b = await openBrowser(t, fd);
   t.after(() => b.close());
   const {page} = b;
   await page.addInitScript(() => {

@@ -12,7 +12,7 @@ test('a typo is shown inline under the offending app name',
      {skip: !flowdPath() && 'FLOWD is not set'}, async (t) => {
   const fd = await startFlowd();
   t.after(() => fd.stop());
-  const b = await openBrowser(t);
+  const b = await openBrowser(t, fd);
   t.after(() => b.close());
   const {page} = b;
 
@@ -77,7 +77,7 @@ test('deploy and undeploy from the page change the status',
      {skip: !flowdPath() && 'FLOWD is not set'}, async (t) => {
   const fd = await startFlowd();
   t.after(() => fd.stop());
-  const b = await openBrowser(t);
+  const b = await openBrowser(t, fd);
   t.after(() => b.close());
   const {page} = b;
 

@@ -1,4 +1,8 @@
 /*
+ * flowd's own token in the URL run.sh prints (/#token=TOKEN): the page is
+ * logged in, keeps the token for the tab and removes it from the address
+ * bar, also after a route (#/runtime&token=TOKEN).
+ *
  * flowd with a token: the page asks for it once (in-page dialog, not a
  * browser prompt); cancelled, it does not ask again by itself but offers
  * an "Enter token" button; the token is kept for the tab and the page then
@@ -7,7 +11,7 @@
 
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {startFlowd, deployDemo, openBrowser, flowdPath} from './helpers.mjs';
+import {startFlowd, deployDemo, openBrowser, flowdPath, loginUrl, until} from './helpers.mjs';
 
 test('the token is asked for once and kept for the session',
      {skip: !flowdPath() && 'FLOWD is not set'}, async (t) => {
@@ -55,4 +59,42 @@ test('the token is asked for once and kept for the session',
   /* Only the first, expected 401 may have been logged. */
   assert.ok(b.problems.console.every((m) => /status of 401/.test(m)),
             b.problems.console.join('\n'));
+});
+
+test('the token in the fragment logs in and leaves the address bar',
+     {skip: !flowdPath() && 'FLOWD is not set'}, async (t) => {
+  const fd = await startFlowd();
+  t.after(() => fd.stop());
+  assert.match(fd.token, /^[0-9a-f]{64}$/);
+  await deployDemo(fd);
+  const b = await openBrowser(t);
+  t.after(() => b.close());
+  const {page} = b;
+
+  await page.goto(loginUrl(fd));
+  await page.locator('#overview-streams tr[data-stream="demo"] .status[data-status="deployed"]')
+      .waitFor({timeout: 20000});
+  await page.locator('#conn[data-state="open"]').waitFor({timeout: 20000});
+  assert.equal(page.url(), fd.url + '/');
+  assert.equal(await page.evaluate(() => location.hash), '');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('flow.token')), fd.token);
+  assert.equal(await page.locator('#token-dialog[open]').count(), 0);
+  await b.shot('token-fragment');
+
+  /* A fresh tab with the token after a route: the route stays. */
+  const page2 = await page.context().newPage();
+  await page2.goto(fd.url + '/#/runtime&token=' + fd.token);
+  await page2.locator('#runtime-table tbody tr').first().waitFor({timeout: 20000});
+  assert.equal(page2.url(), fd.url + '/#/runtime');
+  assert.equal(await page2.locator('#token-dialog[open]').count(), 0);
+  /* The history holds no entry with the token either. */
+  await page2.goto(fd.url + '/#/apps');
+  await page2.goBack();
+  await until('back on the runtime page', async () => page2.url().endsWith('#/runtime'));
+  assert.ok(!page2.url().includes('token='), page2.url());
+  await page2.close();
+
+  assert.deepEqual(b.problems.dialogs, []);
+  assert.deepEqual(b.problems.page, []);
+  assert.deepEqual(b.problems.console, []);
 });

@@ -14,7 +14,7 @@ test('names and texts with markup never execute',
      {skip: !flowdPath() && 'FLOWD is not set'}, async (t) => {
   const fd = await startFlowd();
   t.after(() => fd.stop());
-  const b = await openBrowser(t);
+  const b = await openBrowser(t, fd);
   t.after(() => b.close());
   const {page} = b;
 
