@@ -1,32 +1,109 @@
 #!/usr/bin/env bash
-# The main job: sets everything up, builds flow, and runs flowd in the
-# foreground with the stream files of streams/ loaded and the demo deployed
-# (account events folded into account state and counted, and a tap that
-# counts the event types), then prints where to look. Ctrl-C stops flowd
-# and every app it started; running this again picks the streams up where
-# they were.
+# The main job: sets everything up, builds flow, and runs flowd with the
+# demo (streams/demo.flow: account events folded into account state and
+# counted, and a tap that counts the event types) loaded and deployed.
+# Once flowd answers /ready it prints where to look, with a dashboard URL
+# that logs in with flowd's token; when flowd fails to start (say, the port
+# is taken) its error is shown and this script exits non-zero. Ctrl-C (or
+# SIGTERM) stops flowd and every app it started; running this again picks
+# the streams up where they were.
 #
 # Environment: FLOW_PORT (default 9393), FLOW_BIND (default 127.0.0.1),
-# FLOW_DATA_DIR (default build/flow-data), FLOW_TOKEN (optional).
+# FLOW_DATA_DIR (default build/flow-data), FLOW_TOKEN (optional: else the
+# token flowd keeps in FLOW_DATA_DIR/token), FLOW_BUILD_DIR (default
+# build), FLOW_SKIP_SETUP=1 (skip setup.sh and build.sh: use the build
+# that is there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
-./scripts/build.sh build
+build="${FLOW_BUILD_DIR:-build}"
+if [[ "${FLOW_SKIP_SETUP:-}" != 1 ]]; then
+  ./scripts/setup.sh
+  ./scripts/build.sh "${build}"
+fi
 
 port="${FLOW_PORT:-9393}"
 bind="${FLOW_BIND:-127.0.0.1}"
 data="${FLOW_DATA_DIR:-build/flow-data}"
-url="http://${bind}:${port}"
+case "${bind}" in
+  0.0.0.0) host=127.0.0.1 ;;
+  ::) host=::1 ;;
+  *) host="${bind}" ;;
+esac
+if [[ "${host}" == *:* ]]; then
+  url="http://[${host}]:${port}"
+else
+  url="http://${host}:${port}"
+fi
 
+# Answers whether flowd says it is ready (GET /ready is 200), in a
+# subshell so that a refused connection only fails the check.
+ready() (
+  exec 3<>"/dev/tcp/${host}/${port}" || exit 1
+  printf 'GET /ready HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n' \
+    "${host}" "${token}" >&3
+  IFS= read -r -t 10 status <&3 || exit 1
+  [[ "${status}" == "HTTP/1."?" 200"* ]]
+) 2>/dev/null
+
+# flowd runs as a job of its own (its own process group), so that Ctrl-C
+# reaches it once, forwarded from here, and it stops its apps.
+set -m
+"${build}/server/flowd" --bind "${bind}" --port "${port}" \
+  --data-dir "${data}" --load streams/demo.flow \
+  --deploy accounts --deploy event-types &
+flowd=$!
+set +m
+stopping=
+# shellcheck disable=SC2317 # called from the traps below
+forward() {
+  stopping=1
+  kill -"$1" "${flowd}" 2>/dev/null || true
+}
+trap 'forward INT' INT
+trap 'forward TERM' TERM
+trap 'forward HUP' HUP
+
+# Waits for flowd to exit and exits with its status.
+finish() {
+  local rc=0
+  while kill -0 "${flowd}" 2>/dev/null; do
+    rc=0
+    wait "${flowd}" || rc=$?
+  done
+  exit "${rc}"
+}
+
+token="${FLOW_TOKEN:-}"
+until [[ -n "${token}" ]] && ready; do
+  if ! kill -0 "${flowd}" 2>/dev/null || [[ -n "${stopping}" ]]; then
+    rc=0
+    wait "${flowd}" || rc=$?
+    if [[ -z "${stopping}" ]]; then
+      echo "run.sh: flowd exited with status ${rc} before it was ready;" \
+        "its error is above" >&2
+      exit $((rc ? rc : 1))
+    fi
+    finish
+  fi
+  if [[ -z "${token}" && -s "${data}/token" ]]; then
+    token="$(<"${data}/token")"
+  fi
+  sleep 0.2
+done
+
+if [[ "${data}" == build/flow-data ]]; then
+  ctl="build/cli/flowctl --server ${url}"
+else
+  ctl="FLOW_DATA_DIR=${data} ${build}/cli/flowctl --server ${url}"
+fi
 cat <<MSG
-flow is starting (data directory: ${data})
-  REST API:   ${url}/streams/definitions   (see docs/rest.md)
-  dashboard:  ${url}/
-  metrics:    ${url}/metrics
-  try:        build/cli/flowctl --server ${url} stream list
+flow is running (data directory: ${data})
+  dashboard:  ${url}/#token=${token}
+              (logs in with flowd's token; keep this URL to yourself)
+  REST API:   ${url}/streams/definitions   (send Authorization: Bearer TOKEN,
+              the token in ${data}/token; see docs/rest.md)
+  metrics:    ${url}/metrics   (with the same token)
+  try:        ${ctl} stream list
 Stop with Ctrl-C.
 MSG
-
-exec build/server/flowd --bind "${bind}" --port "${port}" \
-  --data-dir "${data}" --load streams \
-  --deploy accounts --deploy event-types
+finish

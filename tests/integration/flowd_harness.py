@@ -242,6 +242,24 @@ class Flowd:
         return json.loads(data)["value"]
 
 
+class FlowdAt(Flowd):
+    """A flowd started by someone else (a script under test) at base,
+    driven with the same methods; it is neither started nor stopped here."""
+
+    def __init__(self, base, token=None):
+        self.base = base
+        self.token = token
+
+    def start(self):
+        raise AssertionError("FlowdAt does not start flowd")
+
+    def stop(self):
+        pass
+
+    def cleanup(self):
+        pass
+
+
 def run(tests):
     """Runs the named tests (argv) or all; exit status 1 on a failure."""
     names = sys.argv[1:] or list(tests)
