@@ -23,7 +23,7 @@ static void usage(FILE *out)
             "  --bind=ADDR           listen on ADDR (default 127.0.0.1)\n"
             "  --port=N              listen on port N (default 9393; 0 = any "
             "free port)\n"
-            "  --data-dir=DIR        store, sockets and logs (default "
+            "  --data-dir=DIR        store, token, sockets and logs (default "
             "$FLOW_DATA_DIR, else ./flow-data); created when missing\n"
             "  --token=TOKEN         require Authorization: Bearer TOKEN "
             "(default $FLOW_TOKEN,\n"
