@@ -35,7 +35,7 @@ static int read_token_file(srv_config *c, const char *path, char *err,
     if (fstat(fd, &st)) {
         snprintf(err, errlen, "cannot read the token file %s: %s", path,
                  strerror(errno));
-        goto fail;
+        goto close_fd;
     }
     if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
         snprintf(err, errlen,
@@ -43,13 +43,13 @@ static int read_token_file(srv_config *c, const char *path, char *err,
                  "user with mode 0600 (it is mode %04o, uid %u); fix it or "
                  "remove it and flowd makes a new one",
                  path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
-        goto fail;
+        goto close_fd;
     }
     n = read(fd, buf, sizeof buf - 1);
     if (n < 0) {
         snprintf(err, errlen, "cannot read the token file %s: %s", path,
                  strerror(errno));
-        goto fail;
+        goto close_fd;
     }
     close(fd);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
@@ -73,7 +73,7 @@ static int read_token_file(srv_config *c, const char *path, char *err,
         }
     memcpy(c->token, buf, (size_t)n + 1);
     return 0;
-fail:
+close_fd:
     close(fd);
     return -1;
 }
@@ -121,12 +121,12 @@ static int make_token_file(srv_config *c, const char *path, char *err,
         snprintf(err, errlen, "cannot write the token file %s: %s", tmp,
                  strerror(errno ? errno : EIO));
         close(fd);
-        goto out;
+        goto unlink_tmp;
     }
     if (close(fd)) {
         snprintf(err, errlen, "cannot write the token file %s: %s", tmp,
                  strerror(errno));
-        goto out;
+        goto unlink_tmp;
     }
     if (link(tmp, path) == 0) {
         hex[2 * TOKEN_BYTES] = '\0';
@@ -138,7 +138,7 @@ static int make_token_file(srv_config *c, const char *path, char *err,
         snprintf(err, errlen, "cannot create the token file %s: %s", path,
                  strerror(errno));
     }
-out:
+unlink_tmp:
     unlink(tmp);
     explicit_bzero(raw, sizeof raw);
     explicit_bzero(hex, sizeof hex);
