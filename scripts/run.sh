@@ -92,7 +92,7 @@ until [[ -n "${token}" ]] && ready; do
 done
 
 if [[ "${data}" == build/flow-data ]]; then
-  ctl="build/cli/flowctl --server ${url}"
+  ctl="${build}/cli/flowctl --server ${url}"
 else
   ctl="FLOW_DATA_DIR=${data} ${build}/cli/flowctl --server ${url}"
 fi
