@@ -983,6 +983,24 @@ static void spawn_inst(srv *s, srv_inst *i)
         inst_gone(s, i, 127, 0);
         return;
     }
+    /* Checked again at each start: a restart must not run what another
+     * user put in its place since the deploy. */
+    char real[PATH_MAX] = "", why[1024];
+    int bad =
+        srv_registry_check_path(s, file, real, sizeof real, why, sizeof why);
+    if (!bad && strcmp(real, file) != 0) {
+        srv_fmt(why, sizeof why, "%s now resolves to %s", file, real);
+        bad = -1;
+    }
+    if (bad) {
+        char id[160];
+        srv_inst_id(i, id, sizeof id);
+        fprintf(stderr, "flowd: [%s] refusing to start %s: %s\n", id, file,
+                why);
+        strv_free(&av);
+        inst_gone(s, i, 127, 0);
+        return;
+    }
 
     for (size_t k = 0; k < sizeof env_allow / sizeof env_allow[0]; k++) {
         const char *v = getenv(env_allow[k]);
@@ -1108,7 +1126,14 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
             snprintf(err, errlen, "app '%s' has no executable", da->name);
             return -1;
         }
-        snprintf(a->uri, sizeof a->uri, "%s", uri);
+        /* It passed the rules when it was registered; whoever may have
+         * changed it or a directory above it since is not trusted now. */
+        char why[1024];
+        if (srv_registry_check_path(s, uri, a->uri, sizeof a->uri, why,
+                                    sizeof why)) {
+            snprintf(err, errlen, "app '%s' is not run: %s", da->name, why);
+            return -1;
+        }
         for (size_t o = 0; o < da->n_options; o++)
             set_opt(a, da->options[o].key, da->options[o].value);
         srv_props_app_options(props, a->label, set_opt_cb, a);
