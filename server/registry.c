@@ -367,8 +367,8 @@ int srv_registry_load(srv *s, char *err, size_t errlen)
         base = base ? base + 1 : builtin[i];
         if (strcmp(base, "flow-host") == 0)
             continue;
-        if (add_app(s, builtin[i], true, NULL, NULL, e, sizeof e, NULL) &&
-            !s->cfg.quiet)
+        /* Logged even with --quiet: a missing built-in app is an error. */
+        if (add_app(s, builtin[i], true, NULL, NULL, e, sizeof e, NULL))
             fprintf(stderr, "flowd: built-in app skipped: %s\n", e);
     }
     sqlite3_stmt *st =
