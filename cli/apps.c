@@ -295,6 +295,11 @@ static int reg(struct ctl *c, int argc, char **argv, bool unregister)
                   "and TYPE\n"
                   "(source, processor or sink). --force replaces an "
                   "existing one.\n"
+                  "--uri is an absolute path or a file:///ABS/PATH URI; "
+                  "the server\n"
+                  "accepts only an executable under its --apps-dir "
+                  "directories that\n"
+                  "no user but root or its own could have written.\n"
                   "\n"
                   "Example:\n"
                   "  flowctl app register my-filter --type processor --uri "
@@ -309,9 +314,9 @@ static int reg(struct ctl *c, int argc, char **argv, bool unregister)
         return ctl_usage_error("--type must be source, processor or sink, "
                                "not '%s'",
                                type);
-    if (uri && uri[0] != '/')
+    if (uri && uri[0] != '/' && strncmp(uri, "file:", 5) != 0)
         return ctl_usage_error("--uri must be an absolute path to an "
-                               "executable, not '%s'",
+                               "executable or a file:///PATH URI, not '%s'",
                                uri);
     char *p = app_path(type, pos[0]);
     json_t *res;

@@ -157,51 +157,51 @@ typedef struct checker {
             (c)->rc = -1;                                             \
     } while (0)
 
-static void check_value(checker *c, const dsl_app *app, const dsl_option *o,
-                        const dsl_app_option *def)
+const char *dsl_option_expect(const dsl_app_option *def, const char *v,
+                              char *buf, size_t len)
 {
-    const char *v = o->value;
-    const char *want = NULL;
-    char buf[512];
     switch (def->type) {
     case DSL_TYPE_STRING:
-        return;
+        return NULL;
     case DSL_TYPE_INT:
-        want = int_ok(v) ? NULL : "an integer";
-        break;
+        return int_ok(v) ? NULL : "an integer";
     case DSL_TYPE_FLOAT:
-        want = float_ok(v) ? NULL : "a number";
-        break;
+        return float_ok(v) ? NULL : "a number";
     case DSL_TYPE_BOOL:
-        want = bool_ok(v) ? NULL : "true or false";
-        break;
+        return bool_ok(v) ? NULL : "true or false";
     case DSL_TYPE_DURATION:
-        want = duration_ok(v) ? NULL
+        return duration_ok(v) ? NULL
                               : "a duration such as 500ms, 2s or 1m (a bare "
                                 "number is ms)";
-        break;
     case DSL_TYPE_ENUM: {
         for (size_t i = 0; i < def->n_values; i++)
             if (!strcmp(def->values[i], v))
-                return;
+                return NULL;
         const char *s =
             dsl_suggest(v, (const char *const *)def->values, def->n_values);
         char list[400];
         join_names(list, sizeof(list), (const char *const *)def->values,
                    def->n_values);
         if (s)
-            snprintf(buf, sizeof(buf), "one of %s; did you mean '%s'?", list,
-                     s);
+            snprintf(buf, len, "one of %s; did you mean '%s'?", list, s);
         else
-            snprintf(buf, sizeof(buf), "one of %s", list);
-        want = buf;
-        break;
+            snprintf(buf, len, "one of %s", list);
+        return buf;
     }
     }
+    return NULL;
+}
+
+static void check_value(checker *c, const dsl_app *app, const dsl_option *o,
+                        const dsl_app_option *def)
+{
+    char buf[512];
+    const char *want = dsl_option_expect(def, o->value, buf, sizeof buf);
+
     if (want)
         ADD(c, o->value_offset, o->value_length,
-            "bad value '%s' for option '--%s' of app '%s': expected %s", v,
-            o->key, app->name, want);
+            "bad value '%s' for option '--%s' of app '%s': expected %s",
+            o->value, o->key, app->name, want);
 }
 
 static void check_options(checker *c, const dsl_app *app,

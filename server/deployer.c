@@ -983,6 +983,24 @@ static void spawn_inst(srv *s, srv_inst *i)
         inst_gone(s, i, 127, 0);
         return;
     }
+    /* Checked again at each start: a restart must not run what another
+     * user put in its place since the deploy. */
+    char real[PATH_MAX] = "", why[1024];
+    int bad =
+        srv_registry_check_path(s, file, real, sizeof real, why, sizeof why);
+    if (!bad && strcmp(real, file) != 0) {
+        srv_fmt(why, sizeof why, "%s now resolves to %s", file, real);
+        bad = -1;
+    }
+    if (bad) {
+        char id[160];
+        srv_inst_id(i, id, sizeof id);
+        fprintf(stderr, "flowd: [%s] refusing to start %s: %s\n", id, file,
+                why);
+        strv_free(&av);
+        inst_gone(s, i, 127, 0);
+        return;
+    }
 
     for (size_t k = 0; k < sizeof env_allow / sizeof env_allow[0]; k++) {
         const char *v = getenv(env_allow[k]);
@@ -1073,9 +1091,19 @@ static void set_opt(srv_dapp *a, const char *key, const char *value)
         a->nopts++;
 }
 
+struct set_opt_ud {
+    srv_dapp *a;
+    const dsl_app_info *info;
+};
+
+/* An app.*.<option> property reaches only the apps that have the option
+ * (an app.<label>.<option> the app lacks was refused at deploy). */
 static void set_opt_cb(void *ud, const char *key, const char *value)
 {
-    set_opt(ud, key, value);
+    struct set_opt_ud *u = ud;
+
+    if (srv_props_app_option(u->info, key))
+        set_opt(u->a, key, value);
 }
 
 /* Builds the apps of a deployment from the parsed definition. */
@@ -1108,10 +1136,18 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
             snprintf(err, errlen, "app '%s' has no executable", da->name);
             return -1;
         }
-        snprintf(a->uri, sizeof a->uri, "%s", uri);
+        /* It passed the rules when it was registered; whoever may have
+         * changed it or a directory above it since is not trusted now. */
+        char why[1024];
+        if (srv_registry_check_path(s, uri, a->uri, sizeof a->uri, why,
+                                    sizeof why)) {
+            snprintf(err, errlen, "app '%s' is not run: %s", da->name, why);
+            return -1;
+        }
         for (size_t o = 0; o < da->n_options; o++)
             set_opt(a, da->options[o].key, da->options[o].value);
-        srv_props_app_options(props, a->label, set_opt_cb, a);
+        struct set_opt_ud su = { a, info };
+        srv_props_app_options(props, a->label, set_opt_cb, &su);
         for (int o = 0; o < a->nopts; o++) {
             if (!a->opts[o]) {
                 snprintf(err, errlen, "out of memory");
@@ -1142,45 +1178,6 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
             }
             a->ninst++;
             alloc_endpoints(s, a->inst[j]);
-        }
-    }
-    return 0;
-}
-
-/* Checks app.<label>.<option> properties against the registry. */
-static int check_prop_options(srv *s, srv_stream *st, json_t *props, char *err,
-                              size_t errlen)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(props, key, v)
-    {
-        if (strncmp(key, "app.", 4) != 0)
-            continue;
-        const char *lab = key + 4;
-        const char *dot = strchr(lab, '.');
-        const char *opt = dot + 1;
-        for (size_t k = 0; k < st->ast->n_apps; k++) {
-            const dsl_app *da = &st->ast->apps[k];
-            const char *l = dsl_app_label(da);
-            bool star = lab[0] == '*' && dot == lab + 1;
-            if (!star && (strlen(l) != (size_t)(dot - lab) ||
-                          strncmp(l, lab, (size_t)(dot - lab))))
-                continue;
-            const dsl_app_info *info =
-                dsl_registry_find(s->reg, da->name, DSL_ROLE_ANY);
-            bool found = false;
-            for (size_t o = 0; info && o < info->n_options; o++)
-                if (strcmp(info->options[o].name, opt) == 0)
-                    found = true;
-            if (!found && !star) {
-                snprintf(err, errlen,
-                         "deployment property '%s': app '%s' "
-                         "has no option '%s'",
-                         key, da->name, opt);
-                return -1;
-            }
         }
     }
     return 0;
@@ -1236,6 +1233,7 @@ static void notify_new_outputs(srv *s, srv_dapp *a, int from)
 int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
 {
     const char *labels[DSL_MAX_APPS];
+    const dsl_app_info *infos[DSL_MAX_APPS];
     json_t *norm = NULL;
     size_t n = st->ast->n_apps < DSL_MAX_APPS ? st->ast->n_apps : DSL_MAX_APPS;
 
@@ -1255,11 +1253,14 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                  group, st->ast->source->name);
         return 400;
     }
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < n; k++) {
         labels[k] = dsl_app_label(&st->ast->apps[k]);
+        infos[k] =
+            dsl_registry_find(s->reg, st->ast->apps[k].name, DSL_ROLE_ANY);
+    }
     if (srv_props_parse(props, labels, n, &norm, err, errlen))
         return 400;
-    if (check_prop_options(s, st, norm, err, errlen)) {
+    if (srv_props_check_apps(norm, st->name, labels, infos, n, err, errlen)) {
         json_decref(norm);
         return 400;
     }

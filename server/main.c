@@ -40,6 +40,10 @@ static void usage(FILE *out)
             "or of every *.flow file in a directory (repeatable)\n"
             "  --deploy=NAME         deploy stream NAME after loading unless "
             "it is deployed (repeatable)\n"
+            "  --apps-dir=DIR        allow registering apps under DIR "
+            "(repeatable; the built-in apps' directory is always allowed); "
+            "an app's file and every directory above it must be owned by "
+            "root or flowd's user and not writable by group or others\n"
             "  --max-restarts=N      restarts of an instance within the "
             "window before it is failed (default 5)\n"
             "  --restart-window=SEC  that window (default 60)\n"
@@ -73,6 +77,7 @@ static int parse_args(srv_config *c, int argc, char **argv)
         O_UPLOT,
         O_LOAD,
         O_DEPLOY,
+        O_APPS,
         O_MAXR,
         O_WIN,
         O_STOP,
@@ -90,6 +95,7 @@ static int parse_args(srv_config *c, int argc, char **argv)
         { "uplot-dir", required_argument, NULL, O_UPLOT },
         { "load", required_argument, NULL, O_LOAD },
         { "deploy", required_argument, NULL, O_DEPLOY },
+        { "apps-dir", required_argument, NULL, O_APPS },
         { "max-restarts", required_argument, NULL, O_MAXR },
         { "restart-window", required_argument, NULL, O_WIN },
         { "stop-timeout", required_argument, NULL, O_STOP },
@@ -172,6 +178,13 @@ static int parse_args(srv_config *c, int argc, char **argv)
         case O_DEPLOY:
             if (c->ndeploy < 32)
                 c->deploy[c->ndeploy++] = optarg;
+            break;
+        case O_APPS:
+            if (c->napps_dir == 32) {
+                fprintf(stderr, "flowd: at most 32 --apps-dir\n");
+                return 2;
+            }
+            c->apps_dir[c->napps_dir++] = optarg;
             break;
         case O_MAXR:
             if (!parse_int(optarg, 0, 1000000, &c->max_restarts)) {
@@ -427,6 +440,8 @@ int main(int argc, char **argv)
     srv_store_close(&s->store);
     dsl_registry_destroy(&s->reg);
     json_decref(s->app_uris);
+    for (size_t k = 0; k < s->napps_dirs; k++)
+        free(s->apps_dirs[k]);
     uv_loop_close(s->loop);
     return 0;
 }

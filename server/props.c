@@ -256,3 +256,82 @@ void srv_props_app_options(const json_t *props, const char *label,
             fn(ud, key + 5 + llen, json_string_value(val));
     }
 }
+
+const dsl_app_option *srv_props_app_option(const dsl_app_info *info,
+                                           const char *name)
+{
+    for (size_t o = 0; info && o < info->n_options; o++)
+        if (strcmp(info->options[o].name, name) == 0)
+            return &info->options[o];
+    return NULL;
+}
+
+/* Checks value against one app's option; 0 or -1 with err set. */
+static int check_app_value(const char *key, const char *value,
+                           const dsl_app_option *def, char *err, size_t errlen)
+{
+    char buf[512];
+    const char *want = dsl_option_expect(def, value, buf, sizeof buf);
+
+    if (!want)
+        return 0;
+    snprintf(err, errlen, "deployment property '%s': '%s' is not %s", key,
+             value, want);
+    return -1;
+}
+
+int srv_props_check_apps(const json_t *props, const char *stream,
+                         const char *const *labels,
+                         const dsl_app_info *const *infos, size_t n, char *err,
+                         size_t errlen)
+{
+    const char *key;
+    json_t *val;
+
+    if (!props)
+        return 0;
+    json_object_foreach((json_t *)props, key, val)
+    {
+        if (strncmp(key, "app.", 4) != 0)
+            continue;
+        const char *lab = key + 4;
+        const char *dot = strchr(lab, '.');
+        const char *value = json_string_value(val);
+        if (!dot || !value)
+            continue;
+        const char *opt = dot + 1;
+        size_t llen = (size_t)(dot - lab);
+        bool star = llen == 1 && lab[0] == '*';
+        bool anyone = false, unknown = false;
+        for (size_t k = 0; k < n; k++) {
+            if (!star &&
+                (strlen(labels[k]) != llen || strncmp(labels[k], lab, llen)))
+                continue;
+            if (!infos[k]) {
+                unknown = true;
+                continue;
+            }
+            const dsl_app_option *def = srv_props_app_option(infos[k], opt);
+            if (!def && !star) {
+                snprintf(err, errlen,
+                         "deployment property '%s': app '%s' has no option "
+                         "'%s'",
+                         key, infos[k]->name, opt);
+                return -1;
+            }
+            if (!def)
+                continue;
+            anyone = true;
+            if (check_app_value(key, value, def, err, errlen))
+                return -1;
+        }
+        if (star && !anyone && !unknown) {
+            snprintf(err, errlen,
+                     "deployment property '%s': no app of stream '%s' has an "
+                     "option '%s'",
+                     key, stream, opt);
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -5,6 +5,7 @@
 #ifndef SRV_PROPS_H
 #define SRV_PROPS_H
 
+#include <flow/dsl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,6 +18,24 @@
  * forms. props may be NULL (no properties). */
 int srv_props_parse(const json_t *props, const char *const *labels,
                     size_t nlabels, json_t **out, char *err, size_t errlen);
+
+/* Checks the app.<label>.<option> and app.*.<option> properties of a
+ * normalised object (srv_props_parse's) against the option tables of the
+ * stream's apps, with the rule the DSL checker applies to a definition's
+ * options (dsl_option_expect): infos[k] describes the app labelled
+ * labels[k] (NULL when it is not registered; its options are then not
+ * checked). app.<label>.<option> needs that app to have the option;
+ * app.*.<option> needs at least one app of the stream to have it, and
+ * every app that has it must accept the value. Returns 0, or -1 with a
+ * message in err naming the property, the value and what is allowed. */
+int srv_props_check_apps(const json_t *props, const char *stream,
+                         const char *const *labels,
+                         const dsl_app_info *const *infos, size_t n, char *err,
+                         size_t errlen);
+
+/* The option of info named name, or NULL. Borrowed. */
+const dsl_app_option *srv_props_app_option(const dsl_app_info *info,
+                                           const char *name);
 
 /* The value of deployer.<label>.<prop>, else deployer.*.<prop>, else
  * NULL. Borrowed. */

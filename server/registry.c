@@ -6,14 +6,17 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "apppath.h"
 #include "flow-config.h"
 #include "server.h"
 
@@ -21,61 +24,127 @@ extern char **environ;
 
 #define DESCRIBE_MAX        (256 * 1024)
 #define DESCRIBE_TIMEOUT_MS 5000
+#define DESCRIBE_ENV_MAX    64
 
-int srv_registry_describe(const char *uri, char **json_out, char *err,
+#if defined(__SANITIZE_ADDRESS__)
+#define DESCRIBE_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DESCRIBE_SANITIZED 1
+#endif
+#endif
+
+/* The variables of flowd's environment an app's --describe sees: enough
+ * to find programs and speak the locale, nothing that steers a loader or
+ * carries a secret (FLOW_TOKEN, LD_PRELOAD). */
+static bool env_allowed(const char *kv)
+{
+    return strncmp(kv, "PATH=", 5) == 0 || strncmp(kv, "LANG=", 5) == 0 ||
+           strncmp(kv, "LC_", 3) == 0 || strncmp(kv, "TZ=", 3) == 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The limits --describe runs under: it prints a JSON document, so a few
+ * CPU seconds, a bounded address space, few files and no core dump are
+ * plenty. RLIMIT_NPROC is left alone: it counts every process of flowd's
+ * user (its apps too) and does not bind root; the whole process group is
+ * killed instead once --describe is over. */
+static void set_limits(void)
+{
+    struct rlimit cpu = { 5, 6 };
+    struct rlimit files = { 64, 64 };
+    struct rlimit fsize = { 16 << 20, 16 << 20 };
+    struct rlimit core = { 0, 0 };
+
+    setrlimit(RLIMIT_CPU, &cpu);
+    setrlimit(RLIMIT_NOFILE, &files);
+    setrlimit(RLIMIT_FSIZE, &fsize);
+    setrlimit(RLIMIT_CORE, &core);
+#ifndef DESCRIBE_SANITIZED
+    /* AddressSanitizer reserves terabytes of address space for its
+     * shadow memory, so a sanitized app cannot run under this limit. */
+    struct rlimit as = { 1UL << 30, 1UL << 30 };
+    setrlimit(RLIMIT_AS, &as);
+#endif
+}
+
+/* Runs path --describe in its own process group, with stdin from
+ * /dev/null, stderr discarded, only the allowlisted environment, the
+ * limits above and no descriptor of flowd's but the pipe, and reads what
+ * it prints. Killed (with everything it started) when it has not
+ * finished within DESCRIBE_TIMEOUT_MS. */
+int srv_registry_describe(const char *path, char **json_out, char *err,
                           size_t errlen)
 {
     int fds[2];
     pid_t pid;
-    posix_spawn_file_actions_t fa;
-    char *argv[] = { (char *)uri, "--describe", NULL };
-    char *envp[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
-    struct stat sb;
+    char *argv[] = { (char *)path, "--describe", NULL };
+    char *envp[DESCRIBE_ENV_MAX + 1];
+    size_t envc = 0;
     char *buf = NULL;
     size_t len = 0;
     int status = 0;
+    int64_t deadline;
 
     *json_out = NULL;
-    if (uri[0] != '/') {
-        snprintf(err, errlen, "'%s' is not an absolute path", uri);
-        return -1;
-    }
-    if (stat(uri, &sb) || !S_ISREG(sb.st_mode) || access(uri, X_OK)) {
-        snprintf(err, errlen, "'%s' is not an executable file", uri);
+    for (char **e = environ; *e && envc < DESCRIBE_ENV_MAX; e++)
+        if (env_allowed(*e))
+            envp[envc++] = *e;
+    envp[envc] = NULL;
+    buf = malloc(DESCRIBE_MAX + 1);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (pipe2(fds, O_CLOEXEC)) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
+        free(buf);
         return -1;
     }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawn(&pid, uri, &fa, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
+    pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "cannot run '%s --describe': %s", path,
+                 strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        free(buf);
+        return -1;
+    }
+    if (pid == 0) {
+        /* Only async-signal-safe calls until execve. */
+        int null = open("/dev/null", O_RDWR);
+        setpgid(0, 0);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(fds[1], 1) < 0 ||
+            dup2(null, 2) < 0)
+            _exit(127);
+        syscall(SYS_close_range, 3U, ~0U, 0U);
+        set_limits();
+        execve(path, argv, envp);
+        _exit(127);
+    }
+    /* Also here, so that the group exists before it may be killed. */
+    setpgid(pid, pid);
     close(fds[1]);
-    if (rc) {
-        close(fds[0]);
-        snprintf(err, errlen, "cannot run '%s --describe': %s", uri,
-                 strerror(rc));
-        return -1;
-    }
-    buf = malloc(DESCRIBE_MAX + 1);
-    if (!buf) {
-        close(fds[0]);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    deadline = mono_ms() + DESCRIBE_TIMEOUT_MS;
     for (;;) {
+        int64_t left = deadline - mono_ms();
         struct pollfd p = { .fd = fds[0], .events = POLLIN };
-        int n = poll(&p, 1, DESCRIBE_TIMEOUT_MS);
+        int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0) {
-            kill(pid, SIGKILL);
-            snprintf(err, errlen, "'%s --describe' did not finish within %d ms",
-                     uri, DESCRIBE_TIMEOUT_MS);
-            goto fail;
+            snprintf(err, errlen,
+                     "'%s --describe' did not finish within %d s and was "
+                     "killed",
+                     path, DESCRIBE_TIMEOUT_MS / 1000);
+            goto kill;
         }
         ssize_t r = read(fds[0], buf + len, DESCRIBE_MAX - len);
         if (r < 0 && errno == EINTR)
@@ -84,31 +153,70 @@ int srv_registry_describe(const char *uri, char **json_out, char *err,
             break;
         len += (size_t)r;
         if (len == DESCRIBE_MAX) {
-            kill(pid, SIGKILL);
-            snprintf(err, errlen, "'%s --describe' printed more than %d bytes",
-                     uri, DESCRIBE_MAX);
-            goto fail;
+            snprintf(err, errlen,
+                     "'%s --describe' printed more than %d bytes and was "
+                     "killed",
+                     path, DESCRIBE_MAX);
+            goto kill;
         }
     }
     close(fds[0]);
     fds[0] = -1;
+    /* Its output has ended; it has the rest of the time to exit. It is
+     * reaped only after its group is killed, so that its pid (the
+     * group's id) cannot be reused meanwhile. */
+    for (;;) {
+        siginfo_t si = { 0 };
+        int w = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if (w == 0 && si.si_pid == pid)
+            break;
+        if (w < 0 && errno != EINTR) {
+            snprintf(err, errlen, "'%s --describe': waitid: %s", path,
+                     strerror(errno));
+            goto kill;
+        }
+        if (mono_ms() >= deadline) {
+            snprintf(err, errlen,
+                     "'%s --describe' did not exit within %d s and was "
+                     "killed",
+                     path, DESCRIBE_TIMEOUT_MS / 1000);
+            goto kill;
+        }
+        poll(NULL, 0, 10);
+    }
+    /* Nothing it started outlives it. */
+    kill(-pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(err, errlen, "'%s --describe' failed (exit status %d)", uri,
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        if (WIFSIGNALED(status))
+            snprintf(err, errlen, "'%s --describe' was killed by signal %d",
+                     path, WTERMSIG(status));
+        else
+            snprintf(err, errlen, "'%s --describe' failed (exit status %d)",
+                     path, WEXITSTATUS(status));
         free(buf);
         return -1;
     }
     buf[len] = '\0';
     *json_out = buf;
     return 0;
-fail:
+kill:
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
     if (fds[0] >= 0)
         close(fds[0]);
-    waitpid(pid, NULL, 0);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
     free(buf);
     return -1;
+}
+
+int srv_registry_check_path(srv *s, const char *uri, char *real, size_t reallen,
+                            char *err, size_t errlen)
+{
+    return srv_apppath_check(uri, geteuid(), (const char *const *)s->apps_dirs,
+                             s->napps_dirs, real, reallen, err, errlen);
 }
 
 /* Rebuilds the DSL registry from the stored descriptions. */
@@ -133,17 +241,25 @@ static int rebuild(srv *s)
     return 0;
 }
 
-/* Reads uri's description and adds it under its own type and name.
- * want_type/want_name, when not NULL, must match. */
+/* Checks uri against the path rules, reads its description and adds it
+ * under its own type and name, with the resolved path as its uri.
+ * want_type/want_name, when not NULL, must match. Returns 0, a
+ * SRV_APPPATH_* code when the path rules refuse it, or -3 when its
+ * description does not do. */
 static int add_app(srv *s, const char *uri, bool builtin, const char *want_type,
                    const char *want_name, char *err, size_t errlen,
                    json_t **entry_out)
 {
     char *text = NULL;
+    char real[PATH_MAX];
     json_error_t jerr;
+    int rc = srv_registry_check_path(s, uri, real, sizeof real, err, errlen);
 
+    if (rc)
+        return rc;
+    uri = real;
     if (srv_registry_describe(uri, &text, err, errlen))
-        return -1;
+        return -3;
     json_t *d = json_loads(text, 0, &jerr);
     free(text);
     const char *name = json_string_value(json_object_get(d, "name"));
@@ -154,14 +270,14 @@ static int add_app(srv *s, const char *uri, bool builtin, const char *want_type,
                  "name and role%s%s",
                  uri, d ? "" : ": ", d ? "" : jerr.text);
         json_decref(d);
-        return -1;
+        return -3;
     }
     if ((want_type && strcmp(want_type, role) != 0) ||
         (want_name && strcmp(want_name, name) != 0)) {
         snprintf(err, errlen, "'%s' describes itself as %s '%s', not %s '%s'",
                  uri, role, name, want_type, want_name);
         json_decref(d);
-        return -1;
+        return -3;
     }
     /* Check the document the way the DSL registry reads it. */
     dsl_registry *probe = dsl_registry_new();
@@ -176,7 +292,7 @@ static int add_app(srv *s, const char *uri, bool builtin, const char *want_type,
                  perr ? perr : "out of memory");
         free(perr);
         json_decref(d);
-        return -1;
+        return -3;
     }
     char key[256];
     snprintf(key, sizeof key, "%s/%s", role, name);
@@ -188,12 +304,58 @@ static int add_app(srv *s, const char *uri, bool builtin, const char *want_type,
     return 0;
 }
 
+/* Resolves the allowed app directories: the built-in apps' (always)
+ * and every --apps-dir, which must exist. */
+static int load_dirs(srv *s, const char *const *builtin, size_t nbuiltin,
+                     char *err, size_t errlen)
+{
+    for (size_t i = 0; i < nbuiltin && s->napps_dirs < SRV_APPS_DIRS_MAX; i++) {
+        char dir[PATH_MAX];
+        const char *slash = strrchr(builtin[i], '/');
+        if (!slash)
+            continue;
+        srv_fmt(dir, sizeof dir, "%.*s", (int)(slash - builtin[i]), builtin[i]);
+        char *r = realpath(dir, NULL);
+        bool seen = false;
+        for (size_t k = 0; r && k < s->napps_dirs; k++)
+            seen = seen || strcmp(s->apps_dirs[k], r) == 0;
+        if (!r || seen)
+            free(r);
+        else
+            s->apps_dirs[s->napps_dirs++] = r;
+    }
+    for (int i = 0; i < s->cfg.napps_dir; i++) {
+        char *r = realpath(s->cfg.apps_dir[i], NULL);
+        if (!r) {
+            snprintf(err, errlen, "--apps-dir %s: %s", s->cfg.apps_dir[i],
+                     strerror(errno));
+            return -1;
+        }
+        struct stat sb;
+        if (stat(r, &sb) || !S_ISDIR(sb.st_mode)) {
+            snprintf(err, errlen, "--apps-dir %s: not a directory",
+                     s->cfg.apps_dir[i]);
+            free(r);
+            return -1;
+        }
+        if (s->napps_dirs == SRV_APPS_DIRS_MAX) {
+            free(r);
+            break;
+        }
+        s->apps_dirs[s->napps_dirs++] = r;
+    }
+    return 0;
+}
+
 int srv_registry_load(srv *s, char *err, size_t errlen)
 {
     static const char *const builtin[] = { "", FLOW_BUILTIN_APPS };
-    char e[512];
+    char e[1024];
 
     s->app_uris = json_object();
+    if (load_dirs(s, builtin + 1, sizeof builtin / sizeof builtin[0] - 1, err,
+                  errlen))
+        return -1;
     /* flow-host sits beside the built-in apps. */
     if (sizeof builtin / sizeof builtin[0] > 1) {
         const char *slash = strrchr(builtin[1], '/');
@@ -205,8 +367,8 @@ int srv_registry_load(srv *s, char *err, size_t errlen)
         base = base ? base + 1 : builtin[i];
         if (strcmp(base, "flow-host") == 0)
             continue;
-        if (add_app(s, builtin[i], true, NULL, NULL, e, sizeof e, NULL) &&
-            !s->cfg.quiet)
+        /* Logged even with --quiet: a missing built-in app is an error. */
+        if (add_app(s, builtin[i], true, NULL, NULL, e, sizeof e, NULL))
             fprintf(stderr, "flowd: built-in app skipped: %s\n", e);
     }
     sqlite3_stmt *st =
@@ -252,20 +414,15 @@ int srv_registry_register(srv *s, const char *type, const char *name,
                  type, name);
         return 409;
     }
-    if (uri[0] != '/') {
-        snprintf(err, errlen,
-                 "uri must be the absolute path of an executable, not "
-                 "'%s'",
-                 uri);
+    json_t *e = NULL;
+    int rc = add_app(s, uri, false, type, name, err, errlen, &e);
+    if (rc == SRV_APPPATH_INVALID)
         return 400;
-    }
-    struct stat sb;
-    if (stat(uri, &sb) || !S_ISREG(sb.st_mode) || access(uri, X_OK)) {
-        snprintf(err, errlen, "'%s' is not an executable file", uri);
-        return 400;
-    }
-    if (add_app(s, uri, false, type, name, err, errlen, NULL))
+    if (rc == SRV_APPPATH_REFUSED)
+        return 403;
+    if (rc)
         return 422;
+    uri = json_string_value(json_object_get(e, "uri"));
     if (srv_store_exec(&s->store,
                        "INSERT OR REPLACE INTO apps(type, name, uri) "
                        "VALUES (?, ?, ?)",

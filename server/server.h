@@ -20,6 +20,9 @@
 #define SRV_EP_MAX       256
 #define SRV_RESTART_RING 64
 
+/* The allowed app directories: 32 --apps-dir and the built-in apps'. */
+#define SRV_APPS_DIRS_MAX 33
+
 typedef struct srv srv;
 typedef struct srv_stream srv_stream;
 typedef struct srv_dapp srv_dapp;
@@ -42,6 +45,8 @@ typedef struct srv_config {
     int nload;
     const char *deploy[32];
     int ndeploy;
+    const char *apps_dir[32]; /* --apps-dir, as given */
+    int napps_dir;
     int max_restarts;
     int restart_window_s;
     int stop_timeout_ms;
@@ -171,6 +176,9 @@ struct srv {
     bool stopping;
     bool loopback;
     int64_t started_ms;
+    /* The allowed app directories, resolved (owned). */
+    char *apps_dirs[SRV_APPS_DIRS_MAX];
+    size_t napps_dirs;
 };
 
 /* snprintf that reports truncation: returns 0, or -1 when buf was too
@@ -228,8 +236,15 @@ void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel);
 
 /* Registry. */
 int srv_registry_load(srv *s, char *err, size_t errlen);
-int srv_registry_describe(const char *uri, char **json_out, char *err,
+/* Runs path (already checked) with --describe and returns what it
+ * printed in *json_out (new). */
+int srv_registry_describe(const char *path, char **json_out, char *err,
                           size_t errlen);
+/* The one check an app's executable passes before flowd runs it
+ * (apppath.h): uri is a path or file:// URI; on success the resolved
+ * path is in real. Returns 0 or a SRV_APPPATH_* code with err set. */
+int srv_registry_check_path(srv *s, const char *uri, char *real, size_t reallen,
+                            char *err, size_t errlen);
 json_t *srv_registry_entry(srv *s, const char *type, const char *name);
 
 /* Deployer. */

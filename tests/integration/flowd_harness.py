@@ -276,3 +276,21 @@ def run(tests):
         else:
             print(f"ok   {n} ({time.monotonic() - t0:.1f} s)", flush=True)
     sys.exit(1 if failed else 0)
+
+
+class AppsDir:
+    """A fresh directory flowd may be told to trust (--apps-dir) for apps
+    a test registers, removed on exit. flowd refuses an executable that
+    sits below a directory others may write, such as /tmp, so it is made
+    under FLOW_IT_APPS_BASE (the build directory) instead."""
+
+    def __init__(self):
+        base = os.environ.get("FLOW_IT_APPS_BASE") or os.getcwd()
+        self.path = tempfile.mkdtemp(prefix="apps-", dir=base)
+        os.chmod(self.path, 0o755)
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -18,7 +18,8 @@ import tempfile
 import time
 import urllib.request
 
-from flowd_harness import Flowd, HttpError, pids_with, run, wait_for
+from flowd_harness import (AppsDir, Flowd, HttpError, pids_with, run,
+                           wait_for)
 
 FLOWCTL = os.environ.get("FLOWCTL", "flowctl")
 DEMO = "load-sim --rate=2000 | account-events | counter --name=it-load"
@@ -119,8 +120,8 @@ def test_scale_down_then_undeploy():
     """An undeploy that comes while a scale-down's instances are still
     stopping answers once every process is gone, even when those are the
     last to exit."""
-    with Flowd() as f:
-        path = write_slow_stopper(f.tmp)
+    with AppsDir() as apps, Flowd("--apps-dir", apps) as f:
+        path = write_slow_stopper(apps)
         f.json("POST", "/apps/sink/slowstop", {"uri": path}, expect=201)
         f.create("sd", "time | slowstop")
         f.deploy("sd", {"deployer.slowstop.count": "3"})
@@ -261,8 +262,8 @@ def write_crasher(tmp):
 
 
 def test_crashing_app_fails():
-    with Flowd() as f:
-        path = write_crasher(f.tmp)
+    with AppsDir() as apps, Flowd("--apps-dir", apps) as f:
+        path = write_crasher(apps)
         r = f.json("POST", "/apps/sink/crasher", {"uri": path}, expect=201)
         assert r["uri"] == path and r["builtin"] is False, r
         st, _, body = f.request("POST", "/apps/sink/crasher", {"uri": path})

@@ -101,3 +101,120 @@ Test(props, label_options_win_over_star)
     cr_assert(strstr(s.text, "name=all;"), "%s", s.text);
     json_decref(p);
 }
+
+/* Option values: the stream "load-sim | account-events | log", with the
+ * apps' option tables as their --describe gives them. */
+static const char *const describes[] = {
+    "{\"name\": \"load-sim\", \"role\": \"source\", \"options\": ["
+    " {\"name\": \"rate\", \"type\": \"int\", \"default\": 1000},"
+    " {\"name\": \"period\", \"type\": \"duration\", \"default\": \"1s\"},"
+    " {\"name\": \"ratio\", \"type\": \"float\", \"default\": 0.5},"
+    " {\"name\": \"name\", \"type\": \"string\", \"default\": null}]}",
+    "{\"name\": \"account-events\", \"role\": \"processor\", \"options\": ["
+    " {\"name\": \"strict\", \"type\": \"bool\", \"default\": false},"
+    " {\"name\": \"name\", \"type\": \"string\", \"default\": null}]}",
+    "{\"name\": \"log\", \"role\": \"sink\", \"options\": ["
+    " {\"name\": \"level\", \"type\": \"enum\", \"default\": \"INFO\","
+    "  \"values\": [\"TRACE\", \"DEBUG\", \"INFO\", \"WARN\", \"ERROR\"]}]}",
+};
+static const char *const vlabels[] = { "load-sim", "account-events", "log" };
+
+static int check_values(const char *text, char *err, size_t len)
+{
+    dsl_registry *r = dsl_registry_new();
+    const dsl_app_info *infos[3];
+    json_t *p = NULL;
+    char perr[256];
+
+    cr_assert_not_null(r);
+    for (size_t k = 0; k < 3; k++) {
+        char *e = NULL;
+        cr_assert_eq(dsl_registry_add_describe(r, describes[k],
+                                               strlen(describes[k]), &e),
+                     0, "%s", e);
+        infos[k] = dsl_registry_find(r, vlabels[k], DSL_ROLE_ANY);
+    }
+    json_t *in = json_loads(text, 0, NULL);
+    cr_assert_not_null(in, "bad test JSON: %s", text);
+    cr_assert_eq(srv_props_parse(in, vlabels, 3, &p, perr, sizeof perr), 0,
+                 "%s", perr);
+    err[0] = '\0';
+    int rc = srv_props_check_apps(p, "acc", vlabels, infos, 3, err, len);
+    json_decref(in);
+    json_decref(p);
+    dsl_registry_destroy(&r);
+    return rc;
+}
+
+static void value_refused(const char *text, const char *msg)
+{
+    char err[512];
+
+    cr_assert_eq(check_values(text, err, sizeof err), -1, "accepted %s", text);
+    cr_assert_str_eq(err, msg);
+}
+
+Test(props, values_follow_the_option_table)
+{
+    char err[512];
+
+    cr_assert_eq(check_values("{\"app.log.level\": \"WARN\","
+                              " \"app.load-sim.rate\": 20,"
+                              " \"app.load-sim.period\": \"250ms\","
+                              " \"app.load-sim.ratio\": 0.25,"
+                              " \"app.account-events.strict\": true,"
+                              " \"app.*.name\": \"anything\"}",
+                              err, sizeof err),
+                 0, "%s", err);
+    value_refused("{\"app.log.level\": \"LOUD\"}",
+                  "deployment property 'app.log.level': 'LOUD' is not one "
+                  "of TRACE, DEBUG, INFO, WARN, ERROR");
+    value_refused("{\"app.log.level\": \"WARM\"}",
+                  "deployment property 'app.log.level': 'WARM' is not one "
+                  "of TRACE, DEBUG, INFO, WARN, ERROR; did you mean 'WARN'?");
+    value_refused("{\"app.load-sim.rate\": \"fast\"}",
+                  "deployment property 'app.load-sim.rate': 'fast' is not "
+                  "an integer");
+    value_refused("{\"app.load-sim.rate\": 1.5}",
+                  "deployment property 'app.load-sim.rate': '1.5' is not "
+                  "an integer");
+    value_refused("{\"app.load-sim.period\": \"soon\"}",
+                  "deployment property 'app.load-sim.period': 'soon' is not "
+                  "a duration such as 500ms, 2s or 1m (a bare number is ms)");
+    value_refused("{\"app.load-sim.ratio\": \"half\"}",
+                  "deployment property 'app.load-sim.ratio': 'half' is not "
+                  "a number");
+    value_refused("{\"app.account-events.strict\": \"maybe\"}",
+                  "deployment property 'app.account-events.strict': 'maybe' "
+                  "is not true or false");
+    value_refused("{\"app.log.name\": \"x\"}",
+                  "deployment property 'app.log.name': app 'log' has no "
+                  "option 'name'");
+}
+
+Test(props, star_values_are_checked_for_every_app_that_has_the_option)
+{
+    char err[512];
+
+    /* Only log has --level: the value is checked against its table. */
+    value_refused("{\"app.*.level\": \"LOUD\"}",
+                  "deployment property 'app.*.level': 'LOUD' is not one of "
+                  "TRACE, DEBUG, INFO, WARN, ERROR");
+    cr_assert_eq(check_values("{\"app.*.level\": \"ERROR\"}", err, sizeof err),
+                 0, "%s", err);
+    value_refused("{\"app.*.nonesuch\": \"1\"}",
+                  "deployment property 'app.*.nonesuch': no app of stream "
+                  "'acc' has an option 'nonesuch'");
+}
+
+Test(props, an_unregistered_app_is_left_to_the_deployer)
+{
+    const char *const l[] = { "x" };
+    const dsl_app_info *const none[] = { NULL };
+    json_t *p = json_pack("{s:s,s:s}", "app.x.level", "LOUD", "app.*.y", "1");
+    char err[256] = "";
+
+    cr_assert_eq(srv_props_check_apps(p, "s", l, none, 1, err, sizeof err), 0,
+                 "%s", err);
+    json_decref(p);
+}

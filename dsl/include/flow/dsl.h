@@ -344,6 +344,13 @@ int dsl_check_stream(const dsl_stream *s, const dsl_check_ctx *ctx,
 int dsl_check_file(const dsl_file *f, const dsl_check_ctx *ctx, const char *src,
                    size_t src_len, dsl_errors *errs);
 
+/* The rule for an option's value, the one the checker applies to the
+ * options of a definition (and flowd to deployment properties): NULL when
+ * `value` is acceptable for `def`, else what is expected ("an integer",
+ * "one of A, B, C; did you mean 'B'?"), a static string or `buf`. */
+const char *dsl_option_expect(const dsl_app_option *def, const char *value,
+                              char *buf, size_t len);
+
 /* The closest candidate to `word` by edit distance, when close enough to
  * be a likely typo (distance <= max(1, len/3)); NULL otherwise.
  * Borrowed (one of `candidates`). */
