@@ -30,6 +30,8 @@ static const entry tree[] = {
     { "/tmp", 0, S_IFDIR | 01777 },
     { "/tmp/evil", 1001, S_IFREG | 0755 },
     { "/tmp/rootapp", 0, S_IFREG | 0755 },
+    { "/tmp/open", 0, S_IFDIR | 0777 },
+    { "/tmp/open/app", 0, S_IFREG | 0755 },
     { "/home", 0, S_IFDIR | 0755 },
     { "/home/u", 1001, S_IFDIR | 0755 },
     { "/home/u/app", 0, S_IFREG | 0755 },
@@ -96,14 +98,18 @@ Test(apppath, names_the_rule_and_the_path)
             "another");
 }
 
-Test(apppath, a_sticky_world_writable_directory_is_refused_too)
+Test(apppath, a_sticky_directory_of_roots_protects_what_others_cannot_own)
 {
-    /* /tmp is allowed here, yet any user may put a file in it. */
-    refused("/tmp/rootapp", SRV_APPPATH_REFUSED,
-            "/tmp/rootapp: directory /tmp is writable by others");
+    char err[512];
+
+    /* Any user may add a file to /tmp, but none may rename or remove one of
+     * root's there: a root-owned app below it is safe, a stranger's is not. */
+    cr_assert_eq(check("/tmp/rootapp", 1000, err, sizeof err), 0, "%s", err);
     refused("/tmp/evil", SRV_APPPATH_REFUSED,
             "/tmp/evil: the file is owned by uid 1001, not by root or "
             "flowd's user (uid 1000)");
+    refused("/tmp/open/app", SRV_APPPATH_REFUSED,
+            "/tmp/open/app: directory /tmp/open is writable by others");
 }
 
 Test(apppath, a_directory_prefix_is_not_the_directory)
