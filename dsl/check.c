@@ -166,6 +166,17 @@ static void check_value(checker *c, const dsl_app *app, const dsl_option *o,
     switch (def->type) {
     case DSL_TYPE_STRING:
         return;
+    case DSL_TYPE_PATH:
+        if (!*v) {
+            want = "a file path";
+            break;
+        }
+        if (c->ctx && c->ctx->check_path &&
+            c->ctx->check_path(c->ctx->check_path_ud, v, def->access, buf,
+                               sizeof(buf)))
+            ADD(c, o->value_offset, o->value_length, "%s --%s: %s", app->name,
+                o->key, buf);
+        return;
     case DSL_TYPE_INT:
         want = int_ok(v) ? NULL : "an integer";
         break;
@@ -529,7 +540,11 @@ int dsl_check_file(const dsl_file *f, const dsl_check_ctx *ctx, const char *src,
     }
     qsort(sinks, ns, sizeof(*sinks), cmp_str);
     index_t idx = { by_name, nb, sinks, ns };
-    dsl_check_ctx c2 = { ctx ? ctx->registry : NULL, known, k };
+    dsl_check_ctx c2 = { 0 };
+    if (ctx)
+        c2 = *ctx;
+    c2.known = known;
+    c2.n_known = k;
     checker c = { &c2, src, src_len, errs, 0, &idx };
     size_t from = errs->n;
 
