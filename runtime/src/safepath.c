@@ -125,7 +125,8 @@ static const char *under(const char *path, const char *dir)
 typedef struct resolved {
     char root[4096];
     char rest[4096];
-    bool in_base; /* the root is the base directory */
+    bool in_base; /* the root is the base directory (or "." for a
+                   * relative path without one) */
 } resolved;
 
 static int resolve(const flow_path_rules *r, const char *path, resolved *out,
@@ -166,7 +167,7 @@ static int resolve(const flow_path_rules *r, const char *path, resolved *out,
                         "%s names the instance directory, not a file", path);
         snprintf(out->root, sizeof(out->root), "%s", r->base ? r->base : ".");
         snprintf(out->rest, sizeof(out->rest), "%s", norm);
-        out->in_base = r->base != NULL;
+        out->in_base = true;
     } else {
         const char *best = NULL, *rest = NULL;
         char dir[4096];
@@ -287,42 +288,97 @@ static int open_parent(const resolved *res, const char *path, char *name,
                 dirs, strerror(e));
 }
 
-/* Whether (dev, ino) is recorded as written by this instance. */
-static bool recorded(const char *base, dev_t dev, ino_t ino)
-{
-    char rec[4096], want[64];
-    bool found = false;
-    if (snprintf(rec, sizeof(rec), "%s" RECORD_NAME, base) >= (int)sizeof(rec))
-        return false;
-    int fd = open(rec, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    int wl = snprintf(want, sizeof(want), "%" PRIuMAX " %" PRIuMAX "\n",
-                      (uintmax_t)dev, (uintmax_t)ino);
-    char *buf = malloc(RECORD_MAX + 1);
-    ssize_t n = buf ? read(fd, buf, RECORD_MAX) : -1;
-    close(fd);
-    if (n > 0) {
-        buf[n] = '\0';
-        for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
-            if (!strncmp(p, want, (size_t)wl))
-                found = true;
-    }
-    free(buf);
-    return found;
-}
-
-static void record(const char *base, dev_t dev, ino_t ino)
+/*
+ * The record of what an instance wrote: base/.flow-outputs holds one line
+ * "DEV INO" per output file it published and still owns. Returns the
+ * record's text, NUL-terminated, new (NULL when there is none or it is
+ * unreadable).
+ */
+static char *record_read(const char *base)
 {
     char rec[4096];
     if (snprintf(rec, sizeof(rec), "%s" RECORD_NAME, base) >= (int)sizeof(rec))
-        return;
-    int fd =
-        open(rec, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        return NULL;
+    int fd = open(rec, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return;
-    dprintf(fd, "%" PRIuMAX " %" PRIuMAX "\n", (uintmax_t)dev, (uintmax_t)ino);
+        return NULL;
+    char *buf = malloc(RECORD_MAX + 1);
+    size_t n = 0;
+    while (buf && n < RECORD_MAX) {
+        ssize_t k = read(fd, buf + n, RECORD_MAX - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
     close(fd);
+    if (buf)
+        buf[n] = '\0';
+    return buf;
+}
+
+static int record_line(char *buf, size_t size, dev_t dev, ino_t ino)
+{
+    return snprintf(buf, size, "%" PRIuMAX " %" PRIuMAX "\n", (uintmax_t)dev,
+                    (uintmax_t)ino);
+}
+
+/* Where the line for (dev, ino) starts in text, or NULL. */
+static char *record_find(char *text, dev_t dev, ino_t ino)
+{
+    char want[64];
+    size_t wl = (size_t)record_line(want, sizeof(want), dev, ino);
+    for (char *p = text; p && *p;) {
+        if (!strncmp(p, want, wl))
+            return p;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return NULL;
+}
+
+static bool recorded(const char *base, dev_t dev, ino_t ino)
+{
+    char *text = record_read(base);
+    bool found = text && record_find(text, dev, ino);
+    free(text);
+    return found;
+}
+
+/*
+ * Records (dev, ino) as written by the instance and drops the line of the
+ * file it replaced (old_*, when had_old), so that the record holds only
+ * what is still there. The record is rewritten through a new file renamed
+ * over it; when that fails, the next run only refuses to replace this
+ * output.
+ */
+static void record_swap(const char *base, bool had_old, dev_t old_dev,
+                        ino_t old_ino, dev_t dev, ino_t ino)
+{
+    char rec[4096], tmp[4200], line[64];
+    if (snprintf(rec, sizeof(rec), "%s" RECORD_NAME, base) >= (int)sizeof(rec))
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", rec, (long)getpid());
+    char *text = record_read(base);
+    char *old = text && had_old ? record_find(text, old_dev, old_ino) : NULL;
+    if (old) {
+        char *next = strchr(old, '\n');
+        next = next ? next + 1 : old + strlen(old);
+        memmove(old, next, strlen(next) + 1);
+    }
+    unlink(tmp);
+    int fd =
+        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto free_text;
+    int n = record_line(line, sizeof(line), dev, ino);
+    size_t tl = text ? strlen(text) : 0;
+    bool ok = (tl == 0 || write(fd, text, tl) == (ssize_t)tl) &&
+              write(fd, line, (size_t)n) == n;
+    if (close(fd) != 0 || !ok || rename(tmp, rec) != 0)
+        unlink(tmp);
+free_text:
+    free(text);
 }
 
 /* Whether an existing file st may be replaced under r (see
@@ -475,6 +531,7 @@ FILE *flow_path_fopen(flow_path_out *o, const flow_path_rules *r,
 
     memset(o, 0, sizeof(*o));
     o->dirfd = -1;
+    o->path = path;
     if (acc == FLOW_PATH_READ) {
         fail(why, whylen, 0, "%s: an output cannot be opened for reading",
              path);
@@ -541,14 +598,15 @@ int flow_path_fclose(flow_path_out *o, FILE *f, bool discard, char *why,
         goto close_dir;
     if (e || discard) {
         if (e)
-            rc = fail(why, whylen, flow_from_errno(e), "%s: %s", o->name,
+            rc = fail(why, whylen, flow_from_errno(e), "%s: %s", o->path,
                       strerror(e));
         goto unlink_tmp;
     }
-    if (fstatat(o->dirfd, o->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    bool had_old = fstatat(o->dirfd, o->name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (!had_old) {
         /* New: publish without replacing whatever appears meanwhile. */
         if (linkat(o->dirfd, o->tmp, o->dirfd, o->name, 0) != 0) {
-            rc = fail(why, whylen, flow_from_errno(errno), "%s: %s", o->name,
+            rc = fail(why, whylen, flow_from_errno(errno), "%s: %s", o->path,
                       strerror(errno));
             goto unlink_tmp;
         }
@@ -556,21 +614,21 @@ int flow_path_fclose(flow_path_out *o, FILE *f, bool discard, char *why,
     } else {
         flow_path_rules r = { .base = o->base, .record = o->record };
         if (S_ISLNK(st.st_mode) ||
-            !replaceable(&r, &st, o->name, why, whylen)) {
+            !replaceable(&r, &st, o->path, why, whylen)) {
             if (S_ISLNK(st.st_mode))
                 fail(why, whylen, 0,
-                     "%s is a symbolic link, which is not followed", o->name);
+                     "%s is a symbolic link, which is not followed", o->path);
             rc = -FLOW_EOPTION;
             goto unlink_tmp;
         }
         if (renameat(o->dirfd, o->tmp, o->dirfd, o->name) != 0) {
-            rc = fail(why, whylen, flow_from_errno(errno), "%s: %s", o->name,
+            rc = fail(why, whylen, flow_from_errno(errno), "%s: %s", o->path,
                       strerror(errno));
             goto unlink_tmp;
         }
     }
     if (o->record)
-        record(o->base, o->dev, o->ino);
+        record_swap(o->base, had_old, st.st_dev, st.st_ino, o->dev, o->ino);
     goto close_dir;
 unlink_tmp:
     unlinkat(o->dirfd, o->tmp, 0);

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,4 +291,33 @@ BOTH(unconfined_by_hand)
     snprintf(p, sizeof(p), "%s/none/x", outside);
     cr_assert_eq(flow_path_probe(&rules, p, FLOW_PATH_WRITE, why, sizeof(why)),
                  -FLOW_ENOENT);
+}
+
+/* The record of what an instance wrote keeps one line per live output,
+ * however often it is replaced. */
+BOTH(record_holds_live_outputs)
+{
+    char why[512], p[400], rec[400], buf[256];
+    for (int k = 0; k < 5; k++) {
+        cr_assert_eq(
+            write_out("a.json", FLOW_PATH_WRITE, "a", why, sizeof(why)), 0,
+            "%s", why);
+        cr_assert_eq(
+            write_out("b.json", FLOW_PATH_WRITE, "b", why, sizeof(why)), 0,
+            "%s", why);
+    }
+    snprintf(rec, sizeof(rec), "%s/.flow-outputs", inst);
+    slurp(rec, buf, sizeof(buf));
+    size_t lines = 0;
+    for (char *c = buf; *c; c++)
+        lines += *c == '\n';
+    cr_assert_eq(lines, 2, "%s", buf);
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/a.json", inst);
+    cr_assert_eq(stat(p, &st), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "%ju %ju\n", (uintmax_t)st.st_dev,
+             (uintmax_t)st.st_ino);
+    cr_assert(strstr(buf, want), "%s lacks %s", buf, want);
+    cr_assert_eq(entries(inst), 3); /* a.json, b.json, .flow-outputs */
 }

@@ -90,7 +90,8 @@ typedef struct flow_path_out {
     bool in_place; /* an append or a FIFO: nothing to rename */
     bool record;   /* record the published file in base/.flow-outputs */
     const char *base;
-    dev_t dev; /* the new file, for the record */
+    const char *path; /* as asked for, for messages (borrowed) */
+    dev_t dev;        /* the new file, for the record */
     ino_t ino;
     char name[256]; /* the file's name in dirfd */
     char tmp[300];  /* the new file's name, renamed to name at the end */
