@@ -440,6 +440,10 @@ static int judge_existing(const flow_path_rules *r, int dirfd, const char *name,
         if (!S_ISREG(st->st_mode))
             return fail(why, whylen, -FLOW_EOPTION, "%s is not a regular file",
                         path);
+        /* A hard link would let the append land in a file elsewhere. */
+        if (st->st_nlink != 1)
+            return fail(why, whylen, -FLOW_EOPTION,
+                        "%s has other hard links; it is left alone", path);
         return 0;
     }
     if (!replaceable(r, st, path, why, whylen))
@@ -510,11 +514,11 @@ static int open_in_place(flow_path_out *o, flow_path_access acc,
         return fail(why, whylen, flow_from_errno(errno), "%s: %s", path,
                     strerror(errno));
     if (fstat(fd, &st) != 0 ||
-        !(S_ISFIFO(st.st_mode) ||
-          (acc == FLOW_PATH_APPEND && S_ISREG(st.st_mode)))) {
+        !(S_ISFIFO(st.st_mode) || (acc == FLOW_PATH_APPEND &&
+                                   S_ISREG(st.st_mode) && st.st_nlink == 1))) {
         close(fd);
-        return fail(why, whylen, -FLOW_EOPTION, "%s is not a regular file",
-                    path);
+        return fail(why, whylen, -FLOW_EOPTION,
+                    "%s is not a regular file with one link", path);
     }
     o->in_place = true;
     return fd;

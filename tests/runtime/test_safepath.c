@@ -321,3 +321,19 @@ BOTH(record_holds_live_outputs)
     cr_assert(strstr(buf, want), "%s lacks %s", buf, want);
     cr_assert_eq(entries(inst), 3); /* a.json, b.json, .flow-outputs */
 }
+
+/* An append never lands in a file hard-linked from elsewhere. */
+BOTH(append_refuses_hard_links)
+{
+    char why[512], p[400], hard[400], buf[64];
+    snprintf(p, sizeof(p), "%s/secret", outside);
+    put(p, "secret");
+    snprintf(hard, sizeof(hard), "%s/log", allow);
+    cr_assert_eq(link(p, hard), 0);
+    cr_assert_eq(write_out(hard, FLOW_PATH_APPEND, "more", why, sizeof(why)),
+                 -1);
+    cr_assert(strstr(why, "other hard links"), "%s", why);
+    cr_assert_eq(write_out(hard, FLOW_PATH_WRITE, "more", why, sizeof(why)),
+                 -1);
+    cr_assert_str_eq(slurp(p, buf, sizeof(buf)), "secret");
+}
