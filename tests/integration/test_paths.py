@@ -7,6 +7,8 @@ outside places, never a real system directory.
   outside_refused     a path outside every allowed directory, or climbing
                       out of the instance directory with '..', is a 400
                       naming the option, at create and at deploy
+  deploy_rechecks     a stored definition whose path a restarted flowd no
+                      longer allows is refused at deploy
   allowed_written     with flowd --allow-path D, a path under D is written
   relative_in_instance_dir
                       a relative path lands in the instance's directory,
@@ -96,6 +98,29 @@ def test_outside_refused():
             assert os.listdir(out) == [], os.listdir(out)
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def test_deploy_rechecks():
+    d = scratch()
+    try:
+        with Flowd("--allow-path", d) as f:
+            path = os.path.join(d, "lat.json")
+            f.create("again", f"time | counter --latency-json={path}")
+            # The same store, served by a flowd that no longer allows d.
+            assert f.terminate() == 0
+            f.log.close()
+            f.args = []
+            f.start()
+            status, _, data = f.request("POST",
+                                        "/streams/deployments/again", {})
+            assert status == 400, (status, data)
+            msg = json.loads(data)["message"]
+            assert (f"counter --latency-json: {path} is outside the allowed "
+                    "directories (flowd --allow-path)") in msg, msg
+            assert f.status("again") == "undeployed", f.status("again")
+            assert os.listdir(d) == [], os.listdir(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_allowed_written():
@@ -224,6 +249,7 @@ def test_by_hand_bad_path():
 
 TESTS = {
     "outside_refused": test_outside_refused,
+    "deploy_rechecks": test_deploy_rechecks,
     "allowed_written": test_allowed_written,
     "relative_in_instance_dir": test_relative_in_instance_dir,
     "symlink_not_followed": test_symlink_not_followed,
