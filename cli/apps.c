@@ -238,6 +238,11 @@ static int info(struct ctl *c, int argc, char **argv)
                 if (used + 2 < sizeof(type_s))
                     strcat(type_s, ")");
             }
+            const char *acc = out_str(o, "access", NULL);
+            if (acc) {
+                size_t used = strlen(type_s);
+                snprintf(type_s + used, sizeof(type_s) - used, " (%s)", acc);
+            }
             json_t *d = json_object_get(o, "default");
             if (json_is_string(d))
                 snprintf(dflt, sizeof(dflt), "%s", json_string_value(d));

@@ -374,8 +374,10 @@ int flowctl_validate(int argc, char **argv)
     for (size_t i = 0; i < nin; i++)
         for (size_t j = 0; in[i].file && j < in[i].file->n_streams; j++)
             known[k++] = in[i].file->streams[j];
-    dsl_check_ctx ctx = { have_registry ? reg : NULL, NULL, 0 };
-    dsl_check_ctx fctx = { have_registry ? reg : NULL, known, k };
+    dsl_check_ctx ctx = { .registry = have_registry ? reg : NULL };
+    dsl_check_ctx fctx = { .registry = have_registry ? reg : NULL,
+                           .known = known,
+                           .n_known = k };
     bool valid = true;
     for (size_t i = 0; i < nin; i++) {
         input *p = &in[i];

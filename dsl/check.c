@@ -163,6 +163,9 @@ const char *dsl_option_expect(const dsl_app_option *def, const char *v,
     switch (def->type) {
     case DSL_TYPE_STRING:
         return NULL;
+    case DSL_TYPE_PATH:
+        /* Where a path may lie is the caller's rule (check_path). */
+        return *v ? NULL : "a file path";
     case DSL_TYPE_INT:
         return int_ok(v) ? NULL : "an integer";
     case DSL_TYPE_FLOAT:
@@ -198,10 +201,17 @@ static void check_value(checker *c, const dsl_app *app, const dsl_option *o,
     char buf[512];
     const char *want = dsl_option_expect(def, o->value, buf, sizeof buf);
 
-    if (want)
+    if (want) {
         ADD(c, o->value_offset, o->value_length,
             "bad value '%s' for option '--%s' of app '%s': expected %s",
             o->value, o->key, app->name, want);
+        return;
+    }
+    if (def->type == DSL_TYPE_PATH && c->ctx && c->ctx->check_path &&
+        c->ctx->check_path(c->ctx->check_path_ud, o->value, def->access, buf,
+                           sizeof(buf)))
+        ADD(c, o->value_offset, o->value_length, "%s --%s: %s", app->name,
+            o->key, buf);
 }
 
 static void check_options(checker *c, const dsl_app *app,
@@ -529,7 +539,11 @@ int dsl_check_file(const dsl_file *f, const dsl_check_ctx *ctx, const char *src,
     }
     qsort(sinks, ns, sizeof(*sinks), cmp_str);
     index_t idx = { by_name, nb, sinks, ns };
-    dsl_check_ctx c2 = { ctx ? ctx->registry : NULL, known, k };
+    dsl_check_ctx c2 = { 0 };
+    if (ctx)
+        c2 = *ctx;
+    c2.known = known;
+    c2.n_known = k;
     checker c = { &c2, src, src_len, errs, 0, &idx };
     size_t from = errs->n;
 

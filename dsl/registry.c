@@ -18,8 +18,9 @@ struct dsl_registry {
 };
 
 static const char *const role_names[] = { "source", "processor", "sink" };
-static const char *const type_names[] = { "string", "int",  "float",
-                                          "bool",   "enum", "duration" };
+static const char *const type_names[] = { "string", "int",      "float", "bool",
+                                          "enum",   "duration", "path" };
+static const char *const access_names[] = { "write", "read", "append" };
 
 const char *dsl_role_name(dsl_role role)
 {
@@ -30,7 +31,7 @@ const char *dsl_role_name(dsl_role role)
 
 const char *dsl_type_name(dsl_type type)
 {
-    if (type < DSL_TYPE_STRING || type > DSL_TYPE_DURATION)
+    if (type < DSL_TYPE_STRING || type > DSL_TYPE_PATH)
         return "unknown";
     return type_names[type];
 }
@@ -102,6 +103,7 @@ static int info_copy(dsl_app_info *dst, const dsl_app_info *src)
         const dsl_app_option *s = &src->options[i];
         dsl_app_option *d = &dst->options[i];
         d->type = s->type;
+        d->access = s->access;
         d->required = s->required;
         d->name = dup_opt(s->name, &fail);
         d->default_value = dup_opt(s->default_value, &fail);
@@ -237,7 +239,7 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
         const char *type = json_string_value(json_object_get(o, "type"));
         d->type = DSL_TYPE_STRING;
         bool known = !type;
-        for (int t = 0; type && t <= DSL_TYPE_DURATION; t++) {
+        for (int t = 0; type && t <= DSL_TYPE_PATH; t++) {
             if (!strcmp(type, type_names[t])) {
                 d->type = (dsl_type)t;
                 known = true;
@@ -246,6 +248,21 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
         if (!known) {
             fail_msg(err, "app '%s': option '%s' has an unknown type '%s'",
                      name, oname, type);
+            goto out;
+        }
+        const char *acc = json_string_value(json_object_get(o, "access"));
+        bool acc_known = !acc;
+        for (int k = 0; acc && k < 3; k++) {
+            if (!strcmp(acc, access_names[k])) {
+                d->access = (dsl_path_access)k;
+                acc_known = true;
+            }
+        }
+        if (!acc_known) {
+            fail_msg(err,
+                     "app '%s': option '%s' has an unknown access '%s' "
+                     "(give read, write or append)",
+                     name, oname, acc);
             goto out;
         }
         d->required = json_is_true(json_object_get(o, "required"));

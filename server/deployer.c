@@ -856,6 +856,7 @@ static void app_args(srv *s, srv_inst *i, strv *av)
 {
     srv_dapp *a = i->app;
     char inputs[8192];
+    char dir[PATH_MAX];
 
     for (int k = 0; k < a->nopts; k++)
         strv_add(av, "%s", a->opts[k]);
@@ -872,6 +873,14 @@ static void app_args(srv *s, srv_inst *i, strv *av)
     strv_add(av, "--flow.stream=%s", a->stream->name);
     strv_add(av, "--flow.label=%s", a->label);
     strv_add(av, "--flow.instance=%d", i->index);
+    /* The instance's own directory, where its relative paths resolve; it
+     * is kept after undeploy, so the files written there stay. */
+    srv_inst_dir(s, i, dir, sizeof dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        fprintf(stderr, "flowd: cannot create %s: %s\n", dir, strerror(errno));
+    strv_add(av, "--flow.instance-dir=%s", dir);
+    for (int k = 0; k < s->cfg.nallow; k++)
+        strv_add(av, "--flow.allow-path=%s", s->cfg.allow[k]);
     if (a->cpus[0])
         strv_add(av, "--flow.cpus=%s", a->cpus);
 }
@@ -1154,6 +1163,8 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
                 return -1;
             }
         }
+        if (srv_paths_check_app(s, info, a->opts, a->nopts, err, errlen))
+            return 400;
         a->count = (int)srv_props_deployer_int(props, a->label, "count", 1);
         a->max_restarts = (int)srv_props_deployer_int(
             props, a->label, "maxRestarts", s->cfg.max_restarts);
@@ -1285,11 +1296,11 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
             return 422;
         }
     }
-    if (build_apps(s, st, norm, err, errlen) ||
-        (single && setup_single(s, st, err, errlen))) {
+    int built = build_apps(s, st, norm, err, errlen);
+    if (built || (single && setup_single(s, st, err, errlen))) {
         teardown_apps(st);
         json_decref(norm);
-        return 422;
+        return built == 400 ? 400 : 422;
     }
     char *text = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS);
     int64_t now = srv_now_ms();

@@ -49,6 +49,10 @@ static void usage(FILE *out)
             "  --restart-window=SEC  that window (default 60)\n"
             "  --stop-timeout=MS     SIGTERM to SIGKILL delay on undeploy "
             "(default 5000)\n"
+            "  --allow-path=DIR      app options may name files under DIR "
+            "(repeatable); else\n"
+            "                        only relative paths, under each "
+            "instance's directory\n"
             "  --quiet               log errors only\n"
             "  --help                print this help\n"
             "  --version             print the version\n");
@@ -81,6 +85,7 @@ static int parse_args(srv_config *c, int argc, char **argv)
         O_MAXR,
         O_WIN,
         O_STOP,
+        O_ALLOW,
         O_QUIET,
         O_HELP,
         O_VERSION
@@ -99,6 +104,7 @@ static int parse_args(srv_config *c, int argc, char **argv)
         { "max-restarts", required_argument, NULL, O_MAXR },
         { "restart-window", required_argument, NULL, O_WIN },
         { "stop-timeout", required_argument, NULL, O_STOP },
+        { "allow-path", required_argument, NULL, O_ALLOW },
         { "quiet", no_argument, NULL, O_QUIET },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
@@ -213,6 +219,14 @@ static int parse_args(srv_config *c, int argc, char **argv)
                 return 2;
             }
             break;
+        case O_ALLOW:
+            if (c->nallow == SRV_ALLOW_MAX) {
+                fprintf(stderr, "flowd: at most %d --allow-path directories\n",
+                        SRV_ALLOW_MAX);
+                return 2;
+            }
+            c->allow_arg[c->nallow++] = optarg;
+            break;
         case O_QUIET:
             c->quiet = true;
             break;
@@ -232,6 +246,11 @@ static int parse_args(srv_config *c, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "flowd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char err[PATH_MAX + 128];
+    if (srv_paths_config(c, err, sizeof err)) {
+        fprintf(stderr, "flowd: %s\n", err);
         return 2;
     }
     return -1;

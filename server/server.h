@@ -30,6 +30,8 @@ typedef struct srv_inst srv_inst;
 typedef struct srv_analytics srv_analytics;
 typedef struct srv_tap srv_tap;
 
+#define SRV_ALLOW_MAX 32
+
 typedef struct srv_config {
     char bind[64];
     int port;
@@ -47,6 +49,11 @@ typedef struct srv_config {
     int ndeploy;
     const char *apps_dir[32]; /* --apps-dir, as given */
     int napps_dir;
+    /* --allow-path, as given and made absolute (see paths.c). */
+    const char *allow_arg[SRV_ALLOW_MAX];
+    char allow[SRV_ALLOW_MAX][PATH_MAX];
+    const char *allow_ptr[SRV_ALLOW_MAX];
+    int nallow;
     int max_restarts;
     int restart_window_s;
     int stop_timeout_ms;
@@ -275,6 +282,20 @@ void srv_inst_id(const srv_inst *i, char *buf, size_t len);
  * it was started (a producer of its destination deployed later). */
 void srv_inst_catch_up(srv *s, srv_inst *i);
 const char *srv_inst_state_name(srv_inst_state st);
+
+/* Paths that app options name (paths.c). */
+/* The instance's own directory, DATA/run/STREAM.LABEL-N. */
+void srv_inst_dir(srv *s, const srv_inst *i, char *buf, size_t len);
+/* A dsl_check_ctx.check_path for the --allow-path rules (ud is the srv). */
+int srv_paths_check(void *ud, const char *path, dsl_path_access access,
+                    char *why, size_t whylen);
+/* Checks the path options among an app's final "--key=value" options;
+ * -1 with "APP --OPTION: WHY" in err. */
+int srv_paths_check_app(srv *s, const dsl_app_info *info, char *const *opts,
+                        int nopts, char *err, size_t errlen);
+/* Makes the --allow-path directories absolute; -1 with err when one is
+ * not an existing directory. */
+int srv_paths_config(srv_config *c, char *err, size_t errlen);
 
 /* Control endpoint. */
 int srv_control_start(srv *s, char *err, size_t errlen);

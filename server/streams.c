@@ -334,7 +334,9 @@ static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
             known[n++] = st->ast;
     dsl_check_ctx ctx = { .registry = s->reg,
                           .known = (const dsl_stream *const *)known,
-                          .n_known = n };
+                          .n_known = n,
+                          .check_path = srv_paths_check,
+                          .check_path_ud = s };
     int bad = dsl_check_stream(ast, &ctx, text, len, &errs);
     free(known);
     if (bad) {

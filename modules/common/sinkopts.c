@@ -24,7 +24,7 @@ int sinkopts_init(struct sinkopts *so, flow_ctx *ctx)
                  so->delay_us);
         return -FLOW_EOPTION;
     }
-    so->latency_path = flow_opt_str(ctx, "latency-json");
+    so->latency_path = flow_opt_path(ctx, "latency-json");
     if (so->latency_path && *so->latency_path) {
         so->lat = calloc(1, sizeof(*so->lat));
         if (!so->lat)
@@ -55,10 +55,13 @@ void sinkopts_event(struct sinkopts *so, flow_ctx *ctx, const flow_event *ev)
 void sinkopts_fini(struct sinkopts *so, flow_ctx *ctx)
 {
     if (so->lat) {
-        FILE *f = fopen(so->latency_path, "w");
+        flow_path_out out;
+        char why[1024];
+        FILE *f =
+            flow_path_fopen(&out, flow_path_rules_of(ctx), so->latency_path,
+                            FLOW_PATH_WRITE, why, sizeof(why));
         if (!f) {
-            flow_log(ctx, "cannot write --latency-json=%s: %s",
-                     so->latency_path, strerror(errno));
+            flow_log(ctx, "cannot write --latency-json: %s", why);
         } else {
             const struct lathist *h = so->lat;
             fprintf(f,
@@ -68,9 +71,9 @@ void sinkopts_fini(struct sinkopts *so, flow_ctx *ctx)
                     h->total, lathist_quantile(h, 0.5),
                     lathist_quantile(h, 0.9), lathist_quantile(h, 0.99), h->max,
                     so->first_us, so->last_us);
-            if (fclose(f) != 0)
+            if (flow_path_fclose(&out, f, false, why, sizeof(why)) != 0)
                 flow_log(ctx, "cannot write --latency-json=%s: %s",
-                         so->latency_path, strerror(errno));
+                         so->latency_path, why);
         }
     }
     free(so->lat);

@@ -21,7 +21,7 @@
       NULL,                                                                 \
       "Sleep this many microseconds per event (to test backpressure)." },   \
     {                                                                       \
-        "latency-json", FLOW_OPT_STRING, NULL, false, NULL,                 \
+        "latency-json", FLOW_OPT_PATH, NULL, false, NULL,                   \
             "Record each event's age (now - its creation time) and write "  \
             "count, p50, p90, p99 and max in microseconds as JSON to this " \
             "file at exit."                                                 \

@@ -309,62 +309,20 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, close_cb);
 }
 
-/*
- * Opens PATH for a complete rewrite. A regular file (or a new one) is
- * written to PATH.tmp and renamed over PATH by close_output, so a
- * reader never sees half a file; anything else (a FIFO, /dev/null, a
- * terminal) is written in place, since renaming over it would replace
- * the device or pipe with a regular file. Returns NULL with errno set.
- */
-static FILE *open_output(const char *path, const char *mode, char *tmp,
-                         size_t tmp_size)
-{
-    struct stat st;
-    tmp[0] = '\0';
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return fopen(path, mode);
-    int n = snprintf(tmp, tmp_size, "%s.tmp", path);
-    if (n < 0 || (size_t)n >= tmp_size) {
-        tmp[0] = '\0';
-        errno = ENAMETOOLONG;
-        return NULL;
-    }
-    return fopen(tmp, mode);
-}
-
-/* Closes what open_output opened; 0 or -1 with errno set. */
-static int close_output(FILE *f, const char *path, const char *tmp)
-{
-    if (fclose(f) != 0) {
-        if (tmp[0]) {
-            int e = errno;
-            unlink(tmp);
-            errno = e;
-        }
-        return -1;
-    }
-    if (tmp[0] && rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        errno = e;
-        return -1;
-    }
-    return 0;
-}
-
 /* Writes the final metrics (and counter totals) as JSON. */
 static void write_metrics_json(flow_ctx *ctx)
 {
     const char *path = ctx->conf.metrics_json;
     FILE *f = stdout;
-    char tmp[4096];
+    flow_path_out out;
+    char why[1024];
     if (!path)
         return;
     if (strcmp(path, "-") != 0) {
-        f = open_output(path, "w", tmp, sizeof(tmp));
+        f = flow_path_fopen(&out, &ctx->conf.paths, path, FLOW_PATH_WRITE, why,
+                            sizeof(why));
         if (!f) {
-            flow_log(ctx, "cannot write --flow.metrics-json=%s: %s", path,
-                     strerror(errno));
+            flow_log(ctx, "cannot write --flow.metrics-json: %s", why);
             return;
         }
     }
@@ -408,14 +366,14 @@ static void write_metrics_json(flow_ctx *ctx)
         fflush(f);
         return;
     }
-    if (close_output(f, path, tmp) != 0)
-        flow_log(ctx, "cannot write --flow.metrics-json=%s: %s", path,
-                 strerror(errno));
+    if (flow_path_fclose(&out, f, false, why, sizeof(why)) != 0)
+        flow_log(ctx, "cannot write --flow.metrics-json=%s: %s", path, why);
 }
 
 static void save_state(flow_ctx *ctx)
 {
-    char tmp[4096];
+    flow_path_out out;
+    char why[1024];
     flow_buf b;
     if (!ctx->conf.state || !ctx->app->snapshot)
         return;
@@ -425,22 +383,19 @@ static void save_state(flow_ctx *ctx)
         flow_log(ctx, "snapshot failed: %s", flow_strerror(rc ? rc : b.err));
         goto free_buf;
     }
-    FILE *f = open_output(ctx->conf.state, "wb", tmp, sizeof(tmp));
+    FILE *f = flow_path_fopen(&out, &ctx->conf.paths, ctx->conf.state,
+                              FLOW_PATH_WRITE, why, sizeof(why));
     if (!f) {
-        flow_log(ctx, "cannot save the state to %s: %s", ctx->conf.state,
-                 strerror(errno));
+        flow_log(ctx, "cannot save the state (--flow.state): %s", why);
         goto free_buf;
     }
     if (fwrite(b.data, 1, b.len, f) != b.len) {
         int e = errno;
-        fclose(f);
-        if (tmp[0])
-            unlink(tmp);
+        flow_path_fclose(&out, f, true, why, sizeof(why));
         flow_log(ctx, "cannot save the state to %s: %s", ctx->conf.state,
                  strerror(e));
-    } else if (close_output(f, ctx->conf.state, tmp) != 0) {
-        flow_log(ctx, "cannot save the state to %s: %s", ctx->conf.state,
-                 strerror(errno));
+    } else if (flow_path_fclose(&out, f, false, why, sizeof(why)) != 0) {
+        flow_log(ctx, "cannot save the state to %s: %s", ctx->conf.state, why);
     }
 free_buf:
     flow_buf_fini(&b);
@@ -450,9 +405,21 @@ static int restore_state(flow_ctx *ctx)
 {
     if (!ctx->conf.state || !ctx->app->restore)
         return 0;
-    FILE *f = fopen(ctx->conf.state, "rb");
-    if (!f)
-        return errno == ENOENT ? 0 : flow_from_errno(errno);
+    char why[1024];
+    int fd = flow_path_open_read(&ctx->conf.paths, ctx->conf.state, why,
+                                 sizeof(why));
+    if (fd == -FLOW_ENOENT)
+        return 0;
+    if (fd < 0) {
+        flow_log(ctx, "cannot restore the state (--flow.state): %s", why);
+        return fd;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return flow_from_errno(e);
+    }
     flow_buf b;
     flow_buf_init(&b);
     char chunk[65536];

@@ -33,6 +33,9 @@ typedef struct flow__optval {
  * pinned to a list of CPUs. */
 enum { FLOW_PLACE_AUTO, FLOW_PLACE_ANY, FLOW_PLACE_FIXED };
 
+/* The most --flow.allow-path flags an app takes. */
+#define FLOW__ALLOW_MAX 32
+
 /* The runtime's own --flow.* settings. */
 typedef struct flow__conf {
     const char *input, *output, *error_output, *tap, *control;
@@ -44,9 +47,13 @@ typedef struct flow__conf {
     uint32_t batch_bytes;
     int64_t drain_ms;
     uint32_t eos_exit;
-    const char *cpus;   /* --flow.cpus as given (NULL: auto) */
-    int cpus_mode;      /* FLOW_PLACE_*, from cpus */
-    cpu_set_t cpus_set; /* FLOW_PLACE_FIXED: the CPUs */
+    const char *cpus;                   /* --flow.cpus as given (NULL: auto) */
+    int cpus_mode;                      /* FLOW_PLACE_*, from cpus */
+    cpu_set_t cpus_set;                 /* FLOW_PLACE_FIXED: the CPUs */
+    const char *instance_dir;           /* --flow.instance-dir (NULL: none) */
+    const char *allow[FLOW__ALLOW_MAX]; /* --flow.allow-path, in order */
+    size_t nallow;
+    flow_path_rules paths; /* built from the two above */
 } flow__conf;
 
 /* Where the app's threads run (placement.c). */

@@ -14,7 +14,8 @@
 #include "flow/error.h"
 
 static const char *const type_names[] = { "string", "int",  "float",
-                                          "bool",   "enum", "duration" };
+                                          "bool",   "enum", "duration",
+                                          "path",   "path", "path" };
 static const char *const role_names[] = { "source", "processor", "sink" };
 
 /* The runtime's flags, for --help and for "did you mean". */
@@ -31,7 +32,8 @@ static const struct {
     { "stream", "NAME: stream name, for metrics and logs" },
     { "label", "LABEL: the app's label in its stream" },
     { "instance", "N: instance index, 0-based" },
-    { "metrics-json", "PATH: write the final metrics as JSON on exit (-)" },
+    { "metrics-json", "PATH: write the final metrics as JSON on exit (- is "
+                      "stdout)" },
     { "batch-linger-us", "N: wait up to N us to fill a batch (default 0)" },
     { "hwm-events", "N: bound on events in flight per output (2048)" },
     { "batch-max", "N: most events in one batch (default 256)" },
@@ -39,6 +41,9 @@ static const struct {
     { "eos-exit", "N: exit after end of stream from N producers (0 never)" },
     { "state", "PATH: restore the app state from PATH, save it on exit" },
     { "cpus", "LIST|auto|any: CPUs to run on (0,2-3; default auto)" },
+    { "instance-dir", "DIR: the instance's own directory; relative paths "
+                      "resolve under it" },
+    { "allow-path", "DIR: absolute paths may lie under DIR (repeatable)" },
 };
 #define N_FLOW_FLAGS (sizeof(flow_flags) / sizeof(flow_flags[0]))
 
@@ -154,6 +159,13 @@ static int parse_value(const flow_option *o, const char *s, flow__optval *val)
     switch (o->type) {
     case FLOW_OPT_STRING:
         break;
+    case FLOW_OPT_PATH:
+    case FLOW_OPT_PATH_READ:
+    case FLOW_OPT_PATH_APPEND:
+        /* Where it may lie is judged once every flag is known. */
+        if (!*s)
+            return -1;
+        break;
     case FLOW_OPT_INT:
         if (parse_int(s, &val->i))
             return -1;
@@ -195,6 +207,10 @@ static const char *expect_of(const flow_option *o, char *buf, size_t size)
         return "true or false";
     case FLOW_OPT_DURATION:
         return "a duration such as 500ms, 2s, 1m (a bare number is ms)";
+    case FLOW_OPT_PATH:
+    case FLOW_OPT_PATH_READ:
+    case FLOW_OPT_PATH_APPEND:
+        return "a file path";
     case FLOW_OPT_ENUM: {
         size_t n = (size_t)snprintf(buf, size, "one of:");
         for (size_t i = 0; o->values && o->values[i] && n < size; i++)
@@ -220,6 +236,12 @@ static void print_help(const flow_ctx *ctx)
                o->description ? o->description : "");
         if (o->type == FLOW_OPT_ENUM)
             printf("      %s\n", expect_of(o, buf, sizeof(buf)));
+        if (flow_opt_type_is_path(o->type))
+            printf("      %s; relative to the instance directory, absolute "
+                   "only under --flow.allow-path\n",
+                   o->type == FLOW_OPT_PATH_READ     ? "read"
+                   : o->type == FLOW_OPT_PATH_APPEND ? "appended to"
+                                                     : "written (replaced)");
         if (o->required)
             printf("      required\n");
         else if (o->def)
@@ -270,6 +292,9 @@ static void print_describe(const flow_ctx *ctx)
         fprintf(f, ", \"required\": %s, \"description\": ",
                 o->required ? "true" : "false");
         json_cstr(f, o->description);
+        if (flow_opt_type_is_path(o->type))
+            fprintf(f, ", \"access\": \"%s\"",
+                    flow_path_access_name(flow_opt_path_access(o->type)));
         fputs(", \"values\": ", f);
         if (o->type == FLOW_OPT_ENUM && o->values) {
             fputc('[', f);
@@ -363,6 +388,20 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
     STR_FLAG("metrics-json", metrics_json)
     STR_FLAG("state", state)
 #undef STR_FLAG
+    if (!strcmp(nm, "instance-dir") || !strcmp(nm, "allow-path")) {
+        if (v[0] != '/')
+            return usage(ctx, "--flow.%s=%s: give an absolute directory", nm,
+                         v);
+        if (nm[0] == 'i') {
+            c->instance_dir = v;
+            return 0;
+        }
+        if (c->nallow == FLOW__ALLOW_MAX)
+            return usage(ctx, "--flow.allow-path: at most %s%s are allowed",
+                         "32", " directories");
+        c->allow[c->nallow++] = v;
+        return 0;
+    }
     if (!strcmp(nm, "cpus")) {
         char err[160];
         c->cpus = v;
@@ -470,6 +509,52 @@ static int set_app_option(flow_ctx *ctx, const char *name, size_t nlen,
                  " (see --help for this app's options)");
 }
 
+/* Says why an option's path cannot be used (at start, not at exit). */
+static int path_refused(const flow_ctx *ctx, const char *opt, const char *why)
+{
+    fprintf(stderr, "flow-%s: %s: %s\n", ctx->app->name, opt, why);
+    return -FLOW_EUSAGE;
+}
+
+/*
+ * Builds the path rules from --flow.instance-dir and --flow.allow-path and
+ * checks every option that names a file against them and the disk, so
+ * that a bad path stops the app before it runs.
+ */
+static int check_paths(flow_ctx *ctx)
+{
+    flow__conf *c = &ctx->conf;
+    char why[1024], opt[160];
+    c->paths = (flow_path_rules){
+        .base = c->instance_dir,
+        .allow = c->allow,
+        .nallow = c->nallow,
+        .confined = c->instance_dir || c->nallow,
+        .record = c->instance_dir != NULL,
+    };
+    if (c->state && !*c->state)
+        c->state = NULL;
+    if (c->metrics_json && strcmp(c->metrics_json, "-") != 0 &&
+        flow_path_probe(&c->paths, c->metrics_json, FLOW_PATH_WRITE, why,
+                        sizeof(why)))
+        return path_refused(ctx, "--flow.metrics-json", why);
+    if (c->state &&
+        flow_path_probe(&c->paths, c->state, FLOW_PATH_WRITE, why, sizeof(why)))
+        return path_refused(ctx, "--flow.state", why);
+    for (size_t i = 0; i < ctx->nopts; i++) {
+        const flow_option *o = &ctx->app->options[i];
+        const flow__optval *v = &ctx->opts[i];
+        if (!flow_opt_type_is_path(o->type) || !v->has)
+            continue;
+        if (flow_path_probe(&c->paths, v->s, flow_opt_path_access(o->type), why,
+                            sizeof(why))) {
+            snprintf(opt, sizeof(opt), "--%s", o->name);
+            return path_refused(ctx, opt, why);
+        }
+    }
+    return 0;
+}
+
 int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
                      int *status)
 {
@@ -486,7 +571,7 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
     /* Defaults first; a default that does not parse is an app bug. */
     for (size_t i = 0; i < ctx->nopts; i++) {
         const flow_option *o = &a->options[i];
-        assert(o->type <= FLOW_OPT_DURATION);
+        assert(o->type <= FLOW_OPT_PATH_APPEND);
         if (o->def && !o->required && parse_value(o, o->def, &ctx->opts[i])) {
             fprintf(stderr,
                     "flow-%s: bug: the default '%s' of option '--%s' "
@@ -557,7 +642,12 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
                          o->description ? o->description : "");
         }
     }
-    return 0;
+    int rc = check_paths(ctx);
+    if (rc) {
+        *done = true;
+        *status = 2;
+    }
+    return rc;
 }
 
 void flow__opts_free(flow_ctx *ctx)
@@ -573,7 +663,8 @@ static const flow__optval *find(flow_ctx *ctx, const char *name,
         const flow_option *o = &ctx->app->options[i];
         if (!strcmp(o->name, name)) {
             /* Asking with the wrong type is a programmer error. */
-            assert(o->type == type || type == (flow_opt_type)-1);
+            assert(o->type == type || type == (flow_opt_type)-1 ||
+                   (type == FLOW_OPT_PATH && flow_opt_type_is_path(o->type)));
             return &ctx->opts[i];
         }
     }
@@ -615,6 +706,30 @@ int64_t flow_opt_duration_us(flow_ctx *ctx, const char *name)
 {
     const flow__optval *v = find(ctx, name, FLOW_OPT_DURATION);
     return v ? v->i : 0;
+}
+
+bool flow_opt_type_is_path(flow_opt_type t)
+{
+    return t == FLOW_OPT_PATH || t == FLOW_OPT_PATH_READ ||
+           t == FLOW_OPT_PATH_APPEND;
+}
+
+flow_path_access flow_opt_path_access(flow_opt_type t)
+{
+    return t == FLOW_OPT_PATH_READ     ? FLOW_PATH_READ
+           : t == FLOW_OPT_PATH_APPEND ? FLOW_PATH_APPEND
+                                       : FLOW_PATH_WRITE;
+}
+
+const char *flow_opt_path(flow_ctx *ctx, const char *name)
+{
+    const flow__optval *v = find(ctx, name, FLOW_OPT_PATH);
+    return v && v->has ? v->s : NULL;
+}
+
+const flow_path_rules *flow_path_rules_of(flow_ctx *ctx)
+{
+    return &ctx->conf.paths;
 }
 
 bool flow_opt_is_set(flow_ctx *ctx, const char *name)

@@ -52,7 +52,7 @@ static void round_trip(const dsl_stream *s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
-    dsl_check_ctx ctx = { registry(), NULL, 0 };
+    dsl_check_ctx ctx = { .registry = registry() };
     dsl_errors e = { 0 };
     dsl_stream *s = NULL;
     if (dsl_parse_stream(text, size, &s, &e) == 0) {

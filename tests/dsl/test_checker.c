@@ -23,7 +23,7 @@ static size_t check(const char *def, char **first, size_t *off)
 {
     dsl_registry *r = load_registry();
     dsl_stream *s = parse_ok(def);
-    dsl_check_ctx ctx = { r, NULL, 0 };
+    dsl_check_ctx ctx = { .registry = r };
     dsl_errors e = { 0 };
     int rc = dsl_check_stream(s, &ctx, def, strlen(def), &e);
     cr_assert_eq(rc, e.n ? -1 : 0);
@@ -215,7 +215,7 @@ Test(checker, taps_and_files)
     dsl_file *f = NULL;
     dsl_errors e = { 0 };
     cr_assert_eq(dsl_parse_file(t, strlen(t), &f, &e), 0);
-    dsl_check_ctx ctx = { r, NULL, 0 };
+    dsl_check_ctx ctx = { .registry = r };
     cr_assert_eq(dsl_check_file(f, &ctx, t, strlen(t), &e), -1);
     cr_assert_eq(e.n, 4, "%zu errors", e.n);
     cr_assert_eq(e.v[0].line, 3);
@@ -240,4 +240,62 @@ Test(checker, suggest)
     cr_assert_str_eq(dsl_suggest("lg", c, 3), "log");
     cr_assert_null(dsl_suggest("xyz", c, 3));
     cr_assert_null(dsl_suggest("x", NULL, 0));
+}
+
+/* A path judge that refuses absolute paths, as flowd does without
+ * --allow-path, and records what it was asked. */
+static dsl_path_access judged_access;
+static int judge(void *ud, const char *path, dsl_path_access access, char *why,
+                 size_t whylen)
+{
+    (void)ud;
+    judged_access = access;
+    if (path[0] != '/')
+        return 0;
+    snprintf(why, whylen, "%s is outside", path);
+    return -1;
+}
+
+Test(checker, path_options)
+{
+    dsl_registry *r = load_registry();
+    const dsl_app_info *c = dsl_registry_find(r, "counter", DSL_ROLE_SINK);
+    const dsl_app_option *lat = NULL;
+    for (size_t i = 0; c && i < c->n_options; i++)
+        if (!strcmp(c->options[i].name, "latency-json"))
+            lat = &c->options[i];
+    cr_assert_not_null(lat);
+    cr_assert_eq(lat->type, DSL_TYPE_PATH);
+    cr_assert_eq(lat->access, DSL_PATH_WRITE);
+    cr_assert_str_eq(dsl_type_name(DSL_TYPE_PATH), "path");
+
+    const char *def = "time | counter --latency-json=/etc/x";
+    dsl_stream *s = parse_ok(def);
+    dsl_check_ctx ctx = { .registry = r, .check_path = judge };
+    dsl_errors e = { 0 };
+    judged_access = DSL_PATH_READ;
+    cr_assert_eq(dsl_check_stream(s, &ctx, def, strlen(def), &e), -1);
+    cr_assert_eq(e.n, 1);
+    cr_assert_str_eq(e.v[0].message,
+                     "counter --latency-json: /etc/x is outside");
+    cr_assert_eq(e.v[0].offset, strlen("time | counter --latency-json="));
+    cr_assert_eq(judged_access, DSL_PATH_WRITE);
+    dsl_errors_fini(&e);
+    dsl_stream_destroy(&s);
+    dsl_registry_destroy(&r);
+
+    /* Without a judge (flowctl validate offline) only the syntax. */
+    expect_ok("time | counter --latency-json=/etc/x");
+    expect_err("time | counter --latency-json=''", 30, "expected a file path");
+
+    /* An unknown access is refused when the registry is read. */
+    r = dsl_registry_new();
+    char *err = NULL;
+    const char *bad = "{\"name\": \"x\", \"role\": \"sink\", \"options\": "
+                      "[{\"name\": \"f\", \"type\": \"path\", \"access\": "
+                      "\"exec\"}]}";
+    cr_assert_eq(dsl_registry_add_describe(r, bad, strlen(bad), &err), -1);
+    cr_assert(strstr(err, "unknown access 'exec'"), "%s", err);
+    free(err);
+    dsl_registry_destroy(&r);
 }

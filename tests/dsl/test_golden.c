@@ -17,7 +17,7 @@ static char *diagnose(const char *name, const char *text, size_t len,
                       bool file_mode, const dsl_registry *reg)
 {
     dsl_errors e = { 0 };
-    dsl_check_ctx ctx = { reg, NULL, 0 };
+    dsl_check_ctx ctx = { .registry = reg };
     if (file_mode) {
         dsl_file *f = NULL;
         if (dsl_parse_file(text, len, &f, &e) == 0)

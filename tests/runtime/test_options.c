@@ -271,3 +271,59 @@ Test(options, help_lists_options_and_flags, .init = cr_redirect_stdout)
     cr_assert(strstr(buf, "--flow.output="));
     cr_assert(strstr(buf, "default: counter"));
 }
+
+static const flow_option path_opts[] = {
+    { "out", FLOW_OPT_PATH, NULL, false, NULL, "An output." },
+    { "in", FLOW_OPT_PATH_READ, NULL, false, NULL, "An input." },
+    { "log", FLOW_OPT_PATH_APPEND, NULL, false, NULL, "A log." },
+    { NULL, 0, NULL, false, NULL, NULL },
+};
+static const flow_app_desc path_app = {
+    .name = "path-test",
+    .role = FLOW_ROLE_SINK,
+    .description = "Paths.",
+    .options = path_opts,
+};
+
+Test(options, describe_path_types, .init = cr_redirect_stdout)
+{
+    int status = -1;
+    char *argv[] = { "x", "--describe", NULL };
+    cr_assert_null(flow__ctx_new(&path_app, 2, argv, &status));
+    cr_assert_eq(status, 0);
+    fflush(stdout);
+    cr_assert_stdout_eq_str(
+        "{\"name\": \"path-test\", \"role\": \"sink\", \"description\": "
+        "\"Paths.\", \"options\": ["
+        "{\"name\": \"out\", \"type\": \"path\", \"default\": null, "
+        "\"required\": false, \"description\": \"An output.\", \"access\": "
+        "\"write\", \"values\": null}, "
+        "{\"name\": \"in\", \"type\": \"path\", \"default\": null, "
+        "\"required\": false, \"description\": \"An input.\", \"access\": "
+        "\"read\", \"values\": null}, "
+        "{\"name\": \"log\", \"type\": \"path\", \"default\": null, "
+        "\"required\": false, \"description\": \"A log.\", \"access\": "
+        "\"append\", \"values\": null}]}\n");
+}
+
+/* A path outside the allowed directories stops the app at start, with
+ * the option named; so does an empty one. */
+Test(options, path_refused_at_start, .init = cr_redirect_stderr)
+{
+    int status = -1;
+    char *argv[] = { "x", "--flow.instance-dir=/nonexistent-instance",
+                     "--flow.allow-path=/nonexistent-allowed",
+                     "--in=/elsewhere/x", NULL };
+    cr_assert_null(flow__ctx_new(&path_app, 4, argv, &status));
+    cr_assert_eq(status, 2);
+    char *argv2[] = { "x", "--flow.allow-path=relative", NULL };
+    cr_assert_null(flow__ctx_new(&path_app, 2, argv2, &status));
+    cr_assert_eq(status, 2);
+    fflush(stderr);
+    cr_assert_stderr_eq_str(
+        "flow-path-test: --in: /elsewhere/x is outside the allowed "
+        "directories (flowd --allow-path)\n"
+        "flow-path-test: --flow.allow-path=relative: give an absolute "
+        "directory\n"
+        "Try 'flow-path-test --help'.\n");
+}

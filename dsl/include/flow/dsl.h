@@ -243,7 +243,15 @@ typedef enum dsl_type {
     DSL_TYPE_BOOL,
     DSL_TYPE_ENUM,
     DSL_TYPE_DURATION,
+    DSL_TYPE_PATH, /* a file the app opens; see dsl_app_option.access */
 } dsl_type;
+
+/* What a path option does with its file ("access" in --describe). */
+typedef enum dsl_path_access {
+    DSL_PATH_WRITE = 0,
+    DSL_PATH_READ,
+    DSL_PATH_APPEND,
+} dsl_path_access;
 
 /* "source"/"processor"/"sink", "string"/"int"/... Borrowed static. */
 const char *dsl_role_name(dsl_role role);
@@ -259,9 +267,10 @@ typedef struct dsl_app_option {
     char *name;
     dsl_type type;
     bool required;
-    char *default_value; /* or NULL */
-    char *description;   /* or NULL */
-    char **values;       /* allowed values for DSL_TYPE_ENUM */
+    char *default_value;    /* or NULL */
+    char *description;      /* or NULL */
+    char **values;          /* allowed values for DSL_TYPE_ENUM */
+    dsl_path_access access; /* DSL_TYPE_PATH: read, write or append */
     size_t n_values;
 } dsl_app_option;
 
@@ -323,6 +332,13 @@ typedef struct dsl_check_ctx {
      * error "tap of unknown stream". */
     const dsl_stream *const *known;
     size_t n_known;
+    /* Judges where a path option's value may lie (the server's
+     * --allow-path rules; the checker itself only refuses an empty path).
+     * Returns 0, or nonzero with the reason in why, which the error
+     * message then gives as "APP --OPTION: WHY". NULL: not judged. */
+    int (*check_path)(void *ud, const char *path, dsl_path_access access,
+                      char *why, size_t whylen);
+    void *check_path_ud;
 } dsl_check_ctx;
 
 /* Check one parsed stream. Appends every problem found to `errs`

@@ -24,6 +24,7 @@
 #include "flow/error.h"
 #include "flow/event.h"
 #include "flow/mp.h"
+#include "flow/safepath.h"
 
 typedef struct flow_ctx flow_ctx;
 
@@ -40,7 +41,17 @@ typedef enum flow_opt_type {
     FLOW_OPT_BOOL,     /* true/false/1/0/yes/no/on/off; bare --x means true */
     FLOW_OPT_ENUM,     /* one of values[] */
     FLOW_OPT_DURATION, /* a number with a unit: us, ms, s, m, h (bare = ms) */
+    /* A file that the app opens under the path rules of flow/safepath.h
+     * (docs/apps.md "Paths"); --describe says "type": "path" and its
+     * "access": */
+    FLOW_OPT_PATH,        /* "write": an output written whole */
+    FLOW_OPT_PATH_READ,   /* "read": an input */
+    FLOW_OPT_PATH_APPEND, /* "append": an output appended to */
 } flow_opt_type;
+
+/* Whether t is one of the FLOW_OPT_PATH* types, and its access. */
+bool flow_opt_type_is_path(flow_opt_type t);
+flow_path_access flow_opt_path_access(flow_opt_type t);
 
 /* One row of an app's option table; the table ends with a row whose name
  * is NULL. */
@@ -119,6 +130,14 @@ bool flow_opt_bool(flow_ctx *ctx, const char *name);
 const char *flow_opt_enum(flow_ctx *ctx, const char *name);
 int64_t flow_opt_duration_us(flow_ctx *ctx, const char *name);
 bool flow_opt_is_set(flow_ctx *ctx, const char *name);
+/* A FLOW_OPT_PATH* option as given (NULL when unset). The runtime has checked
+ * it with flow_path_probe before init; open it with flow_path_fopen or
+ * flow_path_open_read and flow_path_rules_of. */
+const char *flow_opt_path(flow_ctx *ctx, const char *name);
+
+/* The path rules of this instance (--flow.instance-dir,
+ * --flow.allow-path); borrowed, valid while the app runs. */
+const flow_path_rules *flow_path_rules_of(flow_ctx *ctx);
 
 /* Identity of this instance. */
 const flow_app_desc *flow_app(flow_ctx *ctx);
