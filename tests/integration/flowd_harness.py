@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 
 FLOWD = os.environ.get("FLOWD", "flowd")
+FLOWCTL = os.environ.get("FLOWCTL", "flowctl")
 
 
 class HttpError(Exception):
@@ -258,6 +259,19 @@ class FlowdAt(Flowd):
 
     def cleanup(self):
         pass
+
+
+def flowctl(f, *args, timeout=60, env=None):
+    """Runs the real flowctl against flowd f as its user would (the server
+    from FLOW_SERVER, the token found in f's data directory); returns
+    (status, stdout, stderr)."""
+    e = dict(os.environ, FLOW_SERVER=f.base, FLOW_DATA_DIR=f.data_dir)
+    e.pop("FLOW_TOKEN", None)
+    if env:
+        e.update(env)
+    p = subprocess.run([FLOWCTL, *args], capture_output=True, text=True,
+                       env=e, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
 
 
 def run(tests):

@@ -18,10 +18,9 @@ import tempfile
 import time
 import urllib.request
 
-from flowd_harness import (AppsDir, Flowd, HttpError, pids_with, run,
+from flowd_harness import (AppsDir, Flowd, flowctl, HttpError, pids_with, run,
                            wait_for)
 
-FLOWCTL = os.environ.get("FLOWCTL", "flowctl")
 DEMO = "load-sim --rate=2000 | account-events | counter --name=it-load"
 
 
@@ -599,15 +598,6 @@ def test_cpu_placement():
                 assert allowed == ["0"], (i, t, allowed)
 
 
-def flowctl(f, *args, timeout=60):
-    """Runs the real flowctl against f; returns (status, stdout, stderr)."""
-    env = dict(os.environ, FLOW_SERVER=f.base, FLOW_DATA_DIR=f.data_dir)
-    env.pop("FLOW_TOKEN", None)
-    p = subprocess.run([FLOWCTL, *args], capture_output=True, text=True,
-                       env=env, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr
-
-
 def tapped_events(f, target, n=3):
     """The first n events `flowctl tap target -n n` prints."""
     rc, out, err = flowctl(f, "tap", target, "-n", str(n))
@@ -676,9 +666,22 @@ def single_taps(props):
         for s in ("spwatch", "sp"):
             f.json("DELETE", f"/streams/deployments/{s}")
         assert not f.app_pids(), f.app_pids()
-        assert not [n for n in os.listdir(os.path.join(f.data_dir, "run"))
-                    if n != "control"], os.listdir(
-                        os.path.join(f.data_dir, "run"))
+        # The instances' directories stay (their files are the user's), but
+        # no socket of theirs is left behind.
+        assert not left_sockets(f), left_sockets(f)
+
+
+def left_sockets(f):
+    """The socket files under f's run directory but flowd's own control."""
+    run_dir = os.path.join(f.data_dir, "run")
+    out = []
+    for d, _, names in os.walk(run_dir):
+        for n in names:
+            p = os.path.join(d, n)
+            if p != os.path.join(run_dir, "control") and \
+                    stat.S_ISSOCK(os.lstat(p).st_mode):
+                out.append(os.path.relpath(p, run_dir))
+    return out
 
 
 def test_single_packaging_taps():
@@ -831,9 +834,9 @@ def test_destinations_and_taps():
         for s in ("watch", "main", "produce", "consume"):
             f.json("DELETE", f"/streams/deployments/{s}")
         assert not f.app_pids(), f.app_pids()
-        assert not [n for n in os.listdir(os.path.join(f.data_dir, "run"))
-                    if n != "control"], os.listdir(
-                        os.path.join(f.data_dir, "run"))
+        # The instances' directories stay (their files are the user's), but
+        # no socket of theirs is left behind.
+        assert not left_sockets(f), left_sockets(f)
 
 
 def test_destination_copies():

@@ -16,9 +16,8 @@ import subprocess
 import tempfile
 import time
 
-from flowd_harness import AppsDir, Flowd, pids_with, run, wait_for
+from flowd_harness import AppsDir, Flowd, flowctl, pids_with, run, wait_for
 
-FLOWCTL = os.environ.get("FLOWCTL", "flowctl")
 BUILD_MODULES = os.path.join(os.path.dirname(os.path.dirname(
     os.environ.get("FLOWD", "/nonexistent/server/flowd"))), "modules")
 
@@ -258,15 +257,6 @@ def test_describe_sandbox():
         assert limits["Max open files"] == ["64", "64"], limits
         assert limits["Max core file size"] == ["0", "0"], limits
         assert limits["Max address space"] == ["1073741824"] * 2, limits
-
-
-def flowctl(f, *args, timeout=60):
-    """Runs the real flowctl against f; returns (status, stdout, stderr)."""
-    env = dict(os.environ, FLOW_SERVER=f.base)
-    env.pop("FLOW_TOKEN", None)
-    p = subprocess.run([FLOWCTL, *args], capture_output=True, text=True,
-                       env=env, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr
 
 
 def test_bad_property_value():
