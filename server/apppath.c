@@ -85,8 +85,8 @@ static int owner_mode(const char *real, const char *what, const struct stat *sb,
     /* A sticky directory of root's (/tmp) lets others add entries but not
      * rename or remove one they do not own, so what lies below it is safe
      * when that entry passes these rules itself. */
-    bool sticky_root = S_ISDIR(sb->st_mode) && (sb->st_mode & S_ISVTX) &&
-                       sb->st_uid == 0;
+    bool sticky_root =
+        S_ISDIR(sb->st_mode) && (sb->st_mode & S_ISVTX) && sb->st_uid == 0;
     if ((sb->st_mode & S_IWOTH) && !sticky_root) {
         snprintf(err, errlen, "%s: %s is writable by others", real, what);
         return SRV_APPPATH_REFUSED;
