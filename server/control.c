@@ -189,6 +189,7 @@ int srv_control_start(srv *s, char *err, size_t errlen)
         size_t len = sizeof s->ctl_endpoint;
         zmq_getsockopt(s->ctl_sock, ZMQ_LAST_ENDPOINT, s->ctl_endpoint, &len);
     }
+    flow_endpoint_private(s->ctl_endpoint);
     int rc = flow_zwatch_new(s->loop, s->ctl_sock, FLOW_ZW_READABLE, on_ready,
                              s, &s->ctl_watch);
     if (rc) {

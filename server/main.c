@@ -214,6 +214,29 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
+/*
+ * Makes dir (created if missing) a real directory of flowd's user with mode
+ * 0700: the ipc:// sockets of flowd and its apps live there, and a peer
+ * that cannot enter it cannot connect to them, whatever a socket file's
+ * own mode. A symlink or another user's directory is refused (EPERM).
+ */
+static int private_dir(const char *dir)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) && errno != EEXIST)
+        return -1;
+    if (lstat(dir, &st))
+        return -1;
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        errno = EPERM;
+        return -1;
+    }
+    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700))
+        return -1;
+    return 0;
+}
+
 static bool is_loopback(const char *bind)
 {
     return strncmp(bind, "127.", 4) == 0 || strcmp(bind, "::1") == 0 ||
@@ -309,7 +332,13 @@ int main(int argc, char **argv)
         free(real);
     }
     srv_fmt(path, sizeof path, "%s/run", s->cfg.data_dir);
-    mkdir_p(path);
+    if (private_dir(path)) {
+        fprintf(stderr,
+                "flowd: cannot make %s a directory only flowd's user can "
+                "enter (mode 0700): %s; remove it or fix its owner\n",
+                path, strerror(errno));
+        return 1;
+    }
     srv_fmt(path, sizeof path, "%s/logs", s->cfg.data_dir);
     mkdir_p(path);
     srv_fmt(path, sizeof path, "%s/flow.db", s->cfg.data_dir);

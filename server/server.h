@@ -5,6 +5,7 @@
 #define SRV_SERVER_H
 
 #include <flow/dsl.h>
+#include <flow/endpoint.h>
 #include <flow/metrics.h>
 #include <jansson.h>
 #include <limits.h>

@@ -99,6 +99,7 @@ int srv_tap_open(srv *s, srv_stream *st, char *err, size_t errlen)
         size_t len = sizeof t->endpoint;
         zmq_getsockopt(t->push, ZMQ_LAST_ENDPOINT, t->endpoint, &len);
     }
+    flow_endpoint_private(t->endpoint);
     if (flow_zwatch_new(s->loop, t->sub, FLOW_ZW_READABLE, on_sub, t, &t->w))
         goto fail;
     st->tap = t;
