@@ -346,6 +346,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "flowd: %s\n", s->store.err);
         return 1;
     }
+    /* The store holds the transport's secret keys: flowd's user alone
+     * reads it, whatever the umask was. */
+    static const char *const store_files[] = { "flow.db", "flow.db-wal",
+                                               "flow.db-shm" };
+    for (size_t k = 0; k < 3; k++) {
+        srv_fmt(path, sizeof path, "%s/%s", s->cfg.data_dir, store_files[k]);
+        if (chmod(path, 0600) && errno != ENOENT)
+            fprintf(stderr, "flowd: cannot make %s mode 0600: %s\n", path,
+                    strerror(errno));
+    }
     s->an = srv_analytics_new(s);
     if (!s->an) {
         fprintf(stderr, "flowd: out of memory\n");
@@ -414,6 +424,7 @@ int main(int argc, char **argv)
     srv_http_free(&s->http);
     srv_streams_free_all(s);
     srv_analytics_destroy(&s->an);
+    srv_keys_stop(s);
     if (s->zctx)
         zmq_ctx_term(s->zctx);
     srv_store_close(&s->store);

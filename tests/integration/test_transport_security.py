@@ -6,11 +6,17 @@ only the peers flowd named (ZeroMQ CURVE).
 Run one test: test_transport_security.py NAME; all: without a name.
 """
 
+import glob
 import os
 import stat
+import time
+
+import zmq
 
 from flowd_harness import Flowd, run, wait_for
 from test_flowd import tapped_events
+
+TCP = {"deployer.*.transport": "tcp"}
 
 
 def ipc_sockets(run_dir):
@@ -60,8 +66,143 @@ def test_ipc_sockets_private():
             assert os.lstat(p).st_uid == os.getuid(), p
 
 
+def read_keys(path):
+    """A keys file (flow/curve.h) as {name: [key, ...]}."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, key = line.split(" ", 1)
+                out.setdefault(name, []).append(key)
+    return out
+
+
+def private_file(path):
+    st = os.lstat(path)
+    assert stat.S_ISREG(st.st_mode), path
+    assert stat.S_IMODE(st.st_mode) == 0o600, (path, oct(st.st_mode))
+    assert st.st_uid == os.getuid(), path
+    d = os.path.dirname(path)
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700, (d, oct(
+        os.stat(d).st_mode))
+
+
+def outsiders(zctx, endpoints, server_public):
+    """Sockets of a local user flowd did not name, on every endpoint: a
+    PULL (an output) or SUB (a tap) without keys, and one with a random
+    key pair that knows the server's public key (which is no secret)."""
+    socks = []
+    for ep, kind in endpoints:
+        for curve in (False, True):
+            s = zctx.socket(kind)
+            s.setsockopt(zmq.LINGER, 0)
+            if kind == zmq.SUB:
+                s.setsockopt(zmq.SUBSCRIBE, b"")
+            if curve:
+                pub, sec = zmq.curve_keypair()
+                s.curve_serverkey = server_public.encode()
+                s.curve_publickey = pub
+                s.curve_secretkey = sec
+            s.connect(ep)
+            socks.append((ep, curve, s))
+    return socks
+
+
+def test_tcp_endpoints_admit_named_peers():
+    """Over tcp:// (deployer.*.transport=tcp) a stream's outputs and taps
+    admit only the peers flowd named: an outside PULL or SUB, without keys
+    or with keys of its own, receives nothing while the stream counts
+    exactly the events its source made; the keys files are 0600 in 0700
+    directories; flowctl tap and a tap stream still read the taps through
+    flowd's keys."""
+    n = 4000
+    with Flowd() as f:
+        f.create("tsec", f"load-sim --count={n} --rate=1000 | "
+                 "account-events | counter --name=tsec-count")
+        f.create("tsecw", ":tsec.account-events > counter --name=tsec-tap",
+                 deploy=True)
+        f.deploy("tsec", TCP)
+        f.wait_status("tsec", "deployed")
+        eps = []
+        for i in f.instances("tsec"):
+            e = i["endpoints"]
+            for o in e.get("output") or []:
+                assert o.startswith("tcp://"), e
+                eps.append((o, zmq.PULL))
+            if e.get("tap"):
+                assert e["tap"].startswith("tcp://"), e
+                eps.append((e["tap"], zmq.SUB))
+        assert len(eps) == 4, eps  # two outputs, two taps
+
+        flowd_keys = os.path.join(f.data_dir, "flowd.keys")
+        private_file(flowd_keys)
+        files = glob.glob(os.path.join(f.data_dir, "instances", "*", "keys"))
+        assert sorted(os.path.basename(os.path.dirname(p)) for p in files) \
+            == ["tsec.account-events-0", "tsec.counter-0",
+                "tsec.load-sim-0", "tsecw.counter-0"], files
+        server = read_keys(flowd_keys)["server-public"][0]
+        for p in files:
+            private_file(p)
+            k = read_keys(p)
+            assert k["server-public"] == [server], k
+            assert len(k["public"][0]) == 40 and len(k["secret"][0]) == 40
+        ka = read_keys(os.path.join(f.data_dir, "instances",
+                                    "tsec.load-sim-0", "keys"))
+        kw = read_keys(os.path.join(f.data_dir, "instances",
+                                    "tsecw.counter-0", "keys"))
+        # One key pair per deployment; each app admits flowd and every
+        # deployment, and no one else.
+        assert ka["public"] != kw["public"], (ka, kw)
+        assert sorted(ka["allow"]) == sorted(
+            read_keys(flowd_keys)["public"] + ka["public"] + kw["public"]), ka
+
+        zctx = zmq.Context()
+        socks = outsiders(zctx, eps, server)
+        got = {}
+        try:
+            deadline = time.monotonic() + 60
+            poller = zmq.Poller()
+            for _, _, s in socks:
+                poller.register(s, zmq.POLLIN)
+            while f.counter("tsec-count") < n and time.monotonic() < deadline:
+                for s, _ in poller.poll(100):
+                    while True:
+                        try:
+                            s.recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        got[id(s)] = got.get(id(s), 0) + 1
+            # A while more, for anything still on its way to an outsider.
+            end = time.monotonic() + 1
+            while time.monotonic() < end:
+                for s, _ in poller.poll(100):
+                    s.recv(zmq.NOBLOCK)
+                    got[id(s)] = got.get(id(s), 0) + 1
+        finally:
+            for _, _, s in socks:
+                s.close()
+            zctx.term()
+        stolen = {f"{ep} ({'random keys' if c else 'no keys'})": got[id(s)]
+                  for ep, c, s in socks if id(s) in got}
+        assert not stolen, stolen
+        wait_for("the count", lambda: f.counter("tsec-count") == n, 30)
+        time.sleep(1)
+        assert f.counter("tsec-count") == n, f.counter("tsec-count")
+        assert f.counter("tsec-tap") > 0, f.counter("tsec-tap")
+
+        # flowctl taps over tcp:// with flowd's keys.
+        f.create("tsec2", "load-sim --rate=1000 | account-events | "
+                 "counter --name=tsec2-count")
+        f.deploy("tsec2", TCP)
+        f.wait_status("tsec2", "deployed")
+        for e in tapped_events(f, "tsec2.account-events"):
+            assert e["stream"] == "tsec2" and e["app"] == "account-events", e
+
+
 TESTS = {
     "ipc_sockets_private": test_ipc_sockets_private,
+    "tcp_endpoints_admit_named_peers": test_tcp_endpoints_admit_named_peers,
 }
 
 if __name__ == "__main__":
