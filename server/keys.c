@@ -179,8 +179,7 @@ void srv_keys_stop(srv *s)
     s->curve = NULL;
 }
 
-int srv_keys_stream(srv *s, srv_stream *st, bool keep, char *err,
-                    size_t errlen)
+int srv_keys_stream(srv *s, srv_stream *st, bool keep, char *err, size_t errlen)
 {
     char owner[SRV_NAME_MAX + 32];
 
@@ -229,8 +228,7 @@ void srv_keys_refresh(srv *s)
         return;
     flowd_keys_path(s, path, sizeof path);
     if (write_keys(s, path, s->curve->public_key, s->curve->secret_key))
-        fprintf(stderr, "flowd: cannot write %s: %s\n", path,
-                strerror(errno));
+        fprintf(stderr, "flowd: cannot write %s: %s\n", path, strerror(errno));
     for (srv_stream *st = s->streams; st; st = st->next) {
         if (!st->deployed)
             continue;
@@ -244,8 +242,7 @@ void srv_keys_refresh(srv *s)
         for (size_t k = 0; k < st->napps; k++)
             for (int j = 0; j < st->apps[k].ninst; j++) {
                 srv_inst *i = st->apps[k].inst[j];
-                if (i->pid > 0 &&
-                    srv_keys_write_inst(s, i, path, sizeof path))
+                if (i->pid > 0 && srv_keys_write_inst(s, i, path, sizeof path))
                     fprintf(stderr, "flowd: cannot write %s: %s\n", path,
                             strerror(errno));
             }

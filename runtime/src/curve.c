@@ -38,8 +38,8 @@ int flow_curve_parse(const char *text, size_t len, flow_curve *out, char *err,
 {
     static const char *const names[] = { "server-public", "server-secret",
                                          "public", "secret" };
-    char *fields[4] = { out->server_public, out->server_secret,
-                        out->public_key, out->secret_key };
+    char *fields[4] = { out->server_public, out->server_secret, out->public_key,
+                        out->secret_key };
     bool seen[4] = { false, false, false, false };
     const char *p = text, *end = text + len;
     int line = 0;
@@ -70,8 +70,8 @@ int flow_curve_parse(const char *text, size_t len, flow_curve *out, char *err,
             memcpy(out->allow[out->nallow++], bin, 32);
         } else {
             size_t k = 0;
-            while (k < 4 && (strlen(names[k]) != nlen ||
-                             memcmp(p, names[k], nlen) != 0))
+            while (k < 4 &&
+                   (strlen(names[k]) != nlen || memcmp(p, names[k], nlen) != 0))
                 k++;
             if (k == 4)
                 return bad_line(err, err_size, line,
@@ -103,8 +103,7 @@ int flow_curve_load(const char *path, flow_curve *out, char *err,
         snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
         goto close_fd;
     }
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) ||
-        st.st_uid != geteuid()) {
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid()) {
         snprintf(err, err_size,
                  "%s must be a regular file of this user that only it can "
                  "read (mode 0600)",
@@ -167,8 +166,8 @@ int flow_curve_prepare(void *zsock, const flow_curve *k, const char *addr,
 
     if (!k || strncmp(addr, "tcp://", 6) != 0) {
         /* Back to the NULL mechanism for this attachment. */
-        rc = k ? zmq_setsockopt(zsock, ZMQ_CURVE_SERVER, &zero, sizeof zero)
-               : 0;
+        rc =
+            k ? zmq_setsockopt(zsock, ZMQ_CURVE_SERVER, &zero, sizeof zero) : 0;
     } else if (bind) {
         rc = zmq_setsockopt(zsock, ZMQ_CURVE_SERVER, &one, sizeof one);
         if (rc == 0)
@@ -254,10 +253,10 @@ static void zap_answer(void)
     }
     if (n >= 2) {
         zap_reload();
-        bool ok = n >= 7 && flow_curve_admits(zap.keys, zmq_msg_data(&f[5]),
-                                              zmq_msg_size(&f[5]),
-                                              zmq_msg_data(&f[6]),
-                                              zmq_msg_size(&f[6]));
+        bool ok = n >= 7 &&
+                  flow_curve_admits(zap.keys, zmq_msg_data(&f[5]),
+                                    zmq_msg_size(&f[5]), zmq_msg_data(&f[6]),
+                                    zmq_msg_size(&f[6]));
         zmq_send(zap.rep, "1.0", 3, ZMQ_SNDMORE);
         zmq_send(zap.rep, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]),
                  ZMQ_SNDMORE);
