@@ -9,11 +9,12 @@ Run one test: test_transport_security.py NAME; all: without a name.
 import glob
 import os
 import stat
+import tempfile
 import time
 
 import zmq
 
-from flowd_harness import Flowd, run, wait_for
+from flowd_harness import Flowd, pids_with, run, wait_for
 from test_flowd import tapped_events
 
 TCP = {"deployer.*.transport": "tcp"}
@@ -200,9 +201,49 @@ def test_tcp_endpoints_admit_named_peers():
             assert e["stream"] == "tsec2" and e["app"] == "account-events", e
 
 
+def test_long_data_dir_uses_curve_tcp():
+    """A data directory whose path is too long for ipc:// sockets makes
+    flowd fall back to tcp:// for its control endpoint, a tap stream's
+    input and the apps' endpoints: all of them with CURVE, and the stream,
+    the tap stream and flowctl tap work as over ipc://; the store, which
+    holds the secret keys, is mode 0600."""
+    with tempfile.TemporaryDirectory(prefix="flowd-it-long-") as tmp:
+        data = os.path.join(tmp, "d" * 60, "e" * 60)
+        with Flowd(data_dir=data) as f:
+            about = f.get("/about")
+            assert about["dataDir"] == data, about
+            private_file(os.path.join(data, "flow.db"))
+            f.create("lng", "load-sim --count=3000 --rate=1000 | "
+                     "account-events | counter --name=lng-count")
+            f.create("lngw", ":lng.account-events > counter --name=lng-tap",
+                     deploy=True)
+            f.deploy("lng")
+            f.wait_status("lng", "deployed")
+            for i in f.instances("lng"):
+                for o in i["endpoints"].get("output") or []:
+                    assert o.startswith("tcp://"), i
+            ctl = set()
+            for pid in pids_with(data + "/instances/"):
+                with open(f"/proc/{pid}/cmdline", "rb") as c:
+                    for a in c.read().decode().split("\0"):
+                        if a.startswith("--flow.control="):
+                            ctl.add(a.split("=", 1)[1])
+            assert len(ctl) == 1 and ctl.pop().startswith("tcp://"), ctl
+            wait_for("the count", lambda: f.counter("lng-count") == 3000, 60)
+            wait_for("the tap stream counts", lambda: f.counter("lng-tap"))
+            f.create("lng2", "load-sim --rate=1000 | account-events | "
+                     "counter --name=lng2-count", deploy=True)
+            f.wait_status("lng2", "deployed")
+            for e in tapped_events(f, "lng2.account-events"):
+                assert e["app"] == "account-events", e
+            time.sleep(1)
+            assert f.counter("lng-count") == 3000, f.counter("lng-count")
+
+
 TESTS = {
     "ipc_sockets_private": test_ipc_sockets_private,
     "tcp_endpoints_admit_named_peers": test_tcp_endpoints_admit_named_peers,
+    "long_data_dir_uses_curve_tcp": test_long_data_dir_uses_curve_tcp,
 }
 
 if __name__ == "__main__":
