@@ -188,9 +188,29 @@ int srv_keys_stream(srv *s, srv_stream *st, bool keep, char *err, size_t errlen)
                     errlen);
 }
 
+/* Removes instance i's keys file, and its directory when nothing else is
+ * left in it. */
+static void remove_inst_keys(srv *s, const srv_inst *i)
+{
+    char id[160], path[PATH_MAX];
+
+    srv_inst_id(i, id, sizeof id);
+    if (srv_fmt(path, sizeof path, "%s/instances/%s/keys", s->cfg.data_dir, id))
+        return;
+    unlink(path);
+    *strrchr(path, '/') = '\0';
+    rmdir(path);
+}
+
 void srv_keys_forget(srv *s, srv_stream *st)
 {
     char owner[SRV_NAME_MAX + 32];
+
+    if (st->host)
+        remove_inst_keys(s, st->host);
+    for (size_t k = 0; k < st->napps; k++)
+        for (int j = 0; j < st->apps[k].ninst; j++)
+            remove_inst_keys(s, st->apps[k].inst[j]);
 
     snprintf(owner, sizeof owner, "stream %s", st->name);
     srv_store_exec(&s->store, "DELETE FROM transport_keys WHERE owner=?", "s",

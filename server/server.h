@@ -187,7 +187,8 @@ int srv_keys_start(srv *s, char *err, size_t errlen);
  * a new one, recorded. 0, or -1 with err. */
 int srv_keys_stream(srv *s, srv_stream *st, bool keep, char *err,
                     size_t errlen);
-/* Forgets st's key pair (undeploy). */
+/* Forgets st's key pair and removes its instances' keys files
+ * (undeploy). */
 void srv_keys_forget(srv *s, srv_stream *st);
 /* Writes the keys file of instance i (DATA/instances/ID/keys, mode 0600 in
  * a 0700 directory) and puts its path in path. 0, or -1 with errno set. */

@@ -8,6 +8,7 @@ Run one test: test_transport_security.py NAME; all: without a name.
 
 import glob
 import os
+import signal
 import stat
 import tempfile
 import time
@@ -240,10 +241,57 @@ def test_long_data_dir_uses_curve_tcp():
             assert f.counter("lng-count") == 3000, f.counter("lng-count")
 
 
+def test_keys_survive_flowd_restart():
+    """The key pairs are recorded: after flowd was killed, the adopted apps
+    and an app started again meanwhile keep the keys they had and still
+    talk to each other and to flowd over tcp://; undeploying removes the
+    instances' keys files."""
+    with Flowd() as f:
+        f.create("tkr", "load-sim --rate=1000 | account-events | "
+                 "counter --name=tkr-count")
+        f.create("tkrw", ":tkr.account-events > counter --name=tkr-tap",
+                 deploy=True)
+        f.deploy("tkr", TCP)
+        f.wait_status("tkr", "deployed")
+        wait_for("the counter", lambda: f.counter("tkr-count"))
+        wait_for("the tap counter", lambda: f.counter("tkr-tap"))
+        inst = os.path.join(f.data_dir, "instances")
+        flowd_keys = os.path.join(f.data_dir, "flowd.keys")
+
+        def keys():
+            out = {"flowd": read_keys(flowd_keys)}
+            for d in sorted(os.listdir(inst)):
+                out[d] = read_keys(os.path.join(inst, d, "keys"))
+            return out
+        before = keys()
+        mid = [i for i in f.instances("tkr")
+               if i["label"] == "account-events"][0]
+        f.kill9()
+        os.kill(mid["pid"], signal.SIGKILL)
+        f.start()
+        f.wait_status("tkr", "deployed")
+        f.wait_status("tkrw", "deployed")
+        assert keys() == before, (before, keys())
+        now = [i for i in f.instances("tkr")
+               if i["label"] == "account-events"][0]
+        assert now["pid"] != mid["pid"], (mid, now)
+        c, t = f.counter("tkr-count"), f.counter("tkr-tap")
+        wait_for("the counter rising after the restart",
+                 lambda: f.counter("tkr-count") > c + 1000, 30)
+        wait_for("the tap counter rising after the restart",
+                 lambda: f.counter("tkr-tap") > t + 1000, 30)
+        for e in tapped_events(f, "tkr.load-sim"):
+            assert e["app"] == "load-sim", e
+        for s in ("tkrw", "tkr"):
+            f.json("DELETE", f"/streams/deployments/{s}")
+        assert os.listdir(inst) == [], os.listdir(inst)
+
+
 TESTS = {
     "ipc_sockets_private": test_ipc_sockets_private,
     "tcp_endpoints_admit_named_peers": test_tcp_endpoints_admit_named_peers,
     "long_data_dir_uses_curve_tcp": test_long_data_dir_uses_curve_tcp,
+    "keys_survive_flowd_restart": test_keys_survive_flowd_restart,
 }
 
 if __name__ == "__main__":
