@@ -223,6 +223,7 @@ int srv_keys_write_inst(srv *s, const srv_inst *i, char *path, size_t len)
     char id[160];
     srv_stream *st = i->app->stream;
 
+    errno = 0;
     srv_inst_id(i, id, sizeof id);
     if (!st->curve_public[0]) {
         errno = ENOKEY;
