@@ -287,11 +287,34 @@ def test_keys_survive_flowd_restart():
         assert os.listdir(inst) == [], os.listdir(inst)
 
 
+def test_mixed_transports_meet():
+    """A consumer reads one destination from a producer over tcp:// (CURVE)
+    and one over ipc:// (no security mechanism) on one input socket, and
+    counts every event of both."""
+    with Flowd() as f:
+        f.create("mixc", ":mixd > counter --name=mix-in", deploy=True)
+        f.wait_status("mixc", "deployed")
+        f.create("mixt", "load-sim --count=2000 --rate=1000 > :mixd")
+        f.deploy("mixt", TCP)
+        f.create("mixi", "load-sim --count=2000 --rate=1000 > :mixd",
+                 deploy=True)
+        for s in ("mixt", "mixi"):
+            f.wait_status(s, "deployed")
+        eps = {s: f.instances(s)[0]["endpoints"]["output"][0]
+               for s in ("mixt", "mixi")}
+        assert eps["mixt"].startswith("tcp://"), eps
+        assert eps["mixi"].startswith("ipc://"), eps
+        wait_for("every event", lambda: f.counter("mix-in") == 4000, 60)
+        time.sleep(1)
+        assert f.counter("mix-in") == 4000, f.counter("mix-in")
+
+
 TESTS = {
     "ipc_sockets_private": test_ipc_sockets_private,
     "tcp_endpoints_admit_named_peers": test_tcp_endpoints_admit_named_peers,
     "long_data_dir_uses_curve_tcp": test_long_data_dir_uses_curve_tcp,
     "keys_survive_flowd_restart": test_keys_survive_flowd_restart,
+    "mixed_transports_meet": test_mixed_transports_meet,
 }
 
 if __name__ == "__main__":
