@@ -74,16 +74,31 @@ static int private_dir(const char *dir)
     return 0;
 }
 
-/* Appends the allow lines every keys file holds: flowd's client key and
- * the key of every deployment. */
-static void put_allow(srv *s, FILE *f)
+/* Does deployed stream c read the named destination that st writes
+ * (`st: ... > :d` and `c: :d > ...`; a tap reads through flowd)? */
+static bool reads_from(const srv_stream *c, const srv_stream *st)
+{
+    return c->deployed && c->ast && c->ast->source && !c->tap && st->ast &&
+           st->ast->sink &&
+           strcmp(c->ast->source->name, st->ast->sink->name) == 0;
+}
+
+/*
+ * Appends the allow lines of a keys file: flowd's client key (flowd's
+ * taps and flowctl tap), then, for an instance of stream owner, its own
+ * deployment's key and those of the streams that read the destination
+ * owner writes; for flowd's own file (owner NULL: the control endpoint,
+ * tap streams' inputs), every deployment's key.
+ */
+static void put_allow(srv *s, const srv_stream *owner, FILE *f)
 {
     char z85[FLOW_CURVE_Z85];
 
     zmq_z85_encode(z85, s->curve->allow[0], 32);
     fprintf(f, "allow %s\n", z85);
     for (srv_stream *st = s->streams; st; st = st->next)
-        if (st->deployed && st->curve_public[0])
+        if (st->deployed && st->curve_public[0] &&
+            (!owner || st == owner || reads_from(st, owner)))
             fprintf(f, "allow %s\n", st->curve_public);
 }
 
@@ -92,8 +107,8 @@ static void put_allow(srv *s, FILE *f)
  * through a link, mode 0600) and renamed over path, so that a reader (an
  * app's ZAP handler) sees the old file or the new one, never half of one.
  */
-static int write_keys(srv *s, const char *path, const char *pub,
-                      const char *sec)
+static int write_keys(srv *s, const srv_stream *owner, const char *path,
+                      const char *pub, const char *sec)
 {
     char tmp[PATH_MAX + 8];
 
@@ -117,7 +132,7 @@ static int write_keys(srv *s, const char *path, const char *pub,
             "(docs/security.md)\n"
             "server-public %s\nserver-secret %s\npublic %s\nsecret %s\n",
             s->curve->server_public, s->curve->server_secret, pub, sec);
-    put_allow(s, f);
+    put_allow(s, owner, f);
     int bad = ferror(f);
     if (fclose(f) || bad || rename(tmp, path)) {
         int e = errno ? errno : EIO;
@@ -159,7 +174,7 @@ int srv_keys_start(srv *s, char *err, size_t errlen)
     zmq_z85_decode(s->curve->allow[0], pub);
     s->curve->nallow = 1;
     flowd_keys_path(s, path, sizeof path);
-    if (write_keys(s, path, pub, sec)) {
+    if (write_keys(s, NULL, path, pub, sec)) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
@@ -238,7 +253,7 @@ int srv_keys_write_inst(srv *s, const srv_inst *i, char *path, size_t len)
             errno = ENAMETOOLONG;
         return -1;
     }
-    return write_keys(s, path, st->curve_public, st->curve_secret);
+    return write_keys(s, st, path, st->curve_public, st->curve_secret);
 }
 
 void srv_keys_refresh(srv *s)
@@ -248,7 +263,7 @@ void srv_keys_refresh(srv *s)
     if (!s->curve)
         return;
     flowd_keys_path(s, path, sizeof path);
-    if (write_keys(s, path, s->curve->public_key, s->curve->secret_key))
+    if (write_keys(s, NULL, path, s->curve->public_key, s->curve->secret_key))
         fprintf(stderr, "flowd: cannot write %s: %s\n", path, strerror(errno));
     for (srv_stream *st = s->streams; st; st = st->next) {
         if (!st->deployed)

@@ -90,24 +90,30 @@ def private_file(path):
         os.stat(d).st_mode))
 
 
-def outsiders(zctx, endpoints, server_public):
-    """Sockets of a local user flowd did not name, on every endpoint: a
-    PULL (an output) or SUB (a tap) without keys, and one with a random
-    key pair that knows the server's public key (which is no secret)."""
+def outsiders(zctx, endpoints, server_public, other):
+    """Sockets of peers flowd did not name to these endpoints' apps, on
+    every endpoint: a PULL (an output) or SUB (a tap) without keys, one
+    with a random key pair that knows the server's public key (which is no
+    secret), and one with the keys of another deployment (other: its keys
+    file), which reads no destination of theirs."""
     socks = []
     for ep, kind in endpoints:
-        for curve in (False, True):
+        for who in ("no keys", "random keys", "another deployment's keys"):
             s = zctx.socket(kind)
             s.setsockopt(zmq.LINGER, 0)
             if kind == zmq.SUB:
                 s.setsockopt(zmq.SUBSCRIBE, b"")
-            if curve:
+            if who == "random keys":
                 pub, sec = zmq.curve_keypair()
+            elif who != "no keys":
+                pub = other["public"][0].encode()
+                sec = other["secret"][0].encode()
+            if who != "no keys":
                 s.curve_serverkey = server_public.encode()
                 s.curve_publickey = pub
                 s.curve_secretkey = sec
             s.connect(ep)
-            socks.append((ep, curve, s))
+            socks.append((ep, who, s))
     return socks
 
 
@@ -153,14 +159,17 @@ def test_tcp_endpoints_admit_named_peers():
                                     "tsec.load-sim-0", "keys"))
         kw = read_keys(os.path.join(f.data_dir, "instances",
                                     "tsecw.counter-0", "keys"))
-        # One key pair per deployment; each app admits flowd and every
-        # deployment, and no one else.
+        # One key pair per deployment; an app admits flowd and its own
+        # deployment (the tap stream reads through flowd), no one else;
+        # flowd's sockets admit every deployment.
         assert ka["public"] != kw["public"], (ka, kw)
-        assert sorted(ka["allow"]) == sorted(
-            read_keys(flowd_keys)["public"] + ka["public"] + kw["public"]), ka
+        fk = read_keys(flowd_keys)
+        assert sorted(ka["allow"]) == sorted(fk["public"] + ka["public"]), ka
+        assert sorted(fk["allow"]) == sorted(
+            fk["public"] + ka["public"] + kw["public"]), fk
 
         zctx = zmq.Context()
-        socks = outsiders(zctx, eps, server)
+        socks = outsiders(zctx, eps, server, kw)
         got = {}
         try:
             deadline = time.monotonic() + 60
@@ -185,8 +194,8 @@ def test_tcp_endpoints_admit_named_peers():
             for _, _, s in socks:
                 s.close()
             zctx.term()
-        stolen = {f"{ep} ({'random keys' if c else 'no keys'})": got[id(s)]
-                  for ep, c, s in socks if id(s) in got}
+        stolen = {f"{ep} ({who})": got[id(s)]
+                  for ep, who, s in socks if id(s) in got}
         assert not stolen, stolen
         wait_for("the count", lambda: f.counter("tsec-count") == n, 30)
         time.sleep(1)
@@ -304,6 +313,14 @@ def test_mixed_transports_meet():
                for s in ("mixt", "mixi")}
         assert eps["mixt"].startswith("tcp://"), eps
         assert eps["mixi"].startswith("ipc://"), eps
+        inst = os.path.join(f.data_dir, "instances")
+        kt = read_keys(os.path.join(inst, "mixt.load-sim-0", "keys"))
+        kc = read_keys(os.path.join(inst, "mixc.counter-0", "keys"))
+        ki = read_keys(os.path.join(inst, "mixi.load-sim-0", "keys"))
+        # The producer admits its destination's reader, not the other
+        # producer.
+        assert kc["public"][0] in kt["allow"], (kc, kt)
+        assert ki["public"][0] not in kt["allow"], (ki, kt)
         wait_for("every event", lambda: f.counter("mix-in") == 4000, 60)
         time.sleep(1)
         assert f.counter("mix-in") == 4000, f.counter("mix-in")
