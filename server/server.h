@@ -193,9 +193,9 @@ void srv_keys_forget(srv *s, srv_stream *st);
 /* Writes the keys file of instance i (DATA/instances/ID/keys, mode 0600 in
  * a 0700 directory) and puts its path in path. 0, or -1 with errno set. */
 int srv_keys_write_inst(srv *s, const srv_inst *i, char *path, size_t len);
-/* Writes flowd's and every deployed instance's keys file again, so that
- * each admits the peers of every deployment now (after a deploy or an
- * undeploy). */
+/* Writes flowd's and every running instance's keys file again, so that
+ * each admits the peers the deployments now give it (after a deploy or
+ * an undeploy): see put_allow in keys.c. */
 void srv_keys_refresh(srv *s);
 void srv_keys_stop(srv *s);
 
