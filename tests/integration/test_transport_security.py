@@ -124,7 +124,7 @@ def test_tcp_endpoints_admit_named_peers():
     exactly the events its source made; the keys files are 0600 in 0700
     directories; flowctl tap and a tap stream still read the taps through
     flowd's keys."""
-    n = 4000
+    n = 5000
     with Flowd() as f:
         f.create("tsec", f"load-sim --count={n} --rate=1000 | "
                  "account-events | counter --name=tsec-count")
@@ -170,6 +170,8 @@ def test_tcp_endpoints_admit_named_peers():
 
         zctx = zmq.Context()
         socks = outsiders(zctx, eps, server, kw)
+        # The outsiders came while the source still had events to give.
+        assert f.counter("tsec-count") < n, f.counter("tsec-count")
         got = {}
         try:
             deadline = time.monotonic() + 60
