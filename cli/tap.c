@@ -8,7 +8,10 @@
  *   event = [id, type, ts_us, key | nil, seq, payload(bin: one msgpack
  *            object)]
  * A slow reader loses events at the publisher (counted there as drops);
- * the stream itself never waits for a tap.
+ * the stream itself never waits for a tap. A tcp:// tap admits only the
+ * peers flowd named (CURVE, docs/security.md): flowctl then presents
+ * flowd's own keys, which it reads from DATA/flowd.keys (the data
+ * directory /about gives), so it must run as flowd's user on its host.
  */
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <flow/curve.h>
 #include <zmq.h>
 
 #include "ctl.h"
@@ -36,6 +40,47 @@ static void on_signal(int sig)
 static const char *bare(const char *ep)
 {
     return (*ep == '@' || *ep == '>') ? ep + 1 : ep;
+}
+
+/* flowd's keys for tcp:// taps, read once when first needed. */
+static flow_curve *tap_keys;
+static bool tap_keys_tried;
+
+/* Reads flowd's keys file from the data directory /about names. NULL,
+ * with a message unless quiet, when it cannot be read. */
+static const flow_curve *load_keys(struct ctl *c, bool quiet)
+{
+    char path[4096], err[1024];
+    json_t *about = NULL;
+
+    if (tap_keys || tap_keys_tried)
+        return tap_keys;
+    tap_keys_tried = true;
+    int rc = http_json_quiet(c, "GET", "/about", NULL, &about);
+    const char *dir = rc ? NULL : out_str(about, "dataDir", NULL);
+    if (!dir) {
+        if (!quiet)
+            fprintf(stderr, "flowctl: flowd's /about gives no data "
+                            "directory, where the keys of its tcp:// taps "
+                            "are\n");
+        json_decref(about);
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s/flowd.keys", dir);
+    json_decref(about);
+    tap_keys = malloc(sizeof *tap_keys);
+    if (tap_keys && flow_curve_load(path, tap_keys, err, sizeof err)) {
+        if (!quiet)
+            fprintf(stderr,
+                    "flowctl: a tcp:// tap admits only the peers flowd "
+                    "named, and %s\n"
+                    "hint: run flowctl as flowd's user on flowd's host, or "
+                    "tap an app over ipc:// (the default transport)\n",
+                    err);
+        free(tap_keys);
+        tap_keys = NULL;
+    }
+    return tap_keys;
 }
 
 /* Looks up the app to tap and connects sock to the tap endpoint of each
@@ -76,7 +121,11 @@ static int connect_taps(struct ctl *c, void *sock, const char *stream,
         found++;
         if (json_object_get(connected, ep))
             continue;
-        if (zmq_connect(sock, bare(ep))) {
+        const flow_curve *keys = NULL;
+        if (!strncmp(bare(ep), "tcp://", 6) && !(keys = load_keys(c, quiet)))
+            continue;
+        if (flow_curve_prepare(sock, keys, bare(ep), false) ||
+            zmq_connect(sock, bare(ep))) {
             if (!quiet)
                 fprintf(stderr, "flowctl: cannot subscribe to %s: %s\n", ep,
                         zmq_strerror(zmq_errno()));
@@ -253,5 +302,8 @@ out:
     json_decref(connected);
     zmq_close(sock);
     zmq_ctx_term(zctx);
+    free(tap_keys);
+    tap_keys = NULL;
+    tap_keys_tried = false;
     return rc;
 }

@@ -180,8 +180,12 @@ int srv_control_start(srv *s, char *err, size_t errlen)
     zmq_setsockopt(s->ctl_sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s->ctl_sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s->ctl_sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);
+    if (srv_keys_start(s, err, errlen))
+        return -1;
     if (n >= 100 || zmq_bind(s->ctl_sock, s->ctl_endpoint)) {
-        if (zmq_bind(s->ctl_sock, "tcp://127.0.0.1:*")) {
+        /* Over tcp:// only the apps flowd started get in (CURVE). */
+        if (flow_curve_prepare(s->ctl_sock, s->curve, "tcp://", true) ||
+            zmq_bind(s->ctl_sock, "tcp://127.0.0.1:*")) {
             snprintf(err, errlen, "cannot bind the control endpoint: %s",
                      zmq_strerror(zmq_errno()));
             return -1;
@@ -189,6 +193,7 @@ int srv_control_start(srv *s, char *err, size_t errlen)
         size_t len = sizeof s->ctl_endpoint;
         zmq_getsockopt(s->ctl_sock, ZMQ_LAST_ENDPOINT, s->ctl_endpoint, &len);
     }
+    flow_endpoint_private(s->ctl_endpoint);
     int rc = flow_zwatch_new(s->loop, s->ctl_sock, FLOW_ZW_READABLE, on_ready,
                              s, &s->ctl_watch);
     if (rc) {

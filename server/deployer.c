@@ -851,8 +851,9 @@ static void strv_free(strv *a)
     free(a->v);
 }
 
-/* The command line of one app instance (without the program). */
-static void app_args(srv *s, srv_inst *i, strv *av)
+/* The command line of one app instance (without the program), which
+ * reads its transport keys from the file keys. */
+static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
 {
     srv_dapp *a = i->app;
     char inputs[8192];
@@ -870,6 +871,7 @@ static void app_args(srv *s, srv_inst *i, strv *av)
     if (i->tap[0])
         strv_add(av, "--flow.tap=%s", i->tap);
     strv_add(av, "--flow.control=%s", s->ctl_endpoint);
+    strv_add(av, "--flow.keys=%s", keys);
     strv_add(av, "--flow.stream=%s", a->stream->name);
     strv_add(av, "--flow.label=%s", a->label);
     strv_add(av, "--flow.instance=%d", i->index);
@@ -966,7 +968,18 @@ static void spawn_inst(srv *s, srv_inst *i)
     int envc = 0;
     strv av = { 0 };
     const char *file = i->host ? s->host_uri : a->uri;
+    char keys[PATH_MAX];
 
+    if (srv_keys_write_inst(s, i, keys, sizeof keys)) {
+        char id[160];
+        srv_inst_id(i, id, sizeof id);
+        fprintf(stderr,
+                "flowd: [%s] cannot write its transport keys %s: %s; "
+                "not started\n",
+                id, keys, strerror(errno));
+        inst_gone(s, i, 127, 0);
+        return;
+    }
     if (i->host)
         for (size_t k = 0; k < st->napps; k++)
             move_taken(s, st->apps[k].inst[0]);
@@ -980,12 +993,12 @@ static void spawn_inst(srv *s, srv_inst *i)
             if (k > 0)
                 strv_add(&av, "|");
             strv_add(&av, "%s", st->apps[k].name);
-            app_args(s, st->apps[k].inst[0], &av);
+            app_args(s, st->apps[k].inst[0], keys, &av);
             unlink_ipc(st->apps[k].inst[0]->output);
             unlink_ipc(st->apps[k].inst[0]->tap);
         }
     } else {
-        app_args(s, i, &av);
+        app_args(s, i, keys, &av);
     }
     if (av.oom) {
         strv_free(&av);
@@ -1315,7 +1328,15 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
         return 500;
     }
     free(text);
+    if (srv_keys_stream(s, st, false, err, errlen)) {
+        srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",
+                       st->name);
+        teardown_apps(st);
+        json_decref(norm);
+        return 500;
+    }
     if (srv_tap_open(s, st, err, errlen)) {
+        srv_keys_forget(s, st);
         teardown_apps(st);
         json_decref(norm);
         return 500;
@@ -1324,6 +1345,9 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     st->props = norm;
     st->deployed = true;
     st->deployed_ms = now;
+    /* Every app admits the new deployment's instances before they start
+     * (a consumer of a destination connects to other streams' apps). */
+    srv_keys_refresh(s);
     /* One transaction for the instances' records. */
     bool tx = srv_store_begin(&s->store) == 0;
     if (st->host)
@@ -1428,6 +1452,8 @@ bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
         srv_store_exec(&s->store, "DELETE FROM output_groups WHERE stream=?",
                        "s", st->name);
         st->deployed = false;
+        srv_keys_forget(s, st);
+        srv_keys_refresh(s);
         /* Tell consumers in other streams that these outputs go, and
          * the producers of its source destination that it goes. */
         if (st->napps) {
@@ -1953,6 +1979,8 @@ void srv_deployer_restore_deployments(srv *s)
         st->props = props;
         st->deployed = true;
         st->deployed_ms = sqlite3_column_int64(q, 2);
+        if (srv_keys_stream(s, st, true, err, sizeof err))
+            fprintf(stderr, "flowd: stream '%s': %s\n", name, err);
         if (srv_tap_open(s, st, err, sizeof err))
             fprintf(stderr, "flowd: stream '%s': %s\n", name, err);
         st->restoring = true;
@@ -1966,6 +1994,7 @@ void srv_deployer_restore_deployments(srv *s)
     for (srv_stream *st = s->streams; st; st = st->next)
         if (st->restoring)
             adopted_inputs(s, st);
+    srv_keys_refresh(s);
     for (srv_stream *st = s->streams; st; st = st->next)
         if (st->restoring) {
             spawn_rest(s, st);

@@ -274,6 +274,29 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
+/*
+ * Makes dir (created if missing) a real directory of flowd's user with mode
+ * 0700: the ipc:// sockets of flowd and its apps live there, and a peer
+ * that cannot enter it cannot connect to them, whatever a socket file's
+ * own mode. A symlink or another user's directory is refused (EPERM).
+ */
+static int private_dir(const char *dir)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) && errno != EEXIST)
+        return -1;
+    if (lstat(dir, &st))
+        return -1;
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        errno = EPERM;
+        return -1;
+    }
+    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700))
+        return -1;
+    return 0;
+}
+
 static bool is_loopback(const char *bind)
 {
     return strncmp(bind, "127.", 4) == 0 || strcmp(bind, "::1") == 0 ||
@@ -378,13 +401,29 @@ int main(int argc, char **argv)
                 "every local user%s can read and change every stream\n",
                 s->loopback ? "" : " and everyone who reaches this address");
     srv_fmt(path, sizeof path, "%s/run", s->cfg.data_dir);
-    mkdir_p(path);
+    if (private_dir(path)) {
+        fprintf(stderr,
+                "flowd: cannot make %s a directory only flowd's user can "
+                "enter (mode 0700): %s; remove it or fix its owner\n",
+                path, strerror(errno));
+        return 1;
+    }
     srv_fmt(path, sizeof path, "%s/logs", s->cfg.data_dir);
     mkdir_p(path);
     srv_fmt(path, sizeof path, "%s/flow.db", s->cfg.data_dir);
     if (srv_store_open(&s->store, path)) {
         fprintf(stderr, "flowd: %s\n", s->store.err);
         return 1;
+    }
+    /* The store holds the transport's secret keys: flowd's user alone
+     * reads it, whatever the umask was. */
+    static const char *const store_files[] = { "flow.db", "flow.db-wal",
+                                               "flow.db-shm" };
+    for (size_t k = 0; k < 3; k++) {
+        srv_fmt(path, sizeof path, "%s/%s", s->cfg.data_dir, store_files[k]);
+        if (chmod(path, 0600) && errno != ENOENT)
+            fprintf(stderr, "flowd: cannot make %s mode 0600: %s\n", path,
+                    strerror(errno));
     }
     s->an = srv_analytics_new(s);
     if (!s->an) {
@@ -454,6 +493,7 @@ int main(int argc, char **argv)
     srv_http_free(&s->http);
     srv_streams_free_all(s);
     srv_analytics_destroy(&s->an);
+    srv_keys_stop(s);
     if (s->zctx)
         zmq_ctx_term(s->zctx);
     srv_store_close(&s->store);

@@ -5,6 +5,8 @@
 #define SRV_SERVER_H
 
 #include <flow/dsl.h>
+#include <flow/curve.h>
+#include <flow/endpoint.h>
 #include <flow/metrics.h>
 #include <jansson.h>
 #include <limits.h>
@@ -157,6 +159,10 @@ struct srv_stream {
     srv_inst *host; /* deployer.packaging=single: the one process */
     int stop_pos;   /* undeploy: apps before this position were signalled */
     int64_t stop_deadline_ms; /* undeploy: SIGKILL for what is left */
+    /* The deployment's CURVE key pair (Z85; empty when not deployed):
+     * its instances present it when they connect over tcp://. */
+    char curve_public[FLOW_CURVE_Z85];
+    char curve_secret[FLOW_CURVE_Z85];
     srv_stream *next;
 };
 
@@ -170,6 +176,7 @@ struct srv {
     srv_analytics *an;
     srv_http *http;
     void *zctx;
+    flow_curve *curve; /* owned: flowd's own keys (keys.c) */
     void *ctl_sock;
     struct flow_zwatch *ctl_watch;
     char ctl_endpoint[SRV_EP_MAX];
@@ -187,6 +194,29 @@ struct srv {
     char *apps_dirs[SRV_APPS_DIRS_MAX];
     size_t napps_dirs;
 };
+
+/*
+ * Transport keys (keys.c, docs/security.md). srv_keys_start makes or
+ * takes back flowd's key pairs (the server pair of every tcp:// socket
+ * that binds, and flowd's own client pair), writes DATA/flowd.keys and
+ * starts flowd's ZAP handler in s->zctx, before any socket binds.
+ */
+int srv_keys_start(srv *s, char *err, size_t errlen);
+/* Gives st a key pair: the recorded one when keep and there is one, else
+ * a new one, recorded. 0, or -1 with err. */
+int srv_keys_stream(srv *s, srv_stream *st, bool keep, char *err,
+                    size_t errlen);
+/* Forgets st's key pair and removes its instances' keys files
+ * (undeploy). */
+void srv_keys_forget(srv *s, srv_stream *st);
+/* Writes the keys file of instance i (DATA/instances/ID/keys, mode 0600 in
+ * a 0700 directory) and puts its path in path. 0, or -1 with errno set. */
+int srv_keys_write_inst(srv *s, const srv_inst *i, char *path, size_t len);
+/* Writes flowd's and every running instance's keys file again, so that
+ * each admits the peers the deployments now give it (after a deploy or
+ * an undeploy): see put_allow in keys.c. */
+void srv_keys_refresh(srv *s);
+void srv_keys_stop(srv *s);
 
 /* snprintf that reports truncation: returns 0, or -1 when buf was too
  * small (buf then holds a truncated string). */

@@ -62,6 +62,13 @@ static const char *const migrations[] = {
     "  consumer TEXT NOT NULL,"
     "  endpoint TEXT NOT NULL,"
     "  PRIMARY KEY (stream, label, idx, consumer)) WITHOUT ROWID;",
+    /* 5: CURVE key pairs (Z85) of flowd ("flowd.server", "flowd.client")
+     * and of each deployment ("stream NAME"), which a restarted flowd
+     * and its restarted apps keep using with the apps it adopts. */
+    "CREATE TABLE transport_keys ("
+    "  owner TEXT PRIMARY KEY,"
+    "  public TEXT NOT NULL,"
+    "  secret TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -94,11 +94,14 @@ int srv_tap_open(srv *s, srv_stream *st, char *err, size_t errlen)
     if (srv_fmt(t->endpoint, sizeof t->endpoint, "ipc://%s/run/%s.tapin",
                 s->cfg.data_dir, st->name) ||
         strlen(t->endpoint) >= 100 || zmq_bind(t->push, t->endpoint)) {
-        if (zmq_bind(t->push, "tcp://127.0.0.1:*"))
+        /* Over tcp:// only the tap stream's apps get in (CURVE). */
+        if (flow_curve_prepare(t->push, s->curve, "tcp://", true) ||
+            zmq_bind(t->push, "tcp://127.0.0.1:*"))
             goto fail;
         size_t len = sizeof t->endpoint;
         zmq_getsockopt(t->push, ZMQ_LAST_ENDPOINT, t->endpoint, &len);
     }
+    flow_endpoint_private(t->endpoint);
     if (flow_zwatch_new(s->loop, t->sub, FLOW_ZW_READABLE, on_sub, t, &t->w))
         goto fail;
     st->tap = t;
@@ -170,7 +173,8 @@ void srv_tap_refresh(srv *s)
                 have |= strcmp(t->conn[k], want[j]) == 0;
             if (have || t->nconn >= MAX_CONN)
                 continue;
-            if (zmq_connect(t->sub, want[j]) == 0)
+            if (flow_curve_prepare(t->sub, t->s->curve, want[j], false) == 0 &&
+                zmq_connect(t->sub, want[j]) == 0)
                 srv_fmt(t->conn[t->nconn++], SRV_EP_MAX, "%s", want[j]);
         }
         flow_zwatch_kick(t->w);

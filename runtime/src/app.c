@@ -212,7 +212,9 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
                 flow_log(ctx, "ignored a control message: %s", err);
             } else {
                 int zr = m.type == FLOW_CTL_CONNECT
-                             ? zmq_connect(ctx->in_s, ep.addr)
+                             ? flow_curve_prepare(ctx->in_s, ctx->curve,
+                                                  ep.addr, false) ||
+                                   zmq_connect(ctx->in_s, ep.addr)
                              : zmq_disconnect(ctx->in_s, ep.addr);
                 if (zr)
                     flow_log(ctx, "cannot %s input %s: %s",
@@ -664,7 +666,9 @@ static int open_socket(flow_ctx *ctx, int type, const char *flag,
             goto close_s;
     }
     for (size_t i = 0; i < n; i++) {
-        rc = flow_endpoint_attach(s, &eps[i]);
+        rc = flow_curve_prepare(s, ctx->curve, eps[i].addr, eps[i].bind);
+        if (rc == 0)
+            rc = flow_endpoint_attach(s, &eps[i]);
         if (rc) {
             flow_log(ctx, "--flow.%s: cannot %s %s: %s", flag,
                      eps[i].bind ? "bind" : "connect to", eps[i].addr,
@@ -852,6 +856,39 @@ static int setup(flow_ctx *ctx)
     return 0;
 }
 
+/*
+ * With --flow.keys, reads the CURVE keys its tcp:// endpoints use and
+ * starts the ZAP handler that admits only the peers the file names,
+ * before any socket binds (ZeroMQ lets every client in while no handler
+ * is there).
+ */
+static int start_curve(flow_ctx *ctx)
+{
+    char err[1024];
+    int rc;
+
+    if (!ctx->conf.keys)
+        return 0;
+    ctx->curve = malloc(sizeof *ctx->curve);
+    if (!ctx->curve)
+        return -FLOW_ENOMEM;
+    if ((rc = flow_curve_load(ctx->conf.keys, ctx->curve, err, sizeof err))) {
+        flow_log(ctx, "--flow.keys: %s", err);
+        return rc;
+    }
+    if (!zmq_has("curve")) {
+        flow_log(ctx, "--flow.keys: this ZeroMQ has no CURVE security; "
+                      "build it with libsodium");
+        return -FLOW_EUSAGE;
+    }
+    if ((rc = flow_zap_start(ctx->zctx, ctx->conf.keys, err, sizeof err))) {
+        flow_log(ctx, "--flow.keys: %s", err);
+        return rc;
+    }
+    ctx->zap_started = true;
+    return 0;
+}
+
 int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
 {
     const flow_app_desc *a = ctx->app;
@@ -909,6 +946,10 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
         }
     }
     ctx->phase = PH_RUN;
+    if ((rc = start_curve(ctx))) {
+        ctx->exit_code = rc == -FLOW_EUSAGE ? 2 : 1;
+        goto stop_now;
+    }
     if ((rc = setup(ctx))) {
         if (rc == -FLOW_EENDPOINT || rc == -FLOW_EUSAGE)
             ctx->exit_code = 2;
@@ -982,6 +1023,10 @@ close_sockets:
     close_socket(&ctx->err.zsock, (int)left_ms);
     close_socket(&ctx->tap_s, 0);
     close_socket(&ctx->ctl_s, 1000);
+    if (ctx->zap_started) {
+        flow_zap_stop();
+        ctx->zap_started = false;
+    }
     if (ctx->own_zctx) {
         zmq_ctx_term(ctx->zctx);
         ctx->zctx = NULL;
@@ -1024,6 +1069,7 @@ void flow__ctx_free(flow_ctx **ctxp)
     flow_buf_fini(&ctx->eos_frame);
     free(ctx->groups);
     free(ctx->ended);
+    free(ctx->curve);
     flow__opts_free(ctx);
     free(ctx);
 }

@@ -14,6 +14,7 @@
 
 #include "flow/app.h"
 #include "flow/cpus.h"
+#include "flow/curve.h"
 #include "flow/endpoint.h"
 #include "flow/metrics.h"
 #include "flow/wire.h"
@@ -40,6 +41,7 @@ enum { FLOW_PLACE_AUTO, FLOW_PLACE_ANY, FLOW_PLACE_FIXED };
 typedef struct flow__conf {
     const char *input, *output, *error_output, *tap, *control;
     const char *stream, *label, *metrics_json, *state;
+    const char *keys; /* --flow.keys: CURVE keys for tcp:// (curve.h) */
     uint32_t instance;
     int64_t linger_us;
     uint64_t hwm_events;
@@ -131,6 +133,8 @@ struct flow_ctx {
     flow__optval *opts; /* one per option table row */
     size_t nopts;
     flow__conf conf;
+    flow_curve *curve; /* owned; from --flow.keys, NULL without */
+    bool zap_started;  /* this app counts as a user of the ZAP handler */
     flow__placement place;
     void *state;
 

@@ -1,6 +1,7 @@
 /* Endpoint strings from the command line (docs/apps.md). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #include "flow/endpoint.h"
@@ -84,5 +85,16 @@ int flow_endpoint_attach(void *zsock, const flow_endpoint *ep)
 {
     int rc =
         ep->bind ? zmq_bind(zsock, ep->addr) : zmq_connect(zsock, ep->addr);
-    return rc == 0 ? 0 : flow_from_zmq();
+    if (rc)
+        return flow_from_zmq();
+    if (ep->bind)
+        flow_endpoint_private(ep->addr);
+    return 0;
+}
+
+int flow_endpoint_private(const char *addr)
+{
+    if (strncmp(addr, "ipc://", 6) != 0 || addr[6] == '@')
+        return 0;
+    return chmod(addr + 6, 0600);
 }

@@ -29,6 +29,7 @@ static const struct {
     { "error-output", "EP: where rejected events go (PUSH; binds)" },
     { "tap", "EP: also publish every output batch here (PUB; binds)" },
     { "control", "EP: flowd's control endpoint (DEALER; connects)" },
+    { "keys", "PATH: CURVE keys for tcp:// endpoints (mode 0600; from flowd)" },
     { "stream", "NAME: stream name, for metrics and logs" },
     { "label", "LABEL: the app's label in its stream" },
     { "instance", "N: instance index, 0-based" },
@@ -387,6 +388,7 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
     STR_FLAG("label", label)
     STR_FLAG("metrics-json", metrics_json)
     STR_FLAG("state", state)
+    STR_FLAG("keys", keys)
 #undef STR_FLAG
     if (!strcmp(nm, "instance-dir") || !strcmp(nm, "allow-path")) {
         if (v[0] != '/')

@@ -32,7 +32,14 @@ int flow_endpoint_parse_list(const char *s, bool default_bind,
                              flow_endpoint *out, size_t max, size_t *n,
                              char *err, size_t err_size);
 
-/* Binds or connects a ZeroMQ socket as the endpoint says. 0 or FLOW_E*. */
+/* Binds or connects a ZeroMQ socket as the endpoint says. 0 or FLOW_E*.
+ * An ipc:// socket file it binds is made mode 0600 (see
+ * flow_endpoint_private). */
 int flow_endpoint_attach(void *zsock, const flow_endpoint *ep);
+
+/* Makes the socket file of the bound ipc:// endpoint addr mode 0600, so
+ * that only its owner can connect; any other address is left alone.
+ * Returns 0, or -1 with errno set. */
+int flow_endpoint_private(const char *addr);
 
 #endif
