@@ -888,9 +888,7 @@ def test_destination_copies():
         for s in ("copy-a", "copy-b", "copy-src", "late-a", "late-src"):
             f.json("DELETE", f"/streams/deployments/{s}")
         assert not f.app_pids(), f.app_pids()
-        assert not [x for x in os.listdir(os.path.join(f.data_dir, "run"))
-                    if x != "control"], os.listdir(
-                        os.path.join(f.data_dir, "run"))
+        assert not left_sockets(f), left_sockets(f)
 
 
 def stored_groups(f):
