@@ -261,6 +261,60 @@ class Commands(unittest.TestCase):
         wait_for(lambda: self.status_of("dep") == "deployed", what="deployed")
         self.ok("stream", "destroy", "dep")
 
+    def test_status_says_degraded_and_stale(self):
+        """flowctl status shows a stream whose app fails every event as
+        degraded with the reason and last error, and an instance stopped
+        with SIGSTOP as stale."""
+        self.ok("stream", "create", "rejects",
+                "load-sim --rate=300 --illegal-ratio=1 | account-events "
+                "| counter --name=rejects-load", "--deploy")
+        self.ok("stream", "create", "frozen", "time | log", "--deploy")
+        pid = None
+        try:
+            wait_for(lambda: self.status_of("rejects") == "degraded",
+                     what="rejects degraded")
+            out = self.ok("status")
+            self.assertRegex(out, r"rejects\s+degraded\s+app account-events "
+                             r"failed \d+ of \d+ events in the last 10 s")
+            out = self.ok("status", "rejects")
+            self.assertRegex(out, r"^rejects: degraded \(app account-events "
+                             r"failed \d+ of \d+ events in the last 10 s "
+                             r"\(100%, over its 50% error threshold\); last "
+                             r"error: rejected a ")
+            self.assertRegex(out, r"rejects\.account-events-0: last error: "
+                             r"rejected a \w+ event: ")
+            doc = self.json_ok("status", "rejects")
+            self.assertEqual(doc["status"], "degraded")
+
+            wait_for(lambda: self.status_of("frozen") == "deployed",
+                     what="frozen deployed")
+            st, dep = self.srv.api("GET", "/streams/deployments/frozen")
+            pid = [a for a in dep["apps"] if a["label"] == "log"][0][
+                "instances"][0]["pid"]
+            os.kill(pid, signal.SIGSTOP)
+            wait_for(lambda: self.status_of("frozen") == "degraded",
+                     what="frozen degraded")
+            out = self.ok("status", "frozen")
+            self.assertRegex(out, r"^frozen: degraded \(app log instance 0 "
+                             r"stopped reporting metrics \(stale for \d+ "
+                             r"s\)\)")
+            self.assertRegex(out, r"log\s+sink\s+0\s+stale\s+%d" % pid)
+            self.assertIn("frozen.log-0: stale: it stopped reporting metrics",
+                          out)
+            os.kill(pid, signal.SIGCONT)
+            wait_for(lambda: self.status_of("frozen") == "deployed",
+                     what="frozen deployed again")
+            self.assertRegex(self.ok("status", "frozen"),
+                             r"log\s+sink\s+0\s+deployed")
+        finally:
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except OSError:
+                    pass
+            self.ctl("stream", "destroy", "rejects")
+            self.ctl("stream", "destroy", "frozen")
+
     def test_bad_properties_are_refused(self):
         self.ok("stream", "create", "props", "time | log")
         rc, out, err = self.ctl("deploy", "props", "--properties",
