@@ -1372,11 +1372,11 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     }
     const char *group = srv_stream_group(st);
     if (group && !srv_name_ok(group)) {
-        snprintf(err, errlen,
-                 "illegal consumer group '%s' on ':%s': a group name is a "
-                 "lowercase letter, then up to 47 lowercase letters, digits "
-                 "or '-'; change --group in the definition",
-                 group, st->ast->source->name);
+        char msg[256];
+        snprintf(err, errlen, "%s, on ':%s'; change --group in the definition",
+                 dsl_name_message(msg, sizeof msg, "consumer group", group,
+                                  strlen(group)),
+                 st->ast->source->name);
         return 400;
     }
     for (size_t k = 0; k < n; k++)

@@ -405,11 +405,11 @@ void api_definitions_create(srv *s, srv_req *r)
     if (!name)
         name = ast->name;
     if (!name || !srv_name_ok(name)) {
-        srv_req_error(r, 400, NULL,
-                      "stream name '%s' is not valid: use 1 to 48 "
-                      "lowercase letters, digits and '-', starting "
-                      "with a letter",
-                      name ? name : "");
+        char msg[256];
+        srv_req_error(r, 400, NULL, "%s",
+                      dsl_name_message(msg, sizeof msg, "stream",
+                                       name ? name : "",
+                                       name ? strlen(name) : 0));
         goto out_ast;
     }
     if (srv_stream_find(s, name)) {

@@ -261,6 +261,33 @@ class Commands(unittest.TestCase):
         wait_for(lambda: self.status_of("dep") == "deployed", what="deployed")
         self.ok("stream", "destroy", "dep")
 
+    def test_one_name_rule(self):
+        """flowctl validate refuses the stream name flowd refuses, with
+        the message flowd gives, however the name reaches flowd."""
+        msg = ("illegal stream name 'My_Stream': a name is a lowercase "
+               "letter, then up to 47 lowercase letters, digits or '-' "
+               "(like 'accounts' or 'eu-1')")
+        rc, out, err = self.ctl("validate", "-e", "My_Stream = time | log")
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("1:1: error: " + msg, out + err)
+        doc = one_json(self, self.ctl("-o", "json", "validate", "-e",
+                                      "My_Stream = time | log")[1])
+        self.assertEqual(doc["errors"][0]["message"], msg)
+        st, doc = self.srv.api("POST", "/streams/definitions",
+                               {"definition": "My_Stream = time | log"})
+        self.assertEqual(st, 400, doc)
+        self.assertEqual(doc["errors"][0]["message"], msg)
+        st, doc = self.srv.api("POST", "/streams/definitions",
+                               {"name": "My_Stream",
+                                "definition": "time | log"})
+        self.assertEqual(st, 400, doc)
+        self.assertEqual(doc["message"], msg)
+        rc, out, err = self.ctl("stream", "create", "My_Stream", "time | log")
+        self.assertNotEqual(rc, 0)
+        self.assertIn(msg, err)
+        rc, out, err = self.ctl("validate", "-e", "my-stream = time | log")
+        self.assertEqual(rc, 0, out + err)
+
     def test_status_says_degraded_and_stale(self):
         """flowctl status shows a stream whose app fails every event as
         degraded with the reason and last error, and an instance stopped
