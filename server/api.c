@@ -397,9 +397,9 @@ static bool app_params_ok(srv_req *r)
     }
     if (!srv_name_ok(name)) {
         char msg[256];
-        srv_req_error(r, 400, NULL, "%s",
-                      dsl_name_message(msg, sizeof msg, "app", name,
-                                       strlen(name)));
+        srv_req_error(
+            r, 400, NULL, "%s",
+            dsl_name_message(msg, sizeof msg, "app", name, strlen(name)));
         return false;
     }
     return true;

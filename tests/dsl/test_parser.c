@@ -496,11 +496,11 @@ Test(errors, stream_name_rule)
         cr_assert_eq(e.v[0].offset, 0);
         dsl_errors_fini(&e);
     }
-    cr_assert_str_eq(dsl_name_message(want, sizeof want, "stream",
-                                      "My_Stream", 9),
-                     "illegal stream name 'My_Stream': a name is a lowercase "
-                     "letter, then up to 47 lowercase letters, digits or '-' "
-                     "(like 'accounts' or 'eu-1')");
+    cr_assert_str_eq(
+        dsl_name_message(want, sizeof want, "stream", "My_Stream", 9),
+        "illegal stream name 'My_Stream': a name is a lowercase "
+        "letter, then up to 47 lowercase letters, digits or '-' "
+        "(like 'accounts' or 'eu-1')");
     dsl_stream *s = NULL;
     dsl_errors e = { 0 };
     cr_assert_eq(dsl_parse_stream("my-stream2 = time | log", 23, &s, &e), 0);
