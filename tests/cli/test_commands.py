@@ -549,6 +549,33 @@ class Commands(unittest.TestCase):
                 os.unlink(os.path.join(d, f))
             os.rmdir(d)
 
+    def test_apply_examples(self):
+        """apply reads streams/examples.flow as validate and flowd --load
+        do: a comment inside an indented continuation is a comment (apply
+        used to fail at 22:3), and every entry is created."""
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "..", "..", "streams", "examples.flow")
+        rc, out, err = self.ctl("validate", path)
+        self.assertEqual(rc, 0, out + err)
+        doc = self.json_ok("apply", "-f", path)
+        names = [e["name"] for e in doc["streams"]]
+        try:
+            self.assertTrue(doc["ok"], doc)
+            self.assertIn("long-one", names)
+            self.assertEqual(doc["created"], len(names), doc)
+            st, d = self.srv.api("GET", "/streams/definitions/long-one")
+            self.assertEqual(d["dslText"],
+                             "load-sim --rate=2000 --accounts=500 | "
+                             "account-events --max-accounts=1000 | counter "
+                             "--name=long-one")
+            out = self.ok("apply", "-f", path)
+            self.assertIn("0 created, 0 updated, %d unchanged" % len(names),
+                          out)
+        finally:
+            # Readers of destinations and taps first, as export orders them.
+            for n in sorted(names, key=lambda n: n != "consumer"):
+                self.srv.api("DELETE", "/streams/definitions/" + n)
+
     # -- conventions ----------------------------------------------------------
 
     def test_server_precedence(self):
