@@ -811,13 +811,11 @@ static void undeploy_next(srv_stream *st);
  * ends in its metrics (docs/apps.md); one that says nothing (an older
  * app) is taken at its word of exit status 0. A host speaks through its
  * apps. */
-static const char *early_end(srv *s, srv_inst *i)
+static const char *early_end(srv_inst *i)
 {
     srv_stream *st = i->app->stream;
     const char *end = i->end;
 
-    /* What the app sent just before it exited may not be read yet. */
-    srv_control_drain(s);
     if (i->host)
         for (size_t k = 0; k < st->napps && !*end; k++)
             for (int j = 0; j < st->apps[k].ninst; j++)
@@ -841,6 +839,10 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
     srv_dapp *a = i->app;
     int64_t now = srv_now_ms();
 
+    /* What the app said just before a clean exit (why it ended) may not
+     * be read yet: read it while the instance still has its pid. */
+    if (!sig && status == 0)
+        srv_control_drain(s);
     if (sig)
         snprintf(i->last_exit, sizeof i->last_exit, "killed by signal %d", sig);
     else if (status >= 0)
@@ -879,7 +881,7 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
             undeploy_next(st);
         return;
     }
-    const char *early = !sig && status == 0 ? early_end(s, i) : NULL;
+    const char *early = !sig && status == 0 ? early_end(i) : NULL;
     if (early)
         snprintf(i->last_exit, sizeof i->last_exit, "%s", early);
     if (!sig && status == 0 && !early) {
