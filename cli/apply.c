@@ -32,16 +32,14 @@ static void entry_error(struct ctl *c, struct sf_file *f,
         sf_error(c, f, e->name_off, msg);
         return;
     }
-    size_t dl = strlen(e->def);
     json_array_foreach(errs, i, x)
     {
         json_t *o = json_object_get(x, "offset");
         size_t off = json_is_integer(o) && json_integer_value(o) >= 0
                          ? (size_t)json_integer_value(o)
                          : 0;
-        if (off > dl)
-            off = dl;
-        sf_error(c, f, e->map[off], out_str(x, "message", "error"));
+        sf_error(c, f, sf_map_offset(f, e, off),
+                 out_str(x, "message", "error"));
     }
 }
 
@@ -208,10 +206,7 @@ static int apply_entry(struct ctl *c, struct sf_file *f, struct sf_entry *e,
         free(p);
         return rc ? rc : CTL_EFAIL;
     }
-    char *have = sf_normalize(out_str(cur, "dslText", ""),
-                              strlen(out_str(cur, "dslText", "")), 0, NULL);
-    bool same = !strcmp(have, e->def);
-    free(have);
+    bool same = sf_same_definition(e, out_str(cur, "dslText", ""));
     const char *st = out_str(cur, "status", "undeployed");
     bool running = strcmp(st, "undeployed") != 0;
     if (same) {

@@ -38,7 +38,8 @@ enum out_style_id out_status_style(const char *status)
         return OUT_RED;
     if (!strcmp(status, "deploying") || !strcmp(status, "partial") ||
         !strcmp(status, "starting") || !strcmp(status, "restarting") ||
-        !strcmp(status, "undeploying"))
+        !strcmp(status, "undeploying") || !strcmp(status, "degraded") ||
+        !strcmp(status, "stale"))
         return OUT_YELLOW;
     if (!strcmp(status, "undeployed") || !strcmp(status, "stopped"))
         return OUT_DIM;

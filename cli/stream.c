@@ -269,8 +269,15 @@ void ctl_print_apps(struct ctl *c, json_t *dep)
         json_array_foreach(json_object_get(app, "instances"), k, in)
         {
             const char *ex = out_str(in, "lastExit", NULL);
-            if (ex && strcmp(out_str(in, "state", ""), "deployed"))
+            const char *state = out_str(in, "state", "");
+            const char *le = out_str(in, "lastError", NULL);
+            if (ex && strcmp(state, "deployed"))
                 printf("  %s: last exit: %s\n", out_str(in, "id", "?"), ex);
+            if (!strcmp(state, "stale"))
+                printf("  %s: stale: it stopped reporting metrics\n",
+                       out_str(in, "id", "?"));
+            if (le && out_num(in, "errors", 0) > 0)
+                printf("  %s: last error: %s\n", out_str(in, "id", "?"), le);
         }
     }
 }

@@ -82,115 +82,173 @@ char *sf_normalize(const char *s, size_t len, size_t base, size_t **map)
     return out;
 }
 
-static bool valid_name(const char *s, size_t n)
-{
-    if (n == 0 || n > 48 || s[0] < 'a' || s[0] > 'z')
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '-'))
-            return false;
-    return true;
-}
-
 void sf_fini(struct sf_file *f)
 {
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t i = 0; i < f->n; i++)
         free(f->v[i].def);
-        free(f->v[i].map);
-    }
     free(f->v);
+    dsl_file_destroy(&f->df);
     free(f->text);
 }
 
-/* Splits the file into entries. Returns 0, or CTL_EFAIL after printing
- * every problem found. */
+/* The canonical text of a stream without its name (returns new). */
+static char *unnamed_print(dsl_stream *ds)
+{
+    char *name = ds->name;
+    ds->name = NULL;
+    char *def = dsl_stream_print(ds);
+    ds->name = name;
+    return def;
+}
+
 int sf_parse(const struct ctl *c, struct sf_file *f)
 {
+    dsl_errors errs = { 0 };
+    int rc = 0;
+
+    if (dsl_parse_file(f->text, f->len, &f->df, &errs)) {
+        for (size_t k = 0; k < errs.n; k++)
+            sf_error(c, f, errs.v[k].offset, errs.v[k].message);
+        if (errs.n == 0)
+            sf_error(c, f, 0, "cannot read the file");
+        dsl_errors_fini(&errs);
+        return CTL_EFAIL;
+    }
+    dsl_errors_fini(&errs);
     /* Names seen so far: a hash, since a hostile file may hold many. */
     json_t *names = json_object();
-    size_t cap = 0;
-    int rc = 0;
-    size_t i = 0;
-    while (i < f->len) {
-        size_t ls = i;
-        size_t le = ls;
-        while (le < f->len && f->text[le] != '\n')
-            le++;
-        const char *l = f->text + ls;
-        size_t k = 0, ll = le - ls;
-        while (k < ll && (l[k] == ' ' || l[k] == '\t' || l[k] == '\r'))
-            k++;
-        if (k == ll || l[k] == '#') {
-            i = le + 1;
+    f->v = calloc(f->df->n_streams + 1, sizeof(*f->v));
+    if (!f->v || !names) {
+        json_decref(names);
+        sf_error(c, f, 0, "out of memory");
+        return CTL_EFAIL;
+    }
+    for (size_t k = 0; k < f->df->n_streams; k++) {
+        dsl_stream *ds = f->df->streams[k];
+        /* The reader names every entry, by the one name rule. */
+        if (!ds->name || strlen(ds->name) > DSL_NAME_MAX) {
+            sf_error(c, f, ds->offset, "a stream file entry needs a name");
+            rc = CTL_EFAIL;
             continue;
         }
-        if (k > 0) {
-            sf_error(c, f, ls + k,
-                     "a continuation line without an entry before it");
+        if (json_object_get(names, ds->name)) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "stream '%s' is defined twice in this file", ds->name);
+            sf_error(c, f, ds->name_offset, msg);
             rc = CTL_EFAIL;
-            i = le + 1;
             continue;
         }
-        /* The entry runs over the following continuation lines. */
-        size_t ee = le;
-        while (ee < f->len && ee + 1 < f->len &&
-               (f->text[ee + 1] == ' ' || f->text[ee + 1] == '\t')) {
-            size_t nx = ee + 1;
-            while (nx < f->len && f->text[nx] != '\n')
-                nx++;
-            /* A blank indented line ends nothing but adds nothing. */
-            ee = nx;
-        }
-        size_t ns = ls, ne = ls;
-        while (ne < ee && f->text[ne] != '=' && f->text[ne] != ' ' &&
-               f->text[ne] != '\t')
-            ne++;
-        size_t eq = ne;
-        while (eq < ee && (f->text[eq] == ' ' || f->text[eq] == '\t'))
-            eq++;
-        if (eq >= ee || f->text[eq] != '=') {
-            sf_error(c, f, eq,
-                     "expected 'NAME = DEFINITION' (every entry of a "
-                     "stream file is named)");
+        json_object_set_new(names, ds->name, json_true());
+        struct sf_entry *e = &f->v[f->n];
+        snprintf(e->name, sizeof(e->name), "%s", ds->name);
+        e->name_off = ds->name_offset;
+        e->ast = ds;
+        e->def = unnamed_print(ds);
+        if (!e->def) {
+            sf_error(c, f, ds->offset, "out of memory");
             rc = CTL_EFAIL;
-        } else if (!valid_name(f->text + ns, ne - ns)) {
-            sf_error(c, f, ns,
-                     "bad stream name: it must match "
-                     "^[a-z][a-z0-9-]{0,47}$");
-            rc = CTL_EFAIL;
-        } else {
-            struct sf_entry e = { 0 };
-            memcpy(e.name, f->text + ns, ne - ns);
-            e.name[ne - ns] = '\0';
-            e.name_off = ns;
-            size_t ds = eq + 1;
-            e.def = sf_normalize(f->text + ds, ee - ds, ds, &e.map);
-            bool dup = json_object_get(names, e.name) != NULL;
-            if (dup) {
-                char msg[160];
-                snprintf(msg, sizeof(msg),
-                         "stream '%s' is defined twice in this file", e.name);
-                sf_error(c, f, ns, msg);
-                rc = CTL_EFAIL;
-                free(e.def);
-                free(e.map);
-            } else if (!*e.def) {
-                sf_error(c, f, ds, "the definition is empty");
-                rc = CTL_EFAIL;
-                free(e.def);
-                free(e.map);
-            } else {
-                if (f->n == cap) {
-                    cap = cap ? cap * 2 : 8;
-                    f->v = realloc(f->v, cap * sizeof(*f->v));
-                }
-                f->v[f->n++] = e;
-                json_object_set_new(names, e.name, json_true());
-            }
+            continue;
         }
-        i = ee + 1;
+        f->n++;
     }
     json_decref(names);
+    if (rc) {
+        for (size_t i = 0; i < f->n; i++)
+            free(f->v[i].def);
+        f->n = 0;
+    }
     return rc;
+}
+
+/* Where off falls in the definition sent (c) and the one read from the
+ * file (s), part by part: the innermost part that holds it wins. */
+struct offmap {
+    size_t off;
+    bool found;
+    size_t at; /* the file offset */
+};
+
+static void try_part(struct offmap *m, size_t c_off, size_t c_len, size_t f_off,
+                     size_t f_len)
+{
+    if (m->off < c_off || m->off >= c_off + (c_len ? c_len : 1))
+        return;
+    size_t d = m->off - c_off;
+    if (f_len && d >= f_len)
+        d = f_len - 1;
+    m->found = true;
+    m->at = f_off + d;
+}
+
+static void try_options(struct offmap *m, const dsl_option *c, size_t nc,
+                        const dsl_option *f, size_t nf)
+{
+    for (size_t k = 0; k < nc && k < nf; k++) {
+        try_part(m, c[k].offset, c[k].length, f[k].offset, f[k].length);
+        try_part(m, c[k].key_offset, strlen(c[k].key), f[k].key_offset,
+                 strlen(f[k].key));
+        try_part(m, c[k].value_offset, c[k].value_length, f[k].value_offset,
+                 f[k].value_length);
+    }
+}
+
+static void try_dest(struct offmap *m, const dsl_destination *c,
+                     const dsl_destination *f)
+{
+    if (!c || !f)
+        return;
+    try_part(m, c->offset, c->length, f->offset, f->length);
+    try_options(m, c->options, c->n_options, f->options, f->n_options);
+}
+
+size_t sf_map_offset(const struct sf_file *f, const struct sf_entry *e,
+                     size_t off)
+{
+    const dsl_stream *s = e->ast;
+    dsl_stream *c = NULL;
+    dsl_errors errs = { 0 };
+    size_t dl = strlen(e->def);
+    size_t end = s->offset + s->length;
+    struct offmap m = { .off = off };
+
+    if (end > f->len)
+        end = f->len;
+    if (off >= dl)
+        return end;
+    if (dsl_parse_stream(e->def, dl, &c, &errs) == 0) {
+        try_dest(&m, c->source, s->source);
+        for (size_t k = 0; k < c->n_apps && k < s->n_apps; k++) {
+            const dsl_app *ca = &c->apps[k], *fa = &s->apps[k];
+            try_part(&m, ca->offset, ca->length, fa->offset, fa->length);
+            try_part(&m, ca->name_offset, strlen(ca->name), fa->name_offset,
+                     strlen(fa->name));
+            try_options(&m, ca->options, ca->n_options, fa->options,
+                        fa->n_options);
+        }
+        try_dest(&m, c->sink, s->sink);
+    }
+    dsl_stream_destroy(&c);
+    dsl_errors_fini(&errs);
+    if (m.found && m.at <= f->len)
+        return m.at;
+    /* Between parts (a '|', a space): the start of the definition. */
+    return s->n_apps ? (s->source ? s->source->offset : s->apps[0].offset)
+                     : e->name_off;
+}
+
+bool sf_same_definition(const struct sf_entry *e, const char *text)
+{
+    dsl_stream *s = NULL;
+    dsl_errors errs = { 0 };
+    bool same = false;
+
+    if (dsl_parse_stream(text, strlen(text), &s, &errs) == 0) {
+        char *def = unnamed_print(s);
+        same = def && strcmp(def, e->def) == 0;
+        free(def);
+    }
+    dsl_stream_destroy(&s);
+    dsl_errors_fini(&errs);
+    return same;
 }

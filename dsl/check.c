@@ -460,20 +460,31 @@ bool dsl_name_ok(const char *s, size_t len)
     return true;
 }
 
+const char *dsl_name_message(char *buf, size_t buflen, const char *what,
+                             const char *name, size_t len)
+{
+    snprintf(buf, buflen,
+             "illegal %s name '%.*s%s': a name is a lowercase letter, then "
+             "up to 47 lowercase letters, digits or '-' (like 'accounts' or "
+             "'eu-1')",
+             what, (int)(len > 64 ? 64 : len), name, len > 64 ? "..." : "");
+    return buf;
+}
+
 /* Options of a source destination: --group names the consumer group. */
 static void check_source_options(checker *c, const dsl_stream *s)
 {
+    char msg[256];
+
     if (!s->source)
         return;
     for (size_t k = 0; k < s->source->n_options; k++) {
         const dsl_option *o = &s->source->options[k];
         if (strcmp(o->key, "group") || dsl_name_ok(o->value, strlen(o->value)))
             continue;
-        ADD(c, o->value_offset, o->value_length ? o->value_length : 1,
-            "illegal consumer group name '%s': a group name is a lowercase "
-            "letter, then up to 47 lowercase letters, digits or '-' "
-            "(like 'audit' or 'eu-1')",
-            o->value);
+        ADD(c, o->value_offset, o->value_length ? o->value_length : 1, "%s",
+            dsl_name_message(msg, sizeof msg, "consumer group", o->value,
+                             strlen(o->value)));
     }
 }
 
@@ -493,9 +504,11 @@ static int check_one(checker *cp, const dsl_stream *s)
     const char *src = c.src;
     size_t src_len = c.len;
     size_t from = errs->n;
-    if (s->name && !dsl_is_stream_name(s->name))
-        ADD(&c, s->name_offset, strlen(s->name),
-            "illegal name for a stream: '%s'", s->name);
+    char msg[256];
+    if (s->name && !dsl_name_ok(s->name, strlen(s->name)))
+        ADD(&c, s->name_offset, strlen(s->name), "%s",
+            dsl_name_message(msg, sizeof msg, "stream", s->name,
+                             strlen(s->name)));
     size_t before = errs->n;
     if (dsl__check_labels(s, src, src_len, errs) < 0)
         c.rc = -2;

@@ -74,22 +74,6 @@ char *dsl__unquote(const char *s, size_t n)
     return strndup(s, n);
 }
 
-bool dsl_is_stream_name(const char *name)
-{
-    if (!name)
-        return false;
-    unsigned char c = (unsigned char)name[0];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'))
-        return false;
-    for (const char *p = name + 1; *p; p++) {
-        c = (unsigned char)*p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 typedef struct labelref {
     const char *label;
     size_t index;

@@ -416,11 +416,10 @@ static bool app_params_ok(srv_req *r)
         return false;
     }
     if (!srv_name_ok(name)) {
-        srv_req_error(r, 400, NULL,
-                      "app name '%s' is not valid: use 1 to 48 "
-                      "lowercase letters, digits and '-', starting "
-                      "with a letter",
-                      name);
+        char msg[256];
+        srv_req_error(
+            r, 400, NULL, "%s",
+            dsl_name_message(msg, sizeof msg, "app", name, strlen(name)));
         return false;
     }
     return true;

@@ -19,6 +19,17 @@ static bool str_eq(flow_ctl_str a, const char *b)
     return a.ptr && strlen(b) == a.len && memcmp(a.ptr, b, a.len) == 0;
 }
 
+/* Copies a borrowed string into buf, cut to fit; an absent one leaves
+ * buf as it was (an app reports its last error until a newer one). */
+static void copy_str(char *buf, size_t len, flow_ctl_str v)
+{
+    if (!v.ptr)
+        return;
+    size_t n = v.len < len - 1 ? v.len : len - 1;
+    memcpy(buf, v.ptr, n);
+    buf[n] = '\0';
+}
+
 static srv_inst *find_inst(srv *s, const flow_ctl_msg *m)
 {
     for (srv_stream *st = s->streams; st; st = st->next) {
@@ -110,8 +121,16 @@ static void on_message(srv *s, const void *id, size_t idlen, const void *data,
         i->ident_len = idlen;
     }
     i->last_seen_ms = srv_now_ms();
-    if (m.type != FLOW_CTL_HELLO)
+    if (m.type != FLOW_CTL_HELLO) {
         i->m = m.m;
+        copy_str(i->last_error, sizeof i->last_error, m.last_error);
+        copy_str(i->end, sizeof i->end, m.end);
+    }
+    if (i->stale) {
+        /* It speaks again: say so now rather than at the next tick. */
+        i->stale = false;
+        srv_stream_refresh(s, i->app->stream);
+    }
     if (i->state == SRV_INST_DEPLOYING && m.type != FLOW_CTL_BYE) {
         i->state = SRV_INST_DEPLOYED;
         srv_inst_catch_up(s, i);
@@ -202,6 +221,12 @@ int srv_control_start(srv *s, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+void srv_control_drain(srv *s)
+{
+    if (s->ctl_watch)
+        on_ready(s->ctl_watch, FLOW_ZW_READABLE, s);
 }
 
 void srv_control_stop(srv *s)

@@ -51,6 +51,92 @@ const char *srv_inst_state_name(srv_inst_state st)
     return "unknown";
 }
 
+const char *srv_inst_shown_state(const srv_inst *i)
+{
+    if (i->state == SRV_INST_DEPLOYED && i->stale)
+        return "stale";
+    return srv_inst_state_name(i->state);
+}
+
+void srv_inst_window(const srv_inst *i, uint64_t *events, uint64_t *errors)
+{
+    *events = *errors = 0;
+    if (i->win_n < 2)
+        return;
+    *events = i->win[i->win_n - 1].events - i->win[0].events;
+    *errors = i->win[i->win_n - 1].errors - i->win[0].errors;
+}
+
+/* Takes the newest sample of an instance's cumulative counts for its
+ * error window. An app's events are what it received (a rejected
+ * malformed message counts as one) or, for a source, what it produced or
+ * failed to; its errors are failed events and rejected messages. */
+static void window_sample(srv_inst *i)
+{
+    uint64_t in = i->m.in + i->m.rejected;
+    uint64_t events = in ? in : i->m.out + i->m.errors;
+    uint64_t errors = i->m.errors + i->m.rejected;
+    int n = i->win_n;
+
+    /* Counts that went back come from a new process: start again. */
+    if (n > 0 &&
+        (events < i->win[n - 1].events || errors < i->win[n - 1].errors))
+        n = 0;
+    if (n == SRV_ERR_WINDOW_S + 1) {
+        memmove(&i->win[0], &i->win[1], (size_t)(n - 1) * sizeof i->win[0]);
+        n--;
+    }
+    i->win[n].events = events;
+    i->win[n].errors = errors;
+    i->win_n = n + 1;
+}
+
+void srv_app_counts_of(const srv_dapp *a, srv_app_counts *c)
+{
+    int64_t now = srv_now_ms();
+
+    memset(c, 0, sizeof *c);
+    c->label = a->label;
+    c->count = a->count;
+    c->error_threshold = a->error_threshold;
+    c->window_s = SRV_ERR_WINDOW_S;
+    for (int j = 0; j < a->ninst; j++) {
+        const srv_inst *i = a->inst[j];
+        uint64_t ev, er;
+        if (i->removing)
+            continue;
+        switch (i->state) {
+        case SRV_INST_DEPLOYED:
+        case SRV_INST_STOPPED:
+            c->deployed++;
+            break;
+        case SRV_INST_DEPLOYING:
+        case SRV_INST_UNDEPLOYING:
+            c->deploying++;
+            break;
+        case SRV_INST_RESTARTING:
+            c->restarting++;
+            c->reason = i->last_exit;
+            break;
+        case SRV_INST_FAILED:
+            c->failed++;
+            c->reason = i->last_exit;
+            break;
+        }
+        if (i->state == SRV_INST_DEPLOYED && i->stale) {
+            if (c->stale++ == 0) {
+                c->stale_index = i->index;
+                c->stale_s = (now - i->last_seen_ms) / 1000;
+            }
+        }
+        srv_inst_window(i, &ev, &er);
+        c->window_events += ev;
+        c->window_errors += er;
+        if (er > 0 && i->last_error[0])
+            c->last_error = i->last_error;
+    }
+}
+
 void srv_inst_id(const srv_inst *i, char *buf, size_t len)
 {
     snprintf(buf, len, "%s.%s-%d", i->app->stream->name, i->app->label,
@@ -720,12 +806,43 @@ static void remove_inst(srv *s, srv_inst *i)
 static void stop_inst(srv_inst *i);
 static void undeploy_next(srv_stream *st);
 
+/* Why a clean exit of i (flowd did not stop it) was not the end of its
+ * work, as a last_exit text; NULL when it was. An app says why its run
+ * ends in its metrics (docs/apps.md); one that says nothing (an older
+ * app) is taken at its word of exit status 0. A host speaks through its
+ * apps. */
+static const char *early_end(srv_inst *i)
+{
+    srv_stream *st = i->app->stream;
+    const char *end = i->end;
+
+    if (i->host)
+        for (size_t k = 0; k < st->napps && !*end; k++)
+            for (int j = 0; j < st->apps[k].ninst; j++)
+                if (st->apps[k].inst[j]->end[0] &&
+                    strcmp(st->apps[k].inst[j]->end, FLOW_CTL_END_INPUT))
+                    end = st->apps[k].inst[j]->end;
+    if (!*end || strcmp(end, FLOW_CTL_END_INPUT) == 0)
+        return NULL;
+    if (strcmp(end, FLOW_CTL_END_SIGNAL) == 0)
+        return "stopped by a signal before the end of its input "
+               "(exit status 0)";
+    if (strcmp(end, FLOW_CTL_END_REQUEST) == 0)
+        return "stopped on request before the end of its input "
+               "(exit status 0)";
+    return "failed before the end of its input (exit status 0)";
+}
+
 static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
 {
     srv_stream *st = i->app->stream;
     srv_dapp *a = i->app;
     int64_t now = srv_now_ms();
 
+    /* What the app said just before a clean exit (why it ended) may not
+     * be read yet: read it while the instance still has its pid. */
+    if (!sig && status == 0)
+        srv_control_drain(s);
     if (sig)
         snprintf(i->last_exit, sizeof i->last_exit, "killed by signal %d", sig);
     else if (status >= 0)
@@ -764,9 +881,13 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
             undeploy_next(st);
         return;
     }
-    if (!sig && status == 0) {
-        /* A clean exit: a source that reached --count, or an app
-         * that saw the end of its stream. Not restarted. */
+    const char *early = !sig && status == 0 ? early_end(i) : NULL;
+    if (early)
+        snprintf(i->last_exit, sizeof i->last_exit, "%s", early);
+    if (!sig && status == 0 && !early) {
+        /* A clean exit at the end of the app's input: a source that
+         * reached --count, or an app that saw the end of its stream.
+         * Not restarted. */
         i->state = SRV_INST_STOPPED;
         forget_inst(s, i);
         srv_stream_refresh(s, st);
@@ -1082,6 +1203,9 @@ static void spawn_inst(srv *s, srv_inst *i)
     i->state = SRV_INST_DEPLOYING;
     memset(&i->m, 0, sizeof i->m);
     i->prev_in = i->prev_out = 0;
+    i->end[0] = '\0';
+    i->stale = false;
+    i->win_n = 0;
     save_inst(s, i);
     if (i->host)
         srv_stream_refresh(s, st);
@@ -1189,6 +1313,8 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
         a->tcp = tr && strcmp(tr, "tcp") == 0;
         const char *cpus = srv_props_deployer(props, a->label, "cpus");
         snprintf(a->cpus, sizeof a->cpus, "%s", cpus ? cpus : "");
+        a->error_threshold = (int)srv_props_deployer_int(
+            props, a->label, "errorThreshold", SRV_ERR_THRESHOLD);
         a->inst = calloc((size_t)a->count, sizeof *a->inst);
         if (!a->inst) {
             snprintf(err, errlen, "out of memory");
@@ -1270,11 +1396,11 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     }
     const char *group = srv_stream_group(st);
     if (group && !srv_name_ok(group)) {
-        snprintf(err, errlen,
-                 "illegal consumer group '%s' on ':%s': a group name is a "
-                 "lowercase letter, then up to 47 lowercase letters, digits "
-                 "or '-'; change --group in the definition",
-                 group, st->ast->source->name);
+        char msg[256];
+        snprintf(err, errlen, "%s, on ':%s'; change --group in the definition",
+                 dsl_name_message(msg, sizeof msg, "consumer group", group,
+                                  strlen(group)),
+                 st->ast->source->name);
         return 400;
     }
     for (size_t k = 0; k < n; k++) {
@@ -1597,35 +1723,8 @@ void srv_stream_refresh(srv *s, srv_stream *st)
 
     if (!c)
         return;
-    for (size_t k = 0; k < n; k++) {
-        srv_dapp *a = &st->apps[k];
-        memset(&c[k], 0, sizeof c[k]);
-        c[k].label = a->label;
-        c[k].count = a->count;
-        for (int j = 0; j < a->ninst; j++) {
-            srv_inst *i = a->inst[j];
-            if (i->removing)
-                continue;
-            switch (i->state) {
-            case SRV_INST_DEPLOYED:
-            case SRV_INST_STOPPED:
-                c[k].deployed++;
-                break;
-            case SRV_INST_DEPLOYING:
-            case SRV_INST_UNDEPLOYING:
-                c[k].deploying++;
-                break;
-            case SRV_INST_RESTARTING:
-                c[k].restarting++;
-                c[k].reason = i->last_exit;
-                break;
-            case SRV_INST_FAILED:
-                c[k].failed++;
-                c[k].reason = i->last_exit;
-                break;
-            }
-        }
-    }
+    for (size_t k = 0; k < n; k++)
+        srv_app_counts_of(&st->apps[k], &c[k]);
     st->status = srv_status_stream(st->deployed, c, n, st->status_desc,
                                    sizeof st->status_desc);
     free(c);
@@ -1662,6 +1761,7 @@ void srv_deployer_tick(srv *s)
 {
     char path[PATH_MAX + 64];
     struct stat sb;
+    int64_t now = srv_now_ms();
 
     for (srv_stream *st = s->streams; st; st = st->next) {
         srv_inst *h = st->host;
@@ -1681,6 +1781,9 @@ void srv_deployer_tick(srv *s)
                     i->rate_out = 0;
                 i->prev_in = i->m.in;
                 i->prev_out = i->m.out;
+                window_sample(i);
+                i->stale = i->state == SRV_INST_DEPLOYED && i->pid > 0 &&
+                           now - i->last_seen_ms > SRV_STALE_MS;
                 /* Adopted processes are not our children:
                  * notice their end by polling. */
                 if (i->adopted && i->pid > 0 &&
@@ -1700,6 +1803,9 @@ void srv_deployer_tick(srv *s)
                     cap_log(path);
             }
         }
+        /* Staleness and error ratios move with time alone. */
+        if (st->deployed)
+            srv_stream_refresh(s, st);
     }
 }
 

@@ -39,10 +39,12 @@ static int load_file(srv *s, const char *path)
         if (!ds->name || srv_stream_find(s, ds->name))
             continue;
         if (!srv_name_ok(ds->name)) {
-            fprintf(stderr,
-                    "flowd: %s: stream name '%s' skipped: use "
-                    "lowercase letters, digits and '-'\n",
-                    path, ds->name);
+            /* The parser applies the same rule; this is the last check
+             * before the name becomes a store row. */
+            char msg[256];
+            fprintf(stderr, "flowd: %s: stream skipped: %s\n", path,
+                    dsl_name_message(msg, sizeof msg, "stream", ds->name,
+                                     strlen(ds->name)));
             continue;
         }
         /* Store the definition without its name. */

@@ -420,7 +420,7 @@ void api_prometheus(srv *s, srv_req *r)
                 "status.\n# TYPE flow_stream_status gauge\n");
     for (srv_stream *st = s->streams; st; st = st->next) {
         nstreams++;
-        for (int v = SRV_UNDEPLOYED; v <= SRV_FAILED; v++)
+        for (int v = SRV_UNDEPLOYED; v <= SRV_STATUS_LAST; v++)
             tprintf(&t,
                     "flow_stream_status{stream=\"%s\",status=\"%s\"} "
                     "%d\n",
@@ -540,14 +540,16 @@ void srv_events_tick(srv *s)
     {
         srv_inst *i = st->apps[k].inst[j];
         srv_inst_id(i, id, sizeof id);
-        json_array_append_new(
-            inst,
-            json_pack("{s:s,s:s,s:s,s:i,s:s,s:I,s:I,s:I,s:f,s:f}", "id", id,
-                      "stream", st->name, "label", st->apps[k].label, "index",
-                      i->index, "state", srv_inst_state_name(i->state), "in",
-                      (json_int_t)i->m.in, "out", (json_int_t)i->m.out,
-                      "errors", (json_int_t)i->m.errors, "rateIn", i->rate_in,
-                      "rateOut", i->rate_out));
+        json_t *o = json_pack(
+            "{s:s,s:s,s:s,s:i,s:s,s:I,s:I,s:I,s:f,s:f}", "id", id, "stream",
+            st->name, "label", st->apps[k].label, "index", i->index, "state",
+            srv_inst_shown_state(i), "in", (json_int_t)i->m.in, "out",
+            (json_int_t)i->m.out, "errors", (json_int_t)i->m.errors, "rateIn",
+            i->rate_in, "rateOut", i->rate_out);
+        json_object_set_new(o, "lastError",
+                            i->last_error[0] ? json_string(i->last_error)
+                                             : json_null());
+        json_array_append_new(inst, o);
     }
     json_t *o = json_pack("{s:I,s:o}", "ts", ts, "instances", inst);
     char *text = json_dumps(o, JSON_COMPACT);

@@ -12,7 +12,8 @@ static const char allowed[] =
     "deployer.<label>.<prop>, deployer.*.<prop> and deployer.packaging";
 
 static const char *const deployer_props[] = {
-    "count", "transport", "maxRestarts", "restartWindow", "stopTimeout", "cpus",
+    "count",       "transport", "maxRestarts",    "restartWindow",
+    "stopTimeout", "cpus",      "errorThreshold",
 };
 
 static bool parse_long(const char *s, long lo, long hi, long *out)
@@ -50,7 +51,8 @@ static int check_deployer(const char *key, const char *prop, const char *v,
     if (i == sizeof deployer_props / sizeof deployer_props[0]) {
         snprintf(err, errlen,
                  "unknown deployer property '%s': allowed are count, "
-                 "transport, maxRestarts, restartWindow, stopTimeout, cpus",
+                 "transport, maxRestarts, restartWindow, stopTimeout, cpus, "
+                 "errorThreshold",
                  key);
         return -1;
     }
@@ -83,6 +85,14 @@ static int check_deployer(const char *key, const char *prop, const char *v,
         snprintf(err, errlen,
                  "'%s' must be a whole number from 0 to 1000000, not "
                  "'%s'",
+                 key, v);
+        return -1;
+    }
+    if (strcmp(prop, "errorThreshold") == 0 && !parse_long(v, 0, 100, &n)) {
+        snprintf(err, errlen,
+                 "'%s' must be a percentage from 0 to 100 (of an app's "
+                 "events over the last 10 s that may fail before its "
+                 "stream is degraded), not '%s'",
                  key, v);
         return -1;
     }

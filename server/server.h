@@ -4,6 +4,7 @@
 #ifndef SRV_SERVER_H
 #define SRV_SERVER_H
 
+#include <flow/control.h>
 #include <flow/dsl.h>
 #include <flow/curve.h>
 #include <flow/endpoint.h>
@@ -21,6 +22,13 @@
 #define SRV_NAME_MAX     48
 #define SRV_EP_MAX       256
 #define SRV_RESTART_RING 64
+/* An instance that sent no metrics for this long is stale (apps report
+ * every second). */
+#define SRV_STALE_MS 3000
+/* The error ratio is taken over the last this many seconds. */
+#define SRV_ERR_WINDOW_S 10
+/* deployer.<label>.errorThreshold when it is not given, in percent. */
+#define SRV_ERR_THRESHOLD 50
 
 /* The allowed app directories: 32 --apps-dir and the built-in apps'. */
 #define SRV_APPS_DIRS_MAX 33
@@ -106,7 +114,18 @@ struct srv_inst {
     flow_metrics m;
     uint64_t prev_in, prev_out;
     double rate_in, rate_out;
-    int64_t last_seen_ms;
+    int64_t last_seen_ms; /* the last hello or metrics */
+    bool stale;           /* deployed, but silent for SRV_STALE_MS */
+    /* The latest error the app reported, and why its run ends (a
+     * FLOW_CTL_END_* string; empty while it runs). */
+    char last_error[FLOW_CTL_MAX_ERROR + 1];
+    char end[16];
+    /* Cumulative events and errors at each of the last ticks, the newest
+     * at win[win_n - 1], for the error ratio over SRV_ERR_WINDOW_S. */
+    struct {
+        uint64_t events, errors;
+    } win[SRV_ERR_WINDOW_S + 1];
+    int win_n;
     uv_timer_t *timer; /* backoff, then SIGKILL timeout */
     int64_t stop_deadline_ms;
 };
@@ -125,7 +144,8 @@ struct srv_dapp {
     int ninst;
     int max_restarts, restart_window_s, stop_timeout_ms;
     bool tcp;
-    char cpus[64]; /* deployer.<label>.cpus, passed as --flow.cpus */
+    char cpus[64];       /* deployer.<label>.cpus, passed as --flow.cpus */
+    int error_threshold; /* deployer.<label>.errorThreshold, percent */
 };
 
 /* A deferred HTTP request waiting for a stream's processes to be gone. */
@@ -312,6 +332,13 @@ void srv_inst_id(const srv_inst *i, char *buf, size_t len);
  * it was started (a producer of its destination deployed later). */
 void srv_inst_catch_up(srv *s, srv_inst *i);
 const char *srv_inst_state_name(srv_inst_state st);
+/* The state an instance is shown in: its state's name, or "stale" for a
+ * deployed instance that stopped reporting metrics. */
+const char *srv_inst_shown_state(const srv_inst *i);
+/* Fills c with what app a's instances are doing, for srv_status_app. */
+void srv_app_counts_of(const srv_dapp *a, srv_app_counts *c);
+/* Errors and events of instance i over the error window. */
+void srv_inst_window(const srv_inst *i, uint64_t *events, uint64_t *errors);
 
 /* Paths that app options name (paths.c). */
 /* The instance's own directory, DATA/run/STREAM.LABEL-N. */
@@ -330,6 +357,9 @@ int srv_paths_config(srv_config *c, char *err, size_t errlen);
 /* Control endpoint. */
 int srv_control_start(srv *s, char *err, size_t errlen);
 void srv_control_stop(srv *s);
+/* Reads what apps sent and flowd has not read yet (before deciding what
+ * an instance's exit means). */
+void srv_control_drain(srv *s);
 /* Sends an instance "connect" or "disconnect" (type) of its port "input"
  * or "output"; dropped when it has not said hello yet. */
 void srv_control_send_connect(srv *s, srv_inst *i, const char *type,

@@ -15,8 +15,42 @@ const char *srv_status_name(srv_status s)
         return "partial";
     case SRV_FAILED:
         return "failed";
+    case SRV_DEGRADED:
+        return "degraded";
     }
     return "unknown";
+}
+
+bool srv_status_over_threshold(const srv_app_counts *a)
+{
+    return a->window_events > 0 &&
+           a->window_errors * 100 >
+               (uint64_t)a->error_threshold * a->window_events;
+}
+
+/* Why a running app is degraded, or false when it is not. */
+static bool degraded(const srv_app_counts *a, char *desc, size_t len)
+{
+    if (a->stale > 0) {
+        snprintf(desc, len,
+                 "app %s instance %d stopped reporting metrics (stale for "
+                 "%lld s)",
+                 a->label, a->stale_index, (long long)a->stale_s);
+        return true;
+    }
+    if (srv_status_over_threshold(a)) {
+        snprintf(
+            desc, len,
+            "app %s failed %llu of %llu events in the last %d s "
+            "(%llu%%, over its %d%% error threshold); last error: %s",
+            a->label, (unsigned long long)a->window_errors,
+            (unsigned long long)a->window_events, a->window_s,
+            (unsigned long long)(a->window_errors * 100 / a->window_events),
+            a->error_threshold,
+            a->last_error && *a->last_error ? a->last_error : "none reported");
+        return true;
+    }
+    return false;
 }
 
 srv_status srv_status_app(const srv_app_counts *a, char *desc, size_t len)
@@ -27,6 +61,8 @@ srv_status srv_status_app(const srv_app_counts *a, char *desc, size_t len)
         return SRV_FAILED;
     }
     if (a->count > 0 && a->deployed >= a->count) {
+        if (degraded(a, desc, len))
+            return SRV_DEGRADED;
         snprintf(desc, len, "%d of %d instances deployed", a->deployed,
                  a->count);
         return SRV_DEPLOYED;
@@ -66,9 +102,16 @@ srv_status srv_status_stream(bool deployed, const srv_app_counts *apps,
         }
     }
     for (i = 0; i < n; i++) {
-        if (srv_status_app(&apps[i], buf, sizeof buf) != SRV_DEPLOYED) {
+        srv_status st = srv_status_app(&apps[i], buf, sizeof buf);
+        if (st != SRV_DEPLOYED && st != SRV_DEGRADED) {
             snprintf(desc, len, "%s", buf);
             return SRV_DEPLOYING;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (srv_status_app(&apps[i], buf, sizeof buf) == SRV_DEGRADED) {
+            snprintf(desc, len, "%s", buf);
+            return SRV_DEGRADED;
         }
     }
     snprintf(desc, len, "all %zu apps are deployed", n);

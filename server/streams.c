@@ -197,13 +197,13 @@ json_t *srv_inst_json(srv_inst *i)
         json_object_set_new(groups, i->groups[k].group,
                             json_string(i->groups[k].ep));
     }
-    return json_pack(
+    json_t *o = json_pack(
         "{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:i,s:o,s:o,s:{s:o,s:o,s:o,s:o},"
         "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}",
         "id", id, "stream", a->stream->name, "label", a->label, "name", a->name,
         "index", i->index, "pid",
         i->pid > 0 ? json_integer(i->pid) : json_null(), "state",
-        srv_inst_state_name(i->state), "restarts", i->restarts, "lastExit",
+        srv_inst_shown_state(i), "restarts", i->restarts, "lastExit",
         i->last_exit[0] ? json_string(i->last_exit) : json_null(), "startedAt",
         i->started_ms ? json_string(iso) : json_null(), "endpoints", "input",
         input, "output", output, "outputGroups", groups, "tap",
@@ -213,27 +213,21 @@ json_t *srv_inst_json(srv_inst *i)
         (json_int_t)i->m.drops, "bytesIn", (json_int_t)i->m.bytes_in,
         "bytesOut", (json_int_t)i->m.bytes_out, "rateIn", i->rate_in, "rateOut",
         i->rate_out);
+    uint64_t ev, er;
+    srv_inst_window(i, &ev, &er);
+    json_object_set_new(o, "lastError",
+                        i->last_error[0] ? json_string(i->last_error)
+                                         : json_null());
+    json_object_set_new(o, "errorRatio",
+                        ev ? json_real((double)er / (double)ev) : json_null());
+    return o;
 }
 
 static srv_status app_status(srv_dapp *a, char *desc, size_t len)
 {
-    srv_app_counts c = { .label = a->label, .count = a->count };
+    srv_app_counts c;
 
-    for (int j = 0; j < a->ninst; j++) {
-        srv_inst *i = a->inst[j];
-        if (i->removing)
-            continue;
-        if (i->state == SRV_INST_DEPLOYED || i->state == SRV_INST_STOPPED)
-            c.deployed++;
-        else if (i->state == SRV_INST_RESTARTING) {
-            c.restarting++;
-            c.reason = i->last_exit;
-        } else if (i->state == SRV_INST_FAILED) {
-            c.failed++;
-            c.reason = i->last_exit;
-        } else
-            c.deploying++;
-    }
+    srv_app_counts_of(a, &c);
     return srv_status_app(&c, desc, len);
 }
 
@@ -413,11 +407,11 @@ void api_definitions_create(srv *s, srv_req *r)
     if (!name)
         name = ast->name;
     if (!name || !srv_name_ok(name)) {
-        srv_req_error(r, 400, NULL,
-                      "stream name '%s' is not valid: use 1 to 48 "
-                      "lowercase letters, digits and '-', starting "
-                      "with a letter",
-                      name ? name : "");
+        char msg[256];
+        srv_req_error(r, 400, NULL, "%s",
+                      dsl_name_message(msg, sizeof msg, "stream",
+                                       name ? name : "",
+                                       name ? strlen(name) : 0));
         goto out_ast;
     }
     if (srv_stream_find(s, name)) {

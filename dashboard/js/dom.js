@@ -71,8 +71,9 @@ export function fmtRate(n) {
 export function statusBadge(status, description) {
   const st = String(status || 'unknown').toLowerCase();
   const known = ['undeployed', 'deploying', 'deployed', 'partial', 'failed',
-                 'running', 'starting', 'stopping', 'stopped', 'crashed',
-                 'restarting', 'undeploying', 'completed', 'unknown'];
+                 'degraded', 'stale', 'running', 'starting', 'stopping',
+                 'stopped', 'crashed', 'restarting', 'undeploying',
+                 'completed', 'unknown'];
   return h('span', {
     class: 'status st-' + (known.includes(st) ? st : 'unknown'),
     title: description || null,

@@ -61,7 +61,22 @@ bool flow_has_control(flow_ctx *ctx)
 
 void flow_stop(flow_ctx *ctx)
 {
-    flow__begin_stop(ctx, 0);
+    /* The app ends its own run: its work is done. */
+    flow__begin_stop(ctx, FLOW_CTL_END_INPUT, 0);
+}
+
+void flow__note_error(flow_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    /* At most one text per batch (now_us moves once per input frame or
+     * tick): an app failing every event pays for one format, not for
+     * each. */
+    if (ctx->last_error[0] && ctx->last_error_us == ctx->now_us)
+        return;
+    ctx->last_error_us = ctx->now_us;
+    va_start(ap, fmt);
+    vsnprintf(ctx->last_error, sizeof(ctx->last_error), fmt, ap);
+    va_end(ap);
 }
 
 void flow_log(flow_ctx *ctx, const char *fmt, ...)
@@ -98,10 +113,13 @@ static void send_metrics(flow_ctx *ctx, bool bye)
     if (!ctx->ctl_w)
         return;
     ident_of(ctx, &id);
+    flow_ctl_status st = { .last_error = ctx->last_error, .end = ctx->end };
     if (bye)
-        flow_ctl_encode_bye(&ctx->ctlbuf, &id, ctx->now_us / 1000, &ctx->m);
+        flow_ctl_encode_bye(&ctx->ctlbuf, &id, ctx->now_us / 1000, &ctx->m,
+                            &st);
     else
-        flow_ctl_encode_metrics(&ctx->ctlbuf, &id, ctx->now_us / 1000, &ctx->m);
+        flow_ctl_encode_metrics(&ctx->ctlbuf, &id, ctx->now_us / 1000, &ctx->m,
+                                &st);
     ctl_send(ctx);
 }
 
@@ -194,7 +212,7 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
             continue;
         }
         if (m.type == FLOW_CTL_STOP) {
-            flow__begin_stop(ctx, 0);
+            flow__begin_stop(ctx, FLOW_CTL_END_REQUEST, 0);
         } else if ((m.type == FLOW_CTL_CONNECT ||
                     m.type == FLOW_CTL_DISCONNECT) &&
                    m.port.len == 6 && !memcmp(m.port.ptr, "output", 6)) {
@@ -540,12 +558,17 @@ static void drain_timeout_cb(uv_timer_t *t)
     finish(ctx);
 }
 
-void flow__begin_stop(flow_ctx *ctx, int exit_code)
+void flow__begin_stop(flow_ctx *ctx, const char *end, int exit_code)
 {
     if (ctx->phase != PH_RUN)
         return;
     ctx->phase = PH_DRAIN;
     ctx->exit_code = exit_code;
+    ctx->end = end;
+    /* Say why at once: the drain may take a while, and flowd decides
+     * what a clean exit means by it (docs/apps.md). */
+    flow__update_now(ctx);
+    send_metrics(ctx, false);
     uv_timer_stop(&ctx->tick_timer);
     uv_idle_stop(&ctx->pump);
     ctx->source_more = false;
@@ -562,14 +585,14 @@ void flow__begin_stop(flow_ctx *ctx, int exit_code)
 static void signal_cb(uv_signal_t *s, int signum)
 {
     (void)signum;
-    flow__begin_stop(s->data, 0);
+    flow__begin_stop(s->data, FLOW_CTL_END_SIGNAL, 0);
 }
 
 static void async_cb(uv_async_t *a)
 {
     flow_ctx *ctx = a->data;
     if (__atomic_load_n(&ctx->stop_requested, __ATOMIC_ACQUIRE))
-        flow__begin_stop(ctx, 0);
+        flow__begin_stop(ctx, FLOW_CTL_END_REQUEST, 0);
 }
 
 void flow__request_stop(flow_ctx *ctx)
@@ -984,7 +1007,7 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
             start_ticks(ctx);
     }
     if (__atomic_load_n(&ctx->stop_requested, __ATOMIC_ACQUIRE))
-        flow__begin_stop(ctx, 0);
+        flow__begin_stop(ctx, FLOW_CTL_END_REQUEST, 0);
     uv_run(&ctx->loop, UV_RUN_DEFAULT);
     goto close_sockets;
 

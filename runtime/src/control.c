@@ -57,10 +57,14 @@ int flow_ctl_encode_hello(flow_buf *out, const flow_ctl_ident *id)
 
 static int encode_metrics(flow_buf *out, const char *t,
                           const flow_ctl_ident *id, int64_t ts_ms,
-                          const flow_metrics *m)
+                          const flow_metrics *m, const flow_ctl_status *st)
 {
+    const char *err =
+        st && st->last_error && *st->last_error ? st->last_error : NULL;
+    const char *end = st && st->end && *st->end ? st->end : NULL;
+
     flow_buf_reset(out);
-    flow_mp_put_map(out, 16);
+    flow_mp_put_map(out, 16 + (err != NULL) + (end != NULL));
     put_kv_str(out, "t", t);
     put_kv_str(out, "stream", id->stream);
     put_kv_str(out, "label", id->label);
@@ -77,19 +81,33 @@ static int encode_metrics(flow_buf *out, const char *t,
     put_kv_uint(out, "dups", m->dups);
     put_hist(out, "lat_us", &m->lat);
     put_hist(out, "e2e_us", &m->e2e);
+    if (err) {
+        /* Cut long text at a character boundary. */
+        size_t n = strlen(err);
+        if (n > FLOW_CTL_MAX_ERROR) {
+            n = FLOW_CTL_MAX_ERROR;
+            while (n > 0 && ((unsigned char)err[n] & 0xC0) == 0x80)
+                n--;
+        }
+        flow_mp_put_cstr(out, "last_error");
+        flow_mp_put_str(out, err, n);
+    }
+    if (end)
+        put_kv_str(out, "end", end);
     return out->err;
 }
 
 int flow_ctl_encode_metrics(flow_buf *out, const flow_ctl_ident *id,
-                            int64_t ts_ms, const flow_metrics *m)
+                            int64_t ts_ms, const flow_metrics *m,
+                            const flow_ctl_status *st)
 {
-    return encode_metrics(out, "metrics", id, ts_ms, m);
+    return encode_metrics(out, "metrics", id, ts_ms, m, st);
 }
 
 int flow_ctl_encode_bye(flow_buf *out, const flow_ctl_ident *id, int64_t ts_ms,
-                        const flow_metrics *m)
+                        const flow_metrics *m, const flow_ctl_status *st)
 {
-    return encode_metrics(out, "bye", id, ts_ms, m);
+    return encode_metrics(out, "bye", id, ts_ms, m, st);
 }
 
 int flow_ctl_encode_counter(flow_buf *out, const char *kind, const char *name,
@@ -269,6 +287,10 @@ int flow_ctl_decode(const void *data, size_t len, flow_ctl_msg *msg)
             rc = get_str(&v, &msg->port);
         else if (key_is(&k, "endpoint"))
             rc = get_str(&v, &msg->endpoint);
+        else if (key_is(&k, "last_error"))
+            rc = get_str(&v, &msg->last_error);
+        else if (key_is(&k, "end"))
+            rc = get_str(&v, &msg->end);
         else if (key_is(&k, "instance"))
             rc = get_int(&v, &msg->instance);
         else if (key_is(&k, "pid"))

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "flow/app.h"
+#include "flow/control.h"
 #include "flow/cpus.h"
 #include "flow/curve.h"
 #include "flow/endpoint.h"
@@ -180,6 +181,14 @@ struct flow_ctx {
     bool tap_full_logged;
     int64_t last_err_log_us;
     uint64_t err_log_suppressed;
+    /* The latest event error or rejected message, reported in the
+     * metrics as "last_error" so that flowd can say why a stream is
+     * degraded. Empty when there was none. */
+    char last_error[FLOW_CTL_MAX_ERROR + 1];
+    int64_t last_error_us; /* now_us when it was written */
+    /* Why the run ends (a FLOW_CTL_END_* string), reported in the metrics
+     * as "end" from the start of the stop on; NULL while running. */
+    const char *end;
 
     flow_buf payload, scratch, ctlbuf;
     flow_counter *counters;
@@ -212,7 +221,14 @@ int flow__send_eos(flow_ctx *ctx);
 void flow__update_now(flow_ctx *ctx);
 
 /* app.c */
-void flow__begin_stop(flow_ctx *ctx, int exit_code);
+/* Starts the stop (drain, end of stream, exit with exit_code); end is
+ * why (FLOW_CTL_END_INPUT, _SIGNAL, _REQUEST or _ERROR). A second call
+ * changes nothing. */
+void flow__begin_stop(flow_ctx *ctx, const char *end, int exit_code);
+/* Remembers the text of an error for the metrics' "last_error" (the
+ * first of each batch). */
+void flow__note_error(flow_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void flow__maybe_finish(flow_ctx *ctx);
 /* Parses the command line into a new context; NULL with *status set when
  * the program should exit now (--help, --describe, usage error). */

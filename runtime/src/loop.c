@@ -446,6 +446,10 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
     int rc = flow_frame_parse(&f, data, len);
     if (rc) {
         ctx->m.rejected++;
+        flow__note_error(ctx,
+                         "rejected a malformed input message of %zu bytes "
+                         "(%s)",
+                         len, flow_strerror(rc));
         log_rejected(ctx, len, rc);
         return;
     }
@@ -455,7 +459,7 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
         ctx->eos_seen++;
         if (ctx->conf.eos_exit && ctx->eos_seen >= ctx->conf.eos_exit) {
             ctx->eos_pending = true;
-            flow__begin_stop(ctx, 0);
+            flow__begin_stop(ctx, FLOW_CTL_END_INPUT, 0);
         }
         return;
     }
@@ -465,8 +469,12 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
         ctx->m.in++;
         flow_hist_add(&ctx->m.e2e, t0 - ev.ts_us, 1);
         ctx->cur = &ev;
-        if (on_event && on_event(ctx, &ev) < 0)
+        int erc = on_event ? on_event(ctx, &ev) : 0;
+        if (erc < 0) {
             ctx->m.errors++;
+            flow__note_error(ctx, "a %.*s event failed: %s", (int)ev.type_len,
+                             ev.type, flow_strerror(erc));
+        }
     }
     ctx->cur = NULL;
     flow__place_note(ctx);
@@ -551,12 +559,13 @@ static void run_tick(flow_ctx *ctx)
         flow__flush(ctx);
     if (rc < 0) {
         flow_log(ctx, "on_tick failed: %s", flow_strerror(rc));
-        flow__begin_stop(ctx, 1);
+        flow__note_error(ctx, "on_tick failed: %s", flow_strerror(rc));
+        flow__begin_stop(ctx, FLOW_CTL_END_ERROR, 1);
     } else if (rc == FLOW_TICK_DONE) {
         ctx->source_more = false;
         uv_idle_stop(&ctx->pump);
         ctx->eos_pending = true;
-        flow__begin_stop(ctx, 0);
+        flow__begin_stop(ctx, FLOW_CTL_END_INPUT, 0);
     } else if (rc == FLOW_TICK_MORE) {
         ctx->source_more = true;
         if (!blocked(ctx))
@@ -627,6 +636,8 @@ int flow_emit(flow_ctx *ctx, const char *type, const char *key, int64_t ts_us,
 int flow_emit_error(flow_ctx *ctx, const flow_event *ev, const char *reason)
 {
     ctx->m.errors++;
+    flow__note_error(ctx, "rejected a %.*s event: %s", (int)ev->type_len,
+                     ev->type, reason ? reason : "no reason given");
     if (!ctx->has_err || ctx->phase == PH_DONE) {
         if (ctx->now_us - ctx->last_err_log_us >= 1000000) {
             flow_log(ctx,

@@ -261,6 +261,87 @@ class Commands(unittest.TestCase):
         wait_for(lambda: self.status_of("dep") == "deployed", what="deployed")
         self.ok("stream", "destroy", "dep")
 
+    def test_one_name_rule(self):
+        """flowctl validate refuses the stream name flowd refuses, with
+        the message flowd gives, however the name reaches flowd."""
+        msg = ("illegal stream name 'My_Stream': a name is a lowercase "
+               "letter, then up to 47 lowercase letters, digits or '-' "
+               "(like 'accounts' or 'eu-1')")
+        rc, out, err = self.ctl("validate", "-e", "My_Stream = time | log")
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("1:1: error: " + msg, out + err)
+        doc = one_json(self, self.ctl("-o", "json", "validate", "-e",
+                                      "My_Stream = time | log")[1])
+        self.assertEqual(doc["errors"][0]["message"], msg)
+        st, doc = self.srv.api("POST", "/streams/definitions",
+                               {"definition": "My_Stream = time | log"})
+        self.assertEqual(st, 400, doc)
+        self.assertEqual(doc["errors"][0]["message"], msg)
+        st, doc = self.srv.api("POST", "/streams/definitions",
+                               {"name": "My_Stream",
+                                "definition": "time | log"})
+        self.assertEqual(st, 400, doc)
+        self.assertEqual(doc["message"], msg)
+        rc, out, err = self.ctl("stream", "create", "My_Stream", "time | log")
+        self.assertNotEqual(rc, 0)
+        self.assertIn(msg, err)
+        rc, out, err = self.ctl("validate", "-e", "my-stream = time | log")
+        self.assertEqual(rc, 0, out + err)
+
+    def test_status_says_degraded_and_stale(self):
+        """flowctl status shows a stream whose app fails every event as
+        degraded with the reason and last error, and an instance stopped
+        with SIGSTOP as stale."""
+        self.ok("stream", "create", "rejects",
+                "load-sim --rate=300 --illegal-ratio=1 | account-events "
+                "| counter --name=rejects-load", "--deploy")
+        self.ok("stream", "create", "frozen", "time | log", "--deploy")
+        pid = None
+        try:
+            wait_for(lambda: self.status_of("rejects") == "degraded",
+                     what="rejects degraded")
+            out = self.ok("status")
+            self.assertRegex(out, r"rejects\s+degraded\s+app account-events "
+                             r"failed \d+ of \d+ events in the last 10 s")
+            out = self.ok("status", "rejects")
+            self.assertRegex(out, r"^rejects: degraded \(app account-events "
+                             r"failed \d+ of \d+ events in the last 10 s "
+                             r"\(100%, over its 50% error threshold\); last "
+                             r"error: rejected a ")
+            self.assertRegex(out, r"rejects\.account-events-0: last error: "
+                             r"rejected a \w+ event: ")
+            doc = self.json_ok("status", "rejects")
+            self.assertEqual(doc["status"], "degraded")
+
+            wait_for(lambda: self.status_of("frozen") == "deployed",
+                     what="frozen deployed")
+            st, dep = self.srv.api("GET", "/streams/deployments/frozen")
+            pid = [a for a in dep["apps"] if a["label"] == "log"][0][
+                "instances"][0]["pid"]
+            os.kill(pid, signal.SIGSTOP)
+            wait_for(lambda: self.status_of("frozen") == "degraded",
+                     what="frozen degraded")
+            out = self.ok("status", "frozen")
+            self.assertRegex(out, r"^frozen: degraded \(app log instance 0 "
+                             r"stopped reporting metrics \(stale for \d+ "
+                             r"s\)\)")
+            self.assertRegex(out, r"log\s+sink\s+0\s+stale\s+%d" % pid)
+            self.assertIn("frozen.log-0: stale: it stopped reporting metrics",
+                          out)
+            os.kill(pid, signal.SIGCONT)
+            wait_for(lambda: self.status_of("frozen") == "deployed",
+                     what="frozen deployed again")
+            self.assertRegex(self.ok("status", "frozen"),
+                             r"log\s+sink\s+0\s+deployed")
+        finally:
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except OSError:
+                    pass
+            self.ctl("stream", "destroy", "rejects")
+            self.ctl("stream", "destroy", "frozen")
+
     def test_bad_properties_are_refused(self):
         self.ok("stream", "create", "props", "time | log")
         rc, out, err = self.ctl("deploy", "props", "--properties",
@@ -467,6 +548,33 @@ class Commands(unittest.TestCase):
             for f in os.listdir(d):
                 os.unlink(os.path.join(d, f))
             os.rmdir(d)
+
+    def test_apply_examples(self):
+        """apply reads streams/examples.flow as validate and flowd --load
+        do: a comment inside an indented continuation is a comment (apply
+        used to fail at 22:3), and every entry is created."""
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "..", "..", "streams", "examples.flow")
+        rc, out, err = self.ctl("validate", path)
+        self.assertEqual(rc, 0, out + err)
+        doc = self.json_ok("apply", "-f", path)
+        names = [e["name"] for e in doc["streams"]]
+        try:
+            self.assertTrue(doc["ok"], doc)
+            self.assertIn("long-one", names)
+            self.assertEqual(doc["created"], len(names), doc)
+            st, d = self.srv.api("GET", "/streams/definitions/long-one")
+            self.assertEqual(d["dslText"],
+                             "load-sim --rate=2000 --accounts=500 | "
+                             "account-events --max-accounts=1000 | counter "
+                             "--name=long-one")
+            out = self.ok("apply", "-f", path)
+            self.assertIn("0 created, 0 updated, %d unchanged" % len(names),
+                          out)
+        finally:
+            # Readers of destinations and taps first, as export orders them.
+            for n in sorted(names, key=lambda n: n != "consumer"):
+                self.srv.api("DELETE", "/streams/definitions/" + n)
 
     # -- conventions ----------------------------------------------------------
 

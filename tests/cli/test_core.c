@@ -106,7 +106,7 @@ Test(streamfile, entries_comments_and_continuations)
                   "a = time\n"
                   "    | log\n"
                   "\n"
-                  "b-2 = load-sim --rate=5 | log\n";
+                  "b-2 = load-sim   --rate=5 | log\n";
     struct sf_file f = { .path = "t.flow",
                          .text = strdup(text),
                          .len = strlen(text) };
@@ -117,8 +117,45 @@ Test(streamfile, entries_comments_and_continuations)
     cr_assert_eq(f.v[0].name_off, 7);
     cr_assert_str_eq(f.v[1].name, "b-2");
     cr_assert_str_eq(f.v[1].def, "load-sim --rate=5 | log");
-    /* The definition's bytes map into the file. */
-    cr_assert_eq(f.v[1].map[0], (size_t)(strstr(text, "load-sim") - text));
+    /* An offset of the definition sent maps into the file, into the
+     * same part: the option's value, the second app. */
+    const char *d = f.v[1].def;
+    cr_assert_eq(sf_map_offset(&f, &f.v[1], 0),
+                 (size_t)(strstr(text, "load-sim") - text));
+    cr_assert_eq(sf_map_offset(&f, &f.v[1], (size_t)(strstr(d, "5") - d)),
+                 (size_t)(strstr(text, "=5") - text) + 1);
+    cr_assert_eq(sf_map_offset(&f, &f.v[1], (size_t)(strstr(d, "log") - d)),
+                 (size_t)(strstr(text, "5 | log\n") - text) + 4);
+    cr_assert_eq(sf_map_offset(&f, &f.v[1], strlen(d)), strlen(text) - 1);
+    /* The server's text, however spaced, is the same definition. */
+    cr_assert(sf_same_definition(&f.v[1], "load-sim --rate=5 |\n  log"));
+    cr_assert(!sf_same_definition(&f.v[1], "load-sim --rate=6 | log"));
+    sf_fini(&f);
+}
+
+/* The reader of validate and flowd --load: a comment inside an indented
+ * continuation is a comment, not part of the definition (apply used to
+ * stop at it). */
+Test(streamfile, comment_inside_a_continuation)
+{
+    char text[] = "accounts = load-sim --rate=100\n"
+                  "    # the processor\n"
+                  "    | account-events\n"
+                  "  # an indented comment between continuations\n"
+                  "\n"
+                  "    | counter --name=hits\n"
+                  "ticks = time | log\n";
+    struct sf_file f = { .path = "c.flow",
+                         .text = strdup(text),
+                         .len = strlen(text) };
+    cr_assert_eq(sf_parse(NULL, &f), 0);
+    cr_assert_eq(f.n, 2);
+    cr_assert_str_eq(f.v[0].def,
+                     "load-sim --rate=100 | account-events | counter "
+                     "--name=hits");
+    cr_assert_str_eq(f.v[1].name, "ticks");
+    cr_assert_eq(sf_map_offset(&f, &f.v[0], strlen("load-sim --rate=100 | ")),
+                 (size_t)(strstr(text, "account-events") - text));
     sf_fini(&f);
 }
 
@@ -129,6 +166,7 @@ static int parse_errors(const char *text, char *errs, size_t n)
         .path = "e.flow", .text = strdup(text), .len = strlen(text), .err = mem
     };
     int rc = sf_parse(NULL, &f);
+    cr_assert(rc == 0 || f.n == 0);
     fclose(mem);
     sf_fini(&f);
     return rc;
@@ -138,18 +176,19 @@ Test(streamfile, structure_errors_point_into_the_file)
 {
     char errs[4096] = "";
     cr_assert_eq(parse_errors("  | log\n", errs, sizeof(errs)), CTL_EFAIL);
-    cr_assert(strstr(errs, "e.flow:1:3: error: a continuation line"), "%s",
-              errs);
+    cr_assert(strstr(errs, "e.flow:1:3: error: expected app name"), "%s", errs);
     memset(errs, 0, sizeof(errs));
     cr_assert_eq(
         parse_errors("ok = time | log\njust words\n", errs, sizeof(errs)),
         CTL_EFAIL);
-    cr_assert(strstr(errs, "e.flow:2:6: error: expected 'NAME = DEFINITION'"),
+    cr_assert(strstr(errs, "e.flow:2:6: error: unexpected data after stream "
+                           "definition: 'words'"),
               "%s", errs);
     memset(errs, 0, sizeof(errs));
     cr_assert_eq(parse_errors("Bad = time | log\n", errs, sizeof(errs)),
                  CTL_EFAIL);
-    cr_assert(strstr(errs, "e.flow:1:1: error: bad stream name"), "%s", errs);
+    cr_assert(strstr(errs, "e.flow:1:1: error: illegal stream name 'Bad'"),
+              "%s", errs);
     memset(errs, 0, sizeof(errs));
     cr_assert_eq(
         parse_errors("a = time | log\na = time | log\n", errs, sizeof(errs)),
@@ -158,7 +197,8 @@ Test(streamfile, structure_errors_point_into_the_file)
               "%s", errs);
     memset(errs, 0, sizeof(errs));
     cr_assert_eq(parse_errors("a =   \n", errs, sizeof(errs)), CTL_EFAIL);
-    cr_assert(strstr(errs, "the definition is empty"), "%s", errs);
+    cr_assert(strstr(errs, "e.flow:1:7: error: unexpectedly ran out of input"),
+              "%s", errs);
     /* The caret sits under the column. */
     memset(errs, 0, sizeof(errs));
     parse_errors("x = a\n  | b\nyy zz\n", errs, sizeof(errs));

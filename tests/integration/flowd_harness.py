@@ -207,6 +207,16 @@ class Flowd:
         except urllib.error.HTTPError as e:
             return e.code, e.headers, e.read()
 
+    def sse(self, path="/events", token=None, timeout=60):
+        """Opens a server-sent event stream; returns the response, read
+        it line by line and close it."""
+        h = {"Accept": "text/event-stream"}
+        tok = token if token is not None else self.token
+        if tok:
+            h["Authorization"] = f"Bearer {tok}"
+        req = urllib.request.Request(self.base + path, headers=h)
+        return urllib.request.urlopen(req, timeout=timeout)
+
     def json(self, method, path, body=None, expect=200, **kw):
         status, _, data = self.request(method, path, body, **kw)
         if status != expect:

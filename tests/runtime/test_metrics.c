@@ -26,6 +26,47 @@ Test(hist, buckets_and_quantiles)
     cr_assert_gt(flow_hist_quantile(&h, 1.0), 1000000);
 }
 
+/* The last error and the end of the run travel in metrics and bye; a
+ * message without them (an older app) decodes with both empty. */
+Test(control, last_error_and_end)
+{
+    flow_metrics m = { .in = 5, .errors = 5 };
+    flow_ctl_ident id = { .stream = "s", .label = "l", .instance = 0 };
+    char longer[FLOW_CTL_MAX_ERROR + 50];
+    flow_buf b;
+    flow_ctl_msg msg;
+
+    flow_buf_init(&b);
+    flow_ctl_status st = { .last_error = "rejected a X event: bad",
+                           .end = FLOW_CTL_END_SIGNAL };
+    cr_assert_eq(flow_ctl_encode_bye(&b, &id, 1, &m, &st), 0);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_eq(msg.type, FLOW_CTL_BYE);
+    cr_assert_eq(msg.m.errors, 5);
+    cr_assert_eq(msg.last_error.len, strlen(st.last_error));
+    cr_assert_eq(memcmp(msg.last_error.ptr, st.last_error, msg.last_error.len),
+                 0);
+    cr_assert_eq(msg.end.len, 6);
+    cr_assert_eq(memcmp(msg.end.ptr, "signal", 6), 0);
+
+    /* Long text is cut, never in the middle of a character. */
+    memset(longer, 'a', sizeof longer);
+    memcpy(longer + FLOW_CTL_MAX_ERROR - 1, "\xc3\xa9", 2);
+    longer[sizeof longer - 1] = '\0';
+    st.last_error = longer;
+    st.end = NULL;
+    cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1, &m, &st), 0);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_eq(msg.last_error.len, FLOW_CTL_MAX_ERROR - 1);
+    cr_assert_null(msg.end.ptr);
+
+    cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1, &m, NULL), 0);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_null(msg.last_error.ptr);
+    cr_assert_null(msg.end.ptr);
+    flow_buf_fini(&b);
+}
+
 Test(control, metrics_roundtrip)
 {
     flow_metrics m = { .in = 10,
@@ -47,7 +88,7 @@ Test(control, metrics_roundtrip)
                           .pid = 1234 };
     flow_buf b;
     flow_buf_init(&b);
-    cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1700000000123, &m), 0);
+    cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1700000000123, &m, NULL), 0);
     flow_ctl_msg msg;
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_METRICS);
@@ -123,7 +164,7 @@ Test(control, counter_roundtrip_and_bad_input)
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), -FLOW_EMALFORMED);
     flow_ctl_ident id = { .stream = "s", .label = "l" };
     flow_metrics m = { .in = 1 };
-    flow_ctl_encode_bye(&b, &id, 1, &m);
+    flow_ctl_encode_bye(&b, &id, 1, &m, NULL);
     for (size_t n = 0; n < b.len; n++)
         cr_assert_neq(flow_ctl_decode(b.data, n, &msg), 0);
     flow_buf_fini(&maps);

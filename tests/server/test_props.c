@@ -71,6 +71,26 @@ Test(props, refuses_with_a_message)
     refused("[1, 2]", "JSON object");
 }
 
+Test(props, error_threshold_is_a_percentage)
+{
+    json_t *p;
+    char err[256];
+
+    cr_assert_eq(parse("{\"deployer.account-events.errorThreshold\": 90,"
+                       " \"deployer.*.errorThreshold\": \"0\"}",
+                       &p, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(
+        srv_props_deployer_int(p, "account-events", "errorThreshold", 50), 90);
+    cr_assert_eq(srv_props_deployer_int(p, "counter", "errorThreshold", 50), 0);
+    json_decref(p);
+    refused("{\"deployer.counter.errorThreshold\": \"101\"}",
+            "'deployer.counter.errorThreshold' must be a percentage from 0 "
+            "to 100");
+    refused("{\"deployer.*.errorThreshold\": \"50%\"}", "not '50%'");
+    refused("{\"deployer.*.errorRatio\": \"5\"}", "errorThreshold");
+}
+
 struct seen {
     char text[512];
 };

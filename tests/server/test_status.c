@@ -75,3 +75,77 @@ Test(status, app_level)
     cr_assert_eq(srv_status_app(&a, d, sizeof d), SRV_DEPLOYED);
     cr_assert_str_eq(d, "3 of 3 instances deployed");
 }
+
+Test(status, stale_instance_degrades_the_stream)
+{
+    char d[512];
+    srv_app_counts a[2] = {
+        { .label = "load-sim", .count = 1, .deployed = 1 },
+        { .label = "counter",
+          .count = 2,
+          .deployed = 2,
+          .stale = 1,
+          .stale_index = 1,
+          .stale_s = 4,
+          .error_threshold = 50 },
+    };
+    cr_assert_eq(stream(true, a, 2, d), SRV_DEGRADED);
+    cr_assert_str_eq(d, "app counter instance 1 stopped reporting metrics "
+                        "(stale for 4 s)");
+    cr_assert_str_eq(srv_status_name(SRV_DEGRADED), "degraded");
+    /* A restart elsewhere says more than a silent instance. */
+    a[0].deployed = 0;
+    a[0].restarting = 1;
+    a[0].reason = "killed by signal 9";
+    cr_assert_eq(stream(true, a, 2, d), SRV_PARTIAL);
+    cr_assert(strstr(d, "load-sim"), "%s", d);
+}
+
+Test(status, error_ratio_over_threshold_degrades)
+{
+    char d[512];
+    srv_app_counts a[3] = {
+        { .label = "load-sim", .count = 1, .deployed = 1 },
+        { .label = "account-events",
+          .count = 1,
+          .deployed = 1,
+          .window_events = 2000,
+          .window_errors = 1000,
+          .window_s = 10,
+          .error_threshold = 50,
+          .last_error = "rejected a ACCOUNT_DEPOSITED event: not active" },
+        { .label = "counter", .count = 1, .deployed = 1 },
+    };
+    /* Exactly at the threshold is not over it. */
+    cr_assert_eq(stream(true, a, 3, d), SRV_DEPLOYED);
+    cr_assert_str_eq(d, "all 3 apps are deployed");
+    a[1].window_errors = 2000;
+    cr_assert_eq(stream(true, a, 3, d), SRV_DEGRADED);
+    cr_assert_str_eq(d, "app account-events failed 2000 of 2000 events in the "
+                        "last 10 s (100%, over its 50% error threshold); last "
+                        "error: rejected a ACCOUNT_DEPOSITED event: not "
+                        "active");
+    /* A threshold of 100% never degrades; 0% degrades on any error. */
+    a[1].error_threshold = 100;
+    cr_assert_eq(stream(true, a, 3, d), SRV_DEPLOYED);
+    a[1].error_threshold = 0;
+    a[1].window_errors = 1;
+    cr_assert_eq(stream(true, a, 3, d), SRV_DEGRADED);
+    /* No events in the window: nothing to judge. */
+    a[1].window_events = a[1].window_errors = 0;
+    cr_assert_eq(stream(true, a, 3, d), SRV_DEPLOYED);
+}
+
+Test(status, degraded_waits_for_deploying)
+{
+    char d[512];
+    srv_app_counts a[2] = {
+        { .label = "src", .count = 1, .deployed = 1, .stale = 1 },
+        { .label = "sink", .count = 1, .deploying = 1 },
+    };
+    cr_assert_eq(stream(true, a, 2, d), SRV_DEPLOYING);
+    a[1].deploying = 0;
+    a[1].deployed = 1;
+    cr_assert_eq(stream(true, a, 2, d), SRV_DEGRADED);
+    cr_assert(strstr(d, "app src instance 0 stopped reporting"), "%s", d);
+}

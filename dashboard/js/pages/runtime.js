@@ -1,6 +1,7 @@
 /*
- * Runtime: every app instance with its pid, state, events per second in
- * and out, errors and restarts. The table is read from /runtime/apps and
+ * Runtime: every app instance with its pid, state (`stale` when it stopped
+ * reporting metrics), events per second in and out, errors, restarts, and
+ * its last exit and last error. The table is read from /runtime/apps and
  * then kept live from the `rates` events (every second); the REST list is
  * read again when instances appear or go, for pids and restart counts.
  */
@@ -10,7 +11,7 @@ import {h, replace, statusBadge, fmtNum, fmtRate, empty} from '../dom.js';
 import * as live from '../live.js';
 
 const COLS = ['Instance', 'Stream', 'App', 'PID', 'State', 'In /s', 'Out /s',
-              'In', 'Out', 'Errors', 'Restarts', 'Last exit'];
+              'In', 'Out', 'Errors', 'Restarts', 'Last exit', 'Last error'];
 
 export function mount(root) {
   const err = h('p', {class: 'error', hidden: true});
@@ -57,7 +58,8 @@ export function mount(root) {
                                                 : (i.label || i.name || ''),
         i.pid === null || i.pid === undefined ? '–' : String(i.pid), null,
         fmtRate(i.rateIn), fmtRate(i.rateOut), fmtNum(i.in), fmtNum(i.out),
-        fmtNum(i.errors), fmtNum(i.restarts), i.lastExit || ''];
+        fmtNum(i.errors), fmtNum(i.restarts), i.lastExit || '',
+        i.lastError || ''];
       text.forEach((v, k) => {
         if (v !== null && c[k].textContent !== v) c[k].textContent = v;
       });
@@ -66,6 +68,7 @@ export function mount(root) {
         replace(c[4], statusBadge(i.state));
       }
       c[9].classList.toggle('bad', Number(i.errors) > 0);
+      c[12].classList.add('desc');
       total += Number(i.rateOut) || 0;
     }
     for (const [id, r] of rows) {

@@ -417,7 +417,7 @@ function card(def, reload) {
     };
     set(deployBtn, s !== 'undeployed');
     set(undeployBtn, s === 'undeployed');
-    set(scaleBtn, !(s === 'deployed' || s === 'partial'));
+    set(scaleBtn, !(s === 'deployed' || s === 'partial' || s === 'degraded'));
     const states = labelStates(name);
     const key = JSON.stringify(states);
     if (key !== lastStates || !graph.firstChild) {

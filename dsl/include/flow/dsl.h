@@ -202,10 +202,6 @@ int dsl_parse_stream(const char *text, size_t len, dsl_stream **out,
 int dsl_parse_file(const char *text, size_t len, dsl_file **out,
                    dsl_errors *errs);
 
-/* Is `name` a legal stream name (a letter or '_' first, then letters,
- * digits, '_' or '-')? */
-bool dsl_is_stream_name(const char *name);
-
 /* ------------------------------------------------------------------ */
 /* Printer and JSON                                                    */
 /* ------------------------------------------------------------------ */
@@ -257,9 +253,18 @@ typedef enum dsl_path_access {
 const char *dsl_role_name(dsl_role role);
 
 /* The rule for the names of streams, apps and consumer groups, which
- * name sockets, files and store rows: ^[a-z][a-z0-9-]{0,47}$. */
+ * name sockets, files and store rows: ^[a-z][a-z0-9-]{0,47}$. It is the
+ * only one: the parser, the checker, flowd and flowctl all apply it. */
 #define DSL_NAME_MAX 48
 bool dsl_name_ok(const char *s, size_t len);
+
+/* The one message for a name that breaks the rule, as every part of flow
+ * gives it: "illegal stream name 'My_Stream': a name is a lowercase
+ * letter, then up to 47 lowercase letters, digits or '-' (like 'accounts'
+ * or 'eu-1')". `what` is "stream", "app" or "consumer group"; a long name
+ * is cut. Writes into buf (always terminated) and returns it. */
+const char *dsl_name_message(char *buf, size_t buflen, const char *what,
+                             const char *name, size_t len);
 const char *dsl_type_name(dsl_type type);
 
 /* One option of an app, as its `--describe` gives it (docs/apps.md). */

@@ -17,6 +17,19 @@
 
 #define FLOW_CTL_MAX_FRAME (1u * 1024 * 1024)
 
+/* The most bytes of "last_error" an app sends (longer text is cut). */
+#define FLOW_CTL_MAX_ERROR 200
+
+/* Why an app's run ends, the "end" of its metrics and bye: its input
+ * ended (a source produced its last event, or every producer sent its end
+ * of stream), a signal (SIGTERM, SIGINT) or a stop request (flowd's
+ * "stop", the host) stopped it, or it failed. A clean exit is the end of
+ * the app's work only with "input". */
+#define FLOW_CTL_END_INPUT   "input"
+#define FLOW_CTL_END_SIGNAL  "signal"
+#define FLOW_CTL_END_REQUEST "request"
+#define FLOW_CTL_END_ERROR   "error"
+
 typedef enum flow_ctl_type {
     FLOW_CTL_UNKNOWN = 0, /* a type this version does not know: ignore */
     FLOW_CTL_HELLO,
@@ -42,6 +55,10 @@ typedef struct flow_ctl_msg {
     int64_t instance, pid, ts_ms;
     /* metrics, bye: counters (cumulative) and latency histogram */
     flow_metrics m;
+    /* metrics, bye: the latest error's text and why the run ends (see
+     * flow_ctl_status); empty when the app sent none (older apps never
+     * do) */
+    flow_ctl_str last_error, end;
     /* counter */
     flow_ctl_str kind, name;
     uint64_t inc;
@@ -66,12 +83,22 @@ typedef struct flow_ctl_ident {
     int64_t pid;
 } flow_ctl_ident;
 
-/* Encoders: each empties out and writes one message; 0 or out->err. */
+/* What an app says about itself beside its counts, in metrics and bye.
+ * Strings borrowed; NULL or empty ones are left out of the message. */
+typedef struct flow_ctl_status {
+    const char *last_error; /* the latest error, at most FLOW_CTL_MAX_ERROR
+                               bytes are sent */
+    const char *end;        /* a FLOW_CTL_END_* once the app stops */
+} flow_ctl_status;
+
+/* Encoders: each empties out and writes one message; 0 or out->err.
+ * st may be NULL. */
 int flow_ctl_encode_hello(flow_buf *out, const flow_ctl_ident *id);
 int flow_ctl_encode_metrics(flow_buf *out, const flow_ctl_ident *id,
-                            int64_t ts_ms, const flow_metrics *m);
+                            int64_t ts_ms, const flow_metrics *m,
+                            const flow_ctl_status *st);
 int flow_ctl_encode_bye(flow_buf *out, const flow_ctl_ident *id, int64_t ts_ms,
-                        const flow_metrics *m);
+                        const flow_metrics *m, const flow_ctl_status *st);
 /* kind: "counter", "field-value-counter", "aggregate-counter". The maps
  * are given as ready msgpack maps (NULL = omit). */
 int flow_ctl_encode_counter(flow_buf *out, const char *kind, const char *name,
