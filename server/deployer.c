@@ -1065,10 +1065,6 @@ static void spawn_inst(srv *s, srv_inst *i)
         srv_stream_refresh(s, st);
 }
 
-struct opt_ud {
-    srv_dapp *a;
-};
-
 static void set_opt(srv_dapp *a, const char *key, const char *value)
 {
     size_t klen = strlen(key);
