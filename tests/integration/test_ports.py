@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""Integration tests of the loopback TCP ports flowd hands to the apps of
+a stream deployed with deployer.*.transport=tcp: when none is free, the
+deployment fails with an error that says so, and nothing is started on
+tcp://127.0.0.1:0.
+
+flowd runs with noport.so preloaded (FLOW_IT_NOPORT), which, once the
+test has made the file FLOW_NOPORT_WHEN names, makes every bind to port 0
+fail as when no ephemeral port is left.
+
+Run one test: test_ports.py NAME; all: test_ports.py.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+
+from flowd_harness import Flowd, run
+
+NOPORT = os.environ.get("FLOW_IT_NOPORT", "")
+
+
+def noport_flowd(flag):
+    # Sanitizer runtimes linked dynamically want to be first; the shim
+    # only wraps bind(), so the order does not matter here.
+    return Flowd(env={"LD_PRELOAD": NOPORT, "FLOW_NOPORT_WHEN": flag,
+                      "ASAN_OPTIONS": "verify_asan_link_order=0"})
+
+
+def test_no_free_port_fails_deploy():
+    """With tcp transport and no port free, the deploy is refused with
+    the reason, the stream stays undeployed and no app runs."""
+    work = tempfile.mkdtemp(prefix="flowd-noport-")
+    flag = os.path.join(work, "no-ports")
+    try:
+        with noport_flowd(flag) as f:
+            open(flag, "w").close()
+            deploy_without_ports(f)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def deploy_without_ports(f):
+    f.create("noport", "time | log")
+    st, _, body = f.request("POST", "/streams/deployments/noport",
+                            {"deployer.*.transport": "tcp"})
+    text = body.decode()
+    assert st == 422, (st, text)
+    assert "no loopback TCP port is free for app 'time'" in text, text
+    assert "Address already in use" in text, text
+    assert f.status("noport") == "undeployed", f.status("noport")
+    assert f.app_pids() == [], f.app_pids()
+    # The same stream over ipc:// needs no port and deploys.
+    f.deploy("noport")
+    f.wait_status("noport", "deployed", timeout=30)
+    eps = [e for i in f.instances("noport")
+           for e in i["endpoints"].values()]
+    assert eps and not any(":0" in str(e) for e in eps), eps
+
+
+TESTS = {
+    "no_free_port_fails_deploy": test_no_free_port_fails_deploy,
+}
+
+if __name__ == "__main__":
+    if not NOPORT or not os.path.exists(NOPORT):
+        print("FLOW_IT_NOPORT does not name the shim", file=sys.stderr)
+        sys.exit(2)
+    run(TESTS)
