@@ -1504,6 +1504,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen)
 {
     char key[128], val[16];
+    int rc = 0;
 
     if (count < 1 || count > SRV_MAX_COUNT) {
         snprintf(err, errlen, "count must be from 1 to %d", SRV_MAX_COUNT);
@@ -1553,7 +1554,10 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                          "machine and scale again",
                          a->label, strerror(errno));
                 remove_inst(s, i);
-                return 500;
+                /* The instances started so far stay, and are counted. */
+                count = j;
+                rc = 500;
+                break;
             }
             spawn_inst(s, i);
         }
@@ -1589,7 +1593,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
     free(text);
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
-    return 0;
+    return rc;
 }
 
 void srv_stream_refresh(srv *s, srv_stream *st)

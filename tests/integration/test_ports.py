@@ -28,20 +28,32 @@ def noport_flowd(flag):
                       "ASAN_OPTIONS": "verify_asan_link_order=0"})
 
 
-def test_no_free_port_fails_deploy():
-    """With tcp transport and no port free, the deploy is refused with
-    the reason, the stream stays undeployed and no app runs."""
+def with_noport_flowd(body):
+    """Runs body(flowd, flag): flowd has the shim, and binds to port 0
+    fail while the file flag exists."""
     work = tempfile.mkdtemp(prefix="flowd-noport-")
     flag = os.path.join(work, "no-ports")
     try:
         with noport_flowd(flag) as f:
-            open(flag, "w").close()
-            deploy_without_ports(f)
+            body(f, flag)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def deploy_without_ports(f):
+def test_no_free_port_fails_deploy():
+    """With tcp transport and no port free, the deploy is refused with
+    the reason, the stream stays undeployed and no app runs."""
+    with_noport_flowd(deploy_without_ports)
+
+
+def test_no_free_port_fails_scale():
+    """A scale-up that finds no port free fails with the reason and
+    keeps the instances the stream had, counted as before."""
+    with_noport_flowd(scale_without_ports)
+
+
+def deploy_without_ports(f, flag):
+    open(flag, "w").close()
     f.create("noport", "time | log")
     st, _, body = f.request("POST", "/streams/deployments/noport",
                             {"deployer.*.transport": "tcp"})
@@ -59,8 +71,29 @@ def deploy_without_ports(f):
     assert eps and not any(":0" in str(e) for e in eps), eps
 
 
+def scale_without_ports(f, flag):
+    f.create("noscale", "time | log")
+    f.deploy("noscale", {"deployer.*.transport": "tcp"})
+    f.wait_status("noscale", "deployed", timeout=30)
+    open(flag, "w").close()
+    st, _, body = f.request(
+        "POST", "/streams/deployments/scale/noscale/time/instances/3")
+    text = body.decode()
+    assert st == 500, (st, text)
+    assert "no loopback TCP port is free for a new instance of 'time'" \
+        in text, text
+    times = [i for i in f.instances("noscale") if i["label"] == "time"]
+    assert len(times) == 1, times
+    assert times[0]["state"] == "deployed", times
+    assert not any(":0" in str(e) for e in times[0]["endpoints"].values())
+    props = f.get("/streams/deployments/noscale")["deploymentProperties"]
+    assert props.get("deployer.time.count") == "1", props
+    f.wait_status("noscale", "deployed", timeout=30)
+
+
 TESTS = {
     "no_free_port_fails_deploy": test_no_free_port_fails_deploy,
+    "no_free_port_fails_scale": test_no_free_port_fails_scale,
 }
 
 if __name__ == "__main__":
