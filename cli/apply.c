@@ -257,7 +257,7 @@ int cmd_apply(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 1, &npos, "apply", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help(apply_help);
     if (rc)
         return rc;
@@ -381,7 +381,7 @@ int cmd_export(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, NULL, pos, 0, &npos, "export", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl export\n"
                         "\n"
                         "Prints every stream definition as a stream file "

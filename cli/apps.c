@@ -56,7 +56,7 @@ int cmd_apps(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 0, &npos, "apps", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl apps [--type source|processor|sink]\n"
                         "\n"
                         "Lists the app registry: every app a definition may "
@@ -169,7 +169,7 @@ static int info(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 1, &npos, "app info", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl app info NAME [--type TYPE]\n"
                         "\n"
                         "Shows one app of the registry with every option, "
@@ -280,7 +280,7 @@ static int reg(struct ctl *c, int argc, char **argv, bool unregister)
     int npos;
     const char *cmd = unregister ? "app unregister" : "app register";
     int rc = ctl_opts(argc, argv, opts, pos, 1, &npos, cmd, false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help(
             unregister
                 ? "usage: flowctl app unregister NAME --type TYPE\n"

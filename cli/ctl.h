@@ -20,6 +20,11 @@ enum {
     CTL_ENOTFOUND = 4, /* the named thing does not exist */
 };
 
+/* What ctl_opts returns when -h/--help was given: no exit code (the
+ * command prints its help and exits CTL_OK), so it is negative and never
+ * mistaken for one. */
+enum { CTL_HELP = -1 };
+
 /* Everything a command needs to know about the invocation. */
 struct ctl {
     char *server;      /* base URL, no trailing slash (owned) */
@@ -110,8 +115,9 @@ struct ctl_opt {
 /* Parses argv[1..] (argv[0] is the command): options anywhere, the rest
  * into pos (at most maxpos, in order, count in *npos). With
  * unknown_as_pos, unknown options that look like DSL (`--k=v`) are taken
- * as positionals. Returns 0, 1 when -h/--help was given, or CTL_EUSAGE
- * after printing the problem. `cmd` names the command in messages. */
+ * as positionals. Returns 0, CTL_HELP when -h/--help was given, or
+ * CTL_EUSAGE after printing the problem. `cmd` names the command in messages.
+ */
 int ctl_opts(int argc, char **argv, const struct ctl_opt *opts, char **pos,
              int maxpos, int *npos, const char *cmd, bool unknown_as_pos);
 

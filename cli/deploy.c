@@ -142,7 +142,7 @@ int cmd_deploy(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 1, &npos, "deploy", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help(deploy_help);
     if (rc)
         return rc;
@@ -208,7 +208,7 @@ int cmd_undeploy(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, NULL, pos, 1, &npos, "undeploy", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl undeploy NAME\n"
                         "\n"
                         "Stops every app of a stream (SIGTERM, then SIGKILL "
@@ -256,7 +256,7 @@ int cmd_status(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, NULL, pos, 1, &npos, "status", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl status [NAME]\n"
                         "\n"
                         "Without NAME: every stream with its status and why. "
@@ -326,7 +326,7 @@ int cmd_scale(struct ctl *c, int argc, char **argv)
     char *pos[3];
     int npos;
     int rc = ctl_opts(argc, argv, NULL, pos, 3, &npos, "scale", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl scale NAME APP COUNT\n"
                         "\n"
                         "Starts or stops instances of a running app (APP is "

@@ -85,7 +85,7 @@ int cmd_logs(struct ctl *c, int argc, char **argv)
     char *pos[2];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 2, &npos, "logs", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help(logs_help);
     if (rc)
         return rc;

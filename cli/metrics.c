@@ -30,7 +30,7 @@ int cmd_counters(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, NULL, pos, 0, &npos, "counters", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl counters\n"
                         "\n"
                         "Lists every analytics counter: counters with their "
@@ -251,7 +251,7 @@ int cmd_counter(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 1, &npos, "counter", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help(counter_help);
     if (rc)
         return rc;
@@ -376,7 +376,7 @@ int cmd_fvc(struct ctl *c, int argc, char **argv)
     int npos;
     int rc =
         ctl_opts(argc, argv, NULL, pos, 1, &npos, "field-value-counter", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl field-value-counter [NAME]\n"
                         "\n"
                         "Shows a field-value counter: the count of each "

@@ -105,7 +105,7 @@ static int create(struct ctl *c, int argc, char **argv)
     char *pos[64];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 64, &npos, "stream create", true);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help(create_help);
     if (rc)
         return rc;
@@ -171,7 +171,7 @@ static int list(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 0, &npos, "stream list", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl stream list [--search TEXT]\n"
                         "\n"
                         "Lists every stream definition with its status;\n"
@@ -287,7 +287,7 @@ static int info(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, NULL, pos, 1, &npos, "stream info", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl stream info NAME\n"
                         "\n"
                         "Shows a stream's definition, status and each app "
@@ -400,7 +400,7 @@ static int destroy(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, NULL, pos, 1, &npos, "stream destroy", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl stream destroy NAME\n"
                         "\n"
                         "Undeploys the stream (waiting until every process "

@@ -199,7 +199,7 @@ int cmd_tap(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 1, &npos, "tap", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help(tap_help);
     if (rc)
         return rc;

@@ -284,7 +284,7 @@ int cmd_top(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 1, &npos, "top", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help(top_help);
     if (rc)
         return rc;

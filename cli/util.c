@@ -1,6 +1,6 @@
 /*
- * Small helpers every command uses: help and usage messages, numbers,
- * reading files.
+ * Small helpers every command uses: options, help and usage messages,
+ * numbers, reading files.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -25,6 +25,70 @@ int ctl_usage_error(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return CTL_EUSAGE;
+}
+
+int ctl_opts(int argc, char **argv, const struct ctl_opt *opts, char **pos,
+             int maxpos, int *npos, const char *cmd, bool unknown_as_pos)
+{
+    bool rest = false;
+    *npos = 0;
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (rest || a[0] != '-' || !a[1]) {
+            if (*npos >= maxpos)
+                return ctl_usage_error("too many arguments for '%s' at "
+                                       "'%s'; see 'flowctl %s --help'",
+                                       cmd, a, cmd);
+            pos[(*npos)++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            rest = true;
+            continue;
+        }
+        if (ctl_is_help(a))
+            return CTL_HELP;
+        const struct ctl_opt *o = NULL;
+        const char *val = NULL;
+        for (o = opts; o && o->lng; o++) {
+            size_t n = strlen(o->lng);
+            if (a[1] == '-' && !strncmp(a + 2, o->lng, n) &&
+                (a[2 + n] == '\0' || (a[2 + n] == '=' && o->val))) {
+                if (a[2 + n] == '=')
+                    val = a + 3 + n;
+                break;
+            }
+            if (o->shrt && a[1] == o->shrt && a[0] == '-') {
+                if (a[2])
+                    val = a + 2;
+                break;
+            }
+        }
+        if (!o || !o->lng) {
+            if (unknown_as_pos && a[1] == '-' && *npos > 0 && *npos < maxpos) {
+                pos[(*npos)++] = a;
+                continue;
+            }
+            return ctl_usage_error("unknown option '%s' for '%s'; see "
+                                   "'flowctl %s --help'",
+                                   a, cmd, cmd);
+        }
+        if (o->flag) {
+            if (val)
+                return ctl_usage_error("option --%s of '%s' takes no value",
+                                       o->lng, cmd);
+            *o->flag = true;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc)
+                return ctl_usage_error("option --%s of '%s' needs a value",
+                                       o->lng, cmd);
+            val = argv[++i];
+        }
+        *o->val = val;
+    }
+    return 0;
 }
 
 bool ctl_parse_uint(const char *s, long *out)

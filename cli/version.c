@@ -20,7 +20,7 @@ int cmd_version(struct ctl *c, int argc, char **argv)
     char *pos[1];
     int npos;
     int rc = ctl_opts(argc, argv, opts, pos, 0, &npos, "version", false);
-    if (rc == 1)
+    if (rc == CTL_HELP)
         return ctl_help("usage: flowctl version [--client]\n"
                         "\n"
                         "Prints flowctl's version and the server's (flowd "

@@ -9,12 +9,6 @@
 #include "bucket.h"
 #include "server.h"
 
-/* Resolutions of the stored history, in seconds. */
-#define SRV_RES_SECOND 1
-#define SRV_RES_MINUTE 60
-#define SRV_RES_HOUR   3600
-#define SRV_RES_DAY    86400
-
 typedef struct srv_counter {
     char kind[24];
     char name[256];

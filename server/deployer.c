@@ -190,20 +190,27 @@ static bool pid_matches(int pid, uint64_t ticks)
     return now != 0 && now == ticks;
 }
 
+/* A loopback TCP port free now (the kernel's pick), or -1 with errno set
+ * when none can be had (out of descriptors or of ephemeral ports). */
 static int free_tcp_port(void)
 {
     struct sockaddr_in a = { .sin_family = AF_INET };
     socklen_t al = sizeof a;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int port = 0;
+    int port = -1;
 
     if (fd < 0)
-        return 0;
+        return -1;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
         getsockname(fd, (struct sockaddr *)&a, &al) == 0)
         port = ntohs(a.sin_port);
+    int e = errno;
     close(fd);
+    if (port <= 0) {
+        errno = port == 0 ? EADDRNOTAVAIL : e;
+        return -1;
+    }
     return port;
 }
 
@@ -241,24 +248,32 @@ static bool feeds_destination(const srv_dapp *a)
     return a->pos + 1 == (int)a->stream->napps && a->stream->ast->sink;
 }
 
-/* A loopback tcp:// endpoint on a port free now. */
-static void tcp_endpoint(char *buf, size_t len)
+/* Writes a loopback tcp:// endpoint on a port free now into buf; -1 with
+ * errno set, buf untouched, when no port is free. */
+static int tcp_endpoint(char *buf, size_t len)
 {
-    snprintf(buf, len, "tcp://127.0.0.1:%d", free_tcp_port());
+    int port = free_tcp_port();
+
+    if (port < 0)
+        return -1;
+    snprintf(buf, len, "tcp://127.0.0.1:%d", port);
+    return 0;
 }
 
-/* Allocates the output (and tap) endpoint of an instance. */
-static void alloc_endpoints(srv *s, srv_inst *i)
+/* Allocates the output (and tap) endpoint of an instance; -1 with errno
+ * set when it needs a TCP port and none is free. */
+static int alloc_endpoints(srv *s, srv_inst *i)
 {
     srv_dapp *a = i->app;
     bool sink = a->pos + 1 == (int)a->stream->napps && !a->stream->ast->sink;
 
     i->output[0] = i->tap[0] = '\0';
     if (sink)
-        return;
+        return 0;
     if (a->tcp) {
-        tcp_endpoint(i->output, sizeof i->output);
-        tcp_endpoint(i->tap, sizeof i->tap);
+        if (tcp_endpoint(i->output, sizeof i->output) ||
+            tcp_endpoint(i->tap, sizeof i->tap))
+            return -1;
     } else if (srv_fmt(i->output, sizeof i->output, "ipc://%s/run/%s.%s.%d",
                        s->cfg.data_dir, a->stream->name, a->label, i->index) ||
                strlen(i->output) >= 100 ||
@@ -266,11 +281,13 @@ static void alloc_endpoints(srv *s, srv_inst *i)
                        s->cfg.data_dir, a->stream->name, a->label, i->index) ||
                strlen(i->tap) >= 100) {
         /* sun_path holds 108 bytes: fall back to tcp for long paths. */
-        tcp_endpoint(i->output, sizeof i->output);
-        tcp_endpoint(i->tap, sizeof i->tap);
+        if (tcp_endpoint(i->output, sizeof i->output) ||
+            tcp_endpoint(i->tap, sizeof i->tap))
+            return -1;
     }
     if (feeds_destination(a))
         i->output[0] = '\0';
+    return 0;
 }
 
 static void unlink_ipc(const char *ep);
@@ -307,7 +324,7 @@ static bool recorded_only;
  * stream of that group, made when first asked for (unless recorded_only):
  * ipc://DATA/run/STREAM.LABEL.N.to.GROUP (tcp like the instance's other
  * endpoints when the path is too long or the app uses tcp). NULL when out of
- * memory.
+ * memory or of free TCP ports.
  */
 static const char *group_of(srv *s, srv_inst *u, const srv_stream *c)
 {
@@ -329,11 +346,14 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c)
     u->groups = n;
     srv_group *g = &n[u->ngroups++];
     snprintf(g->group, sizeof g->group, "%s", name);
-    if (a->tcp ||
-        srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
-                s->cfg.data_dir, a->stream->name, a->label, u->index, name) ||
-        strlen(g->ep) >= 100)
-        tcp_endpoint(g->ep, sizeof g->ep);
+    if ((a->tcp ||
+         srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
+                 s->cfg.data_dir, a->stream->name, a->label, u->index, name) ||
+         strlen(g->ep) >= 100) &&
+        tcp_endpoint(g->ep, sizeof g->ep)) {
+        u->ngroups--;
+        return NULL;
+    }
     save_group(s, u, g);
     return g->ep;
 }
@@ -1028,6 +1048,26 @@ static void send_moved_group(srv *s, srv_inst *u, const srv_group *g,
     }
 }
 
+/* Moves endpoint ep (what of instance id), whose port is taken, to a free
+ * port, keeping the old one in old (SRV_EP_MAX bytes). True when it moved;
+ * with no port free it stays, and the instance starts on it (a bind that
+ * fails is then a crash, retried with back-off). */
+static bool move_ep(const char *id, const char *what, char *ep, size_t len,
+                    char *old)
+{
+    snprintf(old, SRV_EP_MAX, "%s", ep);
+    if (tcp_endpoint(ep, len)) {
+        fprintf(stderr,
+                "flowd: [%s] %s %s is taken and no other loopback port is "
+                "free (%s); it is kept\n",
+                id, what, old, strerror(errno));
+        return false;
+    }
+    fprintf(stderr, "flowd: [%s] %s %s is taken; using %s\n", id, what, old,
+            ep);
+    return true;
+}
+
 /* Instance i is about to be started on the endpoints it had (a restart,
  * or after a flowd restart): a tcp:// port taken by another process
  * meanwhile is replaced by a free one, and the consumers of an output or
@@ -1040,18 +1080,11 @@ static void move_taken(srv *s, srv_inst *i)
     srv_dapp *a = i->app;
 
     srv_inst_id(i, id, sizeof id);
-    if (i->tap[0] && !tcp_free(i->tap)) {
-        snprintf(old, sizeof old, "%s", i->tap);
-        tcp_endpoint(i->tap, sizeof i->tap);
-        fprintf(stderr, "flowd: [%s] tap %s is taken; using %s\n", id, old,
-                i->tap);
+    if (i->tap[0] && !tcp_free(i->tap) &&
+        move_ep(id, "tap", i->tap, sizeof i->tap, old))
         srv_tap_refresh(s);
-    }
-    if (i->output[0] && !tcp_free(i->output)) {
-        snprintf(old, sizeof old, "%s", i->output);
-        tcp_endpoint(i->output, sizeof i->output);
-        fprintf(stderr, "flowd: [%s] output %s is taken; using %s\n", id, old,
-                i->output);
+    if (i->output[0] && !tcp_free(i->output) &&
+        move_ep(id, "output", i->output, sizeof i->output, old)) {
         /* Only an app followed by another in its stream has an output
          * of its own (see alloc_endpoints). */
         if (a->pos + 1 < (int)a->stream->napps) {
@@ -1066,14 +1099,10 @@ static void move_taken(srv *s, srv_inst *i)
     }
     for (int k = 0; k < i->ngroups; k++) {
         srv_group *g = &i->groups[k];
-        if (tcp_free(g->ep))
+        char what[128];
+        snprintf(what, sizeof what, "output group '%s'", g->group);
+        if (tcp_free(g->ep) || !move_ep(id, what, g->ep, sizeof g->ep, old))
             continue;
-        snprintf(old, sizeof old, "%s", g->ep);
-        tcp_endpoint(g->ep, sizeof g->ep);
-        fprintf(stderr,
-                "flowd: [%s] output group '%s' %s is taken; "
-                "using %s\n",
-                id, g->group, old, g->ep);
         save_group(s, i, g);
         send_moved_group(s, i, g, old);
     }
@@ -1211,10 +1240,6 @@ static void spawn_inst(srv *s, srv_inst *i)
         srv_stream_refresh(s, st);
 }
 
-struct opt_ud {
-    srv_dapp *a;
-};
-
 static void set_opt(srv_dapp *a, const char *key, const char *value)
 {
     size_t klen = strlen(key);
@@ -1327,7 +1352,14 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
                 return -1;
             }
             a->ninst++;
-            alloc_endpoints(s, a->inst[j]);
+            if (alloc_endpoints(s, a->inst[j])) {
+                snprintf(err, errlen,
+                         "no loopback TCP port is free for app '%s' (%s); "
+                         "free descriptors or ports on this machine and "
+                         "deploy again",
+                         a->label, strerror(errno));
+                return -1;
+            }
         }
     }
     return 0;
@@ -1635,6 +1667,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen)
 {
     char key[128], val[16];
+    int rc = 0;
 
     if (count < 1 || count > SRV_MAX_COUNT) {
         snprintf(err, errlen, "count must be from 1 to %d", SRV_MAX_COUNT);
@@ -1677,7 +1710,18 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                 return 500;
             }
             a->inst[a->ninst++] = i;
-            alloc_endpoints(s, i);
+            if (alloc_endpoints(s, i)) {
+                snprintf(err, errlen,
+                         "no loopback TCP port is free for a new instance "
+                         "of '%s' (%s); free descriptors or ports on this "
+                         "machine and scale again",
+                         a->label, strerror(errno));
+                remove_inst(s, i);
+                /* The instances started so far stay, and are counted. */
+                count = j;
+                rc = 500;
+                break;
+            }
             spawn_inst(s, i);
         }
         notify_new_outputs(s, a, first);
@@ -1712,7 +1756,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
     free(text);
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
-    return 0;
+    return rc;
 }
 
 void srv_stream_refresh(srv *s, srv_stream *st)

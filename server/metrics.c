@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <flow/iso8601.h>
+
 #include "analytics.h"
 #include "api.h"
 #include "server.h"
@@ -102,36 +104,16 @@ void api_counters_list(srv *s, srv_req *r)
         srv_req_json(r, 200, p);
 }
 
-/* Parses ISO-8601 (2026-11-26T09:00:00Z, seconds and Z optional) or epoch
- * seconds. */
+/* Parses ISO-8601 (the forms of flow/iso8601.h) or epoch seconds. */
 static bool parse_time(const char *v, int64_t *out)
 {
-    struct tm tm;
     char *e;
-
-    memset(&tm, 0, sizeof tm);
     long long n = strtoll(v, &e, 10);
     if (*e == '\0' && e != v) {
         *out = n;
         return true;
     }
-    e = strptime(v, "%Y-%m-%dT%H:%M", &tm);
-    if (!e)
-        return false;
-    if (*e == ':') {
-        e = strptime(e, ":%S", &tm);
-        if (!e)
-            return false;
-        if (*e == '.')
-            for (e++; *e >= '0' && *e <= '9'; e++)
-                ;
-    }
-    if (*e == 'Z')
-        e++;
-    if (*e)
-        return false;
-    *out = (int64_t)timegm(&tm);
-    return true;
+    return flow_iso8601_parse(v, strlen(v), out) == 0;
 }
 
 static void aggregate(srv *s, srv_req *r, srv_counter *c)

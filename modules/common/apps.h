@@ -1,19 +1,16 @@
 /*
  * apps.h - the descriptors of the built-in apps, for their one-line mains
- * and for flow-host, which links them all.
+ * and for flow-host, which links them all. The list is FLOW_MODULES_APPS,
+ * generated from modules_apps in modules/meson.build.
  */
 #ifndef FLOW_MODULES_APPS_H
 #define FLOW_MODULES_APPS_H
 
+#include "builtin-apps.h"
 #include "flow/app.h"
 
-extern const flow_app_desc account_events_app;
-extern const flow_app_desc aggregate_counter_app;
-extern const flow_app_desc bridge_app;
-extern const flow_app_desc counter_app;
-extern const flow_app_desc field_value_counter_app;
-extern const flow_app_desc load_sim_app;
-extern const flow_app_desc log_app;
-extern const flow_app_desc time_app;
+#define FLOW_MODULES__DECLARE(desc, name) extern const flow_app_desc desc;
+FLOW_MODULES_APPS(FLOW_MODULES__DECLARE)
+#undef FLOW_MODULES__DECLARE
 
 #endif

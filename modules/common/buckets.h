@@ -2,7 +2,8 @@
  * buckets.h - the time buckets of an aggregate counter: counts per minute,
  * hour, day, month and year (UTC), as SCDF 1.x's aggregate-counter keeps
  * them. Each resolution holds a bounded number of buckets; when a new one
- * does not fit, the oldest is forgotten (and counted in `evicted`).
+ * does not fit, the oldest is forgotten (and counted in `evicted`). The
+ * calendar arithmetic is libflow's (flow/bucket.h).
  */
 #ifndef FLOW_MODULES_BUCKETS_H
 #define FLOW_MODULES_BUCKETS_H
@@ -38,10 +39,6 @@ struct buckets {
 };
 
 const char *bucket_res_name(enum bucket_res r); /* "minute", ... */
-
-/* The start (epoch seconds, UTC) of the bucket of resolution r that holds
- * second sec. */
-int64_t bucket_start(enum bucket_res r, int64_t sec);
 
 /* Initialise; -1 when memory is short. fini is safe on zeroed memory. */
 int buckets_init(struct buckets *bs);

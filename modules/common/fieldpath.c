@@ -4,6 +4,7 @@
 #include "fieldpath.h"
 
 #include "flow/error.h"
+#include "flow/iso8601.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -98,43 +99,6 @@ static bool digits(const char *s, size_t n, int64_t *out)
     return true;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static bool iso8601(const char *s, size_t n, int64_t *sec)
-{
-    /* YYYY-MM-DDTHH:MM:SS, then optionally .fff and Z. */
-    int64_t y, mo, d, h, mi, se;
-    if (n < 19 || s[4] != '-' || s[7] != '-' ||
-        (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
-        return false;
-    if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
-        !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) ||
-        !digits(s + 17, 2, &se))
-        return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-        return false;
-    size_t i = 19;
-    if (i < n && s[i] == '.') {
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-            ;
-    }
-    if (i < n && s[i] == 'Z')
-        i++;
-    if (i != n)
-        return false;
-    *sec = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
-           mi * 60 + se;
-    return true;
-}
-
 bool fieldpath_epoch_seconds(const flow_mp_value *v, int64_t *sec)
 {
     int64_t x;
@@ -154,7 +118,7 @@ bool fieldpath_epoch_seconds(const flow_mp_value *v, int64_t *sec)
             *sec = from_magnitude(x);
             return true;
         }
-        return iso8601(v->str, v->len, sec);
+        return flow_iso8601_parse(v->str, v->len, sec) == 0;
     default:
         return false;
     }

@@ -29,7 +29,7 @@ int fieldpath_text(const flow_mp_value *v, char *buf, size_t n, const char **s);
  * Epoch seconds from a time value: integers are seconds, milliseconds or
  * microseconds by magnitude (up to 1e11 seconds, up to 1e14 ms, else µs);
  * floats are seconds; strings are decimal integers as above or ISO-8601
- * UTC ("2024-02-29T13:05:09Z", fraction and Z optional). Returns false
+ * ("2024-02-29T13:05:09Z", the forms flow/iso8601.h lists). Returns false
  * when the value is none of these.
  */
 bool fieldpath_epoch_seconds(const flow_mp_value *v, int64_t *sec);

@@ -18,11 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const flow_app_desc *const builtin[] = {
-    &load_sim_app,          &time_app,   &account_events_app,
-    &counter_app,           &log_app,    &field_value_counter_app,
-    &aggregate_counter_app, &bridge_app,
-};
+#define BUILTIN(desc, name) &desc,
+static const flow_app_desc *const builtin[] = { FLOW_MODULES_APPS(BUILTIN) };
+#undef BUILTIN
 #define NBUILTIN (sizeof(builtin) / sizeof(builtin[0]))
 
 static const flow_app_desc *find_app(const char *name)

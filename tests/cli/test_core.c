@@ -12,6 +12,7 @@
 #include <criterion/redirect.h>
 #include <msgpack.h>
 
+#include "ctl.h"
 #include "output.h"
 #include "props.h"
 #include "streamfile.h"
@@ -344,4 +345,57 @@ Test(output, table_pads_columns, .init = cr_redirect_stdout)
     cr_assert_null(t);
     fflush(stdout);
     cr_assert_stdout_eq_str("A    BB  C\nxxx  y   z\n1    22\n");
+}
+
+/* --- options ------------------------------------------------------------- */
+
+Test(opts, help_is_told_apart_from_every_exit_code)
+{
+    cr_assert_lt(CTL_HELP, 0);
+    cr_assert_neq(CTL_HELP, CTL_OK);
+    cr_assert_neq(CTL_HELP, CTL_EFAIL);
+    cr_assert_neq(CTL_HELP, CTL_EUSAGE);
+    cr_assert_neq(CTL_HELP, CTL_EUNREACH);
+    cr_assert_neq(CTL_HELP, CTL_ENOTFOUND);
+
+    const char *type = NULL;
+    const struct ctl_opt opts[] = { { "type", 't', &type, NULL }, { 0 } };
+    char *pos[2];
+    int npos;
+    char *help[] = { "apps", "--type", "sink", "--help", NULL };
+    cr_assert_eq(ctl_opts(4, help, opts, pos, 1, &npos, "apps", false),
+                 CTL_HELP);
+    char *shrt[] = { "apps", "-h", NULL };
+    cr_assert_eq(ctl_opts(2, shrt, opts, pos, 1, &npos, "apps", false),
+                 CTL_HELP);
+}
+
+Test(opts, values_positionals_and_usage_errors, .init = cr_redirect_stderr)
+{
+    const char *type = NULL;
+    bool all = false;
+    const struct ctl_opt opts[] = { { "type", 't', &type, NULL },
+                                    { "all", 'a', NULL, &all },
+                                    { 0 } };
+    char *pos[2];
+    int npos;
+    char *ok[] = { "apps", "x", "--type=sink", "-a", NULL };
+    cr_assert_eq(ctl_opts(4, ok, opts, pos, 1, &npos, "apps", false), CTL_OK);
+    cr_assert_eq(npos, 1);
+    cr_assert_str_eq(pos[0], "x");
+    cr_assert_str_eq(type, "sink");
+    cr_assert(all);
+    /* After "--" an -h is a positional, not a request for help. */
+    char *rest[] = { "apps", "--", "-h", NULL };
+    cr_assert_eq(ctl_opts(3, rest, opts, pos, 1, &npos, "apps", false), CTL_OK);
+    cr_assert_str_eq(pos[0], "-h");
+    char *unknown[] = { "apps", "--nope", NULL };
+    cr_assert_eq(ctl_opts(2, unknown, opts, pos, 1, &npos, "apps", false),
+                 CTL_EUSAGE);
+    char *novalue[] = { "apps", "--type", NULL };
+    cr_assert_eq(ctl_opts(2, novalue, opts, pos, 1, &npos, "apps", false),
+                 CTL_EUSAGE);
+    char *many[] = { "apps", "a", "b", NULL };
+    cr_assert_eq(ctl_opts(3, many, opts, pos, 1, &npos, "apps", false),
+                 CTL_EUSAGE);
 }
