@@ -40,7 +40,9 @@ export function takeFragmentToken() {
                        location.pathname + location.search + (left ? '#' + left : ''));
   return true;
 }
-takeFragmentToken();
+/* Outside a page (the dashboard's unit tests import the modules in Node)
+ * there is no address to read. */
+if (typeof location !== 'undefined') takeFragmentToken();
 
 export class ApiError extends Error {
   constructor(status, body, url) {

@@ -21,7 +21,7 @@ test('degraded and stale streams show their state and reason',
                         {name, definition, deploy: true});
     assert.equal(r.status, 201, JSON.stringify(r.body));
   }
-  const b = await openBrowser(t);
+  const b = await openBrowser(t, fd);
   t.after(() => b.close());
   const {page} = b;
   await page.goto(fd.url + '/#/streams');

@@ -352,6 +352,7 @@ function card(def, reload) {
       `/streams/deployments/scale/${enc(name)}/${enc(labelSel.value)}/instances/${enc(countIn.value)}`,
       {})));
   let armed = null;
+  let gone = false;
   const destroyBtn = btn('Destroy', 'destroy danger', () => {
     if (!armed) {
       destroyBtn.textContent = 'Really destroy?';
@@ -364,7 +365,15 @@ function card(def, reload) {
     clearTimeout(armed);
     armed = null;
     act('Destroying', async () => {
-      await del('/streams/definitions/' + enc(name));
+      /* Once the definition is going, a re-read of it would only find it
+       * gone (a 404 in the console): the card waits for the reload. */
+      gone = true;
+      try {
+        await del('/streams/definitions/' + enc(name));
+      } catch (e) {
+        gone = false;
+        throw e;
+      }
       reload();
     }, true);
   });
@@ -432,6 +441,7 @@ function card(def, reload) {
     }
   }
   async function refresh() {
+    if (gone) return;
     try {
       /* A status pushed on /events while this request was on its way is
        * newer than the answer: keep it, or a stale "deploying" could stay
