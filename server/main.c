@@ -229,8 +229,7 @@ static int lock_data_dir(const char *dir)
     char path[PATH_MAX + 16], buf[32];
 
     if (srv_fmt(path, sizeof path, "%s/flowd.lock", dir)) {
-        fprintf(stderr, "flowd: the data directory path %s is too long\n",
-                dir);
+        fprintf(stderr, "flowd: the data directory path %s is too long\n", dir);
         return -1;
     }
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -245,8 +244,8 @@ static int lock_data_dir(const char *dir)
         buf[n > 0 ? n : 0] = '\0';
         if (e == EWOULDBLOCK)
             fprintf(stderr,
-                    "flowd: data directory %s is in use by flowd pid %d\n",
-                    dir, atoi(buf));
+                    "flowd: data directory %s is in use by flowd pid %d\n", dir,
+                    atoi(buf));
         else
             fprintf(stderr, "flowd: cannot lock %s: %s\n", path, strerror(e));
         close(fd);
