@@ -454,6 +454,63 @@ static void log_path(srv *s, const srv_inst *i, char *buf, size_t len)
             i->app->stream->name, i->app->label, i->index);
 }
 
+/* The directory of instance i's own files, DATA/instances/STREAM.LABEL-N
+ * (a single-packaged stream's host: DATA/instances/STREAM-host, no '.').
+ * Its apps are told it by FLOW_INSTANCE_DIR and leave their exit status
+ * there (flow_app_record_exit), which flowd reads for an instance it
+ * adopted, since it cannot wait for it. Returns 0, or -1 when too long. */
+static int inst_dir(srv *s, const srv_inst *i, char *buf, size_t len)
+{
+    if (i->host)
+        return srv_fmt(buf, len, "%s/instances/%s-host", s->cfg.data_dir,
+                       i->app->stream->name);
+    return srv_fmt(buf, len, "%s/instances/%s.%s-%d", s->cfg.data_dir,
+                   i->app->stream->name, i->app->label, i->index);
+}
+
+/* The exit status an instance that is not flowd's child recorded in its
+ * directory: 0 or more, or -1 when it recorded none (it was killed, or
+ * never told where). Only a record of pid counts. */
+static int64_t recorded_exit(srv *s, const srv_inst *i, int pid)
+{
+    char dir[PATH_MAX + 128], path[PATH_MAX + 160], buf[64];
+    int rpid = 0, status = -1;
+
+    if (inst_dir(s, i, dir, sizeof dir) ||
+        srv_fmt(path, sizeof path, "%s/exit", dir))
+        return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    if (sscanf(buf, "%d %d", &rpid, &status) != 2 || rpid != pid || status < 0)
+        return -1;
+    return status;
+}
+
+/* Makes instance i's directory and removes a recorded exit of an earlier
+ * process, so that what is found there later is the new process's.
+ * Returns 0, or -1 (errno). */
+static int prepare_inst_dir(srv *s, const srv_inst *i, char *dir, size_t len)
+{
+    char path[PATH_MAX + 160];
+
+    if (srv_fmt(path, sizeof path, "%s/instances", s->cfg.data_dir) ||
+        inst_dir(s, i, dir, len)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if ((mkdir(path, 0700) && errno != EEXIST) ||
+        (mkdir(dir, 0700) && errno != EEXIST))
+        return -1;
+    if (srv_fmt(path, sizeof path, "%s/exit", dir) == 0 && unlink(path) &&
+        errno != ENOENT)
+        return -1;
+    return 0;
+}
+
 /* The label an instance is stored under (the host has its own). */
 static const char *store_label(const srv_inst *i)
 {
@@ -732,7 +789,8 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
         snprintf(i->last_exit, sizeof i->last_exit, "exit status %lld",
                  (long long)status);
     else
-        snprintf(i->last_exit, sizeof i->last_exit, "exited");
+        snprintf(i->last_exit, sizeof i->last_exit,
+                 "gone, exit status unknown");
     i->pid = 0;
     i->rate_in = i->rate_out = 0;
     i->ident_len = 0;
@@ -952,7 +1010,8 @@ static void spawn_inst(srv *s, srv_inst *i)
     srv_dapp *a = i->app;
     srv_stream *st = a->stream;
     char path[PATH_MAX + 64];
-    char *envp[sizeof env_allow / sizeof env_allow[0] + 1];
+    char *envp[sizeof env_allow / sizeof env_allow[0] + 2];
+    char dir[PATH_MAX + 128], direnv[PATH_MAX + 160];
     char envbuf[sizeof env_allow / sizeof env_allow[0]][1024];
     int envc = 0;
     strv av = { 0 };
@@ -992,6 +1051,14 @@ static void spawn_inst(srv *s, srv_inst *i)
         envp[envc] = envbuf[envc];
         envc++;
     }
+    if (prepare_inst_dir(s, i, dir, sizeof dir) == 0 &&
+        srv_fmt(direnv, sizeof direnv, "FLOW_INSTANCE_DIR=%s", dir) == 0)
+        envp[envc++] = direnv;
+    else
+        fprintf(stderr,
+                "flowd: cannot prepare the directory of %s.%s-%d (%s): "
+                "its exit will not be known after a flowd restart\n",
+                st->name, a->label, i->index, strerror(errno));
     envp[envc] = NULL;
 
     log_path(s, i, path, sizeof path);
@@ -1329,6 +1396,15 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     return 0;
 }
 
+/* An adopted instance's process is gone: ends it with the exit status it
+ * recorded, or as killed when it recorded none. */
+static void adopted_gone(srv *s, srv_inst *i)
+{
+    int64_t status = recorded_exit(s, i, i->pid);
+
+    inst_gone(s, i, status, status < 0 ? SIGKILL : 0);
+}
+
 static void on_kill_timer(uv_timer_t *t)
 {
     srv_inst *i = t->data;
@@ -1339,7 +1415,7 @@ static void on_kill_timer(uv_timer_t *t)
     if (i->adopted) {
         /* Not our child: poll until it is gone. */
         if (!pid_matches(i->pid, i->start_ticks)) {
-            inst_gone(s, i, -1, 0);
+            adopted_gone(s, i);
             return;
         }
         if (srv_now_ms() >= i->stop_deadline_ms)
@@ -1629,7 +1705,7 @@ void srv_deployer_tick(srv *s)
         srv_inst *h = st->host;
         if (h && h->adopted && h->pid > 0 && h->state != SRV_INST_UNDEPLOYING &&
             !pid_matches(h->pid, h->start_ticks))
-            inst_gone(s, h, -1, SIGKILL);
+            adopted_gone(s, h);
         for (size_t k = 0; k < st->napps; k++) {
             srv_dapp *a = &st->apps[k];
             for (int j = 0; j < a->ninst; j++) {
@@ -1649,7 +1725,7 @@ void srv_deployer_tick(srv *s)
                     i->state != SRV_INST_UNDEPLOYING &&
                     !pid_matches(i->pid, i->start_ticks)) {
                     bool rem = i->removing;
-                    inst_gone(s, i, -1, SIGKILL);
+                    adopted_gone(s, i);
                     if (rem)
                         j--; /* it left the array */
                     continue;
