@@ -4,6 +4,7 @@
  * supervision with exponential backoff, SIGTERM then SIGKILL on undeploy,
  * adoption of surviving apps after a flowd restart. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -544,43 +545,61 @@ static void sync_hosted(srv_stream *st)
 
 /* Records instance i as run by process p (i itself, or the host of a
  * single-packaged stream), with the endpoints it was started with. */
-static void save_row(srv *s, const srv_inst *i, const char *label,
-                     const srv_inst *p)
+static int save_row(srv *s, const srv_inst *i, const char *label,
+                    const srv_inst *p)
 {
-    srv_store_exec(&s->store,
-                   "INSERT OR REPLACE INTO instances(stream, label, idx, "
-                   "pid, started_at, output, tap) VALUES (?, ?, ?, ?, ?, ?, "
-                   "?)",
-                   "ssiiiss", i->app->stream->name, label, (int64_t)i->index,
-                   (int64_t)p->pid, (int64_t)p->start_ticks, i->output, i->tap);
+    return srv_store_exec(
+        &s->store,
+        "INSERT OR REPLACE INTO instances(stream, label, idx, "
+        "pid, started_at, output, tap) VALUES (?, ?, ?, ?, ?, ?, "
+        "?)",
+        "ssiiiss", i->app->stream->name, label, (int64_t)i->index,
+        (int64_t)p->pid, (int64_t)p->start_ticks, i->output, i->tap);
 }
 
 /* A host is recorded with a row of its own and one per hosted app, which
- * holds that app's endpoints. */
+ * holds that app's endpoints. When the store cannot be written, i is
+ * marked row_stale and srv_deployer_tick writes it again until it can. */
 static void save_inst(srv *s, srv_inst *i)
 {
     srv_stream *st = i->app->stream;
 
-    save_row(s, i, store_label(i), i);
+    i->row_stale = save_row(s, i, store_label(i), i) != 0;
     if (!i->host)
         return;
-    for (size_t k = 0; k < st->napps; k++)
-        save_row(s, st->apps[k].inst[0], st->apps[k].label, i);
+    for (size_t k = 0; k < st->napps && !i->row_stale; k++)
+        i->row_stale =
+            save_row(s, st->apps[k].inst[0], st->apps[k].label, i) != 0;
 }
 
+/* Forgets i's record; marks it row_stale when the store cannot be
+ * written, like save_inst. */
 static void forget_inst(srv *s, srv_inst *i)
 {
     if (i->host) {
         /* The host's row and its apps' are all the stream has. */
-        srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?", "s",
-                       i->app->stream->name);
+        i->row_stale =
+            srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?",
+                           "s", i->app->stream->name) != 0;
         return;
     }
-    srv_store_exec(&s->store,
-                   "DELETE FROM instances WHERE stream=? AND label=? AND "
-                   "idx=?",
-                   "ssi", i->app->stream->name, store_label(i),
-                   (int64_t)i->index);
+    i->row_stale = srv_store_exec(&s->store,
+                                  "DELETE FROM instances WHERE stream=? AND "
+                                  "label=? AND idx=?",
+                                  "ssi", i->app->stream->name, store_label(i),
+                                  (int64_t)i->index) != 0;
+}
+
+/* Writes again the record of an instance whose last write failed: its
+ * process, or, when it has none and will not get one again, no row. */
+static void sync_row(srv *s, srv_inst *i)
+{
+    if (!i->row_stale)
+        return;
+    if (i->pid > 0)
+        save_inst(s, i);
+    else if (i->state == SRV_INST_STOPPED || i->state == SRV_INST_FAILED)
+        forget_inst(s, i);
 }
 
 static void on_proc_close(uv_handle_t *h)
@@ -1363,11 +1382,13 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                                 "INSERT OR REPLACE INTO deployments(stream, "
                                 "properties, deployed_at) VALUES (?, ?, ?)",
                                 "ssi", st->name, text, now)) {
-        snprintf(err, errlen, "cannot store the deployment: %s", s->store.err);
+        snprintf(err, errlen,
+                 "cannot store the deployment, so it is not deployed: %s",
+                 text ? s->store.err : "out of memory");
         free(text);
         teardown_apps(st);
         json_decref(norm);
-        return 500;
+        return text ? srv_store_http_status(&s->store) : 500;
     }
     free(text);
     if (srv_tap_open(s, st, err, errlen)) {
@@ -1379,16 +1400,14 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     st->props = norm;
     st->deployed = true;
     st->deployed_ms = now;
-    /* One transaction for the instances' records. */
-    bool tx = srv_store_begin(&s->store) == 0;
+    /* Each instance's record is written on its own, so that one that
+     * cannot be is known (row_stale) and written again later. */
     if (st->host)
         spawn_inst(s, st->host);
     else
         for (size_t k = st->napps; k-- > 0;)
             for (int j = 0; j < st->apps[k].ninst; j++)
                 spawn_inst(s, st->apps[k].inst[j]);
-    if (tx)
-        srv_store_commit(&s->store);
     notify_new_outputs(s, &st->apps[st->napps - 1], 0);
     producers_groups(s, st, true);
     srv_tap_refresh(s);
@@ -1482,15 +1501,27 @@ static void undeploy_next(srv_stream *st)
         }
 }
 
+int srv_forget_deployment(srv *s, srv_stream *st, bool definition)
+{
+    srv_store *db = &s->store;
+
+    if (srv_store_begin(db) ||
+        srv_store_exec(db, "DELETE FROM deployments WHERE stream=?", "s",
+                       st->name) ||
+        srv_store_exec(db, "DELETE FROM instances WHERE stream=?", "s",
+                       st->name) ||
+        srv_store_exec(db, "DELETE FROM output_groups WHERE stream=?", "s",
+                       st->name) ||
+        (definition && srv_store_exec(db, "DELETE FROM streams WHERE name=?",
+                                      "s", st->name)) ||
+        srv_store_commit(db))
+        return -1;
+    return 0;
+}
+
 bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
 {
     if (st->deployed) {
-        srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",
-                       st->name);
-        srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?", "s",
-                       st->name);
-        srv_store_exec(&s->store, "DELETE FROM output_groups WHERE stream=?",
-                       "s", st->name);
         st->deployed = false;
         /* Tell consumers in other streams that these outputs go, and
          * the producers of its source destination that it goes. */
@@ -1559,6 +1590,32 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                  st->name);
         return 422;
     }
+    /* The new count is stored first: a scale the store does not hold
+     * would be undone by the next flowd. */
+    snprintf(key, sizeof key, "deployer.%s.count", a->label);
+    snprintf(val, sizeof val, "%d", count);
+    json_t *props = json_deep_copy(st->props);
+    char *text = NULL;
+    if (!props || json_object_set_new(props, key, json_string(val)) ||
+        !(text = json_dumps(props, JSON_COMPACT | JSON_SORT_KEYS))) {
+        json_decref(props);
+        snprintf(err, errlen, "out of memory");
+        return 500;
+    }
+    int rc = srv_store_exec(&s->store,
+                            "UPDATE deployments SET properties=? WHERE "
+                            "stream=?",
+                            "ss", text, st->name);
+    free(text);
+    if (rc) {
+        json_decref(props);
+        snprintf(err, errlen,
+                 "cannot store the new count, so nothing was scaled: %s",
+                 s->store.err);
+        return srv_store_http_status(&s->store);
+    }
+    json_decref(st->props);
+    st->props = props;
     int live = 0;
     for (int j = 0; j < a->ninst; j++)
         if (!a->inst[j]->removing)
@@ -1612,16 +1669,6 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
         }
     }
     a->count = count;
-    snprintf(key, sizeof key, "deployer.%s.count", a->label);
-    snprintf(val, sizeof val, "%d", count);
-    json_object_set_new(st->props, key, json_string(val));
-    char *text = json_dumps(st->props, JSON_COMPACT | JSON_SORT_KEYS);
-    if (text)
-        srv_store_exec(&s->store,
-                       "UPDATE deployments SET properties=? WHERE "
-                       "stream=?",
-                       "ss", text, st->name);
-    free(text);
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
     return 0;
@@ -1701,8 +1748,14 @@ void srv_deployer_tick(srv *s)
     char path[PATH_MAX + 64];
     struct stat sb;
 
+    /* A failing store is tried once a tick, so that it is known to be
+     * back even when nothing else writes. */
+    if (s->store.failing)
+        srv_store_probe(&s->store);
     for (srv_stream *st = s->streams; st; st = st->next) {
         srv_inst *h = st->host;
+        if (h && !s->store.failing)
+            sync_row(s, h);
         if (h && h->adopted && h->pid > 0 && h->state != SRV_INST_UNDEPLOYING &&
             !pid_matches(h->pid, h->start_ticks))
             adopted_gone(s, h);
@@ -1710,6 +1763,8 @@ void srv_deployer_tick(srv *s)
             srv_dapp *a = &st->apps[k];
             for (int j = 0; j < a->ninst; j++) {
                 srv_inst *i = a->inst[j];
+                if (!st->host && !s->store.failing)
+                    sync_row(s, i);
                 /* Rates over the last second. */
                 i->rate_in = (double)(i->m.in - i->prev_in);
                 i->rate_out = (double)(i->m.out - i->prev_out);
@@ -1965,6 +2020,81 @@ void srv_deployer_restore(srv *s)
     forget_unread_groups(s);
 }
 
+/* Does a stream's instance (or host) run as process pid? */
+static bool pid_tracked(srv *s, int pid)
+{
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        if (st->host && st->host->pid == pid)
+            return true;
+        for (size_t k = 0; k < st->napps; k++)
+            for (int j = 0; j < st->apps[k].ninst; j++)
+                if (st->apps[k].inst[j]->pid == pid)
+                    return true;
+    }
+    return false;
+}
+
+/* The instance directory process pid was started with, when it is one of
+ * this data directory's (FLOW_INSTANCE_DIR=DATA/instances/ID in its
+ * environment): copies ID to id. */
+static bool instance_of(srv *s, int pid, char *id, size_t len)
+{
+    char path[64], want[PATH_MAX + 40];
+    static char env[65536];
+
+    snprintf(path, sizeof path, "/proc/%d/environ", pid);
+    if (srv_fmt(want, sizeof want, "FLOW_INSTANCE_DIR=%s/instances/",
+                s->cfg.data_dir))
+        return false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, env, sizeof env - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    env[n] = '\0';
+    size_t wl = strlen(want);
+    for (char *e = env; e < env + n; e += strlen(e) + 1)
+        if (strncmp(e, want, wl) == 0 && e[wl]) {
+            snprintf(id, len, "%s", e + wl);
+            return true;
+        }
+    return false;
+}
+
+/*
+ * Reconciles by instance id, not by the recorded pids alone: a process of
+ * this data directory's instances that no instance took back (one started
+ * while the store could not record it, then flowd died) is killed, so that
+ * it neither runs beside the instance started in its place nor survives an
+ * undeploy. Runs after adoption and before anything is started.
+ */
+static void kill_untracked(srv *s)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    char id[PATH_MAX];
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() ||
+            !proc_start_ticks((int)pid) || pid_tracked(s, (int)pid) ||
+            !instance_of(s, (int)pid, id, sizeof id))
+            continue;
+        fprintf(stderr,
+                "flowd: killing process %ld of instance %s: the store does "
+                "not hold it (it was started while the store could not be "
+                "written)\n",
+                pid, id);
+        kill((int)pid, SIGKILL);
+    }
+    closedir(d);
+}
+
 void srv_deployer_restore_deployments(srv *s)
 {
     char err[1024];
@@ -2027,6 +2157,7 @@ void srv_deployer_restore_deployments(srv *s)
      * endpoints, before anything is started: an instance started again
      * is given, and a consumer is known to read, the endpoints that
      * really exist, in its own stream and across destinations. */
+    kill_untracked(s);
     for (srv_stream *st = s->streams; st; st = st->next)
         if (st->restoring)
             adopted_inputs(s, st);

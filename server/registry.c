@@ -270,8 +270,11 @@ int srv_registry_register(srv *s, const char *type, const char *name,
                        "INSERT OR REPLACE INTO apps(type, name, uri) "
                        "VALUES (?, ?, ?)",
                        "sss", type, name, uri)) {
-        snprintf(err, errlen, "%s", s->store.err);
-        return 500;
+        snprintf(err, errlen,
+                 "cannot store the app, so it is not "
+                 "registered: %s",
+                 s->store.err);
+        return srv_store_http_status(&s->store);
     }
     rebuild(s);
     return 201;
@@ -281,9 +284,11 @@ int srv_registry_unregister(srv *s, const char *type, const char *name)
 {
     char key[256];
 
+    /* Forgotten in the store first, so that it does not come back. */
+    if (srv_store_exec(&s->store, "DELETE FROM apps WHERE type=? AND name=?",
+                       "ss", type, name))
+        return -EIO;
     snprintf(key, sizeof key, "%s/%s", type, name);
     json_object_del(s->app_uris, key);
-    srv_store_exec(&s->store, "DELETE FROM apps WHERE type=? AND name=?", "ss",
-                   type, name);
     return rebuild(s);
 }

@@ -71,6 +71,7 @@ struct srv_inst {
     bool removing;      /* scaled away: freed once stopped */
     bool term_sent;     /* undeploy: SIGTERM sent (undeploy_next) */
     bool host;          /* the flow-host process of a single-packaged stream */
+    bool row_stale;     /* its record in the store failed: written again */
     char *spawn_inputs; /* --flow.input it was started with (owned) */
     int restarts;
     int64_t restart_ms[SRV_RESTART_RING];
@@ -225,8 +226,14 @@ json_t *srv_registry_entry(srv *s, const char *type, const char *name);
 
 /* Deployer. */
 int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen);
-/* Starts undeploying; answers waiter (may be NULL) when all are gone.
- * Returns true when already nothing runs. */
+/* Forgets st's deployment in the store, and its definition too when
+ * definition is true, in one transaction. Returns 0, or -1 when the store
+ * cannot be written (s->store.err): nothing is forgotten then, and the
+ * caller changes nothing either. */
+int srv_forget_deployment(srv *s, srv_stream *st, bool definition);
+/* Starts undeploying (in memory and processes: srv_forget_deployment
+ * first); answers waiter (may be NULL) when all are gone. Returns true
+ * when already nothing runs. */
 bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind);
 int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen);
@@ -278,7 +285,9 @@ void srv_analytics_add_second(srv_analytics *a, const char *kind,
 void srv_analytics_add_value(srv_analytics *a, const char *name,
                              const char *value, uint64_t inc);
 void srv_analytics_tick(srv_analytics *a);
-void srv_analytics_flush(srv_analytics *a);
+/* Writes what the counters gained to the store; what cannot be written
+ * is kept for the next flush. Returns 0 or -1 (the store failed). */
+int srv_analytics_flush(srv_analytics *a);
 
 /* API handlers live in api_*.c; the route table in api.c. */
 void srv_events_tick(srv *s);

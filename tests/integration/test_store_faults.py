@@ -6,10 +6,14 @@ a store whose writes fail (a full disk).
 Run one test: test_store_faults.py NAME; all: test_store_faults.py.
 """
 
+import errno
+import json
 import os
 import signal
 import sqlite3
 import subprocess
+import sys
+import tempfile
 import time
 
 from flowd_harness import FLOWD, Flowd, run, wait_for
@@ -155,9 +159,182 @@ def test_adopted_source_ends_once():
         assert before["load-sim"] not in f.app_pids()
 
 
+def instance_procs(data_dir):
+    """Live processes started for an instance of data_dir: pid -> id, from
+    FLOW_INSTANCE_DIR=DATA/instances/ID in their environment."""
+    want = f"FLOW_INSTANCE_DIR={data_dir}/instances/".encode()
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+            with open(f"/proc/{d}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if state in ("Z", "X"):
+            continue
+        for e in env:
+            if e.startswith(want):
+                out[int(d)] = e[len(want):].decode()
+    return out
+
+
+def fill(path):
+    """Fills the file system of path up to the last byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for size in (1 << 20, 1 << 16, 4096, 512, 1):
+            chunk = b"\0" * size
+            try:
+                while True:
+                    os.write(fd, chunk)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
+
+
+def ready_status(f):
+    return f.request("GET", "/ready")[0]
+
+
+def test_store_full():
+    """With the disk of the data directory full, every change answers 507
+    with SQLite's message and changes nothing, /ready and /about say the
+    store fails, an app restarted meanwhile is not lost track of, and
+    everything recovers once there is space again."""
+    mnt = tempfile.mkdtemp(prefix="flowd-full-")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700",
+                        "tmpfs", mnt], capture_output=True, text=True)
+    if r.returncode:
+        os.rmdir(mnt)
+        print(f"SKIP store_full: cannot mount a small tmpfs for the data "
+              f"directory: {r.stderr.strip()}", flush=True)
+        sys.exit(77)
+    filler = os.path.join(mnt, "filler")
+    try:
+        with Flowd(data_dir=os.path.join(mnt, "data")) as f:
+            full_outage(f, filler)
+    finally:
+        for _ in range(50):
+            if subprocess.run(["umount", mnt]).returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            subprocess.run(["umount", "-l", mnt])
+        os.rmdir(mnt)
+
+
+def full_outage(f, filler):
+    f.create("keep", "load-sim --rate=200 | counter --name=sf-full",
+             deploy=True)
+    f.create("gone-dep", "load-sim --rate=50 | counter --name=sf-dep",
+             deploy=True)
+    f.create("gone-def", "time | log")
+    f.wait_status("keep", "deployed")
+    f.wait_status("gone-dep", "deployed")
+    # The counter is in the store, so that deleting it has to write.
+    wait_for("counter stored", lambda: stored_total(f, "sf-full") > 0)
+    assert ready_status(f) == 200
+    assert f.get("/about")["store"]["status"] == "ok"
+
+    fill(filler)
+    # The counters' writes fail within a second or two.
+    wait_for("/ready 503", lambda: ready_status(f) == 503)
+    st, _, body = f.request("GET", "/ready")
+    assert b"cannot be written" in body, body
+    store = f.get("/about")["store"]
+    assert store["status"] == "failing", store
+    assert "database or disk is full" in store["lastError"], store
+    assert store["failedWrites"] >= 1, store
+
+    # Each change is refused with SQLite's message, and nothing changes.
+    for method, path in (("DELETE", "/streams/definitions/gone-def"),
+                         ("DELETE", "/streams/deployments/gone-dep"),
+                         ("DELETE", "/metrics/counters/sf-full")):
+        st, _, body = f.request(method, path)
+        assert st == 507, (path, st, body)
+        msg = json.loads(body)
+        assert "database or disk is full" in json.dumps(msg), (path, msg)
+    st, _, body = f.request("POST", "/streams/definitions",
+                            {"name": "new", "definition": "time | log"})
+    assert st == 507, (st, body)
+    assert f.status("gone-def") == "undeployed"
+    assert f.status("gone-dep") == "deployed"
+    assert f.counter("sf-full") > 0
+    assert f.request("GET", "/streams/definitions/new")[0] == 404
+
+    # Failures are logged once per kind, and counted.
+    wait_for("failures counted",
+             lambda: f.get("/about")["store"]["failedWritesByKind"]
+             .get("COMMIT", 0) >= 3)
+    log = f.read_log()
+    assert log.count("cannot be written (COMMIT)") == 1, log
+
+    # An app killed during the outage is started again, but its process
+    # cannot be recorded; flowd is killed before it can be.
+    src = [i for i in f.instances("keep") if i["label"] == "load-sim"][0]
+    os.kill(src["pid"], signal.SIGKILL)
+    wait_for("source restarted", lambda: [
+        i for i in f.instances("keep") if i["label"] == "load-sim"
+        and i["pid"] not in (None, src["pid"])])
+    unrecorded = [i for i in f.instances("keep")
+                  if i["label"] == "load-sim"][0]["pid"]
+    f.kill9()
+    os.unlink(filler)
+
+    # The next flowd finds exactly what the API said, and the process it
+    # has no record of does not run beside the one started in its place.
+    f.start()
+    wait_for("ready", lambda: ready_status(f) == 200, timeout=60)
+    assert f.status("gone-def") == "undeployed"
+    assert f.status("keep") in ("deployed", "deploying")
+    f.wait_status("keep", "deployed")
+    f.wait_status("gone-dep", "deployed")
+    assert f.request("GET", "/metrics/counters/sf-full")[0] == 200
+    wait_for("the unrecorded process gone",
+             lambda: unrecorded not in instance_procs(f.data_dir))
+    procs = instance_procs(f.data_dir)
+    ids = sorted(procs.values())
+    assert len(ids) == len(set(ids)) == 4, procs
+    api = sorted(i["pid"] for n in ("keep", "gone-dep")
+                 for i in f.instances(n))
+    assert sorted(procs) == api, (procs, api)
+
+    # A second outage, and the same flowd sees the store come back.
+    fill(filler)
+    wait_for("/ready 503 again", lambda: ready_status(f) == 503)
+    os.unlink(filler)
+    wait_for("/ready 200 again", lambda: ready_status(f) == 200)
+    store = f.get("/about")["store"]
+    assert store["status"] == "ok" and store["failedWrites"] >= 1, store
+
+    # Now every change is saved, and holds after a restart.
+    assert f.request("DELETE", "/metrics/counters/sf-full")[0] == 204
+    f.json("DELETE", "/streams/definitions/gone-def")
+    f.json("DELETE", "/streams/deployments/gone-dep")
+    f.json("DELETE", "/streams/deployments/keep")
+    assert instance_procs(f.data_dir) == {}, instance_procs(f.data_dir)
+    assert f.app_pids() == [], f.app_pids()
+    assert f.terminate() == 0
+    f.start()
+    wait_for("ready", lambda: ready_status(f) == 200, timeout=60)
+    assert f.request("GET", "/streams/definitions/gone-def")[0] == 404
+    assert f.status("gone-dep") == "undeployed"
+    assert f.status("keep") == "undeployed"
+    # The counter app of a stream undeployed may have reported once more.
+    assert instance_procs(f.data_dir) == {}
+    assert f.app_pids() == []
+
+
 TESTS = {
     "one_flowd_per_data_dir": test_one_flowd_per_data_dir,
     "adopted_source_ends_once": test_adopted_source_ends_once,
+    "store_full": test_store_full,
 }
 
 if __name__ == "__main__":
