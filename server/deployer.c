@@ -591,14 +591,14 @@ static void forget_inst(srv *s, srv_inst *i)
 }
 
 /* Writes again the record of an instance whose last write failed: its
- * process, or, when it has none and will not get one again, no row. */
+ * process, or that it completed, or, when it failed, no row. */
 static void sync_row(srv *s, srv_inst *i)
 {
     if (!i->row_stale)
         return;
-    if (i->pid > 0)
+    if (i->pid > 0 || i->state == SRV_INST_STOPPED)
         save_inst(s, i);
-    else if (i->state == SRV_INST_STOPPED || i->state == SRV_INST_FAILED)
+    else if (i->state == SRV_INST_FAILED)
         forget_inst(s, i);
 }
 
@@ -843,9 +843,10 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
     }
     if (!sig && status == 0) {
         /* A clean exit: a source that reached --count, or an app
-         * that saw the end of its stream. Not restarted. */
+         * that saw the end of its stream. Not restarted, by the next
+         * flowd either: its row stays, with pid 0 (see adopt_inst). */
         i->state = SRV_INST_STOPPED;
-        forget_inst(s, i);
+        save_inst(s, i);
         srv_stream_refresh(s, st);
         return;
     }
@@ -1829,7 +1830,11 @@ static bool adopt_inst(srv *s, srv_inst *i)
     if (q && sqlite3_step(q) == SQLITE_ROW) {
         int pid = sqlite3_column_int(q, 0);
         uint64_t ticks = (uint64_t)sqlite3_column_int64(q, 1);
-        if (pid_matches(pid, ticks)) {
+        if (pid == 0) {
+            /* It completed (a clean exit, see inst_gone): it stays so. */
+            i->state = SRV_INST_STOPPED;
+            snprintf(i->last_exit, sizeof i->last_exit, "exit status 0");
+        } else if (pid_matches(pid, ticks)) {
             i->pid = pid;
             i->start_ticks = ticks;
             i->adopted = adopted = true;
@@ -1903,19 +1908,21 @@ static void adopted_inputs(srv *s, srv_stream *st)
         }
 }
 
-/* Starts the instances of a restored stream that were not adopted, wired
- * to the adopted ones. */
+/* Starts the instances of a restored stream that were neither adopted nor
+ * completed, wired to the adopted ones. */
 static void spawn_rest(srv *s, srv_stream *st)
 {
     if (st->host) {
-        if (!st->host->adopted)
+        if (!st->host->adopted && st->host->state != SRV_INST_STOPPED)
             spawn_inst(s, st->host);
         return;
     }
     for (size_t k = st->napps; k-- > 0;)
-        for (int j = 0; j < st->apps[k].ninst; j++)
-            if (!st->apps[k].inst[j]->adopted)
-                spawn_inst(s, st->apps[k].inst[j]);
+        for (int j = 0; j < st->apps[k].ninst; j++) {
+            srv_inst *i = st->apps[k].inst[j];
+            if (!i->adopted && i->state != SRV_INST_STOPPED)
+                spawn_inst(s, i);
+        }
 }
 
 /* Loads one definition row into memory. */

@@ -158,6 +158,21 @@ def test_adopted_source_ends_once():
         assert src["state"] == "completed" and src["restarts"] == 0, src
         assert before["load-sim"] not in f.app_pids()
 
+        # The end is the end for the next flowd too: the source that
+        # completed is not started again (the counter, which goes on
+        # waiting for input, is adopted).
+        f.kill9()
+        f.start()
+        wait_for("ready", lambda: f.request("GET", "/ready")[0] == 200,
+                 timeout=60)
+        time.sleep(2.5)
+        src = source()
+        assert src["state"] == "completed" and src["pid"] is None, src
+        assert src["restarts"] == 0 and src["lastExit"] == "exit status 0"
+        assert f.app_pids() == [before["counter"]], f.app_pids()
+        assert f.status("once") == "deployed"
+        assert f.counter("sf-once") == n, f.counter("sf-once")
+
 
 def instance_procs(data_dir):
     """Live processes started for an instance of data_dir: pid -> id, from
