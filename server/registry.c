@@ -264,18 +264,29 @@ int srv_registry_register(srv *s, const char *type, const char *name,
         snprintf(err, errlen, "'%s' is not an executable file", uri);
         return 400;
     }
-    if (add_app(s, uri, false, type, name, err, errlen, NULL))
+    /* The entry replaced, put back when the store refuses the new one. */
+    json_t *prev = json_incref(old);
+    if (add_app(s, uri, false, type, name, err, errlen, NULL)) {
+        json_decref(prev);
         return 422;
+    }
     if (srv_store_exec(&s->store,
                        "INSERT OR REPLACE INTO apps(type, name, uri) "
                        "VALUES (?, ?, ?)",
                        "sss", type, name, uri)) {
+        char key[256];
+        snprintf(key, sizeof key, "%s/%s", type, name);
+        if (prev)
+            json_object_set_new(s->app_uris, key, prev);
+        else
+            json_object_del(s->app_uris, key);
         snprintf(err, errlen,
                  "cannot store the app, so it is not "
                  "registered: %s",
                  s->store.err);
         return srv_store_http_status(&s->store);
     }
+    json_decref(prev);
     rebuild(s);
     return 201;
 }

@@ -129,7 +129,10 @@ static void write_failed(srv_store *s, const char *sql)
     char kind[72];
     srv_store_kind *k = NULL;
 
-    kind_of(sql, kind, sizeof kind);
+    if (s->probing)
+        snprintf(kind, sizeof kind, "probe");
+    else
+        kind_of(sql, kind, sizeof kind);
     for (int j = 0; j < s->nkinds && !k; j++)
         if (strcmp(s->kinds[j].name, kind) == 0)
             k = &s->kinds[j];

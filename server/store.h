@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Failed writes of one kind (the statement's verb and table, "DELETE
- * streams"), counted since flowd started. */
+ * streams"; "probe" for srv_store_probe), counted since flowd started. */
 #define SRV_STORE_KINDS 24
 typedef struct srv_store_kind {
     char name[72];
