@@ -491,15 +491,16 @@ static int64_t recorded_exit(srv *s, const srv_inst *i, int pid)
     return status;
 }
 
-/* Makes instance i's directory and removes a recorded exit of an earlier
- * process, so that what is found there later is the new process's.
- * Returns 0, or -1 (errno). */
+/* Makes instance i's directory (its path in dir, empty when too long) and
+ * removes a recorded exit of an earlier process, so that what is found
+ * there later is the new process's. Returns 0, or -1 (errno). */
 static int prepare_inst_dir(srv *s, const srv_inst *i, char *dir, size_t len)
 {
     char path[PATH_MAX + 160];
 
-    if (srv_fmt(path, sizeof path, "%s/instances", s->cfg.data_dir) ||
-        inst_dir(s, i, dir, len)) {
+    if (inst_dir(s, i, dir, len) ||
+        srv_fmt(path, sizeof path, "%s/instances", s->cfg.data_dir)) {
+        dir[0] = '\0';
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -1031,7 +1032,7 @@ static void spawn_inst(srv *s, srv_inst *i)
     srv_stream *st = a->stream;
     char path[PATH_MAX + 64];
     char *envp[sizeof env_allow / sizeof env_allow[0] + 2];
-    char dir[PATH_MAX + 128], direnv[PATH_MAX + 160];
+    char dir[PATH_MAX + 128] = "", direnv[PATH_MAX + 160];
     char envbuf[sizeof env_allow / sizeof env_allow[0]][1024];
     int envc = 0;
     strv av = { 0 };
@@ -1071,14 +1072,17 @@ static void spawn_inst(srv *s, srv_inst *i)
         envp[envc] = envbuf[envc];
         envc++;
     }
-    if (prepare_inst_dir(s, i, dir, sizeof dir) == 0 &&
+    /* Set even when the directory cannot be made (a full disk): it is
+     * also how the next flowd knows the process is one of its instances
+     * (kill_untracked). */
+    if (prepare_inst_dir(s, i, dir, sizeof dir))
+        fprintf(stderr,
+                "flowd: cannot prepare the directory %s (%s): the exit of "
+                "this instance will not be known after a flowd restart\n",
+                dir, strerror(errno));
+    if (dir[0] &&
         srv_fmt(direnv, sizeof direnv, "FLOW_INSTANCE_DIR=%s", dir) == 0)
         envp[envc++] = direnv;
-    else
-        fprintf(stderr,
-                "flowd: cannot prepare the directory of %s.%s-%d (%s): "
-                "its exit will not be known after a flowd restart\n",
-                st->name, a->label, i->index, strerror(errno));
     envp[envc] = NULL;
 
     log_path(s, i, path, sizeof path);
