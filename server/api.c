@@ -228,8 +228,11 @@ static void api_ready(srv *s, srv_req *r)
     if (s->store.failing) {
         srv_req_error(r, 503, NULL,
                       "the store %s cannot be written (%s), so changes are "
-                      "refused; free space in %s (see GET /about)",
-                      s->store.path, s->store.last_err, s->cfg.data_dir);
+                      "refused; %s (GET /about has the counts)",
+                      s->store.path, s->store.last_err,
+                      s->store.last_code == SQLITE_FULL
+                          ? "free space on its disk"
+                          : "see flowd's log");
         return;
     }
     srv_req_json(r, 200, json_pack("{s:s}", "status", "READY"));
@@ -504,9 +507,10 @@ static void api_app_delete(srv *s, srv_req *r)
     if (srv_registry_unregister(s, type, name) == -EIO) {
         json_decref(o);
         srv_req_error(r, srv_store_http_status(&s->store), NULL,
-                      "cannot unregister %s app '%s': %s; nothing was "
-                      "changed (see GET /about for the store)",
-                      type, name, s->store.err);
+                      "cannot unregister %s app '%s': the store %s refused "
+                      "it (%s), so nothing was changed; %s",
+                      type, name, s->store.path, s->store.err,
+                      srv_store_advice(&s->store));
         return;
     }
     srv_req_json(r, 200, o);

@@ -258,10 +258,10 @@ void api_counter_delete(srv *s, srv_req *r)
     }
     if (rc) {
         srv_req_error(r, srv_store_http_status(&s->store), NULL,
-                      "cannot delete %s '%s': %s; nothing was changed (see "
-                      "GET /about for the store, free space in %s, then "
-                      "retry)",
-                      kind, r->match.params[1], s->store.err, s->cfg.data_dir);
+                      "cannot delete %s '%s': the store %s refused it (%s), "
+                      "so nothing was changed; %s",
+                      kind, r->match.params[1], s->store.path, s->store.err,
+                      srv_store_advice(&s->store));
         return;
     }
     srv_req_json(r, 204, NULL);

@@ -340,6 +340,13 @@ int srv_store_http_status(const srv_store *s)
     return s->code == SQLITE_FULL ? 507 : 500;
 }
 
+const char *srv_store_advice(const srv_store *s)
+{
+    return s->code == SQLITE_FULL
+               ? "free space on the store's disk, then retry"
+               : "see flowd's log and GET /about, then retry";
+}
+
 int srv_store_probe(srv_store *s)
 {
     char sql[64];

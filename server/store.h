@@ -63,6 +63,10 @@ int srv_store_exec(srv_store *s, const char *sql, const char *types, ...);
  * store's size limit) is full, else 500. */
 int srv_store_http_status(const srv_store *s);
 
+/* What to do about the last failed write, for a message: free space for
+ * a full disk, else look at the log. Static. */
+const char *srv_store_advice(const srv_store *s);
+
 /* Tries a write that changes nothing, so that an outage ends without
  * waiting for a real write. Returns 0 or -1 as srv_store_exec. */
 int srv_store_probe(srv_store *s);

@@ -530,9 +530,10 @@ static void store_refused(srv *s, srv_req *r, const char *what,
                           const char *name)
 {
     srv_req_error(r, srv_store_http_status(&s->store), NULL,
-                  "cannot %s '%s': %s; nothing was changed (see GET /about "
-                  "for the store, free space in %s, then retry)",
-                  what, name, s->store.err, s->cfg.data_dir);
+                  "cannot %s '%s': the store %s refused it (%s), so nothing "
+                  "was changed; %s",
+                  what, name, s->store.path, s->store.err,
+                  srv_store_advice(&s->store));
 }
 
 void api_definitions_delete(srv *s, srv_req *r)
