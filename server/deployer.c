@@ -191,14 +191,17 @@ static void alloc_endpoints(srv *s, srv_inst *i)
 static void unlink_ipc(const char *ep);
 
 /* Records producer instance u's group g, which a flowd adopting u (or
- * starting it again) takes back. The row's consumer is the group's name. */
-static void save_group(srv *s, const srv_inst *u, const srv_group *g)
+ * starting it again) takes back. The row's consumer is the group's name.
+ * When the store cannot be written, u is marked row_stale: sync_row
+ * writes its groups again with its row. */
+static void save_group(srv *s, srv_inst *u, const srv_group *g)
 {
-    srv_store_exec(&s->store,
-                   "INSERT OR REPLACE INTO output_groups(stream, label, idx, "
-                   "consumer, endpoint) VALUES (?, ?, ?, ?, ?)",
-                   "ssiss", u->app->stream->name, u->app->label,
-                   (int64_t)u->index, g->group, g->ep);
+    if (srv_store_exec(&s->store,
+                       "INSERT OR REPLACE INTO output_groups(stream, label, "
+                       "idx, consumer, endpoint) VALUES (?, ?, ?, ?, ?)",
+                       "ssiss", u->app->stream->name, u->app->label,
+                       (int64_t)u->index, g->group, g->ep))
+        u->row_stale = true;
 }
 
 /* Forgets the record of u's group c, or of every group of u when c is
@@ -601,6 +604,8 @@ static void sync_row(srv *s, srv_inst *i)
         save_inst(s, i);
     else if (i->state == SRV_INST_FAILED)
         forget_inst(s, i);
+    for (int k = 0; k < i->ngroups && !i->row_stale; k++)
+        save_group(s, i, &i->groups[k]);
 }
 
 static void on_proc_close(uv_handle_t *h)
