@@ -1392,9 +1392,14 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                                 "INSERT OR REPLACE INTO deployments(stream, "
                                 "properties, deployed_at) VALUES (?, ?, ?)",
                                 "ssi", st->name, text, now)) {
-        snprintf(err, errlen,
-                 "cannot store the deployment, so it is not deployed: %s",
-                 text ? s->store.err : "out of memory");
+        if (text)
+            snprintf(err, errlen,
+                     "cannot deploy '%s': the store %s refused it (%s), so "
+                     "nothing was changed; %s",
+                     st->name, s->store.path, s->store.err,
+                     srv_store_advice(&s->store));
+        else
+            snprintf(err, errlen, "out of memory");
         free(text);
         teardown_apps(st);
         json_decref(norm);
@@ -1620,8 +1625,10 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
     if (rc) {
         json_decref(props);
         snprintf(err, errlen,
-                 "cannot store the new count, so nothing was scaled: %s",
-                 s->store.err);
+                 "cannot scale '%s': the store %s refused the new count "
+                 "(%s), so nothing was changed; %s",
+                 a->label, s->store.path, s->store.err,
+                 srv_store_advice(&s->store));
         return srv_store_http_status(&s->store);
     }
     json_decref(st->props);

@@ -281,9 +281,10 @@ int srv_registry_register(srv *s, const char *type, const char *name,
         else
             json_object_del(s->app_uris, key);
         snprintf(err, errlen,
-                 "cannot store the app, so it is not "
-                 "registered: %s",
-                 s->store.err);
+                 "cannot register %s app '%s': the store %s refused it "
+                 "(%s), so nothing was changed; %s",
+                 type, name, s->store.path, s->store.err,
+                 srv_store_advice(&s->store));
         return srv_store_http_status(&s->store);
     }
     json_decref(prev);

@@ -431,8 +431,10 @@ void api_definitions_create(srv *s, srv_req *r)
                        "created_at) VALUES (?, ?, ?, ?)",
                        "sssi", name, text, desc ? desc : "", now)) {
         srv_req_error(r, srv_store_http_status(&s->store), NULL,
-                      "cannot store the stream, so it was not created: %s",
-                      s->store.err);
+                      "cannot create stream '%s': the store %s refused it "
+                      "(%s), so nothing was changed; %s",
+                      name, s->store.path, s->store.err,
+                      srv_store_advice(&s->store));
         goto out_ast;
     }
     srv_stream *st = srv_stream_add(s, name, text, desc, now, err, sizeof err);

@@ -270,8 +270,12 @@ def full_outage(f, filler):
     # Each change is refused with SQLite's message, and nothing changes.
     for method, path in (("DELETE", "/streams/definitions/gone-def"),
                          ("DELETE", "/streams/deployments/gone-dep"),
-                         ("DELETE", "/metrics/counters/sf-full")):
-        st, _, body = f.request(method, path)
+                         ("DELETE", "/metrics/counters/sf-full"),
+                         ("POST", "/streams/deployments/gone-def"),
+                         ("POST", "/streams/deployments/scale/gone-dep/"
+                                  "counter/instances/2")):
+        st, _, body = f.request(method, path,
+                                {} if method == "POST" else None)
         assert st == 507, (path, st, body)
         msg = json.loads(body)["message"]
         assert "database or disk is full" in msg, (path, msg)
@@ -281,6 +285,8 @@ def full_outage(f, filler):
     assert st == 507, (st, body)
     assert f.status("gone-def") == "undeployed"
     assert f.status("gone-dep") == "deployed"
+    assert [i["index"] for i in f.instances("gone-dep")
+            if i["label"] == "counter"] == [0]
     assert f.counter("sf-full") > 0
     assert f.request("GET", "/streams/definitions/new")[0] == 404
 
