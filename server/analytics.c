@@ -5,6 +5,7 @@
  * after an hour, minutes after 7 days, hours after 90 days). */
 #include "analytics.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,51 +175,73 @@ void srv_analytics_add_value(srv_analytics *a, const char *name,
     c->dirty = true;
 }
 
-void srv_analytics_flush(srv_analytics *a)
+/* Writes counter c's total and what it gained since the last flush.
+ * Returns 0 or -1 (the store failed). */
+static int flush_one(srv_store *st, srv_counter *c)
 {
-    srv_store *st = &a->s->store;
-    bool began = false;
+    const char *v;
+    json_t *n;
 
-    for (srv_counter *c = a->head; c; c = c->next) {
-        if (!c->dirty)
-            continue;
-        if (!began && srv_store_begin(st) == 0)
-            began = true;
-        srv_store_exec(st,
+    if (srv_store_exec(st,
                        "INSERT INTO counters(kind, name, total) VALUES "
                        "(?, ?, ?) ON CONFLICT(kind, name) DO UPDATE "
                        "SET total=excluded.total",
-                       "ssi", c->kind, c->name, (int64_t)c->total);
-        const char *v;
-        json_t *n;
-        json_object_foreach(c->pending, v, n)
-        {
-            srv_store_exec(st,
+                       "ssi", c->kind, c->name, (int64_t)c->total))
+        return -1;
+    json_object_foreach(c->pending, v, n)
+    {
+        if (srv_store_exec(st,
                            "INSERT INTO counter_values(name, value, "
                            "count) VALUES (?, ?, ?) ON CONFLICT(name, "
                            "value) DO UPDATE SET count=count+excluded.count",
-                           "ssi", c->name, v, (int64_t)json_integer_value(n));
-        }
-        if (c->pending)
-            json_object_clear(c->pending);
-        for (size_t k = 0; k < c->nhist; k++) {
-            for (size_t r = 0; r < 4; r++) {
-                int64_t b = c->hist[k].sec - c->hist[k].sec % resolutions[r];
-                srv_store_exec(st,
+                           "ssi", c->name, v, (int64_t)json_integer_value(n)))
+            return -1;
+    }
+    for (size_t k = 0; k < c->nhist; k++) {
+        for (size_t r = 0; r < 4; r++) {
+            int64_t b = c->hist[k].sec - c->hist[k].sec % resolutions[r];
+            if (srv_store_exec(st,
                                "INSERT INTO counter_history(kind, "
                                "name, res, ts, count) VALUES (?, ?, "
                                "?, ?, ?) ON CONFLICT(kind, name, res, "
                                "ts) DO UPDATE SET "
                                "count=count+excluded.count",
                                "ssiii", c->kind, c->name, resolutions[r], b,
-                               (int64_t)c->hist[k].inc);
-            }
+                               (int64_t)c->hist[k].inc))
+                return -1;
         }
+    }
+    return 0;
+}
+
+/* One transaction for every dirty counter. What it held is forgotten in
+ * memory only once it is committed: when the store fails, the increments
+ * wait for the next flush. */
+int srv_analytics_flush(srv_analytics *a)
+{
+    srv_store *st = &a->s->store;
+    bool any = false;
+
+    for (srv_counter *c = a->head; c && !any; c = c->next)
+        any = c->dirty;
+    if (!any)
+        return 0;
+    if (srv_store_begin(st))
+        return -1;
+    for (srv_counter *c = a->head; c; c = c->next)
+        if (c->dirty && flush_one(st, c))
+            return -1; /* rolled back by the store */
+    if (srv_store_commit(st))
+        return -1;
+    for (srv_counter *c = a->head; c; c = c->next) {
+        if (!c->dirty)
+            continue;
+        if (c->pending)
+            json_object_clear(c->pending);
         c->nhist = 0;
         c->dirty = false;
     }
-    if (began)
-        srv_store_commit(st);
+    return 0;
 }
 
 void srv_analytics_tick(srv_analytics *a)
@@ -244,26 +267,31 @@ void srv_analytics_tick(srv_analytics *a)
 
 int srv_analytics_reset(srv_analytics *a, const char *kind, const char *name)
 {
+    srv_store *st = &a->s->store;
+
     for (srv_counter **pp = &a->head; *pp; pp = &(*pp)->next) {
         srv_counter *c = *pp;
         if (strcmp(c->kind, kind) != 0 || strcmp(c->name, name) != 0)
             continue;
+        /* Forgotten in the store first, in one transaction: a reset the
+         * store does not hold would come back with the next flowd. */
+        if (srv_store_begin(st) ||
+            srv_store_exec(st, "DELETE FROM counters WHERE kind=? AND name=?",
+                           "ss", kind, name) ||
+            srv_store_exec(st,
+                           "DELETE FROM counter_history WHERE kind=? AND "
+                           "name=?",
+                           "ss", kind, name) ||
+            (strcmp(kind, "field-value-counter") == 0 &&
+             srv_store_exec(st, "DELETE FROM counter_values WHERE name=?", "s",
+                            name)) ||
+            srv_store_commit(st))
+            return -EIO;
         *pp = c->next;
-        srv_store_exec(&a->s->store,
-                       "DELETE FROM counters WHERE kind=? AND name=?", "ss",
-                       kind, name);
-        srv_store_exec(&a->s->store,
-                       "DELETE FROM counter_history WHERE kind=? AND "
-                       "name=?",
-                       "ss", kind, name);
-        if (strcmp(kind, "field-value-counter") == 0)
-            srv_store_exec(&a->s->store,
-                           "DELETE FROM counter_values WHERE name=?", "s",
-                           name);
         counter_free(c);
         return 0;
     }
-    return -1;
+    return -ENOENT;
 }
 
 json_t *srv_analytics_history(srv_analytics *a, const char *kind,

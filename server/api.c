@@ -2,6 +2,7 @@
  * paging, and the small routes (service, runtime, apps, completions,
  * static files). */
 #include <ctype.h>
+#include <errno.h>
 #include <regex.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -224,6 +225,16 @@ static void api_ready(srv *s, srv_req *r)
                       "flowd is starting: restoring deployed streams");
         return;
     }
+    if (s->store.failing) {
+        srv_req_error(r, 503, NULL,
+                      "the store %s cannot be written (%s), so changes are "
+                      "refused; %s (GET /about has the counts)",
+                      s->store.path, s->store.last_err,
+                      s->store.last_code == SQLITE_FULL
+                          ? "free space on its disk"
+                          : "see flowd's log");
+        return;
+    }
     srv_req_json(r, 200, json_pack("{s:s}", "status", "READY"));
 }
 
@@ -248,6 +259,26 @@ static json_t *about_security(srv *s)
     return o;
 }
 
+/* The store's health: whether writes fail now, the last failure and the
+ * failed writes by kind since flowd started. */
+static json_t *store_json(const srv_store *st)
+{
+    char since[32] = "";
+    json_t *kinds = json_object();
+
+    for (int k = 0; k < st->nkinds; k++)
+        json_object_set_new(kinds, st->kinds[k].name,
+                            json_integer((json_int_t)st->kinds[k].failed));
+    if (st->failing)
+        srv_iso(st->failing_since_ms / 1000, since, sizeof since);
+    return json_pack("{s:s,s:s,s:i,s:s,s:s?,s:s?,s:I,s:o}", "type", "sqlite",
+                     "path", st->path, "schemaVersion", st->version, "status",
+                     st->failing ? "failing" : "ok", "failingSince",
+                     st->failing ? since : NULL, "lastError",
+                     st->failed_total ? st->last_err : NULL, "failedWrites",
+                     (json_int_t)st->failed_total, "failedWritesByKind", kinds);
+}
+
 static void api_about(srv *s, srv_req *r)
 {
     char zv[32];
@@ -256,15 +287,14 @@ static void api_about(srv *s, srv_req *r)
     zmq_version(&a, &b, &c);
     snprintf(zv, sizeof zv, "%d.%d.%d", a, b, c);
     srv_req_json(r, 200,
-                 json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:{s:s,s:s,s:i},"
+                 json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:o,"
                            "s:o,s:o}",
                            "versionInfo", "flowd", FLOW_VERSION, "libuv",
                            uv_version_string(), "libwebsockets", "4", "zmq", zv,
                            "sqlite", sqlite3_libversion(), "jansson",
                            JANSSON_VERSION, "dataDir", s->cfg.data_dir, "store",
-                           "type", "sqlite", "path", s->store.path,
-                           "schemaVersion", s->store.version, "security",
-                           about_security(s), "_links", srv_links("/about")));
+                           store_json(&s->store), "security", about_security(s),
+                           "_links", srv_links("/about")));
 }
 
 /* ---- runtime ---- */
@@ -493,7 +523,15 @@ static void api_app_delete(srv *s, srv_req *r)
                 return;
             }
     json_t *o = app_json(type, name, e, false);
-    srv_registry_unregister(s, type, name);
+    if (srv_registry_unregister(s, type, name) == -EIO) {
+        json_decref(o);
+        srv_req_error(r, srv_store_http_status(&s->store), NULL,
+                      "cannot unregister %s app '%s': the store %s refused "
+                      "it (%s), so nothing was changed; %s",
+                      type, name, s->store.path, s->store.err,
+                      srv_store_advice(&s->store));
+        return;
+    }
     srv_req_json(r, 200, o);
 }
 

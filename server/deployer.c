@@ -4,6 +4,7 @@
  * supervision with exponential backoff, SIGTERM then SIGKILL on undeploy,
  * adoption of surviving apps after a flowd restart. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -293,14 +294,17 @@ static int alloc_endpoints(srv *s, srv_inst *i)
 static void unlink_ipc(const char *ep);
 
 /* Records producer instance u's group g, which a flowd adopting u (or
- * starting it again) takes back. The row's consumer is the group's name. */
-static void save_group(srv *s, const srv_inst *u, const srv_group *g)
+ * starting it again) takes back. The row's consumer is the group's name.
+ * When the store cannot be written, u is marked row_stale: sync_row
+ * writes its groups again with its row. */
+static void save_group(srv *s, srv_inst *u, const srv_group *g)
 {
-    srv_store_exec(&s->store,
-                   "INSERT OR REPLACE INTO output_groups(stream, label, idx, "
-                   "consumer, endpoint) VALUES (?, ?, ?, ?, ?)",
-                   "ssiss", u->app->stream->name, u->app->label,
-                   (int64_t)u->index, g->group, g->ep);
+    if (srv_store_exec(&s->store,
+                       "INSERT OR REPLACE INTO output_groups(stream, label, "
+                       "idx, consumer, endpoint) VALUES (?, ?, ?, ?, ?)",
+                       "ssiss", u->app->stream->name, u->app->label,
+                       (int64_t)u->index, g->group, g->ep))
+        u->row_stale = true;
 }
 
 /* Forgets the record of u's group c, or of every group of u when c is
@@ -560,6 +564,48 @@ static void log_path(srv *s, const srv_inst *i, char *buf, size_t len)
             i->app->stream->name, i->app->label, i->index);
 }
 
+/* The exit status an instance that is not flowd's child recorded in its
+ * directory: 0 or more, or -1 when it recorded none (it was killed, or
+ * never told where). Only a record of pid counts. */
+static int64_t recorded_exit(srv *s, const srv_inst *i, int pid)
+{
+    char dir[PATH_MAX + 128], path[PATH_MAX + 160], buf[64];
+    int rpid = 0, status = -1;
+
+    if (srv_inst_dir(s, i, dir, sizeof dir) ||
+        srv_fmt(path, sizeof path, "%s/.flow-exit", dir))
+        return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    if (sscanf(buf, "%d %d", &rpid, &status) != 2 || rpid != pid || status < 0)
+        return -1;
+    return status;
+}
+
+/* Makes instance i's directory (its path in dir, empty when too long) and
+ * removes a recorded exit of an earlier process, so that what is found
+ * there later is the new process's. Returns 0, or -1 (errno). */
+static int prepare_inst_dir(srv *s, const srv_inst *i, char *dir, size_t len)
+{
+    char path[PATH_MAX + 160];
+
+    if (srv_inst_dir(s, i, dir, len)) {
+        dir[0] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (mkdir(dir, 0700) && errno != EEXIST)
+        return -1;
+    if (srv_fmt(path, sizeof path, "%s/.flow-exit", dir) == 0 && unlink(path) &&
+        errno != ENOENT)
+        return -1;
+    return 0;
+}
+
 /* The label an instance is stored under (the host has its own). */
 static const char *store_label(const srv_inst *i)
 {
@@ -593,43 +639,63 @@ static void sync_hosted(srv_stream *st)
 
 /* Records instance i as run by process p (i itself, or the host of a
  * single-packaged stream), with the endpoints it was started with. */
-static void save_row(srv *s, const srv_inst *i, const char *label,
-                     const srv_inst *p)
+static int save_row(srv *s, const srv_inst *i, const char *label,
+                    const srv_inst *p)
 {
-    srv_store_exec(&s->store,
-                   "INSERT OR REPLACE INTO instances(stream, label, idx, "
-                   "pid, started_at, output, tap) VALUES (?, ?, ?, ?, ?, ?, "
-                   "?)",
-                   "ssiiiss", i->app->stream->name, label, (int64_t)i->index,
-                   (int64_t)p->pid, (int64_t)p->start_ticks, i->output, i->tap);
+    return srv_store_exec(
+        &s->store,
+        "INSERT OR REPLACE INTO instances(stream, label, idx, "
+        "pid, started_at, output, tap) VALUES (?, ?, ?, ?, ?, ?, "
+        "?)",
+        "ssiiiss", i->app->stream->name, label, (int64_t)i->index,
+        (int64_t)p->pid, (int64_t)p->start_ticks, i->output, i->tap);
 }
 
 /* A host is recorded with a row of its own and one per hosted app, which
- * holds that app's endpoints. */
+ * holds that app's endpoints. When the store cannot be written, i is
+ * marked row_stale and srv_deployer_tick writes it again until it can. */
 static void save_inst(srv *s, srv_inst *i)
 {
     srv_stream *st = i->app->stream;
 
-    save_row(s, i, store_label(i), i);
+    i->row_stale = save_row(s, i, store_label(i), i) != 0;
     if (!i->host)
         return;
-    for (size_t k = 0; k < st->napps; k++)
-        save_row(s, st->apps[k].inst[0], st->apps[k].label, i);
+    for (size_t k = 0; k < st->napps && !i->row_stale; k++)
+        i->row_stale =
+            save_row(s, st->apps[k].inst[0], st->apps[k].label, i) != 0;
 }
 
+/* Forgets i's record; marks it row_stale when the store cannot be
+ * written, like save_inst. */
 static void forget_inst(srv *s, srv_inst *i)
 {
     if (i->host) {
         /* The host's row and its apps' are all the stream has. */
-        srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?", "s",
-                       i->app->stream->name);
+        i->row_stale =
+            srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?",
+                           "s", i->app->stream->name) != 0;
         return;
     }
-    srv_store_exec(&s->store,
-                   "DELETE FROM instances WHERE stream=? AND label=? AND "
-                   "idx=?",
-                   "ssi", i->app->stream->name, store_label(i),
-                   (int64_t)i->index);
+    i->row_stale = srv_store_exec(&s->store,
+                                  "DELETE FROM instances WHERE stream=? AND "
+                                  "label=? AND idx=?",
+                                  "ssi", i->app->stream->name, store_label(i),
+                                  (int64_t)i->index) != 0;
+}
+
+/* Writes again the record of an instance whose last write failed: its
+ * process, or that it completed, or, when it failed, no row. */
+static void sync_row(srv *s, srv_inst *i)
+{
+    if (!i->row_stale)
+        return;
+    if (i->pid > 0 || i->state == SRV_INST_STOPPED)
+        save_inst(s, i);
+    else if (i->state == SRV_INST_FAILED)
+        forget_inst(s, i);
+    for (int k = 0; k < i->ngroups && !i->row_stale; k++)
+        save_group(s, i, &i->groups[k]);
 }
 
 static void on_proc_close(uv_handle_t *h)
@@ -869,7 +935,8 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
         snprintf(i->last_exit, sizeof i->last_exit, "exit status %lld",
                  (long long)status);
     else
-        snprintf(i->last_exit, sizeof i->last_exit, "exited");
+        snprintf(i->last_exit, sizeof i->last_exit,
+                 "gone, exit status unknown");
     i->pid = 0;
     i->rate_in = i->rate_out = 0;
     i->ident_len = 0;
@@ -907,9 +974,10 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
     if (!sig && status == 0 && !early) {
         /* A clean exit at the end of the app's input: a source that
          * reached --count, or an app that saw the end of its stream.
-         * Not restarted. */
+         * Not restarted, by the next flowd either: its row stays, with
+         * pid 0 (see adopt_inst). */
         i->state = SRV_INST_STOPPED;
-        forget_inst(s, i);
+        save_inst(s, i);
         srv_stream_refresh(s, st);
         return;
     }
@@ -1113,7 +1181,8 @@ static void spawn_inst(srv *s, srv_inst *i)
     srv_dapp *a = i->app;
     srv_stream *st = a->stream;
     char path[PATH_MAX + 64];
-    char *envp[sizeof env_allow / sizeof env_allow[0] + 1];
+    char *envp[sizeof env_allow / sizeof env_allow[0] + 2];
+    char dir[PATH_MAX + 128] = "", direnv[PATH_MAX + 160];
     char envbuf[sizeof env_allow / sizeof env_allow[0]][1024];
     int envc = 0;
     strv av = { 0 };
@@ -1182,6 +1251,17 @@ static void spawn_inst(srv *s, srv_inst *i)
         envp[envc] = envbuf[envc];
         envc++;
     }
+    /* Set even when the directory cannot be made (a full disk): it is
+     * also how the next flowd knows the process is one of its instances
+     * (kill_untracked). */
+    if (prepare_inst_dir(s, i, dir, sizeof dir))
+        fprintf(stderr,
+                "flowd: cannot prepare the directory %s (%s): the exit of "
+                "this instance will not be known after a flowd restart\n",
+                dir, strerror(errno));
+    if (dir[0] &&
+        srv_fmt(direnv, sizeof direnv, "FLOW_INSTANCE_DIR=%s", dir) == 0)
+        envp[envc++] = direnv;
     envp[envc] = NULL;
 
     log_path(s, i, path, sizeof path);
@@ -1479,11 +1559,18 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                                 "INSERT OR REPLACE INTO deployments(stream, "
                                 "properties, deployed_at) VALUES (?, ?, ?)",
                                 "ssi", st->name, text, now)) {
-        snprintf(err, errlen, "cannot store the deployment: %s", s->store.err);
+        if (text)
+            snprintf(err, errlen,
+                     "cannot deploy '%s': the store %s refused it (%s), so "
+                     "nothing was changed; %s",
+                     st->name, s->store.path, s->store.err,
+                     srv_store_advice(&s->store));
+        else
+            snprintf(err, errlen, "out of memory");
         free(text);
         teardown_apps(st);
         json_decref(norm);
-        return 500;
+        return text ? srv_store_http_status(&s->store) : 500;
     }
     free(text);
     if (srv_keys_stream(s, st, false, err, errlen)) {
@@ -1506,21 +1593,28 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     /* Every app admits the new deployment's instances before they start
      * (a consumer of a destination connects to other streams' apps). */
     srv_keys_refresh(s);
-    /* One transaction for the instances' records. */
-    bool tx = srv_store_begin(&s->store) == 0;
+    /* Each instance's record is written on its own, so that one that
+     * cannot be is known (row_stale) and written again later. */
     if (st->host)
         spawn_inst(s, st->host);
     else
         for (size_t k = st->napps; k-- > 0;)
             for (int j = 0; j < st->apps[k].ninst; j++)
                 spawn_inst(s, st->apps[k].inst[j]);
-    if (tx)
-        srv_store_commit(&s->store);
     notify_new_outputs(s, &st->apps[st->napps - 1], 0);
     producers_groups(s, st, true);
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
     return 0;
+}
+
+/* An adopted instance's process is gone: ends it with the exit status it
+ * recorded, or as killed when it recorded none. */
+static void adopted_gone(srv *s, srv_inst *i)
+{
+    int64_t status = recorded_exit(s, i, i->pid);
+
+    inst_gone(s, i, status, status < 0 ? SIGKILL : 0);
 }
 
 static void on_kill_timer(uv_timer_t *t)
@@ -1533,7 +1627,7 @@ static void on_kill_timer(uv_timer_t *t)
     if (i->adopted) {
         /* Not our child: poll until it is gone. */
         if (!pid_matches(i->pid, i->start_ticks)) {
-            inst_gone(s, i, -1, 0);
+            adopted_gone(s, i);
             return;
         }
         if (srv_now_ms() >= i->stop_deadline_ms)
@@ -1600,15 +1694,27 @@ static void undeploy_next(srv_stream *st)
         }
 }
 
+int srv_forget_deployment(srv *s, srv_stream *st, bool definition)
+{
+    srv_store *db = &s->store;
+
+    if (srv_store_begin(db) ||
+        srv_store_exec(db, "DELETE FROM deployments WHERE stream=?", "s",
+                       st->name) ||
+        srv_store_exec(db, "DELETE FROM instances WHERE stream=?", "s",
+                       st->name) ||
+        srv_store_exec(db, "DELETE FROM output_groups WHERE stream=?", "s",
+                       st->name) ||
+        (definition && srv_store_exec(db, "DELETE FROM streams WHERE name=?",
+                                      "s", st->name)) ||
+        srv_store_commit(db))
+        return -1;
+    return 0;
+}
+
 bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
 {
     if (st->deployed) {
-        srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",
-                       st->name);
-        srv_store_exec(&s->store, "DELETE FROM instances WHERE stream=?", "s",
-                       st->name);
-        srv_store_exec(&s->store, "DELETE FROM output_groups WHERE stream=?",
-                       "s", st->name);
         st->deployed = false;
         srv_keys_forget(s, st);
         srv_keys_refresh(s);
@@ -1680,6 +1786,34 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                  st->name);
         return 422;
     }
+    /* The new count is stored first: a scale the store does not hold
+     * would be undone by the next flowd. */
+    snprintf(key, sizeof key, "deployer.%s.count", a->label);
+    snprintf(val, sizeof val, "%d", count);
+    json_t *props = json_deep_copy(st->props);
+    char *text = NULL;
+    if (!props || json_object_set_new(props, key, json_string(val)) ||
+        !(text = json_dumps(props, JSON_COMPACT | JSON_SORT_KEYS))) {
+        json_decref(props);
+        snprintf(err, errlen, "out of memory");
+        return 500;
+    }
+    int rc = srv_store_exec(&s->store,
+                            "UPDATE deployments SET properties=? WHERE "
+                            "stream=?",
+                            "ss", text, st->name);
+    free(text);
+    if (rc) {
+        json_decref(props);
+        snprintf(err, errlen,
+                 "cannot scale '%s': the store %s refused the new count "
+                 "(%s), so nothing was changed; %s",
+                 a->label, s->store.path, s->store.err,
+                 srv_store_advice(&s->store));
+        return srv_store_http_status(&s->store);
+    }
+    json_decref(st->props);
+    st->props = props;
     int live = 0;
     for (int j = 0; j < a->ninst; j++)
         if (!a->inst[j]->removing)
@@ -1744,16 +1878,6 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
         }
     }
     a->count = count;
-    snprintf(key, sizeof key, "deployer.%s.count", a->label);
-    snprintf(val, sizeof val, "%d", count);
-    json_object_set_new(st->props, key, json_string(val));
-    char *text = json_dumps(st->props, JSON_COMPACT | JSON_SORT_KEYS);
-    if (text)
-        srv_store_exec(&s->store,
-                       "UPDATE deployments SET properties=? WHERE "
-                       "stream=?",
-                       "ss", text, st->name);
-    free(text);
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
     return rc;
@@ -1807,15 +1931,23 @@ void srv_deployer_tick(srv *s)
     struct stat sb;
     int64_t now = srv_now_ms();
 
+    /* A failing store is tried once a tick, so that it is known to be
+     * back even when nothing else writes. */
+    if (s->store.failing)
+        srv_store_probe(&s->store);
     for (srv_stream *st = s->streams; st; st = st->next) {
         srv_inst *h = st->host;
+        if (h && !s->store.failing)
+            sync_row(s, h);
         if (h && h->adopted && h->pid > 0 && h->state != SRV_INST_UNDEPLOYING &&
             !pid_matches(h->pid, h->start_ticks))
-            inst_gone(s, h, -1, SIGKILL);
+            adopted_gone(s, h);
         for (size_t k = 0; k < st->napps; k++) {
             srv_dapp *a = &st->apps[k];
             for (int j = 0; j < a->ninst; j++) {
                 srv_inst *i = a->inst[j];
+                if (!st->host && !s->store.failing)
+                    sync_row(s, i);
                 /* Rates over the last second. */
                 i->rate_in = (double)(i->m.in - i->prev_in);
                 i->rate_out = (double)(i->m.out - i->prev_out);
@@ -1834,7 +1966,7 @@ void srv_deployer_tick(srv *s)
                     i->state != SRV_INST_UNDEPLOYING &&
                     !pid_matches(i->pid, i->start_ticks)) {
                     bool rem = i->removing;
-                    inst_gone(s, i, -1, SIGKILL);
+                    adopted_gone(s, i);
                     if (rem)
                         j--; /* it left the array */
                     continue;
@@ -1886,7 +2018,11 @@ static bool adopt_inst(srv *s, srv_inst *i)
     if (q && sqlite3_step(q) == SQLITE_ROW) {
         int pid = sqlite3_column_int(q, 0);
         uint64_t ticks = (uint64_t)sqlite3_column_int64(q, 1);
-        if (pid_matches(pid, ticks)) {
+        if (pid == 0) {
+            /* It completed (a clean exit, see inst_gone): it stays so. */
+            i->state = SRV_INST_STOPPED;
+            snprintf(i->last_exit, sizeof i->last_exit, "exit status 0");
+        } else if (pid_matches(pid, ticks)) {
             i->pid = pid;
             i->start_ticks = ticks;
             i->adopted = adopted = true;
@@ -1960,19 +2096,21 @@ static void adopted_inputs(srv *s, srv_stream *st)
         }
 }
 
-/* Starts the instances of a restored stream that were not adopted, wired
- * to the adopted ones. */
+/* Starts the instances of a restored stream that were neither adopted nor
+ * completed, wired to the adopted ones. */
 static void spawn_rest(srv *s, srv_stream *st)
 {
     if (st->host) {
-        if (!st->host->adopted)
+        if (!st->host->adopted && st->host->state != SRV_INST_STOPPED)
             spawn_inst(s, st->host);
         return;
     }
     for (size_t k = st->napps; k-- > 0;)
-        for (int j = 0; j < st->apps[k].ninst; j++)
-            if (!st->apps[k].inst[j]->adopted)
-                spawn_inst(s, st->apps[k].inst[j]);
+        for (int j = 0; j < st->apps[k].ninst; j++) {
+            srv_inst *i = st->apps[k].inst[j];
+            if (!i->adopted && i->state != SRV_INST_STOPPED)
+                spawn_inst(s, i);
+        }
 }
 
 /* Loads one definition row into memory. */
@@ -2077,6 +2215,81 @@ void srv_deployer_restore(srv *s)
     forget_unread_groups(s);
 }
 
+/* Does a stream's instance (or host) run as process pid? */
+static bool pid_tracked(srv *s, int pid)
+{
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        if (st->host && st->host->pid == pid)
+            return true;
+        for (size_t k = 0; k < st->napps; k++)
+            for (int j = 0; j < st->apps[k].ninst; j++)
+                if (st->apps[k].inst[j]->pid == pid)
+                    return true;
+    }
+    return false;
+}
+
+/* The instance directory process pid was started with, when it is one of
+ * this data directory's (FLOW_INSTANCE_DIR=DATA/run/ID in its
+ * environment): copies ID to id. */
+static bool instance_of(srv *s, int pid, char *id, size_t len)
+{
+    char path[64], want[PATH_MAX + 40];
+    static char env[65536];
+
+    snprintf(path, sizeof path, "/proc/%d/environ", pid);
+    if (srv_fmt(want, sizeof want, "FLOW_INSTANCE_DIR=%s/run/",
+                s->cfg.data_dir))
+        return false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, env, sizeof env - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    env[n] = '\0';
+    size_t wl = strlen(want);
+    for (char *e = env; e < env + n; e += strlen(e) + 1)
+        if (strncmp(e, want, wl) == 0 && e[wl]) {
+            snprintf(id, len, "%s", e + wl);
+            return true;
+        }
+    return false;
+}
+
+/*
+ * Reconciles by instance id, not by the recorded pids alone: a process of
+ * this data directory's instances that no instance took back (one started
+ * while the store could not record it, then flowd died) is killed, so that
+ * it neither runs beside the instance started in its place nor survives an
+ * undeploy. Runs after adoption and before anything is started.
+ */
+static void kill_untracked(srv *s)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    char id[PATH_MAX];
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() ||
+            !proc_start_ticks((int)pid) || pid_tracked(s, (int)pid) ||
+            !instance_of(s, (int)pid, id, sizeof id))
+            continue;
+        fprintf(stderr,
+                "flowd: killing process %ld of instance %s: the store does "
+                "not hold it (it was started while the store could not be "
+                "written)\n",
+                pid, id);
+        kill((int)pid, SIGKILL);
+    }
+    closedir(d);
+}
+
 void srv_deployer_restore_deployments(srv *s)
 {
     char err[1024];
@@ -2141,6 +2354,7 @@ void srv_deployer_restore_deployments(srv *s)
      * endpoints, before anything is started: an instance started again
      * is given, and a consumer is known to read, the endpoints that
      * really exist, in its own stream and across destinations. */
+    kill_untracked(s);
     for (srv_stream *st = s->streams; st; st = st->next)
         if (st->restoring)
             adopted_inputs(s, st);

@@ -2,11 +2,13 @@
  * fills the app registry, restores deployed streams and serves the REST
  * API, all on one libuv loop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -24,7 +26,8 @@ static void usage(FILE *out)
             "  --port=N              listen on port N (default 9393; 0 = any "
             "free port)\n"
             "  --data-dir=DIR        store, token, sockets and logs (default "
-            "$FLOW_DATA_DIR, else ./flow-data); created when missing\n"
+            "$FLOW_DATA_DIR, else ./flow-data); created when missing, "
+            "used by one flowd at a time\n"
             "  --token=TOKEN         require Authorization: Bearer TOKEN "
             "(default $FLOW_TOKEN,\n"
             "                        else the token in DATA_DIR/token, "
@@ -297,6 +300,51 @@ static int private_dir(const char *dir)
     return 0;
 }
 
+/*
+ * One flowd per data directory: an exclusive flock on DIR/flowd.lock,
+ * which holds the pid of the flowd that has it. The descriptor is
+ * O_CLOEXEC and never closed, so the kernel releases the lock when this
+ * flowd dies, however it dies, and no app it starts inherits it (an
+ * inherited descriptor would keep the lock alive after flowd's death).
+ * Returns 0, or -1 after saying on stderr why.
+ */
+static int lock_data_dir(const char *dir)
+{
+    char path[PATH_MAX + 16], buf[32];
+
+    if (srv_fmt(path, sizeof path, "%s/flowd.lock", dir)) {
+        fprintf(stderr, "flowd: the data directory path %s is too long\n", dir);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "flowd: cannot open the lock file %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        ssize_t n = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+        buf[n > 0 ? n : 0] = '\0';
+        if (e == EWOULDBLOCK)
+            fprintf(stderr,
+                    "flowd: data directory %s is in use by flowd pid %d\n", dir,
+                    atoi(buf));
+        else
+            fprintf(stderr, "flowd: cannot lock %s: %s\n", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    int len = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) || pwrite(fd, buf, (size_t)len, 0) != len) {
+        fprintf(stderr, "flowd: cannot write the lock file %s: %s\n", path,
+                strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
 static bool is_loopback(const char *bind)
 {
     return strncmp(bind, "127.", 4) == 0 || strcmp(bind, "::1") == 0 ||
@@ -391,6 +439,8 @@ int main(int argc, char **argv)
         snprintf(s->cfg.data_dir, sizeof s->cfg.data_dir, "%s", real);
         free(real);
     }
+    if (lock_data_dir(s->cfg.data_dir))
+        return 1;
     if (srv_auth_setup(&s->cfg, err, sizeof err)) {
         fprintf(stderr, "flowd: %s\n", err);
         return 1;

@@ -1,6 +1,7 @@
 /* Analytics and metrics routes: /metrics/counters, field-value-counters,
  * aggregate-counters, the Prometheus text at /metrics, and the server-sent
  * events at /events. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,9 +232,18 @@ void api_counter_delete(srv *s, srv_req *r)
         srv_req_error(r, 404, NULL, "no route for %s", r->path);
         return;
     }
-    if (srv_analytics_reset(s->an, kind, r->match.params[1])) {
+    int rc = srv_analytics_reset(s->an, kind, r->match.params[1]);
+    if (rc == -ENOENT) {
         srv_req_error(r, 404, NULL, "no %s named '%s'", kind,
                       r->match.params[1]);
+        return;
+    }
+    if (rc) {
+        srv_req_error(r, srv_store_http_status(&s->store), NULL,
+                      "cannot delete %s '%s': the store %s refused it (%s), "
+                      "so nothing was changed; %s",
+                      kind, r->match.params[1], s->store.path, s->store.err,
+                      srv_store_advice(&s->store));
         return;
     }
     srv_req_json(r, 204, NULL);

@@ -12,12 +12,15 @@
 
 #include "server.h"
 
-void srv_inst_dir(srv *s, const srv_inst *i, char *buf, size_t len)
+int srv_inst_dir(srv *s, const srv_inst *i, char *buf, size_t len)
 {
     char id[160];
 
+    if (i->host)
+        return srv_fmt(buf, len, "%s/run/%s-host", s->cfg.data_dir,
+                       i->app->stream->name);
     srv_inst_id(i, id, sizeof id);
-    srv_fmt(buf, len, "%s/run/%s", s->cfg.data_dir, id);
+    return srv_fmt(buf, len, "%s/run/%s", s->cfg.data_dir, id);
 }
 
 int srv_paths_check(void *ud, const char *path, dsl_path_access access,

@@ -414,8 +414,12 @@ int srv_registry_register(srv *s, const char *type, const char *name,
                  type, name);
         return 409;
     }
+    /* The entry replaced, put back when the store refuses the new one. */
+    json_t *prev = json_incref(old);
     json_t *e = NULL;
     int rc = add_app(s, uri, false, type, name, err, errlen, &e);
+    if (rc)
+        json_decref(prev);
     if (rc == SRV_APPPATH_INVALID)
         return 400;
     if (rc == SRV_APPPATH_REFUSED)
@@ -427,9 +431,20 @@ int srv_registry_register(srv *s, const char *type, const char *name,
                        "INSERT OR REPLACE INTO apps(type, name, uri) "
                        "VALUES (?, ?, ?)",
                        "sss", type, name, uri)) {
-        snprintf(err, errlen, "%s", s->store.err);
-        return 500;
+        char key[256];
+        snprintf(key, sizeof key, "%s/%s", type, name);
+        if (prev)
+            json_object_set_new(s->app_uris, key, prev);
+        else
+            json_object_del(s->app_uris, key);
+        snprintf(err, errlen,
+                 "cannot register %s app '%s': the store %s refused it "
+                 "(%s), so nothing was changed; %s",
+                 type, name, s->store.path, s->store.err,
+                 srv_store_advice(&s->store));
+        return srv_store_http_status(&s->store);
     }
+    json_decref(prev);
     rebuild(s);
     return 201;
 }
@@ -438,9 +453,11 @@ int srv_registry_unregister(srv *s, const char *type, const char *name)
 {
     char key[256];
 
+    /* Forgotten in the store first, so that it does not come back. */
+    if (srv_store_exec(&s->store, "DELETE FROM apps WHERE type=? AND name=?",
+                       "ss", type, name))
+        return -EIO;
     snprintf(key, sizeof key, "%s/%s", type, name);
     json_object_del(s->app_uris, key);
-    srv_store_exec(&s->store, "DELETE FROM apps WHERE type=? AND name=?", "ss",
-                   type, name);
     return rebuild(s);
 }

@@ -97,6 +97,7 @@ struct srv_inst {
     bool removing;      /* scaled away: freed once stopped */
     bool term_sent;     /* undeploy: SIGTERM sent (undeploy_next) */
     bool host;          /* the flow-host process of a single-packaged stream */
+    bool row_stale;     /* its record in the store failed: written again */
     char *spawn_inputs; /* --flow.input it was started with (owned) */
     int restarts;
     int64_t restart_ms[SRV_RESTART_RING];
@@ -306,8 +307,14 @@ json_t *srv_registry_entry(srv *s, const char *type, const char *name);
 
 /* Deployer. */
 int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen);
-/* Starts undeploying; answers waiter (may be NULL) when all are gone.
- * Returns true when already nothing runs. */
+/* Forgets st's deployment in the store, and its definition too when
+ * definition is true, in one transaction. Returns 0, or -1 when the store
+ * cannot be written (s->store.err): nothing is forgotten then, and the
+ * caller changes nothing either. */
+int srv_forget_deployment(srv *s, srv_stream *st, bool definition);
+/* Starts undeploying (in memory and processes: srv_forget_deployment
+ * first); answers waiter (may be NULL) when all are gone. Returns true
+ * when already nothing runs. */
 bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind);
 int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen);
@@ -341,8 +348,11 @@ void srv_app_counts_of(const srv_dapp *a, srv_app_counts *c);
 void srv_inst_window(const srv_inst *i, uint64_t *events, uint64_t *errors);
 
 /* Paths that app options name (paths.c). */
-/* The instance's own directory, DATA/run/STREAM.LABEL-N. */
-void srv_inst_dir(srv *s, const srv_inst *i, char *buf, size_t len);
+/* The instance's own directory, DATA/run/STREAM.LABEL-N (a single-packaged
+ * stream's host: DATA/run/STREAM-host), into buf: where its relative paths
+ * resolve, its CURVE keys (.flow-keys) and its recorded exit (.flow-exit)
+ * lie. Returns 0, or -1 when buf is too small. */
+int srv_inst_dir(srv *s, const srv_inst *i, char *buf, size_t len);
 /* A dsl_check_ctx.check_path for the --allow-path rules (ud is the srv). */
 int srv_paths_check(void *ud, const char *path, dsl_path_access access,
                     char *why, size_t whylen);
@@ -383,7 +393,9 @@ void srv_analytics_add_second(srv_analytics *a, const char *kind,
 void srv_analytics_add_value(srv_analytics *a, const char *name,
                              const char *value, uint64_t inc);
 void srv_analytics_tick(srv_analytics *a);
-void srv_analytics_flush(srv_analytics *a);
+/* Writes what the counters gained to the store; what cannot be written
+ * is kept for the next flush. Returns 0 or -1 (the store failed). */
+int srv_analytics_flush(srv_analytics *a);
 
 /* API handlers live in api_*.c; the route table in api.c. */
 void srv_events_tick(srv *s);

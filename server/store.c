@@ -1,8 +1,10 @@
 #include "store.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Each entry moves the schema from version i to i + 1. Never edit a
  * migration that has shipped; add a new one. */
@@ -82,7 +84,110 @@ static int fail(srv_store *s, const char *what)
 {
     snprintf(s->err, sizeof s->err, "%s: %s", what,
              s->db ? sqlite3_errmsg(s->db) : "no database");
+    s->code = s->db ? sqlite3_errcode(s->db) & 0xff : SQLITE_ERROR;
     return -1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The kind of a write: its verb and the table it writes ("INSERT
+ * counters", "DELETE streams", "COMMIT"). */
+static void kind_of(const char *sql, char *buf, size_t len)
+{
+    char w[4][32];
+    int n = 0;
+
+    for (const char *p = sql; *p && n < 4;) {
+        while (*p && !isalnum((unsigned char)*p) && *p != '_')
+            p++;
+        size_t k = 0;
+        while (*p && (isalnum((unsigned char)*p) || *p == '_')) {
+            if (k + 1 < sizeof w[n])
+                w[n][k++] = *p;
+            p++;
+        }
+        w[n][k] = '\0';
+        if (k)
+            n++;
+    }
+    const char *table = NULL;
+    for (int k = 1; k < n && !table; k++)
+        if (strcasecmp(w[k], "INTO") == 0 || strcasecmp(w[k], "FROM") == 0)
+            table = k + 1 < n ? w[k + 1] : NULL;
+    if (!table && n > 1 && strcasecmp(w[0], "UPDATE") == 0)
+        table = w[1];
+    if (n == 0)
+        snprintf(buf, len, "statement");
+    else if (table)
+        snprintf(buf, len, "%s %s", w[0], table);
+    else
+        snprintf(buf, len, "%s", w[0]);
+}
+
+/* A write failed: counts it, and logs it when it is the first of its kind
+ * in this outage. */
+static void write_failed(srv_store *s, const char *sql)
+{
+    char kind[72];
+    srv_store_kind *k = NULL;
+
+    if (s->probing)
+        snprintf(kind, sizeof kind, "probe");
+    else
+        kind_of(sql, kind, sizeof kind);
+    for (int j = 0; j < s->nkinds && !k; j++)
+        if (strcmp(s->kinds[j].name, kind) == 0)
+            k = &s->kinds[j];
+    if (!k && s->nkinds < SRV_STORE_KINDS) {
+        k = &s->kinds[s->nkinds++];
+        snprintf(k->name, sizeof k->name, "%s", kind);
+    }
+    if (!k)
+        k = &s->kinds[SRV_STORE_KINDS - 1];
+    if (!s->failing)
+        s->failing_since_ms = now_ms();
+    s->failing = true;
+    s->failed_total++;
+    s->last_code = s->code;
+    snprintf(s->last_err, sizeof s->last_err, "%s", s->err);
+    k->failed++;
+    if (!k->logged && !s->quiet)
+        fprintf(stderr,
+                "flowd: the store %s cannot be written (%s): %s; further "
+                "failures of this kind are counted, see GET /about\n",
+                s->path, kind, s->err);
+    k->logged = true;
+}
+
+/* A write succeeded: ends an outage. */
+static void write_ok(srv_store *s)
+{
+    char counts[1024] = "";
+    size_t off = 0;
+
+    if (!s->failing)
+        return;
+    s->failing = false;
+    for (int j = 0; j < s->nkinds; j++) {
+        if (!s->kinds[j].logged)
+            continue;
+        s->kinds[j].logged = false;
+        int n = snprintf(counts + off, sizeof counts - off, "%s%s: %llu",
+                         off ? ", " : "", s->kinds[j].name,
+                         (unsigned long long)s->kinds[j].failed);
+        if (n > 0 && (size_t)n < sizeof counts - off)
+            off += (size_t)n;
+    }
+    if (!s->quiet)
+        fprintf(stderr,
+                "flowd: the store %s is written again after %lld ms; "
+                "failed writes since flowd started: %s\n",
+                s->path, (long long)(now_ms() - s->failing_since_ms), counts);
 }
 
 static int get_version(srv_store *s)
@@ -211,24 +316,67 @@ int srv_store_exec(srv_store *s, const char *sql, const char *types, ...)
 {
     va_list ap;
 
+    if (s->db && sqlite3_get_autocommit(s->db))
+        s->total0 = sqlite3_total_changes(s->db);
     va_start(ap, types);
     sqlite3_stmt *st = vquery(s, sql, types, ap);
     va_end(ap);
-    if (!st)
+    if (!st) {
+        write_failed(s, sql);
+        srv_store_rollback(s);
         return -1;
+    }
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return fail(s, "a statement failed");
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        fail(s, "a write failed");
+        write_failed(s, sql);
+        srv_store_rollback(s);
+        return -1;
+    }
+    /* Only what reached the disk ends an outage: a committed change (a
+     * DELETE that matched nothing, or a BEGIN, writes nothing). */
+    if (sqlite3_get_autocommit(s->db) &&
+        (s->probing || sqlite3_total_changes(s->db) > s->total0))
+        write_ok(s);
     return 0;
+}
+
+int srv_store_http_status(const srv_store *s)
+{
+    return s->code == SQLITE_FULL ? 507 : 500;
+}
+
+const char *srv_store_advice(const srv_store *s)
+{
+    return s->code == SQLITE_FULL
+               ? "free space on the store's disk, then retry"
+               : "see flowd's log and GET /about, then retry";
+}
+
+int srv_store_probe(srv_store *s)
+{
+    char sql[64];
+
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", s->version);
+    s->probing = true;
+    int rc = srv_store_exec(s, sql, NULL);
+    s->probing = false;
+    return rc;
 }
 
 int srv_store_begin(srv_store *s)
 {
-    return srv_store_exec(s, "BEGIN", NULL);
+    return srv_store_exec(s, "BEGIN IMMEDIATE", NULL);
 }
 
 int srv_store_commit(srv_store *s)
 {
     return srv_store_exec(s, "COMMIT", NULL);
+}
+
+void srv_store_rollback(srv_store *s)
+{
+    if (s->db && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }

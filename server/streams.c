@@ -426,8 +426,11 @@ void api_definitions_create(srv *s, srv_req *r)
                        "INSERT INTO streams(name, dsl, description, "
                        "created_at) VALUES (?, ?, ?, ?)",
                        "sssi", name, text, desc ? desc : "", now)) {
-        srv_req_error(r, 500, NULL, "cannot store the stream: %s",
-                      s->store.err);
+        srv_req_error(r, srv_store_http_status(&s->store), NULL,
+                      "cannot create stream '%s': the store %s refused it "
+                      "(%s), so nothing was changed; %s",
+                      name, s->store.path, s->store.err,
+                      srv_store_advice(&s->store));
         goto out_ast;
     }
     srv_stream *st = srv_stream_add(s, name, text, desc, now, err, sizeof err);
@@ -520,11 +523,29 @@ bool srv_api_undeployed(srv *s, srv_stream *st, srv_req *r, int kind)
     return false;
 }
 
+/* Answers a request whose change the store refused: nothing changed. */
+static void store_refused(srv *s, srv_req *r, const char *what,
+                          const char *name)
+{
+    srv_req_error(r, srv_store_http_status(&s->store), NULL,
+                  "cannot %s '%s': the store %s refused it (%s), so nothing "
+                  "was changed; %s",
+                  what, name, s->store.path, s->store.err,
+                  srv_store_advice(&s->store));
+}
+
 void api_definitions_delete(srv *s, srv_req *r)
 {
     srv_stream *st = find_or_404(s, r, r->match.params[0]);
-    if (st)
-        srv_undeploy(s, st, r, WAIT_DESTROY);
+    if (!st)
+        return;
+    /* Stored first: a destroy the store does not hold would come back
+     * with the next flowd. */
+    if (srv_forget_deployment(s, st, true)) {
+        store_refused(s, r, "destroy stream", st->name);
+        return;
+    }
+    srv_undeploy(s, st, r, WAIT_DESTROY);
 }
 
 void api_deployments_get(srv *s, srv_req *r)
@@ -537,8 +558,13 @@ void api_deployments_get(srv *s, srv_req *r)
 void api_deployments_delete(srv *s, srv_req *r)
 {
     srv_stream *st = find_or_404(s, r, r->match.params[0]);
-    if (st)
-        srv_undeploy(s, st, r, WAIT_UNDEPLOY);
+    if (!st)
+        return;
+    if (st->deployed && srv_forget_deployment(s, st, false)) {
+        store_refused(s, r, "undeploy stream", st->name);
+        return;
+    }
+    srv_undeploy(s, st, r, WAIT_UNDEPLOY);
 }
 
 void api_deployments_create(srv *s, srv_req *r)

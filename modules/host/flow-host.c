@@ -145,5 +145,5 @@ free_segs:
         free(segs[j].argv);
     free(segs);
     free(eps);
-    return status;
+    return flow_app_record_exit(status);
 }

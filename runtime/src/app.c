@@ -1109,6 +1109,28 @@ void flow__tune_malloc(void)
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 }
 
+int flow_app_record_exit(int status)
+{
+    const char *dir = getenv("FLOW_INSTANCE_DIR");
+    char tmp[4096], path[4096], line[48];
+
+    if (!dir || !*dir)
+        return status;
+    int n = snprintf(line, sizeof line, "%d %d\n", (int)getpid(), status);
+    if (snprintf(tmp, sizeof tmp, "%s/.flow-exit.%d.tmp", dir, (int)getpid()) >=
+            (int)sizeof tmp ||
+        snprintf(path, sizeof path, "%s/.flow-exit", dir) >= (int)sizeof path)
+        return status;
+    int fd =
+        open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return status;
+    bool ok = write(fd, line, (size_t)n) == n;
+    if (close(fd) || !ok || rename(tmp, path))
+        unlink(tmp);
+    return status;
+}
+
 int flow_app_main(const flow_app_desc *app, int argc, char **argv)
 {
     int status;
@@ -1116,8 +1138,8 @@ int flow_app_main(const flow_app_desc *app, int argc, char **argv)
     flow__tune_malloc();
     flow_ctx *ctx = flow__ctx_new(app, argc, argv, &status);
     if (!ctx)
-        return status;
+        return flow_app_record_exit(status);
     status = flow__ctx_run(ctx, NULL, true);
     flow__ctx_free(&ctx);
-    return status;
+    return flow_app_record_exit(status);
 }

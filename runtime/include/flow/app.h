@@ -113,6 +113,17 @@ typedef struct flow_app_desc {
  */
 int flow_app_main(const flow_app_desc *app, int argc, char **argv);
 
+/*
+ * Records a process's exit status for flowd, which cannot wait for a
+ * process it did not start (an app it adopted after a restart): when the
+ * environment names the instance's directory (FLOW_INSTANCE_DIR), writes
+ * "PID STATUS\n" to its file ".flow-exit", atomically (a temporary file, then
+ * rename). Does nothing without FLOW_INSTANCE_DIR or when it cannot write.
+ * flow_app_main calls it; a program that runs apps itself (flow-host)
+ * calls it once, just before it exits. Returns status.
+ */
+int flow_app_record_exit(int status);
+
 /* ---- Inside callbacks ---------------------------------------------- */
 
 /* The app-private state pointer (NULL until set). */
