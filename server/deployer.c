@@ -1798,12 +1798,12 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
         snprintf(err, errlen, "out of memory");
         return 500;
     }
-    int rc = srv_store_exec(&s->store,
-                            "UPDATE deployments SET properties=? WHERE "
-                            "stream=?",
-                            "ss", text, st->name);
+    int stored = srv_store_exec(&s->store,
+                                "UPDATE deployments SET properties=? WHERE "
+                                "stream=?",
+                                "ss", text, st->name);
     free(text);
-    if (rc) {
+    if (stored) {
         json_decref(props);
         snprintf(err, errlen,
                  "cannot scale '%s': the store %s refused the new count "
