@@ -34,7 +34,7 @@ static int entries(void)
 
     cr_assert_not_null(d);
     while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
     closedir(d);
     return n;
 }
