@@ -229,10 +229,9 @@ static json_t *bin_json(const char *p, size_t n, int depth, bool payload)
  */
 static char *key_text(const msgpack_object *k, int depth, bool in_key)
 {
-    if (in_key && (k->type == MSGPACK_OBJECT_ARRAY ||
-                   k->type == MSGPACK_OBJECT_MAP ||
-                   k->type == MSGPACK_OBJECT_BIN ||
-                   k->type == MSGPACK_OBJECT_EXT))
+    if (in_key &&
+        (k->type == MSGPACK_OBJECT_ARRAY || k->type == MSGPACK_OBJECT_MAP ||
+         k->type == MSGPACK_OBJECT_BIN || k->type == MSGPACK_OBJECT_EXT))
         return strdup("(nested key)");
     json_t *kj = to_json(k, depth + 1, true);
     char *ks = json_dumps(kj, JSON_ENCODE_ANY | JSON_COMPACT);
