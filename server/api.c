@@ -232,14 +232,14 @@ static void api_about(srv *s, srv_req *r)
     zmq_version(&a, &b, &c);
     snprintf(zv, sizeof zv, "%d.%d.%d", a, b, c);
     srv_req_json(r, 200,
-                 json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:{s:s,s:s,s:i},"
+                 json_pack("{s:{s:s,s:s,s:s,s:s,s:s},s:s,s:{s:s,s:s,s:i},"
                            "s:{s:b},s:o}",
                            "versionInfo", "flowd", FLOW_VERSION, "libuv",
-                           uv_version_string(), "libwebsockets", "4", "zmq", zv,
-                           "sqlite", sqlite3_libversion(), "jansson",
-                           JANSSON_VERSION, "dataDir", s->cfg.data_dir, "store",
-                           "type", "sqlite", "path", s->store.path,
-                           "schemaVersion", s->store.version, "security",
+                           uv_version_string(), "zmq", zv, "sqlite",
+                           sqlite3_libversion(), "jansson", JANSSON_VERSION,
+                           "dataDir", s->cfg.data_dir, "store", "type",
+                           "sqlite", "path", s->store.path, "schemaVersion",
+                           s->store.version, "security",
                            "authenticationEnabled", s->cfg.token[0] != '\0',
                            "_links", srv_links("/about")));
 }
