@@ -29,7 +29,12 @@ enum {
     P_DISCARD, /* reading and dropping a body over the limit */
     P_WAIT,    /* dispatched, waiting for the answer or its writing */
     P_SSE,     /* an event stream */
+    P_LINGER,  /* answered with close: reading what the client still sends */
 };
+
+/* How long a closing connection reads on, so that a client still sending
+ * gets the answer rather than a reset. */
+#define LINGER_MS 2000
 
 typedef struct srv_conn srv_conn;
 
@@ -59,6 +64,7 @@ struct srv_conn {
     uint64_t body_left;
     srv_chunked chunked;
     size_t writing; /* bytes handed to uv_write and not yet written */
+    uv_shutdown_t shut;
 };
 
 typedef struct wreq {
@@ -110,6 +116,7 @@ static void conn_close(srv_conn *c);
 static void process(srv_conn *c);
 static void on_alloc(uv_handle_t *hd, size_t want, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_timeout(uv_timer_t *t);
 
 static void sse_unlink(srv_http *h, srv_req *r)
 {
@@ -176,6 +183,32 @@ void srv_req_header(srv_req *r, const char *name, const char *value)
 
 /* ---- writing ---- */
 
+static void on_shutdown(uv_shutdown_t *sh, int status)
+{
+    (void)sh;
+    (void)status;
+}
+
+/* Ends a connection whose last answer is written: sends FIN, then drops
+ * what the client still sends until it closes or LINGER_MS pass. */
+static void linger(srv_conn *c)
+{
+    c->phase = P_LINGER;
+    c->in_len = 0;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown)) {
+        conn_close(c);
+        return;
+    }
+    if (!c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
+            conn_close(c);
+            return;
+        }
+        c->reading = true;
+    }
+    uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0);
+}
+
 static void on_written(uv_write_t *w, int status)
 {
     wreq *wr = (wreq *)w;
@@ -200,7 +233,7 @@ static void on_written(uv_write_t *w, int status)
     req_free(r);
     c->req = NULL;
     if (close_after) {
-        conn_close(c);
+        linger(c);
         return;
     }
     c->phase = P_HEAD;
@@ -691,7 +724,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    if (nread == 0 || c->phase == P_SSE)
+    if (nread == 0 || c->phase == P_SSE || c->phase == P_LINGER)
         return;
     size_t need = c->in_len + (size_t)nread;
     if (need > c->in_cap) {
@@ -721,7 +754,7 @@ static void on_timeout(uv_timer_t *t)
     srv_conn *c = t->data;
 
     if (c->phase == P_HEAD || c->phase == P_BODY || c->phase == P_CHUNKED ||
-        c->phase == P_DISCARD)
+        c->phase == P_DISCARD || c->phase == P_LINGER)
         conn_close(c);
 }
 

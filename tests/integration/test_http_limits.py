@@ -150,6 +150,16 @@ def test_header_over_limit():
             st, hdrs, resp = exchange(f, request(b"GET", b"/health", f, hdr))
             assert st == 431, (st, resp)
             assert "header" in message(resp), resp
+        # A client still sending when refused gets the answer, not a
+        # reset: flowd reads on after answering.
+        st, _, resp = exchange(f, request(
+            b"GET", b"/health", f, b"X-Huge: " + b"a" * 400000 + b"\r\n"))
+        assert st == 431, (st, resp)
+        st, _, resp = exchange(f, request(
+            b"POST", b"/streams/definitions", f,
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: %d\r\n" % (3 << 20), b"x" * (3 << 20)))
+        assert st == 413, (st, resp)
         # Just under the limits is fine.
         st, _, _ = exchange(f, request(
             b"GET", b"/health", f, b"X-Big: " + b"a" * 8000 + b"\r\n"))
