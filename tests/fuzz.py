@@ -11,8 +11,9 @@ their fix) is run once; any failure there fails the test. Then the target
 runs RUNS executions with the fixed -seed (1 unless --seed says otherwise)
 over a temporary corpus filled from the files of each --corpus directory
 and from seeds(ARG) of --seed-script, a Python file whose seeds() yields
-byte strings. The same tree, build and flags give the same run, so a
-failure is a regression, never the luck of a seed.
+byte strings, with address-space randomisation off and no corpus reload.
+The same tree, build and flags give the same run, so a failure is a
+regression, never the luck of a seed.
 
 With --explore SECONDS (used by tests/fuzz-explore) the target instead
 runs for that long with a random seed, and whatever it finds is copied
@@ -23,6 +24,7 @@ temporary directory that is removed afterwards. Any crash, leak, timeout
 or out-of-memory fails the run with exit status 1 (never 77, which meson
 would count as a skipped test), and the offending input is printed."""
 import argparse
+import ctypes
 import importlib.util
 import os
 import shutil
@@ -46,13 +48,31 @@ def input_files(d):
     not inputs."""
     if not d or not os.path.isdir(d):
         return []
+    d = os.path.abspath(d)
     return [os.path.join(d, n) for n in sorted(os.listdir(d))
             if not n.startswith(("README", "."))
             and os.path.isfile(os.path.join(d, n))]
 
 
-def run(cmd, work, env):
-    proc = subprocess.Popen(cmd, cwd=work, env=env)
+ADDR_NO_RANDOMIZE = 0x0040000
+
+
+def fixed_addresses():
+    """In the child: turns address-space randomisation off. libFuzzer feeds
+    the operands of the target's comparisons, pointers among them, back
+    into its mutations, so with random addresses the same seed still
+    makes a different run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    old = libc.personality(0xffffffff)
+    if old == -1 or libc.personality(old | ADDR_NO_RANDOMIZE) == -1:
+        os.write(2, b"fuzz.py: cannot turn address randomisation off; "
+                 b"this run may differ from the next\n")
+
+
+def run(cmd, work, env, deterministic=True):
+    proc = subprocess.Popen(cmd, cwd=work, env=env,
+                            preexec_fn=fixed_addresses if deterministic
+                            else None)
     try:
         return proc.wait()
     finally:
@@ -146,8 +166,11 @@ def main():
             cmd += ["-seed=0", "-max_total_time=%d" % args.explore,
                     "-runs=-1"]
         else:
-            cmd += ["-seed=" + args.seed, "-runs=" + args.runs]
-        rc = run(cmd + extra + [corpus], work, env)
+            # Nothing else writes to the corpus: rereading it every second
+            # would only make the run depend on time.
+            cmd += ["-seed=" + args.seed, "-runs=" + args.runs, "-reload=0"]
+        rc = run(cmd + extra + [corpus], work, env,
+                 deterministic=not args.explore)
         print("fuzz: %s, %d corpus inputs, %.0f s" %
               (os.path.basename(target), n, time.monotonic() - started))
         if args.explore:
