@@ -279,32 +279,59 @@ static int conn_write(srv_conn *c, char *head, size_t hlen, const char *body,
     return rc;
 }
 
+/* Appends to the response head; false when it would not fit. */
+static bool head_add(char *head, size_t size, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool head_add(char *head, size_t size, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    int k = vsnprintf(head + *n, size - *n, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= size - *n)
+        return false;
+    *n += (size_t)k;
+    return true;
+}
+
 static void send_response(srv_req *r)
 {
+    /* The status line, four fields and three extra ones of at most 255
+     * bytes each always fit. */
+    enum { HEAD_SIZE = 4096 };
     srv_conn *c = r->conn;
-    char *head = malloc(2048);
-    int n;
+    char *head = malloc(HEAD_SIZE);
+    size_t n = 0;
+    bool ok;
 
     if (!head) {
         conn_close(c);
         return;
     }
     bool empty = r->status == 204 || r->status == 304;
-    n = snprintf(head, 2048, "HTTP/1.1 %d %s\r\nserver: flowd\r\n", r->status,
-                 srv_http_reason(r->status));
-    if (!empty)
-        n += snprintf(head + n, 2048 - (size_t)n,
+    ok = head_add(head, HEAD_SIZE, &n, "HTTP/1.1 %d %s\r\nserver: flowd\r\n",
+                  r->status, srv_http_reason(r->status));
+    if (ok && !empty)
+        ok = head_add(head, HEAD_SIZE, &n,
                       "content-type: %s\r\ncontent-length: %zu\r\n",
                       r->resp_type, r->resp_len);
-    for (int i = 0; i < r->nextra; i++)
-        n += snprintf(head + n, 2048 - (size_t)n, "%s: %s\r\n",
-                      r->extra_headers[i][0], r->extra_headers[i][1]);
-    if (r->close_after)
-        n += snprintf(head + n, 2048 - (size_t)n, "connection: close\r\n");
-    n += snprintf(head + n, 2048 - (size_t)n, "\r\n");
+    for (int i = 0; ok && i < r->nextra; i++)
+        ok = head_add(head, HEAD_SIZE, &n, "%s: %s\r\n", r->extra_headers[i][0],
+                      r->extra_headers[i][1]);
+    if (ok && r->close_after)
+        ok = head_add(head, HEAD_SIZE, &n, "connection: close\r\n");
+    if (ok)
+        ok = head_add(head, HEAD_SIZE, &n, "\r\n");
+    if (!ok) {
+        free(head);
+        conn_close(c);
+        return;
+    }
     r->headers_sent = true;
     size_t blen = r->method == SRV_HEAD || empty ? 0 : r->resp_len;
-    if (conn_write(c, head, (size_t)n, r->resp, blen, true))
+    if (conn_write(c, head, n, r->resp, blen, true))
         conn_close(c);
 }
 
