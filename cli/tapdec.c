@@ -193,7 +193,12 @@ static bool mp_sane(const uint8_t *p, size_t n)
     return pos == n;
 }
 
-static json_t *to_json(const msgpack_object *o, int depth);
+/* How deep a payload may nest: deeper values become a note. */
+#define TAP_DEPTH_MAX 64
+/* The producer field's limit (docs/wire.md). */
+#define TAP_PRODUCER_MAX 255
+
+static json_t *to_json(const msgpack_object *o, int depth, bool in_key);
 
 /* A bin holding one msgpack object (an event payload) becomes that
  * object; other bins become base64. */
@@ -206,7 +211,7 @@ static json_t *bin_json(const char *p, size_t n, int depth, bool payload)
         json_t *j = NULL;
         if (msgpack_unpack_next(&u, p, n, &off) == MSGPACK_UNPACK_SUCCESS &&
             off == n)
-            j = to_json(&u.data, depth + 1);
+            j = to_json(&u.data, depth + 1, false);
         msgpack_unpacked_destroy(&u);
         if (j)
             return j;
@@ -214,9 +219,29 @@ static json_t *bin_json(const char *p, size_t n, int depth, bool payload)
     return b64(p, n);
 }
 
-static json_t *to_json(const msgpack_object *o, int depth)
+/*
+ * A map key that is not a string becomes the compact JSON text of the key.
+ * Inside such a key, a further non-string key that is not a scalar becomes
+ * a note instead: each level of key-in-key would escape the text of the
+ * level below once more, doubling it, so 60 nested one-entry maps (122
+ * bytes) would ask for gigabytes. With one level, the text of a key is a
+ * bounded multiple of the bytes it came from.
+ */
+static char *key_text(const msgpack_object *k, int depth, bool in_key)
 {
-    if (depth > 64)
+    if (in_key &&
+        (k->type == MSGPACK_OBJECT_ARRAY || k->type == MSGPACK_OBJECT_MAP ||
+         k->type == MSGPACK_OBJECT_BIN || k->type == MSGPACK_OBJECT_EXT))
+        return strdup("(nested key)");
+    json_t *kj = to_json(k, depth + 1, true);
+    char *ks = json_dumps(kj, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(kj);
+    return ks;
+}
+
+static json_t *to_json(const msgpack_object *o, int depth, bool in_key)
+{
+    if (depth > TAP_DEPTH_MAX)
         return json_string("(nested too deep)");
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
@@ -239,24 +264,23 @@ static json_t *to_json(const msgpack_object *o, int depth)
     case MSGPACK_OBJECT_ARRAY: {
         json_t *a = json_array();
         for (uint32_t i = 0; i < o->via.array.size; i++)
-            json_array_append_new(a, to_json(&o->via.array.ptr[i], depth + 1));
+            json_array_append_new(
+                a, to_json(&o->via.array.ptr[i], depth + 1, in_key));
         return a;
     }
     case MSGPACK_OBJECT_MAP: {
         json_t *m = json_object();
         for (uint32_t i = 0; i < o->via.map.size; i++) {
             const msgpack_object *k = &o->via.map.ptr[i].key;
-            json_t *v = to_json(&o->via.map.ptr[i].val, depth + 1);
+            json_t *v = to_json(&o->via.map.ptr[i].val, depth + 1, in_key);
             if (k->type == MSGPACK_OBJECT_STR) {
                 json_t *ks = jstr(k->via.str.ptr, k->via.str.size);
                 json_object_set_new(m, json_string_value(ks), v);
                 json_decref(ks);
             } else {
-                json_t *kj = to_json(k, depth + 1);
-                char *ks = json_dumps(kj, JSON_ENCODE_ANY | JSON_COMPACT);
+                char *ks = key_text(k, depth, in_key);
                 json_object_set_new(m, ks ? ks : "?", v);
                 free(ks);
-                json_decref(kj);
             }
         }
         return m;
@@ -294,10 +318,14 @@ long tap_decode(const char *stream, const void *data, size_t len, long limit,
     uint64_t version, instance, epoch;
     if (!as_uint(&f[0], &version) || version != 1 ||
         f[1].type != MSGPACK_OBJECT_STR || !as_uint(&f[2], &instance) ||
-        !as_uint(&f[3], &epoch) || f[4].type != MSGPACK_OBJECT_ARRAY) {
+        !as_uint(&f[3], &epoch) || f[4].type != MSGPACK_OBJECT_ARRAY ||
+        f[1].via.str.size > TAP_PRODUCER_MAX) {
         msgpack_unpacked_destroy(&u);
         return -1;
     }
+    /* One string shared by every event, so that a frame of many small
+     * events does not hold its producer once per event. */
+    json_t *app = jstr(f[1].via.str.ptr, f[1].via.str.size);
     const msgpack_object_array *evs = &f[4].via.array;
     for (uint32_t i = 0; i < evs->size && (limit <= 0 || n < limit); i++) {
         const msgpack_object *e = &evs->ptr[i];
@@ -306,11 +334,10 @@ long tap_decode(const char *stream, const void *data, size_t len, long limit,
         const msgpack_object *x = e->via.array.ptr;
         json_t *ev = json_object();
         json_object_set_new(ev, "stream", json_string(stream));
-        json_object_set_new(ev, "app",
-                            jstr(f[1].via.str.ptr, f[1].via.str.size));
+        json_object_set(ev, "app", app);
         json_object_set_new(ev, "instance", json_integer((json_int_t)instance));
-        json_object_set_new(ev, "id", to_json(&x[0], 0));
-        json_object_set_new(ev, "type", to_json(&x[1], 0));
+        json_object_set_new(ev, "id", to_json(&x[0], 0, false));
+        json_object_set_new(ev, "type", to_json(&x[1], 0, false));
         int64_t us =
             x[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)x[2].via.u64
             : x[2].type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? x[2].via.i64
@@ -323,16 +350,17 @@ long tap_decode(const char *stream, const void *data, size_t len, long limit,
         snprintf(ts + k, sizeof(ts) - k, ".%06lldZ",
                  (long long)((us % 1000000 + 1000000) % 1000000));
         json_object_set_new(ev, "ts", json_string(ts));
-        json_object_set_new(ev, "key", to_json(&x[3], 0));
-        json_object_set_new(ev, "seq", to_json(&x[4], 0));
+        json_object_set_new(ev, "key", to_json(&x[3], 0, false));
+        json_object_set_new(ev, "seq", to_json(&x[4], 0, false));
         json_object_set_new(
             ev, "payload",
             x[5].type == MSGPACK_OBJECT_BIN
                 ? bin_json(x[5].via.bin.ptr, x[5].via.bin.size, 0, true)
-                : to_json(&x[5], 0));
+                : to_json(&x[5], 0, false));
         json_array_append_new(out, ev);
         n++;
     }
+    json_decref(app);
     msgpack_unpacked_destroy(&u);
     return n;
 }

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential pkg-config meson ninja-build flex bison clang
   clang-format libclang-rt-14-dev
-  libzmq3-dev libmsgpack-dev libuv1-dev libwebsockets-dev libjansson-dev
+  libzmq3-dev libmsgpack-dev libuv1-dev libjansson-dev
   libsqlite3-dev libcurl4-openssl-dev libedit-dev libcriterion-dev
   python3 python3-zmq python3-msgpack
   scdoc tmux prometheus chromium curl

@@ -3,7 +3,8 @@
 #   1. formatting check (.clang-format)
 #   2. gcc build with -Werror: unit, integration and browser tests
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer:
-#      unit tests and the libFuzzer runs (1,000,000 executions each)
+#      unit tests and the deterministic libFuzzer runs (fixed seed,
+#      committed corpus and regression inputs)
 # Ends with one line "tests: N passed, N failed" and exits non-zero on any
 # failure.
 set -uo pipefail

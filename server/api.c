@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "api.h"
+#include "httpparse.h"
 #include "flow-config.h"
 #include "server.h"
 
@@ -62,19 +63,20 @@ json_t *srv_links(const char *fmt, ...)
     return json_pack("{s:{s:s}}", "self", "href", href);
 }
 
-/* Decodes application/x-www-form-urlencoded text into an object. */
-static json_t *parse_form(const char *body, size_t len)
+/* Decodes application/x-www-form-urlencoded text into an object. Returns
+ * NULL with a message in err for a field holding %00, a bad %-escape or
+ * bytes that are not UTF-8: such a field is refused, never cut short. */
+static json_t *parse_form(const char *body, size_t len, char *err,
+                          size_t errlen)
 {
     json_t *o = json_object();
-    char *buf = malloc(len + 1);
+    char *buf = malloc(len + 1), *key = malloc(len + 1);
 
-    if (!o || !buf) {
-        free(buf);
-        json_decref(o);
-        return NULL;
+    if (!o || !buf || !key) {
+        snprintf(err, errlen, "out of memory reading the form");
+        goto fail;
     }
-    size_t i = 0;
-    while (i < len) {
+    for (size_t i = 0; i < len;) {
         size_t j = i, eq = (size_t)-1;
         while (j < len && body[j] != '&') {
             if (body[j] == '=' && eq == (size_t)-1)
@@ -82,38 +84,32 @@ static json_t *parse_form(const char *body, size_t len)
             j++;
         }
         size_t kend = eq == (size_t)-1 ? j : eq;
-        char key[256];
-        size_t kl = 0, vl = 0;
-        for (size_t k = i; k < kend && kl < sizeof key - 1; k++)
-            key[kl++] = body[k];
-        key[kl] = '\0';
-        for (size_t k = eq == (size_t)-1 ? j : eq + 1; k < j; k++) {
-            char c = body[k];
-            if (c == '+')
-                c = ' ';
-            else if (c == '%' && k + 2 < j + 1 &&
-                     isxdigit((unsigned char)body[k + 1]) &&
-                     isxdigit((unsigned char)body[k + 2])) {
-                char hex[3] = { body[k + 1], body[k + 2], 0 };
-                c = (char)strtol(hex, NULL, 16);
-                k += 2;
-            }
-            buf[vl++] = c;
+        size_t vstart = eq == (size_t)-1 ? j : eq + 1;
+        long kl = srv_form_decode(body + i, kend - i, key);
+        long vl = kl < 0 ? 0 : srv_form_decode(body + vstart, j - vstart, buf);
+        if (kl < 0 || vl < 0) {
+            const char *why = (kl < 0 ? kl : vl) == -1
+                                  ? "holds %00 or a bad %-escape"
+                                  : "is not UTF-8";
+            if (kl < 0)
+                snprintf(err, errlen, "a form field's name %s", why);
+            else
+                snprintf(err, errlen, "the form field '%s' %s", key, why);
+            goto fail;
         }
-        json_t *v = json_stringn(buf, vl);
-        if (!v) {
-            free(buf);
-            json_decref(o);
-            return NULL;
-        }
-        if (kl)
-            json_object_set_new(o, key, v);
-        else
-            json_decref(v);
+        if (kl > 0)
+            json_object_setn_new(o, key, (size_t)kl,
+                                 json_stringn(buf, (size_t)vl));
         i = j + 1;
     }
     free(buf);
+    free(key);
     return o;
+fail:
+    free(buf);
+    free(key);
+    json_decref(o);
+    return NULL;
 }
 
 json_t *srv_req_body(srv_req *r, bool form_ok)
@@ -140,9 +136,10 @@ json_t *srv_req_body(srv_req *r, bool form_ok)
     }
     if (form_ok && strncasecmp(r->content_type,
                                "application/x-www-form-urlencoded", 33) == 0) {
-        json_t *o = parse_form(r->body, r->body_len);
+        char err[512];
+        json_t *o = parse_form(r->body, r->body_len, err, sizeof err);
         if (!o)
-            srv_req_error(r, 400, NULL, "the form body is not valid UTF-8");
+            srv_req_error(r, 400, NULL, "%s", err);
         return o;
     }
     srv_req_error(r, 415, NULL,
@@ -287,10 +284,10 @@ static void api_about(srv *s, srv_req *r)
     zmq_version(&a, &b, &c);
     snprintf(zv, sizeof zv, "%d.%d.%d", a, b, c);
     srv_req_json(r, 200,
-                 json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:o,"
+                 json_pack("{s:{s:s,s:s,s:s,s:s,s:s},s:s,s:o,"
                            "s:o,s:o}",
                            "versionInfo", "flowd", FLOW_VERSION, "libuv",
-                           uv_version_string(), "libwebsockets", "4", "zmq", zv,
+                           uv_version_string(), "zmq", zv,
                            "sqlite", sqlite3_libversion(), "jansson",
                            JANSSON_VERSION, "dataDir", s->cfg.data_dir, "store",
                            store_json(&s->store), "security", about_security(s),

@@ -1,6 +1,5 @@
-/* flowd's HTTP layer: libwebsockets on flowd's own libuv loop, one request
- * object per HTTP transaction, JSON responses and errors, server-sent
- * events. */
+/* flowd's HTTP/1.1 layer on flowd's own libuv loop: one request object per
+ * HTTP transaction, JSON responses and errors, server-sent events. */
 #ifndef SRV_HTTP_H
 #define SRV_HTTP_H
 
@@ -30,32 +29,28 @@ typedef struct srv_http_config {
 
 struct srv_req {
     srv_http *http;
-    struct lws *wsi; /* NULL once the client went away */
+    struct srv_conn *conn; /* NULL once the client went away */
     int method;
     char path[1024];
     char query[4096]; /* decoded "k=v" pairs separated by '\0' */
     size_t query_len;
     char content_type[128];
     char authorization[512];
-    char *body;
+    char *body; /* body_len bytes and a '\0' */
     size_t body_len, body_cap;
-    bool body_expected;
-    bool too_large;
     srv_route_match match;
 
     /* Response. */
     int status;
     char *resp;
-    size_t resp_len, resp_off;
+    size_t resp_len;
     char resp_type[96];
     char extra_headers[3][2][256];
     int nextra;
     bool ready, headers_sent, deferred, close_after;
 
-    /* Server-sent events: queued text not yet written. */
+    /* Server-sent events. */
     bool sse;
-    char *sse_buf;
-    size_t sse_len, sse_cap;
     struct srv_req *sse_next;
 };
 
@@ -93,7 +88,7 @@ void srv_req_raw(srv_req *r, int status, const char *type, char *data,
 
 /* Marks the request as answered later: the dispatcher returns without
  * responding and someone calls a response function afterwards. When the
- * client has gone away by then (r->wsi NULL) the response function frees
+ * client has gone away by then (r->conn NULL) the response function frees
  * the request. */
 void srv_req_defer(srv_req *r);
 

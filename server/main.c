@@ -537,7 +537,7 @@ int main(int argc, char **argv)
         uv_close((uv_handle_t *)&s->restore_timer, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
-    /* libwebsockets closes its own handles on the loop. */
+    /* The HTTP server closes its listener and connections on the loop. */
     srv_http_close(s->http);
     uv_run(s->loop, UV_RUN_DEFAULT);
     srv_http_free(&s->http);

@@ -298,6 +298,95 @@ Test(tapdec, bad_bytes_stay_valid_json)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/*
+ * The regression inputs of tests/cli/fuzz-regressions/tapdec: a frame of one
+ * event whose payload is depth one-entry maps, each the key of the one
+ * around it. Each level of key dumped into the key of the level above used
+ * to escape it once more, doubling it: at depth 60 (a 137-byte frame)
+ * jansson was asked for 2 GiB.
+ */
+static size_t nested_key_frame(unsigned char *buf, int depth)
+{
+    static const unsigned char head[] = { 0x95, 0x01, 0xa1, 's',  0x00,
+                                          0x01, 0x91, 0x96, 0x01, 0xa1,
+                                          'T',  0x00, 0xc0, 0x01, 0xc4 };
+    size_t n = sizeof head;
+    memcpy(buf, head, n);
+    buf[n++] = (unsigned char)(2 * depth + 1);
+    for (int i = 0; i < depth; i++)
+        buf[n++] = 0x81;
+    for (int i = 0; i <= depth; i++)
+        buf[n++] = 0xc0;
+    return n;
+}
+
+static void check_bounded(int depth)
+{
+    unsigned char buf[300];
+    size_t len = nested_key_frame(buf, depth);
+    json_t *out = json_array();
+    cr_assert_eq(tap_decode("s", buf, len, 0, out), 1);
+    char *text = json_dumps(out, JSON_COMPACT);
+    cr_assert_not_null(text);
+    cr_assert_leq(strlen(text), 64 * len, "%zu bytes of JSON from %zu",
+                  strlen(text), len);
+    free(text);
+    json_decref(out);
+}
+
+Test(tapdec, nested_map_keys_cost_a_bounded_multiple)
+{
+    check_bounded(1);
+    check_bounded(16);
+    check_bounded(60);
+    check_bounded(120);
+}
+
+Test(tapdec, a_key_of_a_key_is_a_note)
+{
+    unsigned char buf[64];
+    size_t len = nested_key_frame(buf, 3);
+    json_t *out = json_array();
+    cr_assert_eq(tap_decode("s", buf, len, 0, out), 1);
+    char *text = json_dumps(json_object_get(json_array_get(out, 0), "payload"),
+                            JSON_COMPACT);
+    cr_assert_str_eq(text, "{\"{\\\"(nested key)\\\":null}\":null}");
+    free(text);
+    json_decref(out);
+}
+
+Test(tapdec, refuses_a_producer_over_255_bytes)
+{
+    unsigned char buf[400];
+    size_t n = 0;
+    buf[n++] = 0x95;
+    buf[n++] = 0x01;
+    buf[n++] = 0xd9;
+    buf[n++] = 0xff;
+    memset(buf + n, 'p', 255);
+    n += 255;
+    buf[n++] = 0x00;
+    buf[n++] = 0x01;
+    buf[n++] = 0x90;
+    json_t *out = json_array();
+    cr_assert_eq(tap_decode("s", buf, n, 0, out), 0);
+    /* One byte more in a str16 is one byte over the limit. */
+    unsigned char big[400];
+    size_t m = 0;
+    big[m++] = 0x95;
+    big[m++] = 0x01;
+    big[m++] = 0xda;
+    big[m++] = 0x01;
+    big[m++] = 0x00;
+    memset(big + m, 'p', 256);
+    m += 256;
+    big[m++] = 0x00;
+    big[m++] = 0x01;
+    big[m++] = 0x90;
+    cr_assert_eq(tap_decode("s", big, m, 0, out), -1);
+    json_decref(out);
+}
+
 Test(tapdec, refuses_frames_off_the_format)
 {
     json_t *out = json_array();
