@@ -108,6 +108,55 @@ static bool duration_ok(const char *s)
            !strcmp(end, "s") || !strcmp(end, "m") || !strcmp(end, "h");
 }
 
+/* A duration in microseconds, as the runtime reads it (duration_ok has
+ * said that it is one). */
+static double duration_us(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!strcmp(end, "us"))
+        return v;
+    if (!strcmp(end, "s"))
+        return v * 1e6;
+    if (!strcmp(end, "m"))
+        return v * 60e6;
+    if (!strcmp(end, "h"))
+        return v * 3600e6;
+    return v * 1e3;
+}
+
+/* Compares two well-formed values of an int, float or duration option:
+ * <0, 0 or >0. */
+static int compare_values(dsl_type type, const char *a, const char *b)
+{
+    if (type == DSL_TYPE_INT) {
+        long long x = strtoll(a, NULL, 10), y = strtoll(b, NULL, 10);
+        return (x > y) - (x < y);
+    }
+    double x = type == DSL_TYPE_DURATION ? duration_us(a) : strtod(a, NULL);
+    double y = type == DSL_TYPE_DURATION ? duration_us(b) : strtod(b, NULL);
+    return (x > y) - (x < y);
+}
+
+/* NULL when the well-formed value v lies within def's bounds, else the
+ * rule in buf: "<what> from MIN to MAX", "of at least MIN" or "of at
+ * most MAX". */
+static const char *range_expect(const dsl_app_option *def, const char *v,
+                                const char *what, char *buf, size_t len)
+{
+    bool low = def->min && compare_values(def->type, v, def->min) < 0;
+    bool high = def->max && compare_values(def->type, v, def->max) > 0;
+    if (!low && !high)
+        return NULL;
+    if (def->min && def->max)
+        snprintf(buf, len, "%s from %s to %s", what, def->min, def->max);
+    else if (def->min)
+        snprintf(buf, len, "%s of at least %s", what, def->min);
+    else
+        snprintf(buf, len, "%s of at most %s", what, def->max);
+    return buf;
+}
+
 /* Append "a, b, c" of at most `max` names to buf. */
 static void join_names(char *buf, size_t cap, const char *const *names,
                        size_t n)
@@ -167,13 +216,15 @@ const char *dsl_option_expect(const dsl_app_option *def, const char *v,
         /* Where a path may lie is the caller's rule (check_path). */
         return *v ? NULL : "a file path";
     case DSL_TYPE_INT:
-        return int_ok(v) ? NULL : "an integer";
+        return int_ok(v) ? range_expect(def, v, "an integer", buf, len)
+                         : "an integer";
     case DSL_TYPE_FLOAT:
-        return float_ok(v) ? NULL : "a number";
+        return float_ok(v) ? range_expect(def, v, "a number", buf, len)
+                           : "a number";
     case DSL_TYPE_BOOL:
         return bool_ok(v) ? NULL : "true or false";
     case DSL_TYPE_DURATION:
-        return duration_ok(v) ? NULL
+        return duration_ok(v) ? range_expect(def, v, "a duration", buf, len)
                               : "a duration such as 500ms, 2s or 1m (a bare "
                                 "number is ms)";
     case DSL_TYPE_ENUM: {

@@ -45,6 +45,8 @@ static void option_fini(dsl_app_option *o)
 {
     free(o->name);
     free(o->default_value);
+    free(o->min);
+    free(o->max);
     free(o->description);
     for (size_t i = 0; i < o->n_values; i++)
         free(o->values[i]);
@@ -107,6 +109,8 @@ static int info_copy(dsl_app_info *dst, const dsl_app_info *src)
         d->required = s->required;
         d->name = dup_opt(s->name, &fail);
         d->default_value = dup_opt(s->default_value, &fail);
+        d->min = dup_opt(s->min, &fail);
+        d->max = dup_opt(s->max, &fail);
         d->description = dup_opt(s->description, &fail);
         if (s->n_values) {
             d->values = calloc(s->n_values, sizeof(char *));
@@ -193,6 +197,35 @@ static char *default_text(json_t *v)
     return NULL;
 }
 
+/*
+ * Reads the bound `key` ("min" or "max") of option d from its JSON o into
+ * *out (new text, NULL when absent or null). A bound must be a value of
+ * the option's type, and only int, float and duration have bounds.
+ */
+static int read_bound(const dsl_app_option *d, json_t *o, const char *key,
+                      char **out, const char *app, char **err)
+{
+    json_t *v = json_object_get(o, key);
+    char buf[512];
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (d->type != DSL_TYPE_INT && d->type != DSL_TYPE_FLOAT &&
+        d->type != DSL_TYPE_DURATION)
+        return fail_msg(err, "app '%s': option '%s' is a %s and has no %s", app,
+                        d->name, dsl_type_name(d->type), key);
+    /* Checked as a value of the type alone: the bounds are not set yet. */
+    dsl_app_option plain = { .name = d->name, .type = d->type };
+    *out = default_text(v);
+    if (!*out)
+        return fail_msg(err, "app '%s': option '%s' has a bad %s", app, d->name,
+                        key);
+    if (dsl_option_expect(&plain, *out, buf, sizeof buf))
+        return fail_msg(err, "app '%s': option '%s' has a bad %s '%s'", app,
+                        d->name, key, *out);
+    return 0;
+}
+
 static int add_json(dsl_registry *r, json_t *doc, char **err)
 {
     if (!json_is_object(doc))
@@ -277,6 +310,9 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
         }
         d->description =
             (char *)json_string_value(json_object_get(o, "description"));
+        if (read_bound(d, o, "min", &d->min, name, err) < 0 ||
+            read_bound(d, o, "max", &d->max, name, err) < 0)
+            goto out;
         json_t *vals = json_object_get(o, "values");
         size_t nv = json_array_size(vals);
         if (nv) {
@@ -305,6 +341,8 @@ out:
     /* Strings borrowed from the JSON document; only arrays are ours. */
     for (size_t i = 0; i < info.n_options; i++) {
         free(info.options[i].default_value);
+        free(info.options[i].min);
+        free(info.options[i].max);
         free(info.options[i].values);
     }
     free(info.options);

@@ -13,18 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-int sinkopts_init(struct sinkopts *so, flow_ctx *ctx)
+int sinkopts_init(struct sinkopts *so)
 {
-    memset(so, 0, sizeof(*so));
-    so->delay_us = flow_opt_int(ctx, "delay-us");
-    if (so->delay_us < 0 || so->delay_us > 10000000) {
-        flow_log(ctx,
-                 "--delay-us=%" PRId64 " is out of range: give 0 to "
-                 "10000000",
-                 so->delay_us);
-        return -FLOW_EOPTION;
-    }
-    so->latency_path = flow_opt_path(ctx, "latency-json");
     if (so->latency_path && *so->latency_path) {
         so->lat = calloc(1, sizeof(*so->lat));
         if (!so->lat)

@@ -12,30 +12,36 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The two option rows, to put in a sink's option table. */
-#define SINKOPTS_ROWS                                                       \
-    { "delay-us",                                                           \
-      FLOW_OPT_INT,                                                         \
-      "0",                                                                  \
-      false,                                                                \
-      NULL,                                                                 \
-      "Sleep this many microseconds per event (to test backpressure)." },   \
-    {                                                                       \
-        "latency-json", FLOW_OPT_PATH, NULL, false, NULL,                   \
-            "Record each event's age (now - its creation time) and write "  \
-            "count, p50, p90, p99 and max in microseconds as JSON to this " \
-            "file at exit."                                                 \
+/* The two option rows, to put in a sink's option table; they fill the
+ * struct sinkopts called member in the sink's state struct (the type
+ * state), e.g. SINKOPTS_ROWS(struct counter, so). */
+#define SINKOPTS_ROWS(state, member)                                          \
+    { .name = "delay-us",                                                     \
+      .type = FLOW_OPT_INT,                                                   \
+      .def = "0",                                                             \
+      .min = "0",                                                             \
+      .max = "10000000",                                                      \
+      FLOW_OPT_FIELD(state, member.delay_us),                                 \
+      .description =                                                          \
+          "Sleep this many microseconds per event (to test backpressure)." }, \
+    {                                                                         \
+        .name = "latency-json", .type = FLOW_OPT_PATH,                        \
+        FLOW_OPT_FIELD(state, member.latency_path),                           \
+        .description = "Record each event's age (now - its creation time) "   \
+                       "and write count, p50, p90, p99 and max in "           \
+                       "microseconds as JSON to this file at exit."           \
     }
 
 struct sinkopts {
-    int64_t delay_us;
-    const char *latency_path; /* NULL = not recording */
+    int64_t delay_us;         /* --delay-us, 0 to 10000000 */
+    const char *latency_path; /* --latency-json; NULL = not recording */
     struct lathist *lat;
     int64_t first_us, last_us; /* wall clock of the first and last event */
 };
 
-/* Reads the options; returns 0 or -FLOW_EOPTION (logged). */
-int sinkopts_init(struct sinkopts *so, flow_ctx *ctx);
+/* Sets up what the options ask for, once the runtime has filled them in
+ * (SINKOPTS_ROWS); returns 0 or -FLOW_ENOMEM. */
+int sinkopts_init(struct sinkopts *so);
 
 /* Per event: records its age (from its creation to its frame's arrival,
  * both CLOCK_REALTIME) and sleeps when asked. */

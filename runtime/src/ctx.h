@@ -138,6 +138,7 @@ struct flow_ctx {
     bool zap_started;  /* this app counts as a user of the ZAP handler */
     flow__placement place;
     void *state;
+    void *own_state; /* owned: the app->state_size block (options.c) */
 
     void *zctx;
     bool own_zctx;

@@ -224,6 +224,177 @@ static const char *expect_of(const flow_option *o, char *buf, size_t size)
     }
 }
 
+static bool has_order(flow_opt_type t)
+{
+    return t == FLOW_OPT_INT || t == FLOW_OPT_FLOAT || t == FLOW_OPT_DURATION;
+}
+
+/* Compares two parsed values of an ordered option type. */
+static int compare(const flow_option *o, const flow__optval *a,
+                   const flow__optval *b)
+{
+    if (o->type == FLOW_OPT_FLOAT)
+        return (a->f > b->f) - (a->f < b->f);
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* A bound as parsed; the table check has made sure it parses. */
+static flow__optval bound_of(const flow_option *o, const char *text)
+{
+    flow__optval b = { 0 };
+    (void)parse_value(o, text, &b);
+    return b;
+}
+
+/*
+ * Whether v lies within the option's bounds. Otherwise writes why into
+ * msg ("0 is below the minimum 1 (the range is 1 to 100)"), with the
+ * value as written (text), and returns -1.
+ */
+static int check_range(const flow_option *o, const flow__optval *v,
+                       const char *text, char *msg, size_t size)
+{
+    flow__optval lo, hi;
+    const char *side = NULL, *edge = NULL;
+    if (!has_order(o->type))
+        return 0;
+    if (o->min && (lo = bound_of(o, o->min), compare(o, v, &lo) < 0)) {
+        side = "below the minimum";
+        edge = o->min;
+    } else if (o->max && (hi = bound_of(o, o->max), compare(o, v, &hi) > 0)) {
+        side = "above the maximum";
+        edge = o->max;
+    }
+    if (!side)
+        return 0;
+    if (o->min && o->max)
+        snprintf(msg, size, "%s is %s %s (the range is %s to %s)", text, side,
+                 edge, o->min, o->max);
+    else
+        snprintf(msg, size, "%s is %s %s", text, side, edge);
+    return -1;
+}
+
+/* The size a field of the option's type has (flow/app.h). */
+static size_t field_size(flow_opt_type t)
+{
+    switch (t) {
+    case FLOW_OPT_INT:
+    case FLOW_OPT_DURATION:
+        return sizeof(int64_t);
+    case FLOW_OPT_FLOAT:
+        return sizeof(double);
+    case FLOW_OPT_BOOL:
+        return sizeof(bool);
+    default:
+        return sizeof(const char *);
+    }
+}
+
+/*
+ * Checks one row of the app's table (the rules in flow/app.h) and parses
+ * its default into val. Returns 0, or -1 with the bug written into why.
+ */
+static int check_row(const flow_app_desc *a, const flow_option *o,
+                     flow__optval *val, char *why, size_t size)
+{
+    flow__optval b;
+    char msg[512];
+    if (o->type > FLOW_OPT_PATH_APPEND) {
+        snprintf(why, size, "option '--%s' has an unknown type", o->name);
+        return -1;
+    }
+    if (o->def && !o->required && parse_value(o, o->def, val)) {
+        snprintf(why, size, "the default '%s' of option '--%s' does not parse",
+                 o->def, o->name);
+        return -1;
+    }
+    if ((o->min || o->max) && !has_order(o->type)) {
+        snprintf(why, size,
+                 "option '--%s' has a min or max but is a %s (only int, "
+                 "float and duration have bounds)",
+                 o->name, type_names[o->type]);
+        return -1;
+    }
+    const char *bounds[] = { o->min, o->max };
+    for (size_t k = 0; k < 2; k++) {
+        if (bounds[k] && parse_value(o, bounds[k], &b)) {
+            snprintf(why, size, "the %s '%s' of option '--%s' does not parse",
+                     k ? "max" : "min", bounds[k], o->name);
+            return -1;
+        }
+    }
+    if (o->min && o->max) {
+        flow__optval lo = bound_of(o, o->min), hi = bound_of(o, o->max);
+        if (compare(o, &lo, &hi) > 0) {
+            snprintf(why, size, "option '--%s' has min %s above max %s",
+                     o->name, o->min, o->max);
+            return -1;
+        }
+    }
+    if (val->has && check_range(o, val, o->def, msg, sizeof(msg))) {
+        snprintf(why, size, "the default of option '--%s': %s", o->name, msg);
+        return -1;
+    }
+    if (o->size == 0)
+        return 0;
+    if (o->size != field_size(o->type)) {
+        snprintf(
+            why, size,
+            "option '--%s' fills a field of %zu bytes; its type %s takes %zu",
+            o->name, o->size, type_names[o->type], field_size(o->type));
+        return -1;
+    }
+    if (o->offset > a->state_size || a->state_size - o->offset < o->size) {
+        snprintf(why, size,
+                 "option '--%s' fills a field outside the app state "
+                 "(offset %zu, state_size %zu)",
+                 o->name, o->offset, a->state_size);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Makes the app state of state_size bytes, zeroed, and writes every
+ * option that has a field into it (flow/app.h). Returns 0 or
+ * -FLOW_ENOMEM.
+ */
+static int fill_state(flow_ctx *ctx)
+{
+    const flow_app_desc *a = ctx->app;
+    if (a->state_size == 0)
+        return 0;
+    char *st = calloc(1, a->state_size);
+    if (!st)
+        return -FLOW_ENOMEM;
+    for (size_t i = 0; i < ctx->nopts; i++) {
+        const flow_option *o = &a->options[i];
+        const flow__optval *v = &ctx->opts[i];
+        const char *s = v->has ? v->s : NULL;
+        if (o->size == 0)
+            continue;
+        switch (o->type) {
+        case FLOW_OPT_INT:
+        case FLOW_OPT_DURATION:
+            memcpy(st + o->offset, &v->i, sizeof(v->i));
+            break;
+        case FLOW_OPT_FLOAT:
+            memcpy(st + o->offset, &v->f, sizeof(v->f));
+            break;
+        case FLOW_OPT_BOOL:
+            memcpy(st + o->offset, &v->b, sizeof(v->b));
+            break;
+        default:
+            memcpy(st + o->offset, &s, sizeof(s));
+            break;
+        }
+    }
+    ctx->own_state = st;
+    ctx->state = st;
+    return 0;
+}
+
 static void print_help(const flow_ctx *ctx)
 {
     const flow_app_desc *a = ctx->app;
@@ -243,6 +414,12 @@ static void print_help(const flow_ctx *ctx)
                    o->type == FLOW_OPT_PATH_READ     ? "read"
                    : o->type == FLOW_OPT_PATH_APPEND ? "appended to"
                                                      : "written (replaced)");
+        if (o->min && o->max)
+            printf("      range: %s to %s\n", o->min, o->max);
+        else if (o->min)
+            printf("      at least %s\n", o->min);
+        else if (o->max)
+            printf("      at most %s\n", o->max);
         if (o->required)
             printf("      required\n");
         else if (o->def)
@@ -265,6 +442,21 @@ static void json_cstr(FILE *f, const char *s)
         flow__json_str(f, s, strlen(s));
 }
 
+/* A value in --describe: ints, floats and bools as JSON numbers and
+ * booleans, anything else (durations too) as written. */
+static void json_value(FILE *f, const flow_option *o, const flow__optval *v,
+                       const char *text)
+{
+    if (o->type == FLOW_OPT_INT)
+        fprintf(f, "%lld", (long long)v->i);
+    else if (o->type == FLOW_OPT_FLOAT)
+        fprintf(f, "%.17g", v->f);
+    else if (o->type == FLOW_OPT_BOOL)
+        fputs(v->b ? "true" : "false", f);
+    else
+        json_cstr(f, text);
+}
+
 static void print_describe(const flow_ctx *ctx)
 {
     const flow_app_desc *a = ctx->app;
@@ -282,14 +474,20 @@ static void print_describe(const flow_ctx *ctx)
         fprintf(f, ", \"type\": \"%s\", \"default\": ", type_names[o->type]);
         if (!o->def || o->required)
             fputs("null", f);
-        else if (o->type == FLOW_OPT_INT)
-            fprintf(f, "%lld", (long long)v->i);
-        else if (o->type == FLOW_OPT_FLOAT)
-            fprintf(f, "%.17g", v->f);
-        else if (o->type == FLOW_OPT_BOOL)
-            fputs(v->b ? "true" : "false", f);
         else
-            json_cstr(f, o->def);
+            json_value(f, o, v, o->def);
+        if (has_order(o->type)) {
+            const char *bounds[] = { o->min, o->max };
+            for (size_t k = 0; k < 2; k++) {
+                fprintf(f, ", \"%s\": ", k ? "max" : "min");
+                if (!bounds[k]) {
+                    fputs("null", f);
+                } else {
+                    flow__optval b = bound_of(o, bounds[k]);
+                    json_value(f, o, &b, bounds[k]);
+                }
+            }
+        }
         fprintf(f, ", \"required\": %s, \"description\": ",
                 o->required ? "true" : "false");
         json_cstr(f, o->description);
@@ -486,6 +684,9 @@ static int set_app_option(flow_ctx *ctx, const char *name, size_t nlen,
                      expect_of(o, buf, sizeof(buf)));
             return usage(ctx, "option '--%s': %s", o->name, msg);
         }
+        char msg[1024];
+        if (check_range(o, &val, v, msg, sizeof(msg)))
+            return usage(ctx, "option '--%s': %s", o->name, msg);
         val.set = true;
         ctx->opts[i] = val;
         return 0;
@@ -570,15 +771,12 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
     ctx->opts = calloc(ctx->nopts + 1, sizeof(*ctx->opts));
     if (!ctx->opts)
         return -FLOW_ENOMEM;
-    /* Defaults first; a default that does not parse is an app bug. */
+    /* The table first, with the defaults: a row that breaks the rules is
+     * an app bug. */
     for (size_t i = 0; i < ctx->nopts; i++) {
-        const flow_option *o = &a->options[i];
-        assert(o->type <= FLOW_OPT_PATH_APPEND);
-        if (o->def && !o->required && parse_value(o, o->def, &ctx->opts[i])) {
-            fprintf(stderr,
-                    "flow-%s: bug: the default '%s' of option '--%s' "
-                    "does not parse\n",
-                    a->name, o->def, o->name);
+        char why[1024];
+        if (check_row(a, &a->options[i], &ctx->opts[i], why, sizeof(why))) {
+            fprintf(stderr, "flow-%s: bug: %s\n", a->name, why);
             *done = true;
             *status = 1;
             return -FLOW_EINVAL;
@@ -648,14 +846,19 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
     if (rc) {
         *done = true;
         *status = 2;
+        return rc;
     }
-    return rc;
+    return fill_state(ctx);
 }
 
 void flow__opts_free(flow_ctx *ctx)
 {
     free(ctx->opts);
     ctx->opts = NULL;
+    if (ctx->state == ctx->own_state)
+        ctx->state = NULL;
+    free(ctx->own_state);
+    ctx->own_state = NULL;
 }
 
 static const flow__optval *find(flow_ctx *ctx, const char *name,

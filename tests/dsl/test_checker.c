@@ -1,6 +1,6 @@
 /*
  * Checker and registry tests: roles by position, unknown apps and options
- * with suggestions, required options, value types, taps.
+ * with suggestions, required options, value types and ranges, taps.
  */
 #include "flow-config.h"
 #include "helpers.h"
@@ -298,4 +298,106 @@ Test(checker, path_options)
     cr_assert(strstr(err, "unknown access 'exec'"), "%s", err);
     free(err);
     dsl_registry_destroy(&r);
+}
+
+Test(registry, bounds_from_describe)
+{
+    dsl_registry *r = load_registry();
+    const dsl_app_info *ls = dsl_registry_find(r, "load-sim", DSL_ROLE_ANY);
+    cr_assert_str_eq(ls->options[1].name, "accounts");
+    cr_assert_str_eq(ls->options[1].min, "1");
+    cr_assert_str_eq(ls->options[1].max, "100000000");
+    cr_assert_null(ls->options[0].min);
+    cr_assert_null(ls->options[0].max);
+    cr_assert_str_eq(ls->options[4].name, "illegal-ratio");
+    cr_assert_str_eq(ls->options[4].min, "0");
+    cr_assert_str_eq(ls->options[4].max, "1");
+    const dsl_app_info *t = dsl_registry_find(r, "transform", DSL_ROLE_ANY);
+    cr_assert_str_eq(t->options[3].min, "10ms");
+    cr_assert_str_eq(t->options[3].max, "1h");
+    /* A copy keeps them. */
+    dsl_registry *r2 = dsl_registry_new();
+    cr_assert_eq(dsl_registry_add(r2, ls), 0);
+    cr_assert_str_eq(
+        dsl_registry_find(r2, "load-sim", DSL_ROLE_ANY)->options[1].max,
+        "100000000");
+    dsl_registry_destroy(&r2);
+    dsl_registry_destroy(&r);
+}
+
+Test(registry, bad_bounds)
+{
+    dsl_registry *r = dsl_registry_new();
+    static const struct {
+        const char *doc, *err;
+    } bad[] = {
+        { "{\"name\": \"x\", \"role\": \"sink\", \"options\": [{\"name\": "
+          "\"o\", \"type\": \"int\", \"min\": \"one\"}]}",
+          "app 'x': option 'o' has a bad min 'one'" },
+        { "{\"name\": \"x\", \"role\": \"sink\", \"options\": [{\"name\": "
+          "\"o\", \"type\": \"int\", \"max\": 1.5}]}",
+          "app 'x': option 'o' has a bad max '1.5'" },
+        { "{\"name\": \"x\", \"role\": \"sink\", \"options\": [{\"name\": "
+          "\"o\", \"type\": \"duration\", \"max\": [1]}]}",
+          "app 'x': option 'o' has a bad max" },
+        { "{\"name\": \"x\", \"role\": \"sink\", \"options\": [{\"name\": "
+          "\"o\", \"type\": \"string\", \"min\": 1}]}",
+          "app 'x': option 'o' is a string and has no min" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *err = NULL;
+        cr_assert_eq(
+            dsl_registry_add_describe(r, bad[i].doc, strlen(bad[i].doc), &err),
+            -1, "%s", bad[i].doc);
+        cr_assert_str_eq(err, bad[i].err);
+        free(err);
+    }
+    cr_assert_eq(dsl_registry_count(r), 0);
+    dsl_registry_destroy(&r);
+}
+
+Test(checker, option_ranges)
+{
+    expect_ok("load-sim --accounts=1 --illegal-ratio=1 --rate=0 | counter "
+              "--delay-us=10000000");
+    expect_ok("time --fixed-delay=31536000 | transform --expression=x "
+              "--timeout=10ms | log");
+    expect_ok("time | transform --expression=x --timeout=0.5h | log");
+    expect_err("load-sim --accounts=0 | counter", 20,
+               "bad value '0' for option '--accounts' of app 'load-sim': "
+               "expected an integer from 1 to 100000000");
+    expect_err("load-sim --accounts=100000001 | counter", 20,
+               "expected an integer from 1 to 100000000");
+    expect_err("load-sim --rate=-1 | counter", 16,
+               "bad value '-1' for option '--rate' of app 'load-sim': "
+               "expected an integer of at least 0");
+    expect_err("load-sim --illegal-ratio=1.5 | counter", 25,
+               "bad value '1.5' for option '--illegal-ratio' of app "
+               "'load-sim': expected a number from 0 to 1");
+    expect_err("time | transform --expression=x --ratio=-0.5 | log", 40,
+               "expected a number of at least 0");
+    expect_err("time | transform --expression=x --timeout=9999us | log", 42,
+               "bad value '9999us' for option '--timeout' of app "
+               "'transform': expected a duration from 10ms to 1h");
+    expect_err("time | transform --expression=x --timeout=61m | log", 42,
+               "expected a duration from 10ms to 1h");
+    expect_err("time --fixed-delay=0 | log", 19,
+               "expected an integer from 1 to 31536000");
+    expect_err("time | counter --delay-us=10000001", 26,
+               "bad value '10000001' for option '--delay-us' of app "
+               "'counter': expected an integer from 0 to 10000000");
+}
+
+/* dsl_option_expect is the rule flowd applies to deployment properties
+ * too: the same bounds. */
+Test(checker, option_expect_applies_bounds)
+{
+    dsl_app_option at_most = { .name = "n", .type = DSL_TYPE_INT, .max = "5" };
+    char buf[128];
+    cr_assert_null(dsl_option_expect(&at_most, "5", buf, sizeof buf));
+    cr_assert_null(dsl_option_expect(&at_most, "-7", buf, sizeof buf));
+    cr_assert_str_eq(dsl_option_expect(&at_most, "6", buf, sizeof buf),
+                     "an integer of at most 5");
+    cr_assert_str_eq(dsl_option_expect(&at_most, "x", buf, sizeof buf),
+                     "an integer");
 }

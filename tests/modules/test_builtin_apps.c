@@ -2,7 +2,9 @@
  * The list of built-in apps (FLOW_MODULES_APPS, generated from
  * modules_apps in modules/meson.build) against the descriptors it names
  * and the app directories in the source tree: every app directory is in
- * the list, and every entry's descriptor carries its DSL name.
+ * the list, and every entry's descriptor carries its DSL name. Every
+ * option of every app fills a field of the app's state, and the table
+ * passes the runtime's own check (--describe runs it).
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 
 #include "apps.h"
 
@@ -66,4 +69,81 @@ Test(builtin_apps, every_app_directory_is_listed)
     }
     cr_assert_eq(found, NAPPS, "%zu app directories, %zu apps listed", found,
                  NAPPS);
+}
+
+Test(builtin_apps, every_option_fills_a_field)
+{
+    for (size_t i = 0; i < NAPPS; i++) {
+        const flow_app_desc *a = apps[i].desc;
+        for (const flow_option *o = a->options; o && o->name; o++) {
+            cr_expect_neq(o->size, 0, "%s --%s has no field (FLOW_OPT_FIELD)",
+                          a->name, o->name);
+            cr_expect_leq(o->offset + o->size, a->state_size,
+                          "%s --%s lies outside state_size", a->name, o->name);
+        }
+    }
+}
+
+Test(builtin_apps, tables_pass_the_runtime_check, .init = cr_redirect_stdout)
+{
+    for (size_t i = 0; i < NAPPS; i++) {
+        char *argv[] = { (char *)apps[i].name, "--describe", NULL };
+        cr_expect_eq(flow_app_main(apps[i].desc, 2, argv), 0,
+                     "%s --describe failed", apps[i].name);
+    }
+}
+
+/* The bounds in the tables do what the apps' own checks did. */
+Test(builtin_apps, bounds_refuse_at_start, .init = cr_redirect_stderr)
+{
+    static const struct {
+        const flow_app_desc *app;
+        const char *arg;
+    } cases[] = {
+        { &load_sim_app, "--accounts=0" },
+        { &load_sim_app, "--accounts=100000001" },
+        { &load_sim_app, "--rate=-1" },
+        { &load_sim_app, "--count=-1" },
+        { &load_sim_app, "--illegal-ratio=1.01" },
+        { &time_app, "--fixed-delay=0" },
+        { &time_app, "--fixed-delay=31536001" },
+        { &account_events_app, "--max-accounts=0" },
+        { &counter_app, "--delay-us=10000001" },
+        { &log_app, "--delay-us=-1" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *argv[] = { "app", (char *)cases[i].arg, NULL };
+        cr_expect_eq(flow_app_main(cases[i].app, 2, argv), 2, "%s %s",
+                     cases[i].app->name, cases[i].arg);
+    }
+    fflush(stderr);
+    cr_assert_stderr_eq_str(
+        "flow-load-sim: option '--accounts': 0 is below the minimum 1 (the "
+        "range is 1 to 100000000)\n"
+        "Try 'flow-load-sim --help'.\n"
+        "flow-load-sim: option '--accounts': 100000001 is above the maximum "
+        "100000000 (the range is 1 to 100000000)\n"
+        "Try 'flow-load-sim --help'.\n"
+        "flow-load-sim: option '--rate': -1 is below the minimum 0\n"
+        "Try 'flow-load-sim --help'.\n"
+        "flow-load-sim: option '--count': -1 is below the minimum 0\n"
+        "Try 'flow-load-sim --help'.\n"
+        "flow-load-sim: option '--illegal-ratio': 1.01 is above the maximum "
+        "1 (the range is 0 to 1)\n"
+        "Try 'flow-load-sim --help'.\n"
+        "flow-time: option '--fixed-delay': 0 is below the minimum 1 (the "
+        "range is 1 to 31536000)\n"
+        "Try 'flow-time --help'.\n"
+        "flow-time: option '--fixed-delay': 31536001 is above the maximum "
+        "31536000 (the range is 1 to 31536000)\n"
+        "Try 'flow-time --help'.\n"
+        "flow-account-events: option '--max-accounts': 0 is below the "
+        "minimum 1\n"
+        "Try 'flow-account-events --help'.\n"
+        "flow-counter: option '--delay-us': 10000001 is above the maximum "
+        "10000000 (the range is 0 to 10000000)\n"
+        "Try 'flow-counter --help'.\n"
+        "flow-log: option '--delay-us': -1 is below the minimum 0 (the range "
+        "is 0 to 10000000)\n"
+        "Try 'flow-log --help'.\n");
 }

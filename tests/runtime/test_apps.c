@@ -20,13 +20,20 @@ typedef struct gen_state {
 } gen_state;
 
 static const flow_option gen_options[] = {
-    { "count", FLOW_OPT_INT, "0", false, NULL,
-      "Stop after this many events; 0 never stops." },
-    { "rate", FLOW_OPT_INT, "0", false, NULL,
-      "Events per second; 0 sends as fast as the output takes them." },
-    { "pad", FLOW_OPT_INT, "100", false, NULL,
-      "Bytes of padding in each payload." },
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "count",
+      .type = FLOW_OPT_INT,
+      .def = "0",
+      .description = "Stop after this many events; 0 never stops." },
+    { .name = "rate",
+      .type = FLOW_OPT_INT,
+      .def = "0",
+      .description =
+          "Events per second; 0 sends as fast as the output takes them." },
+    { .name = "pad",
+      .type = FLOW_OPT_INT,
+      .def = "100",
+      .description = "Bytes of padding in each payload." },
+    { .name = NULL },
 };
 
 static int gen_init(flow_ctx *ctx)
@@ -98,11 +105,16 @@ const flow_app_desc test_gen_app = {
 };
 
 static const flow_option pass_options[] = {
-    { "reject-every", FLOW_OPT_INT, "0", false, NULL,
-      "Send events whose n is a multiple of this to the error output." },
-    { "sleep-us", FLOW_OPT_INT, "0", false, NULL,
-      "Sleep this long per event (a slow processor)." },
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "reject-every",
+      .type = FLOW_OPT_INT,
+      .def = "0",
+      .description =
+          "Send events whose n is a multiple of this to the error output." },
+    { .name = "sleep-us",
+      .type = FLOW_OPT_INT,
+      .def = "0",
+      .description = "Sleep this long per event (a slow processor)." },
+    { .name = NULL },
 };
 
 static int pass_event(flow_ctx *ctx, const flow_event *ev)

@@ -8,15 +8,38 @@
 
 static const char *const modes[] = { "fast", "slow", NULL };
 static const flow_option opts[] = {
-    { "name", FLOW_OPT_STRING, "counter", false, NULL, "The name." },
-    { "n", FLOW_OPT_INT, "10", false, NULL, "A count." },
-    { "ratio", FLOW_OPT_FLOAT, "0.5", false, NULL, "A ratio." },
-    { "on", FLOW_OPT_BOOL, "false", false, NULL, "A switch." },
-    { "mode", FLOW_OPT_ENUM, "fast", false, modes, "A mode." },
-    { "every", FLOW_OPT_DURATION, "1s", false, NULL, "A period." },
-    { "field", FLOW_OPT_STRING, NULL, true, NULL, "A required field." },
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "name",
+      .type = FLOW_OPT_STRING,
+      .def = "counter",
+      .description = "The name." },
+    { .name = "n",
+      .type = FLOW_OPT_INT,
+      .def = "10",
+      .description = "A count." },
+    { .name = "ratio",
+      .type = FLOW_OPT_FLOAT,
+      .def = "0.5",
+      .description = "A ratio." },
+    { .name = "on",
+      .type = FLOW_OPT_BOOL,
+      .def = "false",
+      .description = "A switch." },
+    { .name = "mode",
+      .type = FLOW_OPT_ENUM,
+      .def = "fast",
+      .values = modes,
+      .description = "A mode." },
+    { .name = "every",
+      .type = FLOW_OPT_DURATION,
+      .def = "1s",
+      .description = "A period." },
+    { .name = "field",
+      .type = FLOW_OPT_STRING,
+      .required = true,
+      .description = "A required field." },
+    { .name = NULL },
 };
+
 static const flow_app_desc app = {
     .name = "opt-test",
     .role = FLOW_ROLE_PROCESSOR,
@@ -236,11 +259,12 @@ Test(options, describe_is_json, .init = cr_redirect_stdout)
         "{\"name\": \"name\", \"type\": \"string\", \"default\": "
         "\"counter\", \"required\": false, \"description\": \"The name.\", "
         "\"values\": null}, "
-        "{\"name\": \"n\", \"type\": \"int\", \"default\": 10, \"required\": "
-        "false, \"description\": \"A count.\", \"values\": null}, "
+        "{\"name\": \"n\", \"type\": \"int\", \"default\": 10, \"min\": null, "
+        "\"max\": null, \"required\": false, \"description\": \"A count.\", "
+        "\"values\": null}, "
         "{\"name\": \"ratio\", \"type\": \"float\", \"default\": 0.5, "
-        "\"required\": false, \"description\": \"A ratio.\", \"values\": "
-        "null}, "
+        "\"min\": null, \"max\": null, \"required\": false, \"description\": "
+        "\"A ratio.\", \"values\": null}, "
         "{\"name\": \"on\", \"type\": \"bool\", \"default\": false, "
         "\"required\": false, \"description\": \"A switch.\", \"values\": "
         "null}, "
@@ -248,7 +272,8 @@ Test(options, describe_is_json, .init = cr_redirect_stdout)
         "\"required\": false, \"description\": \"A mode.\", \"values\": "
         "[\"fast\", \"slow\"]}, "
         "{\"name\": \"every\", \"type\": \"duration\", \"default\": \"1s\", "
-        "\"required\": false, \"description\": \"A period.\", \"values\": "
+        "\"min\": null, \"max\": null, \"required\": false, \"description\": "
+        "\"A period.\", \"values\": "
         "null}, "
         "{\"name\": \"field\", \"type\": \"string\", \"default\": null, "
         "\"required\": true, \"description\": \"A required field.\", "
@@ -273,11 +298,12 @@ Test(options, help_lists_options_and_flags, .init = cr_redirect_stdout)
 }
 
 static const flow_option path_opts[] = {
-    { "out", FLOW_OPT_PATH, NULL, false, NULL, "An output." },
-    { "in", FLOW_OPT_PATH_READ, NULL, false, NULL, "An input." },
-    { "log", FLOW_OPT_PATH_APPEND, NULL, false, NULL, "A log." },
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "out", .type = FLOW_OPT_PATH, .description = "An output." },
+    { .name = "in", .type = FLOW_OPT_PATH_READ, .description = "An input." },
+    { .name = "log", .type = FLOW_OPT_PATH_APPEND, .description = "A log." },
+    { .name = NULL },
 };
+
 static const flow_app_desc path_app = {
     .name = "path-test",
     .role = FLOW_ROLE_SINK,
@@ -326,4 +352,311 @@ Test(options, path_refused_at_start, .init = cr_redirect_stderr)
         "flow-path-test: --flow.allow-path=relative: give an absolute "
         "directory\n"
         "Try 'flow-path-test --help'.\n");
+}
+
+/* An app whose options fill its state struct, one field of each type,
+ * with bounds on the ordered ones. */
+struct field_state {
+    int64_t before; /* not an option: stays zero */
+    const char *name;
+    int64_t n;
+    double ratio;
+    bool on;
+    const char *mode;
+    int64_t every_us;
+    const char *out;
+    const char *unset;
+};
+
+static const flow_option field_opts[] = {
+    { .name = "name",
+      .type = FLOW_OPT_STRING,
+      .def = "counter",
+      FLOW_OPT_FIELD(struct field_state, name),
+      .description = "A name." },
+    { .name = "n",
+      .type = FLOW_OPT_INT,
+      .def = "10",
+      .min = "1",
+      .max = "100",
+      FLOW_OPT_FIELD(struct field_state, n),
+      .description = "A count." },
+    { .name = "ratio",
+      .type = FLOW_OPT_FLOAT,
+      .def = "0.5",
+      .min = "0",
+      .max = "1",
+      FLOW_OPT_FIELD(struct field_state, ratio),
+      .description = "A ratio." },
+    { .name = "on",
+      .type = FLOW_OPT_BOOL,
+      .def = "false",
+      FLOW_OPT_FIELD(struct field_state, on),
+      .description = "A switch." },
+    { .name = "mode",
+      .type = FLOW_OPT_ENUM,
+      .def = "fast",
+      .values = modes,
+      FLOW_OPT_FIELD(struct field_state, mode),
+      .description = "A mode." },
+    { .name = "every",
+      .type = FLOW_OPT_DURATION,
+      .def = "1s",
+      .min = "10ms",
+      FLOW_OPT_FIELD(struct field_state, every_us),
+      .description = "A period." },
+    { .name = "out",
+      .type = FLOW_OPT_PATH,
+      FLOW_OPT_FIELD(struct field_state, out),
+      .description = "A file." },
+    { .name = "unset",
+      .type = FLOW_OPT_STRING,
+      FLOW_OPT_FIELD(struct field_state, unset),
+      .description = "No default." },
+    { .name = "neg",
+      .type = FLOW_OPT_INT,
+      .def = "0",
+      .max = "0",
+      .description = "No field, only a maximum." },
+    { .name = NULL },
+};
+
+static const flow_app_desc field_app = {
+    .name = "field-test",
+    .role = FLOW_ROLE_SINK,
+    .description = "Fields.",
+    .options = field_opts,
+    .state_size = sizeof(struct field_state),
+};
+
+Test(options, fields_filled_at_their_offsets)
+{
+    int status = -1;
+    char *argv[] = { "x",        "--name=c2",   "--n=100",    "--ratio=0.25",
+                     "--on",     "--mode=slow", "--every=2s", "--out=x.json",
+                     "--neg=-5", NULL };
+    flow_ctx *ctx = flow__ctx_new(&field_app, 9, argv, &status);
+    cr_assert_not_null(ctx);
+    cr_assert_eq(status, 0);
+    const struct field_state *st = flow_state(ctx);
+    cr_assert_not_null(st);
+    cr_assert_eq(st->before, 0);
+    cr_assert_str_eq(st->name, "c2");
+    cr_assert_eq(st->n, 100);
+    cr_assert_float_eq(st->ratio, 0.25, 1e-12);
+    cr_assert(st->on);
+    cr_assert_str_eq(st->mode, "slow");
+    cr_assert_eq(st->every_us, 2000000);
+    cr_assert_str_eq(st->out, "x.json");
+    cr_assert_null(st->unset);
+    /* The getters still agree with the fields. */
+    cr_assert_eq(flow_opt_int(ctx, "n"), 100);
+    cr_assert_eq(flow_opt_int(ctx, "neg"), -5);
+    flow__ctx_free(&ctx);
+}
+
+Test(options, fields_take_the_defaults)
+{
+    int status = -1;
+    char *argv[] = { "x", NULL };
+    flow_ctx *ctx = flow__ctx_new(&field_app, 1, argv, &status);
+    cr_assert_not_null(ctx);
+    const struct field_state *st = flow_state(ctx);
+    cr_assert_not_null(st);
+    cr_assert_str_eq(st->name, "counter");
+    cr_assert_eq(st->n, 10);
+    cr_assert_float_eq(st->ratio, 0.5, 1e-12);
+    cr_assert_not(st->on);
+    cr_assert_str_eq(st->mode, "fast");
+    cr_assert_eq(st->every_us, 1000000);
+    cr_assert_null(st->out);
+    cr_assert_null(st->unset);
+    flow__ctx_free(&ctx);
+}
+
+/* An app without state_size has no state until it sets one. */
+Test(options, no_state_without_state_size)
+{
+    int status = -1;
+    char *argv[] = { "x", "--field=f", NULL };
+    flow_ctx *ctx = parse(&status, 2, argv);
+    cr_assert_not_null(ctx);
+    cr_assert_null(flow_state(ctx));
+    flow__ctx_free(&ctx);
+}
+
+static void out_of_range(const char *arg)
+{
+    int status = -1;
+    char *argv[] = { "x", (char *)arg, NULL };
+    cr_assert_null(flow__ctx_new(&field_app, 2, argv, &status), "%s", arg);
+    cr_assert_eq(status, 2, "%s: status %d", arg, status);
+}
+
+Test(options, bounds_refuse_with_the_range, .init = cr_redirect_stderr)
+{
+    out_of_range("--n=0");
+    out_of_range("--n=101");
+    out_of_range("--ratio=-0.01");
+    out_of_range("--ratio=1.5");
+    out_of_range("--every=9ms");
+    out_of_range("--every=9999us");
+    out_of_range("--neg=1");
+    fflush(stderr);
+    cr_assert_stderr_eq_str(
+        "flow-field-test: option '--n': 0 is below the minimum 1 (the range "
+        "is 1 to 100)\n"
+        "Try 'flow-field-test --help'.\n"
+        "flow-field-test: option '--n': 101 is above the maximum 100 (the "
+        "range is 1 to 100)\n"
+        "Try 'flow-field-test --help'.\n"
+        "flow-field-test: option '--ratio': -0.01 is below the minimum 0 "
+        "(the range is 0 to 1)\n"
+        "Try 'flow-field-test --help'.\n"
+        "flow-field-test: option '--ratio': 1.5 is above the maximum 1 (the "
+        "range is 0 to 1)\n"
+        "Try 'flow-field-test --help'.\n"
+        "flow-field-test: option '--every': 9ms is below the minimum 10ms\n"
+        "Try 'flow-field-test --help'.\n"
+        "flow-field-test: option '--every': 9999us is below the minimum "
+        "10ms\n"
+        "Try 'flow-field-test --help'.\n"
+        "flow-field-test: option '--neg': 1 is above the maximum 0\n"
+        "Try 'flow-field-test --help'.\n");
+}
+
+/* The bounds themselves are accepted. */
+Test(options, bounds_are_inclusive)
+{
+    int status = -1;
+    char *argv[] = { "x",         "--n=1", "--ratio=1", "--every=10ms",
+                     "--neg=-99", NULL };
+    flow_ctx *ctx = flow__ctx_new(&field_app, 5, argv, &status);
+    cr_assert_not_null(ctx);
+    const struct field_state *st = flow_state(ctx);
+    cr_assert_eq(st->n, 1);
+    cr_assert_float_eq(st->ratio, 1, 1e-12);
+    cr_assert_eq(st->every_us, 10000);
+    flow__ctx_free(&ctx);
+}
+
+Test(options, describe_shows_the_bounds, .init = cr_redirect_stdout)
+{
+    int status = -1;
+    char *argv[] = { "x", "--describe", NULL };
+    cr_assert_null(flow__ctx_new(&field_app, 2, argv, &status));
+    cr_assert_eq(status, 0);
+    fflush(stdout);
+    char buf[8192] = { 0 };
+    FILE *f = cr_get_redirected_stdout();
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    cr_assert(strstr(buf, "{\"name\": \"n\", \"type\": \"int\", \"default\": "
+                          "10, \"min\": 1, \"max\": 100, \"required\""),
+              "%s", buf);
+    cr_assert(strstr(buf, "\"type\": \"float\", \"default\": 0.5, \"min\": "
+                          "0, \"max\": 1, \"required\""),
+              "%s", buf);
+    cr_assert(strstr(buf, "\"type\": \"duration\", \"default\": \"1s\", "
+                          "\"min\": \"10ms\", \"max\": null, \"required\""),
+              "%s", buf);
+    cr_assert(strstr(buf, "{\"name\": \"neg\", \"type\": \"int\", "
+                          "\"default\": 0, \"min\": null, \"max\": 0, "),
+              "%s", buf);
+    /* Types without order have no bounds. */
+    cr_assert(strstr(buf, "{\"name\": \"name\", \"type\": \"string\", "
+                          "\"default\": \"counter\", \"required\""),
+              "%s", buf);
+}
+
+Test(options, help_shows_the_bounds, .init = cr_redirect_stdout)
+{
+    int status = -1;
+    char *argv[] = { "x", "--help", NULL };
+    cr_assert_null(flow__ctx_new(&field_app, 2, argv, &status));
+    cr_assert_eq(status, 0);
+    fflush(stdout);
+    char buf[8192] = { 0 };
+    FILE *f = cr_get_redirected_stdout();
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    cr_assert(strstr(buf, "  --n=<int>\n      A count.\n      range: 1 to "
+                          "100\n      default: 10\n"),
+              "%s", buf);
+    cr_assert(strstr(buf, "      at least 10ms\n"), "%s", buf);
+    cr_assert(strstr(buf, "      at most 0\n"), "%s", buf);
+}
+
+/* Tables that break the rules of flow/app.h: the app says which row and
+ * exits 1, before anything else (--describe too). */
+struct small_state {
+    int32_t n;
+};
+
+static void table_bug(const flow_option *rows, size_t state_size,
+                      const char *expect)
+{
+    const flow_app_desc bug_app = {
+        .name = "bug",
+        .role = FLOW_ROLE_SINK,
+        .description = "Bad table.",
+        .options = rows,
+        .state_size = state_size,
+    };
+    int status = -1;
+    char *argv[] = { "x", "--describe", NULL };
+    cr_assert_null(flow__ctx_new(&bug_app, 2, argv, &status), "%s", expect);
+    cr_assert_eq(status, 1, "%s: status %d", expect, status);
+    (void)expect;
+}
+
+static const flow_option wrong_size[] = {
+    { .name = "n",
+      .type = FLOW_OPT_INT,
+      FLOW_OPT_FIELD(struct small_state, n) },
+    { .name = NULL },
+};
+static const flow_option outside[] = {
+    { .name = "n",
+      .type = FLOW_OPT_INT,
+      FLOW_OPT_FIELD(struct field_state, n) },
+    { .name = NULL },
+};
+static const flow_option bound_on_string[] = {
+    { .name = "s", .type = FLOW_OPT_STRING, .min = "a" },
+    { .name = NULL },
+};
+static const flow_option bad_bound[] = {
+    { .name = "n", .type = FLOW_OPT_INT, .max = "ten" },
+    { .name = NULL },
+};
+static const flow_option crossed[] = {
+    { .name = "n", .type = FLOW_OPT_INT, .min = "5", .max = "4" },
+    { .name = NULL },
+};
+static const flow_option bad_default[] = {
+    { .name = "n", .type = FLOW_OPT_INT, .def = "0", .min = "1" },
+    { .name = NULL },
+};
+
+Test(options, table_bugs_are_caught, .init = cr_redirect_stderr)
+{
+    table_bug(wrong_size, sizeof(struct small_state), "size");
+    table_bug(outside, sizeof(int64_t), "outside");
+    table_bug(bound_on_string, 0, "string");
+    table_bug(bad_bound, 0, "bound");
+    table_bug(crossed, 0, "crossed");
+    table_bug(bad_default, 0, "default");
+    fflush(stderr);
+    cr_assert_stderr_eq_str(
+        "flow-bug: bug: option '--n' fills a field of 4 bytes; its type int "
+        "takes 8\n"
+        "flow-bug: bug: option '--n' fills a field outside the app state "
+        "(offset 16, state_size 8)\n"
+        "flow-bug: bug: option '--s' has a min or max but is a string (only "
+        "int, float and duration have bounds)\n"
+        "flow-bug: bug: the max 'ten' of option '--n' does not parse\n"
+        "flow-bug: bug: option '--n' has min 5 above max 4\n"
+        "flow-bug: bug: the default of option '--n': 0 is below the minimum "
+        "1\n");
 }

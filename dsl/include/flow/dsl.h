@@ -273,6 +273,8 @@ typedef struct dsl_app_option {
     dsl_type type;
     bool required;
     char *default_value;    /* or NULL */
+    char *min, *max;        /* bounds of an int, float or duration, as
+                             * written (inclusive); NULL = none */
     char *description;      /* or NULL */
     char **values;          /* allowed values for DSL_TYPE_ENUM */
     dsl_path_access access; /* DSL_TYPE_PATH: read, write or append */
@@ -367,7 +369,8 @@ int dsl_check_file(const dsl_file *f, const dsl_check_ctx *ctx, const char *src,
 
 /* The rule for an option's value, the one the checker applies to the
  * options of a definition (and flowd to deployment properties): NULL when
- * `value` is acceptable for `def`, else what is expected ("an integer",
+ * `value` is acceptable for `def` (well-formed and within its min and
+ * max), else what is expected ("an integer", "an integer from 1 to 100",
  * "one of A, B, C; did you mean 'B'?"), a static string or `buf`. */
 const char *dsl_option_expect(const dsl_app_option *def, const char *value,
                               char *buf, size_t len);

@@ -18,27 +18,25 @@
 #include <string.h>
 
 struct account_events {
+    int64_t max_accounts; /* --max-accounts, at least 1 */
     struct acct_table accounts;
 };
 
 static const flow_option options[] = {
-    { "max-accounts", FLOW_OPT_INT, "10000000", false, NULL,
-      "Most accounts held; events for further new accounts are rejected." },
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "max-accounts",
+      .type = FLOW_OPT_INT,
+      .def = "10000000",
+      .min = "1",
+      FLOW_OPT_FIELD(struct account_events, max_accounts),
+      .description = "Most accounts held; events for further new accounts "
+                     "are rejected." },
+    { .name = NULL },
 };
 
 static int init(flow_ctx *ctx)
 {
-    int64_t max = flow_opt_int(ctx, "max-accounts");
-    if (max < 1) {
-        flow_log(ctx, "--max-accounts=%" PRId64 " must be at least 1", max);
-        return -FLOW_EOPTION;
-    }
-    struct account_events *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -FLOW_ENOMEM;
-    acct_table_init(&s->accounts, (size_t)max);
-    flow_set_state(ctx, s);
+    struct account_events *s = flow_state(ctx);
+    acct_table_init(&s->accounts, (size_t)s->max_accounts);
     return 0;
 }
 
@@ -283,11 +281,7 @@ static int restore(flow_ctx *ctx, const void *data, size_t len)
 static void fini(flow_ctx *ctx)
 {
     struct account_events *s = flow_state(ctx);
-    if (!s)
-        return;
     acct_table_fini(&s->accounts);
-    free(s);
-    flow_set_state(ctx, NULL);
 }
 
 const flow_app_desc account_events_app = {
@@ -299,6 +293,7 @@ const flow_app_desc account_events_app = {
                    "the error output with the reason, duplicates are "
                    "skipped and counted.",
     .options = options,
+    .state_size = sizeof(struct account_events),
     .init = init,
     .on_event = on_event,
     .snapshot = snapshot,

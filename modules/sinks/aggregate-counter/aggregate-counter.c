@@ -14,40 +14,41 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 struct aggc {
     flow_counter *c;
-    const char *name;
-    const char *time_field; /* NULL = arrival time */
+    const char *name;       /* --name, then the label when not given */
+    const char *time_field; /* --time-field; NULL = arrival time */
     struct buckets buckets;
     struct sinkopts so;
     uint64_t bad_time; /* events whose time field was missing or bad */
 };
 
 static const flow_option options[] = {
-    { "name", FLOW_OPT_STRING, NULL, false, NULL,
-      "Name of the counter (default: the app's label)." },
-    { "time-field", FLOW_OPT_STRING, NULL, false, NULL,
-      "Payload field holding the event's time (epoch s, ms or us, or "
-      "ISO-8601); default: the arrival time." },
-    SINKOPTS_ROWS,
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "name",
+      .type = FLOW_OPT_STRING,
+      FLOW_OPT_FIELD(struct aggc, name),
+      .description = "Name of the counter (default: the app's label)." },
+    { .name = "time-field",
+      .type = FLOW_OPT_STRING,
+      FLOW_OPT_FIELD(struct aggc, time_field),
+      .description = "Payload field holding the event's time (epoch s, ms or "
+                     "us, or ISO-8601); default: the arrival time." },
+    SINKOPTS_ROWS(struct aggc, so),
+    { .name = NULL },
 };
 
 static int init(flow_ctx *ctx)
 {
-    const char *name = flow_opt_str(ctx, "name");
-    const char *tf = flow_opt_str(ctx, "time-field");
-    struct aggc *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -FLOW_ENOMEM;
-    s->name = name && *name ? name : flow_label(ctx);
-    s->time_field = tf && *tf ? tf : NULL;
+    struct aggc *s = flow_state(ctx);
+    if (!s->name || !*s->name)
+        s->name = flow_label(ctx);
+    if (s->time_field && !*s->time_field)
+        s->time_field = NULL;
     int rc = buckets_init(&s->buckets) < 0 ? -FLOW_ENOMEM : 0;
     if (rc == 0)
-        rc = sinkopts_init(&s->so, ctx);
+        rc = sinkopts_init(&s->so);
     if (rc == 0) {
         s->c = flow_counter_get(ctx, FLOW_AGGREGATE_COUNTER, s->name);
         rc = s->c ? 0 : -FLOW_ENOMEM;
@@ -55,11 +56,8 @@ static int init(flow_ctx *ctx)
     if (rc < 0) {
         sinkopts_fini(&s->so, ctx);
         buckets_fini(&s->buckets);
-        free(s);
-        return rc;
     }
-    flow_set_state(ctx, s);
-    return 0;
+    return rc;
 }
 
 static int on_event(flow_ctx *ctx, const flow_event *ev)
@@ -112,8 +110,6 @@ static void print_buckets(const struct aggc *s)
 static void fini(flow_ctx *ctx)
 {
     struct aggc *s = flow_state(ctx);
-    if (!s)
-        return;
     if (s->bad_time)
         flow_log(ctx,
                  "%" PRIu64 " events had no usable '%s' time; counted "
@@ -123,8 +119,6 @@ static void fini(flow_ctx *ctx)
         print_buckets(s);
     sinkopts_fini(&s->so, ctx);
     buckets_fini(&s->buckets);
-    free(s);
-    flow_set_state(ctx, NULL);
 }
 
 const flow_app_desc aggregate_counter_app = {
@@ -133,6 +127,7 @@ const flow_app_desc aggregate_counter_app = {
     .description = "Counts events in minute, hour, day, month and year "
                    "buckets, by arrival time or an event time field.",
     .options = options,
+    .state_size = sizeof(struct aggc),
     .init = init,
     .on_event = on_event,
     .fini = fini,

@@ -7,40 +7,34 @@
 #include "apps.h"
 #include "sinkopts.h"
 
-#include <stdlib.h>
-
 struct counter {
     flow_counter *c;
-    const char *name;
+    const char *name; /* --name, then the label when not given */
     struct sinkopts so;
 };
 
 static const flow_option options[] = {
-    { "name", FLOW_OPT_STRING, NULL, false, NULL,
-      "Name of the counter (default: the app's label)." },
-    SINKOPTS_ROWS,
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "name",
+      .type = FLOW_OPT_STRING,
+      FLOW_OPT_FIELD(struct counter, name),
+      .description = "Name of the counter (default: the app's label)." },
+    SINKOPTS_ROWS(struct counter, so),
+    { .name = NULL },
 };
 
 static int init(flow_ctx *ctx)
 {
-    const char *name = flow_opt_str(ctx, "name");
-    struct counter *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -FLOW_ENOMEM;
-    int rc = sinkopts_init(&s->so, ctx);
-    s->name = name && *name ? name : flow_label(ctx);
+    struct counter *s = flow_state(ctx);
+    if (!s->name || !*s->name)
+        s->name = flow_label(ctx);
+    int rc = sinkopts_init(&s->so);
     if (rc == 0) {
         s->c = flow_counter_get(ctx, FLOW_COUNTER, s->name);
         rc = s->c ? 0 : -FLOW_ENOMEM;
     }
-    if (rc < 0) {
+    if (rc < 0)
         sinkopts_fini(&s->so, ctx);
-        free(s);
-        return rc;
-    }
-    flow_set_state(ctx, s);
-    return 0;
+    return rc;
 }
 
 static int on_event(flow_ctx *ctx, const flow_event *ev)
@@ -53,14 +47,10 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
 static void fini(flow_ctx *ctx)
 {
     struct counter *s = flow_state(ctx);
-    if (!s)
-        return;
     if (!flow_has_control(ctx))
         sinkopts_print_final("counter", s->name,
                              flow_counter_total(s->c, NULL, 0), NULL);
     sinkopts_fini(&s->so, ctx);
-    free(s);
-    flow_set_state(ctx, NULL);
 }
 
 const flow_app_desc counter_app = {
@@ -69,6 +59,7 @@ const flow_app_desc counter_app = {
     .description = "Counts events under a name; the count goes to the "
                    "server's analytics with per-second increments.",
     .options = options,
+    .state_size = sizeof(struct counter),
     .init = init,
     .on_event = on_event,
     .fini = fini,

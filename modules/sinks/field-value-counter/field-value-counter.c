@@ -8,45 +8,45 @@
 #include "fvmap.h"
 #include "sinkopts.h"
 
-#include <stdlib.h>
-
 /* Distinct values kept for the final print; the runtime's counter keeps
  * its own for the reports. */
 #define MAX_VALUES 100000
 
 struct fvc {
     flow_counter *c;
-    const char *field;
-    const char *name;
+    const char *field; /* --field-name */
+    const char *name;  /* --name, then the label when not given */
     struct fvmap values;
     struct sinkopts so;
     uint64_t missing; /* events without the field, or with a map there */
 };
 
 static const flow_option options[] = {
-    { "field-name", FLOW_OPT_STRING, NULL, true, NULL,
-      "Payload field whose values are counted (a.b for nested maps)." },
-    { "name", FLOW_OPT_STRING, NULL, false, NULL,
-      "Name of the counter (default: the app's label)." },
-    SINKOPTS_ROWS,
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "field-name",
+      .type = FLOW_OPT_STRING,
+      .required = true,
+      FLOW_OPT_FIELD(struct fvc, field),
+      .description =
+          "Payload field whose values are counted (a.b for nested maps)." },
+    { .name = "name",
+      .type = FLOW_OPT_STRING,
+      FLOW_OPT_FIELD(struct fvc, name),
+      .description = "Name of the counter (default: the app's label)." },
+    SINKOPTS_ROWS(struct fvc, so),
+    { .name = NULL },
 };
 
 static int init(flow_ctx *ctx)
 {
-    const char *field = flow_opt_str(ctx, "field-name");
-    const char *name = flow_opt_str(ctx, "name");
-    if (!field || !*field) {
+    struct fvc *s = flow_state(ctx);
+    if (!*s->field) {
         flow_log(ctx, "--field-name must name a payload field");
         return -FLOW_EOPTION;
     }
-    struct fvc *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -FLOW_ENOMEM;
-    s->field = field;
-    s->name = name && *name ? name : flow_label(ctx);
+    if (!s->name || !*s->name)
+        s->name = flow_label(ctx);
     fvmap_init(&s->values, MAX_VALUES);
-    int rc = sinkopts_init(&s->so, ctx);
+    int rc = sinkopts_init(&s->so);
     if (rc == 0) {
         s->c = flow_counter_get(ctx, FLOW_FIELD_VALUE_COUNTER, s->name);
         rc = s->c ? 0 : -FLOW_ENOMEM;
@@ -54,11 +54,8 @@ static int init(flow_ctx *ctx)
     if (rc < 0) {
         sinkopts_fini(&s->so, ctx);
         fvmap_fini(&s->values);
-        free(s);
-        return rc;
     }
-    flow_set_state(ctx, s);
-    return 0;
+    return rc;
 }
 
 static int count_scalar(struct fvc *s, const flow_mp_value *v)
@@ -106,8 +103,6 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
 static void fini(flow_ctx *ctx)
 {
     struct fvc *s = flow_state(ctx);
-    if (!s)
-        return;
     if (s->missing)
         flow_log(ctx, "%llu events had no countable '%s' field",
                  (unsigned long long)s->missing, s->field);
@@ -116,8 +111,6 @@ static void fini(flow_ctx *ctx)
                              flow_counter_total(s->c, NULL, 0), &s->values);
     sinkopts_fini(&s->so, ctx);
     fvmap_fini(&s->values);
-    free(s);
-    flow_set_state(ctx, NULL);
 }
 
 const flow_app_desc field_value_counter_app = {
@@ -126,6 +119,7 @@ const flow_app_desc field_value_counter_app = {
     .description = "Counts events per distinct value of a payload field "
                    "(each element of a list-valued field).",
     .options = options,
+    .state_size = sizeof(struct fvc),
     .init = init,
     .on_event = on_event,
     .fini = fini,

@@ -14,16 +14,16 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum expr { EXPR_PAYLOAD, EXPR_EVENT, EXPR_FIELD };
 
 struct logsink {
-    enum expr expr;
-    const char *field;
-    const char *name;
-    const char *level;
+    const char *level;      /* --level */
+    const char *name;       /* --name, then the label when not given */
+    const char *expression; /* --expression */
+    enum expr expr;         /* what --expression asks for */
+    const char *field;      /* EXPR_FIELD: the payload field */
     FILE *out;
     flow_buf line;
     struct sinkopts so;
@@ -33,24 +33,32 @@ static const char *const levels[] = { "TRACE", "DEBUG", "INFO",
                                       "WARN",  "ERROR", NULL };
 
 static const flow_option options[] = {
-    { "level", FLOW_OPT_ENUM, "INFO", false, levels,
-      "Log level: WARN and ERROR print on stderr, the others on stdout." },
-    { "name", FLOW_OPT_STRING, NULL, false, NULL,
-      "Logger name shown with --expression=event (default: the label)." },
-    { "expression", FLOW_OPT_STRING, "payload", false, NULL,
-      "What to print: payload, event (headers and payload), or a payload "
-      "field name." },
-    SINKOPTS_ROWS,
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "level",
+      .type = FLOW_OPT_ENUM,
+      .def = "INFO",
+      .values = levels,
+      FLOW_OPT_FIELD(struct logsink, level),
+      .description = "Log level: WARN and ERROR print on stderr, the others "
+                     "on stdout." },
+    { .name = "name",
+      .type = FLOW_OPT_STRING,
+      FLOW_OPT_FIELD(struct logsink, name),
+      .description =
+          "Logger name shown with --expression=event (default: the label)." },
+    { .name = "expression",
+      .type = FLOW_OPT_STRING,
+      .def = "payload",
+      FLOW_OPT_FIELD(struct logsink, expression),
+      .description = "What to print: payload, event (headers and payload), "
+                     "or a payload field name." },
+    SINKOPTS_ROWS(struct logsink, so),
+    { .name = NULL },
 };
 
 static int init(flow_ctx *ctx)
 {
-    struct logsink *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -FLOW_ENOMEM;
-    const char *e = flow_opt_str(ctx, "expression");
-    const char *name = flow_opt_str(ctx, "name");
+    struct logsink *s = flow_state(ctx);
+    const char *e = s->expression;
     if (!e || !*e || strcmp(e, "payload") == 0) {
         s->expr = EXPR_PAYLOAD;
     } else if (strcmp(e, "event") == 0) {
@@ -59,20 +67,16 @@ static int init(flow_ctx *ctx)
         s->expr = EXPR_FIELD;
         s->field = e;
     }
-    s->level = flow_opt_enum(ctx, "level");
-    s->name = name && *name ? name : flow_label(ctx);
+    if (!s->name || !*s->name)
+        s->name = flow_label(ctx);
     s->out = (strcmp(s->level, "WARN") == 0 || strcmp(s->level, "ERROR") == 0)
                  ? stderr
                  : stdout;
     flow_buf_init(&s->line);
-    int rc = sinkopts_init(&s->so, ctx);
-    if (rc < 0) {
+    int rc = sinkopts_init(&s->so);
+    if (rc < 0)
         sinkopts_fini(&s->so, ctx);
-        free(s);
-        return rc;
-    }
-    flow_set_state(ctx, s);
-    return 0;
+    return rc;
 }
 
 static int format_event(struct logsink *s, const flow_event *ev)
@@ -140,12 +144,8 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
 static void fini(flow_ctx *ctx)
 {
     struct logsink *s = flow_state(ctx);
-    if (!s)
-        return;
     sinkopts_fini(&s->so, ctx);
     flow_buf_fini(&s->line);
-    free(s);
-    flow_set_state(ctx, NULL);
 }
 
 const flow_app_desc log_app = {
@@ -154,6 +154,7 @@ const flow_app_desc log_app = {
     .description = "Prints each event as a JSON line: its payload, the "
                    "whole event, or one payload field.",
     .options = options,
+    .state_size = sizeof(struct logsink),
     .init = init,
     .on_event = on_event,
     .fini = fini,

@@ -9,70 +9,66 @@
 #include "loadgen.h"
 
 #include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 /* Most events emitted by one on_tick, so the loop stays responsive. */
 #define MAX_PER_TICK 4096
 
 struct load_sim {
+    int64_t seed;         /* --seed */
+    int64_t accounts;     /* --accounts, 1 to 100000000 */
+    int64_t rate;         /* --rate: events/s; 0 = as fast as the output
+                           * takes them */
+    int64_t count;        /* --count: stop after this many; 0 = never */
+    double illegal_ratio; /* --illegal-ratio, 0 to 1 */
     struct loadgen gen;
-    uint64_t count;   /* stop after this many; 0 = never */
-    uint64_t rate;    /* events/s; 0 = as fast as the output takes them */
     uint64_t emitted; /* events sent */
     int64_t start_us; /* when the first tick ran */
 };
 
 static const flow_option options[] = {
-    { "seed", FLOW_OPT_INT, "42", false, NULL,
-      "Seed of the generator: the same seed gives the same events." },
-    { "accounts", FLOW_OPT_INT, "1000", false, NULL,
-      "Number of accounts the events are spread over." },
-    { "rate", FLOW_OPT_INT, "1000", false, NULL,
-      "Events per second; 0 sends as fast as the stream takes them." },
-    { "count", FLOW_OPT_INT, "0", false, NULL,
-      "Stop after this many events; 0 never stops." },
-    { "illegal-ratio", FLOW_OPT_FLOAT, "0", false, NULL,
-      "Fraction (0 to 1) of deliberately illegal transitions." },
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "seed",
+      .type = FLOW_OPT_INT,
+      .def = "42",
+      FLOW_OPT_FIELD(struct load_sim, seed),
+      .description =
+          "Seed of the generator: the same seed gives the same events." },
+    { .name = "accounts",
+      .type = FLOW_OPT_INT,
+      .def = "1000",
+      .min = "1",
+      .max = "100000000",
+      FLOW_OPT_FIELD(struct load_sim, accounts),
+      .description = "Number of accounts the events are spread over." },
+    { .name = "rate",
+      .type = FLOW_OPT_INT,
+      .def = "1000",
+      .min = "0",
+      FLOW_OPT_FIELD(struct load_sim, rate),
+      .description =
+          "Events per second; 0 sends as fast as the stream takes them." },
+    { .name = "count",
+      .type = FLOW_OPT_INT,
+      .def = "0",
+      .min = "0",
+      FLOW_OPT_FIELD(struct load_sim, count),
+      .description = "Stop after this many events; 0 never stops." },
+    { .name = "illegal-ratio",
+      .type = FLOW_OPT_FLOAT,
+      .def = "0",
+      .min = "0",
+      .max = "1",
+      FLOW_OPT_FIELD(struct load_sim, illegal_ratio),
+      .description = "Fraction (0 to 1) of deliberately illegal transitions." },
+    { .name = NULL },
 };
 
 static int init(flow_ctx *ctx)
 {
-    int64_t seed = flow_opt_int(ctx, "seed");
-    int64_t accounts = flow_opt_int(ctx, "accounts");
-    int64_t rate = flow_opt_int(ctx, "rate");
-    int64_t count = flow_opt_int(ctx, "count");
-    double ratio = flow_opt_float(ctx, "illegal-ratio");
-    if (accounts < 1 || accounts > 100000000) {
-        flow_log(ctx,
-                 "--accounts=%" PRId64 " is out of range: give 1 to "
-                 "100000000",
-                 accounts);
-        return -FLOW_EOPTION;
-    }
-    if (rate < 0 || count < 0) {
-        flow_log(ctx, "--rate and --count must not be negative");
-        return -FLOW_EOPTION;
-    }
-    if (!(ratio >= 0 && ratio <= 1)) {
-        flow_log(ctx,
-                 "--illegal-ratio=%g is out of range: give a fraction "
-                 "from 0 to 1",
-                 ratio);
-        return -FLOW_EOPTION;
-    }
-    struct load_sim *s = calloc(1, sizeof(*s));
-    if (!s)
+    struct load_sim *s = flow_state(ctx);
+    if (loadgen_init(&s->gen, (uint64_t)s->seed, (uint64_t)s->accounts,
+                     s->illegal_ratio) < 0)
         return -FLOW_ENOMEM;
-    if (loadgen_init(&s->gen, (uint64_t)seed, (uint64_t)accounts, ratio) < 0) {
-        free(s);
-        return -FLOW_ENOMEM;
-    }
-    s->count = (uint64_t)count;
-    s->rate = (uint64_t)rate;
     s->start_us = -1;
-    flow_set_state(ctx, s);
     return 0;
 }
 
@@ -116,20 +112,22 @@ static int emit_one(flow_ctx *ctx, struct load_sim *s, int64_t now_us)
 static int on_tick(flow_ctx *ctx)
 {
     struct load_sim *s = flow_state(ctx);
+    /* Neither is negative (their minimum is 0). */
+    uint64_t rate = (uint64_t)s->rate, count = (uint64_t)s->count;
     int64_t now = flow_clock_us();
     if (s->start_us < 0)
         s->start_us = now;
     uint64_t want = MAX_PER_TICK;
-    if (s->rate) {
+    if (rate) {
         /* Catch up with the schedule: rate * elapsed events by now. */
         uint64_t due =
-            (uint64_t)((double)s->rate * (double)(now - s->start_us) / 1e6) + 1;
+            (uint64_t)((double)rate * (double)(now - s->start_us) / 1e6) + 1;
         want = due > s->emitted ? due - s->emitted : 0;
         if (want > MAX_PER_TICK)
             want = MAX_PER_TICK;
     }
-    if (s->count && want > s->count - s->emitted)
-        want = s->count - s->emitted;
+    if (count && want > count - s->emitted)
+        want = count - s->emitted;
     size_t room = flow_emit_room(ctx);
     if (want > room)
         want = room;
@@ -138,9 +136,9 @@ static int on_tick(flow_ctx *ctx)
         if (rc < 0)
             return rc;
     }
-    if (s->count && s->emitted >= s->count)
+    if (count && s->emitted >= count)
         return FLOW_TICK_DONE;
-    if (s->rate == 0 || want == room)
+    if (rate == 0 || want == room)
         return FLOW_TICK_MORE;
     return FLOW_TICK_IDLE;
 }
@@ -148,11 +146,7 @@ static int on_tick(flow_ctx *ctx)
 static void fini(flow_ctx *ctx)
 {
     struct load_sim *s = flow_state(ctx);
-    if (!s)
-        return;
     loadgen_fini(&s->gen);
-    free(s);
-    flow_set_state(ctx, NULL);
 }
 
 const flow_app_desc load_sim_app = {
@@ -162,6 +156,7 @@ const flow_app_desc load_sim_app = {
                    "confirmed, activated, suspended, archived, deposits, "
                    "withdrawals) for a number of accounts at a given rate.",
     .options = options,
+    .state_size = sizeof(struct load_sim),
     .init = init,
     .on_tick = on_tick,
     .tick_us = 1000,

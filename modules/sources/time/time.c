@@ -6,50 +6,45 @@
 #include "apps.h"
 #include "datefmt.h"
 
-#include <inttypes.h>
-#include <stdlib.h>
+#include <stdint.h>
 
 struct timesrc {
-    const char *format;
+    int64_t fixed_delay; /* --fixed-delay: seconds, 1 to 31536000 */
+    const char *format;  /* --date-format */
     int64_t delay_us;
     int64_t next_us; /* when the next event is due; 0 = at once */
 };
 
 static const flow_option options[] = {
-    { "fixed-delay", FLOW_OPT_INT, "1", false, NULL,
-      "Seconds between two events." },
-    { "date-format", FLOW_OPT_STRING, "MM/dd/yy HH:mm:ss", false, NULL,
-      "How the time is written (Java SimpleDateFormat letters: yyyy MM dd "
-      "HH mm ss SSS ...; UTC)." },
-    { NULL, 0, NULL, false, NULL, NULL },
+    { .name = "fixed-delay",
+      .type = FLOW_OPT_INT,
+      .def = "1",
+      .min = "1",
+      .max = "31536000",
+      FLOW_OPT_FIELD(struct timesrc, fixed_delay),
+      .description = "Seconds between two events." },
+    { .name = "date-format",
+      .type = FLOW_OPT_STRING,
+      .def = "MM/dd/yy HH:mm:ss",
+      FLOW_OPT_FIELD(struct timesrc, format),
+      .description = "How the time is written (Java SimpleDateFormat "
+                     "letters: yyyy MM dd HH mm ss SSS ...; UTC)." },
+    { .name = NULL },
 };
 
 static int init(flow_ctx *ctx)
 {
-    const char *fmt = flow_opt_str(ctx, "date-format");
-    int64_t delay = flow_opt_int(ctx, "fixed-delay");
+    struct timesrc *s = flow_state(ctx);
     size_t pos;
-    if (delay < 1 || delay > 86400 * 365) {
-        flow_log(ctx,
-                 "--fixed-delay=%" PRId64 " is out of range: give a "
-                 "number of seconds from 1 to 31536000",
-                 delay);
-        return -FLOW_EOPTION;
-    }
-    if (datefmt_check(fmt, &pos) < 0) {
+    if (datefmt_check(s->format, &pos) < 0) {
         flow_log(ctx,
                  "--date-format='%s': unsupported letter or unclosed "
                  "quote at offset %zu ('%c'); use yyyy, MM, dd, HH, "
                  "mm, ss, SSS, and quote literal text as 'T'",
-                 fmt, pos, fmt[pos]);
+                 s->format, pos, s->format[pos]);
         return -FLOW_EOPTION;
     }
-    struct timesrc *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -FLOW_ENOMEM;
-    s->format = fmt;
-    s->delay_us = delay * 1000000;
-    flow_set_state(ctx, s);
+    s->delay_us = s->fixed_delay * 1000000;
     return 0;
 }
 
@@ -77,20 +72,14 @@ static int on_tick(flow_ctx *ctx)
     return FLOW_TICK_IDLE;
 }
 
-static void fini(flow_ctx *ctx)
-{
-    free(flow_state(ctx));
-    flow_set_state(ctx, NULL);
-}
-
 const flow_app_desc time_app = {
     .name = "time",
     .role = FLOW_ROLE_SOURCE,
     .description = "Emits the current time as a formatted string every "
                    "--fixed-delay seconds.",
     .options = options,
+    .state_size = sizeof(struct timesrc),
     .init = init,
     .on_tick = on_tick,
     .tick_us = 50000,
-    .fini = fini,
 };

@@ -53,8 +53,33 @@ typedef enum flow_opt_type {
 bool flow_opt_type_is_path(flow_opt_type t);
 flow_path_access flow_opt_path_access(flow_opt_type t);
 
-/* One row of an app's option table; the table ends with a row whose name
- * is NULL. */
+/*
+ * One row of an app's option table; the table ends with a row whose name
+ * is NULL. Write rows with designated initializers:
+ *
+ *     { .name = "rate", .type = FLOW_OPT_INT, .def = "1000", .min = "0",
+ *       FLOW_OPT_FIELD(struct load_sim, rate),
+ *       .description = "Events per second." },
+ *
+ * The runtime parses every option, refuses a value outside [min, max]
+ * with a usage error naming the option, and writes the value into the
+ * field named by FLOW_OPT_FIELD in the app state (flow_app_desc
+ * .state_size) before init. A field's C type follows the option's type:
+ *
+ *     FLOW_OPT_INT, FLOW_OPT_DURATION (in µs)    int64_t
+ *     FLOW_OPT_FLOAT                             double
+ *     FLOW_OPT_BOOL                              bool
+ *     FLOW_OPT_STRING, FLOW_OPT_ENUM, FLOW_OPT_PATH*
+ *                                                const char * (borrowed
+ *                                                from argv or the table,
+ *                                                valid while the app runs;
+ *                                                NULL when unset)
+ *
+ * A table that breaks these rules (a field of the wrong size or outside
+ * the state, a bound on a type without order, a default or bound that
+ * does not parse or is out of range) is an app bug: the app says so and
+ * exits 1 at start, --help and --describe included.
+ */
 typedef struct flow_option {
     const char *name; /* without the leading --, e.g. "field-name" */
     flow_opt_type type;
@@ -63,7 +88,21 @@ typedef struct flow_option {
     bool required;             /* must be given (def is then ignored) */
     const char *const *values; /* ENUM: allowed values, NULL-terminated */
     const char *description;   /* one sentence for --help and --describe */
+    /* Bounds of an INT, FLOAT or DURATION option, inclusive, written as a
+     * value is ("1", "0.5", "10ms"); NULL = no bound. */
+    const char *min;
+    const char *max;
+    /* Where the value goes in the app state: set both with
+     * FLOW_OPT_FIELD. size 0 = no field (read it with flow_opt_*). */
+    size_t offset;
+    size_t size;
 } flow_option;
+
+/* The field of the app's state struct an option fills, e.g.
+ * FLOW_OPT_FIELD(struct counter, name) or, in a nested struct,
+ * FLOW_OPT_FIELD(struct counter, so.delay_us). */
+#define FLOW_OPT_FIELD(type, member) \
+    .offset = offsetof(type, member), .size = sizeof(((type *)0)->member)
 
 /* Return values of on_tick (negative FLOW_E* codes mean failure: exit 1). */
 enum {
@@ -79,10 +118,16 @@ typedef struct flow_app_desc {
     flow_role role;
     const char *description;
     const flow_option *options; /* may be NULL: no options */
+    /* The size of the app state (its own struct). Nonzero: the runtime
+     * allocates it zeroed, fills the fields of the options, makes it the
+     * state (flow_state) before init and frees it after fini; the app
+     * frees only what it allocated inside it. 0: the app makes its own
+     * state with flow_set_state, if any. */
+    size_t state_size;
 
-    /* Called once after options are parsed and before any event; may set
-     * the app state with flow_set_state. Nonzero (negative FLOW_E*) aborts
-     * with exit status 1; use flow_log to say why. */
+    /* Called once after options are parsed and before any event; with
+     * state_size 0 it may set the app state with flow_set_state. Nonzero
+     * (negative FLOW_E*) aborts with exit status 1; use flow_log to say why. */
     int (*init)(flow_ctx *ctx);
     /* Called for every input event (processors and sinks). The event
      * borrows the received message. Return 0; a negative FLOW_E* counts an
@@ -126,11 +171,13 @@ int flow_app_record_exit(int status);
 
 /* ---- Inside callbacks ---------------------------------------------- */
 
-/* The app-private state pointer (NULL until set). */
+/* The app-private state pointer: the one the runtime made for
+ * state_size, else NULL until flow_set_state. */
 void *flow_state(flow_ctx *ctx);
 void flow_set_state(flow_ctx *ctx, void *state);
 
-/* Parsed option values (the default when not given). Asking for a name
+/* Parsed option values (the default when not given), for an app
+ * without fields (FLOW_OPT_FIELD fills the state instead). Asking for a name
  * not in the table, or with the wrong type, is a programmer error
  * (assert). flow_opt_str returns NULL for an unset option without default;
  * flow_opt_is_set tells whether the user gave it. */
