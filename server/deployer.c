@@ -1878,6 +1878,19 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
         }
     }
     a->count = count;
+    if (rc) {
+        /* Fewer started than asked: record the count that runs, so that
+         * the next flowd does not start what this one could not. */
+        snprintf(val, sizeof val, "%d", count);
+        json_object_set_new(st->props, key, json_string(val));
+        char *now = json_dumps(st->props, JSON_COMPACT | JSON_SORT_KEYS);
+        if (now)
+            srv_store_exec(&s->store,
+                           "UPDATE deployments SET properties=? WHERE "
+                           "stream=?",
+                           "ss", now, st->name);
+        free(now);
+    }
     srv_tap_refresh(s);
     srv_stream_refresh(s, st);
     return rc;

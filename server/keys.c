@@ -107,40 +107,78 @@ static void put_allow(srv *s, const srv_stream *owner, FILE *f)
  * through a link, mode 0600) and renamed over path, so that a reader (an
  * app's ZAP handler) sees the old file or the new one, never half of one.
  */
+/* Does the file at path hold exactly len bytes of text? */
+static bool holds(const char *path, const char *text, size_t len)
+{
+    char buf[4096];
+    bool same = false;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return false;
+    if (len < sizeof buf) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        same = n == (ssize_t)len && memcmp(buf, text, len) == 0;
+    }
+    close(fd);
+    return same;
+}
+
 static int write_keys(srv *s, const srv_stream *owner, const char *path,
                       const char *pub, const char *sec)
 {
     char tmp[PATH_MAX + 8];
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
 
+    if (!m)
+        return -1;
+    fprintf(m,
+            "# CURVE keys of flow's tcp:// endpoints, written by flowd "
+            "(docs/security.md)\n"
+            "server-public %s\nserver-secret %s\npublic %s\nsecret %s\n",
+            s->curve->server_public, s->curve->server_secret, pub, sec);
+    put_allow(s, owner, m);
+    if (fclose(m)) {
+        free(text);
+        return -1;
+    }
+    /* Unchanged keys are not written again: an instance restarted while
+     * the disk is full keeps the file it has. */
+    if (holds(path, text, len)) {
+        explicit_bzero(text, len);
+        free(text);
+        return 0;
+    }
+    int rc = -1;
     if (srv_fmt(tmp, sizeof tmp, "%s.tmp", path)) {
         errno = ENAMETOOLONG;
-        return -1;
+        goto free_text;
     }
     unlink(tmp);
     int fd =
         open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return -1;
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return -1;
+        goto free_text;
+    bool ok = write(fd, text, len) == (ssize_t)len;
+    int e = ok ? 0 : (errno ? errno : EIO);
+    if (close(fd) && ok) {
+        ok = false;
+        e = errno;
     }
-    fprintf(f,
-            "# CURVE keys of flow's tcp:// endpoints, written by flowd "
-            "(docs/security.md)\n"
-            "server-public %s\nserver-secret %s\npublic %s\nsecret %s\n",
-            s->curve->server_public, s->curve->server_secret, pub, sec);
-    put_allow(s, owner, f);
-    int bad = ferror(f);
-    if (fclose(f) || bad || rename(tmp, path)) {
-        int e = errno ? errno : EIO;
+    if (!ok || rename(tmp, path)) {
+        if (ok)
+            e = errno;
         unlink(tmp);
         errno = e;
-        return -1;
+        goto free_text;
     }
-    return 0;
+    rc = 0;
+free_text:
+    explicit_bzero(text, len);
+    free(text);
+    return rc;
 }
 
 static void flowd_keys_path(srv *s, char *buf, size_t len)

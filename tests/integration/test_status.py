@@ -150,13 +150,14 @@ def test_failing_app_degrades():
                 "rejected a " in desc, desc
             app = [a for a in d["apps"] if a["label"] == "account-events"][0]
             assert app["status"] == "degraded", app
-            # The reason and the instance from the same answer.
+            # The instance's own fields; its lastError may be newer than
+            # the one the description quotes (the status is derived when
+            # it changes, the error is the latest metrics report's).
             i = app["instances"][0]
             assert i["state"] == "deployed", i
             assert i["errors"] > 0 and i["out"] == 0, i
             assert i["lastError"].startswith("rejected a "), i
             assert i["errorRatio"] == 1.0, i
-            assert i["lastError"] in desc, (i, desc)
             wait_for("degraded in /events", lambda: ev.seen(
                 "bad", "degraded", "app account-events failed "), WAIT)
             assert f.counter("bad-load") == 0
