@@ -214,13 +214,16 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
                 int zr = m.type == FLOW_CTL_CONNECT
                              ? zmq_connect(ctx->in_s, ep.addr)
                              : zmq_disconnect(ctx->in_s, ep.addr);
-                if (zr)
+                if (zr) {
                     flow_log(ctx, "cannot %s input %s: %s",
                              m.type == FLOW_CTL_CONNECT ? "connect"
                                                         : "disconnect",
                              ep.addr, zmq_strerror(zmq_errno()));
-                else if (ctx->in_w)
-                    flow_zwatch_kick(ctx->in_w);
+                } else {
+                    flow__input_note(ctx, ep.addr, m.type == FLOW_CTL_CONNECT);
+                    if (ctx->in_w)
+                        flow_zwatch_kick(ctx->in_w);
+                }
             }
         }
     }
@@ -483,6 +486,10 @@ static void finish(flow_ctx *ctx)
     if (ctx->err.open)
         ctx->m.drops += ctx->err.batch.count;
     ctx->out.open = ctx->err.open = false;
+    /* The tap's messages ZeroMQ has not written out by now are lost with
+     * the socket. */
+    if (ctx->tapq)
+        ctx->m.drops += __atomic_load_n(&ctx->tapq->events, __ATOMIC_ACQUIRE);
     save_state(ctx);
     if (ctx->app->fini)
         ctx->app->fini(ctx);
@@ -491,6 +498,7 @@ static void finish(flow_ctx *ctx)
     write_metrics_json(ctx);
 
     flow_zwatch_close(&ctx->in_w);
+    flow_zwatch_close(&ctx->in_mon_w);
     for (size_t k = 0; k < ctx->ngroups; k++) {
         flow_zwatch_close(&ctx->groups[k]->w);
         flow_zwatch_close(&ctx->groups[k]->mon_w);
@@ -502,6 +510,8 @@ static void finish(flow_ctx *ctx)
     close_handle((uv_handle_t *)&ctx->metrics_timer);
     close_handle((uv_handle_t *)&ctx->drain_timer);
     close_handle((uv_handle_t *)&ctx->linger_timer);
+    close_handle((uv_handle_t *)&ctx->in_timer);
+    close_handle((uv_handle_t *)&ctx->tap_timer);
     close_handle((uv_handle_t *)&ctx->pump);
     close_handle((uv_handle_t *)&ctx->stop_async);
     if (ctx->use_signals) {
@@ -513,6 +523,10 @@ static void finish(flow_ctx *ctx)
 /* When an end of stream is first sent again to the consumers still
  * connected (see flow__eos_timer_cb); the interval then doubles. */
 #define EOS_RESEND_MS 50
+/* How often a stop looks whether the tap has written everything out. */
+#define TAP_POLL_MS 2
+
+static bool tap_written(flow_ctx *ctx);
 
 void flow__maybe_finish(flow_ctx *ctx)
 {
@@ -552,6 +566,8 @@ void flow__maybe_finish(flow_ctx *ctx)
         }
         return;
     }
+    if (!tap_written(ctx))
+        return;
     finish(ctx);
 }
 
@@ -569,6 +585,38 @@ static void drain_timeout_cb(uv_timer_t *t)
                  "%lld ms; exiting anyway",
                  (long long)ctx->conf.drain_ms);
     finish(ctx);
+}
+
+static void tap_timer_cb(uv_timer_t *t)
+{
+    flow__maybe_finish(t->data);
+}
+
+/*
+ * Has ZeroMQ written out everything the tap published (a stop waits for
+ * it, within the drain time)? A message is released once written, but a
+ * small one already once copied into the I/O thread's write buffer, which
+ * is only refilled once written: so the tap's last message is an end of
+ * stream, published once all else is released, and once that is released
+ * too, every batch before it is in the kernel's hands. Polled while it
+ * waits: ZeroMQ's threads cannot wake the loop.
+ */
+static bool tap_written(flow_ctx *ctx)
+{
+    flow__tapq *q = ctx->tapq;
+    if (!q)
+        return true;
+    if (__atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0) {
+        if (ctx->tap_end_sent)
+            return true;
+        ctx->tap_end_sent = true;
+        if (flow__tap_end(ctx) != 0 ||
+            __atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0)
+            return true;
+    }
+    if (!uv_is_active((uv_handle_t *)&ctx->tap_timer))
+        uv_timer_start(&ctx->tap_timer, tap_timer_cb, TAP_POLL_MS, TAP_POLL_MS);
+    return false;
 }
 
 void flow__begin_stop(flow_ctx *ctx, int exit_code)
@@ -648,10 +696,13 @@ static int open_socket(flow_ctx *ctx, int type, const char *flag,
                        void **out)
 {
     flow_endpoint eps[FLOW_ENDPOINTS_MAX];
-    size_t n;
+    size_t n = 0;
     char err[512];
-    int rc = flow_endpoint_parse_list(list, bind, eps, FLOW_ENDPOINTS_MAX, &n,
-                                      err, sizeof(err));
+    /* An empty list: a socket for control "connect" later. */
+    int rc = *list
+                 ? flow_endpoint_parse_list(list, bind, eps, FLOW_ENDPOINTS_MAX,
+                                            &n, err, sizeof(err))
+                 : 0;
     if (rc) {
         flow_log(ctx, "--flow.%s: %s", flag, err);
         return rc;
@@ -844,13 +895,17 @@ static int setup(flow_ctx *ctx)
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->in_s, FLOW_ZW_READABLE,
                                   flow__input_cb, ctx, &ctx->in_w)))
             return rc;
+        if ((rc = flow__input_watch(ctx, c->input)))
+            return rc;
     } else if (a->role != FLOW_ROLE_SOURCE) {
         /* An input with no endpoint yet, for control "connect". */
-        ctx->in_s = zmq_socket(ctx->zctx, ZMQ_PULL);
-        if (!ctx->in_s)
-            return flow_from_zmq();
+        if ((rc = open_socket(ctx, ZMQ_PULL, "input", "", false, NULL,
+                              &ctx->in_s)))
+            return rc;
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->in_s, FLOW_ZW_READABLE,
                                   flow__input_cb, ctx, &ctx->in_w)))
+            return rc;
+        if ((rc = flow__input_watch(ctx, NULL)))
             return rc;
     }
     if (c->output) {
@@ -871,9 +926,14 @@ static int setup(flow_ctx *ctx)
             return rc;
         ctx->has_err = true;
     }
-    if (c->tap && (rc = open_socket(ctx, ZMQ_PUB, "tap", c->tap, true, NULL,
-                                    &ctx->tap_s)))
-        return rc;
+    if (c->tap) {
+        if ((rc = open_socket(ctx, ZMQ_PUB, "tap", c->tap, true, NULL,
+                              &ctx->tap_s)))
+            return rc;
+        if (!(ctx->tapq = calloc(1, sizeof(*ctx->tapq))))
+            return -FLOW_ENOMEM;
+        ctx->tapq->refs = 1;
+    }
     if (c->control) {
         if ((rc = open_socket(ctx, ZMQ_DEALER, "control", c->control, false,
                               NULL, &ctx->ctl_s)))
@@ -908,10 +968,12 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
     uv_timer_init(&ctx->loop, &ctx->drain_timer);
     uv_timer_init(&ctx->loop, &ctx->linger_timer);
     uv_timer_init(&ctx->loop, &ctx->eos_timer);
+    uv_timer_init(&ctx->loop, &ctx->in_timer);
+    uv_timer_init(&ctx->loop, &ctx->tap_timer);
     uv_idle_init(&ctx->loop, &ctx->pump);
     ctx->tick_timer.data = ctx->metrics_timer.data = ctx;
     ctx->drain_timer.data = ctx->linger_timer.data = ctx;
-    ctx->eos_timer.data = ctx;
+    ctx->eos_timer.data = ctx->in_timer.data = ctx->tap_timer.data = ctx;
     ctx->pump.data = ctx;
     ctx->use_signals = signals;
     if (signals) {
@@ -999,7 +1061,10 @@ stop_now:
     uv_run(&ctx->loop, UV_RUN_DEFAULT);
 
 close_sockets:
+    if (ctx->in_mon_s)
+        zmq_socket_monitor(ctx->in_s, NULL, 0);
     close_socket(&ctx->in_s, 0);
+    close_socket(&ctx->in_mon_s, 0);
     /* What ZeroMQ still queues gets the rest of the drain time, and none
      * when every consumer is gone. */
     int64_t left_ms = ctx->drain_deadline_us
@@ -1028,6 +1093,8 @@ close_loop:
         close_handle((uv_handle_t *)&ctx->drain_timer);
         close_handle((uv_handle_t *)&ctx->linger_timer);
         close_handle((uv_handle_t *)&ctx->eos_timer);
+        close_handle((uv_handle_t *)&ctx->in_timer);
+        close_handle((uv_handle_t *)&ctx->tap_timer);
         close_handle((uv_handle_t *)&ctx->pump);
         close_handle((uv_handle_t *)&ctx->stop_async);
         if (signals) {
@@ -1057,6 +1124,8 @@ void flow__ctx_free(flow_ctx **ctxp)
     flow_buf_fini(&ctx->eos_frame);
     free(ctx->groups);
     free(ctx->ended);
+    free(ctx->ineps);
+    flow__tapq_release(ctx->tapq);
     flow__opts_free(ctx);
     free(ctx);
 }

@@ -102,6 +102,8 @@ static const flow_option pass_options[] = {
       "Send events whose n is a multiple of this to the error output." },
     { "sleep-us", FLOW_OPT_INT, "0", false, NULL,
       "Sleep this long per event (a slow processor)." },
+    { "copies", FLOW_OPT_INT, "1", false, NULL,
+      "Emit every event this many times." },
     { NULL, 0, NULL, false, NULL, NULL },
 };
 
@@ -113,6 +115,11 @@ static int pass_event(flow_ctx *ctx, const flow_event *ev)
         usleep((useconds_t)sleep_us);
     if (every > 0 && flow_event_get_int(ev, "n", 0) % every == 0)
         return flow_emit_error(ctx, ev, "n is a multiple of reject-every");
+    for (int64_t k = flow_opt_int(ctx, "copies"); k > 1; k--) {
+        int rc = flow_emit_event(ctx, ev);
+        if (rc)
+            return rc;
+    }
     return flow_emit_event(ctx, ev);
 }
 
