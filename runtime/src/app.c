@@ -558,6 +558,9 @@ void flow__maybe_finish(flow_ctx *ctx)
      * still in the kernel's socket buffer (libzmq stops reading a
      * throttled connection on hang-up).
      */
+    /* Nothing more goes to the tap: see that it is written out, while
+     * the consumers go. */
+    bool tapped = tap_written(ctx);
     if (ctx->eos_sent && ctx->peers > 0) {
         if (!ctx->eos_resend_ms) {
             ctx->eos_resend_ms = EOS_RESEND_MS;
@@ -566,7 +569,7 @@ void flow__maybe_finish(flow_ctx *ctx)
         }
         return;
     }
-    if (!tap_written(ctx))
+    if (!tapped)
         return;
     finish(ctx);
 }
@@ -607,12 +610,14 @@ static bool tap_written(flow_ctx *ctx)
     if (!q)
         return true;
     if (__atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0) {
-        if (ctx->tap_end_sent)
+        if (!ctx->tap_end_sent) {
+            ctx->tap_end_sent = true;
+            flow__tap_end(ctx); /* when it fails, nothing is left to wait */
+        }
+        if (__atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0) {
+            uv_timer_stop(&ctx->tap_timer);
             return true;
-        ctx->tap_end_sent = true;
-        if (flow__tap_end(ctx) != 0 ||
-            __atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0)
-            return true;
+        }
     }
     if (!uv_is_active((uv_handle_t *)&ctx->tap_timer))
         uv_timer_start(&ctx->tap_timer, tap_timer_cb, TAP_POLL_MS, TAP_POLL_MS);
