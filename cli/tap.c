@@ -7,8 +7,9 @@
  *   [1, producer_label, instance, epoch, [event, ...]]
  *   event = [id, type, ts_us, key | nil, seq, payload(bin: one msgpack
  *            object)]
- * A slow reader loses events at the publisher (counted there as drops);
- * the stream itself never waits for a tap.
+ * A slow reader loses events at the publisher, every one counted there in
+ * drops; the stream itself never waits for a tap. The tap's last message,
+ * when the app stops, is an end of stream (no events), skipped here.
  */
 #include <errno.h>
 #include <signal.h>
@@ -132,9 +133,10 @@ static const char tap_help[] =
     "\"key\", \"seq\",\n"
     "\"payload\"}. APP is a label; without it, the app before the sink. "
     "The\n"
-    "stream is not slowed: a reader that falls behind misses events. Stops "
-    "after\n"
-    "N events (-n) or on Ctrl-C.\n"
+    "stream is not slowed: a reader that falls behind misses events, each "
+    "counted\n"
+    "in the tapped instance's drops. Stops after N events (-n) or on "
+    "Ctrl-C.\n"
     "\n"
     "Examples:\n"
     "  flowctl tap accounts.account-events -n 5\n"
