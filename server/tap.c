@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include <flow/error.h>
+#include <flow/wire.h>
 #include <flow/zwatch.h>
 
 #include "server.h"
@@ -120,6 +121,9 @@ int srv_tap_open(srv *s, srv_stream *st, char *err, size_t errlen)
     zmq_setsockopt(t->sub, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(t->push, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, "", 0);
+    /* The same limit as every app's input: a tapped app never sends more. */
+    int64_t maxmsg = FLOW_WIRE_MAX_FRAME;
+    zmq_setsockopt(t->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (srv_fmt(t->endpoint, sizeof t->endpoint, "ipc://%s/run/%s.tapin",
                 s->cfg.data_dir, st->name) ||
         strlen(t->endpoint) >= 100 || zmq_bind(t->push, t->endpoint)) {

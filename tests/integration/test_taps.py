@@ -14,6 +14,7 @@ Run one test: test_taps.py NAME; all: test_taps.py.
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -138,10 +139,57 @@ def test_flowctl_tap_counts():
             reader.join(timeout=30)
 
 
+def test_tap_stream_relay_counts():
+    """A tap stream (flowd's relay) whose first app stops taking events
+    (SIGSTOP) while a million go by: the relay holds what the tap stream
+    cannot take and never drops, so what the tap stream's first app
+    received plus the tapped source's drops is all the source sent."""
+    n = 1000000
+    with Flowd() as f:
+        f.create("tapped", f"load-sim --count={n} --rate=0 > :relay-d",
+                 deploy=True)
+        f.wait_status("tapped", "deployed")
+        f.create("watch", ":tapped.load-sim > account-events | "
+                 "counter --name=relay-n", deploy=True)
+        f.wait_status("watch", "deployed")
+        # The source holds its events until a consumer of relay-d comes;
+        # by then flowd's relay has long subscribed to its tap (it
+        # connects when the tap stream is deployed).
+        time.sleep(3)
+        slow = [i for i in f.instances("watch")
+                if i["label"] == "account-events"][0]["pid"]
+        os.kill(slow, signal.SIGSTOP)
+        try:
+            f.create("relay-count", ":relay-d > counter --name=relay-all",
+                     deploy=True)
+            wait_for("the source sent everything", lambda: (
+                source_of(f, "tapped")["out"] == n), timeout=120,
+                interval=0.2)
+        finally:
+            os.kill(slow, signal.SIGCONT)
+        src = finished(f, "tapped", n)
+
+        def balanced():
+            got = [i for i in f.instances("watch")
+                   if i["label"] == "account-events"][0]["in"]
+            return got + src["drops"] == n
+        try:
+            wait_for("tap stream received + drops == sent", balanced,
+                     timeout=60, interval=0.2)
+        except Exception:
+            first = [i for i in f.instances("watch")
+                     if i["label"] == "account-events"][0]
+            raise AssertionError((first["in"], src["drops"], n))
+        assert src["drops"] > 0, src
+        print(f"tap stream received {n - src['drops']} + drops "
+              f"{src['drops']} == sent {n}")
+
+
 TESTS = {
     "slow_subscriber_drops_are_counted":
         test_slow_subscriber_drops_are_counted,
     "flowctl_tap_counts": test_flowctl_tap_counts,
+    "tap_stream_relay_counts": test_tap_stream_relay_counts,
 }
 
 if __name__ == "__main__":
