@@ -124,6 +124,7 @@ typedef struct flow__tapq {
 typedef struct flow__inep {
     char addr[FLOW_ENDPOINT_MAX];
     bool cut;       /* disconnected, no reconnection attempt seen yet */
+    bool handshake; /* the handshake failed: not an oversized message */
     int64_t cut_us; /* when */
 } flow__inep;
 
@@ -170,7 +171,9 @@ struct flow_ctx {
     flow_zwatch *in_mon_w;
     flow__inep *ineps; /* the input's connected endpoints */
     size_t nineps;
-    uv_timer_t in_timer;  /* looks at cut endpoints after the grace time */
+    uv_timer_t in_timer; /* looks at cut endpoints after the grace time */
+    int64_t in_log_us;   /* the last line about a cut connection */
+    uint64_t in_log_suppressed;
     flow__tapq *tapq;     /* NULL without a tap */
     bool tap_end_sent;    /* the tap's last message is out (stopping) */
     uv_timer_t tap_timer; /* polls tapq while a stop waits for the tap */

@@ -11,6 +11,11 @@
  * rejected, logged, and the endpoint is connected again, so a producer
  * that goes on with frames within the limit is read again.
  *
+ * A handshake that fails (a peer that is not a ZeroMQ socket of the right
+ * kind, or refuses our credentials) is not retried by libzmq either: the
+ * endpoint is connected again the same way, but it is not counted as a
+ * rejected frame. Lines about either are logged at most once a second.
+ *
  * A producer that connects to a bound input (the '@' prefix) reconnects
  * by itself: nothing to do here, and the two kinds of disconnection look
  * the same from the bound side, so its over-limit frame is not counted.
@@ -73,12 +78,28 @@ static void in_timer_cb(uv_timer_t *t)
             continue;
         }
         e->cut = false;
-        ctx->m.rejected++;
-        flow_log(ctx,
-                 "input: the producer at %s sent a message over the %u-byte "
-                 "limit (or broke the ZeroMQ protocol); its connection was "
-                 "dropped and is made again",
-                 e->addr, FLOW_WIRE_MAX_FRAME);
+        if (!e->handshake)
+            ctx->m.rejected++;
+        if (now - ctx->in_log_us < 1000000) {
+            ctx->in_log_suppressed++;
+        } else if (e->handshake) {
+            flow_log(ctx,
+                     "input: the handshake with %s failed; connecting "
+                     "again (%llu more such lines not shown)",
+                     e->addr, (unsigned long long)ctx->in_log_suppressed);
+        } else {
+            flow_log(ctx,
+                     "input: the producer at %s sent a message over the "
+                     "%u-byte limit (or broke the ZeroMQ protocol); its "
+                     "connection was dropped and is made again (%llu more "
+                     "such lines not shown)",
+                     e->addr, FLOW_WIRE_MAX_FRAME,
+                     (unsigned long long)ctx->in_log_suppressed);
+        }
+        if (now - ctx->in_log_us >= 1000000) {
+            ctx->in_log_us = now;
+            ctx->in_log_suppressed = 0;
+        }
         if (zmq_disconnect(ctx->in_s, e->addr) != 0 && zmq_errno() != ENOENT)
             flow_log(ctx, "input: cannot disconnect from %s: %s", e->addr,
                      zmq_strerror(zmq_errno()));
@@ -124,6 +145,12 @@ static void in_mon_cb(flow_zwatch *w, int ready, void *arg)
             e->cut_us = flow_clock_us();
             if (!uv_is_active((uv_handle_t *)&ctx->in_timer))
                 uv_timer_start(&ctx->in_timer, in_timer_cb, GRACE_MS, 0);
+        } else if (type == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+                   type == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   type == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            e->handshake = true; /* the disconnection follows */
+        } else if (type == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            e->handshake = false;
         } else {
             e->cut = false; /* libzmq is making the connection again */
         }
@@ -149,7 +176,11 @@ int flow__input_watch(flow_ctx *ctx, const char *list)
     if (zmq_socket_monitor(ctx->in_s, addr,
                            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED |
                                ZMQ_EVENT_CONNECT_DELAYED |
-                               ZMQ_EVENT_CONNECT_RETRIED) != 0)
+                               ZMQ_EVENT_CONNECT_RETRIED |
+                               ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
         return flow_from_zmq();
     ctx->in_mon_s = zmq_socket(ctx->zctx, ZMQ_PAIR);
     if (!ctx->in_mon_s)

@@ -94,6 +94,7 @@ def oversized_frame():
             got += len(msgpack.unpackb(out.recv(), raw=False)[4])
         assert got == 600, got
         assert proc.poll() is None, "the app stopped"
+        out.close(linger=0)  # the app's stop waits for its consumers to go
         a.send(frame("a", 1, []))
         b.send(frame("b", 1, []))
         assert proc.wait(timeout=60) == 0
@@ -118,6 +119,7 @@ def slow_tap():
         sub = ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         sub.setsockopt(zmq.RCVHWM, 4)
+        mon = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         sub.connect("ipc://%s/tap" % work)
         mj = os.path.join(work, "m.json")
         # A long drain: the source's stop waits for the tap to write out
@@ -127,6 +129,11 @@ def slow_tap():
             "--flow.output=ipc://%s/out" % work,
             "--flow.tap=ipc://%s/tap" % work, "--flow.metrics-json=" + mj])
         procs.append(gen)
+        # The source waits for its consumer; the subscriber is there first
+        # (the equation below holds wherever it starts, but it must see
+        # some of the stream).
+        assert wait_event(mon, zmq.EVENT_HANDSHAKE_SUCCEEDED,
+                          time.time() + 60), "the tap never answered"
         sink = subprocess.Popen([
             PASS, "--flow.input=ipc://%s/out" % work, "--flow.eos-exit=1"])
         procs.append(sink)
@@ -147,6 +154,7 @@ def slow_tap():
             if sink.poll() is None:
                 time.sleep(0.002)
         assert ended, "the tap's end of stream never came (%d events)" % got
+        assert first is not None, "the subscriber saw none of the stream"
         assert gen.wait(timeout=60) == 0
         with open(mj) as f:
             m = json.load(f)
