@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -281,6 +283,74 @@ static void mon_cb(flow_zwatch *w, int ready, void *arg)
         flow__maybe_finish(ctx);
 }
 
+/* Monitor events of the tap: the subscribers' connections, by fd. */
+static void tap_mon_cb(flow_zwatch *w, int ready, void *arg)
+{
+    flow_ctx *ctx = arg;
+    zmq_msg_t msg;
+    (void)ready;
+    zmq_msg_init(&msg);
+    for (int i = 0; i < 64; i++) {
+        if (flow_zwatch_recv(w, &msg))
+            break;
+        int more = zmq_msg_more(&msg);
+        if (zmq_msg_size(&msg) >= 6) {
+            const uint8_t *d = zmq_msg_data(&msg);
+            uint16_t ev = (uint16_t)(d[0] | d[1] << 8); /* host order */
+            int32_t fd;
+            memcpy(&fd, d + 2, sizeof(fd));
+            size_t k = 0;
+            while (k < ctx->ntap_fds && ctx->tap_fds[k] != fd)
+                k++;
+            if (ev == ZMQ_EVENT_ACCEPTED && k == ctx->ntap_fds) {
+                int *n = realloc(ctx->tap_fds, (k + 1) * sizeof(*n));
+                if (n) {
+                    ctx->tap_fds = n;
+                    n[ctx->ntap_fds++] = fd;
+                }
+            } else if (ev == ZMQ_EVENT_DISCONNECTED && k < ctx->ntap_fds) {
+                ctx->tap_fds[k] = ctx->tap_fds[--ctx->ntap_fds];
+            }
+        }
+        /* Skip the endpoint frame. */
+        while (more && flow_zwatch_recv(w, &msg) == 0)
+            more = zmq_msg_more(&msg);
+    }
+    zmq_msg_close(&msg);
+}
+
+static int open_tap_monitor(flow_ctx *ctx, void *s)
+{
+    char addr[64];
+    snprintf(addr, sizeof(addr), "inproc://flow-tap-monitor-%p", (void *)ctx);
+    if (zmq_socket_monitor(s, addr,
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0)
+        return flow_from_zmq();
+    ctx->tap_mon_s = zmq_socket(ctx->zctx, ZMQ_PAIR);
+    if (!ctx->tap_mon_s)
+        return flow_from_zmq();
+    if (zmq_connect(ctx->tap_mon_s, addr) != 0)
+        return flow_from_zmq();
+    return flow_zwatch_new(&ctx->loop, ctx->tap_mon_s, FLOW_ZW_READABLE,
+                           tap_mon_cb, ctx, &ctx->tap_mon_w);
+}
+
+/* The most bytes of the tap a subscriber has still to read from its
+ * socket: libzmq discards those when the app hangs up while the
+ * subscriber's queue is full. (Over tcp:// it counts up to the peer's
+ * kernel only.) */
+static size_t tap_unread(flow_ctx *ctx)
+{
+    size_t most = 0;
+    for (size_t k = 0; k < ctx->ntap_fds; k++) {
+        int n = 0;
+        if (ioctl(ctx->tap_fds[k], SIOCOUTQ, &n) == 0 && n > 0 &&
+            (size_t)n > most)
+            most = (size_t)n;
+    }
+    return most;
+}
+
 static int open_monitor(flow_ctx *ctx, flow__group *g)
 {
     char addr[64];
@@ -499,6 +569,7 @@ static void finish(flow_ctx *ctx)
 
     flow_zwatch_close(&ctx->in_w);
     flow_zwatch_close(&ctx->in_mon_w);
+    flow_zwatch_close(&ctx->tap_mon_w);
     for (size_t k = 0; k < ctx->ngroups; k++) {
         flow_zwatch_close(&ctx->groups[k]->w);
         flow_zwatch_close(&ctx->groups[k]->mon_w);
@@ -523,8 +594,12 @@ static void finish(flow_ctx *ctx)
 /* When an end of stream is first sent again to the consumers still
  * connected (see flow__eos_timer_cb); the interval then doubles. */
 #define EOS_RESEND_MS 50
-/* How often a stop looks whether the tap has written everything out. */
-#define TAP_POLL_MS 2
+/* How often a stop looks whether the tap has written everything out, and
+ * how long a stop without an end of stream (SIGTERM, flowd's undeploy)
+ * waits for it at most: a subscriber that stopped reading must not hold
+ * up an undeploy; what it did not get is counted in drops. */
+#define TAP_POLL_MS      2
+#define TAP_STOP_WAIT_MS 1000
 
 static bool tap_written(flow_ctx *ctx);
 
@@ -601,20 +676,31 @@ static void tap_timer_cb(uv_timer_t *t)
  * small one already once copied into the I/O thread's write buffer, which
  * is only refilled once written: so the tap's last message is an end of
  * stream, published once all else is released, and once that is released
- * too, every batch before it is in the kernel's hands. Polled while it
- * waits: ZeroMQ's threads cannot wake the loop.
+ * too, every batch before it is in the kernel's hands; then it waits for
+ * the subscribers to read what the kernel holds. Polled while it
+ * waits: ZeroMQ's threads cannot wake the loop. After an end of stream
+ * the wait lasts as long as the one for the consumers to go (the drain
+ * time); else TAP_STOP_WAIT_MS at most.
  */
 static bool tap_written(flow_ctx *ctx)
 {
     flow__tapq *q = ctx->tapq;
     if (!q)
         return true;
+    int64_t now = flow_clock_us();
+    if (!ctx->tap_wait_us)
+        ctx->tap_wait_us = now + (int64_t)TAP_STOP_WAIT_MS * 1000;
+    if (!ctx->eos_sent && now > ctx->tap_wait_us) {
+        uv_timer_stop(&ctx->tap_timer);
+        return true;
+    }
     if (__atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0) {
         if (!ctx->tap_end_sent) {
             ctx->tap_end_sent = true;
             flow__tap_end(ctx); /* when it fails, nothing is left to wait */
         }
-        if (__atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0) {
+        if (__atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0 &&
+            !tap_unread(ctx)) {
             uv_timer_stop(&ctx->tap_timer);
             return true;
         }
@@ -696,6 +782,8 @@ flow_ctx *flow__ctx_new(const flow_app_desc *app, int argc, char **argv,
  * ipc:// or tcp://, is monitored before it binds, so that no consumer's
  * connection can go unseen.
  */
+static void close_socket(void **sp, int linger_ms);
+
 static int open_socket(flow_ctx *ctx, int type, const char *flag,
                        const char *list, bool bind, flow__group *group,
                        void **out)
@@ -744,6 +832,8 @@ static int open_socket(flow_ctx *ctx, int type, const char *flag,
     int ivl = RECONNECT_IVL_MS, ivl_max = RECONNECT_IVL_MAX_MS;
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+    if (type == ZMQ_PUB && (rc = open_tap_monitor(ctx, s)))
+        goto close_s;
     if (group) {
         group->zsock = s;
         /* inproc:// connections report no disconnection: count consumers
@@ -765,6 +855,11 @@ static int open_socket(flow_ctx *ctx, int type, const char *flag,
     return 0;
 
 close_s:
+    if (ctx->tap_mon_s && type == ZMQ_PUB) {
+        zmq_socket_monitor(s, NULL, 0);
+        flow_zwatch_close(&ctx->tap_mon_w);
+        close_socket(&ctx->tap_mon_s, 0);
+    }
     if (group) {
         if (group->mon_s)
             zmq_socket_monitor(s, NULL, 0);
@@ -1083,7 +1178,10 @@ close_sockets:
         group_free(ctx->groups[k], (int)left_ms);
     ctx->ngroups = 0;
     close_socket(&ctx->err.zsock, (int)left_ms);
+    if (ctx->tap_mon_s)
+        zmq_socket_monitor(ctx->tap_s, NULL, 0);
     close_socket(&ctx->tap_s, 0);
+    close_socket(&ctx->tap_mon_s, 0);
     close_socket(&ctx->ctl_s, 1000);
     if (ctx->own_zctx) {
         zmq_ctx_term(ctx->zctx);
@@ -1130,6 +1228,7 @@ void flow__ctx_free(flow_ctx **ctxp)
     free(ctx->groups);
     free(ctx->ended);
     free(ctx->ineps);
+    free(ctx->tap_fds);
     flow__tapq_release(ctx->tapq);
     flow__opts_free(ctx);
     free(ctx);

@@ -174,8 +174,13 @@ struct flow_ctx {
     uv_timer_t in_timer; /* looks at cut endpoints after the grace time */
     int64_t in_log_us;   /* the last line about a cut connection */
     uint64_t in_log_suppressed;
-    flow__tapq *tapq;     /* NULL without a tap */
-    bool tap_end_sent;    /* the tap's last message is out (stopping) */
+    flow__tapq *tapq;    /* NULL without a tap */
+    bool tap_end_sent;   /* the tap's last message is out (stopping) */
+    int64_t tap_wait_us; /* a stop without end of stream waits until */
+    void *tap_mon_s;     /* PAIR receiving the tap's monitor events */
+    flow_zwatch *tap_mon_w;
+    int *tap_fds; /* the tap subscribers' connections (ipc://, tcp://) */
+    size_t ntap_fds;
     uv_timer_t tap_timer; /* polls tapq while a stop waits for the tap */
     flow__port out, err;  /* out's batch goes to every group */
     bool has_out, has_err;

@@ -15,7 +15,10 @@ Usage: test_limits.py FLOW_TEST_GEN FLOW_TEST_PASS
    events it received plus the tapped app's drops are exactly the events
    the app sent from the subscriber's first one on (a subscriber sees
    nothing sent before its subscription arrived), and the tap's last
-   message is the end of stream, which the app's stop waits for."""
+   message is the end of stream, which the app's stop waits for.
+3. A tap subscriber that never reads while the app is stopped by SIGTERM:
+   the stop does not wait for it long, counts what ZeroMQ still held,
+   and counts nothing twice."""
 import json
 import os
 import shutil
@@ -173,5 +176,61 @@ def slow_tap():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def stuck_tap_at_stop():
+    """A subscriber that never reads while the app is stopped (SIGTERM):
+    the stop waits a bounded time for the tap and ends with status 0,
+    counting what ZeroMQ still held as dropped. Nothing is counted twice;
+    what such a subscriber's socket held when the app hung up libzmq
+    discards uncounted (docs/wire.md), at most what the socket buffers
+    of the connection hold."""
+    work = tempfile.mkdtemp(prefix="flow-tap-stop-")
+    ctx = zmq.Context()
+    procs = []
+    try:
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.setsockopt(zmq.RCVHWM, 1)
+        mon = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        sub.connect("ipc://%s/tap" % work)
+        mj = os.path.join(work, "m.json")
+        gen = subprocess.Popen([
+            GEN, "--pad=20", "--flow.output=ipc://%s/out" % work,
+            "--flow.tap=ipc://%s/tap" % work, "--flow.metrics-json=" + mj])
+        procs.append(gen)
+        assert wait_event(mon, zmq.EVENT_HANDSHAKE_SUCCEEDED,
+                          time.time() + 60), "the tap never answered"
+        procs.append(subprocess.Popen([
+            PASS, "--flow.input=ipc://%s/out" % work]))
+        # The stream runs; the subscriber's queues fill and stay full.
+        assert sub.poll(60000), "nothing on the tap"
+        time.sleep(1)
+        gen.terminate()
+        assert gen.wait(timeout=60) == 0
+        got, first = 0, None
+        while sub.poll(2000):  # what reached us before the app went
+            events = msgpack.unpackb(sub.recv(), raw=False)[4]
+            if events and first is None:
+                first = events[0][4]
+            got += len(events)
+        with open(mj) as f:
+            m = json.load(f)
+        sent = m["out"] - (first - 1)
+        assert m["drops"] > 0, m
+        lost = sent - got - m["drops"]
+        # At most what a local socket's buffers hold (a few hundred KiB)
+        # in frames of 256 events of about 60 bytes.
+        assert 0 <= lost <= 64 * 256, (got, m["drops"], sent)
+        print("ok: a stop with a stuck tap subscriber ends, %d + %d of %d "
+              "counted" % (got, m["drops"], sent))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        ctx.destroy(linger=0)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 oversized_frame()
 slow_tap()
+stuck_tap_at_stop()
