@@ -7,11 +7,13 @@
  *   [1, producer_label, instance, epoch, [event, ...]]
  *   event = [id, type, ts_us, key | nil, seq, payload(bin: one msgpack
  *            object)]
- * A slow reader loses events at the publisher (counted there as drops);
- * the stream itself never waits for a tap. A tcp:// tap admits only the
- * peers flowd named (CURVE, docs/security.md): flowctl then presents
- * flowd's own keys, which it reads from DATA/flowd.keys (the data
- * directory /about gives), so it must run as flowd's user on its host.
+ * A slow reader loses events at the publisher, every one counted there in
+ * drops; the stream itself never waits for a tap. The tap's last message,
+ * when the app stops, is an end of stream (no events), skipped here. A
+ * tcp:// tap admits only the peers flowd named (CURVE, docs/security.md):
+ * flowctl then presents flowd's own keys, which it reads from
+ * DATA/flowd.keys (the data directory /about gives), so it must run as
+ * flowd's user on its host.
  */
 #include <errno.h>
 #include <signal.h>
@@ -181,9 +183,10 @@ static const char tap_help[] =
     "\"key\", \"seq\",\n"
     "\"payload\"}. APP is a label; without it, the app before the sink. "
     "The\n"
-    "stream is not slowed: a reader that falls behind misses events. Stops "
-    "after\n"
-    "N events (-n) or on Ctrl-C.\n"
+    "stream is not slowed: a reader that falls behind misses events, each "
+    "counted\n"
+    "in the tapped instance's drops. Stops after N events (-n) or on "
+    "Ctrl-C.\n"
     "\n"
     "Examples:\n"
     "  flowctl tap accounts.account-events -n 5\n"

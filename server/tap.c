@@ -1,14 +1,20 @@
 /* Taps: a stream that starts with `:stream.label >` sees what app `label`
  * of `stream` sends, without slowing it. Each app publishes its output
- * batches on its tap endpoint (PUB, which drops for a slow reader); flowd
+ * batches on its tap endpoint (PUB with ZMQ_XPUB_NODROP: what a slow
+ * reader has no room for the app refuses and counts in its drops); flowd
  * subscribes to the tapped instances and hands the batches to the tap
- * stream's first app over a PUSH socket it binds. */
+ * stream's first app over a PUSH socket it binds. The relay itself never
+ * drops: a batch the tap stream cannot take yet waits, and the relay
+ * stops reading until it can, so a slow tap stream shows as drops of the
+ * tapped instances, where they are counted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include <flow/error.h>
+#include <flow/wire.h>
 #include <flow/zwatch.h>
 
 #include "server.h"
@@ -21,33 +27,57 @@ struct srv_tap {
     char stream[SRV_NAME_MAX + 16];
     char label[SRV_NAME_MAX + 16];
     void *sub, *push;
-    flow_zwatch *w;
+    flow_zwatch *w, *push_w;
+    zmq_msg_t held; /* a batch the tap stream did not take yet */
+    bool holding;
     char endpoint[SRV_EP_MAX];
     char conn[MAX_CONN][SRV_EP_MAX];
     int nconn;
-    uint64_t forwarded, dropped;
+    uint64_t forwarded;
 };
+
+/* Sends the held batch; false while the tap stream cannot take it. */
+static bool send_held(srv_tap *t)
+{
+    int rc = flow_zwatch_send(t->push_w, &t->held, 0);
+    if (rc == -FLOW_EAGAIN)
+        return false;
+    if (rc)
+        zmq_msg_close(&t->held); /* the socket is closing */
+    else
+        t->forwarded++;
+    t->holding = false;
+    return true;
+}
 
 static void on_sub(flow_zwatch *w, int ready, void *arg)
 {
     srv_tap *t = arg;
-    zmq_msg_t m;
 
     (void)ready;
-    for (int n = 0; n < BATCH; n++) {
-        zmq_msg_init(&m);
-        if (flow_zwatch_recv(w, &m)) {
-            zmq_msg_close(&m);
+    for (int n = 0; n < BATCH && !t->holding; n++) {
+        zmq_msg_init(&t->held);
+        if (flow_zwatch_recv(w, &t->held)) {
+            zmq_msg_close(&t->held);
             return;
         }
-        int more = zmq_msg_more(&m) ? ZMQ_SNDMORE : 0;
-        if (zmq_msg_send(&m, t->push, ZMQ_DONTWAIT | more) < 0) {
-            t->dropped++;
-            zmq_msg_close(&m);
-        } else {
-            t->forwarded++;
+        t->holding = true;
+        if (!send_held(t)) {
+            flow_zwatch_want(t->w, 0);
+            flow_zwatch_want(t->push_w, FLOW_ZW_WRITABLE);
         }
     }
+}
+
+static void on_push(flow_zwatch *w, int ready, void *arg)
+{
+    srv_tap *t = arg;
+
+    (void)ready;
+    if (t->holding && !send_held(t))
+        return;
+    flow_zwatch_want(w, 0);
+    flow_zwatch_want(t->w, FLOW_ZW_READABLE);
 }
 
 /* Is the source of st a tap (`:S.L` where a stream S exists)? Fills the
@@ -91,6 +121,9 @@ int srv_tap_open(srv *s, srv_stream *st, char *err, size_t errlen)
     zmq_setsockopt(t->sub, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(t->push, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, "", 0);
+    /* The same limit as every app's input: a tapped app never sends more. */
+    int64_t maxmsg = FLOW_WIRE_MAX_FRAME;
+    zmq_setsockopt(t->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (srv_fmt(t->endpoint, sizeof t->endpoint, "ipc://%s/run/%s.tapin",
                 s->cfg.data_dir, st->name) ||
         strlen(t->endpoint) >= 100 || zmq_bind(t->push, t->endpoint)) {
@@ -104,6 +137,10 @@ int srv_tap_open(srv *s, srv_stream *st, char *err, size_t errlen)
     flow_endpoint_private(t->endpoint);
     if (flow_zwatch_new(s->loop, t->sub, FLOW_ZW_READABLE, on_sub, t, &t->w))
         goto fail;
+    if (flow_zwatch_new(s->loop, t->push, 0, on_push, t, &t->push_w)) {
+        flow_zwatch_close(&t->w);
+        goto fail;
+    }
     st->tap = t;
     srv_tap_refresh(s);
     return 0;
@@ -131,6 +168,9 @@ void srv_tap_close(srv_stream *st)
         return;
     st->tap = NULL;
     flow_zwatch_close(&t->w);
+    flow_zwatch_close(&t->push_w);
+    if (t->holding)
+        zmq_msg_close(&t->held);
     zmq_close(t->sub);
     zmq_close(t->push);
     if (strncmp(t->endpoint, "ipc://", 6) == 0)

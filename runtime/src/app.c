@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -234,13 +236,16 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
                                                   ep.addr, false) ||
                                    zmq_connect(ctx->in_s, ep.addr)
                              : zmq_disconnect(ctx->in_s, ep.addr);
-                if (zr)
+                if (zr) {
                     flow_log(ctx, "cannot %s input %s: %s",
                              m.type == FLOW_CTL_CONNECT ? "connect"
                                                         : "disconnect",
                              ep.addr, zmq_strerror(zmq_errno()));
-                else if (ctx->in_w)
-                    flow_zwatch_kick(ctx->in_w);
+                } else {
+                    flow__input_note(ctx, ep.addr, m.type == FLOW_CTL_CONNECT);
+                    if (ctx->in_w)
+                        flow_zwatch_kick(ctx->in_w);
+                }
             }
         }
     }
@@ -296,6 +301,74 @@ static void mon_cb(flow_zwatch *w, int ready, void *arg)
     zmq_msg_close(&msg);
     if (ctx->phase == PH_DRAIN)
         flow__maybe_finish(ctx);
+}
+
+/* Monitor events of the tap: the subscribers' connections, by fd. */
+static void tap_mon_cb(flow_zwatch *w, int ready, void *arg)
+{
+    flow_ctx *ctx = arg;
+    zmq_msg_t msg;
+    (void)ready;
+    zmq_msg_init(&msg);
+    for (int i = 0; i < 64; i++) {
+        if (flow_zwatch_recv(w, &msg))
+            break;
+        int more = zmq_msg_more(&msg);
+        if (zmq_msg_size(&msg) >= 6) {
+            const uint8_t *d = zmq_msg_data(&msg);
+            uint16_t ev = (uint16_t)(d[0] | d[1] << 8); /* host order */
+            int32_t fd;
+            memcpy(&fd, d + 2, sizeof(fd));
+            size_t k = 0;
+            while (k < ctx->ntap_fds && ctx->tap_fds[k] != fd)
+                k++;
+            if (ev == ZMQ_EVENT_ACCEPTED && k == ctx->ntap_fds) {
+                int *n = realloc(ctx->tap_fds, (k + 1) * sizeof(*n));
+                if (n) {
+                    ctx->tap_fds = n;
+                    n[ctx->ntap_fds++] = fd;
+                }
+            } else if (ev == ZMQ_EVENT_DISCONNECTED && k < ctx->ntap_fds) {
+                ctx->tap_fds[k] = ctx->tap_fds[--ctx->ntap_fds];
+            }
+        }
+        /* Skip the endpoint frame. */
+        while (more && flow_zwatch_recv(w, &msg) == 0)
+            more = zmq_msg_more(&msg);
+    }
+    zmq_msg_close(&msg);
+}
+
+static int open_tap_monitor(flow_ctx *ctx, void *s)
+{
+    char addr[64];
+    snprintf(addr, sizeof(addr), "inproc://flow-tap-monitor-%p", (void *)ctx);
+    if (zmq_socket_monitor(s, addr,
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0)
+        return flow_from_zmq();
+    ctx->tap_mon_s = zmq_socket(ctx->zctx, ZMQ_PAIR);
+    if (!ctx->tap_mon_s)
+        return flow_from_zmq();
+    if (zmq_connect(ctx->tap_mon_s, addr) != 0)
+        return flow_from_zmq();
+    return flow_zwatch_new(&ctx->loop, ctx->tap_mon_s, FLOW_ZW_READABLE,
+                           tap_mon_cb, ctx, &ctx->tap_mon_w);
+}
+
+/* The most bytes of the tap a subscriber has still to read from its
+ * socket: libzmq discards those when the app hangs up while the
+ * subscriber's queue is full. (Over tcp:// it counts up to the peer's
+ * kernel only.) */
+static size_t tap_unread(flow_ctx *ctx)
+{
+    size_t most = 0;
+    for (size_t k = 0; k < ctx->ntap_fds; k++) {
+        int n = 0;
+        if (ioctl(ctx->tap_fds[k], SIOCOUTQ, &n) == 0 && n > 0 &&
+            (size_t)n > most)
+            most = (size_t)n;
+    }
+    return most;
 }
 
 static int open_monitor(flow_ctx *ctx, flow__group *g)
@@ -470,6 +543,10 @@ static void finish(flow_ctx *ctx)
     if (ctx->err.open)
         ctx->m.drops += ctx->err.batch.count;
     ctx->out.open = ctx->err.open = false;
+    /* The tap's messages ZeroMQ has not written out by now are lost with
+     * the socket. */
+    if (ctx->tapq)
+        ctx->m.drops += __atomic_load_n(&ctx->tapq->events, __ATOMIC_ACQUIRE);
     save_state(ctx);
     if (ctx->app->fini)
         ctx->app->fini(ctx);
@@ -478,6 +555,8 @@ static void finish(flow_ctx *ctx)
     write_metrics_json(ctx);
 
     flow_zwatch_close(&ctx->in_w);
+    flow_zwatch_close(&ctx->in_mon_w);
+    flow_zwatch_close(&ctx->tap_mon_w);
     for (size_t k = 0; k < ctx->ngroups; k++) {
         flow_zwatch_close(&ctx->groups[k]->w);
         flow_zwatch_close(&ctx->groups[k]->mon_w);
@@ -489,6 +568,8 @@ static void finish(flow_ctx *ctx)
     close_handle((uv_handle_t *)&ctx->metrics_timer);
     close_handle((uv_handle_t *)&ctx->drain_timer);
     close_handle((uv_handle_t *)&ctx->linger_timer);
+    close_handle((uv_handle_t *)&ctx->in_timer);
+    close_handle((uv_handle_t *)&ctx->tap_timer);
     close_handle((uv_handle_t *)&ctx->pump);
     close_handle((uv_handle_t *)&ctx->stop_async);
     if (ctx->use_signals) {
@@ -500,6 +581,14 @@ static void finish(flow_ctx *ctx)
 /* When an end of stream is first sent again to the consumers still
  * connected (see flow__eos_timer_cb); the interval then doubles. */
 #define EOS_RESEND_MS 50
+/* How often a stop looks whether the tap has written everything out, and
+ * how long a stop without an end of stream (SIGTERM, flowd's undeploy)
+ * waits for it at most: a subscriber that stopped reading must not hold
+ * up an undeploy; what it did not get is counted in drops. */
+#define TAP_POLL_MS      2
+#define TAP_STOP_WAIT_MS 1000
+
+static bool tap_written(flow_ctx *ctx);
 
 void flow__maybe_finish(flow_ctx *ctx)
 {
@@ -531,6 +620,9 @@ void flow__maybe_finish(flow_ctx *ctx)
      * still in the kernel's socket buffer (libzmq stops reading a
      * throttled connection on hang-up).
      */
+    /* Nothing more goes to the tap: see that it is written out, while
+     * the consumers go. */
+    bool tapped = tap_written(ctx);
     if (ctx->eos_sent && ctx->peers > 0) {
         if (!ctx->eos_resend_ms) {
             ctx->eos_resend_ms = EOS_RESEND_MS;
@@ -539,6 +631,8 @@ void flow__maybe_finish(flow_ctx *ctx)
         }
         return;
     }
+    if (!tapped)
+        return;
     finish(ctx);
 }
 
@@ -556,6 +650,51 @@ static void drain_timeout_cb(uv_timer_t *t)
                  "%lld ms; exiting anyway",
                  (long long)ctx->conf.drain_ms);
     finish(ctx);
+}
+
+static void tap_timer_cb(uv_timer_t *t)
+{
+    flow__maybe_finish(t->data);
+}
+
+/*
+ * Has ZeroMQ written out everything the tap published (a stop waits for
+ * it, within the drain time)? A message is released once written, but a
+ * small one already once copied into the I/O thread's write buffer, which
+ * is only refilled once written: so the tap's last message is an end of
+ * stream, published once all else is released, and once that is released
+ * too, every batch before it is in the kernel's hands; then it waits for
+ * the subscribers to read what the kernel holds. Polled while it
+ * waits: ZeroMQ's threads cannot wake the loop. After an end of stream
+ * the wait lasts as long as the one for the consumers to go (the drain
+ * time); else TAP_STOP_WAIT_MS at most.
+ */
+static bool tap_written(flow_ctx *ctx)
+{
+    flow__tapq *q = ctx->tapq;
+    if (!q)
+        return true;
+    int64_t now = flow_clock_us();
+    if (!ctx->tap_wait_us)
+        ctx->tap_wait_us = now + (int64_t)TAP_STOP_WAIT_MS * 1000;
+    if (!ctx->eos_sent && now > ctx->tap_wait_us) {
+        uv_timer_stop(&ctx->tap_timer);
+        return true;
+    }
+    if (__atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0) {
+        if (!ctx->tap_end_sent) {
+            ctx->tap_end_sent = true;
+            flow__tap_end(ctx); /* when it fails, nothing is left to wait */
+        }
+        if (__atomic_load_n(&q->msgs, __ATOMIC_ACQUIRE) == 0 &&
+            !tap_unread(ctx)) {
+            uv_timer_stop(&ctx->tap_timer);
+            return true;
+        }
+    }
+    if (!uv_is_active((uv_handle_t *)&ctx->tap_timer))
+        uv_timer_start(&ctx->tap_timer, tap_timer_cb, TAP_POLL_MS, TAP_POLL_MS);
+    return false;
 }
 
 void flow__begin_stop(flow_ctx *ctx, const char *end, int exit_code)
@@ -635,15 +774,20 @@ flow_ctx *flow__ctx_new(const flow_app_desc *app, int argc, char **argv,
  * ipc:// or tcp://, is monitored before it binds, so that no consumer's
  * connection can go unseen.
  */
+static void close_socket(void **sp, int linger_ms);
+
 static int open_socket(flow_ctx *ctx, int type, const char *flag,
                        const char *list, bool bind, flow__group *group,
                        void **out)
 {
     flow_endpoint eps[FLOW_ENDPOINTS_MAX];
-    size_t n;
+    size_t n = 0;
     char err[512];
-    int rc = flow_endpoint_parse_list(list, bind, eps, FLOW_ENDPOINTS_MAX, &n,
-                                      err, sizeof(err));
+    /* An empty list: a socket for control "connect" later. */
+    int rc = *list
+                 ? flow_endpoint_parse_list(list, bind, eps, FLOW_ENDPOINTS_MAX,
+                                            &n, err, sizeof(err))
+                 : 0;
     if (rc) {
         flow_log(ctx, "--flow.%s: %s", flag, err);
         return rc;
@@ -680,6 +824,8 @@ static int open_socket(flow_ctx *ctx, int type, const char *flag,
     int ivl = RECONNECT_IVL_MS, ivl_max = RECONNECT_IVL_MAX_MS;
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+    if (type == ZMQ_PUB && (rc = open_tap_monitor(ctx, s)))
+        goto close_s;
     if (group) {
         group->zsock = s;
         /* inproc:// connections report no disconnection: count consumers
@@ -703,6 +849,11 @@ static int open_socket(flow_ctx *ctx, int type, const char *flag,
     return 0;
 
 close_s:
+    if (ctx->tap_mon_s && type == ZMQ_PUB) {
+        zmq_socket_monitor(s, NULL, 0);
+        flow_zwatch_close(&ctx->tap_mon_w);
+        close_socket(&ctx->tap_mon_s, 0);
+    }
     if (group) {
         if (group->mon_s)
             zmq_socket_monitor(s, NULL, 0);
@@ -838,13 +989,17 @@ static int setup(flow_ctx *ctx)
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->in_s, FLOW_ZW_READABLE,
                                   flow__input_cb, ctx, &ctx->in_w)))
             return rc;
+        if ((rc = flow__input_watch(ctx, c->input)))
+            return rc;
     } else if (a->role != FLOW_ROLE_SOURCE) {
         /* An input with no endpoint yet, for control "connect". */
-        ctx->in_s = zmq_socket(ctx->zctx, ZMQ_PULL);
-        if (!ctx->in_s)
-            return flow_from_zmq();
+        if ((rc = open_socket(ctx, ZMQ_PULL, "input", "", false, NULL,
+                              &ctx->in_s)))
+            return rc;
         if ((rc = flow_zwatch_new(&ctx->loop, ctx->in_s, FLOW_ZW_READABLE,
                                   flow__input_cb, ctx, &ctx->in_w)))
+            return rc;
+        if ((rc = flow__input_watch(ctx, NULL)))
             return rc;
     }
     if (c->output) {
@@ -865,9 +1020,14 @@ static int setup(flow_ctx *ctx)
             return rc;
         ctx->has_err = true;
     }
-    if (c->tap && (rc = open_socket(ctx, ZMQ_PUB, "tap", c->tap, true, NULL,
-                                    &ctx->tap_s)))
-        return rc;
+    if (c->tap) {
+        if ((rc = open_socket(ctx, ZMQ_PUB, "tap", c->tap, true, NULL,
+                              &ctx->tap_s)))
+            return rc;
+        if (!(ctx->tapq = calloc(1, sizeof(*ctx->tapq))))
+            return -FLOW_ENOMEM;
+        ctx->tapq->refs = 1;
+    }
     if (c->control) {
         if ((rc = open_socket(ctx, ZMQ_DEALER, "control", c->control, false,
                               NULL, &ctx->ctl_s)))
@@ -935,10 +1095,12 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
     uv_timer_init(&ctx->loop, &ctx->drain_timer);
     uv_timer_init(&ctx->loop, &ctx->linger_timer);
     uv_timer_init(&ctx->loop, &ctx->eos_timer);
+    uv_timer_init(&ctx->loop, &ctx->in_timer);
+    uv_timer_init(&ctx->loop, &ctx->tap_timer);
     uv_idle_init(&ctx->loop, &ctx->pump);
     ctx->tick_timer.data = ctx->metrics_timer.data = ctx;
     ctx->drain_timer.data = ctx->linger_timer.data = ctx;
-    ctx->eos_timer.data = ctx;
+    ctx->eos_timer.data = ctx->in_timer.data = ctx->tap_timer.data = ctx;
     ctx->pump.data = ctx;
     ctx->use_signals = signals;
     if (signals) {
@@ -1030,7 +1192,10 @@ stop_now:
     uv_run(&ctx->loop, UV_RUN_DEFAULT);
 
 close_sockets:
+    if (ctx->in_mon_s)
+        zmq_socket_monitor(ctx->in_s, NULL, 0);
     close_socket(&ctx->in_s, 0);
+    close_socket(&ctx->in_mon_s, 0);
     /* What ZeroMQ still queues gets the rest of the drain time, and none
      * when every consumer is gone. */
     int64_t left_ms = ctx->drain_deadline_us
@@ -1044,7 +1209,10 @@ close_sockets:
         group_free(ctx->groups[k], (int)left_ms);
     ctx->ngroups = 0;
     close_socket(&ctx->err.zsock, (int)left_ms);
+    if (ctx->tap_mon_s)
+        zmq_socket_monitor(ctx->tap_s, NULL, 0);
     close_socket(&ctx->tap_s, 0);
+    close_socket(&ctx->tap_mon_s, 0);
     close_socket(&ctx->ctl_s, 1000);
     if (ctx->zap_started) {
         flow_zap_stop();
@@ -1063,6 +1231,8 @@ close_loop:
         close_handle((uv_handle_t *)&ctx->drain_timer);
         close_handle((uv_handle_t *)&ctx->linger_timer);
         close_handle((uv_handle_t *)&ctx->eos_timer);
+        close_handle((uv_handle_t *)&ctx->in_timer);
+        close_handle((uv_handle_t *)&ctx->tap_timer);
         close_handle((uv_handle_t *)&ctx->pump);
         close_handle((uv_handle_t *)&ctx->stop_async);
         if (signals) {
@@ -1093,6 +1263,9 @@ void flow__ctx_free(flow_ctx **ctxp)
     free(ctx->groups);
     free(ctx->ended);
     free(ctx->curve);
+    free(ctx->ineps);
+    free(ctx->tap_fds);
+    flow__tapq_release(ctx->tapq);
     flow__opts_free(ctx);
     free(ctx);
 }

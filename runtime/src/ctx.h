@@ -111,6 +111,33 @@ typedef struct flow__group {
     int peers;          /* consumers connected (ipc:// and tcp:// only) */
 } flow__group;
 
+/*
+ * What the tap has handed to ZeroMQ and ZeroMQ has not released yet. It
+ * releases a message once its I/O thread has written it out (a small one:
+ * copied it into its write buffer) or dropped it with its subscriber, on
+ * that thread, so the counts are atomic; the struct is freed by the last
+ * of the context and the messages still out.
+ */
+typedef struct flow__tapq {
+    uint64_t events; /* events in the messages not released */
+    uint64_t msgs;   /* messages not released */
+    uint64_t refs;   /* the context and each message not released */
+} flow__tapq;
+
+/*
+ * One input endpoint the app connects to. libzmq reconnects by itself
+ * after a connection error but not after a protocol error (a message over
+ * ZMQ_MAXMSGSIZE): a disconnection that no reconnection attempt follows
+ * within a grace time is one of those, counted in rejected and connected
+ * again by the app.
+ */
+typedef struct flow__inep {
+    char addr[FLOW_ENDPOINT_MAX];
+    bool cut;       /* disconnected, no reconnection attempt seen yet */
+    bool handshake; /* the handshake failed: not an oversized message */
+    int64_t cut_us; /* when */
+} flow__inep;
+
 struct flow_counter {
     struct flow_counter *next;
     flow_counter_kind kind;
@@ -153,7 +180,22 @@ struct flow_ctx {
 
     void *in_s, *tap_s, *ctl_s;
     flow_zwatch *in_w, *ctl_w;
-    flow__port out, err; /* out's batch goes to every group */
+    void *in_mon_s; /* PAIR receiving the input's monitor events */
+    flow_zwatch *in_mon_w;
+    flow__inep *ineps; /* the input's connected endpoints */
+    size_t nineps;
+    uv_timer_t in_timer; /* looks at cut endpoints after the grace time */
+    int64_t in_log_us;   /* the last line about a cut connection */
+    uint64_t in_log_suppressed;
+    flow__tapq *tapq;    /* NULL without a tap */
+    bool tap_end_sent;   /* the tap's last message is out (stopping) */
+    int64_t tap_wait_us; /* a stop without end of stream waits until */
+    void *tap_mon_s;     /* PAIR receiving the tap's monitor events */
+    flow_zwatch *tap_mon_w;
+    int *tap_fds; /* the tap subscribers' connections (ipc://, tcp://) */
+    size_t ntap_fds;
+    uv_timer_t tap_timer; /* polls tapq while a stop waits for the tap */
+    flow__port out, err;  /* out's batch goes to every group */
     bool has_out, has_err;
     flow__group **groups;
     size_t ngroups;
@@ -179,7 +221,6 @@ struct flow_ctx {
     bool mon_seen;             /* a monitor reported at least one connection */
     bool tick_deferred;        /* a source waiting for its first consumer */
     int64_t drain_deadline_us; /* when a stop must be over */
-    bool tap_full_logged;
     int64_t last_err_log_us;
     uint64_t err_log_suppressed;
     /* The latest event error or rejected message, reported in the
@@ -219,7 +260,16 @@ void flow__linger_cb(uv_timer_t *t);
 int flow__flush(flow_ctx *ctx);
 bool flow__flushed(flow_ctx *ctx);
 int flow__send_eos(flow_ctx *ctx);
+/* Publishes an end of stream on the tap, its last message. */
+int flow__tap_end(flow_ctx *ctx);
+/* Drops the context's reference to its tap counts (NULL-safe). */
+void flow__tapq_release(flow__tapq *q);
 void flow__update_now(flow_ctx *ctx);
+
+/* input.c: watches the input's connections (list: --flow.input, may be
+ * NULL); flow__input_note adds or removes a connected endpoint. */
+int flow__input_watch(flow_ctx *ctx, const char *list);
+void flow__input_note(flow_ctx *ctx, const char *addr, bool connected);
 
 /* app.c */
 /* Starts the stop (drain, end of stream, exit with exit_code); end is

@@ -46,8 +46,28 @@ static bool blocked(const flow_ctx *ctx)
     return ctx->out.blocked || ctx->err.blocked || ctx->groups_blocked > 0;
 }
 
+static int port_send(flow_ctx *ctx, flow__port *p, bool is_out);
+
+/*
+ * Appends an event to a port's batch. A batch never grows past what a
+ * receiver takes (FLOW_WIRE_MAX_FRAME bytes, FLOW_WIRE_MAX_EVENTS
+ * events): one that would is sent first and the event starts the next.
+ * When that send cannot go (the output is at its high-water mark while
+ * one callback emits more than a frame holds), the event is dropped and
+ * counted.
+ */
 static int port_add(flow_ctx *ctx, flow__port *p, const flow_event *ev)
 {
+    if (p->open && (p->batch.count >= FLOW_WIRE_MAX_EVENTS ||
+                    p->batch.buf.len + FLOW_WIRE_EVENT_OVERHEAD + ev->type_len +
+                            ev->key_len + ev->payload_len >
+                        FLOW_WIRE_MAX_FRAME)) {
+        port_send(ctx, p, p == &ctx->out);
+        if (p->open) {
+            ctx->m.drops++;
+            return -FLOW_EAGAIN;
+        }
+    }
     if (!p->open) {
         if (p->batch.buf.cap == 0 && p->cap_hint)
             flow_buf_reserve(&p->batch.buf, p->cap_hint);
@@ -74,6 +94,108 @@ static void free_frame(void *data, void *hint)
 {
     (void)hint;
     free(data);
+}
+
+/*
+ * A frame sent both to the output and to the tap: two ZeroMQ messages
+ * over the same bytes, each with its own release, so that the tap's is
+ * seen (flow__tapq). It lives in the frame's buffer, after the frame;
+ * the last release frees the buffer.
+ */
+typedef struct shared_frame {
+    uint32_t refs; /* messages not released */
+    uint32_t n;    /* events in the frame */
+    flow__tapq *q;
+} shared_frame;
+
+static void tapq_unref(flow__tapq *q)
+{
+    if (__atomic_sub_fetch(&q->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(q);
+}
+
+void flow__tapq_release(flow__tapq *q)
+{
+    if (q)
+        tapq_unref(q);
+}
+
+static void shared_unref(void *data, shared_frame *sh)
+{
+    if (__atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(data);
+}
+
+static void free_shared(void *data, void *hint)
+{
+    shared_unref(data, hint);
+}
+
+static void free_tapped(void *data, void *hint)
+{
+    shared_frame *sh = hint;
+    flow__tapq *q = sh->q;
+    __atomic_sub_fetch(&q->events, sh->n, __ATOMIC_RELEASE);
+    __atomic_sub_fetch(&q->msgs, 1, __ATOMIC_RELEASE);
+    shared_unref(data, sh);
+    tapq_unref(q);
+}
+
+/* Room for a shared_frame after len bytes of b; NULL without memory. */
+static shared_frame *shared_of(flow_buf *b, size_t len)
+{
+    size_t off = (len + 7) & ~(size_t)7;
+    if (flow_buf_reserve(b, off - len + sizeof(shared_frame)))
+        return NULL;
+    return (shared_frame *)(void *)(b->data + off);
+}
+
+/*
+ * Publishes a frame's bytes (shared with the message main, when given)
+ * on the tap. With ZMQ_XPUB_NODROP the socket refuses a message that a
+ * subscriber has no room for instead of dropping it unseen: its events
+ * are counted in drops. The bytes must be followed by room for sh.
+ */
+static void tap_publish(flow_ctx *ctx, void *data, size_t len, uint32_t n,
+                        shared_frame *sh)
+{
+    flow__tapq *q = ctx->tapq;
+    zmq_msg_t t;
+    sh->n = n;
+    sh->q = q;
+    __atomic_add_fetch(&q->events, n, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&q->msgs, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&q->refs, 1, __ATOMIC_RELAXED);
+    if (zmq_msg_init_data(&t, data, len, free_tapped, sh) != 0) {
+        free_tapped(data, sh);
+        ctx->m.drops += n;
+        return;
+    }
+    if (zmq_msg_send(&t, ctx->tap_s, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&t); /* releases it: free_tapped */
+        ctx->m.drops += n; /* a tap subscriber that cannot keep up */
+    }
+}
+
+int flow__tap_end(flow_ctx *ctx)
+{
+    flow_batch b;
+    size_t len;
+    flow_batch_init(&b);
+    flow_batch_begin(&b, ctx->conf.label, ctx->conf.instance, ctx->epoch);
+    flow_batch_finish(&b, &len);
+    shared_frame *sh = shared_of(&b.buf, len);
+    if (!sh || b.buf.err) {
+        flow_batch_fini(&b);
+        return -FLOW_ENOMEM;
+    }
+    sh->refs = 1;
+    void *data = b.buf.data;
+    b.buf.data = NULL;
+    b.buf.len = b.buf.cap = 0;
+    flow_batch_fini(&b);
+    tap_publish(ctx, data, len, 0, sh);
+    return 0;
 }
 
 /*
@@ -181,10 +303,17 @@ static int out_send(flow_ctx *ctx, flow__port *p)
     zmq_msg_t msg;
     p->open = false;
     p->blocked = false;
-    if (zmq_msg_init_data(&msg, b->data, len, free_frame, NULL) != 0) {
+    shared_frame *sh = ctx->tap_s && n ? shared_of(b, len) : NULL;
+    if (sh)
+        sh->refs = 2;
+    else if (ctx->tap_s && n)
+        ctx->m.drops += n; /* no memory to share it with the tap */
+    if (zmq_msg_init_data(&msg, b->data, len, sh ? free_shared : free_frame,
+                          sh) != 0) {
         ctx->m.drops += n;
         return -FLOW_ENOMEM;
     }
+    void *data = b->data;
     /* Enough for a batch like this one without regrowing. */
     p->cap_hint = len + len / 4 > 256 ? len + len / 4 : 256;
     b->data = NULL;
@@ -197,15 +326,8 @@ static int out_send(flow_ctx *ctx, flow__port *p)
         g->pending_n = n;
         flow__group_push(ctx, g);
     }
-    if (ctx->tap_s && n) {
-        zmq_msg_t t;
-        zmq_msg_init(&t);
-        zmq_msg_copy(&t, &msg);
-        if (zmq_msg_send(&t, ctx->tap_s, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&t);
-            ctx->m.drops += n; /* a tap that cannot keep up */
-        }
-    }
+    if (sh)
+        tap_publish(ctx, data, len, n, sh);
     zmq_msg_close(&msg);
     ctx->m.out += n;
     ctx->m.bytes_out += len;

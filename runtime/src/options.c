@@ -27,7 +27,8 @@ static const struct {
     { "output", "EP[,EP...][;EP...]: where events go (PUSH; binds); every "
                 "';'-separated group gets every batch" },
     { "error-output", "EP: where rejected events go (PUSH; binds)" },
-    { "tap", "EP: also publish every output batch here (PUB; binds)" },
+    { "tap", "EP: also publish every output batch here (PUB; binds; what a "
+             "subscriber has no room for is counted in drops)" },
     { "control", "EP: flowd's control endpoint (DEALER; connects)" },
     { "keys", "PATH: CURVE keys for tcp:// endpoints (mode 0600; from flowd)" },
     { "stream", "NAME: stream name, for metrics and logs" },
@@ -38,7 +39,8 @@ static const struct {
     { "batch-linger-us", "N: wait up to N us to fill a batch (default 0)" },
     { "hwm-events", "N: bound on events in flight per output (2048)" },
     { "batch-max", "N: most events in one batch (default 256)" },
-    { "drain-ms", "N: how long a stop may take to flush (default 5000)" },
+    { "drain-ms", "N: how long a stop may take to flush the output and "
+                  "the tap (default 5000)" },
     { "eos-exit", "N: exit after end of stream from N producers (0 never)" },
     { "state", "PATH: restore the app state from PATH, save it on exit" },
     { "cpus", "LIST|auto|any: CPUs to run on (0,2-3; default auto)" },

@@ -47,8 +47,8 @@ int flow_batch_add(flow_batch *b, const flow_event *ev, uint64_t seq)
         return -FLOW_ETOOBIG;
     flow_buf *buf = &b->buf;
     /* Worst case header bytes: 1 + 9 + 2 + 9 + 2 + 9 + 5, plus data. */
-    if (flow_buf_reserve(buf,
-                         64 + ev->type_len + ev->key_len + ev->payload_len))
+    if (flow_buf_reserve(buf, FLOW_WIRE_EVENT_OVERHEAD + ev->type_len +
+                                  ev->key_len + ev->payload_len))
         return buf->err;
     size_t save = buf->len;
     flow_mp_put_array(buf, 6);

@@ -114,6 +114,10 @@ static const flow_option pass_options[] = {
       .type = FLOW_OPT_INT,
       .def = "0",
       .description = "Sleep this long per event (a slow processor)." },
+    { .name = "copies",
+      .type = FLOW_OPT_INT,
+      .def = "1",
+      .description = "Emit every event this many times." },
     { .name = NULL },
 };
 
@@ -125,6 +129,11 @@ static int pass_event(flow_ctx *ctx, const flow_event *ev)
         usleep((useconds_t)sleep_us);
     if (every > 0 && flow_event_get_int(ev, "n", 0) % every == 0)
         return flow_emit_error(ctx, ev, "n is a multiple of reject-every");
+    for (int64_t k = flow_opt_int(ctx, "copies"); k > 1; k--) {
+        int rc = flow_emit_event(ctx, ev);
+        if (rc)
+            return rc;
+    }
     return flow_emit_event(ctx, ev);
 }
 

@@ -33,7 +33,8 @@ static void *host_thread(void *arg)
     return NULL;
 }
 
-static void start(harness *h, const char *batch_max, const char *hwm)
+static void start_copies(harness *h, const char *batch_max, const char *hwm,
+                         const char *copies)
 {
     const char *tmp = getenv("TMPDIR");
     snprintf(h->dir, sizeof(h->dir), "%s/flow-batch-XXXXXX",
@@ -48,15 +49,21 @@ static void start(harness *h, const char *batch_max, const char *hwm)
     zmq_setsockopt(h->push, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(h->pull, ZMQ_LINGER, &linger, sizeof(linger));
     cr_assert_eq(zmq_bind(h->push, h->in_ep), 0);
-    char in[160], out[160], bm[64], hw[64];
+    char in[160], out[160], bm[64], hw[64], cp[64];
     snprintf(in, sizeof(in), "--flow.input=%s", h->in_ep);
     snprintf(out, sizeof(out), "--flow.output=>%s", h->out_ep);
     snprintf(bm, sizeof(bm), "--flow.batch-max=%s", batch_max);
     snprintf(hw, sizeof(hw), "--flow.hwm-events=%s", hwm);
-    char *argv[] = { "test-pass", in, out, bm, hw, NULL };
+    snprintf(cp, sizeof(cp), "--copies=%s", copies);
+    char *argv[] = { "test-pass", in, out, bm, hw, cp, NULL };
     h->host = flow_host_new();
-    cr_assert_eq(flow_host_add(h->host, &test_pass_app, 5, argv), 0);
+    cr_assert_eq(flow_host_add(h->host, &test_pass_app, 6, argv), 0);
     cr_assert_eq(pthread_create(&h->thread, NULL, host_thread, h), 0);
+}
+
+static void start(harness *h, const char *batch_max, const char *hwm)
+{
+    start_copies(h, batch_max, hwm, "1");
 }
 
 static void stop(harness *h)
@@ -175,5 +182,66 @@ Test(batching, a_late_consumer_gets_everything_in_order)
     while (got < 2000)
         got += recv_frame(&h, &id, &seq);
     cr_assert_eq(got, 2000, "every event arrives, in order, exactly once");
+    stop(&h);
+}
+
+/*
+ * One input frame whose events the app emits eight times each: 32 MiB
+ * of output from one frame. A producer never sends a frame over
+ * FLOW_WIRE_MAX_FRAME, which a receiver's socket refuses (dropping the
+ * connection): the batch is split, and every copy arrives.
+ */
+Test(batching, output_over_the_frame_limit_is_split)
+{
+    harness h = { 0 };
+    start_copies(&h, "256", "100000", "8");
+    int64_t maxmsg = FLOW_WIRE_MAX_FRAME;
+    zmq_setsockopt(h.pull, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    cr_assert_eq(zmq_bind(h.pull, h.out_ep), 0);
+    size_t plen = FLOW_WIRE_MAX_EVENT;
+    uint8_t *payload = calloc(1, plen);
+    cr_assert_not_null(payload);
+    flow_batch b;
+    flow_batch_init(&b);
+    flow_batch_begin(&b, "test", 0, 7);
+    for (uint32_t i = 0; i < 4; i++) {
+        flow_event ev = { .id = 1 + i,
+                          .ts_us = 1,
+                          .type = "T",
+                          .type_len = 1,
+                          .payload = payload,
+                          .payload_len = (uint32_t)plen };
+        cr_assert_eq(flow_batch_add(&b, &ev, 1 + i), 0);
+    }
+    size_t len;
+    const uint8_t *d = flow_batch_finish(&b, &len);
+    cr_assert_eq(zmq_send(h.push, d, len, 0), (int)len);
+    flow_batch_fini(&b);
+    free(payload);
+    uint32_t got = 0, frames = 0;
+    uint64_t seq = 1;
+    while (got < 32) {
+        zmq_pollitem_t it = { h.pull, 0, ZMQ_POLLIN, 0 };
+        cr_assert_eq(zmq_poll(&it, 1, 30000), 1,
+                     "no output frame after %u events in %u frames", got,
+                     frames);
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        cr_assert_geq(zmq_msg_recv(&msg, h.pull, 0), 0);
+        cr_assert_leq(zmq_msg_size(&msg), FLOW_WIRE_MAX_FRAME);
+        flow_frame f;
+        cr_assert_eq(
+            flow_frame_parse(&f, zmq_msg_data(&msg), zmq_msg_size(&msg)), 0);
+        flow_event ev;
+        while (flow_frame_next(&f, &ev)) {
+            cr_assert_eq(ev.id, 1 + got / 8);
+            cr_assert_eq(ev.seq, seq++);
+            got++;
+        }
+        zmq_msg_close(&msg);
+        frames++;
+    }
+    cr_assert_eq(got, 32);
+    cr_assert_geq(frames, 3);
     stop(&h);
 }

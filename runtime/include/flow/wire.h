@@ -22,11 +22,19 @@
 #include "flow/mp.h"
 
 #define FLOW_WIRE_VERSION 1
-/* Limits a receiver enforces; a frame over them is rejected whole. */
+/*
+ * Limits a receiver enforces; a frame over them is rejected whole. A
+ * receiver's socket takes no ZeroMQ message over FLOW_WIRE_MAX_FRAME
+ * (ZMQ_MAXMSGSIZE), and a producer never sends one: it splits its batches
+ * before they reach it.
+ */
 #define FLOW_WIRE_MAX_FRAME  (16u * 1024 * 1024)
 #define FLOW_WIRE_MAX_EVENTS 65536u
 #define FLOW_WIRE_MAX_EVENT  (1u * 1024 * 1024) /* payload bytes */
 #define FLOW_WIRE_MAX_NAME   255u               /* type, key, producer label */
+/* At most the bytes an event takes in a frame beyond its type, key and
+ * payload: array, id, string, time, key and seq headers, bin header. */
+#define FLOW_WIRE_EVENT_OVERHEAD 64u
 
 /* Builds one batch frame. Embedded: init / fini. */
 typedef struct flow_batch {
