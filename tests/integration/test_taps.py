@@ -104,7 +104,7 @@ def test_flowctl_tap_counts():
         f.create("fast", f"load-sim --count={n} --rate=0 > :fast-d",
                  deploy=True)
         f.wait_status("fast", "deployed")
-        env = dict(os.environ, FLOW_SERVER=f.base)
+        env = dict(os.environ, FLOW_SERVER=f.base, FLOW_DATA_DIR=f.data_dir)
         env.pop("FLOW_TOKEN", None)
         tap = subprocess.Popen([FLOWCTL, "tap", "fast.load-sim"],
                                stdout=subprocess.PIPE, text=True, env=env)
