@@ -1,0 +1,155 @@
+/*
+ * Unit tests of msgpack to JSON, including hostile input.
+ */
+#include <criterion/criterion.h>
+
+#include "flow/mpjson.h"
+
+#include "flow/error.h"
+
+#include <math.h>
+#include <string.h>
+
+static void check(const flow_buf *in, const char *want)
+{
+    flow_buf out;
+    flow_buf_init(&out);
+    cr_assert_eq(flow_mpjson_append(&out, in->data, in->len), 0);
+    flow_buf_append(&out, "", 1);
+    cr_assert_str_eq((const char *)out.data, want);
+    flow_buf_fini(&out);
+}
+
+Test(mpjson, scalars_and_containers)
+{
+    flow_buf b;
+    flow_buf_init(&b);
+    flow_mp_put_map(&b, 6);
+    flow_mp_put_cstr(&b, "type");
+    flow_mp_put_cstr(&b, "ACCOUNT_CREATED");
+    flow_mp_put_cstr(&b, "n");
+    flow_mp_put_int(&b, -42);
+    flow_mp_put_cstr(&b, "big");
+    flow_mp_put_uint(&b, UINT64_MAX);
+    flow_mp_put_cstr(&b, "list");
+    flow_mp_put_array(&b, 4);
+    flow_mp_put_nil(&b);
+    flow_mp_put_bool(&b, true);
+    flow_mp_put_double(&b, 1.5);
+    flow_mp_put_bin(&b, "abcd", 4);
+    flow_mp_put_int(&b, 7); /* a non-string key */
+    flow_mp_put_cstr(&b, "seven");
+    flow_mp_put_cstr(&b, "esc");
+    flow_mp_put_str(&b, "q\"\\\n\x01\xc3\xa9\xff", 8);
+    cr_assert_eq(b.err, 0);
+    check(&b, "{\"type\":\"ACCOUNT_CREATED\",\"n\":-42,"
+              "\"big\":18446744073709551615,"
+              "\"list\":[null,true,1.5,\"YWJjZA==\"],\"7\":\"seven\","
+              "\"esc\":\"q\\\"\\\\\\n\\u0001\xc3\xa9\\ufffd\"}");
+    flow_buf_fini(&b);
+}
+
+Test(mpjson, container_keys_are_text_one_level_deep)
+{
+    /* 30 levels of maps used as keys: the outer key shows the map below
+     * it, whose own key is only named, so the text stays small. */
+    flow_buf b, out;
+    flow_buf_init(&b);
+    flow_buf_init(&out);
+    for (int i = 0; i < 30; i++)
+        flow_mp_put_map(&b, 1);
+    flow_mp_put_int(&b, 1);
+    for (int i = 0; i < 30; i++)
+        flow_mp_put_int(&b, 2);
+    cr_assert_eq(flow_mpjson_append(&out, b.data, b.len), 0);
+    flow_buf_append(&out, "", 1);
+    cr_assert_str_eq((const char *)out.data,
+                     "{\"{\\\"(nested key)\\\":2}\":2}");
+    flow_buf_reset(&b);
+    flow_mp_put_map(&b, 1);
+    flow_mp_put_array(&b, 2);
+    flow_mp_put_int(&b, 1);
+    flow_mp_put_int(&b, 2);
+    flow_mp_put_nil(&b);
+    flow_buf_reset(&out);
+    cr_assert_eq(flow_mpjson_append(&out, b.data, b.len), 0);
+    flow_buf_append(&out, "", 1);
+    cr_assert_str_eq((const char *)out.data, "{\"[1,2]\":null}");
+    flow_buf_fini(&b);
+    flow_buf_fini(&out);
+}
+
+Test(mpjson, nesting_stops_at_msgpack_c_s_limit)
+{
+    unsigned char deep[FLOW_MPJSON_MAX_DEPTH + 2];
+    flow_buf out;
+    flow_buf_init(&out);
+    /* FLOW_MPJSON_MAX_DEPTH arrays of one element around a 1: fine. */
+    memset(deep, 0x91, sizeof(deep));
+    deep[FLOW_MPJSON_MAX_DEPTH] = 0x01;
+    cr_assert_eq(flow_mpjson_append(&out, deep, FLOW_MPJSON_MAX_DEPTH + 1), 0);
+    cr_assert_eq(out.len, 2 * FLOW_MPJSON_MAX_DEPTH + 1);
+    /* One more is refused before msgpack-c sees it, out untouched. */
+    flow_buf_reset(&out);
+    deep[FLOW_MPJSON_MAX_DEPTH] = 0x91;
+    deep[FLOW_MPJSON_MAX_DEPTH + 1] = 0x01;
+    cr_assert_eq(flow_mpjson_append(&out, deep, sizeof(deep)),
+                 -FLOW_EMALFORMED);
+    cr_assert_eq(out.len, 0);
+    flow_buf_fini(&out);
+}
+
+Test(mpjson, non_finite_floats_are_null_ext_is_an_object)
+{
+    flow_buf b, out;
+    flow_buf_init(&b);
+    flow_buf_init(&out);
+    flow_mp_put_array(&b, 3);
+    flow_mp_put_double(&b, NAN);
+    flow_mp_put_double(&b, -INFINITY);
+    flow_buf_append(&b, "\xd4\x05\xff", 3); /* fixext1, type 5 */
+    cr_assert_eq(flow_mpjson_append(&out, b.data, b.len), 0);
+    flow_buf_append(&out, "", 1);
+    cr_assert_str_eq((const char *)out.data,
+                     "[null,null,{\"ext\":5,\"data\":\"/w==\"}]");
+    flow_buf_fini(&b);
+    flow_buf_fini(&out);
+}
+
+Test(mpjson, fits_checks_every_count_against_the_bytes)
+{
+    cr_assert(flow_mpjson_fits("\x92\x01\x02", 3));
+    cr_assert_not(flow_mpjson_fits("\x92\x01", 2));
+    cr_assert_not(flow_mpjson_fits("\xdd\x00\x00\x00\x03\x01\x02", 7));
+    cr_assert_not(flow_mpjson_fits("\xc6\x00\x00\x00\x04xyz", 8));
+    cr_assert_not(flow_mpjson_fits("\xc1", 1));
+    cr_assert_not(flow_mpjson_fits("\x01\x02", 2));
+    cr_assert(flow_mpjson_fits("\x90", 1));
+}
+
+Test(mpjson, hostile_input_is_an_error_not_a_crash)
+{
+    flow_buf out;
+    flow_buf_init(&out);
+    /* A map claiming 2^32-1 entries in 5 bytes. */
+    cr_assert_lt(flow_mpjson_append(&out, "\xdf\xff\xff\xff\xff", 5), 0);
+    /* A string running past the end. */
+    flow_buf_reset(&out);
+    cr_assert_lt(flow_mpjson_append(&out,
+                                    "\xa5"
+                                    "ab",
+                                    3),
+                 0);
+    /* Two objects where one is expected. */
+    flow_buf_reset(&out);
+    cr_assert_lt(flow_mpjson_append(&out, "\x01\x02", 2), 0);
+    /* Deep nesting is capped. */
+    unsigned char deep[200];
+    memset(deep, 0x91, sizeof(deep)); /* arrays of one element */
+    deep[sizeof(deep) - 1] = 0x01;
+    flow_buf_reset(&out);
+    cr_assert_lt(flow_mpjson_append(&out, deep, sizeof(deep)), 0);
+    flow_buf_reset(&out);
+    cr_assert_lt(flow_mpjson_append(&out, "", 0), 0);
+    flow_buf_fini(&out);
+}
