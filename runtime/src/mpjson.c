@@ -327,8 +327,8 @@ static void object(flow_buf *out, const msgpack_object *o, bool in_key)
         quoted_base64(out, o->via.bin.ptr, o->via.bin.size);
         return;
     case MSGPACK_OBJECT_EXT:
-        n = snprintf(tmp, sizeof(tmp), "{\"ext\":%d,\"data\":",
-                     (int)o->via.ext.type);
+        n = snprintf(tmp, sizeof(tmp),
+                     "{\"ext\":%d,\"data\":", (int)o->via.ext.type);
         put(out, tmp, (size_t)n);
         quoted_base64(out, o->via.ext.ptr, o->via.ext.size);
         put(out, "}", 1);
