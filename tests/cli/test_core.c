@@ -3,6 +3,7 @@
  * properties, stream-file splitting and normalization, tap frame decoding
  * and the number formats of the tables.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "ctl.h"
 #include "flow/error.h"
+#include "flow/mpjson.h"
 #include "output.h"
 #include "props.h"
 #include "streamfile.h"
@@ -379,6 +381,63 @@ Test(tapdec, a_key_of_a_key_is_a_note)
     cr_assert_str_eq(text, "{\"{\\\"(nested key)\\\":null}\":null}");
     free(text);
     json_decref(out);
+}
+
+/* The payload's text is libflow's msgpack to JSON, the log sink's: every
+ * digit of a uint64, null for NaN, \u0000 kept, a non-string key as its
+ * JSON text. */
+Test(tapdec, payload_text_is_the_shared_msgpack_to_json)
+{
+    msgpack_sbuffer pl;
+    msgpack_sbuffer_init(&pl);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &pl, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    msgpack_pack_str_with_body(&pk, "big", 3);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    msgpack_pack_str_with_body(&pk, "nan", 3);
+    msgpack_pack_double(&pk, NAN);
+    msgpack_pack_str_with_body(&pk, "nul", 3);
+    msgpack_pack_str_with_body(&pk, "a\0b", 3);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_int(&pk, 7);
+    msgpack_pack_true(&pk);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "p", 1);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_array(&pk, 6);
+    msgpack_pack_int(&pk, 5);
+    msgpack_pack_str_with_body(&pk, "T", 1);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_bin_with_body(&pk, pl.data, pl.size);
+
+    flow_buf text, want;
+    flow_buf_init(&text);
+    flow_buf_init(&want);
+    cr_assert_eq(tap_decode("s", sb.data, sb.size, 0, &text), 1);
+    flow_buf_append(&text, "", 1);
+    cr_assert_eq(flow_mpjson_append(&want, pl.data, pl.size), 0);
+    flow_buf_append(&want, "", 1);
+    cr_assert_str_eq((const char *)want.data,
+                     "{\"big\":18446744073709551615,\"nan\":null,"
+                     "\"nul\":\"a\\u0000b\",\"[7]\":true}");
+    char *tail = strstr((const char *)text.data, ",\"payload\":");
+    cr_assert_not_null(tail);
+    cr_assert_eq(strncmp(tail + 11, (const char *)want.data, want.len - 1), 0,
+                 "%s", (const char *)text.data);
+    cr_assert_str_eq(tail + 11 + want.len - 1, "}\n");
+    flow_buf_fini(&text);
+    flow_buf_fini(&want);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&pl);
 }
 
 Test(tapdec, refuses_a_producer_over_255_bytes)
