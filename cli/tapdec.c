@@ -68,7 +68,7 @@ static int put_event(flow_buf *out, const char *stream,
                      const msgpack_object *app, uint64_t instance,
                      const msgpack_object *x)
 {
-    char num[32];
+    char num[64]; /* ,"instance":<20 digits>,"id": */
     put(out, "{\"stream\":");
     flow_json_string(out, stream, strlen(stream));
     put(out, ",\"app\":");
