@@ -199,10 +199,24 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return k;
 }
 
-void flow_json_string(flow_buf *out, const char *str, size_t len)
+/* Where a JSON string goes: a flow_buf or a FILE. */
+typedef void (*sink_fn)(void *dst, const char *s, size_t n);
+
+static void to_buf(void *dst, const char *s, size_t n)
+{
+    flow_buf_append(dst, s, n);
+}
+
+static void to_file(void *dst, const char *s, size_t n)
+{
+    if (n)
+        fwrite(s, 1, n, dst);
+}
+
+static void json_string(sink_fn put_to, void *dst, const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
-    put(out, "\"", 1);
+    put_to(dst, "\"", 1);
     size_t run = 0; /* bytes copied verbatim, flushed lazily */
     for (size_t i = 0; i < len;) {
         unsigned char c = s[i];
@@ -230,16 +244,26 @@ void flow_json_string(flow_buf *out, const char *str, size_t len)
             }
         }
         if (esc) {
-            put(out, (const char *)s + i - run, run);
+            put_to(dst, (const char *)s + i - run, run);
             run = 0;
-            put(out, esc, strlen(esc));
+            put_to(dst, esc, strlen(esc));
         } else {
             run += k;
         }
         i += k;
     }
-    put(out, (const char *)s + len - run, run);
-    put(out, "\"", 1);
+    put_to(dst, (const char *)s + len - run, run);
+    put_to(dst, "\"", 1);
+}
+
+void flow_json_string(flow_buf *out, const char *s, size_t len)
+{
+    json_string(to_buf, out, s, len);
+}
+
+void flow_json_fputs(FILE *f, const char *s, size_t len)
+{
+    json_string(to_file, f, s, len);
 }
 
 void flow_base64(flow_buf *out, const void *data, size_t n)

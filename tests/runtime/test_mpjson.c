@@ -9,6 +9,8 @@
 #include "flow/error.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <msgpack.h>
@@ -162,4 +164,16 @@ Test(mpjson, hostile_input_is_an_error_not_a_crash)
     flow_buf_reset(&out);
     cr_assert_lt(flow_mpjson_append(&out, "", 0), 0);
     flow_buf_fini(&out);
+}
+
+Test(mpjson, files_get_the_same_string_text)
+{
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    cr_assert_not_null(f);
+    flow_json_fputs(f, "a\"\n\xff\xc3\xa9", 6);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_str_eq(text, "\"a\\\"\\n\\ufffd\xc3\xa9\"");
+    free(text);
 }

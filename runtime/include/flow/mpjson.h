@@ -1,7 +1,8 @@
 /*
  * flow: msgpack to JSON text, and the JSON string and base64 writers it
  * uses. The one implementation in the tree: the log sink, the counters'
- * field values and flowctl's tap decoder all call it.
+ * field values, flowctl's tap decoder and libflow's own JSON output all
+ * call it.
  *
  * It decodes with msgpack-c. msgpack-c allocates a container's elements
  * from its declared count, so every entry point first checks, without
@@ -16,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* How deep containers may nest: msgpack-c's own limit
  * (MSGPACK_EMBED_STACK_SIZE). */
@@ -51,6 +53,8 @@ int flow_mpjson_object(flow_buf *out, const struct msgpack_object *o);
 /* Appends s[0..len) as a JSON string literal: quoted, escaped, invalid
  * UTF-8 bytes as \ufffd. */
 void flow_json_string(flow_buf *out, const char *s, size_t len);
+/* The same written to f (libflow's --describe, metrics and log JSON). */
+void flow_json_fputs(FILE *f, const char *s, size_t len);
 
 /* Appends the base64 text (RFC 4648, padded, no quotes) of data[0..len). */
 void flow_base64(flow_buf *out, const void *data, size_t len);
