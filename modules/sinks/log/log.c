@@ -123,6 +123,11 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
         break;
     }
     }
+    if (rc == -FLOW_ENOMEM) {
+        flow_log(ctx, "event %" PRIu64 ": out of memory writing its JSON",
+                 ev->id);
+        return rc;
+    }
     if (rc < 0) {
         flow_log(ctx, "event %" PRIu64 ": payload is not valid msgpack (%s)",
                  ev->id, flow_strerror(rc));

@@ -1,8 +1,8 @@
 /*
  * flow: msgpack to JSON text, and the JSON string and base64 writers it
- * uses. The one implementation in the tree: the log sink, the counters'
- * field values, flowctl's tap decoder and libflow's own JSON output all
- * call it.
+ * uses. The one implementation in the tree: the log sink and flowctl's
+ * tap decoder turn msgpack into JSON with it, and the counters' JSON lines
+ * and libflow's own JSON output write their strings with it.
  *
  * It decodes with msgpack-c. msgpack-c allocates a container's elements
  * from its declared count, so every entry point first checks, without
