@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include <flow/curve.h>
+#include <flow/error.h>
 #include <zmq.h>
 
 #include "ctl.h"
@@ -250,7 +251,8 @@ int cmd_tap(struct ctl *c, int argc, char **argv)
     time_t last_lookup = time(NULL);
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    json_t *evs = json_array();
+    flow_buf lines;
+    flow_buf_init(&lines);
     while (!stop && (limit == 0 || seen < limit)) {
         zmq_pollitem_t it = { sock, 0, ZMQ_POLLIN, 0 };
         int pr = zmq_poll(&it, 1, 500);
@@ -274,18 +276,16 @@ int cmd_tap(struct ctl *c, int argc, char **argv)
             if (r < 0)
                 break;
             long n = tap_decode(stream, zmq_msg_data(&msg), zmq_msg_size(&msg),
-                                limit ? limit - seen : 0, evs);
-            size_t k;
-            json_t *ev;
-            json_array_foreach(evs, k, ev)
-            {
-                char *line = json_dumps(ev, JSON_COMPACT);
-                if (line) {
-                    puts(line);
-                    free(line);
-                }
+                                limit ? limit - seen : 0, &lines);
+            fwrite(lines.data, 1, lines.len, stdout);
+            flow_buf_reset(&lines);
+            if (n == -FLOW_ENOMEM) {
+                fprintf(stderr, "flowctl: out of memory decoding a tap "
+                                "frame; stopping\n");
+                rc = CTL_EFAIL;
+                stop = 1;
+                break;
             }
-            json_array_clear(evs);
             if (n < 0 && bad++ == 0)
                 fprintf(stderr, "flowctl: skipped a frame that does not "
                                 "follow the wire format\n");
@@ -297,7 +297,7 @@ int cmd_tap(struct ctl *c, int argc, char **argv)
             break;
     }
     zmq_msg_close(&msg);
-    json_decref(evs);
+    flow_buf_fini(&lines);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);

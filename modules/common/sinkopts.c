@@ -4,7 +4,7 @@
 #include "sinkopts.h"
 
 #include "fvmap.h"
-#include "mpjson.h"
+#include "flow/mpjson.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -77,7 +77,7 @@ static void put_value(const struct fv_entry *e, void *arg)
     int n = snprintf(tmp, sizeof(tmp), ": %" PRIu64, e->total);
     if (b->len && b->data[b->len - 1] != '{')
         flow_buf_append(b, ", ", 2);
-    mpjson_string(b, e->key, e->len);
+    flow_json_string(b, e->key, e->len);
     flow_buf_append(b, tmp, (size_t)n);
 }
 
@@ -88,9 +88,9 @@ void sinkopts_print_final(const char *kind, const char *name, uint64_t total,
     char tmp[64];
     flow_buf_init(&b);
     flow_buf_append(&b, "{\"kind\": ", 9);
-    mpjson_string(&b, kind, strlen(kind));
+    flow_json_string(&b, kind, strlen(kind));
     flow_buf_append(&b, ", \"name\": ", 10);
-    mpjson_string(&b, name, strlen(name));
+    flow_json_string(&b, name, strlen(name));
     int n = snprintf(tmp, sizeof(tmp), ", \"total\": %" PRIu64, total);
     flow_buf_append(&b, tmp, (size_t)n);
     if (values) {

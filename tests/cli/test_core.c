@@ -3,6 +3,7 @@
  * properties, stream-file splitting and normalization, tap frame decoding
  * and the number formats of the tables.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include <msgpack.h>
 
 #include "ctl.h"
+#include "flow/error.h"
+#include "flow/mpjson.h"
 #include "output.h"
 #include "props.h"
 #include "streamfile.h"
@@ -251,11 +254,35 @@ static msgpack_sbuffer frame(int n, const char *type, size_t type_len,
     return sb;
 }
 
+/* tap_decode's lines, each parsed and appended to out; checks that there
+ * is one line per event and that each is JSON. */
+static long decode(const char *stream, const void *data, size_t len, long limit,
+                   json_t *out)
+{
+    flow_buf text;
+    flow_buf_init(&text);
+    long n = tap_decode(stream, data, len, limit, &text);
+    long lines = 0;
+    for (size_t at = 0; at < text.len; lines++) {
+        const char *line = (const char *)text.data + at;
+        const char *nl = memchr(line, '\n', text.len - at);
+        cr_assert_not_null(nl, "a line without its newline");
+        json_error_t err;
+        json_t *ev = json_loadb(line, (size_t)(nl - line), 0, &err);
+        cr_assert_not_null(ev, "%s in %.*s", err.text, (int)(nl - line), line);
+        json_array_append_new(out, ev);
+        at += (size_t)(nl - line) + 1;
+    }
+    cr_assert_eq(lines, n < 0 ? 0 : n);
+    flow_buf_fini(&text);
+    return n;
+}
+
 Test(tapdec, decodes_events_and_payloads)
 {
     msgpack_sbuffer sb = frame(3, "ACCOUNT_CREATED", 15, false);
     json_t *out = json_array();
-    cr_assert_eq(tap_decode("demo", sb.data, sb.size, 0, out), 3);
+    cr_assert_eq(decode("demo", sb.data, sb.size, 0, out), 3);
     json_t *e = json_array_get(out, 1);
     cr_assert_str_eq(out_str(e, "stream", ""), "demo");
     cr_assert_str_eq(out_str(e, "app", ""), "load-sim");
@@ -276,7 +303,7 @@ Test(tapdec, limit_stops_early)
 {
     msgpack_sbuffer sb = frame(5, "T", 1, false);
     json_t *out = json_array();
-    cr_assert_eq(tap_decode("s", sb.data, sb.size, 2, out), 2);
+    cr_assert_eq(decode("s", sb.data, sb.size, 2, out), 2);
     cr_assert_eq(json_array_size(out), 2);
     json_decref(out);
     msgpack_sbuffer_destroy(&sb);
@@ -286,7 +313,7 @@ Test(tapdec, bad_bytes_stay_valid_json)
 {
     msgpack_sbuffer sb = frame(1, "A\xff\xfe", 3, true);
     json_t *out = json_array();
-    cr_assert_eq(tap_decode("s", sb.data, sb.size, 0, out), 1);
+    cr_assert_eq(decode("s", sb.data, sb.size, 0, out), 1);
     json_t *e = json_array_get(out, 0);
     cr_assert_str_eq(out_str(e, "type", ""), "A\xEF\xBF\xBD\xEF\xBF\xBD");
     /* A payload that is not msgpack comes out as base64. */
@@ -324,13 +351,14 @@ static void check_bounded(int depth)
 {
     unsigned char buf[300];
     size_t len = nested_key_frame(buf, depth);
+    flow_buf text;
+    flow_buf_init(&text);
+    cr_assert_eq(tap_decode("s", buf, len, 0, &text), 1);
+    cr_assert_leq(text.len, 64 * len, "%zu bytes of JSON from %zu", text.len,
+                  len);
+    flow_buf_fini(&text);
     json_t *out = json_array();
-    cr_assert_eq(tap_decode("s", buf, len, 0, out), 1);
-    char *text = json_dumps(out, JSON_COMPACT);
-    cr_assert_not_null(text);
-    cr_assert_leq(strlen(text), 64 * len, "%zu bytes of JSON from %zu",
-                  strlen(text), len);
-    free(text);
+    cr_assert_eq(decode("s", buf, len, 0, out), 1);
     json_decref(out);
 }
 
@@ -347,12 +375,69 @@ Test(tapdec, a_key_of_a_key_is_a_note)
     unsigned char buf[64];
     size_t len = nested_key_frame(buf, 3);
     json_t *out = json_array();
-    cr_assert_eq(tap_decode("s", buf, len, 0, out), 1);
+    cr_assert_eq(decode("s", buf, len, 0, out), 1);
     char *text = json_dumps(json_object_get(json_array_get(out, 0), "payload"),
                             JSON_COMPACT);
     cr_assert_str_eq(text, "{\"{\\\"(nested key)\\\":null}\":null}");
     free(text);
     json_decref(out);
+}
+
+/* The payload's text is libflow's msgpack to JSON, the log sink's: every
+ * digit of a uint64, null for NaN, \u0000 kept, a non-string key as its
+ * JSON text. */
+Test(tapdec, payload_text_is_the_shared_msgpack_to_json)
+{
+    msgpack_sbuffer pl;
+    msgpack_sbuffer_init(&pl);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &pl, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    msgpack_pack_str_with_body(&pk, "big", 3);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    msgpack_pack_str_with_body(&pk, "nan", 3);
+    msgpack_pack_double(&pk, NAN);
+    msgpack_pack_str_with_body(&pk, "nul", 3);
+    msgpack_pack_str_with_body(&pk, "a\0b", 3);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_int(&pk, 7);
+    msgpack_pack_true(&pk);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "p", 1);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_array(&pk, 6);
+    msgpack_pack_int(&pk, 5);
+    msgpack_pack_str_with_body(&pk, "T", 1);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_bin_with_body(&pk, pl.data, pl.size);
+
+    flow_buf text, want;
+    flow_buf_init(&text);
+    flow_buf_init(&want);
+    cr_assert_eq(tap_decode("s", sb.data, sb.size, 0, &text), 1);
+    flow_buf_append(&text, "", 1);
+    cr_assert_eq(flow_mpjson_append(&want, pl.data, pl.size), 0);
+    flow_buf_append(&want, "", 1);
+    cr_assert_str_eq((const char *)want.data,
+                     "{\"big\":18446744073709551615,\"nan\":null,"
+                     "\"nul\":\"a\\u0000b\",\"[7]\":true}");
+    char *tail = strstr((const char *)text.data, ",\"payload\":");
+    cr_assert_not_null(tail);
+    cr_assert_eq(strncmp(tail + 11, (const char *)want.data, want.len - 1), 0,
+                 "%s", (const char *)text.data);
+    cr_assert_str_eq(tail + 11 + want.len - 1, "}\n");
+    flow_buf_fini(&text);
+    flow_buf_fini(&want);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&pl);
 }
 
 Test(tapdec, refuses_a_producer_over_255_bytes)
@@ -369,7 +454,7 @@ Test(tapdec, refuses_a_producer_over_255_bytes)
     buf[n++] = 0x01;
     buf[n++] = 0x90;
     json_t *out = json_array();
-    cr_assert_eq(tap_decode("s", buf, n, 0, out), 0);
+    cr_assert_eq(decode("s", buf, n, 0, out), 0);
     /* One byte more in a str16 is one byte over the limit. */
     unsigned char big[400];
     size_t m = 0;
@@ -383,27 +468,28 @@ Test(tapdec, refuses_a_producer_over_255_bytes)
     big[m++] = 0x00;
     big[m++] = 0x01;
     big[m++] = 0x90;
-    cr_assert_eq(tap_decode("s", big, m, 0, out), -1);
+    cr_assert_eq(decode("s", big, m, 0, out), -FLOW_EMALFORMED);
     json_decref(out);
 }
 
 Test(tapdec, refuses_frames_off_the_format)
 {
     json_t *out = json_array();
-    cr_assert_eq(tap_decode("s", "", 0, 0, out), -1);
-    cr_assert_eq(tap_decode("s", "\x93\x01\x02\x03", 4, 0, out), -1);
+    cr_assert_eq(decode("s", "", 0, 0, out), -FLOW_EMALFORMED);
+    cr_assert_eq(decode("s", "\x93\x01\x02\x03", 4, 0, out), -FLOW_EMALFORMED);
     /* Counts larger than the bytes present are refused before anything
      * is allocated for them (found by the fuzzer as an out-of-memory). */
-    cr_assert_eq(tap_decode("s", "\x95\x03\xdd\x01\x63\x03\x01\x90", 8, 0, out),
-                 -1);
-    cr_assert_eq(tap_decode("s", "\xdf\xff\xff\xff\xff", 5, 0, out), -1);
+    cr_assert_eq(decode("s", "\x95\x03\xdd\x01\x63\x03\x01\x90", 8, 0, out),
+                 -FLOW_EMALFORMED);
+    cr_assert_eq(decode("s", "\xdf\xff\xff\xff\xff", 5, 0, out),
+                 -FLOW_EMALFORMED);
     /* Version 2 is not understood. */
     msgpack_sbuffer sb = frame(1, "T", 1, false);
     ((char *)sb.data)[1] = 2;
-    cr_assert_eq(tap_decode("s", sb.data, sb.size, 0, out), -1);
+    cr_assert_eq(decode("s", sb.data, sb.size, 0, out), -FLOW_EMALFORMED);
     /* Truncated. */
     ((char *)sb.data)[1] = 1;
-    cr_assert_eq(tap_decode("s", sb.data, sb.size - 3, 0, out), -1);
+    cr_assert_eq(decode("s", sb.data, sb.size - 3, 0, out), -FLOW_EMALFORMED);
     cr_assert_eq(json_array_size(out), 0);
     json_decref(out);
     msgpack_sbuffer_destroy(&sb);

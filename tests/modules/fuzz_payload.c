@@ -7,7 +7,7 @@
  */
 #include "acct_table.h"
 #include "fieldpath.h"
-#include "mpjson.h"
+#include "flow/mpjson.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                          "tags", "a.b",     "nested.k.x" };
     flow_buf out;
     flow_buf_init(&out);
-    (void)mpjson_append(&out, data, size);
+    (void)flow_mpjson_append(&out, data, size);
     flow_buf_fini(&out);
 
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {

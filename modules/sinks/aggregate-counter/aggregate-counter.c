@@ -9,7 +9,7 @@
 #include "apps.h"
 #include "buckets.h"
 #include "fieldpath.h"
-#include "mpjson.h"
+#include "flow/mpjson.h"
 #include "sinkopts.h"
 
 #include <inttypes.h>
@@ -87,7 +87,7 @@ static void print_buckets(const struct aggc *s)
     int n;
     flow_buf_init(&b);
     flow_buf_append(&b, "{\"kind\": \"aggregate-counter\", \"name\": ", 38);
-    mpjson_string(&b, s->name, strlen(s->name));
+    flow_json_string(&b, s->name, strlen(s->name));
     n = snprintf(tmp, sizeof(tmp), ", \"total\": %" PRIu64,
                  flow_counter_total(s->c, NULL, 0));
     flow_buf_append(&b, tmp, (size_t)n);

@@ -9,7 +9,7 @@
  */
 #include "apps.h"
 #include "fieldpath.h"
-#include "mpjson.h"
+#include "flow/mpjson.h"
 #include "sinkopts.h"
 
 #include <inttypes.h>
@@ -88,16 +88,16 @@ static int format_event(struct logsink *s, const flow_event *ev)
                      ",\"name\":",
                      s->level, ev->id, ev->ts_us);
     flow_buf_append(b, tmp, (size_t)n);
-    mpjson_string(b, s->name, strlen(s->name));
+    flow_json_string(b, s->name, strlen(s->name));
     flow_buf_append(b, ",\"type\":", 8);
-    mpjson_string(b, ev->type, ev->type_len);
+    flow_json_string(b, ev->type, ev->type_len);
     flow_buf_append(b, ",\"key\":", 7);
     if (ev->key)
-        mpjson_string(b, ev->key, ev->key_len);
+        flow_json_string(b, ev->key, ev->key_len);
     else
         flow_buf_append(b, "null", 4);
     flow_buf_append(b, ",\"payload\":", 11);
-    int rc = mpjson_append(b, ev->payload, ev->payload_len);
+    int rc = flow_mpjson_append(b, ev->payload, ev->payload_len);
     flow_buf_append(b, "}", 1);
     return rc;
 }
@@ -110,7 +110,7 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     flow_buf_reset(&s->line);
     switch (s->expr) {
     case EXPR_PAYLOAD:
-        rc = mpjson_append(&s->line, ev->payload, ev->payload_len);
+        rc = flow_mpjson_append(&s->line, ev->payload, ev->payload_len);
         break;
     case EXPR_EVENT:
         rc = format_event(s, ev);
@@ -122,10 +122,15 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
             flow_buf_append(&s->line, "null", 4);
             rc = 0;
         } else if (rc == 0) {
-            rc = mpjson_append(&s->line, v.raw, v.raw_len);
+            rc = flow_mpjson_append(&s->line, v.raw, v.raw_len);
         }
         break;
     }
+    }
+    if (rc == -FLOW_ENOMEM) {
+        flow_log(ctx, "event %" PRIu64 ": out of memory writing its JSON",
+                 ev->id);
+        return rc;
     }
     if (rc < 0) {
         flow_log(ctx, "event %" PRIu64 ": payload is not valid msgpack (%s)",
