@@ -252,7 +252,9 @@ static void json_string(sink_fn put_to, void *dst, const char *str, size_t len)
         }
         i += k;
     }
-    put_to(dst, (const char *)s + len - run, run);
+    /* msgpack-c hands an empty string over as a null pointer. */
+    if (run)
+        put_to(dst, (const char *)s + len - run, run);
     put_to(dst, "\"", 1);
 }
 
