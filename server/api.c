@@ -611,6 +611,15 @@ static const srv_route routes[] = {
     R(SRV_GET, "/completions/stream", api_completions),
 };
 
+void srv_api_routes_print(FILE *out)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        for (int bit = 1; bit <= SRV_OPTIONS; bit <<= 1)
+            if (routes[i].methods & bit)
+                fprintf(out, "%s %s\n", srv_method_name(bit),
+                        routes[i].pattern);
+}
+
 /* Compares in time that depends only on the lengths. */
 static bool token_equal(const char *given, size_t glen, const char *want)
 {

@@ -97,6 +97,14 @@ void srv_router_allow(int mask, char *buf, size_t len)
     }
 }
 
+const char *srv_method_name(int method)
+{
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (methods[i].bit == method)
+            return methods[i].name;
+    return NULL;
+}
+
 int srv_method_parse(const char *name)
 {
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)

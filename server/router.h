@@ -43,6 +43,9 @@ int srv_router_match(const srv_route *routes, size_t n, int method,
 /* Formats an Allow header value from a method mask into buf. */
 void srv_router_allow(int methods, char *buf, size_t len);
 
+/* The name of one method bit ("GET"), or NULL for none or several. */
+const char *srv_method_name(int method);
+
 /* Parses a method name ("GET"); returns 0 when unknown. */
 int srv_method_parse(const char *name);
 

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "http.h"
@@ -288,6 +289,9 @@ int srv_auth_setup(srv_config *c, char *err, size_t errlen);
 
 /* Routes an HTTP request (the http layer's dispatch callback). */
 void srv_api_dispatch(void *ud, srv_req *r);
+/* Prints the route table the dispatcher uses, one "METHOD PATTERN" line
+ * per method of each route, in table order (flowd --routes). */
+void srv_api_routes_print(FILE *out);
 
 /* Static files. */
 void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel);
