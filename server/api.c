@@ -287,9 +287,9 @@ static void api_about(srv *s, srv_req *r)
                  json_pack("{s:{s:s,s:s,s:s,s:s,s:s},s:s,s:o,"
                            "s:o,s:o}",
                            "versionInfo", "flowd", FLOW_VERSION, "libuv",
-                           uv_version_string(), "zmq", zv,
-                           "sqlite", sqlite3_libversion(), "jansson",
-                           JANSSON_VERSION, "dataDir", s->cfg.data_dir, "store",
+                           uv_version_string(), "zmq", zv, "sqlite",
+                           sqlite3_libversion(), "jansson", JANSSON_VERSION,
+                           "dataDir", s->cfg.data_dir, "store",
                            store_json(&s->store), "security", about_security(s),
                            "_links", srv_links("/about")));
 }
