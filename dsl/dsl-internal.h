@@ -98,7 +98,7 @@ dsl_stream *dsl__stream_new(char *name, size_t name_off, dsl_destination *src,
 int dsl__file_push(dsl__parse *ps, dsl_stream *s); /* takes s */
 
 /* Post-parse rules that SCDF's parser applies (unique labels). Appends
- * to errs; returns 0 or -1. */
+ * to errs; returns 0, or -1 when out of memory. */
 int dsl__check_labels(const dsl_stream *s, const char *src, size_t len,
                       dsl_errors *errs);
 

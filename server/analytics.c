@@ -286,12 +286,12 @@ int srv_analytics_reset(srv_analytics *a, const char *kind, const char *name)
              srv_store_exec(st, "DELETE FROM counter_values WHERE name=?", "s",
                             name)) ||
             srv_store_commit(st))
-            return -EIO;
+            return srv_store_error(st);
         *pp = c->next;
         counter_free(c);
         return 0;
     }
-    return -ENOENT;
+    return -SRV_ENOTFOUND;
 }
 
 json_t *srv_analytics_history(srv_analytics *a, const char *kind,

@@ -92,7 +92,7 @@ void api_counters_list(srv *s, srv_req *r)
     char path[64];
 
     if (!kind) {
-        srv_req_error(r, 404, NULL, "no route for %s", r->path);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no route for %s", r->path);
         return;
     }
     json_t *items = json_array();
@@ -138,7 +138,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
         if (strcmp(res[k].name, rs) == 0)
             break;
     if (k == sizeof res / sizeof res[0]) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "resolution must be second, minute, hour, day, "
                       "month or year, not '%s'",
                       rs);
@@ -148,7 +148,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
     const char *fv = srv_req_arg(r, "from");
     to = srv_now_ms() / 1000;
     if (tv && !parse_time(tv, &to)) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "'to' must be ISO-8601 (2026-11-26T09:00:00Z) "
                       "or epoch seconds, not '%s'",
                       tv);
@@ -157,7 +157,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
     to = srv_bucket_floor(to, res[k].res);
     if (fv) {
         if (!parse_time(fv, &from)) {
-            srv_req_error(r, 400, NULL,
+            srv_req_error(r, -SRV_EINVAL, NULL,
                           "'from' must be ISO-8601 "
                           "(2026-11-26T09:00:00Z) or epoch "
                           "seconds, not '%s'",
@@ -174,7 +174,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
         }
     }
     if (from > to) {
-        srv_req_error(r, 400, NULL, "'from' is after 'to'");
+        srv_req_error(r, -SRV_EINVAL, NULL, "'from' is after 'to'");
         return;
     }
     int64_t nb = 0;
@@ -182,7 +182,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
          t = srv_bucket_next(t, res[k].res))
         nb++;
     if (nb > MAX_BUCKETS) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "the window holds more than %d buckets of a %s; "
                       "narrow it or use a coarser resolution",
                       MAX_BUCKETS, rs);
@@ -208,13 +208,13 @@ void api_counter_get(srv *s, srv_req *r)
     const char *name = r->match.params[1];
 
     if (!kind) {
-        srv_req_error(r, 404, NULL, "no route for %s", r->path);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no route for %s", r->path);
         return;
     }
     bool agg = strcmp(kind, "aggregate-counter") == 0;
     srv_counter *c = srv_analytics_find(s->an, agg ? NULL : kind, name);
     if (!c) {
-        srv_req_error(r, 404, NULL, "no %s named '%s'", kind, name);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no %s named '%s'", kind, name);
         return;
     }
     if (agg) {
@@ -229,17 +229,17 @@ void api_counter_delete(srv *s, srv_req *r)
     const char *kind = kind_of(r->match.params[0]);
 
     if (!kind) {
-        srv_req_error(r, 404, NULL, "no route for %s", r->path);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no route for %s", r->path);
         return;
     }
     int rc = srv_analytics_reset(s->an, kind, r->match.params[1]);
-    if (rc == -ENOENT) {
-        srv_req_error(r, 404, NULL, "no %s named '%s'", kind,
+    if (rc == -SRV_ENOTFOUND) {
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no %s named '%s'", kind,
                       r->match.params[1]);
         return;
     }
     if (rc) {
-        srv_req_error(r, srv_store_http_status(&s->store), NULL,
+        srv_req_error(r, rc, NULL,
                       "cannot delete %s '%s': the store %s refused it (%s), "
                       "so nothing was changed; %s",
                       kind, r->match.params[1], s->store.path, s->store.err,

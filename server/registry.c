@@ -401,7 +401,6 @@ json_t *srv_registry_entry(srv *s, const char *type, const char *name)
     return json_object_get(s->app_uris, key);
 }
 
-/* Registers uri as type/name (REST). Returns an HTTP status. */
 int srv_registry_register(srv *s, const char *type, const char *name,
                           const char *uri, bool force, char *err, size_t errlen)
 {
@@ -412,7 +411,7 @@ int srv_registry_register(srv *s, const char *type, const char *name,
                  "%s '%s' is already registered; pass force=true to "
                  "replace it",
                  type, name);
-        return 409;
+        return -SRV_EEXIST;
     }
     /* The entry replaced, put back when the store refuses the new one. */
     json_t *prev = json_incref(old);
@@ -421,11 +420,11 @@ int srv_registry_register(srv *s, const char *type, const char *name,
     if (rc)
         json_decref(prev);
     if (rc == SRV_APPPATH_INVALID)
-        return 400;
+        return -SRV_EINVAL;
     if (rc == SRV_APPPATH_REFUSED)
-        return 403;
+        return -SRV_EREFUSED;
     if (rc)
-        return 422;
+        return -SRV_EUNRUNNABLE;
     uri = json_string_value(json_object_get(e, "uri"));
     if (srv_store_exec(&s->store,
                        "INSERT OR REPLACE INTO apps(type, name, uri) "
@@ -442,11 +441,11 @@ int srv_registry_register(srv *s, const char *type, const char *name,
                  "(%s), so nothing was changed; %s",
                  type, name, s->store.path, s->store.err,
                  srv_store_advice(&s->store));
-        return srv_store_http_status(&s->store);
+        return srv_store_error(&s->store);
     }
     json_decref(prev);
     rebuild(s);
-    return 201;
+    return 0;
 }
 
 int srv_registry_unregister(srv *s, const char *type, const char *name)
@@ -456,8 +455,8 @@ int srv_registry_unregister(srv *s, const char *type, const char *name)
     /* Forgotten in the store first, so that it does not come back. */
     if (srv_store_exec(&s->store, "DELETE FROM apps WHERE type=? AND name=?",
                        "ss", type, name))
-        return -EIO;
+        return srv_store_error(&s->store);
     snprintf(key, sizeof key, "%s/%s", type, name);
     json_object_del(s->app_uris, key);
-    return rebuild(s);
+    return rebuild(s) ? -SRV_ENOMEM : 0;
 }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "error.h"
+
 /* Matches one pattern against a path, filling params. */
 static bool match_one(const char *pat, const char *path, srv_route_match *m)
 {
@@ -67,8 +69,8 @@ int srv_router_match(const srv_route *routes, size_t n, int method,
         m->route = &routes[i];
     }
     if (m->route)
-        return 200;
-    return m->allow ? 405 : 404;
+        return 0;
+    return m->allow ? -SRV_EMETHOD : -SRV_ENOTFOUND;
 }
 
 static const struct {

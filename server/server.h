@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "error.h"
 #include "http.h"
 #include "status.h"
 #include "store.h"
@@ -308,8 +309,24 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
 int srv_registry_check_path(srv *s, const char *uri, char *real, size_t reallen,
                             char *err, size_t errlen);
 json_t *srv_registry_entry(srv *s, const char *type, const char *name);
+/* Registers uri as type/name (POST /apps/TYPE/NAME): 0, or -SRV_EEXIST
+ * (registered and not force), -SRV_EINVAL (not an executable file),
+ * -SRV_EREFUSED (the app path rules refuse it), -SRV_EUNRUNNABLE (its
+ * --describe failed) or the store's code (srv_store_error), with err set.
+ * Nothing is changed when it fails. */
+int srv_registry_register(srv *s, const char *type, const char *name,
+                          const char *uri, bool force, char *err,
+                          size_t errlen);
+/* Forgets type/name, in the store first: 0, the store's code, or
+ * -SRV_ENOMEM when the registry could not be rebuilt afterwards. */
+int srv_registry_unregister(srv *s, const char *type, const char *name);
 
 /* Deployer. */
+/* Deploys st with the deployment properties props (borrowed; NULL: none).
+ * Returns 0, or a negative SRV_E* code with err set: -SRV_EDEPLOYED,
+ * -SRV_EDEFINITION (its consumer group), -SRV_EPROPS, -SRV_EPATH,
+ * -SRV_EUNRUNNABLE, -SRV_ENOMEM, -SRV_EINTERNAL or the store's code.
+ * Nothing runs and nothing is stored when it fails. */
 int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen);
 /* Forgets st's deployment in the store, and its definition too when
  * definition is true, in one transaction. Returns 0, or -1 when the store
@@ -320,6 +337,11 @@ int srv_forget_deployment(srv *s, srv_stream *st, bool definition);
  * first); answers waiter (may be NULL) when all are gone. Returns true
  * when already nothing runs. */
 bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind);
+/* Runs count instances of a. Returns 0, or a negative SRV_E* code with err
+ * set: -SRV_EINVAL (count out of range), -SRV_EUNRUNNABLE (single
+ * packaging), the store's code (nothing changed), -SRV_ENOMEM, or
+ * -SRV_ESYSTEM when no port was free for a new instance (those started
+ * so far stay). */
 int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen);
 void srv_deployer_tick(srv *s);
