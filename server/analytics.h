@@ -30,6 +30,11 @@ typedef struct srv_counter {
 srv_counter *srv_analytics_find(srv_analytics *a, const char *kind,
                                 const char *name);
 
+/* A field-value counter's values (value -> count) in decreasing count
+ * order, ties by value: a new object (empty for another kind or when out
+ * of memory). */
+json_t *srv_analytics_values_sorted(const srv_counter *c);
+
 /* The first counter, for iteration with ->next. */
 srv_counter *srv_analytics_first(srv_analytics *a);
 

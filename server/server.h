@@ -275,7 +275,6 @@ bool srv_api_undeployed(srv *s, srv_stream *st, srv_req *r, int kind);
 json_t *srv_stream_json(srv *s, srv_stream *st);
 json_t *srv_deployment_json(srv *s, srv_stream *st);
 json_t *srv_app_status_json(srv *s, srv_dapp *a);
-json_t *srv_inst_json(srv_inst *i);
 json_t *srv_links(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads a JSON or form body into an object; answers the request with an
  * error and returns NULL when it cannot. */
@@ -423,8 +422,12 @@ void srv_analytics_tick(srv_analytics *a);
  * is kept for the next flush. Returns 0 or -1 (the store failed). */
 int srv_analytics_flush(srv_analytics *a);
 
-/* API handlers live in api_*.c; the route table in api.c. */
+/* Server-sent events at /events (events.c). */
+/* Broadcasts the instances' rates and the counters (every second). */
 void srv_events_tick(srv *s);
+/* Broadcasts st's status when it differs from the one last sent. */
 void srv_events_status(srv *s, srv_stream *st);
+/* Broadcasts that the stream named name was destroyed. */
+void srv_events_deleted(srv *s, const char *name);
 
 #endif

@@ -176,7 +176,7 @@ json_t *srv_stream_json(srv *s, srv_stream *st)
                   "/streams/logs/", st->name));
 }
 
-json_t *srv_inst_json(srv_inst *i)
+static json_t *inst_json(srv_inst *i)
 {
     char id[160], iso[32];
     srv_dapp *a = i->app;
@@ -241,7 +241,7 @@ json_t *srv_app_status_json(srv *s, srv_dapp *a)
 
     (void)s;
     for (int j = 0; j < a->ninst; j++)
-        json_array_append_new(inst, srv_inst_json(a->inst[j]));
+        json_array_append_new(inst, inst_json(a->inst[j]));
     srv_status st = app_status(a, desc, sizeof desc);
     snprintf(id, sizeof id, "%s.%s", a->stream->name, a->label);
     /* The consumer group the first app of a stream reading a destination
