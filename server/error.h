@@ -3,11 +3,12 @@
  *
  * Functions in server/ that can fail in more than one way a client must
  * tell apart return 0 or a negative SRV_E* code (-SRV_EDEPLOYED), with the
- * detail (what, where, what to do) in a char err[] when they take one. The
- * REST layer turns a code into an HTTP status in one place,
- * srv_req_error(); the error JSON carries the code's name as "code"
- * ("EDEPLOYED"), and docs/rest.md lists every entry of the table (a unit
- * test holds the two together).
+ * detail (what, where, what to do) in a char err[] when they take one.
+ * A code becomes an HTTP status in one place, srv_req_error() (http.c),
+ * the one function every error response goes through, the REST routes'
+ * and the HTTP reader's own refusals alike; the error JSON carries the
+ * code's name as "code" ("EDEPLOYED"). docs/rest.md lists every entry of
+ * the table (tests/server/test_error.c holds the two together).
  */
 #ifndef SRV_ERROR_H
 #define SRV_ERROR_H

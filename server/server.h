@@ -154,7 +154,7 @@ struct srv_dapp {
 /* A deferred HTTP request waiting for a stream's processes to be gone. */
 typedef struct srv_waiter {
     srv_req *req;
-    int kind; /* what to answer: see deployer.c */
+    int kind; /* what to answer: WAIT_* in streams.c */
     struct srv_waiter *next;
 } srv_waiter;
 
