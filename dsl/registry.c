@@ -222,8 +222,10 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
     int rc = -1;
     if (n) {
         info.options = calloc(n, sizeof(*info.options));
-        if (!info.options)
-            return fail_msg(err, "out of memory");
+        if (!info.options) {
+            fail_msg(err, "out of memory");
+            return DSL_ENOMEM;
+        }
     }
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(opts, i);
@@ -283,6 +285,7 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
             d->values = calloc(nv, sizeof(char *));
             if (!d->values) {
                 fail_msg(err, "out of memory");
+                rc = DSL_ENOMEM;
                 goto out;
             }
             for (size_t j = 0; j < nv; j++) {
@@ -298,9 +301,12 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
             }
         }
     }
+    /* The description was checked above: only memory can fail here. */
     rc = dsl_registry_add(r, &info);
-    if (rc < 0)
+    if (rc < 0) {
         fail_msg(err, "out of memory");
+        rc = DSL_ENOMEM;
+    }
 out:
     /* Strings borrowed from the JSON document; only arrays are ours. */
     for (size_t i = 0; i < info.n_options; i++) {

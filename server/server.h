@@ -299,7 +299,9 @@ void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel);
 /* Registry. */
 int srv_registry_load(srv *s, char *err, size_t errlen);
 /* Runs path (already checked) with --describe and returns what it
- * printed in *json_out (new). */
+ * printed in *json_out (new). Returns 0, or with err set -SRV_ENOMEM or
+ * -SRV_EUNRUNNABLE (it could not be run, failed, timed out or printed
+ * too much). */
 int srv_registry_describe(const char *path, char **json_out, char *err,
                           size_t errlen);
 /* The one check an app's executable passes before flowd runs it

@@ -184,9 +184,10 @@ bool dsl_stream_equal(const dsl_stream *a, const dsl_stream *b);
 /* Parsing                                                             */
 /* ------------------------------------------------------------------ */
 
-/* What the parse and check calls return when they ran out of memory: the
- * text may well be valid, so this is not a verdict on it (errs may hold an
- * "out of memory" entry, or nothing when even that could not be added). */
+/* What the parse, check and registry calls return when they ran out of
+ * memory: the text may well be valid, so this is not a verdict on it (errs may
+ * hold an "out of memory" entry, or nothing when even that could not be added).
+ */
 #define DSL_ENOMEM (-2)
 
 /* Parse one definition, optionally named (`name = a | b`). The text must
@@ -308,7 +309,8 @@ int dsl_registry_add(dsl_registry *r, const dsl_app_info *info);
 
 /* Add one app from its `--describe` JSON object (docs/apps.md). On a
  * malformed document returns -1 and, when `err` is not NULL, sets *err to
- * a new message saying what is wrong (free it). */
+ * a new message saying what is wrong (free it); DSL_ENOMEM when out of
+ * memory (*err then says so, or is NULL). */
 int dsl_registry_add_describe(dsl_registry *r, const char *json, size_t len,
                               char **err);
 
