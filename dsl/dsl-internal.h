@@ -44,6 +44,7 @@ typedef struct dsl__lex {
     bool err_lexical; /* SCDF's tokenizer would report it first */
     size_t err_off;
     char *err_msg;
+    bool oom; /* an allocation failed: the run ends in DSL_ENOMEM */
     /* Per entry, for messages. */
     size_t dashdash; /* offset of the current "--" */
     int prev_tok;    /* kind of the token before the last one */

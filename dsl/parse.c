@@ -24,8 +24,10 @@ void dsl__lex_error(dsl__lex *lx, bool lexical, size_t off, const char *fmt,
     lx->err_msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&lx->err_msg, fmt, ap) < 0)
+    if (vasprintf(&lx->err_msg, fmt, ap) < 0) {
         lx->err_msg = NULL;
+        lx->oom = true;
+    }
     va_end(ap);
     lx->err_set = true;
     lx->err_lexical = lexical;
@@ -225,6 +227,8 @@ static int run(const char *text, size_t len, bool file_mode, dsl__parse *ps)
         goto out;
     }
     rc = prc == 0 && ps->errs->n == ps->n_errs_at_start ? 0 : -1;
+    if (lx.oom)
+        rc = DSL_ENOMEM;
 out:
     if (scanner)
         dsl_yylex_destroy(scanner);

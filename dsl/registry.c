@@ -271,6 +271,13 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
         json_t *def = json_object_get(o, "default");
         if (def && !json_is_null(def)) {
             d->default_value = default_text(def);
+            if (!d->default_value &&
+                (json_is_string(def) || json_is_number(def) ||
+                 json_is_boolean(def))) {
+                fail_msg(err, "out of memory");
+                rc = DSL_ENOMEM;
+                goto out;
+            }
             if (!d->default_value) {
                 fail_msg(err, "app '%s': option '%s' has a bad default", name,
                          oname);
@@ -324,6 +331,12 @@ int dsl_registry_add_describe(dsl_registry *r, const char *json, size_t len,
         *err = NULL;
     json_error_t je;
     json_t *doc = json_loadb(json, len, 0, &je);
+    /* jansson leaves no message when it cannot allocate its lexer. */
+    if (!doc &&
+        (json_error_code(&je) == json_error_out_of_memory || !je.text[0])) {
+        fail_msg(err, "out of memory");
+        return DSL_ENOMEM;
+    }
     if (!doc)
         return fail_msg(err, "bad JSON at line %d column %d: %s", je.line,
                         je.column, je.text);
@@ -339,6 +352,12 @@ int dsl_registry_add_describe_array(dsl_registry *r, const char *json,
         *err = NULL;
     json_error_t je;
     json_t *doc = json_loadb(json, len, 0, &je);
+    /* jansson leaves no message when it cannot allocate its lexer. */
+    if (!doc &&
+        (json_error_code(&je) == json_error_out_of_memory || !je.text[0])) {
+        fail_msg(err, "out of memory");
+        return DSL_ENOMEM;
+    }
     if (!doc)
         return fail_msg(err, "bad JSON at line %d column %d: %s", je.line,
                         je.column, je.text);

@@ -310,7 +310,9 @@ int dsl_registry_add(dsl_registry *r, const dsl_app_info *info);
 /* Add one app from its `--describe` JSON object (docs/apps.md). On a
  * malformed document returns -1 and, when `err` is not NULL, sets *err to
  * a new message saying what is wrong (free it); DSL_ENOMEM when out of
- * memory (*err then says so, or is NULL). */
+ * memory (*err then says so, or is NULL). jansson reports some failed
+ * allocations while it parses as syntax errors: those come back as -1,
+ * "bad JSON ...". */
 int dsl_registry_add_describe(dsl_registry *r, const char *json, size_t len,
                               char **err);
 
