@@ -512,29 +512,29 @@ static void refuse(srv_conn *c, int err, const char *fmt, ...)
     srv_req_error(c->req, err, NULL, "%s", msg);
 }
 
-/* Refuses a request head srv_http_parse_head could not accept (status:
- * the HTTP status the parser gave, the protocol's own word for why). */
-static void head_refused(srv_conn *c, int status)
+/* Refuses a request head srv_http_parse_head could not accept, with the
+ * code it gave. */
+static void head_refused(srv_conn *c, int err)
 {
-    switch (status) {
-    case 431:
+    switch (err) {
+    case -SRV_EHEAD:
         refuse(c, -SRV_EHEAD,
                "a header field is over %d bytes or the request head over "
                "%d bytes",
                SRV_FIELD_MAX, SRV_HEAD_MAX);
         break;
-    case 414:
+    case -SRV_ETARGET:
         refuse(c, -SRV_ETARGET, "the request target is over %d bytes",
                SRV_TARGET_MAX);
         break;
-    case 501:
+    case -SRV_ENOTIMPL:
         refuse(c, -SRV_ENOTIMPL,
                "only the chunked transfer coding is understood");
         break;
-    case 505:
+    case -SRV_EVERSION:
         refuse(c, -SRV_EVERSION, "only HTTP/1.0 and HTTP/1.1 are spoken here");
         break;
-    case 417:
+    case -SRV_EEXPECT:
         refuse(c, -SRV_EEXPECT, "only Expect: 100-continue is understood");
         break;
     default:
@@ -676,7 +676,7 @@ static void process(srv_conn *c)
             if (n == 0)
                 return;
             if (n < 0) {
-                head_refused(c, (int)-n);
+                head_refused(c, (int)n);
                 return;
             }
             start_request(c, &hd);
