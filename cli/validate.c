@@ -358,12 +358,17 @@ int flowctl_validate(int argc, char **argv)
     size_t nknown = 0;
     for (size_t i = 0; i < nin; i++) {
         input *p = &in[i];
+        int prc;
         if (p->name) {
-            if (dsl_parse_file(p->text, p->len, &p->file, &p->errs) == 0)
+            prc = dsl_parse_file(p->text, p->len, &p->file, &p->errs);
+            if (prc == 0)
                 nknown += p->file->n_streams;
         } else {
-            dsl_parse_stream(p->text, p->len, &p->stream, &p->errs);
+            prc = dsl_parse_stream(p->text, p->len, &p->stream, &p->errs);
         }
+        /* Out of memory says nothing of the text: not "invalid". */
+        if (prc == DSL_ENOMEM)
+            goto nomem;
     }
     const dsl_stream **known = calloc(nknown ? nknown : 1, sizeof(*known));
     if (!known) {
@@ -381,12 +386,17 @@ int flowctl_validate(int argc, char **argv)
     bool valid = true;
     for (size_t i = 0; i < nin; i++) {
         input *p = &in[i];
+        int crc = 0;
         if (p->file) {
             /* Streams of other files join through fctx; the file's own
              * streams are added by dsl_check_file, so count them once. */
-            dsl_check_file(p->file, &fctx, p->text, p->len, &p->errs);
+            crc = dsl_check_file(p->file, &fctx, p->text, p->len, &p->errs);
         } else if (p->stream) {
-            dsl_check_stream(p->stream, &ctx, p->text, p->len, &p->errs);
+            crc = dsl_check_stream(p->stream, &ctx, p->text, p->len, &p->errs);
+        }
+        if (crc == DSL_ENOMEM) {
+            free(known);
+            goto nomem;
         }
         if (p->errs.n)
             valid = false;

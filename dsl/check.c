@@ -570,6 +570,8 @@ static int check_one(checker *cp, const dsl_stream *s)
     for (size_t i = 0; i < s->n_apps; i++)
         check_app(&c, s, i);
     dsl__sort_errors(errs, from);
+    if (c.rc == -2)
+        return DSL_ENOMEM;
     return c.rc ? -1 : 0;
 }
 
@@ -584,7 +586,7 @@ int dsl_check_file(const dsl_file *f, const dsl_check_ctx *ctx, const char *src,
     int rc = 0;
     if (!known || !by_name || !sinks || !own) {
         dsl_errors_add(errs, src, src_len, 0, 1, "out of memory");
-        rc = -1;
+        rc = DSL_ENOMEM;
         goto out;
     }
     /* The file's own streams come first, so a tap resolves to them
@@ -625,14 +627,20 @@ int dsl_check_file(const dsl_file *f, const dsl_check_ctx *ctx, const char *src,
                            strlen(own[i].s->name),
                            "stream '%s' is defined twice; rename one of "
                            "them",
-                           own[i].s->name) == 0)
+                           own[i].s->name) < 0)
+            rc = DSL_ENOMEM;
+        else if (rc == 0)
             rc = -1;
     }
     /* For taps: by name, the first definition first. */
     qsort(by_name, nb, sizeof(*by_name), cmp_stream_name);
-    for (size_t i = 0; i < f->n_streams; i++)
-        if (check_one(&c, f->streams[i]) < 0)
+    for (size_t i = 0; i < f->n_streams; i++) {
+        int one = check_one(&c, f->streams[i]);
+        if (one == DSL_ENOMEM)
+            rc = DSL_ENOMEM;
+        else if (one < 0 && rc == 0)
             rc = -1;
+    }
     dsl__sort_errors(errs, from);
 out:
     free(known);

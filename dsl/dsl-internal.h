@@ -44,6 +44,7 @@ typedef struct dsl__lex {
     bool err_lexical; /* SCDF's tokenizer would report it first */
     size_t err_off;
     char *err_msg;
+    bool oom; /* an allocation failed: the run ends in DSL_ENOMEM */
     /* Per entry, for messages. */
     size_t dashdash; /* offset of the current "--" */
     int prev_tok;    /* kind of the token before the last one */
@@ -98,7 +99,7 @@ dsl_stream *dsl__stream_new(char *name, size_t name_off, dsl_destination *src,
 int dsl__file_push(dsl__parse *ps, dsl_stream *s); /* takes s */
 
 /* Post-parse rules that SCDF's parser applies (unique labels). Appends
- * to errs; returns 0 or -1. */
+ * to errs; returns 0, or -1 when out of memory. */
 int dsl__check_labels(const dsl_stream *s, const char *src, size_t len,
                       dsl_errors *errs);
 

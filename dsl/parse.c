@@ -24,8 +24,10 @@ void dsl__lex_error(dsl__lex *lx, bool lexical, size_t off, const char *fmt,
     lx->err_msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&lx->err_msg, fmt, ap) < 0)
+    if (vasprintf(&lx->err_msg, fmt, ap) < 0) {
         lx->err_msg = NULL;
+        lx->oom = true;
+    }
     va_end(ap);
     lx->err_set = true;
     lx->err_lexical = lexical;
@@ -172,9 +174,11 @@ void dsl__sort_errors(dsl_errors *errs, size_t from)
 static int run(const char *text, size_t len, bool file_mode, dsl__parse *ps)
 {
     if (len > DSL_MAX_INPUT) {
-        dsl_errors_add(ps->errs, NULL, 0, DSL_MAX_INPUT, 1,
-                       "input too large (%zu bytes; the limit is %u bytes)",
-                       len, DSL_MAX_INPUT);
+        if (dsl_errors_add(ps->errs, NULL, 0, DSL_MAX_INPUT, 1,
+                           "input too large (%zu bytes; the limit is %u "
+                           "bytes)",
+                           len, DSL_MAX_INPUT) < 0)
+            return DSL_ENOMEM;
         ps->errs->v[ps->errs->n - 1].line = 0;
         return -1;
     }
@@ -194,29 +198,37 @@ static int run(const char *text, size_t len, bool file_mode, dsl__parse *ps)
     if (setjmp(jb)) {
         dsl_errors_add(ps->errs, text, len, 0, 1,
                        "the scanner ran out of memory");
-        rc = -1;
+        rc = DSL_ENOMEM;
         goto out;
     }
     yyscan_t sc;
     if (dsl_yylex_init_extra(&lx, &sc) != 0) {
         dsl_errors_add(ps->errs, text, len, 0, 1, "out of memory");
-        rc = -1;
+        rc = DSL_ENOMEM;
         goto out;
     }
     scanner = sc;
     if (!dsl_yy_scan_bytes(text ? text : "", (int)len, sc)) {
         dsl_errors_add(ps->errs, text, len, 0, 1, "out of memory");
-        rc = -1;
+        rc = DSL_ENOMEM;
         goto out;
     }
     dsl_yyset_lineno(1, sc);
     ps->scanner = sc;
     int prc = dsl_yyparse(ps);
-    if (prc == 2)
+    if (prc == 2) {
         dsl_errors_add(ps->errs, text, len, 0, 1, "out of memory");
-    else if (prc != 0 && ps->errs->n == ps->n_errs_at_start)
-        dsl_errors_add(ps->errs, text, len, lx.pos, 1, "syntax error");
+        rc = DSL_ENOMEM;
+        goto out;
+    }
+    if (prc != 0 && ps->errs->n == ps->n_errs_at_start &&
+        dsl_errors_add(ps->errs, text, len, lx.pos, 1, "syntax error") < 0) {
+        rc = DSL_ENOMEM;
+        goto out;
+    }
     rc = prc == 0 && ps->errs->n == ps->n_errs_at_start ? 0 : -1;
+    if (lx.oom)
+        rc = DSL_ENOMEM;
 out:
     if (scanner)
         dsl_yylex_destroy(scanner);
@@ -235,19 +247,22 @@ int dsl_parse_stream(const char *text, size_t len, dsl_stream **out,
     ps.errs = errs;
     ps.n_errs_at_start = errs->n;
     int rc = run(text, len, false, &ps);
-    if (rc == 0 && !ps.stream) {
-        dsl_errors_add(errs, text, len, 0, 1, "expected app name");
-        rc = -1;
-    }
+    if (rc == 0 && !ps.stream)
+        rc = dsl_errors_add(errs, text, len, 0, 1, "expected app name") < 0
+                 ? DSL_ENOMEM
+                 : -1;
     if (rc == 0 && dsl__check_labels(ps.stream, text, len, errs) < 0)
-        rc = -1;
+        rc = DSL_ENOMEM;
     if (rc == 0 && errs->n > ps.n_errs_at_start)
         rc = -1;
     if (rc != 0) {
         dsl_stream_destroy(&ps.stream);
-        if (errs->n == ps.n_errs_at_start)
+        /* A failure that left no error could not add one. */
+        if (errs->n == ps.n_errs_at_start) {
             dsl_errors_add(errs, text, len, 0, 1, "out of memory");
-        return -1;
+            rc = DSL_ENOMEM;
+        }
+        return rc;
     }
     *out = ps.stream;
     return 0;
@@ -264,7 +279,7 @@ int dsl_parse_file(const char *text, size_t len, dsl_file **out,
     ps.file = calloc(1, sizeof(*ps.file));
     if (!ps.file) {
         dsl_errors_add(errs, text, len, 0, 1, "out of memory");
-        return -1;
+        return DSL_ENOMEM;
     }
     int rc = run(text, len, true, &ps);
     /* Entries that parsed still get the post-parse rules, so one run
@@ -276,16 +291,19 @@ int dsl_parse_file(const char *text, size_t len, dsl_file **out,
                            "a stream file entry needs a name: write "
                            "'NAME = %s...'",
                            s->apps[0].name) < 0)
-            rc = -1;
+            rc = DSL_ENOMEM;
         if (dsl__check_labels(s, text, len, errs) < 0)
-            rc = -1;
+            rc = DSL_ENOMEM;
     }
     dsl__sort_errors(errs, ps.n_errs_at_start);
     if (rc != 0 || errs->n > ps.n_errs_at_start) {
         dsl_file_destroy(&ps.file);
-        if (errs->n == ps.n_errs_at_start)
+        /* A failure that left no error could not add one. */
+        if (errs->n == ps.n_errs_at_start) {
             dsl_errors_add(errs, text, len, 0, 1, "out of memory");
-        return -1;
+            rc = DSL_ENOMEM;
+        }
+        return rc ? rc : -1;
     }
     *out = ps.file;
     return 0;

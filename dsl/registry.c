@@ -255,8 +255,10 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
     int rc = -1;
     if (n) {
         info.options = calloc(n, sizeof(*info.options));
-        if (!info.options)
-            return fail_msg(err, "out of memory");
+        if (!info.options) {
+            fail_msg(err, "out of memory");
+            return DSL_ENOMEM;
+        }
     }
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(opts, i);
@@ -302,6 +304,13 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
         json_t *def = json_object_get(o, "default");
         if (def && !json_is_null(def)) {
             d->default_value = default_text(def);
+            if (!d->default_value &&
+                (json_is_string(def) || json_is_number(def) ||
+                 json_is_boolean(def))) {
+                fail_msg(err, "out of memory");
+                rc = DSL_ENOMEM;
+                goto out;
+            }
             if (!d->default_value) {
                 fail_msg(err, "app '%s': option '%s' has a bad default", name,
                          oname);
@@ -319,6 +328,7 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
             d->values = calloc(nv, sizeof(char *));
             if (!d->values) {
                 fail_msg(err, "out of memory");
+                rc = DSL_ENOMEM;
                 goto out;
             }
             for (size_t j = 0; j < nv; j++) {
@@ -334,9 +344,12 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
             }
         }
     }
+    /* The description was checked above: only memory can fail here. */
     rc = dsl_registry_add(r, &info);
-    if (rc < 0)
+    if (rc < 0) {
         fail_msg(err, "out of memory");
+        rc = DSL_ENOMEM;
+    }
 out:
     /* Strings borrowed from the JSON document; only arrays are ours. */
     for (size_t i = 0; i < info.n_options; i++) {
@@ -356,6 +369,12 @@ int dsl_registry_add_describe(dsl_registry *r, const char *json, size_t len,
         *err = NULL;
     json_error_t je;
     json_t *doc = json_loadb(json, len, 0, &je);
+    /* jansson leaves no message when it cannot allocate its lexer. */
+    if (!doc &&
+        (json_error_code(&je) == json_error_out_of_memory || !je.text[0])) {
+        fail_msg(err, "out of memory");
+        return DSL_ENOMEM;
+    }
     if (!doc)
         return fail_msg(err, "bad JSON at line %d column %d: %s", je.line,
                         je.column, je.text);
@@ -371,6 +390,12 @@ int dsl_registry_add_describe_array(dsl_registry *r, const char *json,
         *err = NULL;
     json_error_t je;
     json_t *doc = json_loadb(json, len, 0, &je);
+    /* jansson leaves no message when it cannot allocate its lexer. */
+    if (!doc &&
+        (json_error_code(&je) == json_error_out_of_memory || !je.text[0])) {
+        fail_msg(err, "out of memory");
+        return DSL_ENOMEM;
+    }
     if (!doc)
         return fail_msg(err, "bad JSON at line %d column %d: %s", je.line,
                         je.column, je.text);

@@ -286,12 +286,12 @@ int srv_analytics_reset(srv_analytics *a, const char *kind, const char *name)
              srv_store_exec(st, "DELETE FROM counter_values WHERE name=?", "s",
                             name)) ||
             srv_store_commit(st))
-            return -EIO;
+            return srv_store_error(st);
         *pp = c->next;
         counter_free(c);
         return 0;
     }
-    return -ENOENT;
+    return -SRV_ENOTFOUND;
 }
 
 json_t *srv_analytics_history(srv_analytics *a, const char *kind,
@@ -324,5 +324,40 @@ json_t *srv_analytics_history(srv_analytics *a, const char *kind,
         json_integer_set(v, json_integer_value(v) + sqlite3_column_int64(q, 1));
     }
     sqlite3_finalize(q);
+    return out;
+}
+
+static int cmp_count_desc(const void *a, const void *b)
+{
+    json_int_t x =
+        json_integer_value(json_object_get(*(json_t *const *)a, "n"));
+    json_int_t y =
+        json_integer_value(json_object_get(*(json_t *const *)b, "n"));
+    if (x != y)
+        return x < y ? 1 : -1;
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "v")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "v")));
+}
+
+json_t *srv_analytics_values_sorted(const srv_counter *c)
+{
+    json_t *values = c->values;
+    size_t n = json_object_size(values), k = 0;
+    json_t **v = calloc(n + 1, sizeof *v);
+    const char *key;
+    json_t *val;
+    json_t *out = json_object();
+
+    if (!v)
+        return out;
+    json_object_foreach(values, key, val) v[k++] =
+        json_pack("{s:s,s:O}", "v", key, "n", val);
+    qsort(v, k, sizeof v[0], cmp_count_desc);
+    for (size_t i = 0; i < k; i++) {
+        json_object_set(out, json_string_value(json_object_get(v[i], "v")),
+                        json_object_get(v[i], "n"));
+        json_decref(v[i]);
+    }
+    free(v);
     return out;
 }

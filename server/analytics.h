@@ -30,12 +30,17 @@ typedef struct srv_counter {
 srv_counter *srv_analytics_find(srv_analytics *a, const char *kind,
                                 const char *name);
 
+/* A field-value counter's values (value -> count) in decreasing count
+ * order, ties by value: a new object (empty for another kind or when out
+ * of memory). */
+json_t *srv_analytics_values_sorted(const srv_counter *c);
+
 /* The first counter, for iteration with ->next. */
 srv_counter *srv_analytics_first(srv_analytics *a);
 
 /* Forgets a counter and its history, in the store first. Returns 0,
- * -ENOENT when absent, or -EIO when the store cannot be written
- * (s->store.err; the counter is kept). */
+ * -SRV_ENOTFOUND when absent, or the store's code (srv_store_error) when
+ * the store cannot be written (s->store.err; the counter is kept). */
 int srv_analytics_reset(srv_analytics *a, const char *kind, const char *name);
 
 /* Bucket counts of the history of kind/name at res seconds from..to

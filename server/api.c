@@ -17,11 +17,6 @@
 #include "flow-config.h"
 #include "server.h"
 
-int srv_registry_register(srv *s, const char *type, const char *name,
-                          const char *uri, bool force, char *err,
-                          size_t errlen);
-int srv_registry_unregister(srv *s, const char *type, const char *name);
-
 int srv_fmt(char *buf, size_t len, const char *fmt, ...)
 {
     va_list ap;
@@ -121,7 +116,7 @@ json_t *srv_req_body(srv_req *r, bool form_ok)
     if (strncasecmp(r->content_type, "application/json", 16) == 0) {
         json_t *o = json_loadb(r->body, r->body_len, 0, &e);
         if (!o) {
-            srv_req_error(r, 400, NULL,
+            srv_req_error(r, -SRV_EINVAL, NULL,
                           "the body is not valid JSON: %s at line "
                           "%d, column %d",
                           e.text, e.line, e.column);
@@ -129,7 +124,8 @@ json_t *srv_req_body(srv_req *r, bool form_ok)
         }
         if (!json_is_object(o)) {
             json_decref(o);
-            srv_req_error(r, 400, NULL, "the body must be a JSON object");
+            srv_req_error(r, -SRV_EINVAL, NULL,
+                          "the body must be a JSON object");
             return NULL;
         }
         return o;
@@ -139,10 +135,10 @@ json_t *srv_req_body(srv_req *r, bool form_ok)
         char err[512];
         json_t *o = parse_form(r->body, r->body_len, err, sizeof err);
         if (!o)
-            srv_req_error(r, 400, NULL, "%s", err);
+            srv_req_error(r, -SRV_EINVAL, NULL, "%s", err);
         return o;
     }
-    srv_req_error(r, 415, NULL,
+    srv_req_error(r, -SRV_EMEDIA, NULL,
                   "content type '%s' is not accepted here; send "
                   "application/json%s",
                   r->content_type[0] ? r->content_type : "(none)",
@@ -161,7 +157,7 @@ static bool arg_long(srv_req *r, const char *name, long lo, long hi, long def,
         return true;
     long n = strtol(v, &e, 10);
     if (*e || e == v || n < lo || n > hi) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "query parameter '%s' must be a whole number from "
                       "%ld to %ld, not '%s'",
                       name, lo, hi, v);
@@ -218,12 +214,12 @@ static void api_health(srv *s, srv_req *r)
 static void api_ready(srv *s, srv_req *r)
 {
     if (!s->ready) {
-        srv_req_error(r, 503, NULL,
+        srv_req_error(r, -SRV_ENOTREADY, NULL,
                       "flowd is starting: restoring deployed streams");
         return;
     }
     if (s->store.failing) {
-        srv_req_error(r, 503, NULL,
+        srv_req_error(r, -SRV_ENOTREADY, NULL,
                       "the store %s cannot be written (%s), so changes are "
                       "refused; %s (GET /about has the counts)",
                       s->store.path, s->store.last_err,
@@ -323,8 +319,8 @@ static void api_runtime_app(srv *s, srv_req *r)
             return;
         }
     }
-    srv_req_error(r, 404, NULL, "no deployed app '%s' (ids are STREAM.LABEL)",
-                  id);
+    srv_req_error(r, -SRV_ENOTFOUND, NULL,
+                  "no deployed app '%s' (ids are STREAM.LABEL)", id);
 }
 
 static void api_runtime_streams(srv *s, srv_req *r)
@@ -405,7 +401,7 @@ static void api_apps_list(srv *s, srv_req *r)
     size_t n = 0;
 
     if (type && *type && !type_ok(type)) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "type must be source, processor or sink, not "
                       "'%s'",
                       type);
@@ -436,7 +432,7 @@ static bool app_params_ok(srv_req *r)
 {
     const char *type = r->match.params[0], *name = r->match.params[1];
     if (!type_ok(type)) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "app type must be source, processor or sink, "
                       "not '%s'",
                       type);
@@ -458,8 +454,8 @@ static void api_app_get(srv *s, srv_req *r)
         return;
     json_t *e = srv_registry_entry(s, r->match.params[0], r->match.params[1]);
     if (!e) {
-        srv_req_error(r, 404, NULL, "no %s app named '%s'", r->match.params[0],
-                      r->match.params[1]);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no %s app named '%s'",
+                      r->match.params[0], r->match.params[1]);
         return;
     }
     srv_req_json(r, 200,
@@ -480,7 +476,7 @@ static void api_app_register(srv *s, srv_req *r)
     bool force = json_is_true(f) || (json_is_string(f) &&
                                      strcmp(json_string_value(f), "true") == 0);
     if (!uri || !*uri) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "the request needs 'uri': the absolute path of "
                       "an executable");
         json_decref(b);
@@ -489,7 +485,7 @@ static void api_app_register(srv *s, srv_req *r)
     int code = srv_registry_register(s, r->match.params[0], r->match.params[1],
                                      uri, force, err, sizeof err);
     json_decref(b);
-    if (code != 201) {
+    if (code) {
         srv_req_error(r, code, NULL, "%s", err);
         return;
     }
@@ -507,22 +503,32 @@ static void api_app_delete(srv *s, srv_req *r)
     const char *type = r->match.params[0], *name = r->match.params[1];
     json_t *e = srv_registry_entry(s, type, name);
     if (!e) {
-        srv_req_error(r, 404, NULL, "no %s app named '%s'", type, name);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no %s app named '%s'", type,
+                      name);
         return;
     }
     for (srv_stream *st = s->streams; st; st = st->next)
         for (size_t k = 0; k < st->ast->n_apps; k++)
             if (strcmp(st->ast->apps[k].name, name) == 0) {
-                srv_req_error(r, 409, NULL,
+                srv_req_error(r, -SRV_EINUSE, NULL,
                               "stream '%s' uses app '%s'; "
                               "destroy it first",
                               st->name, name);
                 return;
             }
     json_t *o = app_json(type, name, e, false);
-    if (srv_registry_unregister(s, type, name) == -EIO) {
+    int rc = srv_registry_unregister(s, type, name);
+    if (rc == -SRV_ENOMEM) {
         json_decref(o);
-        srv_req_error(r, srv_store_http_status(&s->store), NULL,
+        srv_req_error(r, rc, NULL,
+                      "%s app '%s' is unregistered, but the list of apps "
+                      "could not be rebuilt: out of memory",
+                      type, name);
+        return;
+    }
+    if (rc) {
+        json_decref(o);
+        srv_req_error(r, rc, NULL,
                       "cannot unregister %s app '%s': the store %s refused "
                       "it (%s), so nothing was changed; %s",
                       type, name, s->store.path, s->store.err,
@@ -542,7 +548,7 @@ static void api_completions(srv *s, srv_req *r)
     if (!start)
         start = "";
     if (dsl_complete(start, strlen(start), s->reg, &c)) {
-        srv_req_error(r, 500, NULL, "out of memory");
+        srv_req_error(r, -SRV_ENOMEM, NULL, "out of memory");
         return;
     }
     json_t *arr = json_array();
@@ -611,6 +617,15 @@ static const srv_route routes[] = {
     R(SRV_GET, "/completions/stream", api_completions),
 };
 
+void srv_api_routes_print(FILE *out)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        for (int bit = 1; bit <= SRV_OPTIONS; bit <<= 1)
+            if (routes[i].methods & bit)
+                fprintf(out, "%s %s\n", srv_method_name(bit),
+                        routes[i].pattern);
+}
+
 /* Compares in time that depends only on the lengths. */
 static bool token_equal(const char *given, size_t glen, const char *want)
 {
@@ -659,11 +674,11 @@ void srv_api_dispatch(void *ud, srv_req *r)
                  strncmp(r->path, "/vendor/uplot/", 14) == 0);
     if (!open && !authorized(s, r, &in_url)) {
         if (in_url)
-            srv_req_error(r, 401, NULL,
+            srv_req_error(r, -SRV_EUNAUTHORIZED, NULL,
                           "?access_token= is accepted only on /events; send "
                           "the token as Authorization: Bearer TOKEN");
         else
-            srv_req_error(r, 401, NULL,
+            srv_req_error(r, -SRV_EUNAUTHORIZED, NULL,
                           "this flowd needs a token: send Authorization: "
                           "Bearer TOKEN (flowd keeps it in the file 'token' "
                           "of its data directory; flowctl reads it there "
@@ -672,7 +687,7 @@ void srv_api_dispatch(void *ud, srv_req *r)
     }
     if (s->cfg.auth_none && !s->loopback &&
         (r->method & (SRV_POST | SRV_PUT | SRV_DELETE))) {
-        srv_req_error(r, 403, NULL,
+        srv_req_error(r, -SRV_EREFUSED, NULL,
                       "flowd listens on %s with --auth=none, so it "
                       "refuses changes; start it without --auth=none",
                       s->cfg.bind);
@@ -680,14 +695,15 @@ void srv_api_dispatch(void *ud, srv_req *r)
     }
     int rc = srv_router_match(routes, sizeof routes / sizeof routes[0],
                               r->method, r->path, &r->match);
-    if (rc == 404) {
-        srv_req_error(r, 404, NULL, "no route for %s", r->path);
+    if (rc == -SRV_ENOTFOUND) {
+        srv_req_error(r, rc, NULL, "no route for %s", r->path);
         return;
     }
-    if (rc == 405) {
+    if (rc == -SRV_EMETHOD) {
         srv_router_allow(r->match.allow, allow, sizeof allow);
         srv_req_header(r, "Allow", allow);
-        srv_req_error(r, 405, NULL, "%s does not accept this method", r->path);
+        srv_req_error(r, -SRV_EMETHOD, NULL, "%s does not accept this method",
+                      r->path);
         return;
     }
     ((handler_fn)r->match.route->handler)(s, r);

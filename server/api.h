@@ -1,4 +1,7 @@
-/* The REST handlers, one per route (see docs/rest.md). */
+/* The REST handlers that live outside api.c, one per route (see
+ * docs/rest.md): streams and deployments in streams.c, counters and
+ * Prometheus in metrics.c, /events in events.c. api.c holds the route
+ * table and the small handlers. */
 #ifndef SRV_API_H
 #define SRV_API_H
 
@@ -20,7 +23,5 @@ void api_counter_get(srv *s, srv_req *r);
 void api_counter_delete(srv *s, srv_req *r);
 void api_prometheus(srv *s, srv_req *r);
 void api_events(srv *s, srv_req *r);
-
-void srv_events_deleted(srv *s, const char *name);
 
 #endif

@@ -1364,7 +1364,7 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
     st->apps = calloc(st->ast->n_apps, sizeof *st->apps);
     if (!st->apps) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -SRV_ENOMEM;
     }
     st->napps = st->ast->n_apps;
     for (size_t k = 0; k < st->napps; k++) {
@@ -1378,14 +1378,14 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
             dsl_registry_find(s->reg, da->name, DSL_ROLE_ANY);
         if (!info) {
             snprintf(err, errlen, "app '%s' is not registered", da->name);
-            return -1;
+            return -SRV_EUNRUNNABLE;
         }
         snprintf(a->type, sizeof a->type, "%s", dsl_role_name(info->role));
         json_t *e = srv_registry_entry(s, a->type, a->name);
         const char *uri = json_string_value(json_object_get(e, "uri"));
         if (!uri) {
             snprintf(err, errlen, "app '%s' has no executable", da->name);
-            return -1;
+            return -SRV_EUNRUNNABLE;
         }
         /* It passed the rules when it was registered; whoever may have
          * changed it or a directory above it since is not trusted now. */
@@ -1393,7 +1393,7 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
         if (srv_registry_check_path(s, uri, a->uri, sizeof a->uri, why,
                                     sizeof why)) {
             snprintf(err, errlen, "app '%s' is not run: %s", da->name, why);
-            return -1;
+            return -SRV_EUNRUNNABLE;
         }
         for (size_t o = 0; o < da->n_options; o++)
             set_opt(a, da->options[o].key, da->options[o].value);
@@ -1402,11 +1402,11 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
         for (int o = 0; o < a->nopts; o++) {
             if (!a->opts[o]) {
                 snprintf(err, errlen, "out of memory");
-                return -1;
+                return -SRV_ENOMEM;
             }
         }
         if (srv_paths_check_app(s, info, a->opts, a->nopts, err, errlen))
-            return 400;
+            return -SRV_EPATH;
         a->count = (int)srv_props_deployer_int(props, a->label, "count", 1);
         a->max_restarts = (int)srv_props_deployer_int(
             props, a->label, "maxRestarts", s->cfg.max_restarts);
@@ -1423,13 +1423,13 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
         a->inst = calloc((size_t)a->count, sizeof *a->inst);
         if (!a->inst) {
             snprintf(err, errlen, "out of memory");
-            return -1;
+            return -SRV_ENOMEM;
         }
         for (int j = 0; j < a->count; j++) {
             a->inst[j] = inst_new(s, a, j);
             if (!a->inst[j]) {
                 snprintf(err, errlen, "out of memory");
-                return -1;
+                return -SRV_ENOMEM;
             }
             a->ninst++;
             if (alloc_endpoints(s, a->inst[j])) {
@@ -1438,7 +1438,7 @@ static int build_apps(srv *s, srv_stream *st, json_t *props, char *err,
                          "free descriptors or ports on this machine and "
                          "deploy again",
                          a->label, strerror(errno));
-                return -1;
+                return -SRV_EUNRUNNABLE;
             }
         }
     }
@@ -1504,7 +1504,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                  "stream '%s' is already deployed; undeploy it first "
                  "or scale its apps",
                  st->name);
-        return 409;
+        return -SRV_EDEPLOYED;
     }
     const char *group = srv_stream_group(st);
     if (group && !srv_name_ok(group)) {
@@ -1513,18 +1513,19 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                  dsl_name_message(msg, sizeof msg, "consumer group", group,
                                   strlen(group)),
                  st->ast->source->name);
-        return 400;
+        return -SRV_EDEFINITION;
     }
     for (size_t k = 0; k < n; k++) {
         labels[k] = dsl_app_label(&st->ast->apps[k]);
         infos[k] =
             dsl_registry_find(s->reg, st->ast->apps[k].name, DSL_ROLE_ANY);
     }
-    if (srv_props_parse(props, labels, n, &norm, err, errlen))
-        return 400;
+    int prc = srv_props_parse(props, labels, n, &norm, err, errlen);
+    if (prc)
+        return prc;
     if (srv_props_check_apps(norm, st->name, labels, infos, n, err, errlen)) {
         json_decref(norm);
-        return 400;
+        return -SRV_EPROPS;
     }
     bool single = strcmp(srv_props_packaging(norm), "single") == 0;
     if (single) {
@@ -1535,7 +1536,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                          "each app; drop the count of '%s'",
                          labels[k]);
                 json_decref(norm);
-                return 400;
+                return -SRV_EPROPS;
             }
         }
         if (access(s->host_uri, X_OK) != 0) {
@@ -1544,14 +1545,14 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                      "not at %s",
                      s->host_uri);
             json_decref(norm);
-            return 422;
+            return -SRV_EUNRUNNABLE;
         }
     }
     int built = build_apps(s, st, norm, err, errlen);
     if (built || (single && setup_single(s, st, err, errlen))) {
         teardown_apps(st);
         json_decref(norm);
-        return built == 400 ? 400 : 422;
+        return built ? built : -SRV_ENOMEM;
     }
     char *text = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS);
     int64_t now = srv_now_ms();
@@ -1570,7 +1571,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
         free(text);
         teardown_apps(st);
         json_decref(norm);
-        return text ? srv_store_http_status(&s->store) : 500;
+        return text ? srv_store_error(&s->store) : -SRV_ENOMEM;
     }
     free(text);
     if (srv_keys_stream(s, st, false, err, errlen)) {
@@ -1578,13 +1579,13 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
                        st->name);
         teardown_apps(st);
         json_decref(norm);
-        return 500;
+        return -SRV_EINTERNAL;
     }
     if (srv_tap_open(s, st, err, errlen)) {
         srv_keys_forget(s, st);
         teardown_apps(st);
         json_decref(norm);
-        return 500;
+        return -SRV_EINTERNAL;
     }
     json_decref(st->props);
     st->props = norm;
@@ -1777,14 +1778,14 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
 
     if (count < 1 || count > SRV_MAX_COUNT) {
         snprintf(err, errlen, "count must be from 1 to %d", SRV_MAX_COUNT);
-        return 400;
+        return -SRV_EINVAL;
     }
     if (st->host) {
         snprintf(err, errlen,
                  "stream '%s' runs in one process (deployer.packaging="
                  "single); redeploy it with multi packaging to scale",
                  st->name);
-        return 422;
+        return -SRV_EUNRUNNABLE;
     }
     /* The new count is stored first: a scale the store does not hold
      * would be undone by the next flowd. */
@@ -1796,7 +1797,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
         !(text = json_dumps(props, JSON_COMPACT | JSON_SORT_KEYS))) {
         json_decref(props);
         snprintf(err, errlen, "out of memory");
-        return 500;
+        return -SRV_ENOMEM;
     }
     int stored = srv_store_exec(&s->store,
                                 "UPDATE deployments SET properties=? WHERE "
@@ -1810,7 +1811,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                  "(%s), so nothing was changed; %s",
                  a->label, s->store.path, s->store.err,
                  srv_store_advice(&s->store));
-        return srv_store_http_status(&s->store);
+        return srv_store_error(&s->store);
     }
     json_decref(st->props);
     st->props = props;
@@ -1824,7 +1825,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
             realloc(a->inst, (size_t)(a->ninst + count - live) * sizeof *n);
         if (!n) {
             snprintf(err, errlen, "out of memory");
-            return 500;
+            return -SRV_ENOMEM;
         }
         a->inst = n;
         for (int j = live; j < count; j++) {
@@ -1841,7 +1842,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
             srv_inst *i = inst_new(s, a, idx);
             if (!i) {
                 snprintf(err, errlen, "out of memory");
-                return 500;
+                return -SRV_ENOMEM;
             }
             a->inst[a->ninst++] = i;
             if (alloc_endpoints(s, i)) {
@@ -1853,7 +1854,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                 remove_inst(s, i);
                 /* The instances started so far stay, and are counted. */
                 count = j;
-                rc = 500;
+                rc = -SRV_ESYSTEM;
                 break;
             }
             spawn_inst(s, i);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "error.h"
 #include "httpparse.h"
 
 /* Seconds a connection may sit idle, or take to send a request. */
@@ -369,7 +370,7 @@ void srv_req_json(srv_req *r, int status, json_t *body)
     size_t len = 0;
 
     if (!body && status != 204) {
-        srv_req_error(r, 500, NULL,
+        srv_req_error(r, -SRV_EINTERNAL, NULL,
                       "internal error: the response could not be "
                       "built");
         return;
@@ -378,7 +379,8 @@ void srv_req_json(srv_req *r, int status, json_t *body)
         text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(body);
         if (!text) {
-            srv_req_error(r, 500, NULL, "out of memory encoding the response");
+            srv_req_error(r, -SRV_ENOMEM, NULL,
+                          "out of memory encoding the response");
             return;
         }
         len = strlen(text);
@@ -386,21 +388,25 @@ void srv_req_json(srv_req *r, int status, json_t *body)
     respond(r, status, "application/json; charset=utf-8", text, len);
 }
 
-void srv_req_error(srv_req *r, int status, json_t *extra, const char *fmt, ...)
+void srv_req_error(srv_req *r, int err, json_t *extra, const char *fmt, ...)
 {
     char msg[2048];
     va_list ap;
+    /* The one place a code becomes an HTTP status. */
+    int status = srv_errstatus(err);
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *o = json_pack("{s:i,s:s,s:s}", "status", status, "error",
-                          srv_http_reason(status), "message", msg);
+    json_t *o = json_pack("{s:i,s:s,s:s,s:s}", "status", status, "error",
+                          srv_http_reason(status), "code", srv_errname(err),
+                          "message", msg);
     if (!o) {
         /* The message is not UTF-8 (it quotes the request): say so in
          * ASCII rather than fail to answer. */
-        o = json_pack("{s:i,s:s,s:s}", "status", status, "error",
-                      srv_http_reason(status), "message",
+        o = json_pack("{s:i,s:s,s:s,s:s}", "status", status, "error",
+                      srv_http_reason(status), "code", srv_errname(err),
+                      "message",
                       "the request was refused; its text is not UTF-8");
     }
     if (o && extra)
@@ -479,10 +485,10 @@ size_t srv_http_sse_clients(const srv_http *h)
 /* ---- reading ---- */
 
 /* Answers a request that could not be read whole, and closes after. */
-static void refuse(srv_conn *c, int status, const char *fmt, ...)
+static void refuse(srv_conn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void refuse(srv_conn *c, int status, const char *fmt, ...)
+static void refuse(srv_conn *c, int err, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -503,33 +509,36 @@ static void refuse(srv_conn *c, int status, const char *fmt, ...)
     }
     c->phase = P_WAIT;
     c->req->close_after = true;
-    srv_req_error(c->req, status, NULL, "%s", msg);
+    srv_req_error(c->req, err, NULL, "%s", msg);
 }
 
-/* Refuses a request head srv_http_parse_head could not accept. */
-static void head_refused(srv_conn *c, int status)
+/* Refuses a request head srv_http_parse_head could not accept, with the
+ * code it gave. */
+static void head_refused(srv_conn *c, int err)
 {
-    switch (status) {
-    case 431:
-        refuse(c, 431,
+    switch (err) {
+    case -SRV_EHEAD:
+        refuse(c, -SRV_EHEAD,
                "a header field is over %d bytes or the request head over "
                "%d bytes",
                SRV_FIELD_MAX, SRV_HEAD_MAX);
         break;
-    case 414:
-        refuse(c, 414, "the request target is over %d bytes", SRV_TARGET_MAX);
+    case -SRV_ETARGET:
+        refuse(c, -SRV_ETARGET, "the request target is over %d bytes",
+               SRV_TARGET_MAX);
         break;
-    case 501:
-        refuse(c, 501, "only the chunked transfer coding is understood");
+    case -SRV_ENOTIMPL:
+        refuse(c, -SRV_ENOTIMPL,
+               "only the chunked transfer coding is understood");
         break;
-    case 505:
-        refuse(c, 505, "only HTTP/1.0 and HTTP/1.1 are spoken here");
+    case -SRV_EVERSION:
+        refuse(c, -SRV_EVERSION, "only HTTP/1.0 and HTTP/1.1 are spoken here");
         break;
-    case 417:
-        refuse(c, 417, "only Expect: 100-continue is understood");
+    case -SRV_EEXPECT:
+        refuse(c, -SRV_EEXPECT, "only Expect: 100-continue is understood");
         break;
     default:
-        refuse(c, 400, "the request head is malformed");
+        refuse(c, -SRV_EINVAL, "the request head is malformed");
         break;
     }
 }
@@ -546,7 +555,7 @@ static void dispatch(srv_conn *c)
 
     c->phase = P_WAIT;
     if (r->method == 0) {
-        srv_req_error(r, 405, NULL, "unsupported HTTP method");
+        srv_req_error(r, -SRV_EMETHOD, NULL, "unsupported HTTP method");
         return;
     }
     c->h->cfg.dispatch(c->h->cfg.ud, r);
@@ -584,31 +593,31 @@ static void start_request(srv_conn *c, const srv_http_head *hd)
     case SRV_TARGET_OK:
         break;
     case SRV_TARGET_LONG:
-        refuse(c, 414,
+        refuse(c, -SRV_ETARGET,
                "the request target is over the limit: a path of %zu or a "
                "query of %zu bytes, decoded",
                sizeof r->path - 1, sizeof r->query - 1);
         return;
     case SRV_TARGET_NUL:
         if (static_prefix(hd->target, hd->target_len)) {
-            refuse(c, 404, "no such file: a path cannot hold %%00");
+            refuse(c, -SRV_ENOTFOUND, "no such file: a path cannot hold %%00");
             return;
         }
-        refuse(c, 400, "the path holds %%00, which no name can hold");
+        refuse(c, -SRV_EINVAL, "the path holds %%00, which no name can hold");
         return;
     case SRV_TARGET_UTF8:
-        refuse(c, 400, "the path is not UTF-8 once %%-decoded");
+        refuse(c, -SRV_EINVAL, "the path is not UTF-8 once %%-decoded");
         return;
     case SRV_TARGET_QUERY_NUL:
-        refuse(c, 400,
+        refuse(c, -SRV_EINVAL,
                "a query parameter holds %%00 or a bad %%-escape; send "
                "%%XX with two hex digits and no NUL");
         return;
     case SRV_TARGET_QUERY_UTF8:
-        refuse(c, 400, "a query parameter is not UTF-8 once decoded");
+        refuse(c, -SRV_EINVAL, "a query parameter is not UTF-8 once decoded");
         return;
     default:
-        refuse(c, 400,
+        refuse(c, -SRV_EINVAL,
                "the request target must be a path starting with '/' "
                "with valid %%-escapes");
         return;
@@ -616,8 +625,8 @@ static void start_request(srv_conn *c, const srv_http_head *hd)
 
     bool body = hd->chunked || (hd->has_length && hd->content_length > 0);
     if (hd->has_length && hd->content_length > 2 * (uint64_t)SRV_BODY_MAX) {
-        refuse(c, 413, "the request body is over the limit of %d bytes",
-               SRV_BODY_MAX);
+        refuse(c, -SRV_ETOOLARGE,
+               "the request body is over the limit of %d bytes", SRV_BODY_MAX);
         return;
     }
     if (body && hd->expect_continue) {
@@ -667,7 +676,7 @@ static void process(srv_conn *c)
             if (n == 0)
                 return;
             if (n < 0) {
-                head_refused(c, (int)-n);
+                head_refused(c, (int)n);
                 return;
             }
             start_request(c, &hd);
@@ -697,7 +706,8 @@ static void process(srv_conn *c)
             c->body_left -= n;
             consume(c, n);
             if (c->body_left == 0) {
-                refuse(c, 413, "the request body is over the limit of %d bytes",
+                refuse(c, -SRV_ETOOLARGE,
+                       "the request body is over the limit of %d bytes",
                        SRV_BODY_MAX);
                 return;
             }
@@ -716,13 +726,14 @@ static void process(srv_conn *c)
             if (rc == SRV_CHUNKED_DONE) {
                 dispatch(c);
             } else if (rc == SRV_CHUNKED_BAD) {
-                refuse(c, 400,
+                refuse(c, -SRV_EINVAL,
                        "the chunked request body is malformed after %zu "
                        "decoded bytes",
                        c->chunked.total);
                 return;
             } else if (rc == SRV_CHUNKED_TOO_LARGE) {
-                refuse(c, 413, "the request body is over the limit of %d bytes",
+                refuse(c, -SRV_ETOOLARGE,
+                       "the request body is over the limit of %d bytes",
                        SRV_BODY_MAX);
                 return;
             }

@@ -77,9 +77,11 @@ void srv_req_header(srv_req *r, const char *name, const char *value);
 /* Responds with JSON; takes body (may be NULL for an empty body). */
 void srv_req_json(srv_req *r, int status, json_t *body);
 
-/* Responds with {"status","error","message"}; extra (taken, may be NULL)
- * is merged into the object. */
-void srv_req_error(srv_req *r, int status, json_t *extra, const char *fmt, ...)
+/* Responds to a failure with {"status","error","code","message"}: err is
+ * a negative SRV_E* code (error.h), which gives the HTTP status and the
+ * "code" ("EDEPLOYED"); the message is the detail. extra (taken, may be
+ * NULL) is merged into the object. */
+void srv_req_error(srv_req *r, int err, json_t *extra, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Responds with raw bytes of a content type; takes data (malloc'd). */

@@ -49,7 +49,7 @@ static bool has_token(const char *v, size_t n, const char *tok)
 static int copy_value(char *dst, size_t size, const char *v, size_t n)
 {
     if (n >= size)
-        return -431;
+        return -SRV_EHEAD;
     memcpy(dst, v, n);
     dst[n] = '\0';
     return 0;
@@ -60,36 +60,36 @@ static int request_line(const char *p, size_t n, srv_http_head *h)
 {
     const char *sp1 = memchr(p, ' ', n);
     if (!sp1 || sp1 == p)
-        return -400;
+        return -SRV_EINVAL;
     size_t mlen = (size_t)(sp1 - p);
     if (mlen >= sizeof h->method)
-        return -400;
+        return -SRV_EINVAL;
     for (size_t i = 0; i < mlen; i++)
         if (!tchar((unsigned char)p[i]))
-            return -400;
+            return -SRV_EINVAL;
     memcpy(h->method, p, mlen);
     h->method[mlen] = '\0';
     const char *t = sp1 + 1, *end = p + n;
     const char *sp2 = memchr(t, ' ', (size_t)(end - t));
     if (!sp2)
-        return (size_t)(end - t) > SRV_TARGET_MAX ? -414 : -400;
+        return (size_t)(end - t) > SRV_TARGET_MAX ? -SRV_ETARGET : -SRV_EINVAL;
     h->target = t;
     h->target_len = (size_t)(sp2 - t);
     if (h->target_len == 0)
-        return -400;
+        return -SRV_EINVAL;
     if (h->target_len > SRV_TARGET_MAX)
-        return -414;
+        return -SRV_ETARGET;
     for (size_t i = 0; i < h->target_len; i++)
         if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] == 0x7f)
-            return -400;
+            return -SRV_EINVAL;
     const char *v = sp2 + 1;
     size_t vlen = (size_t)(end - v);
     if (vlen != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' ||
         hexval((unsigned char)v[5]) < 0 || v[5] > '9' ||
         hexval((unsigned char)v[7]) < 0 || v[7] > '9')
-        return -400;
+        return -SRV_EINVAL;
     if (v[5] != '1')
-        return -505;
+        return -SRV_EVERSION;
     h->minor = v[7] - '0';
     h->keep_alive = h->minor >= 1;
     return 0;
@@ -100,11 +100,11 @@ static int field(const char *p, size_t n, srv_http_head *h, bool *seen_te)
 {
     const char *colon = memchr(p, ':', n);
     if (!colon || colon == p)
-        return -400;
+        return -SRV_EINVAL;
     size_t nlen = (size_t)(colon - p);
     for (size_t i = 0; i < nlen; i++)
         if (!tchar((unsigned char)p[i]))
-            return -400; /* also a space before the colon */
+            return -SRV_EINVAL; /* also a space before the colon */
     const char *v = colon + 1, *end = p + n;
     while (v < end && (*v == ' ' || *v == '\t'))
         v++;
@@ -114,24 +114,24 @@ static int field(const char *p, size_t n, srv_http_head *h, bool *seen_te)
     for (size_t i = 0; i < vlen; i++) {
         unsigned char c = (unsigned char)v[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return -400;
+            return -SRV_EINVAL;
     }
     if (ieq(p, nlen, "content-length")) {
         uint64_t x = 0;
         if (vlen == 0 || vlen > 18)
-            return -400;
+            return -SRV_EINVAL;
         for (size_t i = 0; i < vlen; i++) {
             if (v[i] < '0' || v[i] > '9')
-                return -400;
+                return -SRV_EINVAL;
             x = x * 10 + (uint64_t)(v[i] - '0');
         }
         if (h->has_length && h->content_length != x)
-            return -400;
+            return -SRV_EINVAL;
         h->has_length = true;
         h->content_length = x;
     } else if (ieq(p, nlen, "transfer-encoding")) {
         if (*seen_te || !ieq(v, vlen, "chunked"))
-            return -501;
+            return -SRV_ENOTIMPL;
         *seen_te = true;
         h->chunked = true;
     } else if (ieq(p, nlen, "connection")) {
@@ -141,7 +141,7 @@ static int field(const char *p, size_t n, srv_http_head *h, bool *seen_te)
             h->keep_alive = true;
     } else if (ieq(p, nlen, "expect")) {
         if (!ieq(v, vlen, "100-continue"))
-            return -417;
+            return -SRV_EEXPECT;
         h->expect_continue = true;
     } else if (ieq(p, nlen, "content-type")) {
         return copy_value(h->content_type, sizeof h->content_type, v, vlen);
@@ -165,21 +165,21 @@ long srv_http_parse_head(const char *buf, size_t len, srv_http_head *h)
         if (!nl) {
             size_t part = len - pos;
             if (first && part > SRV_TARGET_MAX + 32)
-                return -414;
+                return -SRV_ETARGET;
             if (!first && part > SRV_FIELD_MAX)
-                return -431;
+                return -SRV_EHEAD;
             if (len > SRV_HEAD_MAX)
-                return -431;
+                return -SRV_EHEAD;
             return 0;
         }
         size_t next = (size_t)(nl - buf) + 1;
         if (next > SRV_HEAD_MAX)
-            return first ? -414 : -431;
+            return first ? -SRV_ETARGET : -SRV_EHEAD;
         size_t n = (size_t)(nl - (buf + pos));
         if (n > 0 && buf[pos + n - 1] == '\r')
             n--;
         if (memchr(buf + pos, '\r', n))
-            return -400; /* a bare CR inside a line */
+            return -SRV_EINVAL; /* a bare CR inside a line */
         if (first) {
             int rc = request_line(buf + pos, n, h);
             if (rc)
@@ -187,13 +187,13 @@ long srv_http_parse_head(const char *buf, size_t len, srv_http_head *h)
             first = false;
         } else if (n == 0) {
             if (h->chunked && h->has_length)
-                return -400; /* which one frames the body is unclear */
+                return -SRV_EINVAL; /* which one frames the body is unclear */
             return (long)next;
         } else {
             if (n > SRV_FIELD_MAX)
-                return -431;
+                return -SRV_EHEAD;
             if (buf[pos] == ' ' || buf[pos] == '\t')
-                return -400; /* obsolete line folding */
+                return -SRV_EINVAL; /* obsolete line folding */
             int rc = field(buf + pos, n, h, &seen_te);
             if (rc)
                 return rc;

@@ -1,14 +1,16 @@
 /* The pure pieces of flowd's HTTP/1.1 server (http.c): the request head,
  * the request target's path and query, and chunked request bodies. They
  * see raw bytes from the network and trust none of them; each answers
- * either "more bytes, please", a result, or the HTTP status to refuse the
- * request with. */
+ * either "more bytes, please", a result, or the error code (error.h, which
+ * gives the HTTP status) to refuse the request with. */
 #ifndef SRV_HTTPPARSE_H
 #define SRV_HTTPPARSE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "error.h"
 
 /* The whole request head (request line and header fields). */
 #define SRV_HEAD_MAX (16 * 1024)
@@ -34,11 +36,13 @@ typedef struct srv_http_head {
 /*
  * Parses the request head at the start of buf. Returns the head's length
  * (through its blank line) when it is complete, 0 when more bytes are
- * needed, or minus the HTTP status that refuses it: -400 for a malformed
- * head, -414 for a request target over SRV_TARGET_MAX, -431 for a field
- * over SRV_FIELD_MAX or a head over SRV_HEAD_MAX, -501 for a transfer
- * coding other than chunked, -505 for a version other than HTTP/1.x.
- * Values of fields longer than head's buffers are refused with -431, never
+ * needed, or the error code (error.h) that refuses it: -SRV_EINVAL (400)
+ * for a malformed head, -SRV_ETARGET (414) for a request target over
+ * SRV_TARGET_MAX, -SRV_EHEAD (431) for a field over SRV_FIELD_MAX or a
+ * head over SRV_HEAD_MAX, -SRV_ENOTIMPL (501) for a transfer coding other
+ * than chunked, -SRV_EVERSION (505) for a version other than HTTP/1.x,
+ * -SRV_EEXPECT (417) for an Expect other than 100-continue. Values of
+ * fields longer than head's buffers are refused with -SRV_EHEAD, never
  * cut.
  */
 long srv_http_parse_head(const char *buf, size_t len, srv_http_head *head);

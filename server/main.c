@@ -91,7 +91,8 @@ static int parse_args(srv_config *c, int argc, char **argv)
         O_ALLOW,
         O_QUIET,
         O_HELP,
-        O_VERSION
+        O_VERSION,
+        O_ROUTES
     };
     static const struct option opts[] = {
         { "bind", required_argument, NULL, O_BIND },
@@ -111,6 +112,7 @@ static int parse_args(srv_config *c, int argc, char **argv)
         { "quiet", no_argument, NULL, O_QUIET },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
+        { "routes", no_argument, NULL, O_ROUTES },
         { NULL, 0, NULL, 0 },
     };
     const char *env;
@@ -238,6 +240,9 @@ static int parse_args(srv_config *c, int argc, char **argv)
             return 0;
         case O_VERSION:
             printf("flowd %s\n", FLOW_VERSION);
+            return 0;
+        case O_ROUTES:
+            srv_api_routes_print(stdout);
             return 0;
         default:
             fprintf(stderr,

@@ -1,6 +1,5 @@
 /* Analytics and metrics routes: /metrics/counters, field-value-counters,
- * aggregate-counters, the Prometheus text at /metrics, and the server-sent
- * events at /events. */
+ * aggregate-counters and the Prometheus text at /metrics. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,46 +35,11 @@ static const char *list_key(const char *kind)
     return "aggregateCounterResourceList";
 }
 
-static int cmp_count_desc(const void *a, const void *b)
-{
-    json_int_t x =
-        json_integer_value(json_object_get(*(json_t *const *)a, "n"));
-    json_int_t y =
-        json_integer_value(json_object_get(*(json_t *const *)b, "n"));
-    if (x != y)
-        return x < y ? 1 : -1;
-    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "v")),
-                  json_string_value(json_object_get(*(json_t *const *)b, "v")));
-}
-
-/* Field values in decreasing count order. */
-static json_t *sorted_values(json_t *values)
-{
-    size_t n = json_object_size(values), k = 0;
-    json_t **v = calloc(n + 1, sizeof *v);
-    const char *key;
-    json_t *val;
-    json_t *out = json_object();
-
-    if (!v)
-        return out;
-    json_object_foreach(values, key, val) v[k++] =
-        json_pack("{s:s,s:O}", "v", key, "n", val);
-    qsort(v, k, sizeof v[0], cmp_count_desc);
-    for (size_t i = 0; i < k; i++) {
-        json_object_set(out, json_string_value(json_object_get(v[i], "v")),
-                        json_object_get(v[i], "n"));
-        json_decref(v[i]);
-    }
-    free(v);
-    return out;
-}
-
 static json_t *counter_json(srv_counter *c, const char *path_kind)
 {
     json_t *o = json_pack("{s:s}", "name", c->name);
     if (strcmp(c->kind, "field-value-counter") == 0)
-        json_object_set_new(o, "values", sorted_values(c->values));
+        json_object_set_new(o, "values", srv_analytics_values_sorted(c));
     else {
         json_object_set_new(o, "value", json_integer((json_int_t)c->total));
         json_object_set_new(o, "rate", json_real(c->rate));
@@ -92,7 +56,7 @@ void api_counters_list(srv *s, srv_req *r)
     char path[64];
 
     if (!kind) {
-        srv_req_error(r, 404, NULL, "no route for %s", r->path);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no route for %s", r->path);
         return;
     }
     json_t *items = json_array();
@@ -138,7 +102,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
         if (strcmp(res[k].name, rs) == 0)
             break;
     if (k == sizeof res / sizeof res[0]) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "resolution must be second, minute, hour, day, "
                       "month or year, not '%s'",
                       rs);
@@ -148,7 +112,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
     const char *fv = srv_req_arg(r, "from");
     to = srv_now_ms() / 1000;
     if (tv && !parse_time(tv, &to)) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "'to' must be ISO-8601 (2026-11-26T09:00:00Z) "
                       "or epoch seconds, not '%s'",
                       tv);
@@ -157,7 +121,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
     to = srv_bucket_floor(to, res[k].res);
     if (fv) {
         if (!parse_time(fv, &from)) {
-            srv_req_error(r, 400, NULL,
+            srv_req_error(r, -SRV_EINVAL, NULL,
                           "'from' must be ISO-8601 "
                           "(2026-11-26T09:00:00Z) or epoch "
                           "seconds, not '%s'",
@@ -174,7 +138,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
         }
     }
     if (from > to) {
-        srv_req_error(r, 400, NULL, "'from' is after 'to'");
+        srv_req_error(r, -SRV_EINVAL, NULL, "'from' is after 'to'");
         return;
     }
     int64_t nb = 0;
@@ -182,7 +146,7 @@ static void aggregate(srv *s, srv_req *r, srv_counter *c)
          t = srv_bucket_next(t, res[k].res))
         nb++;
     if (nb > MAX_BUCKETS) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "the window holds more than %d buckets of a %s; "
                       "narrow it or use a coarser resolution",
                       MAX_BUCKETS, rs);
@@ -208,13 +172,13 @@ void api_counter_get(srv *s, srv_req *r)
     const char *name = r->match.params[1];
 
     if (!kind) {
-        srv_req_error(r, 404, NULL, "no route for %s", r->path);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no route for %s", r->path);
         return;
     }
     bool agg = strcmp(kind, "aggregate-counter") == 0;
     srv_counter *c = srv_analytics_find(s->an, agg ? NULL : kind, name);
     if (!c) {
-        srv_req_error(r, 404, NULL, "no %s named '%s'", kind, name);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no %s named '%s'", kind, name);
         return;
     }
     if (agg) {
@@ -229,17 +193,17 @@ void api_counter_delete(srv *s, srv_req *r)
     const char *kind = kind_of(r->match.params[0]);
 
     if (!kind) {
-        srv_req_error(r, 404, NULL, "no route for %s", r->path);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no route for %s", r->path);
         return;
     }
     int rc = srv_analytics_reset(s->an, kind, r->match.params[1]);
-    if (rc == -ENOENT) {
-        srv_req_error(r, 404, NULL, "no %s named '%s'", kind,
+    if (rc == -SRV_ENOTFOUND) {
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no %s named '%s'", kind,
                       r->match.params[1]);
         return;
     }
     if (rc) {
-        srv_req_error(r, srv_store_http_status(&s->store), NULL,
+        srv_req_error(r, rc, NULL,
                       "cannot delete %s '%s': the store %s refused it (%s), "
                       "so nothing was changed; %s",
                       kind, r->match.params[1], s->store.path, s->store.err,
@@ -462,112 +426,4 @@ void api_prometheus(srv *s, srv_req *r)
             "# TYPE flowd_instances gauge\nflowd_instances %zu\n",
             nstreams, ninst);
     srv_req_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", t.p, t.len);
-}
-
-/* ---- server-sent events ---- */
-
-static char *status_event(srv_stream *st)
-{
-    json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "name", st->name, "status",
-                          srv_status_name(st->status), "statusDescription",
-                          st->status_desc, "ts", (json_int_t)srv_now_ms());
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return text;
-}
-
-void srv_events_status(srv *s, srv_stream *st)
-{
-    if (st->pushed && st->pushed_status == st->status &&
-        strcmp(st->pushed_desc, st->status_desc) == 0)
-        return;
-    st->pushed = true;
-    st->pushed_status = st->status;
-    snprintf(st->pushed_desc, sizeof st->pushed_desc, "%s", st->status_desc);
-    if (!s->http || !srv_http_sse_clients(s->http))
-        return;
-    char *text = status_event(st);
-    if (text)
-        srv_http_sse_broadcast(s->http, "stream-status", text);
-    free(text);
-}
-
-void srv_events_deleted(srv *s, const char *name)
-{
-    if (!s->http || !srv_http_sse_clients(s->http))
-        return;
-    json_t *o =
-        json_pack("{s:s,s:s,s:s,s:I,s:b}", "name", name, "status", "undeployed",
-                  "statusDescription", "the stream was destroyed", "ts",
-                  (json_int_t)srv_now_ms(), "deleted", 1);
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (text)
-        srv_http_sse_broadcast(s->http, "stream-status", text);
-    free(text);
-}
-
-void api_events(srv *s, srv_req *r)
-{
-    srv_req_sse_start(r);
-    srv_req_sse_send(r, ": connected", "");
-    for (srv_stream *st = s->streams; st; st = st->next) {
-        char *text = status_event(st);
-        if (text)
-            srv_req_sse_send(r, "stream-status", text);
-        free(text);
-    }
-}
-
-void srv_events_tick(srv *s)
-{
-    static int quiet;
-
-    if (!s->http || !srv_http_sse_clients(s->http))
-        return;
-    json_int_t ts = (json_int_t)srv_now_ms();
-    json_t *inst = json_array();
-    char id[160];
-    FOR_INST(s)
-    {
-        srv_inst *i = st->apps[k].inst[j];
-        srv_inst_id(i, id, sizeof id);
-        json_t *o = json_pack(
-            "{s:s,s:s,s:s,s:i,s:s,s:I,s:I,s:I,s:f,s:f}", "id", id, "stream",
-            st->name, "label", st->apps[k].label, "index", i->index, "state",
-            srv_inst_shown_state(i), "in", (json_int_t)i->m.in, "out",
-            (json_int_t)i->m.out, "errors", (json_int_t)i->m.errors, "rateIn",
-            i->rate_in, "rateOut", i->rate_out);
-        json_object_set_new(o, "lastError",
-                            i->last_error[0] ? json_string(i->last_error)
-                                             : json_null());
-        json_array_append_new(inst, o);
-    }
-    json_t *o = json_pack("{s:I,s:o}", "ts", ts, "instances", inst);
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (text)
-        srv_http_sse_broadcast(s->http, "rates", text);
-    free(text);
-
-    json_t *cs = json_array(), *fv = json_array();
-    for (srv_counter *c = srv_analytics_first(s->an); c; c = c->next) {
-        if (strcmp(c->kind, "field-value-counter") == 0)
-            json_array_append_new(fv, json_pack("{s:s,s:o}", "name", c->name,
-                                                "values",
-                                                sorted_values(c->values)));
-        else
-            json_array_append_new(cs, json_pack("{s:s,s:s,s:I,s:f}", "name",
-                                                c->name, "kind", c->kind,
-                                                "value", (json_int_t)c->total,
-                                                "rate", c->rate));
-    }
-    o = json_pack("{s:I,s:o,s:o}", "ts", ts, "counters", cs,
-                  "fieldValueCounters", fv);
-    text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (text)
-        srv_http_sse_broadcast(s->http, "counters", text);
-    free(text);
-    (void)quiet;
 }

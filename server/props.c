@@ -158,7 +158,7 @@ int srv_props_parse(const json_t *props, const char *const *labels,
     *out = NULL;
     if (!norm) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -SRV_ENOMEM;
     }
     if (!props || json_is_null(props)) {
         *out = norm;
@@ -169,7 +169,7 @@ int srv_props_parse(const json_t *props, const char *const *labels,
                  "deployment properties must be a JSON object of "
                  "strings");
         json_decref(norm);
-        return -1;
+        return -SRV_EPROPS;
     }
     json_object_foreach((json_t *)props, key, val)
     {
@@ -192,13 +192,17 @@ int srv_props_parse(const json_t *props, const char *const *labels,
                      "number or boolean",
                      key);
             json_decref(norm);
-            return -1;
+            return -SRV_EPROPS;
         }
         if (check_key(key, v, labels, nlabels, err, errlen)) {
             json_decref(norm);
-            return -1;
+            return -SRV_EPROPS;
         }
-        json_object_set_new(norm, key, json_string(v));
+        if (json_object_set_new(norm, key, json_string(v))) {
+            snprintf(err, errlen, "out of memory");
+            json_decref(norm);
+            return -SRV_ENOMEM;
+        }
     }
     *out = norm;
     return 0;
@@ -327,20 +331,20 @@ int srv_props_check_apps(const json_t *props, const char *stream,
                          "deployment property '%s': app '%s' has no option "
                          "'%s'",
                          key, infos[k]->name, opt);
-                return -1;
+                return -SRV_EPROPS;
             }
             if (!def)
                 continue;
             anyone = true;
             if (check_app_value(key, value, def, err, errlen))
-                return -1;
+                return -SRV_EPROPS;
         }
         if (star && !anyone && !unknown) {
             snprintf(err, errlen,
                      "deployment property '%s': no app of stream '%s' has an "
                      "option '%s'",
                      key, stream, opt);
-            return -1;
+            return -SRV_EPROPS;
         }
     }
     return 0;

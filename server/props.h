@@ -10,12 +10,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "error.h"
+
 #define SRV_MAX_COUNT 64
 
 /* Checks a properties object against the stream's labels and returns a
  * normalised copy (every value a string) in *out (new reference). On a
- * problem returns -1 with a message in err naming the key and the allowed
- * forms. props may be NULL (no properties). */
+ * problem returns -SRV_EPROPS with a message in err naming the key and the
+ * allowed forms, or -SRV_ENOMEM. props may be NULL (no properties). */
 int srv_props_parse(const json_t *props, const char *const *labels,
                     size_t nlabels, json_t **out, char *err, size_t errlen);
 
@@ -26,8 +28,9 @@ int srv_props_parse(const json_t *props, const char *const *labels,
  * labels[k] (NULL when it is not registered; its options are then not
  * checked). app.<label>.<option> needs that app to have the option;
  * app.*.<option> needs at least one app of the stream to have it, and
- * every app that has it must accept the value. Returns 0, or -1 with a
- * message in err naming the property, the value and what is allowed. */
+ * every app that has it must accept the value. Returns 0, or -SRV_EPROPS
+ * with a message in err naming the property, the value and what is
+ * allowed. */
 int srv_props_check_apps(const json_t *props, const char *stream,
                          const char *const *labels,
                          const dsl_app_info *const *infos, size_t n, char *err,

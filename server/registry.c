@@ -101,12 +101,12 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
     buf = malloc(DESCRIBE_MAX + 1);
     if (!buf) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -SRV_ENOMEM;
     }
     if (pipe2(fds, O_CLOEXEC)) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         free(buf);
-        return -1;
+        return -SRV_EUNRUNNABLE;
     }
     pid = fork();
     if (pid < 0) {
@@ -115,7 +115,7 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
         close(fds[0]);
         close(fds[1]);
         free(buf);
-        return -1;
+        return -SRV_EUNRUNNABLE;
     }
     if (pid == 0) {
         /* Only async-signal-safe calls until execve. */
@@ -196,7 +196,7 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
             snprintf(err, errlen, "'%s --describe' failed (exit status %d)",
                      path, WEXITSTATUS(status));
         free(buf);
-        return -1;
+        return -SRV_EUNRUNNABLE;
     }
     buf[len] = '\0';
     *json_out = buf;
@@ -209,7 +209,7 @@ kill:
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
     free(buf);
-    return -1;
+    return -SRV_EUNRUNNABLE;
 }
 
 int srv_registry_check_path(srv *s, const char *uri, char *real, size_t reallen,
@@ -243,9 +243,10 @@ static int rebuild(srv *s)
 
 /* Checks uri against the path rules, reads its description and adds it
  * under its own type and name, with the resolved path as its uri.
- * want_type/want_name, when not NULL, must match. Returns 0, a
- * SRV_APPPATH_* code when the path rules refuse it, or -3 when its
- * description does not do. */
+ * want_type/want_name, when not NULL, must match. Returns 0, or with err
+ * set -SRV_EINVAL (not an executable file), -SRV_EREFUSED (the path
+ * rules refuse it), -SRV_EUNRUNNABLE (its description does not do) or
+ * -SRV_ENOMEM. */
 static int add_app(srv *s, const char *uri, bool builtin, const char *want_type,
                    const char *want_name, char *err, size_t errlen,
                    json_t **entry_out)
@@ -255,11 +256,14 @@ static int add_app(srv *s, const char *uri, bool builtin, const char *want_type,
     json_error_t jerr;
     int rc = srv_registry_check_path(s, uri, real, sizeof real, err, errlen);
 
+    if (rc == SRV_APPPATH_INVALID)
+        return -SRV_EINVAL;
+    if (rc)
+        return -SRV_EREFUSED;
+    uri = real;
+    rc = srv_registry_describe(uri, &text, err, errlen);
     if (rc)
         return rc;
-    uri = real;
-    if (srv_registry_describe(uri, &text, err, errlen))
-        return -3;
     json_t *d = json_loads(text, 0, &jerr);
     free(text);
     const char *name = json_string_value(json_object_get(d, "name"));
@@ -270,35 +274,45 @@ static int add_app(srv *s, const char *uri, bool builtin, const char *want_type,
                  "name and role%s%s",
                  uri, d ? "" : ": ", d ? "" : jerr.text);
         json_decref(d);
-        return -3;
+        return -SRV_EUNRUNNABLE;
     }
     if ((want_type && strcmp(want_type, role) != 0) ||
         (want_name && strcmp(want_name, name) != 0)) {
         snprintf(err, errlen, "'%s' describes itself as %s '%s', not %s '%s'",
                  uri, role, name, want_type, want_name);
         json_decref(d);
-        return -3;
+        return -SRV_EUNRUNNABLE;
     }
     /* Check the document the way the DSL registry reads it. */
     dsl_registry *probe = dsl_registry_new();
     char *perr = NULL;
     char *dump = json_dumps(d, JSON_COMPACT);
-    int bad = !probe || !dump ||
-              dsl_registry_add_describe(probe, dump, strlen(dump), &perr);
+    if (!probe || !dump) {
+        dsl_registry_destroy(&probe);
+        free(dump);
+        json_decref(d);
+        snprintf(err, errlen, "out of memory");
+        return -SRV_ENOMEM;
+    }
+    int bad = dsl_registry_add_describe(probe, dump, strlen(dump), &perr);
     dsl_registry_destroy(&probe);
     free(dump);
     if (bad) {
+        rc = bad == DSL_ENOMEM || !perr ? -SRV_ENOMEM : -SRV_EUNRUNNABLE;
         snprintf(err, errlen, "'%s --describe' is not valid: %s", uri,
                  perr ? perr : "out of memory");
         free(perr);
         json_decref(d);
-        return -3;
+        return rc;
     }
     char key[256];
     snprintf(key, sizeof key, "%s/%s", role, name);
     json_t *e = json_pack("{s:s,s:b,s:o}", "uri", uri, "builtin", builtin,
                           "describe", d);
-    json_object_set_new(s->app_uris, key, e);
+    if (!e || json_object_set_new(s->app_uris, key, e)) {
+        snprintf(err, errlen, "out of memory");
+        return -SRV_ENOMEM;
+    }
     if (entry_out)
         *entry_out = e;
     return 0;
@@ -401,7 +415,6 @@ json_t *srv_registry_entry(srv *s, const char *type, const char *name)
     return json_object_get(s->app_uris, key);
 }
 
-/* Registers uri as type/name (REST). Returns an HTTP status. */
 int srv_registry_register(srv *s, const char *type, const char *name,
                           const char *uri, bool force, char *err, size_t errlen)
 {
@@ -412,20 +425,16 @@ int srv_registry_register(srv *s, const char *type, const char *name,
                  "%s '%s' is already registered; pass force=true to "
                  "replace it",
                  type, name);
-        return 409;
+        return -SRV_EEXIST;
     }
     /* The entry replaced, put back when the store refuses the new one. */
     json_t *prev = json_incref(old);
     json_t *e = NULL;
     int rc = add_app(s, uri, false, type, name, err, errlen, &e);
-    if (rc)
+    if (rc) {
         json_decref(prev);
-    if (rc == SRV_APPPATH_INVALID)
-        return 400;
-    if (rc == SRV_APPPATH_REFUSED)
-        return 403;
-    if (rc)
-        return 422;
+        return rc;
+    }
     uri = json_string_value(json_object_get(e, "uri"));
     if (srv_store_exec(&s->store,
                        "INSERT OR REPLACE INTO apps(type, name, uri) "
@@ -442,11 +451,11 @@ int srv_registry_register(srv *s, const char *type, const char *name,
                  "(%s), so nothing was changed; %s",
                  type, name, s->store.path, s->store.err,
                  srv_store_advice(&s->store));
-        return srv_store_http_status(&s->store);
+        return srv_store_error(&s->store);
     }
     json_decref(prev);
     rebuild(s);
-    return 201;
+    return 0;
 }
 
 int srv_registry_unregister(srv *s, const char *type, const char *name)
@@ -456,8 +465,8 @@ int srv_registry_unregister(srv *s, const char *type, const char *name)
     /* Forgotten in the store first, so that it does not come back. */
     if (srv_store_exec(&s->store, "DELETE FROM apps WHERE type=? AND name=?",
                        "ss", type, name))
-        return -EIO;
+        return srv_store_error(&s->store);
     snprintf(key, sizeof key, "%s/%s", type, name);
     json_object_del(s->app_uris, key);
-    return rebuild(s);
+    return rebuild(s) ? -SRV_ENOMEM : 0;
 }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "error.h"
+
 /* Matches one pattern against a path, filling params. */
 static bool match_one(const char *pat, const char *path, srv_route_match *m)
 {
@@ -67,8 +69,8 @@ int srv_router_match(const srv_route *routes, size_t n, int method,
         m->route = &routes[i];
     }
     if (m->route)
-        return 200;
-    return m->allow ? 405 : 404;
+        return 0;
+    return m->allow ? -SRV_EMETHOD : -SRV_ENOTFOUND;
 }
 
 static const struct {
@@ -95,6 +97,14 @@ void srv_router_allow(int mask, char *buf, size_t len)
             return;
         off += (size_t)w;
     }
+}
+
+const char *srv_method_name(int method)
+{
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (methods[i].bit == method)
+            return methods[i].name;
+    return NULL;
 }
 
 int srv_method_parse(const char *name)

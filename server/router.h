@@ -33,15 +33,18 @@ typedef struct srv_route_match {
     int allow; /* methods of routes whose pattern matched (for 405) */
 } srv_route_match;
 
-/* Finds the route for method and path (no query string). Returns 200 when
- * found (m->route set), 404 when no pattern matches, 405 when a pattern
- * matches but not with this method (m->allow says which would). HEAD
- * matches GET routes. */
+/* Finds the route for method and path (no query string). Returns 0 when
+ * found (m->route set), -SRV_ENOTFOUND when no pattern matches,
+ * -SRV_EMETHOD when a pattern matches but not with this method (m->allow
+ * says which would). HEAD matches GET routes. */
 int srv_router_match(const srv_route *routes, size_t n, int method,
                      const char *path, srv_route_match *m);
 
 /* Formats an Allow header value from a method mask into buf. */
 void srv_router_allow(int methods, char *buf, size_t len);
+
+/* The name of one method bit ("GET"), or NULL for none or several. */
+const char *srv_method_name(int method);
 
 /* Parses a method name ("GET"); returns 0 when unknown. */
 int srv_method_parse(const char *name);

@@ -13,8 +13,10 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
+#include "error.h"
 #include "http.h"
 #include "status.h"
 #include "store.h"
@@ -152,7 +154,7 @@ struct srv_dapp {
 /* A deferred HTTP request waiting for a stream's processes to be gone. */
 typedef struct srv_waiter {
     srv_req *req;
-    int kind; /* what to answer: see deployer.c */
+    int kind; /* what to answer: WAIT_* in streams.c */
     struct srv_waiter *next;
 } srv_waiter;
 
@@ -273,7 +275,6 @@ bool srv_api_undeployed(srv *s, srv_stream *st, srv_req *r, int kind);
 json_t *srv_stream_json(srv *s, srv_stream *st);
 json_t *srv_deployment_json(srv *s, srv_stream *st);
 json_t *srv_app_status_json(srv *s, srv_dapp *a);
-json_t *srv_inst_json(srv_inst *i);
 json_t *srv_links(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads a JSON or form body into an object; answers the request with an
  * error and returns NULL when it cannot. */
@@ -288,6 +289,9 @@ int srv_auth_setup(srv_config *c, char *err, size_t errlen);
 
 /* Routes an HTTP request (the http layer's dispatch callback). */
 void srv_api_dispatch(void *ud, srv_req *r);
+/* Prints the route table the dispatcher uses, one "METHOD PATTERN" line
+ * per method of each route, in table order (flowd --routes). */
+void srv_api_routes_print(FILE *out);
 
 /* Static files. */
 void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel);
@@ -295,7 +299,9 @@ void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel);
 /* Registry. */
 int srv_registry_load(srv *s, char *err, size_t errlen);
 /* Runs path (already checked) with --describe and returns what it
- * printed in *json_out (new). */
+ * printed in *json_out (new). Returns 0, or with err set -SRV_ENOMEM or
+ * -SRV_EUNRUNNABLE (it could not be run, failed, timed out or printed
+ * too much). */
 int srv_registry_describe(const char *path, char **json_out, char *err,
                           size_t errlen);
 /* The one check an app's executable passes before flowd runs it
@@ -304,8 +310,24 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
 int srv_registry_check_path(srv *s, const char *uri, char *real, size_t reallen,
                             char *err, size_t errlen);
 json_t *srv_registry_entry(srv *s, const char *type, const char *name);
+/* Registers uri as type/name (POST /apps/TYPE/NAME): 0, or -SRV_EEXIST
+ * (registered and not force), -SRV_EINVAL (not an executable file),
+ * -SRV_EREFUSED (the app path rules refuse it), -SRV_EUNRUNNABLE (its
+ * --describe failed) or the store's code (srv_store_error), with err set.
+ * Nothing is changed when it fails. */
+int srv_registry_register(srv *s, const char *type, const char *name,
+                          const char *uri, bool force, char *err,
+                          size_t errlen);
+/* Forgets type/name, in the store first: 0, the store's code, or
+ * -SRV_ENOMEM when the registry could not be rebuilt afterwards. */
+int srv_registry_unregister(srv *s, const char *type, const char *name);
 
 /* Deployer. */
+/* Deploys st with the deployment properties props (borrowed; NULL: none).
+ * Returns 0, or a negative SRV_E* code with err set: -SRV_EDEPLOYED,
+ * -SRV_EDEFINITION (its consumer group), -SRV_EPROPS, -SRV_EPATH,
+ * -SRV_EUNRUNNABLE, -SRV_ENOMEM, -SRV_EINTERNAL or the store's code.
+ * Nothing runs and nothing is stored when it fails. */
 int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen);
 /* Forgets st's deployment in the store, and its definition too when
  * definition is true, in one transaction. Returns 0, or -1 when the store
@@ -316,6 +338,11 @@ int srv_forget_deployment(srv *s, srv_stream *st, bool definition);
  * first); answers waiter (may be NULL) when all are gone. Returns true
  * when already nothing runs. */
 bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind);
+/* Runs count instances of a. Returns 0, or a negative SRV_E* code with err
+ * set: -SRV_EINVAL (count out of range), -SRV_EUNRUNNABLE (single
+ * packaging), the store's code (nothing changed), -SRV_ENOMEM, or
+ * -SRV_ESYSTEM when no port was free for a new instance (those started
+ * so far stay). */
 int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen);
 void srv_deployer_tick(srv *s);
@@ -397,8 +424,12 @@ void srv_analytics_tick(srv_analytics *a);
  * is kept for the next flush. Returns 0 or -1 (the store failed). */
 int srv_analytics_flush(srv_analytics *a);
 
-/* API handlers live in api_*.c; the route table in api.c. */
+/* Server-sent events at /events (events.c). */
+/* Broadcasts the instances' rates and the counters (every second). */
 void srv_events_tick(srv *s);
+/* Broadcasts st's status when it differs from the one last sent. */
 void srv_events_status(srv *s, srv_stream *st);
+/* Broadcasts that the stream named name was destroyed. */
+void srv_events_deleted(srv *s, const char *name);
 
 #endif

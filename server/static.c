@@ -71,19 +71,19 @@ void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel)
 
     (void)s;
     if (!rel_ok(rel) || !realpath(dir, root)) {
-        srv_req_error(r, 404, NULL, "no such file: %s", r->path);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no such file: %s", r->path);
         return;
     }
     snprintf(path, sizeof path, "%s/%s", root, rel);
     if (!realpath(path, real) || strncmp(real, root, strlen(root)) != 0 ||
         (real[strlen(root)] != '/' && real[strlen(root)] != '\0')) {
-        srv_req_error(r, 404, NULL, "no such file: %s", r->path);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no such file: %s", r->path);
         return;
     }
     if (stat(real, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         size_t n = strlen(real);
         if (n + 12 >= sizeof real) {
-            srv_req_error(r, 404, NULL, "no such file: %s", r->path);
+            srv_req_error(r, -SRV_ENOTFOUND, NULL, "no such file: %s", r->path);
             return;
         }
         memcpy(real + n, "/index.html", 12);
@@ -93,7 +93,7 @@ void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel)
         sb.st_size > STATIC_MAX) {
         if (fd >= 0)
             close(fd);
-        srv_req_error(r, 404, NULL, "no such file: %s", r->path);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no such file: %s", r->path);
         return;
     }
     char *buf = malloc((size_t)sb.st_size + 1);
@@ -108,7 +108,7 @@ void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel)
     }
     close(fd);
     if (!buf) {
-        srv_req_error(r, 500, NULL, "out of memory");
+        srv_req_error(r, -SRV_ENOMEM, NULL, "out of memory");
         return;
     }
     srv_req_header(r, "Cache-Control", "no-cache");

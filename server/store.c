@@ -342,9 +342,9 @@ int srv_store_exec(srv_store *s, const char *sql, const char *types, ...)
     return 0;
 }
 
-int srv_store_http_status(const srv_store *s)
+int srv_store_error(const srv_store *s)
 {
-    return s->code == SQLITE_FULL ? 507 : 500;
+    return s->code == SQLITE_FULL ? -SRV_ESTOREFULL : -SRV_ESTORE;
 }
 
 const char *srv_store_advice(const srv_store *s)

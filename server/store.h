@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "error.h"
+
 /* Failed writes of one kind (the statement's verb and table, "DELETE
  * streams"; "probe" for srv_store_probe), counted since flowd started. */
 #define SRV_STORE_KINDS 24
@@ -59,9 +61,9 @@ void srv_store_close(srv_store *s);
  */
 int srv_store_exec(srv_store *s, const char *sql, const char *types, ...);
 
-/* The HTTP status for a write that failed: 507 when the disk (or the
- * store's size limit) is full, else 500. */
-int srv_store_http_status(const srv_store *s);
+/* The error code of a write that failed: -SRV_ESTOREFULL (507) when the
+ * disk (or the store's size limit) is full, else -SRV_ESTORE (500). */
+int srv_store_error(const srv_store *s);
 
 /* What to do about the last failed write, for a message: free space for
  * a full disk, else look at the log. Static. */

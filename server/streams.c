@@ -33,9 +33,12 @@ srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
     dsl_errors errs = { 0 };
     dsl_stream *ast = NULL;
 
-    if (dsl_parse_stream(dsl, strlen(dsl), &ast, &errs)) {
+    int prc = dsl_parse_stream(dsl, strlen(dsl), &ast, &errs);
+    if (prc) {
         snprintf(err, errlen, "%s",
-                 errs.n ? errs.v[0].message : "does not parse");
+                 prc == DSL_ENOMEM ? "out of memory"
+                 : errs.n          ? errs.v[0].message
+                                   : "does not parse");
         dsl_errors_fini(&errs);
         return NULL;
     }
@@ -173,7 +176,7 @@ json_t *srv_stream_json(srv *s, srv_stream *st)
                   "/streams/logs/", st->name));
 }
 
-json_t *srv_inst_json(srv_inst *i)
+static json_t *inst_json(srv_inst *i)
 {
     char id[160], iso[32];
     srv_dapp *a = i->app;
@@ -238,7 +241,7 @@ json_t *srv_app_status_json(srv *s, srv_dapp *a)
 
     (void)s;
     for (int j = 0; j < a->ninst; j++)
-        json_array_append_new(inst, srv_inst_json(a->inst[j]));
+        json_array_append_new(inst, inst_json(a->inst[j]));
     srv_status st = app_status(a, desc, sizeof desc);
     snprintf(id, sizeof id, "%s.%s", a->stream->name, a->label);
     /* The consumer group the first app of a stream reading a destination
@@ -298,7 +301,8 @@ static void answer_dsl_errors(srv_req *r, const dsl_errors *errs, bool question)
                      json_pack("{s:b,s:o,s:s}", "valid", 0, "errors", arr,
                                "message", msg));
     else
-        srv_req_error(r, 400, json_pack("{s:o}", "errors", arr), "%s", msg);
+        srv_req_error(r, -SRV_EDEFINITION, json_pack("{s:o}", "errors", arr),
+                      "%s", msg);
 }
 
 /* Parses and checks a definition; answers r and returns NULL when it is
@@ -313,7 +317,15 @@ static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
     dsl_stream *ast = NULL;
     size_t len = strlen(text);
 
-    if (dsl_parse_stream(text, len, &ast, &errs)) {
+    int prc = dsl_parse_stream(text, len, &ast, &errs);
+    if (prc == DSL_ENOMEM) {
+        /* Not a verdict on the definition: say so, not "invalid". */
+        srv_req_error(r, -SRV_ENOMEM, NULL,
+                      "out of memory while parsing the definition");
+        dsl_errors_fini(&errs);
+        return NULL;
+    }
+    if (prc) {
         answer_dsl_errors(r, &errs, question);
         dsl_errors_fini(&errs);
         return NULL;
@@ -322,8 +334,15 @@ static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
     for (srv_stream *st = s->streams; st; st = st->next)
         n++;
     const dsl_stream **known = calloc(n + 1, sizeof *known);
+    if (!known) {
+        srv_req_error(r, -SRV_ENOMEM, NULL,
+                      "out of memory while checking the definition");
+        dsl_errors_fini(&errs);
+        dsl_stream_destroy(&ast);
+        return NULL;
+    }
     n = 0;
-    for (srv_stream *st = s->streams; known && st; st = st->next)
+    for (srv_stream *st = s->streams; st; st = st->next)
         if (!name || strcmp(st->name, name) != 0)
             known[n++] = st->ast;
     dsl_check_ctx ctx = { .registry = s->reg,
@@ -333,6 +352,13 @@ static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
                           .check_path_ud = s };
     int bad = dsl_check_stream(ast, &ctx, text, len, &errs);
     free(known);
+    if (bad == DSL_ENOMEM) {
+        srv_req_error(r, -SRV_ENOMEM, NULL,
+                      "out of memory while checking the definition");
+        dsl_errors_fini(&errs);
+        dsl_stream_destroy(&ast);
+        return NULL;
+    }
     if (bad) {
         answer_dsl_errors(r, &errs, question);
         dsl_errors_fini(&errs);
@@ -353,7 +379,7 @@ static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
                                    "column", 1, "message", msg, "message",
                                    msg));
         else
-            srv_req_error(r, 400, NULL, "%s", msg);
+            srv_req_error(r, -SRV_EINVAL, NULL, "%s", msg);
         dsl_stream_destroy(&ast);
         return NULL;
     }
@@ -367,6 +393,11 @@ static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
         while (end > start && isspace((unsigned char)text[end - 1]))
             end--;
         *text_out = strndup(text + start, end - start);
+        if (!*text_out) {
+            srv_req_error(r, -SRV_ENOMEM, NULL, "out of memory");
+            dsl_stream_destroy(&ast);
+            return NULL;
+        }
     }
     return ast;
 }
@@ -395,7 +426,7 @@ void api_definitions_create(srv *s, srv_req *r)
     const char *name = str_field(b, "name");
     const char *desc = str_field(b, "description");
     if (!def || !*def) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "the request needs a 'definition' (the stream "
                       "DSL text)");
         goto out;
@@ -408,14 +439,14 @@ void api_definitions_create(srv *s, srv_req *r)
         name = ast->name;
     if (!name || !srv_name_ok(name)) {
         char msg[256];
-        srv_req_error(r, 400, NULL, "%s",
+        srv_req_error(r, -SRV_EINVAL, NULL, "%s",
                       dsl_name_message(msg, sizeof msg, "stream",
                                        name ? name : "",
                                        name ? strlen(name) : 0));
         goto out_ast;
     }
     if (srv_stream_find(s, name)) {
-        srv_req_error(r, 409, NULL,
+        srv_req_error(r, -SRV_EEXIST, NULL,
                       "a stream named '%s' exists already; destroy it "
                       "first or choose another name",
                       name);
@@ -426,7 +457,7 @@ void api_definitions_create(srv *s, srv_req *r)
                        "INSERT INTO streams(name, dsl, description, "
                        "created_at) VALUES (?, ?, ?, ?)",
                        "sssi", name, text, desc ? desc : "", now)) {
-        srv_req_error(r, srv_store_http_status(&s->store), NULL,
+        srv_req_error(r, srv_store_error(&s->store), NULL,
                       "cannot create stream '%s': the store %s refused it "
                       "(%s), so nothing was changed; %s",
                       name, s->store.path, s->store.err,
@@ -435,7 +466,7 @@ void api_definitions_create(srv *s, srv_req *r)
     }
     srv_stream *st = srv_stream_add(s, name, text, desc, now, err, sizeof err);
     if (!st) {
-        srv_req_error(r, 500, NULL, "%s", err);
+        srv_req_error(r, -SRV_EINTERNAL, NULL, "%s", err);
         goto out_ast;
     }
     if (bool_field(b, "deploy")) {
@@ -464,7 +495,7 @@ void api_validation(srv *s, srv_req *r)
         return;
     const char *def = str_field(b, "definition");
     if (!def) {
-        srv_req_error(r, 400, NULL, "the request needs a 'definition'");
+        srv_req_error(r, -SRV_EINVAL, NULL, "the request needs a 'definition'");
         json_decref(b);
         return;
     }
@@ -500,7 +531,7 @@ static srv_stream *find_or_404(srv *s, srv_req *r, const char *name)
 {
     srv_stream *st = srv_stream_find(s, name);
     if (!st)
-        srv_req_error(r, 404, NULL, "no stream named '%s'", name);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL, "no stream named '%s'", name);
     return st;
 }
 
@@ -527,7 +558,7 @@ bool srv_api_undeployed(srv *s, srv_stream *st, srv_req *r, int kind)
 static void store_refused(srv *s, srv_req *r, const char *what,
                           const char *name)
 {
-    srv_req_error(r, srv_store_http_status(&s->store), NULL,
+    srv_req_error(r, srv_store_error(&s->store), NULL,
                   "cannot %s '%s': the store %s refused it (%s), so nothing "
                   "was changed; %s",
                   what, name, s->store.path, s->store.err,
@@ -595,19 +626,20 @@ void api_deployments_scale(srv *s, srv_req *r)
         return;
     srv_dapp *a = srv_stream_app(st, r->match.params[1]);
     if (!st->deployed) {
-        srv_req_error(r, 409, NULL,
+        srv_req_error(r, -SRV_ENOTDEPLOYED, NULL,
                       "stream '%s' is not deployed; deploy it first", st->name);
         return;
     }
     if (!a) {
-        srv_req_error(r, 404, NULL, "stream '%s' has no app labelled '%s'",
-                      st->name, r->match.params[1]);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL,
+                      "stream '%s' has no app labelled '%s'", st->name,
+                      r->match.params[1]);
         return;
     }
     char *e;
     long n = strtol(r->match.params[2], &e, 10);
     if (*e || e == r->match.params[2] || n < 1 || n > SRV_MAX_COUNT) {
-        srv_req_error(r, 400, NULL,
+        srv_req_error(r, -SRV_EINVAL, NULL,
                       "the instance count must be a whole number from "
                       "1 to %d, not '%s'",
                       SRV_MAX_COUNT, r->match.params[2]);
@@ -663,7 +695,7 @@ void api_logs(srv *s, srv_req *r)
         char *e;
         max = strtol(bytes, &e, 10);
         if (*e || max < 1 || max > 1024 * 1024) {
-            srv_req_error(r, 400, NULL,
+            srv_req_error(r, -SRV_EINVAL, NULL,
                           "bytes must be from 1 to 1048576, not "
                           "'%s'",
                           bytes);
@@ -675,8 +707,8 @@ void api_logs(srv *s, srv_req *r)
         if (strcmp(dsl_app_label(&st->ast->apps[k]), label) == 0)
             found = true;
     if (!found) {
-        srv_req_error(r, 404, NULL, "stream '%s' has no app labelled '%s'",
-                      st->name, label);
+        srv_req_error(r, -SRV_ENOTFOUND, NULL,
+                      "stream '%s' has no app labelled '%s'", st->name, label);
         return;
     }
     json_t *logs = json_object();

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "httpparse.h"
 #include "props.h"
 #include "router.h"
@@ -97,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     path[size] = '\0';
     int rc = srv_router_match(routes, sizeof routes / sizeof routes[0], SRV_GET,
                               path, &m);
-    if (rc == 405)
+    if (rc == -SRV_EMETHOD)
         srv_router_allow(m.allow, allow, sizeof allow);
     free(path);
 

@@ -40,24 +40,26 @@ Test(head, needs_more_until_the_blank_line)
 Test(head, refuses_with_the_status_that_says_why)
 {
     srv_http_head h;
-    cr_assert_eq(head("GET / HTTP/2.0\r\n\r\n", &h), -505);
-    cr_assert_eq(head("GET /\r\n\r\n", &h), -400);
-    cr_assert_eq(head("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", &h), -400);
-    cr_assert_eq(head("GET / HTTP/1.1\r\n folded\r\n\r\n", &h), -400);
-    cr_assert_eq(head("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", &h), -400);
+    cr_assert_eq(head("GET / HTTP/2.0\r\n\r\n", &h), -SRV_EVERSION);
+    cr_assert_eq(head("GET /\r\n\r\n", &h), -SRV_EINVAL);
+    cr_assert_eq(head("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", &h),
+                 -SRV_EINVAL);
+    cr_assert_eq(head("GET / HTTP/1.1\r\n folded\r\n\r\n", &h), -SRV_EINVAL);
+    cr_assert_eq(head("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", &h), -SRV_EINVAL);
     cr_assert_eq(head("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", &h),
-                 -501);
+                 -SRV_ENOTIMPL);
     cr_assert_eq(head("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
                       "Content-Length: 3\r\n\r\n",
                       &h),
-                 -400);
+                 -SRV_EINVAL);
     cr_assert_eq(head("POST / HTTP/1.1\r\nContent-Length: 3\r\n"
                       "Content-Length: 4\r\n\r\n",
                       &h),
-                 -400);
+                 -SRV_EINVAL);
     cr_assert_eq(head("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", &h),
-                 -400);
-    cr_assert_eq(head("GET / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", &h), -417);
+                 -SRV_EINVAL);
+    cr_assert_eq(head("GET / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", &h),
+                 -SRV_EEXPECT);
 }
 
 Test(head, limits_are_431_and_414)
@@ -70,21 +72,21 @@ Test(head, limits_are_431_and_414)
     strcpy(t, "GET / HTTP/1.1\r\nX-Big: ");
     memset(t + strlen(t), 'a', 9000);
     t[23 + 9000] = '\0';
-    cr_assert_eq(head(t, &h), -431);
+    cr_assert_eq(head(t, &h), -SRV_EHEAD);
     strcat(t, "\r\n\r\n");
-    cr_assert_eq(head(t, &h), -431);
+    cr_assert_eq(head(t, &h), -SRV_EHEAD);
     /* A field that fits Authorization's buffer only if cut. */
     strcpy(t, "GET / HTTP/1.1\r\nAuthorization: ");
     memset(t + strlen(t), 'a', 600);
     strcpy(t + 31 + 600, "\r\n\r\n");
-    cr_assert_eq(head(t, &h), -431);
+    cr_assert_eq(head(t, &h), -SRV_EHEAD);
     /* A request target over 8 KiB. */
     strcpy(t, "GET /");
     memset(t + 5, 'a', 9000);
     t[5 + 9000] = '\0';
-    cr_assert_eq(head(t, &h), -414);
+    cr_assert_eq(head(t, &h), -SRV_ETARGET);
     strcat(t, " HTTP/1.1\r\n\r\n");
-    cr_assert_eq(head(t, &h), -414);
+    cr_assert_eq(head(t, &h), -SRV_ETARGET);
     /* Many fields under 8 KiB each, over 16 KiB together. */
     strcpy(t, "GET / HTTP/1.1\r\n");
     for (int i = 0; i < 20; i++) {
@@ -93,7 +95,7 @@ Test(head, limits_are_431_and_414)
         memset(t + l + 5, 'b', 900);
         strcpy(t + l + 905, "\r\n");
     }
-    cr_assert_eq(head(t, &h), -431);
+    cr_assert_eq(head(t, &h), -SRV_EHEAD);
     free(t);
 }
 

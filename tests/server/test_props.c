@@ -51,7 +51,8 @@ static void refused(const char *text, const char *needle)
     json_t *p = NULL;
     char err[512] = "";
 
-    cr_assert_eq(parse(text, &p, err, sizeof err), -1, "accepted %s", text);
+    cr_assert_eq(parse(text, &p, err, sizeof err), -SRV_EPROPS, "accepted %s",
+                 text);
     cr_assert_null(p);
     cr_assert(strstr(err, needle), "'%s' lacks '%s'", err, needle);
 }
@@ -170,7 +171,8 @@ static void value_refused(const char *text, const char *msg)
 {
     char err[512];
 
-    cr_assert_eq(check_values(text, err, sizeof err), -1, "accepted %s", text);
+    cr_assert_eq(check_values(text, err, sizeof err), -SRV_EPROPS,
+                 "accepted %s", text);
     cr_assert_str_eq(err, msg);
 }
 

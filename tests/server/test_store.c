@@ -104,7 +104,7 @@ Test(store, a_full_store_fails_each_write_and_counts_it_by_kind)
     fill_store();
     cr_assert_eq(add_stream("big", 100000), -1);
     cr_assert_eq(st.code, SQLITE_FULL);
-    cr_assert_eq(srv_store_http_status(&st), 507);
+    cr_assert_eq(srv_store_error(&st), -SRV_ESTOREFULL);
     cr_assert(strstr(st.err, "database or disk is full"), "%s", st.err);
     cr_assert(st.failing);
     cr_assert_str_eq(st.last_err, st.err);
@@ -157,7 +157,7 @@ Test(store, other_failures_answer_500_and_the_probe_ends_an_outage)
                                 "('sink', 'x', '/x')",
                                 NULL),
                  -1);
-    cr_assert_eq(srv_store_http_status(&st), 500);
+    cr_assert_eq(srv_store_error(&st), -SRV_ESTORE);
     cr_assert(strstr(st.err, "refused"), "%s", st.err);
     cr_assert(st.failing);
     cr_assert_eq(srv_store_probe(&st), 0, "%s", st.err);
@@ -224,7 +224,7 @@ Test(analytics, increments_that_cannot_be_stored_wait_for_the_next_flush,
                               "END",
                               NULL, NULL, NULL),
                  SQLITE_OK);
-    cr_assert_eq(srv_analytics_reset(a, "counter", "hits"), -EIO);
+    cr_assert_eq(srv_analytics_reset(a, "counter", "hits"), -SRV_ESTORE);
     cr_assert_not_null(srv_analytics_find(a, "counter", "hits"));
     cr_assert_eq(
         sqlite3_exec(S.store.db, "DROP TRIGGER temp.refuse", NULL, NULL, NULL),

@@ -184,11 +184,18 @@ bool dsl_stream_equal(const dsl_stream *a, const dsl_stream *b);
 /* Parsing                                                             */
 /* ------------------------------------------------------------------ */
 
+/* What the parse, check and registry calls return when they ran out of
+ * memory: the text may well be valid, so this is not a verdict on it (errs may
+ * hold an "out of memory" entry, or nothing when even that could not be added).
+ */
+#define DSL_ENOMEM (-2)
+
 /* Parse one definition, optionally named (`name = a | b`). The text must
  * be one definition; newlines inside it are plain whitespace. On success
  * returns 0 and sets *out (returns new). On failure returns -1, leaves
  * *out NULL and appends at least one error to `errs` (offsets into
- * `text`). `len` is the text's length in bytes; NUL bytes are errors. */
+ * `text`), or DSL_ENOMEM when out of memory. `len` is the text's length
+ * in bytes; NUL bytes are errors. */
 int dsl_parse_stream(const char *text, size_t len, dsl_stream **out,
                      dsl_errors *errs);
 
@@ -198,7 +205,7 @@ int dsl_parse_stream(const char *text, size_t len, dsl_stream **out,
  * named. Errors are reported for every bad entry (the parser resumes at
  * the next entry), in file order. On success returns 0 and sets *out
  * (returns new). On failure returns -1, sets *out NULL and appends the
- * errors. */
+ * errors, or DSL_ENOMEM when out of memory. */
 int dsl_parse_file(const char *text, size_t len, dsl_file **out,
                    dsl_errors *errs);
 
@@ -304,7 +311,10 @@ int dsl_registry_add(dsl_registry *r, const dsl_app_info *info);
 
 /* Add one app from its `--describe` JSON object (docs/apps.md). On a
  * malformed document returns -1 and, when `err` is not NULL, sets *err to
- * a new message saying what is wrong (free it). */
+ * a new message saying what is wrong (free it); DSL_ENOMEM when out of
+ * memory (*err then says so, or is NULL). jansson reports some failed
+ * allocations while it parses as syntax errors: those come back as -1,
+ * "bad JSON ...". */
 int dsl_registry_add_describe(dsl_registry *r, const char *json, size_t len,
                               char **err);
 
@@ -351,9 +361,10 @@ typedef struct dsl_check_ctx {
 /* Check one parsed stream. Appends every problem found to `errs`
  * (offsets refer to the text the stream was parsed from; pass that text
  * as `src` so lines and columns are filled, or NULL). Returns 0 when the
- * stream is valid, -1 otherwise. Rules: labels unique; an app's role fits
- * its position (a source first unless there is a source destination, a
- * sink last unless there is a sink destination, processors in between,
+ * stream is valid, -1 otherwise, DSL_ENOMEM when out of memory. Rules: labels
+ * unique; an app's role fits its position (a source first unless there is a
+ * source destination, a sink last unless there is a sink destination,
+ * processors in between,
  * `||` lists accept any app); unknown app or option ("did you mean"
  * when one is close); required options present; values of int, float,
  * bool, enum and duration options well-formed; taps name a known stream
@@ -363,7 +374,8 @@ int dsl_check_stream(const dsl_stream *s, const dsl_check_ctx *ctx,
 
 /* Check every stream of a file; the file's own streams are added to
  * ctx->known for taps (ctx may be NULL). Stream names must be unique in
- * the file. Returns 0 when all are valid, -1 otherwise. */
+ * the file. Returns 0 when all are valid, -1 otherwise, DSL_ENOMEM when
+ * out of memory. */
 int dsl_check_file(const dsl_file *f, const dsl_check_ctx *ctx, const char *src,
                    size_t src_len, dsl_errors *errs);
 
