@@ -22,36 +22,6 @@ int srv_registry_register(srv *s, const char *type, const char *name,
                           size_t errlen);
 int srv_registry_unregister(srv *s, const char *type, const char *name);
 
-int srv_fmt(char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-    return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-int64_t srv_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void srv_iso(int64_t sec, char *buf, size_t len)
-{
-    time_t t = (time_t)sec;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-bool srv_name_ok(const char *name)
-{
-    return dsl_name_ok(name, strlen(name));
-}
-
 json_t *srv_links(const char *fmt, ...)
 {
     char href[1024];
@@ -287,9 +257,9 @@ static void api_about(srv *s, srv_req *r)
                  json_pack("{s:{s:s,s:s,s:s,s:s,s:s},s:s,s:o,"
                            "s:o,s:o}",
                            "versionInfo", "flowd", FLOW_VERSION, "libuv",
-                           uv_version_string(), "zmq", zv,
-                           "sqlite", sqlite3_libversion(), "jansson",
-                           JANSSON_VERSION, "dataDir", s->cfg.data_dir, "store",
+                           uv_version_string(), "zmq", zv, "sqlite",
+                           sqlite3_libversion(), "jansson", JANSSON_VERSION,
+                           "dataDir", s->cfg.data_dir, "store",
                            store_json(&s->store), "security", about_security(s),
                            "_links", srv_links("/about")));
 }

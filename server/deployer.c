@@ -33,45 +33,6 @@ static const char *const env_allow[] = {
 static void spawn_inst(srv *s, srv_inst *i);
 static void inst_release(srv_inst *i);
 
-const char *srv_inst_state_name(srv_inst_state st)
-{
-    switch (st) {
-    case SRV_INST_DEPLOYING:
-        return "deploying";
-    case SRV_INST_DEPLOYED:
-        return "deployed";
-    case SRV_INST_RESTARTING:
-        return "restarting";
-    case SRV_INST_FAILED:
-        return "failed";
-    case SRV_INST_UNDEPLOYING:
-        return "undeploying";
-    case SRV_INST_STOPPED:
-        return "completed";
-    }
-    return "unknown";
-}
-
-const char *srv_inst_shown_state(const srv_inst *i)
-{
-    if (i->state == SRV_INST_DEPLOYED && i->stale)
-        return "stale";
-    return srv_inst_state_name(i->state);
-}
-
-void srv_inst_window(const srv_inst *i, uint64_t *events, uint64_t *errors)
-{
-    *events = *errors = 0;
-    if (i->win_n < 2)
-        return;
-    *events = i->win[i->win_n - 1].events - i->win[0].events;
-    *errors = i->win[i->win_n - 1].errors - i->win[0].errors;
-}
-
-/* Takes the newest sample of an instance's cumulative counts for its
- * error window. An app's events are what it received (a rejected
- * malformed message counts as one) or, for a source, what it produced or
- * failed to; its errors are failed events and rejected messages. */
 static void window_sample(srv_inst *i)
 {
     uint64_t in = i->m.in + i->m.rejected;
@@ -90,66 +51,6 @@ static void window_sample(srv_inst *i)
     i->win[n].events = events;
     i->win[n].errors = errors;
     i->win_n = n + 1;
-}
-
-void srv_app_counts_of(const srv_dapp *a, srv_app_counts *c)
-{
-    int64_t now = srv_now_ms();
-
-    memset(c, 0, sizeof *c);
-    c->label = a->label;
-    c->count = a->count;
-    c->error_threshold = a->error_threshold;
-    c->window_s = SRV_ERR_WINDOW_S;
-    for (int j = 0; j < a->ninst; j++) {
-        const srv_inst *i = a->inst[j];
-        uint64_t ev, er;
-        if (i->removing)
-            continue;
-        switch (i->state) {
-        case SRV_INST_DEPLOYED:
-        case SRV_INST_STOPPED:
-            c->deployed++;
-            break;
-        case SRV_INST_DEPLOYING:
-        case SRV_INST_UNDEPLOYING:
-            c->deploying++;
-            break;
-        case SRV_INST_RESTARTING:
-            c->restarting++;
-            c->reason = i->last_exit;
-            break;
-        case SRV_INST_FAILED:
-            c->failed++;
-            c->reason = i->last_exit;
-            break;
-        }
-        if (i->state == SRV_INST_DEPLOYED && i->stale) {
-            if (c->stale++ == 0) {
-                c->stale_index = i->index;
-                c->stale_s = (now - i->last_seen_ms) / 1000;
-            }
-        }
-        srv_inst_window(i, &ev, &er);
-        c->window_events += ev;
-        c->window_errors += er;
-        if (er > 0 && i->last_error[0])
-            c->last_error = i->last_error;
-    }
-}
-
-void srv_inst_id(const srv_inst *i, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s.%s-%d", i->app->stream->name, i->app->label,
-             i->index);
-}
-
-srv_dapp *srv_stream_app(srv_stream *st, const char *label)
-{
-    for (size_t k = 0; k < st->napps; k++)
-        if (strcmp(st->apps[k].label, label) == 0)
-            return &st->apps[k];
-    return NULL;
 }
 
 /* /proc/<pid>/stat field 22: the start time in clock ticks since boot. */
@@ -826,19 +727,9 @@ static void finish_undeploy(srv *s, srv_stream *st)
     st->single = false;
     srv_tap_close(st);
     srv_tap_refresh(s);
-    srv_stream_refresh(s, st);
-    srv_waiter *w = st->waiters;
-    st->waiters = NULL;
-    bool destroy = false;
-    while (w) {
-        srv_waiter *n = w->next;
-        if (srv_api_undeployed(s, st, w->req, w->kind))
-            destroy = true;
-        free(w);
-        w = n;
-    }
-    if (destroy)
-        srv_stream_delete(s, st);
+    srv_deployer_refresh(s, st);
+    if (s->deployer_ops)
+        s->deployer_ops->undeployed(s->deployer_ud, st);
 }
 
 static bool stream_has_processes(const srv_stream *st)
@@ -957,7 +848,7 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
         else if (!st->deployed)
             undeploy_next(st);
         else
-            srv_stream_refresh(s, st);
+            srv_deployer_refresh(s, st);
         return;
     }
     if (i->state == SRV_INST_UNDEPLOYING || !st->deployed || s->stopping) {
@@ -978,7 +869,7 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
          * pid 0 (see adopt_inst). */
         i->state = SRV_INST_STOPPED;
         save_inst(s, i);
-        srv_stream_refresh(s, st);
+        srv_deployer_refresh(s, st);
         return;
     }
     if (now - i->started_ms > STABLE_MS)
@@ -1002,7 +893,7 @@ static void inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
         uv_timer_start(i->timer, on_backoff,
                        (uint64_t)backoff_ms(i->consecutive), 0);
     }
-    srv_stream_refresh(s, st);
+    srv_deployer_refresh(s, st);
 }
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
@@ -1317,7 +1208,7 @@ static void spawn_inst(srv *s, srv_inst *i)
     i->win_n = 0;
     save_inst(s, i);
     if (i->host)
-        srv_stream_refresh(s, st);
+        srv_deployer_refresh(s, st);
 }
 
 static void set_opt(srv_dapp *a, const char *key, const char *value)
@@ -1604,7 +1495,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     notify_new_outputs(s, &st->apps[st->napps - 1], 0);
     producers_groups(s, st, true);
     srv_tap_refresh(s);
-    srv_stream_refresh(s, st);
+    srv_deployer_refresh(s, st);
     return 0;
 }
 
@@ -1712,7 +1603,7 @@ int srv_forget_deployment(srv *s, srv_stream *st, bool definition)
     return 0;
 }
 
-bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
+bool srv_undeploy(srv *s, srv_stream *st)
 {
     if (st->deployed) {
         st->deployed = false;
@@ -1751,21 +1642,11 @@ bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind)
             stop_inst(st->host);
         }
     }
-    if (waiter) {
-        srv_waiter *w = calloc(1, sizeof *w);
-        if (w) {
-            w->req = waiter;
-            w->kind = kind;
-            w->next = st->waiters;
-            st->waiters = w;
-            srv_req_defer(waiter);
-        }
-    }
     if (!stream_has_processes(st)) {
         finish_undeploy(s, st);
         return true;
     }
-    srv_stream_refresh(s, st);
+    srv_deployer_refresh(s, st);
     return false;
 }
 
@@ -1879,11 +1760,11 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
     }
     a->count = count;
     srv_tap_refresh(s);
-    srv_stream_refresh(s, st);
+    srv_deployer_refresh(s, st);
     return rc;
 }
 
-void srv_stream_refresh(srv *s, srv_stream *st)
+void srv_deployer_refresh(srv *s, srv_stream *st)
 {
     sync_hosted(st);
     size_t n = st->napps;
@@ -1900,7 +1781,30 @@ void srv_stream_refresh(srv *s, srv_stream *st)
         st->restoring = false;
         srv_ready_update(s);
     }
-    srv_events_status(s, st);
+    if (s->deployer_ops)
+        s->deployer_ops->changed(s->deployer_ud, st);
+}
+
+static void on_ctl_hello(void *ud, srv_inst *i)
+{
+    srv_inst_catch_up(ud, i);
+    srv_deployer_refresh(ud, i->app->stream);
+}
+
+static void on_ctl_changed(void *ud, srv_inst *i)
+{
+    srv_deployer_refresh(ud, i->app->stream);
+}
+
+static const srv_control_ops deployer_control_ops = {
+    .hello = on_ctl_hello,
+    .changed = on_ctl_changed,
+};
+
+void srv_deployer_attach(srv *s)
+{
+    s->control_ops = &deployer_control_ops;
+    s->control_ud = s;
 }
 
 static void cap_log(const char *path)
@@ -1981,7 +1885,7 @@ void srv_deployer_tick(srv *s)
         }
         /* Staleness and error ratios move with time alone. */
         if (st->deployed)
-            srv_stream_refresh(s, st);
+            srv_deployer_refresh(s, st);
     }
 }
 
@@ -2362,7 +2266,7 @@ void srv_deployer_restore_deployments(srv *s)
     for (srv_stream *st = s->streams; st; st = st->next)
         if (st->restoring) {
             spawn_rest(s, st);
-            srv_stream_refresh(s, st);
+            srv_deployer_refresh(s, st);
         }
     srv_tap_refresh(s);
     s->restore_done = true;

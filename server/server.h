@@ -18,6 +18,7 @@
 #include "http.h"
 #include "status.h"
 #include "store.h"
+#include "util.h"
 
 #define SRV_NAME_MAX     48
 #define SRV_EP_MAX       256
@@ -149,12 +150,30 @@ struct srv_dapp {
     int error_threshold; /* deployer.<label>.errorThreshold, percent */
 };
 
-/* A deferred HTTP request waiting for a stream's processes to be gone. */
-typedef struct srv_waiter {
-    srv_req *req;
-    int kind; /* what to answer: see deployer.c */
-    struct srv_waiter *next;
-} srv_waiter;
+/* What the deployment layer reports to the layer above it, which
+ * registers the table in srv.deployer_ops (the REST layer: see
+ * srv_api_attach). Every srv_stream passed is borrowed. */
+typedef struct srv_deployer_ops {
+    /* st's status or instances may have changed. */
+    void (*changed)(void *ud, srv_stream *st);
+    /* Every process of st's deployment is gone and the deployment is
+     * freed. The callee may delete st (srv_stream_delete): the deployer
+     * touches st no more after this call. */
+    void (*undeployed)(void *ud, srv_stream *st);
+} srv_deployer_ops;
+
+/* What the control endpoint (control.c) reports to the deployment layer,
+ * which registers the table in srv.control_ops (srv_deployer_attach).
+ * Every srv_inst passed is borrowed. */
+typedef struct srv_control_ops {
+    /* i said hello: it is deployed now and may connect to inputs. */
+    void (*hello)(void *ud, srv_inst *i);
+    /* What i reports changed what its stream shows (it speaks again
+     * after being stale). */
+    void (*changed)(void *ud, srv_inst *i);
+} srv_control_ops;
+
+struct srv_waiter;
 
 struct srv_stream {
     srv *s;
@@ -174,7 +193,6 @@ struct srv_stream {
     bool pushed;
     srv_status pushed_status;
     char pushed_desc[512];
-    srv_waiter *waiters;
     bool restoring; /* deployment restored at start, not settled yet */
     srv_tap *tap;   /* when the stream reads a tap */
     srv_inst *host; /* deployer.packaging=single: the one process */
@@ -214,6 +232,16 @@ struct srv {
     /* The allowed app directories, resolved (owned). */
     char *apps_dirs[SRV_APPS_DIRS_MAX];
     size_t napps_dirs;
+    /* Registered by the layer above the deployer (borrowed table and
+     * ud); zeroed: nothing is told. */
+    const srv_deployer_ops *deployer_ops;
+    void *deployer_ud;
+    /* Registered by the deployment layer (borrowed table and ud). */
+    const srv_control_ops *control_ops;
+    void *control_ud;
+    /* The REST layer's requests waiting for an undeploy, each naming its
+     * stream (owned by streams.c; freed by srv_api_detach). */
+    struct srv_waiter *waiters;
 };
 
 /*
@@ -239,20 +267,6 @@ int srv_keys_write_inst(srv *s, const srv_inst *i, char *path, size_t len);
 void srv_keys_refresh(srv *s);
 void srv_keys_stop(srv *s);
 
-/* snprintf that reports truncation: returns 0, or -1 when buf was too
- * small (buf then holds a truncated string). */
-int srv_fmt(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Wall clock in milliseconds. */
-int64_t srv_now_ms(void);
-
-/* ISO-8601 UTC of an epoch second. */
-void srv_iso(int64_t sec, char *buf, size_t len);
-
-/* Is name a legal stream or app name? */
-bool srv_name_ok(const char *name);
-
 /* Streams. */
 srv_stream *srv_stream_find(srv *s, const char *name);
 /* The consumer group of a stream that starts with a destination (`:d
@@ -265,11 +279,14 @@ srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
 /* Frees every stream in memory (at exit, after srv_deployer_free_all and
  * once the loop has closed their handles); the store is left alone. */
 void srv_streams_free_all(srv *s);
-/* Removes a stream that runs nothing from memory and the store. */
+/* Removes a stream that runs nothing from memory and the store, and
+ * frees it (st is owned by s->streams; it is gone after the call). */
 void srv_stream_delete(srv *s, srv_stream *st);
-/* Answers a request that waited for an undeploy; returns true when the
- * stream is to be deleted afterwards. */
-bool srv_api_undeployed(srv *s, srv_stream *st, srv_req *r, int kind);
+/* Registers the REST layer's srv_deployer_ops in s (streams.c). */
+void srv_api_attach(srv *s);
+/* Frees the requests still waiting for an undeploy (at exit, once the
+ * HTTP server, which owned the requests, is gone). */
+void srv_api_detach(srv *s);
 json_t *srv_stream_json(srv *s, srv_stream *st);
 json_t *srv_deployment_json(srv *s, srv_stream *st);
 json_t *srv_app_status_json(srv *s, srv_dapp *a);
@@ -313,9 +330,12 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen);
  * caller changes nothing either. */
 int srv_forget_deployment(srv *s, srv_stream *st, bool definition);
 /* Starts undeploying (in memory and processes: srv_forget_deployment
- * first); answers waiter (may be NULL) when all are gone. Returns true
- * when already nothing runs. */
-bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind);
+ * first); srv_deployer_ops.undeployed is called once all are gone.
+ * Returns true when already nothing runs (undeployed was called). */
+bool srv_undeploy(srv *s, srv_stream *st);
+/* Registers the deployer's srv_control_ops in s (before the control
+ * endpoint starts). */
+void srv_deployer_attach(srv *s);
 int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen);
 void srv_deployer_tick(srv *s);
@@ -332,7 +352,9 @@ void srv_deployer_stop_all(srv *s);
  * the processes are gone). */
 void srv_deployer_free_all(srv *s);
 bool srv_deployer_idle(srv *s);
-void srv_stream_refresh(srv *s, srv_stream *st);
+/* Derives st's status from its instances and reports it upward
+ * (srv_deployer_ops.changed). */
+void srv_deployer_refresh(srv *s, srv_stream *st);
 srv_dapp *srv_stream_app(srv_stream *st, const char *label);
 void srv_inst_id(const srv_inst *i, char *buf, size_t len);
 /* After an instance's hello: connects it to inputs that appeared since
