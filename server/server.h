@@ -82,7 +82,7 @@ typedef enum srv_inst_state {
 
 /* An output group of a named destination's producer instance: the PUSH
  * socket the first apps of one consumer group's streams read (see
- * deployer.c). */
+ * deploy/wiring.c). */
 typedef struct srv_group {
     char group[SRV_NAME_MAX + 16]; /* the consumer group */
     char ep[SRV_EP_MAX];

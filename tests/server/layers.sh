@@ -2,12 +2,14 @@
 # Checks that server/ calls run one way: no object file of flowd uses a
 # srv_ function defined in a layer above its own, and no file below the
 # REST layer includes api.h. Arguments: the server source directory, then
-# the directories holding flowd's object files (*.c.o).
+# the directories holding flowd's object files (*.c.o; meson names the
+# object of server/deploy/x.c deploy_x.c.o).
 #
 # The layers, top to bottom (a file not listed fails the check, so a new
 # file must be placed):
 #   4 rest:    HTTP routes, JSON, server-sent events, start-up
-#   3 deploy:  deploy, undeploy, scale, restore, wiring, supervision
+#   3 deploy:  deploy/: deploy, undeploy, scale, restore, wiring,
+#              supervision, the operating system
 #   2 model:   streams, registry, analytics, taps, control channel, keys
 #   1 bottom:  store, HTTP glue, properties, router, status, utilities
 set -u
@@ -18,7 +20,7 @@ layer_of() {
     case $1 in
     main.c | api.c | streams.c | metrics.c | static.c | auth.c | load.c)
         echo 4 ;;
-    deployer.c | deploy.c | restore.c | wiring.c | supervise.c | spawn.c)
+    deploy_*.c)
         echo 3 ;;
     model.c | registry.c | analytics.c | tap.c | control.c | keys.c | paths.c)
         echo 2 ;;
@@ -55,11 +57,12 @@ while read -r user sym; do
         fail=1
     fi
 done <"$tmp/uses"
-for c in "$src"/*.c "$src"/*/*.c; do
+for c in "$src"/*.[ch] "$src"/*/*.[ch]; do
     [ -f "$c" ] || continue
-    f=$(basename "$c")
-    if [ "$(layer_of "$f")" -lt 4 ] && grep -q '#include "api.h"' "$c"; then
-        echo "layers: $f includes api.h, the REST layer's header"
+    f=$(echo "${c#"$src"/}" | tr / _)
+    f=${f%.*}.c
+    if [ "$(layer_of "$f")" -gt 0 ] && [ "$(layer_of "$f")" -lt 4 ] && grep -q '#include "api.h"' "$c"; then
+        echo "layers: ${c#"$src"/} includes api.h, the REST layer's header"
         fail=1
     fi
 done
