@@ -92,7 +92,8 @@ struct srv_inst {
     srv_dapp *app;
     int index;
     srv_inst_state state;
-    uv_process_t *proc; /* our child; NULL when none or adopted */
+    void *proc;         /* our child (srv_os_ops.spawn's); NULL when none or
+                           adopted */
     int pid;            /* 0 when no process */
     bool adopted;       /* survived a flowd restart: not our child */
     bool removing;      /* scaled away: freed once stopped */
@@ -173,6 +174,38 @@ typedef struct srv_control_ops {
     void (*changed)(void *ud, srv_inst *i);
 } srv_control_ops;
 
+/* Where the deployment layer meets the operating system. The default,
+ * srv_os_posix (deploy/os.c), spawns with libuv and reads /proc; a test
+ * puts its own in srv.os to drive the deployer without a process. Every
+ * pointer passed is borrowed. */
+typedef struct srv_os_ops {
+    /* Starts file with argv and envp (NULL-terminated), stdout and stderr
+     * to log_fd (-1: none; the caller closes it), for instance i. On
+     * success returns 0 with *pid and *proc set: proc is the ops' own
+     * until they report its exit with srv_deployer_exited, or until
+     * detach. Else a negative libuv error code. */
+    int (*spawn)(void *ud, srv_inst *i, const char *file, char **argv,
+                 char **envp, int log_fd, void **proc, int *pid);
+    /* Sends sig to an instance's process: proc when it is flowd's child,
+     * else (adopted, proc NULL) pid. */
+    void (*kill)(void *ud, void *proc, int pid, int sig);
+    /* Its instance is freed: proc's exit is reported no more. */
+    void (*detach)(void *ud, void *proc);
+    /* The start time of process pid (/proc starttime, against pid
+     * reuse), or 0 when no such process runs. */
+    uint64_t (*start_ticks)(void *ud, int pid);
+    /* Wall clock in milliseconds. */
+    int64_t (*now_ms)(void *ud);
+    /* A loopback TCP port free now, or -1 with errno set. */
+    int (*free_tcp_port)(void *ud);
+    /* Is the port of loopback tcp:// endpoint ep free to bind (true for
+     * an endpoint of another kind)? */
+    bool (*tcp_free)(void *ud, const char *ep);
+} srv_os_ops;
+
+/* libuv and POSIX: the operating system itself (deploy/os.c). */
+extern const srv_os_ops srv_os_posix;
+
 struct srv_waiter;
 
 struct srv_stream {
@@ -236,6 +269,10 @@ struct srv {
      * ud); zeroed: nothing is told. */
     const srv_deployer_ops *deployer_ops;
     void *deployer_ud;
+    /* The deployment layer's operating system (borrowed table and ud;
+     * srv_deployer_attach sets srv_os_posix when NULL). */
+    const srv_os_ops *os;
+    void *os_ud;
     /* Registered by the deployment layer (borrowed table and ud). */
     const srv_control_ops *control_ops;
     void *control_ud;
@@ -334,8 +371,11 @@ int srv_forget_deployment(srv *s, srv_stream *st, bool definition);
  * Returns true when already nothing runs (undeployed was called). */
 bool srv_undeploy(srv *s, srv_stream *st);
 /* Registers the deployer's srv_control_ops in s (before the control
- * endpoint starts). */
+ * endpoint starts), and srv_os_posix when s->os is NULL. */
 void srv_deployer_attach(srv *s);
+/* Instance i's process (started by s->os->spawn) ended: exit status
+ * status, or killed by signal sig (0: none). Called by the os ops. */
+void srv_deployer_exited(srv *s, srv_inst *i, int64_t status, int sig);
 int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen);
 void srv_deployer_tick(srv *s);

@@ -260,7 +260,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
         return built == 400 ? 400 : 422;
     }
     char *text = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS);
-    int64_t now = srv_now_ms();
+    int64_t now = srv_dep_now(s);
     if (!text || srv_store_exec(&s->store,
                                 "INSERT OR REPLACE INTO deployments(stream, "
                                 "properties, deployed_at) VALUES (?, ?, ?)",
@@ -393,7 +393,7 @@ bool srv_undeploy(srv *s, srv_stream *st)
                     longest = st->apps[k].stop_timeout_ms;
             }
         st->stop_pos = 0;
-        st->stop_deadline_ms = srv_now_ms() + longest;
+        st->stop_deadline_ms = srv_dep_now(s) + longest;
         if (!st->host)
             srv_dep_undeploy_next(st);
         if (st->host) {
@@ -563,6 +563,10 @@ static const srv_control_ops deployer_control_ops = {
 
 void srv_deployer_attach(srv *s)
 {
+    if (!s->os) {
+        s->os = &srv_os_posix;
+        s->os_ud = s;
+    }
     s->control_ops = &deployer_control_ops;
     s->control_ud = s;
 }

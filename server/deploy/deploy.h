@@ -27,11 +27,17 @@ struct connect_ud {
     srv_inst *producer;
 };
 
-/* os.c */
+/* os.c: every use of the operating system goes through s->os. */
+static inline int64_t srv_dep_now(const srv *s)
+{
+    return s->os->now_ms(s->os_ud);
+}
+/* /proc/<pid>/stat field 22 (the real one, for kill_untracked). */
 uint64_t srv_dep_proc_start_ticks(int pid);
-bool srv_dep_pid_matches(int pid, uint64_t ticks);
-int srv_dep_free_tcp_port(void);
-bool srv_dep_tcp_free(const char *ep);
+/* Is pid still the process started at ticks? */
+bool srv_dep_pid_matches(const srv *s, int pid, uint64_t ticks);
+/* Sends sig to i's process. */
+void srv_dep_kill(const srv *s, const srv_inst *i, int sig);
 bool srv_dep_instance_of(srv *s, int pid, char *id, size_t len);
 
 /* instance.c */
@@ -44,7 +50,6 @@ void srv_dep_sync_hosted(srv_stream *st);
 void srv_dep_save_inst(srv *s, srv_inst *i);
 void srv_dep_forget_inst(srv *s, srv_inst *i);
 void srv_dep_sync_row(srv *s, srv_inst *i);
-void srv_dep_on_proc_close(uv_handle_t *h);
 void srv_dep_inst_release(srv_inst *i);
 srv_inst *srv_dep_inst_new(srv *s, srv_dapp *a, int index);
 bool srv_dep_stream_has_processes(const srv_stream *st);
@@ -72,7 +77,6 @@ void srv_dep_spawn_inst(srv *s, srv_inst *i);
 
 /* supervise.c */
 void srv_dep_inst_gone(srv *s, srv_inst *i, int64_t status, int sig);
-void srv_dep_on_exit_cb(uv_process_t *p, int64_t status, int sig);
 void srv_dep_stop_inst(srv_inst *i);
 
 /* deploy.c */

@@ -177,11 +177,6 @@ void srv_dep_sync_row(srv *s, srv_inst *i)
         srv_dep_save_group(s, i, &i->groups[k]);
 }
 
-void srv_dep_on_proc_close(uv_handle_t *h)
-{
-    free(h);
-}
-
 static void inst_free(srv_inst *i)
 {
     for (int k = 0; k < i->ngroups; k++)

@@ -55,12 +55,12 @@ static bool adopt_inst(srv *s, srv_inst *i)
              */
             i->state = SRV_INST_STOPPED;
             snprintf(i->last_exit, sizeof i->last_exit, "exit status 0");
-        } else if (srv_dep_pid_matches(pid, ticks)) {
+        } else if (srv_dep_pid_matches(s, pid, ticks)) {
             i->pid = pid;
             i->start_ticks = ticks;
             i->adopted = adopted = true;
             i->state = SRV_INST_DEPLOYING;
-            i->started_ms = srv_now_ms();
+            i->started_ms = srv_dep_now(s);
         }
         if (!i->host)
             take_endpoints(i, q, 2);
@@ -227,8 +227,8 @@ void srv_deployer_restore(srv *s)
                         NULL);
     while (q && sqlite3_step(q) == SQLITE_ROW) {
         int pid = sqlite3_column_int(q, 0);
-        if (srv_dep_pid_matches(pid, (uint64_t)sqlite3_column_int64(q, 1)))
-            kill(pid, SIGKILL);
+        if (srv_dep_pid_matches(s, pid, (uint64_t)sqlite3_column_int64(q, 1)))
+            s->os->kill(s->os_ud, NULL, pid, SIGKILL);
     }
     sqlite3_finalize(q);
     srv_store_exec(&s->store,
@@ -328,8 +328,9 @@ void srv_deployer_restore_deployments(srv *s)
             if (st->host && strcmp(lab, "*host*") == 0 && idx == 0)
                 continue;
             int pid = sqlite3_column_int(o, 2);
-            if (srv_dep_pid_matches(pid, (uint64_t)sqlite3_column_int64(o, 3)))
-                kill(pid, SIGKILL);
+            if (srv_dep_pid_matches(s, pid,
+                                    (uint64_t)sqlite3_column_int64(o, 3)))
+                s->os->kill(s->os_ud, NULL, pid, SIGKILL);
         }
         sqlite3_finalize(o);
         for (size_t k = 0; k < st->napps; k++)
@@ -405,9 +406,9 @@ void srv_deployer_free_all(srv *s)
         for (size_t k = 0; k < st->napps; k++)
             for (int j = 0; j < st->apps[k].ninst; j++)
                 if (st->apps[k].inst[j]->proc)
-                    st->apps[k].inst[j]->proc->data = NULL;
+                    s->os->detach(s->os_ud, st->apps[k].inst[j]->proc);
         if (st->host && st->host->proc)
-            st->host->proc->data = NULL;
+            s->os->detach(s->os_ud, st->host->proc);
         srv_dep_teardown_apps(st);
     }
 }

@@ -192,31 +192,11 @@ void srv_dep_spawn_inst(srv *s, srv_inst *i)
 
     srv_dep_log_path(s, i, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    uv_stdio_container_t stdio[3] = {
-        { .flags = UV_IGNORE },
-        { .flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd },
-        { .flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = fd },
-    };
-    uv_process_options_t o = {
-        .exit_cb = srv_dep_on_exit_cb,
-        .file = file,
-        .args = av.v,
-        .env = envp,
-        .stdio_count = 3,
-        .stdio = stdio,
-    };
-    uv_process_t *p = calloc(1, sizeof *p);
-    if (!p) {
-        if (fd >= 0)
-            close(fd);
-        strv_free(&av);
-        srv_dep_inst_gone(s, i, 127, 0);
-        return;
-    }
-    p->data = i;
+    void *proc = NULL;
+    int pid = 0;
     srv_dep_unlink_ipc(i->output);
     srv_dep_unlink_ipc(i->tap);
-    int rc = uv_spawn(s->loop, p, &o);
+    int rc = s->os->spawn(s->os_ud, i, file, av.v, envp, fd, &proc, &pid);
     if (fd >= 0)
         close(fd);
     strv_free(&av);
@@ -225,16 +205,14 @@ void srv_dep_spawn_inst(srv *s, srv_inst *i)
         srv_inst_id(i, id, sizeof id);
         fprintf(stderr, "flowd: [%s] cannot start %s: %s\n", id, file,
                 uv_strerror(rc));
-        p->data = NULL;
-        uv_close((uv_handle_t *)p, srv_dep_on_proc_close);
         srv_dep_inst_gone(s, i, 127, 0);
         return;
     }
-    i->proc = p;
-    i->pid = p->pid;
+    i->proc = proc;
+    i->pid = pid;
     i->adopted = false;
-    i->started_ms = srv_now_ms();
-    i->start_ticks = srv_dep_proc_start_ticks(p->pid);
+    i->started_ms = srv_dep_now(s);
+    i->start_ticks = s->os->start_ticks(s->os_ud, pid);
     i->state = SRV_INST_DEPLOYING;
     memset(&i->m, 0, sizeof i->m);
     i->prev_in = i->prev_out = 0;

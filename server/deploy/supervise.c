@@ -65,7 +65,7 @@ void srv_dep_inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
 {
     srv_stream *st = i->app->stream;
     srv_dapp *a = i->app;
-    int64_t now = srv_now_ms();
+    int64_t now = srv_dep_now(s);
 
     /* What the app said just before a clean exit (why it ended) may not
      * be read yet: read it while the instance still has its pid. */
@@ -147,15 +147,10 @@ void srv_dep_inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
     srv_deployer_refresh(s, st);
 }
 
-void srv_dep_on_exit_cb(uv_process_t *p, int64_t status, int sig)
+void srv_deployer_exited(srv *s, srv_inst *i, int64_t status, int sig)
 {
-    srv_inst *i = p->data;
-
-    uv_close((uv_handle_t *)p, srv_dep_on_proc_close);
-    if (!i)
-        return;
     i->proc = NULL;
-    srv_dep_inst_gone(i->app->stream->s, i, status, sig);
+    srv_dep_inst_gone(s, i, status, sig);
 }
 
 /* An adopted instance's process is gone: ends it with the exit status it
@@ -176,20 +171,22 @@ static void on_kill_timer(uv_timer_t *t)
         return;
     if (i->adopted) {
         /* Not our child: poll until it is gone. */
-        if (!srv_dep_pid_matches(i->pid, i->start_ticks)) {
+        if (!srv_dep_pid_matches(s, i->pid, i->start_ticks)) {
             adopted_gone(s, i);
             return;
         }
-        if (srv_now_ms() >= i->stop_deadline_ms)
-            kill(i->pid, SIGKILL);
+        if (srv_dep_now(s) >= i->stop_deadline_ms)
+            srv_dep_kill(s, i, SIGKILL);
         uv_timer_start(t, on_kill_timer, 20, 0);
         return;
     }
-    kill(i->pid, SIGKILL);
+    srv_dep_kill(s, i, SIGKILL);
 }
 
 void srv_dep_stop_inst(srv_inst *i)
 {
+    srv *s = i->app->stream->s;
+
     uv_timer_stop(i->timer);
     if (i->app->stream->host && !i->host) {
         /* Part of the host process: stopped with it. */
@@ -200,15 +197,12 @@ void srv_dep_stop_inst(srv_inst *i)
             i->state = SRV_INST_STOPPED;
         return;
     }
-    if (i->proc)
-        uv_process_kill(i->proc, SIGTERM);
-    else
-        kill(i->pid, SIGTERM);
-    i->stop_deadline_ms = srv_now_ms() + i->app->stop_timeout_ms;
+    srv_dep_kill(s, i, SIGTERM);
+    i->stop_deadline_ms = srv_dep_now(s) + i->app->stop_timeout_ms;
     if (!i->app->stream->deployed && i->app->stream->stop_deadline_ms &&
         i->app->stream->stop_deadline_ms < i->stop_deadline_ms)
         i->stop_deadline_ms = i->app->stream->stop_deadline_ms;
-    int64_t left = i->stop_deadline_ms - srv_now_ms();
+    int64_t left = i->stop_deadline_ms - srv_dep_now(s);
     uv_timer_start(i->timer, on_kill_timer,
                    i->adopted ? 20 : (uint64_t)(left > 0 ? left : 0), 0);
 }
@@ -239,7 +233,7 @@ void srv_deployer_tick(srv *s)
 {
     char path[PATH_MAX + 64];
     struct stat sb;
-    int64_t now = srv_now_ms();
+    int64_t now = srv_dep_now(s);
 
     /* A failing store is tried once a tick, so that it is known to be
      * back even when nothing else writes. */
@@ -250,7 +244,7 @@ void srv_deployer_tick(srv *s)
         if (h && !s->store.failing)
             srv_dep_sync_row(s, h);
         if (h && h->adopted && h->pid > 0 && h->state != SRV_INST_UNDEPLOYING &&
-            !srv_dep_pid_matches(h->pid, h->start_ticks))
+            !srv_dep_pid_matches(s, h->pid, h->start_ticks))
             adopted_gone(s, h);
         for (size_t k = 0; k < st->napps; k++) {
             srv_dapp *a = &st->apps[k];
@@ -274,7 +268,7 @@ void srv_deployer_tick(srv *s)
                  * notice their end by polling. */
                 if (i->adopted && i->pid > 0 &&
                     i->state != SRV_INST_UNDEPLOYING &&
-                    !srv_dep_pid_matches(i->pid, i->start_ticks)) {
+                    !srv_dep_pid_matches(s, i->pid, i->start_ticks)) {
                     bool rem = i->removing;
                     adopted_gone(s, i);
                     if (rem)

@@ -27,9 +27,9 @@ bool srv_dep_feeds_destination(const srv_dapp *a)
 
 /* Writes a loopback tcp:// endpoint on a port free now into buf; -1 with
  * errno set, buf untouched, when no port is free. */
-static int tcp_endpoint(char *buf, size_t len)
+static int tcp_endpoint(srv *s, char *buf, size_t len)
 {
-    int port = srv_dep_free_tcp_port();
+    int port = s->os->free_tcp_port(s->os_ud);
 
     if (port < 0)
         return -1;
@@ -48,8 +48,8 @@ int srv_dep_alloc_endpoints(srv *s, srv_inst *i)
     if (sink)
         return 0;
     if (a->tcp) {
-        if (tcp_endpoint(i->output, sizeof i->output) ||
-            tcp_endpoint(i->tap, sizeof i->tap))
+        if (tcp_endpoint(s, i->output, sizeof i->output) ||
+            tcp_endpoint(s, i->tap, sizeof i->tap))
             return -1;
     } else if (srv_fmt(i->output, sizeof i->output, "ipc://%s/run/%s.%s.%d",
                        s->cfg.data_dir, a->stream->name, a->label, i->index) ||
@@ -58,8 +58,8 @@ int srv_dep_alloc_endpoints(srv *s, srv_inst *i)
                        s->cfg.data_dir, a->stream->name, a->label, i->index) ||
                strlen(i->tap) >= 100) {
         /* sun_path holds 108 bytes: fall back to tcp for long paths. */
-        if (tcp_endpoint(i->output, sizeof i->output) ||
-            tcp_endpoint(i->tap, sizeof i->tap))
+        if (tcp_endpoint(s, i->output, sizeof i->output) ||
+            tcp_endpoint(s, i->tap, sizeof i->tap))
             return -1;
     }
     if (srv_dep_feeds_destination(a))
@@ -127,7 +127,7 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c,
          srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
                  s->cfg.data_dir, a->stream->name, a->label, u->index, name) ||
          strlen(g->ep) >= 100) &&
-        tcp_endpoint(g->ep, sizeof g->ep)) {
+        tcp_endpoint(s, g->ep, sizeof g->ep)) {
         u->ngroups--;
         return NULL;
     }
@@ -406,11 +406,11 @@ static void send_moved_group(srv *s, srv_inst *u, const srv_group *g,
  * port, keeping the old one in old (SRV_EP_MAX bytes). True when it moved;
  * with no port free it stays, and the instance starts on it (a bind that
  * fails is then a crash, retried with back-off). */
-static bool move_ep(const char *id, const char *what, char *ep, size_t len,
-                    char *old)
+static bool move_ep(srv *s, const char *id, const char *what, char *ep,
+                    size_t len, char *old)
 {
     snprintf(old, SRV_EP_MAX, "%s", ep);
-    if (tcp_endpoint(ep, len)) {
+    if (tcp_endpoint(s, ep, len)) {
         fprintf(stderr,
                 "flowd: [%s] %s %s is taken and no other loopback port is "
                 "free (%s); it is kept\n",
@@ -434,11 +434,11 @@ void srv_dep_move_taken(srv *s, srv_inst *i)
     srv_dapp *a = i->app;
 
     srv_inst_id(i, id, sizeof id);
-    if (i->tap[0] && !srv_dep_tcp_free(i->tap) &&
-        move_ep(id, "tap", i->tap, sizeof i->tap, old))
+    if (i->tap[0] && !s->os->tcp_free(s->os_ud, i->tap) &&
+        move_ep(s, id, "tap", i->tap, sizeof i->tap, old))
         srv_tap_refresh(s);
-    if (i->output[0] && !srv_dep_tcp_free(i->output) &&
-        move_ep(id, "output", i->output, sizeof i->output, old)) {
+    if (i->output[0] && !s->os->tcp_free(s->os_ud, i->output) &&
+        move_ep(s, id, "output", i->output, sizeof i->output, old)) {
         /* Only an app followed by another in its stream has an output
          * of its own (see srv_dep_alloc_endpoints). */
         if (a->pos + 1 < (int)a->stream->napps) {
@@ -455,8 +455,8 @@ void srv_dep_move_taken(srv *s, srv_inst *i)
         srv_group *g = &i->groups[k];
         char what[128];
         snprintf(what, sizeof what, "output group '%s'", g->group);
-        if (srv_dep_tcp_free(g->ep) ||
-            !move_ep(id, what, g->ep, sizeof g->ep, old))
+        if (s->os->tcp_free(s->os_ud, g->ep) ||
+            !move_ep(s, id, what, g->ep, sizeof g->ep, old))
             continue;
         srv_dep_save_group(s, i, g);
         send_moved_group(s, i, g, old);
