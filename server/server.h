@@ -49,18 +49,20 @@ typedef struct srv_config {
     char data_dir[PATH_MAX];
     char token[256];
     bool auth_none;         /* --auth=none: no token at all */
-    const char *token_from; /* "--token", "FLOW_TOKEN" or "file" */
+    const char *token_from; /* "--token", "FLOW_TOKEN" or "file" (static) */
     /* DATA_DIR/token when token_from is "file". */
     char token_file[PATH_MAX + 16];
     char dashboard_dir[PATH_MAX];
     char uplot_dir[PATH_MAX];
+    /* --load, --deploy and --apps-dir as given (borrowed from argv). */
     const char *load[32];
     int nload;
     const char *deploy[32];
     int ndeploy;
-    const char *apps_dir[32]; /* --apps-dir, as given */
+    const char *apps_dir[32];
     int napps_dir;
-    /* --allow-path, as given and made absolute (see paths.c). */
+    /* --allow-path, as given (borrowed from argv) and made absolute;
+     * allow_ptr[k] points into allow[k] (see paths.c). */
     const char *allow_arg[SRV_ALLOW_MAX];
     char allow[SRV_ALLOW_MAX][PATH_MAX];
     const char *allow_ptr[SRV_ALLOW_MAX];
@@ -89,7 +91,8 @@ typedef struct srv_group {
 } srv_group;
 
 struct srv_inst {
-    srv_dapp *app;
+    srv_dapp *app; /* borrowed: the app that owns it (its host's first app
+                      for a host) */
     int index;
     srv_inst_state state;
     void *proc;         /* our child (srv_os_ops.spawn's); NULL when none or
@@ -129,21 +132,23 @@ struct srv_inst {
         uint64_t events, errors;
     } win[SRV_ERR_WINDOW_S + 1];
     int win_n;
-    uv_timer_t *timer; /* backoff, then SIGKILL timeout */
+    uv_timer_t *timer; /* backoff, then SIGKILL timeout (owned: closed, and
+                          the instance freed, by srv_dep_inst_release) */
     int64_t stop_deadline_ms;
 };
 
 struct srv_dapp {
-    srv_stream *stream;
+    srv_stream *stream; /* borrowed: the stream that owns it */
     int pos;
     char label[SRV_NAME_MAX + 16];
     char name[SRV_NAME_MAX + 16];
     char type[16];
     char uri[PATH_MAX];
-    char **opts; /* "--key=value", one argv element each */
+    char **opts; /* "--key=value", one argv element each (owned, as is each
+                    element) */
     int nopts;
     int count;
-    srv_inst **inst;
+    srv_inst **inst; /* owned, as is each instance */
     int ninst;
     int max_restarts, restart_window_s, stop_timeout_ms;
     bool tcp;
@@ -208,18 +213,21 @@ extern const srv_os_ops srv_os_posix;
 
 struct srv_waiter;
 
+/* A stream: owned by s->streams; freed by model.c's stream_free once its
+ * deployment (apps, host, tap) is gone (srv_dep_teardown_apps,
+ * srv_tap_close). */
 struct srv_stream {
-    srv *s;
+    srv *s; /* borrowed */
     char name[SRV_NAME_MAX + 16];
-    char *dsl;
-    char *description;
+    char *dsl;         /* owned */
+    char *description; /* owned */
     int64_t created_ms;
-    dsl_stream *ast;
+    dsl_stream *ast; /* owned */
     bool deployed;
-    json_t *props;
+    json_t *props; /* owned reference; NULL when never deployed */
     int64_t deployed_ms;
     bool single;
-    srv_dapp *apps;
+    srv_dapp *apps; /* owned: the deployment's apps (deploy/) */
     size_t napps;
     srv_status status;
     char status_desc[512];
@@ -227,30 +235,31 @@ struct srv_stream {
     srv_status pushed_status;
     char pushed_desc[512];
     bool restoring; /* deployment restored at start, not settled yet */
-    srv_tap *tap;   /* when the stream reads a tap */
-    srv_inst *host; /* deployer.packaging=single: the one process */
+    srv_tap *tap;   /* when the stream reads a tap (owned: srv_tap_close) */
+    srv_inst *host; /* deployer.packaging=single: the one process (owned) */
     int stop_pos;   /* undeploy: apps before this position were signalled */
     int64_t stop_deadline_ms; /* undeploy: SIGKILL for what is left */
     /* The deployment's CURVE key pair (Z85; empty when not deployed):
      * its instances present it when they connect over tcp://. */
     char curve_public[FLOW_CURVE_Z85];
     char curve_secret[FLOW_CURVE_Z85];
-    srv_stream *next;
+    srv_stream *next; /* the next in s->streams (borrowed link) */
 };
 
 struct srv {
-    uv_loop_t *loop;
+    uv_loop_t *loop; /* borrowed: main.c's */
     srv_config cfg;
     srv_store store;
-    dsl_registry *reg;
-    json_t *app_uris;    /* "type/name" -> {"uri","builtin","describe"} */
-    srv_stream *streams; /* sorted by name */
-    srv_analytics *an;
-    srv_http *http;
-    void *zctx;
-    flow_curve *curve; /* owned: flowd's own keys (keys.c) */
-    void *ctl_sock;
-    struct flow_zwatch *ctl_watch;
+    dsl_registry *reg; /* owned */
+    /* "type/name" -> {"uri","builtin","describe"} (owned reference). */
+    json_t *app_uris;
+    srv_stream *streams;           /* sorted by name (owned list) */
+    srv_analytics *an;             /* owned */
+    srv_http *http;                /* owned */
+    void *zctx;                    /* owned: the ZeroMQ context */
+    flow_curve *curve;             /* owned: flowd's own keys (keys.c) */
+    void *ctl_sock;                /* owned (control.c) */
+    struct flow_zwatch *ctl_watch; /* owned (control.c) */
     char ctl_endpoint[SRV_EP_MAX];
     char host_uri[PATH_MAX]; /* flow-host, for single packaging */
     uv_timer_t tick;

@@ -1,18 +1,10 @@
 /* Deploy, undeploy and scale: a stream's apps built from its definition
  * and properties, the staged undeploy, and what the deployment layer
  * reports upward (srv_deployer_ops). */
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "deploy.h"

@@ -1,18 +1,11 @@
 /* Restore after a flowd restart: the stored definitions and deployments
  * read back, surviving instances adopted, orphans killed, the rest
  * started; and the stop and free of everything at exit. */
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "deploy.h"
@@ -283,7 +276,7 @@ static void kill_untracked(srv *s)
                 "not hold it (it was started while the store could not be "
                 "written)\n",
                 pid, id);
-        kill((int)pid, SIGKILL);
+        s->os->kill(s->os_ud, NULL, (int)pid, SIGKILL);
     }
     closedir(d);
 }

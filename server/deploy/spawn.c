@@ -1,17 +1,12 @@
 /* Starting an instance: one process per app instance (uv_spawn of an
  * absolute path, an allowlisted environment, one argv element per option,
  * never a shell). */
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

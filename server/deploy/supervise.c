@@ -1,17 +1,10 @@
 /* Supervision: what an instance's exit means (restart with exponential
  * backoff, or failed after --max-restarts within the window), SIGTERM then
  * SIGKILL, and the tick (rates, staleness, logs, adopted processes' ends). */
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

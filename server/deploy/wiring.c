@@ -2,18 +2,10 @@
  * producers keep for each consumer group, what each instance reads, and
  * the connect/disconnect messages that follow when producers and
  * consumers come and go. */
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "deploy.h"

@@ -23,6 +23,7 @@ typedef struct fake_proc {
     int pid;
     bool alive;
     char id[160];
+    char args[4096]; /* argv, one element a line */
 } fake_proc;
 
 /* What the fake saw, in order. */
@@ -40,13 +41,17 @@ static struct {
 static int fake_spawn(void *ud, srv_inst *i, const char *file, char **argv,
                       char **envp, int log_fd, void **proc, int *pid)
 {
-    (void)ud, (void)file, (void)argv, (void)envp, (void)log_fd;
+    (void)ud, (void)file, (void)envp, (void)log_fd;
     cr_assert_lt(fk.nprocs, FAKE_MAX);
     fake_proc *p = &fk.procs[fk.nprocs++];
     p->inst = i;
     p->pid = 1000 + fk.nprocs;
     p->alive = true;
     srv_inst_id(i, p->id, sizeof p->id);
+    size_t off = 0;
+    for (char **a = argv; *a && off < sizeof p->args; a++)
+        off +=
+            (size_t)snprintf(p->args + off, sizeof p->args - off, "%s\n", *a);
     *proc = p;
     *pid = p->pid;
     return 0;
@@ -322,6 +327,21 @@ Test(deployer, deploy_starts_each_instance_once_sink_first)
     cr_assert(st->deployed);
     cr_assert_gt(changed_calls, 0);
     cr_assert_eq(fk.nsent, 0);
+    /* Each reads what the app before it writes. */
+    char want[SRV_EP_MAX + 32];
+    snprintf(want, sizeof want, "\n--flow.output=%s\n",
+             inst(st, "src", 0)->output);
+    cr_assert(strstr(fk.procs[2].args, want), "%s", fk.procs[2].args);
+    snprintf(want, sizeof want, "\n--flow.input=%s\n",
+             inst(st, "src", 0)->output);
+    cr_assert(strstr(fk.procs[1].args, want), "%s", fk.procs[1].args);
+    snprintf(want, sizeof want, "\n--flow.input=%s\n",
+             inst(st, "mid", 0)->output);
+    cr_assert(strstr(fk.procs[0].args, want), "%s", fk.procs[0].args);
+    cr_assert(strstr(fk.procs[0].args, "\n--flow.label=snk\n"), "%s",
+              fk.procs[0].args);
+    cr_assert_null(strstr(fk.procs[2].args, "--flow.input="), "%s",
+                   fk.procs[2].args);
 }
 
 /* Each app gets SIGTERM only once every app before it has exited. */
