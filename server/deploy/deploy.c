@@ -9,8 +9,6 @@
 
 #include "deploy.h"
 
-/* Everything of a stream's deployment is gone: free it and answer those
- * who waited. */
 void srv_dep_finish_undeploy(srv *s, srv_stream *st)
 {
     for (size_t k = 0; k < st->napps; k++)
@@ -63,7 +61,6 @@ static void set_opt_cb(void *ud, const char *key, const char *value)
         set_opt(u->a, key, value);
 }
 
-/* Builds the apps of a deployment from the parsed definition. */
 int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
                        size_t errlen)
 {
@@ -151,10 +148,6 @@ int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
     return 0;
 }
 
-/* deployer.packaging=single: one flow-host process runs every app; the
- * apps talk over inproc:// inside it, so only the stream's end keeps its
- * output endpoint. Every app keeps its own tap endpoint (ipc:// or tcp://
- * as for its own process), so taps see a hosted app like any other. */
 int srv_dep_setup_single(srv *s, srv_stream *st, char *err, size_t errlen)
 {
     for (size_t k = 0; k + 1 < st->napps; k++)
@@ -315,13 +308,6 @@ static bool pos_has_processes(const srv_stream *st, int pos)
     return false;
 }
 
-/*
- * An undeploy stops a stream from its source down: each app gets SIGTERM
- * once every app before it has exited, so what a producer still holds
- * when it stops reaches a consumer that is still reading, and no producer
- * waits out its linger on a consumer that stopped first. SIGKILL comes for
- * whatever is left when the stream's stop time is up.
- */
 void srv_dep_undeploy_next(srv_stream *st)
 {
     while (st->stop_pos < (int)st->napps &&
@@ -402,11 +388,40 @@ bool srv_undeploy(srv *s, srv_stream *st)
     return false;
 }
 
+/* Records count as app a's deployer.LABEL.count in the store and in
+ * st->props. Returns 0, -1 when the store refused it, or -2 when out of
+ * memory; st->props is left as it was unless 0. */
+static int record_count(srv *s, srv_stream *st, const srv_dapp *a, int count)
+{
+    char key[128], val[16];
+    json_t *props = json_deep_copy(st->props);
+    char *text = NULL;
+
+    snprintf(key, sizeof key, "deployer.%s.count", a->label);
+    snprintf(val, sizeof val, "%d", count);
+    if (!props || json_object_set_new(props, key, json_string(val)) ||
+        !(text = json_dumps(props, JSON_COMPACT | JSON_SORT_KEYS))) {
+        json_decref(props);
+        return -2;
+    }
+    int stored = srv_store_exec(&s->store,
+                                "UPDATE deployments SET properties=? WHERE "
+                                "stream=?",
+                                "ss", text, st->name);
+    free(text);
+    if (stored) {
+        json_decref(props);
+        return -1;
+    }
+    json_decref(st->props);
+    st->props = props;
+    return 0;
+}
+
 int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
               size_t errlen)
 {
-    char key[128], val[16];
-    int rc = 0;
+    int rc = 0, asked = count;
 
     if (count < 1 || count > SRV_MAX_COUNT) {
         snprintf(err, errlen, "count must be from 1 to %d", SRV_MAX_COUNT);
@@ -421,23 +436,12 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
     }
     /* The new count is stored first: a scale the store does not hold
      * would be undone by the next flowd. */
-    snprintf(key, sizeof key, "deployer.%s.count", a->label);
-    snprintf(val, sizeof val, "%d", count);
-    json_t *props = json_deep_copy(st->props);
-    char *text = NULL;
-    if (!props || json_object_set_new(props, key, json_string(val)) ||
-        !(text = json_dumps(props, JSON_COMPACT | JSON_SORT_KEYS))) {
-        json_decref(props);
+    int stored = record_count(s, st, a, count);
+    if (stored == -2) {
         snprintf(err, errlen, "out of memory");
         return 500;
     }
-    int stored = srv_store_exec(&s->store,
-                                "UPDATE deployments SET properties=? WHERE "
-                                "stream=?",
-                                "ss", text, st->name);
-    free(text);
     if (stored) {
-        json_decref(props);
         snprintf(err, errlen,
                  "cannot scale '%s': the store %s refused the new count "
                  "(%s), so nothing was changed; %s",
@@ -445,8 +449,6 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                  srv_store_advice(&s->store));
         return srv_store_http_status(&s->store);
     }
-    json_decref(st->props);
-    st->props = props;
     int live = 0;
     for (int j = 0; j < a->ninst; j++)
         if (!a->inst[j]->removing)
@@ -510,6 +512,12 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
             }
         }
     }
+    /* A scale-up cut short counts, and records, what runs. */
+    if (count != asked && record_count(s, st, a, count))
+        fprintf(stderr,
+                "flowd: [%s] cannot record that '%s' runs %d instances (%s); "
+                "the store keeps the count asked for\n",
+                st->name, a->label, count, s->store.err);
     a->count = count;
     srv_tap_refresh(s);
     srv_deployer_refresh(s, st);

@@ -36,9 +36,6 @@ void srv_dep_log_path(srv *s, const srv_inst *i, char *buf, size_t len)
             i->app->stream->name, i->app->label, i->index);
 }
 
-/* The exit status an instance that is not flowd's child recorded in its
- * directory: 0 or more, or -1 when it recorded none (it was killed, or
- * never told where). Only a record of pid counts. */
 int64_t srv_dep_recorded_exit(srv *s, const srv_inst *i, int pid)
 {
     char dir[PATH_MAX + 128], path[PATH_MAX + 160], buf[64];
@@ -58,9 +55,6 @@ int64_t srv_dep_recorded_exit(srv *s, const srv_inst *i, int pid)
     return status;
 }
 
-/* Makes instance i's directory (its path in dir, empty when too long) and
- * removes a recorded exit of an earlier process, so that what is found
- * there later is the new process's. Returns 0, or -1 (errno). */
 int srv_dep_prepare_inst_dir(srv *s, const srv_inst *i, char *dir, size_t len)
 {
     char path[PATH_MAX + 160];
@@ -78,14 +72,11 @@ int srv_dep_prepare_inst_dir(srv *s, const srv_inst *i, char *dir, size_t len)
     return 0;
 }
 
-/* The label an instance is stored under (the host has its own). */
 const char *srv_dep_store_label(const srv_inst *i)
 {
     return i->host ? "*host*" : i->app->label;
 }
 
-/* Mirrors the host process of a single-packaged stream onto its apps'
- * instances. */
 void srv_dep_sync_hosted(srv_stream *st)
 {
     srv_inst *h = st->host;
@@ -123,9 +114,6 @@ static int save_row(srv *s, const srv_inst *i, const char *label,
         (int64_t)p->pid, (int64_t)p->start_ticks, i->output, i->tap);
 }
 
-/* A host is recorded with a row of its own and one per hosted app, which
- * holds that app's endpoints. When the store cannot be written, i is
- * marked row_stale and srv_deployer_tick writes it again until it can. */
 void srv_dep_save_inst(srv *s, srv_inst *i)
 {
     srv_stream *st = i->app->stream;
@@ -138,8 +126,6 @@ void srv_dep_save_inst(srv *s, srv_inst *i)
             save_row(s, st->apps[k].inst[0], st->apps[k].label, i) != 0;
 }
 
-/* Forgets i's record; marks it row_stale when the store cannot be
- * written, like srv_dep_save_inst. */
 void srv_dep_forget_inst(srv *s, srv_inst *i)
 {
     if (i->host) {
@@ -157,8 +143,6 @@ void srv_dep_forget_inst(srv *s, srv_inst *i)
                        (int64_t)i->index) != 0;
 }
 
-/* Writes again the record of an instance whose last write failed: its
- * process, or that it completed, or, when it failed, no row. */
 void srv_dep_sync_row(srv *s, srv_inst *i)
 {
     if (!i->row_stale)

@@ -14,7 +14,6 @@
 
 #include "deploy.h"
 
-/* /proc/<pid>/stat field 22: the start time in clock ticks since boot. */
 uint64_t srv_dep_proc_start_ticks(int pid)
 {
     char path[64], buf[1024];
@@ -110,9 +109,6 @@ static bool posix_tcp_free(void *ud, const char *ep)
     return ok;
 }
 
-/* The instance directory process pid was started with, when it is one of
- * this data directory's (FLOW_INSTANCE_DIR=DATA/run/ID in its
- * environment): copies ID to id. */
 bool srv_dep_instance_of(srv *s, int pid, char *id, size_t len)
 {
     char path[64], want[PATH_MAX + 40];

@@ -10,8 +10,6 @@
 
 #include "deploy.h"
 
-/* Does app a write to a named destination (`... > :dest`)? Its instances
- * then have no shared output but one output group per consumer group. */
 bool srv_dep_feeds_destination(const srv_dapp *a)
 {
     return a->pos + 1 == (int)a->stream->napps && a->stream->ast->sink;
@@ -29,8 +27,6 @@ static int tcp_endpoint(srv *s, char *buf, size_t len)
     return 0;
 }
 
-/* Allocates the output (and tap) endpoint of an instance; -1 with errno
- * set when it needs a TCP port and none is free. */
 int srv_dep_alloc_endpoints(srv *s, srv_inst *i)
 {
     srv_dapp *a = i->app;
@@ -59,10 +55,6 @@ int srv_dep_alloc_endpoints(srv *s, srv_inst *i)
     return 0;
 }
 
-/* Records producer instance u's group g, which a flowd adopting u (or
- * starting it again) takes back. The row's consumer is the group's name.
- * When the store cannot be written, u is marked row_stale: srv_dep_sync_row
- * writes its groups again with its row. */
 void srv_dep_save_group(srv *s, srv_inst *u, const srv_group *g)
 {
     if (srv_store_exec(&s->store,
@@ -73,8 +65,6 @@ void srv_dep_save_group(srv *s, srv_inst *u, const srv_group *g)
         u->row_stale = true;
 }
 
-/* Forgets the record of u's group c, or of every group of u when c is
- * NULL. */
 void srv_dep_forget_group_rows(srv *s, const srv_inst *u, const char *c)
 {
     srv_store_exec(&s->store,
@@ -127,9 +117,6 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c,
     return g->ep;
 }
 
-/* Takes back the output groups recorded for producer instance u (adopted,
- * or started again after a flowd restart), so that it and its consumers
- * meet on the endpoints they already have. */
 void srv_dep_take_groups(srv *s, srv_inst *u)
 {
     sqlite3_stmt *q = srv_store_query(
@@ -210,8 +197,6 @@ static bool reads_dest(const srv_stream *c, const char *dest)
            strcmp(c->ast->source->name, dest) == 0;
 }
 
-/* The apps whose outputs feed app a (the previous app, or the producers of
- * its source destination); recorded_only as for group_of. */
 void srv_dep_collect_inputs(srv *s, const srv_dapp *a, bool recorded_only,
                             char *list, size_t len)
 {
@@ -234,7 +219,6 @@ void srv_dep_collect_inputs(srv *s, const srv_dapp *a, bool recorded_only,
                         len);
 }
 
-/* The apps fed by a's outputs. */
 void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
                                void (*fn)(srv *s, srv_dapp *c, void *ud),
                                void *ud)
@@ -252,8 +236,6 @@ void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
             fn(s, &o->apps[0], ud);
 }
 
-/* Tells consumer app c's instances that what producer gives it to read
- * comes or goes. */
 void srv_dep_send_connect(srv *s, srv_dapp *c, void *ud)
 {
     struct connect_ud *cu = ud;
@@ -296,9 +278,6 @@ static bool group_shared(srv *s, const srv_stream *c)
     return false;
 }
 
-/* Consumer stream c comes (connect) or goes (disconnect): the producers of
- * its source destination add or remove the output group of its consumer
- * group, which goes only with the group's last deployed stream. */
 void srv_dep_producers_groups(srv *s, srv_stream *c, bool connect)
 {
     if (!c->ast || !c->ast->source || c->tap)
@@ -414,11 +393,6 @@ static bool move_ep(srv *s, const char *id, const char *what, char *ep,
     return true;
 }
 
-/* Instance i is about to be started on the endpoints it had (a restart,
- * or after a flowd restart): a tcp:// port taken by another process
- * meanwhile is replaced by a free one, and the consumers of an output or
- * group that moved are told (now, or at their hello when they have not
- * said it yet; see srv_inst_catch_up). */
 void srv_dep_move_taken(srv *s, srv_inst *i)
 {
     char old[SRV_EP_MAX];
