@@ -4,6 +4,7 @@
  * SQLite ":memory:" through srv_store. The loop runs only the deployer's
  * own timers (backoff, SIGKILL at the stop timeout). */
 #include <criterion/criterion.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -194,6 +195,7 @@ static void setup(void)
                  0);
     cr_assert_eq(zmq_curve_keypair(curve.public_key, curve.secret_key), 0);
     s->curve = &curve;
+    snprintf(s->host_uri, sizeof s->host_uri, "%s", exe);
     s->os = &fake_os;
     s->deployer_ops = &up_ops;
     srv_deployer_attach(s);
@@ -215,17 +217,23 @@ static void free_memory(void)
     srv_streams_free_all(&S);
 }
 
+static int remove_one(const char *path, const struct stat *sb, int flag,
+                      struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
 static void teardown(void)
 {
-    char cmd[128];
-
     free_memory();
     srv_store_close(&S.store);
     dsl_registry_destroy(&S.reg);
     json_decref(S.app_uris);
     cr_assert_eq(uv_loop_close(&loop), 0);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", data);
-    cr_assert_eq(system(cmd), 0);
+    /* The data directory goes without a shell: nothing here starts a
+     * process. */
+    cr_assert_eq(nftw(data, remove_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 /* Adds and deploys stream name with properties props (JSON text). */
@@ -510,4 +518,29 @@ Test(deployer, restart_adopts_the_living_and_respawns_the_rest)
         hello(all[k]);
     }
     cr_assert(S.ready);
+}
+
+/* deployer.packaging=single: one process runs every app; the undeploy
+ * signals that one process, and the stream is undeployed when it exits. */
+Test(deployer, single_packaging_is_one_process)
+{
+    srv_stream *st =
+        deploy("s", "src | mid | snk", "{\"deployer.packaging\": \"single\"}");
+
+    cr_assert_eq(fk.nprocs, 1);
+    cr_assert_not_null(st->host);
+    int pid = st->host->pid;
+    cr_assert(strstr(fk.procs[0].args, "\nsrc\n") &&
+                  strstr(fk.procs[0].args, "\n|\nmid\n") &&
+                  strstr(fk.procs[0].args, "\n|\nsnk\n"),
+              "%s", fk.procs[0].args);
+    /* Its apps show the host's process. */
+    cr_assert_eq(inst(st, "mid", 0)->pid, pid);
+    cr_assert_not(srv_undeploy(&S, st));
+    cr_assert_eq(fk.nsent, 1);
+    cr_assert_str_eq(signals_of(pid), "15");
+    exits(st->host, 0, 0);
+    cr_assert_eq(undeployed_calls, 1);
+    cr_assert_null(st->host);
+    cr_assert_eq(st->napps, 0);
 }
