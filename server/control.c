@@ -129,12 +129,13 @@ static void on_message(srv *s, const void *id, size_t idlen, const void *data,
     if (i->stale) {
         /* It speaks again: say so now rather than at the next tick. */
         i->stale = false;
-        srv_stream_refresh(s, i->app->stream);
+        if (s->control_ops)
+            s->control_ops->changed(s->control_ud, i);
     }
     if (i->state == SRV_INST_DEPLOYING && m.type != FLOW_CTL_BYE) {
         i->state = SRV_INST_DEPLOYED;
-        srv_inst_catch_up(s, i);
-        srv_stream_refresh(s, i->app->stream);
+        if (s->control_ops)
+            s->control_ops->hello(s->control_ud, i);
     }
 }
 

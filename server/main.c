@@ -489,6 +489,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "flowd: %s\n", err);
         return 1;
     }
+    srv_api_attach(s);
+    srv_deployer_attach(s);
     if (srv_control_start(s, err, sizeof err)) {
         fprintf(stderr, "flowd: %s\n", err);
         return 1;
@@ -546,6 +548,7 @@ int main(int argc, char **argv)
     srv_http_close(s->http);
     uv_run(s->loop, UV_RUN_DEFAULT);
     srv_http_free(&s->http);
+    srv_api_detach(s);
     srv_streams_free_all(s);
     srv_analytics_destroy(&s->an);
     srv_keys_stop(s);

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "status.h"
 #include "store.h"
+#include "util.h"
 
 #define SRV_NAME_MAX     48
 #define SRV_EP_MAX       256
@@ -50,18 +51,20 @@ typedef struct srv_config {
     char data_dir[PATH_MAX];
     char token[256];
     bool auth_none;         /* --auth=none: no token at all */
-    const char *token_from; /* "--token", "FLOW_TOKEN" or "file" */
+    const char *token_from; /* "--token", "FLOW_TOKEN" or "file" (static) */
     /* DATA_DIR/token when token_from is "file". */
     char token_file[PATH_MAX + 16];
     char dashboard_dir[PATH_MAX];
     char uplot_dir[PATH_MAX];
+    /* --load, --deploy and --apps-dir as given (borrowed from argv). */
     const char *load[32];
     int nload;
     const char *deploy[32];
     int ndeploy;
-    const char *apps_dir[32]; /* --apps-dir, as given */
+    const char *apps_dir[32];
     int napps_dir;
-    /* --allow-path, as given and made absolute (see paths.c). */
+    /* --allow-path, as given (borrowed from argv) and made absolute;
+     * allow_ptr[k] points into allow[k] (see paths.c). */
     const char *allow_arg[SRV_ALLOW_MAX];
     char allow[SRV_ALLOW_MAX][PATH_MAX];
     const char *allow_ptr[SRV_ALLOW_MAX];
@@ -83,17 +86,19 @@ typedef enum srv_inst_state {
 
 /* An output group of a named destination's producer instance: the PUSH
  * socket the first apps of one consumer group's streams read (see
- * deployer.c). */
+ * deploy/wiring.c). */
 typedef struct srv_group {
     char group[SRV_NAME_MAX + 16]; /* the consumer group */
     char ep[SRV_EP_MAX];
 } srv_group;
 
 struct srv_inst {
-    srv_dapp *app;
+    srv_dapp *app; /* borrowed: the app that owns it (its host's first app
+                      for a host) */
     int index;
     srv_inst_state state;
-    uv_process_t *proc; /* our child; NULL when none or adopted */
+    void *proc;         /* our child (srv_os_ops.spawn's); NULL when none or
+                           adopted */
     int pid;            /* 0 when no process */
     bool adopted;       /* survived a flowd restart: not our child */
     bool removing;      /* scaled away: freed once stopped */
@@ -129,21 +134,23 @@ struct srv_inst {
         uint64_t events, errors;
     } win[SRV_ERR_WINDOW_S + 1];
     int win_n;
-    uv_timer_t *timer; /* backoff, then SIGKILL timeout */
+    uv_timer_t *timer; /* backoff, then SIGKILL timeout (owned: closed, and
+                          the instance freed, by srv_dep_inst_release) */
     int64_t stop_deadline_ms;
 };
 
 struct srv_dapp {
-    srv_stream *stream;
+    srv_stream *stream; /* borrowed: the stream that owns it */
     int pos;
     char label[SRV_NAME_MAX + 16];
     char name[SRV_NAME_MAX + 16];
     char type[16];
     char uri[PATH_MAX];
-    char **opts; /* "--key=value", one argv element each */
+    char **opts; /* "--key=value", one argv element each (owned, as is each
+                    element) */
     int nopts;
     int count;
-    srv_inst **inst;
+    srv_inst **inst; /* owned, as is each instance */
     int ninst;
     int max_restarts, restart_window_s, stop_timeout_ms;
     bool tcp;
@@ -151,57 +158,110 @@ struct srv_dapp {
     int error_threshold; /* deployer.<label>.errorThreshold, percent */
 };
 
-/* A deferred HTTP request waiting for a stream's processes to be gone. */
-typedef struct srv_waiter {
-    srv_req *req;
-    int kind; /* what to answer: WAIT_* in streams.c */
-    struct srv_waiter *next;
-} srv_waiter;
+/* What the deployment layer reports to the layer above it, which
+ * registers the table in srv.deployer_ops (the REST layer: see
+ * srv_api_attach). Every srv_stream passed is borrowed. */
+typedef struct srv_deployer_ops {
+    /* st's status or instances may have changed. */
+    void (*changed)(void *ud, srv_stream *st);
+    /* Every process of st's deployment is gone and the deployment is
+     * freed. The callee may delete st (srv_stream_delete): the deployer
+     * touches st no more after this call. */
+    void (*undeployed)(void *ud, srv_stream *st);
+} srv_deployer_ops;
 
+/* What the control endpoint (control.c) reports to the deployment layer,
+ * which registers the table in srv.control_ops (srv_deployer_attach).
+ * Every srv_inst passed is borrowed. */
+typedef struct srv_control_ops {
+    /* i said hello: it is deployed now and may connect to inputs. */
+    void (*hello)(void *ud, srv_inst *i);
+    /* What i reports changed what its stream shows (it speaks again
+     * after being stale). */
+    void (*changed)(void *ud, srv_inst *i);
+} srv_control_ops;
+
+/* Where the deployment layer meets the operating system. The default,
+ * srv_os_posix (deploy/os.c), spawns with libuv and reads /proc; a test
+ * puts its own in srv.os to drive the deployer without a process. Every
+ * pointer passed is borrowed. */
+typedef struct srv_os_ops {
+    /* Starts file with argv and envp (NULL-terminated), stdout and stderr
+     * to log_fd (-1: none; the caller closes it), for instance i. On
+     * success returns 0 with *pid and *proc set: proc is the ops' own
+     * until they report its exit with srv_deployer_exited, or until
+     * detach. Else a negative libuv error code. */
+    int (*spawn)(void *ud, srv_inst *i, const char *file, char **argv,
+                 char **envp, int log_fd, void **proc, int *pid);
+    /* Sends sig to an instance's process: proc when it is flowd's child,
+     * else (adopted, proc NULL) pid. */
+    void (*kill)(void *ud, void *proc, int pid, int sig);
+    /* Its instance is freed: proc's exit is reported no more. */
+    void (*detach)(void *ud, void *proc);
+    /* The start time of process pid (/proc starttime, against pid
+     * reuse), or 0 when no such process runs. */
+    uint64_t (*start_ticks)(void *ud, int pid);
+    /* Wall clock in milliseconds. */
+    int64_t (*now_ms)(void *ud);
+    /* A loopback TCP port free now, or -1 with errno set. */
+    int (*free_tcp_port)(void *ud);
+    /* Is the port of loopback tcp:// endpoint ep free to bind (true for
+     * an endpoint of another kind)? */
+    bool (*tcp_free)(void *ud, const char *ep);
+} srv_os_ops;
+
+/* libuv and POSIX: the operating system itself (deploy/os.c). */
+extern const srv_os_ops srv_os_posix;
+
+struct srv_waiter;
+
+/* A stream: owned by s->streams; freed by model.c's stream_free once its
+ * deployment (apps, host, tap) is gone (srv_dep_teardown_apps,
+ * srv_tap_close). */
 struct srv_stream {
-    srv *s;
+    srv *s; /* borrowed */
     char name[SRV_NAME_MAX + 16];
-    char *dsl;
-    char *description;
+    char *dsl;         /* owned */
+    char *description; /* owned */
     int64_t created_ms;
-    dsl_stream *ast;
+    dsl_stream *ast; /* owned */
     bool deployed;
-    json_t *props;
+    json_t *props; /* owned reference; NULL when never deployed */
     int64_t deployed_ms;
     bool single;
-    srv_dapp *apps;
+    srv_dapp *apps; /* owned: the deployment's apps (deploy/) */
     size_t napps;
     srv_status status;
     char status_desc[512];
     bool pushed;
     srv_status pushed_status;
     char pushed_desc[512];
-    srv_waiter *waiters;
     bool restoring; /* deployment restored at start, not settled yet */
-    srv_tap *tap;   /* when the stream reads a tap */
-    srv_inst *host; /* deployer.packaging=single: the one process */
+    srv_tap *tap;   /* when the stream reads a tap (owned: srv_tap_close) */
+    srv_inst *host; /* deployer.packaging=single: the one process (owned) */
     int stop_pos;   /* undeploy: apps before this position were signalled */
     int64_t stop_deadline_ms; /* undeploy: SIGKILL for what is left */
     /* The deployment's CURVE key pair (Z85; empty when not deployed):
      * its instances present it when they connect over tcp://. */
     char curve_public[FLOW_CURVE_Z85];
     char curve_secret[FLOW_CURVE_Z85];
-    srv_stream *next;
+    srv_stream *next; /* the next in s->streams (borrowed link) */
 };
 
 struct srv {
-    uv_loop_t *loop;
+    uv_loop_t *loop; /* borrowed: main.c's */
     srv_config cfg;
     srv_store store;
-    dsl_registry *reg;
-    json_t *app_uris;    /* "type/name" -> {"uri","builtin","describe"} */
-    srv_stream *streams; /* sorted by name */
-    srv_analytics *an;
-    srv_http *http;
-    void *zctx;
-    flow_curve *curve; /* owned: flowd's own keys (keys.c) */
-    void *ctl_sock;
-    struct flow_zwatch *ctl_watch;
+    dsl_registry *reg; /* owned */
+    /* "type/name" -> {"uri","builtin","describe"} (owned reference). */
+    json_t *app_uris;
+    srv_stream *streams;           /* sorted by name (owned list) */
+    srv_analytics *an;             /* owned */
+    srv_http *http;                /* owned */
+    void *zctx;                    /* owned: the ZeroMQ context */
+    flow_curve *curve;             /* owned: flowd's own keys (keys.c) */
+    void *ctl_sock;                /* owned (control.c) */
+    struct flow_zwatch *ctl_watch; /* owned (control.c) */
     char ctl_endpoint[SRV_EP_MAX];
     char host_uri[PATH_MAX]; /* flow-host, for single packaging */
     uv_timer_t tick;
@@ -216,6 +276,20 @@ struct srv {
     /* The allowed app directories, resolved (owned). */
     char *apps_dirs[SRV_APPS_DIRS_MAX];
     size_t napps_dirs;
+    /* Registered by the layer above the deployer (borrowed table and
+     * ud); zeroed: nothing is told. */
+    const srv_deployer_ops *deployer_ops;
+    void *deployer_ud;
+    /* The deployment layer's operating system (borrowed table and ud;
+     * srv_deployer_attach sets srv_os_posix when NULL). */
+    const srv_os_ops *os;
+    void *os_ud;
+    /* Registered by the deployment layer (borrowed table and ud). */
+    const srv_control_ops *control_ops;
+    void *control_ud;
+    /* The REST layer's requests waiting for an undeploy, each naming its
+     * stream (owned by streams.c; freed by srv_api_detach). */
+    struct srv_waiter *waiters;
 };
 
 /*
@@ -241,20 +315,6 @@ int srv_keys_write_inst(srv *s, const srv_inst *i, char *path, size_t len);
 void srv_keys_refresh(srv *s);
 void srv_keys_stop(srv *s);
 
-/* snprintf that reports truncation: returns 0, or -1 when buf was too
- * small (buf then holds a truncated string). */
-int srv_fmt(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Wall clock in milliseconds. */
-int64_t srv_now_ms(void);
-
-/* ISO-8601 UTC of an epoch second. */
-void srv_iso(int64_t sec, char *buf, size_t len);
-
-/* Is name a legal stream or app name? */
-bool srv_name_ok(const char *name);
-
 /* Streams. */
 srv_stream *srv_stream_find(srv *s, const char *name);
 /* The consumer group of a stream that starts with a destination (`:d
@@ -267,11 +327,14 @@ srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
 /* Frees every stream in memory (at exit, after srv_deployer_free_all and
  * once the loop has closed their handles); the store is left alone. */
 void srv_streams_free_all(srv *s);
-/* Removes a stream that runs nothing from memory and the store. */
+/* Removes a stream that runs nothing from memory and the store, and
+ * frees it (st is owned by s->streams; it is gone after the call). */
 void srv_stream_delete(srv *s, srv_stream *st);
-/* Answers a request that waited for an undeploy; returns true when the
- * stream is to be deleted afterwards. */
-bool srv_api_undeployed(srv *s, srv_stream *st, srv_req *r, int kind);
+/* Registers the REST layer's srv_deployer_ops in s (streams.c). */
+void srv_api_attach(srv *s);
+/* Frees the requests still waiting for an undeploy (at exit, once the
+ * HTTP server, which owned the requests, is gone). */
+void srv_api_detach(srv *s);
 json_t *srv_stream_json(srv *s, srv_stream *st);
 json_t *srv_deployment_json(srv *s, srv_stream *st);
 json_t *srv_app_status_json(srv *s, srv_dapp *a);
@@ -335,9 +398,15 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen);
  * caller changes nothing either. */
 int srv_forget_deployment(srv *s, srv_stream *st, bool definition);
 /* Starts undeploying (in memory and processes: srv_forget_deployment
- * first); answers waiter (may be NULL) when all are gone. Returns true
- * when already nothing runs. */
-bool srv_undeploy(srv *s, srv_stream *st, srv_req *waiter, int kind);
+ * first); srv_deployer_ops.undeployed is called once all are gone.
+ * Returns true when already nothing runs (undeployed was called). */
+bool srv_undeploy(srv *s, srv_stream *st);
+/* Registers the deployer's srv_control_ops in s (before the control
+ * endpoint starts), and srv_os_posix when s->os is NULL. */
+void srv_deployer_attach(srv *s);
+/* Instance i's process (started by s->os->spawn) ended: exit status
+ * status, or killed by signal sig (0: none). Called by the os ops. */
+void srv_deployer_exited(srv *s, srv_inst *i, int64_t status, int sig);
 /* Runs count instances of a. Returns 0, or a negative SRV_E* code with err
  * set: -SRV_EINVAL (count out of range), -SRV_EUNRUNNABLE (single
  * packaging), the store's code (nothing changed), -SRV_ENOMEM, or
@@ -359,7 +428,9 @@ void srv_deployer_stop_all(srv *s);
  * the processes are gone). */
 void srv_deployer_free_all(srv *s);
 bool srv_deployer_idle(srv *s);
-void srv_stream_refresh(srv *s, srv_stream *st);
+/* Derives st's status from its instances and reports it upward
+ * (srv_deployer_ops.changed). */
+void srv_deployer_refresh(srv *s, srv_stream *st);
 srv_dapp *srv_stream_app(srv_stream *st, const char *label);
 void srv_inst_id(const srv_inst *i, char *buf, size_t len);
 /* After an instance's hello: connects it to inputs that appeared since

@@ -25,7 +25,7 @@ typedef enum srv_status {
  * Of the deployed instances, stale ones stopped reporting metrics:
  * stale_index is the first of them and stale_s how long it has been
  * silent. window_events and window_errors are summed over the instances
- * for the last seconds (see deployer.c); the app is degraded when errors
+ * for the last seconds (see deploy/instance.c); the app is degraded when errors
  * are over error_threshold percent of events. last_error (borrowed, may
  * be NULL) is the latest error an instance reported. */
 typedef struct srv_app_counts {

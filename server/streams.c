@@ -9,110 +9,6 @@
 #include "props.h"
 #include "server.h"
 
-srv_stream *srv_stream_find(srv *s, const char *name)
-{
-    for (srv_stream *st = s->streams; st; st = st->next)
-        if (strcmp(st->name, name) == 0)
-            return st;
-    return NULL;
-}
-
-static void stream_free(srv_stream *st)
-{
-    free(st->dsl);
-    free(st->description);
-    dsl_stream_destroy(&st->ast);
-    json_decref(st->props);
-    free(st);
-}
-
-srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
-                           const char *desc, int64_t created, char *err,
-                           size_t errlen)
-{
-    dsl_errors errs = { 0 };
-    dsl_stream *ast = NULL;
-
-    int prc = dsl_parse_stream(dsl, strlen(dsl), &ast, &errs);
-    if (prc) {
-        snprintf(err, errlen, "%s",
-                 prc == DSL_ENOMEM ? "out of memory"
-                 : errs.n          ? errs.v[0].message
-                                   : "does not parse");
-        dsl_errors_fini(&errs);
-        return NULL;
-    }
-    dsl_errors_fini(&errs);
-    /* The checker finds taps by the names of known streams. */
-    if (!ast->name)
-        ast->name = strdup(name);
-    srv_stream *st = calloc(1, sizeof *st);
-    if (!st) {
-        dsl_stream_destroy(&ast);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    st->s = s;
-    snprintf(st->name, sizeof st->name, "%s", name);
-    st->dsl = strdup(dsl);
-    st->description = strdup(desc ? desc : "");
-    st->created_ms = created;
-    st->ast = ast;
-    st->status = SRV_UNDEPLOYED;
-    snprintf(st->status_desc, sizeof st->status_desc,
-             "the stream is not deployed");
-    srv_stream **pp = &s->streams;
-    while (*pp && strcmp((*pp)->name, name) < 0)
-        pp = &(*pp)->next;
-    st->next = *pp;
-    *pp = st;
-    return st;
-}
-
-const char *srv_stream_group(const srv_stream *st)
-{
-    const dsl_destination *d = st->ast ? st->ast->source : NULL;
-    const char *group = NULL;
-
-    if (!d)
-        return NULL;
-    /* The last --group wins, as for app options. */
-    for (size_t k = 0; k < d->n_options; k++)
-        if (strcmp(d->options[k].key, "group") == 0)
-            group = d->options[k].value;
-    return group ? group : st->name;
-}
-
-void srv_stream_delete(srv *s, srv_stream *st)
-{
-    srv_store_exec(&s->store, "DELETE FROM streams WHERE name=?", "s",
-                   st->name);
-    for (srv_stream **pp = &s->streams; *pp; pp = &(*pp)->next) {
-        if (*pp == st) {
-            *pp = st->next;
-            break;
-        }
-    }
-    srv_events_deleted(s, st->name);
-    stream_free(st);
-    srv_ready_update(s);
-}
-
-void srv_streams_free_all(srv *s)
-{
-    while (s->streams) {
-        srv_stream *st = s->streams;
-        s->streams = st->next;
-        /* Requests still waiting went with the HTTP server. */
-        for (srv_waiter *w = st->waiters, *n; w; w = n) {
-            n = w->next;
-            free(w);
-        }
-        st->waiters = NULL;
-        stream_free(st);
-    }
-}
-
 static json_t *options_json(const dsl_option *o, size_t n)
 {
     json_t *obj = json_object();
@@ -544,14 +440,90 @@ void api_definitions_get(srv *s, srv_req *r)
 
 enum { WAIT_UNDEPLOY = 1, WAIT_DESTROY = 2 };
 
-bool srv_api_undeployed(srv *s, srv_stream *st, srv_req *r, int kind)
+/* A deferred HTTP request waiting for a stream's processes to be gone. */
+typedef struct srv_waiter {
+    char stream[SRV_NAME_MAX + 16]; /* the stream it waits for */
+    srv_req *req;                   /* borrowed: the HTTP server owns it */
+    int kind;                       /* WAIT_UNDEPLOY or WAIT_DESTROY */
+    struct srv_waiter *next;        /* owned */
+} srv_waiter;
+
+/* Holds r (deferred) until st is undeployed; answers 500 at once when it
+ * cannot be held (the undeploy goes on). */
+static void wait_undeployed(srv *s, srv_stream *st, srv_req *r, int kind)
 {
-    if (kind == WAIT_DESTROY) {
-        srv_req_json(r, 200, srv_stream_json(s, st));
-        return true;
+    srv_waiter *w = calloc(1, sizeof *w);
+
+    if (!w) {
+        srv_req_error(r, 500, NULL,
+                      "out of memory: '%s' is undeployed, but this request "
+                      "cannot wait for its processes to end",
+                      st->name);
+        return;
     }
-    srv_req_json(r, 200, srv_deployment_json(s, st));
-    return false;
+    snprintf(w->stream, sizeof w->stream, "%s", st->name);
+    w->req = r;
+    w->kind = kind;
+    w->next = s->waiters;
+    s->waiters = w;
+    srv_req_defer(r);
+}
+
+/* srv_deployer_ops.undeployed: answers the requests that waited for st,
+ * then deletes st when one of them destroys it. */
+static void on_undeployed(void *ud, srv_stream *st)
+{
+    srv *s = ud;
+    bool destroy = false;
+
+    for (srv_waiter **pp = &s->waiters; *pp;) {
+        srv_waiter *w = *pp;
+        if (strcmp(w->stream, st->name)) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        if (w->kind == WAIT_DESTROY) {
+            srv_req_json(w->req, 200, srv_stream_json(s, st));
+            destroy = true;
+        } else {
+            srv_req_json(w->req, 200, srv_deployment_json(s, st));
+        }
+        free(w);
+    }
+    if (destroy) {
+        char name[sizeof st->name];
+        snprintf(name, sizeof name, "%s", st->name);
+        srv_stream_delete(s, st);
+        srv_events_deleted(s, name);
+        srv_ready_update(s);
+    }
+}
+
+/* srv_deployer_ops.changed: pushes st's status to the event clients. */
+static void on_changed(void *ud, srv_stream *st)
+{
+    srv_events_status(ud, st);
+}
+
+static const srv_deployer_ops api_deployer_ops = {
+    .changed = on_changed,
+    .undeployed = on_undeployed,
+};
+
+void srv_api_attach(srv *s)
+{
+    s->deployer_ops = &api_deployer_ops;
+    s->deployer_ud = s;
+}
+
+void srv_api_detach(srv *s)
+{
+    while (s->waiters) {
+        srv_waiter *w = s->waiters;
+        s->waiters = w->next;
+        free(w);
+    }
 }
 
 /* Answers a request whose change the store refused: nothing changed. */
@@ -576,7 +548,8 @@ void api_definitions_delete(srv *s, srv_req *r)
         store_refused(s, r, "destroy stream", st->name);
         return;
     }
-    srv_undeploy(s, st, r, WAIT_DESTROY);
+    wait_undeployed(s, st, r, WAIT_DESTROY);
+    srv_undeploy(s, st);
 }
 
 void api_deployments_get(srv *s, srv_req *r)
@@ -595,7 +568,8 @@ void api_deployments_delete(srv *s, srv_req *r)
         store_refused(s, r, "undeploy stream", st->name);
         return;
     }
-    srv_undeploy(s, st, r, WAIT_UNDEPLOY);
+    wait_undeployed(s, st, r, WAIT_UNDEPLOY);
+    srv_undeploy(s, st);
 }
 
 void api_deployments_create(srv *s, srv_req *r)

@@ -12,22 +12,6 @@
 #include "analytics.h"
 #include "store.h"
 
-/* analytics.c's clock and dates, which flowd has in api.c. */
-int64_t srv_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void srv_iso(int64_t sec, char *buf, size_t len)
-{
-    time_t t = (time_t)sec;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static char dir[64];
 static srv_store st;
 

@@ -1,0 +1,185 @@
+/* The deployment layer's private header (server/deploy/): what its files
+ * share. Above the model (streams, instances, control, keys, taps) and
+ * below the REST layer, which it reports to only through
+ * srv_deployer_ops.
+ *
+ * Ownership, for every function below: the srv, srv_stream, srv_dapp and
+ * srv_inst pointers passed are borrowed. A stream owns its apps
+ * (srv_stream.apps, freed by srv_dep_teardown_apps) and its host; an app
+ * owns its instances (srv_dapp.inst); an instance is made by
+ * srv_dep_inst_new and freed by srv_dep_inst_release (or
+ * srv_dep_remove_inst, which also takes it out of its app), after its
+ * timer handle has closed. Strings passed are borrowed; buffers written
+ * (buf, list, dir, err) are the caller's, of the size given. */
+#ifndef SRV_DEPLOY_H
+#define SRV_DEPLOY_H
+
+#include "props.h"
+#include "server.h"
+
+#define LOG_CAP        (1024 * 1024)
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define STABLE_MS      10000
+
+struct connect_ud {
+    const char *type;
+    srv_inst *producer;
+};
+
+/* os.c: every use of the operating system goes through s->os. */
+
+/* The deployer's clock (s->os). */
+static inline int64_t srv_dep_now(const srv *s)
+{
+    return s->os->now_ms(s->os_ud);
+}
+/* /proc/<pid>/stat field 22: the start time in clock ticks since boot,
+ * or 0 when pid runs no more (srv_os_posix's start_ticks, and
+ * kill_untracked's scan of the real /proc). */
+uint64_t srv_dep_proc_start_ticks(int pid);
+/* Is pid still the process started at ticks (s->os)? */
+bool srv_dep_pid_matches(const srv *s, int pid, uint64_t ticks);
+/* Sends sig to i's process (s->os): flowd's child, or an adopted pid. */
+void srv_dep_kill(const srv *s, const srv_inst *i, int sig);
+/* The instance directory process pid was started with, when it is one of
+ * this data directory's (FLOW_INSTANCE_DIR=DATA/run/ID in its
+ * environment): copies ID to id. */
+bool srv_dep_instance_of(srv *s, int pid, char *id, size_t len);
+
+/* instance.c */
+/* Adds i's cumulative events and errors of this tick to its error
+ * window (srv_inst_window). */
+void srv_dep_window_sample(srv_inst *i);
+/* The path of i's log, DATA/logs/STREAM.LABEL-N.log, into buf. */
+void srv_dep_log_path(srv *s, const srv_inst *i, char *buf, size_t len);
+/* The exit status an instance that is not flowd's child recorded in its
+ * directory: 0 or more, or -1 when it recorded none (it was killed, or
+ * never told where). Only a record of pid counts. */
+int64_t srv_dep_recorded_exit(srv *s, const srv_inst *i, int pid);
+/* Makes instance i's directory (its path in dir, empty when too long) and
+ * removes a recorded exit of an earlier process, so that what is found
+ * there later is the new process's. Returns 0, or -1 (errno). */
+int srv_dep_prepare_inst_dir(srv *s, const srv_inst *i, char *dir, size_t len);
+/* The label an instance is stored under (the host has its own). */
+const char *srv_dep_store_label(const srv_inst *i);
+/* Mirrors the host process of a single-packaged stream onto its apps'
+ * instances. */
+void srv_dep_sync_hosted(srv_stream *st);
+/* A host is recorded with a row of its own and one per hosted app, which
+ * holds that app's endpoints. When the store cannot be written, i is
+ * marked row_stale and srv_deployer_tick writes it again until it can. */
+void srv_dep_save_inst(srv *s, srv_inst *i);
+/* Forgets i's record; marks it row_stale when the store cannot be
+ * written, like srv_dep_save_inst. */
+void srv_dep_forget_inst(srv *s, srv_inst *i);
+/* Writes again the record of an instance whose last write failed: its
+ * process, or that it completed, or, when it failed, no row. */
+void srv_dep_sync_row(srv *s, srv_inst *i);
+/* Frees i (owned by its app, or its stream's host) once its timer handle
+ * has closed; i must not be used after the call. */
+void srv_dep_inst_release(srv_inst *i);
+/* A new instance of app a (borrowed; a owns the result once it is put in
+ * a->inst), deploying, with its timer on s->loop; NULL when out of
+ * memory. */
+srv_inst *srv_dep_inst_new(srv *s, srv_dapp *a, int index);
+/* Does any instance (or the host) of st still have a process? */
+bool srv_dep_stream_has_processes(const srv_stream *st);
+/* Forgets scaled-away instance i in the store, takes it out of its app's
+ * array and frees it (srv_dep_inst_release). */
+void srv_dep_remove_inst(srv *s, srv_inst *i);
+
+/* wiring.c */
+/* Does app a write to a named destination (`... > :dest`)? Its instances
+ * then have no shared output but one output group per consumer group. */
+bool srv_dep_feeds_destination(const srv_dapp *a);
+/* Allocates the output (and tap) endpoint of an instance; -1 with errno
+ * set when it needs a TCP port and none is free. */
+int srv_dep_alloc_endpoints(srv *s, srv_inst *i);
+/* Records producer instance u's group g, which a flowd adopting u (or
+ * starting it again) takes back. The row's consumer is the group's name.
+ * When the store cannot be written, u is marked row_stale: srv_dep_sync_row
+ * writes its groups again with its row. */
+void srv_dep_save_group(srv *s, srv_inst *u, const srv_group *g);
+/* Forgets the record of u's group c, or of every group of u when c is
+ * NULL. */
+void srv_dep_forget_group_rows(srv *s, const srv_inst *u, const char *c);
+/* Takes back the output groups recorded for producer instance u (adopted,
+ * or started again after a flowd restart), so that it and its consumers
+ * meet on the endpoints they already have. */
+void srv_dep_take_groups(srv *s, srv_inst *u);
+/* Writes into list (len bytes) the comma-separated endpoints app a reads:
+ * the previous app's outputs, or the producers' of its source destination.
+ * With recorded_only, only output groups taken back from the store count
+ * and none is made (while flowd works out what adopted instances read). */
+void srv_dep_collect_inputs(srv *s, const srv_dapp *a, bool recorded_only,
+                            char *list, size_t len);
+/* The apps fed by a's outputs. */
+void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
+                               void (*fn)(srv *s, srv_dapp *c, void *ud),
+                               void *ud);
+/* Tells consumer app c's instances that what producer gives it to read
+ * comes or goes. */
+void srv_dep_send_connect(srv *s, srv_dapp *c, void *ud);
+/* Consumer stream c comes (connect) or goes (disconnect): the producers of
+ * its source destination add or remove the output group of its consumer
+ * group, which goes only with the group's last deployed stream. */
+void srv_dep_producers_groups(srv *s, srv_stream *c, bool connect);
+/* Removes the socket file of an ipc:// endpoint (others: nothing). */
+void srv_dep_unlink_ipc(const char *ep);
+/* Instance i is about to be started on the endpoints it had (a restart,
+ * or after a flowd restart): a tcp:// port taken by another process
+ * meanwhile is replaced by a free one, and the consumers of an output or
+ * group that moved are told (now, or at their hello when they have not
+ * said it yet; see srv_inst_catch_up). */
+void srv_dep_move_taken(srv *s, srv_inst *i);
+/* Tells the consumers of app a that its instances from index from on
+ * have an output to read ("connect"). */
+void srv_dep_notify_new_outputs(srv *s, srv_dapp *a, int from);
+
+/* spawn.c */
+
+/* Starts i's process through s->os (i's host process for a
+ * single-packaged stream), after its keys, its endpoints and the path
+ * rules; a start that fails is an exit with status 127 (srv_dep_inst_gone). */
+void srv_dep_spawn_inst(srv *s, srv_inst *i);
+
+/* supervise.c */
+
+/* i's process is gone (exit status, or killed by sig, or noticed by
+ * polling): removes a scaled-away i, moves an undeploy on, or restarts
+ * i with backoff, or fails it after maxRestarts within the window. i may
+ * be freed by the call. */
+void srv_dep_inst_gone(srv *s, srv_inst *i, int64_t status, int sig);
+/* SIGTERM to i's process, and SIGKILL at its stop deadline (the earlier
+ * of its own stopTimeout and its undeploying stream's). */
+void srv_dep_stop_inst(srv_inst *i);
+
+/* deploy.c */
+/* Every process of st's deployment is gone: frees the deployment and
+ * reports srv_deployer_ops.undeployed (after which st may be gone). */
+void srv_dep_finish_undeploy(srv *s, srv_stream *st);
+/* Builds st's apps (owned by st) from its parsed definition and props
+ * (borrowed); on failure -1, or 400 for a path option the rules refuse,
+ * with err set; the caller then frees what was built with
+ * srv_dep_teardown_apps. */
+int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
+                       size_t errlen);
+/* deployer.packaging=single: one flow-host process runs every app; the
+ * apps talk over inproc:// inside it, so only the stream's end keeps its
+ * output endpoint. Every app keeps its own tap endpoint (ipc:// or tcp://
+ * as for its own process), so taps see a hosted app like any other. */
+int srv_dep_setup_single(srv *s, srv_stream *st, char *err, size_t errlen);
+/* The one place a deployment's memory is freed: st's apps, their options
+ * and instances, and its host. */
+void srv_dep_teardown_apps(srv_stream *st);
+/*
+ * An undeploy stops a stream from its source down: each app gets SIGTERM
+ * once every app before it has exited, so what a producer still holds
+ * when it stops reaches a consumer that is still reading, and no producer
+ * waits out its linger on a consumer that stopped first. SIGKILL comes for
+ * whatever is left when the stream's stop time is up.
+ */
+void srv_dep_undeploy_next(srv_stream *st);
+
+#endif

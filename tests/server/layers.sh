@@ -1,0 +1,70 @@
+#!/bin/sh
+# Checks that server/ calls run one way: no object file of flowd uses a
+# srv_ function defined in a layer above its own, and no file below the
+# REST layer includes api.h. Arguments: the server source directory, then
+# the directories holding flowd's object files (*.c.o; meson names the
+# object of server/deploy/x.c deploy_x.c.o).
+#
+# The layers, top to bottom (a file not listed fails the check, so a new
+# file must be placed):
+#   4 rest:    HTTP routes, JSON, server-sent events, start-up
+#   3 deploy:  deploy/: deploy, undeploy, scale, restore, wiring,
+#              supervision, the operating system
+#   2 model:   streams, registry, analytics, taps, control channel, keys
+#   1 bottom:  store, HTTP glue, properties, router, status, utilities
+set -u
+src=$1
+shift
+
+layer_of() {
+    case $1 in
+    main.c | api.c | streams.c | metrics.c | events.c | static.c | auth.c | load.c)
+        echo 4 ;;
+    deploy_*.c)
+        echo 3 ;;
+    model.c | registry.c | analytics.c | tap.c | control.c | keys.c | paths.c)
+        echo 2 ;;
+    store.c | error.c | http.c | httpparse.c | props.c | router.c | status.c | util.c | \
+        apppath.c)
+        echo 1 ;;
+    *) echo 0 ;;
+    esac
+}
+
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+for dir in "$@"; do
+    for o in "$dir"/*.c.o; do
+        f=$(basename "$o" .o)
+        if [ "$(layer_of "$f")" = 0 ]; then
+            echo "layers: $f is in no layer; add it to tests/server/layers.sh"
+            fail=1
+        fi
+        nm -g --defined-only "$o" | awk -v f="$f" '$3 ~ /^srv_/ {print $3, f}' \
+            >>"$tmp/defs"
+        nm -u "$o" | awk -v f="$f" '$2 ~ /^srv_/ {print f, $2}' >>"$tmp/uses"
+    done
+done
+[ -s "$tmp/defs" ] || { echo "layers: no object files in $*"; exit 1; }
+while read -r user sym; do
+    def=$(awk -v s="$sym" '$1 == s {print $2; exit}' "$tmp/defs")
+    [ -n "$def" ] || continue
+    lu=$(layer_of "$user")
+    ld=$(layer_of "$def")
+    if [ "$ld" -gt "$lu" ]; then
+        echo "layers: $user (layer $lu) calls $sym of $def (layer $ld)"
+        fail=1
+    fi
+done <"$tmp/uses"
+for c in "$src"/*.[ch] "$src"/*/*.[ch]; do
+    [ -f "$c" ] || continue
+    f=$(echo "${c#"$src"/}" | tr / _)
+    f=${f%.*}.c
+    if [ "$(layer_of "$f")" -gt 0 ] && [ "$(layer_of "$f")" -lt 4 ] && grep -q '#include "api.h"' "$c"; then
+        echo "layers: ${c#"$src"/} includes api.h, the REST layer's header"
+        fail=1
+    fi
+done
+[ "$fail" = 0 ] && echo "layers: every call runs down"
+exit $fail
