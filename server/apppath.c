@@ -1,4 +1,5 @@
 #include "apppath.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -6,17 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int srv_apppath_from_uri(const char *uri, char *out, size_t outlen, char *err,
                          size_t errlen)
@@ -49,7 +39,7 @@ int srv_apppath_from_uri(const char *uri, char *out, size_t outlen, char *err,
     for (; *p; p++) {
         char c = *p;
         if (c == '%' && file) {
-            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+            int hi = srv_hexval(p[1]), lo = hi < 0 ? -1 : srv_hexval(p[2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 snprintf(err, errlen,
                          "'%s' has a bad %%-escape: use %%XX with two hex "

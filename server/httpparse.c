@@ -1,19 +1,9 @@
 /* The pure pieces of flowd's HTTP/1.1 server; see httpparse.h. */
 #include "httpparse.h"
+#include "util.h"
 
 #include <string.h>
 #include <strings.h>
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static bool tchar(unsigned char c)
 {
@@ -85,8 +75,8 @@ static int request_line(const char *p, size_t n, srv_http_head *h)
     const char *v = sp2 + 1;
     size_t vlen = (size_t)(end - v);
     if (vlen != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' ||
-        hexval((unsigned char)v[5]) < 0 || v[5] > '9' ||
-        hexval((unsigned char)v[7]) < 0 || v[7] > '9')
+        srv_hexval((unsigned char)v[5]) < 0 || v[5] > '9' ||
+        srv_hexval((unsigned char)v[7]) < 0 || v[7] > '9')
         return -SRV_EINVAL;
     if (v[5] != '1')
         return -SRV_EVERSION;
@@ -252,8 +242,8 @@ long srv_form_decode(const char *in, size_t n, char *out)
         } else if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexval((unsigned char)in[i + 1]);
-            int lo = hexval((unsigned char)in[i + 2]);
+            int hi = srv_hexval((unsigned char)in[i + 1]);
+            int lo = srv_hexval((unsigned char)in[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);
@@ -312,8 +302,8 @@ int srv_http_decode_target(const char *t, size_t len, char *path,
         if (c == '%') {
             if (i + 2 >= len)
                 return SRV_TARGET_BAD;
-            int hi = hexval((unsigned char)t[i + 1]);
-            int lo = hexval((unsigned char)t[i + 2]);
+            int hi = srv_hexval((unsigned char)t[i + 1]);
+            int lo = srv_hexval((unsigned char)t[i + 2]);
             if (hi < 0 || lo < 0)
                 return SRV_TARGET_BAD;
             c = (char)(hi << 4 | lo);
@@ -377,7 +367,7 @@ int srv_chunked_feed(srv_chunked *c, const char *in, size_t len, char *out,
         switch (c->state) {
         case S_SIZE:
         case S_SIZE_MORE:
-            h = hexval(ch);
+            h = srv_hexval(ch);
             if (h >= 0) {
                 if (++c->digits > 15)
                     goto bad;

@@ -55,25 +55,6 @@ static int key_pair(srv *s, const char *owner, bool keep,
     return 0;
 }
 
-/* Makes dir a directory of flowd's user with mode 0700 (created if
- * missing); a symlink or someone else's directory is refused. */
-static int private_dir(const char *dir)
-{
-    struct stat st;
-
-    if (mkdir(dir, 0700) && errno != EEXIST)
-        return -1;
-    if (lstat(dir, &st))
-        return -1;
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
-        errno = EPERM;
-        return -1;
-    }
-    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700))
-        return -1;
-    return 0;
-}
-
 /* Does deployed stream c read the named destination that st writes
  * (`st: ... > :d` and `c: :d > ...`; a tap reads through flowd)? */
 static bool reads_from(const srv_stream *c, const srv_stream *st)
@@ -286,7 +267,7 @@ int srv_keys_write_inst(srv *s, const srv_inst *i, char *path, size_t len)
         errno = ENAMETOOLONG;
         return -1;
     }
-    if (private_dir(path))
+    if (srv_private_dir(path))
         return -1;
     strcat(path, "/.flow-keys");
     return write_keys(s, st, path, st->curve_public, st->curve_secret);

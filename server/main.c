@@ -283,29 +283,6 @@ static int mkdir_p(const char *dir)
 }
 
 /*
- * Makes dir (created if missing) a real directory of flowd's user with mode
- * 0700: the ipc:// sockets of flowd and its apps live there, and a peer
- * that cannot enter it cannot connect to them, whatever a socket file's
- * own mode. A symlink or another user's directory is refused (EPERM).
- */
-static int private_dir(const char *dir)
-{
-    struct stat st;
-
-    if (mkdir(dir, 0700) && errno != EEXIST)
-        return -1;
-    if (lstat(dir, &st))
-        return -1;
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
-        errno = EPERM;
-        return -1;
-    }
-    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700))
-        return -1;
-    return 0;
-}
-
-/*
  * One flowd per data directory: an exclusive flock on DIR/flowd.lock,
  * which holds the pid of the flowd that has it. The descriptor is
  * O_CLOEXEC and never closed, so the kernel releases the lock when this
@@ -456,7 +433,7 @@ int main(int argc, char **argv)
                 "every local user%s can read and change every stream\n",
                 s->loopback ? "" : " and everyone who reaches this address");
     srv_fmt(path, sizeof path, "%s/run", s->cfg.data_dir);
-    if (private_dir(path)) {
+    if (srv_private_dir(path)) {
         fprintf(stderr,
                 "flowd: cannot make %s a directory only flowd's user can "
                 "enter (mode 0700): %s; remove it or fix its owner\n",

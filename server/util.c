@@ -1,8 +1,11 @@
 /* flowd's small utilities (util.h): the bottom layer. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <flow/dsl.h>
 
@@ -36,4 +39,32 @@ void srv_iso(int64_t sec, char *buf, size_t len)
 bool srv_name_ok(const char *name)
 {
     return dsl_name_ok(name, strlen(name));
+}
+
+int srv_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int srv_private_dir(const char *dir)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) && errno != EEXIST)
+        return -1;
+    if (lstat(dir, &st))
+        return -1;
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        errno = EPERM;
+        return -1;
+    }
+    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700))
+        return -1;
+    return 0;
 }

@@ -22,4 +22,12 @@ void srv_iso(int64_t sec, char *buf, size_t len);
 /* Is name (borrowed) a legal stream or app name? */
 bool srv_name_ok(const char *name);
 
+/* The value of hex digit c (either case), or -1. */
+int srv_hexval(int c);
+
+/* Makes dir (borrowed) a directory of this process's user with mode 0700,
+ * created if missing: a symlink or another user's directory is refused
+ * (EPERM). Returns 0, or -1 with errno. */
+int srv_private_dir(const char *dir);
+
 #endif
