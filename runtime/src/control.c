@@ -1,12 +1,16 @@
 /*
  * The control protocol of docs/apps.md: one msgpack map per frame with a
  * string key "t". Encoders and the decoder live together so flowd decodes
- * exactly what apps send.
+ * exactly what apps send. The decoder reads with msgpack-c (the control
+ * channel is off the per-event path, docs/wire.md).
  */
 #include <string.h>
 
 #include "flow/control.h"
 #include "flow/error.h"
+#include "flow/mpjson.h"
+
+#include <msgpack.h>
 
 static void put_kv_str(flow_buf *b, const char *k, const char *v)
 {
@@ -163,60 +167,50 @@ int flow_ctl_encode_stop(flow_buf *out)
     return out->err;
 }
 
-static bool key_is(const flow_mp_value *k, const char *s)
+/* A string that is present is never NULL: msgpack-c hands an empty one
+ * over as a null pointer, and a null ptr means "absent" to the callers. */
+static int get_str(const msgpack_object *v, flow_ctl_str *out)
 {
-    return flow_mp_str_eq(k, s);
-}
-
-static int get_str(const flow_mp_value *v, flow_ctl_str *out)
-{
-    if (v->type != FLOW_MP_STR)
+    if (v->type != MSGPACK_OBJECT_STR)
         return -FLOW_EMALFORMED;
-    out->ptr = v->str;
-    out->len = v->len;
+    out->ptr = v->via.str.size ? v->via.str.ptr : "";
+    out->len = v->via.str.size;
     return 0;
 }
 
-static int get_int(const flow_mp_value *v, int64_t *out)
+/* An integer above INT64_MAX reads as INT64_MAX. */
+static int get_int(const msgpack_object *v, int64_t *out)
 {
-    if (v->type != FLOW_MP_INT)
+    if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        *out = v->via.i64;
+    else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        *out = v->via.u64 > INT64_MAX ? INT64_MAX : (int64_t)v->via.u64;
+    else
         return -FLOW_EMALFORMED;
-    *out = v->i;
     return 0;
 }
 
-static int get_uint(const flow_mp_value *v, uint64_t *out)
+static int get_uint(const msgpack_object *v, uint64_t *out)
 {
-    if (v->type != FLOW_MP_INT || v->is_neg)
+    if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return -FLOW_EMALFORMED;
-    *out = v->u;
+    *out = v->via.u64;
     return 0;
 }
 
 /* Reads a cumulative [[bound, count], ...] histogram back into buckets. */
-static int get_hist(const flow_mp_value *v, flow_hist *h)
+static int get_hist(const msgpack_object *v, flow_hist *h)
 {
-    flow_mp_reader r;
-    flow_mp_value a, x;
     uint64_t prev = 0;
-    int rc;
-    if (v->type != FLOW_MP_ARRAY)
+    if (v->type != MSGPACK_OBJECT_ARRAY)
         return -FLOW_EMALFORMED;
     memset(h, 0, sizeof(*h));
-    flow_mp_reader_init(&r, v->raw, v->raw_len);
-    if ((rc = flow_mp_read(&r, &a)))
-        return rc;
-    for (uint32_t i = 0; i < a.len; i++) {
+    for (uint32_t i = 0; i < v->via.array.size; i++) {
+        const msgpack_object *x = &v->via.array.ptr[i];
         uint64_t bound, cum;
-        if ((rc = flow_mp_read(&r, &x)))
-            return rc;
-        if (x.type != FLOW_MP_ARRAY || x.len != 2)
-            return -FLOW_EMALFORMED;
-        if ((rc = flow_mp_read(&r, &x)) || (rc = get_uint(&x, &bound)))
-            return rc ? rc : -FLOW_EMALFORMED;
-        if ((rc = flow_mp_read(&r, &x)) || (rc = get_uint(&x, &cum)))
-            return rc ? rc : -FLOW_EMALFORMED;
-        if (cum < prev)
+        if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size != 2 ||
+            get_uint(&x->via.array.ptr[0], &bound) ||
+            get_uint(&x->via.array.ptr[1], &cum) || cum < prev)
             return -FLOW_EMALFORMED;
         flow_hist_add(h, bound == 0 ? INT64_MAX : (int64_t)bound, cum - prev);
         prev = cum;
@@ -224,7 +218,43 @@ static int get_hist(const flow_mp_value *v, flow_hist *h)
     return 0;
 }
 
-static flow_ctl_type type_of(const flow_mp_value *v)
+/*
+ * Copies a counter's map of string keys to non-negative integers into an
+ * array allocated in zone (the keys keep pointing into the frame). A map
+ * of any other shape is malformed.
+ */
+static int get_pairs(const msgpack_object *v, msgpack_zone *zone,
+                     const flow_ctl_pair **out, uint32_t *n)
+{
+    static const flow_ctl_pair none[1];
+    flow_ctl_pair *p;
+    if (v->type != MSGPACK_OBJECT_MAP)
+        return -FLOW_EMALFORMED;
+    if (v->via.map.size == 0) {
+        *out = none;
+        *n = 0;
+        return 0;
+    }
+    p = msgpack_zone_malloc(zone, v->via.map.size * sizeof(*p));
+    if (!p)
+        return -FLOW_ENOMEM;
+    for (uint32_t i = 0; i < v->via.map.size; i++) {
+        const msgpack_object_kv *kv = &v->via.map.ptr[i];
+        if (get_str(&kv->key, &p[i].key) || get_uint(&kv->val, &p[i].value))
+            return -FLOW_EMALFORMED;
+    }
+    *out = p;
+    *n = v->via.map.size;
+    return 0;
+}
+
+static bool key_is(const msgpack_object *k, const char *s)
+{
+    size_t n = strlen(s);
+    return k->via.str.size == n && memcmp(k->via.str.ptr, s, n) == 0;
+}
+
+static flow_ctl_type type_of(const msgpack_object *v)
 {
     static const struct {
         const char *name;
@@ -236,132 +266,124 @@ static flow_ctl_type type_of(const flow_mp_value *v)
         { "stop", FLOW_CTL_STOP },
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (flow_mp_str_eq(v, types[i].name))
+        if (key_is(v, types[i].name))
             return types[i].type;
     return FLOW_CTL_UNKNOWN;
 }
 
+/* Fills msg from the map m; strings borrow the frame, pairs live in zone. */
+static int decode_map(const msgpack_object *m, msgpack_zone *zone,
+                      flow_ctl_msg *msg)
+{
+    bool have_t = false;
+    int rc = 0;
+
+    if (m->type != MSGPACK_OBJECT_MAP)
+        return -FLOW_EMALFORMED;
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        const msgpack_object *v = &m->via.map.ptr[i].val;
+        if (k->type != MSGPACK_OBJECT_STR)
+            continue;
+        if (key_is(k, "t")) {
+            if (v->type != MSGPACK_OBJECT_STR)
+                return -FLOW_EMALFORMED;
+            msg->type = type_of(v);
+            have_t = true;
+        } else if (key_is(k, "stream"))
+            rc = get_str(v, &msg->stream);
+        else if (key_is(k, "label"))
+            rc = get_str(v, &msg->label);
+        else if (key_is(k, "app"))
+            rc = get_str(v, &msg->app);
+        else if (key_is(k, "role"))
+            rc = get_str(v, &msg->role);
+        else if (key_is(k, "version"))
+            rc = get_str(v, &msg->version);
+        else if (key_is(k, "kind"))
+            rc = get_str(v, &msg->kind);
+        else if (key_is(k, "name"))
+            rc = get_str(v, &msg->name);
+        else if (key_is(k, "port"))
+            rc = get_str(v, &msg->port);
+        else if (key_is(k, "endpoint"))
+            rc = get_str(v, &msg->endpoint);
+        else if (key_is(k, "last_error"))
+            rc = get_str(v, &msg->last_error);
+        else if (key_is(k, "end"))
+            rc = get_str(v, &msg->end);
+        else if (key_is(k, "instance"))
+            rc = get_int(v, &msg->instance);
+        else if (key_is(k, "pid"))
+            rc = get_int(v, &msg->pid);
+        else if (key_is(k, "ts_ms"))
+            rc = get_int(v, &msg->ts_ms);
+        else if (key_is(k, "in"))
+            rc = get_uint(v, &msg->m.in);
+        else if (key_is(k, "out"))
+            rc = get_uint(v, &msg->m.out);
+        else if (key_is(k, "errors"))
+            rc = get_uint(v, &msg->m.errors);
+        else if (key_is(k, "bytes_in"))
+            rc = get_uint(v, &msg->m.bytes_in);
+        else if (key_is(k, "bytes_out"))
+            rc = get_uint(v, &msg->m.bytes_out);
+        else if (key_is(k, "drops"))
+            rc = get_uint(v, &msg->m.drops);
+        else if (key_is(k, "rejected"))
+            rc = get_uint(v, &msg->m.rejected);
+        else if (key_is(k, "dups"))
+            rc = get_uint(v, &msg->m.dups);
+        else if (key_is(k, "inc"))
+            rc = get_uint(v, &msg->inc);
+        else if (key_is(k, "lat_us"))
+            rc = get_hist(v, &msg->m.lat);
+        else if (key_is(k, "e2e_us"))
+            rc = get_hist(v, &msg->m.e2e);
+        else if (key_is(k, "seconds"))
+            rc = get_pairs(v, zone, &msg->seconds, &msg->nseconds);
+        else if (key_is(k, "values"))
+            rc = get_pairs(v, zone, &msg->values, &msg->nvalues);
+        if (rc)
+            return rc;
+    }
+    return have_t ? 0 : -FLOW_EMALFORMED;
+}
+
 int flow_ctl_decode(const void *data, size_t len, flow_ctl_msg *msg)
 {
-    flow_mp_reader r;
-    flow_mp_value m, k, v;
-    bool have_t = false;
+    msgpack_unpacked u;
+    size_t off = 0;
     int rc;
 
     memset(msg, 0, sizeof(*msg));
     if (len > FLOW_CTL_MAX_FRAME)
         return -FLOW_ETOOBIG;
-    if ((rc = flow_mp_validate(data, len)))
-        return rc;
-    flow_mp_reader_init(&r, data, len);
-    if ((rc = flow_mp_read(&r, &m)))
-        return rc;
-    if (m.type != FLOW_MP_MAP)
+    /* Checked before msgpack-c sees the bytes: it allocates a container's
+     * elements from the declared count, whatever the bytes present. */
+    if (!flow_mpjson_fits(data, len))
         return -FLOW_EMALFORMED;
-    for (uint32_t i = 0; i < m.len; i++) {
-        if ((rc = flow_mp_read_object(&r, &k)) ||
-            (rc = flow_mp_read_object(&r, &v)))
-            return rc;
-        if (k.type != FLOW_MP_STR)
-            continue;
-        if (key_is(&k, "t")) {
-            if (v.type != FLOW_MP_STR)
-                return -FLOW_EMALFORMED;
-            msg->type = type_of(&v);
-            have_t = true;
-        } else if (key_is(&k, "stream"))
-            rc = get_str(&v, &msg->stream);
-        else if (key_is(&k, "label"))
-            rc = get_str(&v, &msg->label);
-        else if (key_is(&k, "app"))
-            rc = get_str(&v, &msg->app);
-        else if (key_is(&k, "role"))
-            rc = get_str(&v, &msg->role);
-        else if (key_is(&k, "version"))
-            rc = get_str(&v, &msg->version);
-        else if (key_is(&k, "kind"))
-            rc = get_str(&v, &msg->kind);
-        else if (key_is(&k, "name"))
-            rc = get_str(&v, &msg->name);
-        else if (key_is(&k, "port"))
-            rc = get_str(&v, &msg->port);
-        else if (key_is(&k, "endpoint"))
-            rc = get_str(&v, &msg->endpoint);
-        else if (key_is(&k, "last_error"))
-            rc = get_str(&v, &msg->last_error);
-        else if (key_is(&k, "end"))
-            rc = get_str(&v, &msg->end);
-        else if (key_is(&k, "instance"))
-            rc = get_int(&v, &msg->instance);
-        else if (key_is(&k, "pid"))
-            rc = get_int(&v, &msg->pid);
-        else if (key_is(&k, "ts_ms"))
-            rc = get_int(&v, &msg->ts_ms);
-        else if (key_is(&k, "in"))
-            rc = get_uint(&v, &msg->m.in);
-        else if (key_is(&k, "out"))
-            rc = get_uint(&v, &msg->m.out);
-        else if (key_is(&k, "errors"))
-            rc = get_uint(&v, &msg->m.errors);
-        else if (key_is(&k, "bytes_in"))
-            rc = get_uint(&v, &msg->m.bytes_in);
-        else if (key_is(&k, "bytes_out"))
-            rc = get_uint(&v, &msg->m.bytes_out);
-        else if (key_is(&k, "drops"))
-            rc = get_uint(&v, &msg->m.drops);
-        else if (key_is(&k, "rejected"))
-            rc = get_uint(&v, &msg->m.rejected);
-        else if (key_is(&k, "dups"))
-            rc = get_uint(&v, &msg->m.dups);
-        else if (key_is(&k, "inc"))
-            rc = get_uint(&v, &msg->inc);
-        else if (key_is(&k, "lat_us"))
-            rc = get_hist(&v, &msg->m.lat);
-        else if (key_is(&k, "e2e_us"))
-            rc = get_hist(&v, &msg->m.e2e);
-        else if (key_is(&k, "seconds") || key_is(&k, "values")) {
-            if (v.type != FLOW_MP_MAP)
-                return -FLOW_EMALFORMED;
-            if (key_is(&k, "seconds")) {
-                msg->seconds = v.raw;
-                msg->seconds_len = v.raw_len;
-            } else {
-                msg->values = v.raw;
-                msg->values_len = v.raw_len;
-            }
-        }
-        if (rc)
-            return rc;
+    msgpack_unpacked_init(&u);
+    /* The bytes were checked: a failure here is msgpack-c out of memory. */
+    if (msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != len)
+        rc = -FLOW_ENOMEM;
+    else
+        rc = decode_map(&u.data, u.zone, msg);
+    if (rc) {
+        msgpack_unpacked_destroy(&u);
+        memset(msg, 0, sizeof(*msg));
+        msg->type = FLOW_CTL_UNKNOWN;
+        return rc;
     }
-    if (!have_t)
-        return -FLOW_EMALFORMED;
+    msg->zone = msgpack_unpacked_release_zone(&u);
+    msgpack_unpacked_destroy(&u);
     return 0;
 }
 
-int flow_ctl_next_pair(flow_mp_reader *r, int *remaining, flow_ctl_str *key,
-                       uint64_t *value)
+void flow_ctl_msg_fini(flow_ctl_msg *msg)
 {
-    flow_mp_value v;
-    int rc;
-    if (*remaining < 0) {
-        if ((rc = flow_mp_read(r, &v)))
-            return rc;
-        if (v.type != FLOW_MP_MAP || v.len > INT32_MAX)
-            return -FLOW_EMALFORMED;
-        *remaining = (int)v.len;
-    }
-    if (*remaining == 0)
-        return 0;
-    if ((rc = flow_mp_read(r, &v)))
-        return rc;
-    if (v.type != FLOW_MP_STR)
-        return -FLOW_EMALFORMED;
-    key->ptr = v.str;
-    key->len = v.len;
-    if ((rc = flow_mp_read(r, &v)))
-        return rc;
-    if ((rc = get_uint(&v, value)))
-        return rc;
-    (*remaining)--;
-    return 1;
+    if (msg->zone)
+        msgpack_zone_free(msg->zone);
+    msg->zone = NULL;
 }

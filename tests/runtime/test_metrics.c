@@ -34,12 +34,13 @@ Test(control, last_error_and_end)
     flow_ctl_ident id = { .stream = "s", .label = "l", .instance = 0 };
     char longer[FLOW_CTL_MAX_ERROR + 50];
     flow_buf b;
-    flow_ctl_msg msg;
+    flow_ctl_msg msg = { 0 };
 
     flow_buf_init(&b);
     flow_ctl_status st = { .last_error = "rejected a X event: bad",
                            .end = FLOW_CTL_END_SIGNAL };
     cr_assert_eq(flow_ctl_encode_bye(&b, &id, 1, &m, &st), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_BYE);
     cr_assert_eq(msg.m.errors, 5);
@@ -56,14 +57,17 @@ Test(control, last_error_and_end)
     st.last_error = longer;
     st.end = NULL;
     cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1, &m, &st), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.last_error.len, FLOW_CTL_MAX_ERROR - 1);
     cr_assert_null(msg.end.ptr);
 
     cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1, &m, NULL), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_null(msg.last_error.ptr);
     cr_assert_null(msg.end.ptr);
+    flow_ctl_msg_fini(&msg);
     flow_buf_fini(&b);
 }
 
@@ -89,7 +93,8 @@ Test(control, metrics_roundtrip)
     flow_buf b;
     flow_buf_init(&b);
     cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1700000000123, &m, NULL), 0);
-    flow_ctl_msg msg;
+    flow_ctl_msg msg = { 0 };
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_METRICS);
     cr_assert_eq(msg.instance, 2);
@@ -99,18 +104,22 @@ Test(control, metrics_roundtrip)
     cr_assert_eq(memcmp(&msg.m, &m, sizeof(m)), 0);
 
     cr_assert_eq(flow_ctl_encode_hello(&b, &id), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_HELLO);
     cr_assert_eq(msg.role.len, 4);
     cr_assert_eq(memcmp(msg.app.ptr, "a", 1), 0);
 
     cr_assert_eq(flow_ctl_encode_connect(&b, "input", "ipc:///x"), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_CONNECT);
     cr_assert_eq(msg.endpoint.len, 8);
     cr_assert_eq(flow_ctl_encode_stop(&b), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_STOP);
+    flow_ctl_msg_fini(&msg);
     flow_buf_fini(&b);
 }
 
@@ -127,20 +136,18 @@ Test(control, counter_roundtrip_and_bad_input)
     cr_assert_eq(flow_ctl_encode_counter(&b, "counter", "hits", 11, maps.data,
                                          maps.len, NULL, 0),
                  0);
-    flow_ctl_msg msg;
+    flow_ctl_msg msg = { 0 };
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_COUNTER);
     cr_assert_eq(msg.inc, 11);
     cr_assert_null(msg.values);
-    flow_mp_reader r;
-    flow_mp_reader_init(&r, msg.seconds, msg.seconds_len);
-    int remaining = -1, rc;
-    flow_ctl_str k;
-    uint64_t v, sum = 0;
-    while ((rc = flow_ctl_next_pair(&r, &remaining, &k, &v)) == 1)
-        sum += v;
-    cr_assert_eq(rc, 0);
-    cr_assert_eq(sum, 11);
+    cr_assert_eq(msg.nseconds, 2);
+    cr_assert_eq(msg.seconds[0].key.len, 10);
+    cr_assert_eq(memcmp(msg.seconds[0].key.ptr, "1700000000", 10), 0);
+    cr_assert_eq(msg.seconds[0].value, 5);
+    cr_assert_eq(msg.seconds[1].value, 6);
+    flow_ctl_msg_fini(&msg);
 
     /* Unknown types decode as UNKNOWN; a missing t or a wrong type of a
      * known key is malformed; truncations never crash. */
@@ -150,6 +157,7 @@ Test(control, counter_roundtrip_and_bad_input)
     flow_mp_put_cstr(&b, "future");
     flow_mp_put_cstr(&b, "x");
     flow_mp_put_uint(&b, 1);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_UNKNOWN);
     flow_buf_reset(&b);
@@ -167,6 +175,109 @@ Test(control, counter_roundtrip_and_bad_input)
     flow_ctl_encode_bye(&b, &id, 1, &m, NULL);
     for (size_t n = 0; n < b.len; n++)
         cr_assert_neq(flow_ctl_decode(b.data, n, &msg), 0);
+    flow_buf_fini(&maps);
+    flow_ctl_msg_fini(&msg);
+    flow_buf_fini(&b);
+}
+
+/* A counter map of any other shape than strings to non-negative integers
+ * refuses the whole message, and a declared count the frame cannot hold
+ * is refused before msgpack-c would allocate for it. */
+Test(control, counter_maps_are_checked)
+{
+#define MP(s) s, sizeof(s) - 1
+    static const struct {
+        const char *name;
+        const char *bytes;
+        size_t len;
+    } bad[] = {
+        /* {"t":"counter","seconds":{"1":"x"}} */
+        { "string value", MP("\x82\xa1t\xa7"
+                             "counter\xa7seconds\x81\xa1"
+                             "1\xa1x") },
+        /* {"t":"counter","values":{"a":-1}} */
+        { "negative value", MP("\x82\xa1t\xa7"
+                               "counter\xa6values\x81\xa1"
+                               "a\xff") },
+        /* {"t":"counter","values":{1:1}} */
+        { "integer key", MP("\x82\xa1t\xa7"
+                            "counter\xa6values\x81\x01\x01") },
+        /* {"t":"counter","seconds":[]} */
+        { "array", MP("\x82\xa1t\xa7"
+                      "counter\xa7seconds\x90") },
+        /* {"t":"counter","seconds": map32 of 2^32-1 entries, no bytes} */
+        { "huge count", MP("\x82\xa1t\xa7"
+                           "counter\xa7seconds\xdf\xff\xff\xff\xff") },
+    };
+#undef MP
+    flow_ctl_msg msg;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(flow_ctl_decode(bad[i].bytes, bad[i].len, &msg),
+                     -FLOW_EMALFORMED, "%s", bad[i].name);
+
+    /* An empty map is present, with no entries; an empty key is an empty
+     * string, not an absent one. */
+    static const char ok[] = "\x83\xa1t\xa7"
+                             "counter\xa7seconds\x80\xa6values\x81\xa0\x07";
+    cr_assert_eq(flow_ctl_decode(ok, sizeof(ok) - 1, &msg), 0);
+    cr_assert_not_null(msg.seconds);
+    cr_assert_eq(msg.nseconds, 0);
+    cr_assert_eq(msg.nvalues, 1);
+    cr_assert_not_null(msg.values[0].key.ptr);
+    cr_assert_eq(msg.values[0].key.len, 0);
+    cr_assert_eq(msg.values[0].value, 7);
+    flow_ctl_msg_fini(&msg);
+}
+
+/* The bytes on the wire, as docs/apps.md gives them: a change of encoder
+ * must not change one of them. */
+Test(control, encodings_are_byte_exact)
+{
+    flow_buf b, maps;
+    flow_buf_init(&b);
+    flow_buf_init(&maps);
+
+    cr_assert_eq(flow_ctl_encode_stop(&b), 0);
+    cr_assert_eq(b.len, 8);
+    cr_assert_eq(memcmp(b.data, "\x81\xa1t\xa4stop", 8), 0);
+
+    cr_assert_eq(flow_ctl_encode_connect(&b, "output", "ipc:///x"), 0);
+    static const char conn[] = "\x83\xa1t\xa7"
+                               "connect\xa4port\xa6output\xa8"
+                               "endpoint\xa8ipc:///x";
+    cr_assert_eq(b.len, sizeof(conn) - 1);
+    cr_assert_eq(memcmp(b.data, conn, b.len), 0);
+
+    flow_mp_put_map(&maps, 1);
+    flow_mp_put_cstr(&maps, "1700000000");
+    flow_mp_put_uint(&maps, 300);
+    cr_assert_eq(flow_ctl_encode_counter(&b, "counter", "n", 300, maps.data,
+                                         maps.len, NULL, 0),
+                 0);
+    static const char ctr[] = "\x85\xa1t\xa7"
+                              "counter\xa4kind\xa7"
+                              "counter\xa4name\xa1n\xa3inc\xcd\x01\x2c"
+                              "\xa7seconds\x81\xaa"
+                              "1700000000\xcd\x01\x2c";
+    cr_assert_eq(b.len, sizeof(ctr) - 1);
+    cr_assert_eq(memcmp(b.data, ctr, b.len), 0);
+
+    flow_ctl_ident id = { .stream = "s",
+                          .label = "l",
+                          .app = "a",
+                          .role = "sink",
+                          .version = "1",
+                          .instance = 2,
+                          .pid = -1 };
+    cr_assert_eq(flow_ctl_encode_hello(&b, &id), 0);
+    static const char hello[] = "\x88\xa1t\xa5hello\xa6stream\xa1s\xa5label"
+                                "\xa1l\xa3"
+                                "app\xa1"
+                                "a\xa8instance\x02\xa3pid\xff\xa4role\xa4sink"
+                                "\xa7version\xa1"
+                                "1";
+    cr_assert_eq(b.len, sizeof(hello) - 1);
+    cr_assert_eq(memcmp(b.data, hello, b.len), 0);
     flow_buf_fini(&maps);
     flow_buf_fini(&b);
 }
