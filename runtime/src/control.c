@@ -1,8 +1,8 @@
 /*
  * The control protocol of docs/apps.md: one msgpack map per frame with a
  * string key "t". Encoders and the decoder live together so flowd decodes
- * exactly what apps send. The decoder reads with msgpack-c (the control
- * channel is off the per-event path, docs/wire.md).
+ * exactly what apps send. Both read and write with msgpack-c: the control
+ * channel is off the per-event path (docs/wire.md).
  */
 #include <string.h>
 
@@ -12,50 +12,84 @@
 
 #include <msgpack.h>
 
-static void put_kv_str(flow_buf *b, const char *k, const char *v)
+/* msgpack-c's packer writes through this into a flow_buf, whose error is
+ * sticky: the encoders look at it once at the end. */
+static int buf_write(void *data, const char *s, size_t n)
 {
-    flow_mp_put_cstr(b, k);
-    flow_mp_put_cstr(b, v ? v : "");
+    flow_buf *b = data;
+    flow_buf_append(b, s, n);
+    return b->err;
 }
 
-static void put_kv_int(flow_buf *b, const char *k, int64_t v)
+/* Empties out and points a packer at it. */
+static void start(msgpack_packer *pk, flow_buf *out)
 {
-    flow_mp_put_cstr(b, k);
-    flow_mp_put_int(b, v);
+    flow_buf_reset(out);
+    msgpack_packer_init(pk, out, buf_write);
 }
 
-static void put_kv_uint(flow_buf *b, const char *k, uint64_t v)
+static void put_str(msgpack_packer *pk, const char *s, size_t n)
 {
-    flow_mp_put_cstr(b, k);
-    flow_mp_put_uint(b, v);
+    msgpack_pack_str_with_body(pk, s, n);
+}
+
+static void put_kv_str(msgpack_packer *pk, const char *k, const char *v)
+{
+    put_str(pk, k, strlen(k));
+    v = v ? v : "";
+    put_str(pk, v, strlen(v));
+}
+
+static void put_kv_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+    put_str(pk, k, strlen(k));
+    msgpack_pack_int64(pk, v);
+}
+
+static void put_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
+{
+    put_str(pk, k, strlen(k));
+    msgpack_pack_uint64(pk, v);
 }
 
 /* A cumulative histogram as [[upper_bound_us, count], ...], last bound 0. */
-static void put_hist(flow_buf *b, const char *k, const flow_hist *h)
+static void put_hist(msgpack_packer *pk, const char *k, const flow_hist *h)
 {
     uint64_t cum = 0;
-    flow_mp_put_cstr(b, k);
-    flow_mp_put_array(b, FLOW_HIST_BUCKETS);
+    put_str(pk, k, strlen(k));
+    msgpack_pack_array(pk, FLOW_HIST_BUCKETS);
     for (int i = 0; i < FLOW_HIST_BUCKETS; i++) {
         cum += h->counts[i];
-        flow_mp_put_array(b, 2);
-        flow_mp_put_uint(b, flow_hist_bounds_us[i]);
-        flow_mp_put_uint(b, cum);
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_uint64(pk, flow_hist_bounds_us[i]);
+        msgpack_pack_uint64(pk, cum);
+    }
+}
+
+static void put_pairs(msgpack_packer *pk, const char *k, const flow_ctl_pair *p,
+                      uint32_t n)
+{
+    put_str(pk, k, strlen(k));
+    msgpack_pack_map(pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        put_str(pk, p[i].key.ptr, p[i].key.len);
+        msgpack_pack_uint64(pk, p[i].value);
     }
 }
 
 int flow_ctl_encode_hello(flow_buf *out, const flow_ctl_ident *id)
 {
-    flow_buf_reset(out);
-    flow_mp_put_map(out, 8);
-    put_kv_str(out, "t", "hello");
-    put_kv_str(out, "stream", id->stream);
-    put_kv_str(out, "label", id->label);
-    put_kv_str(out, "app", id->app);
-    put_kv_uint(out, "instance", id->instance);
-    put_kv_int(out, "pid", id->pid);
-    put_kv_str(out, "role", id->role);
-    put_kv_str(out, "version", id->version);
+    msgpack_packer pk;
+    start(&pk, out);
+    msgpack_pack_map(&pk, 8);
+    put_kv_str(&pk, "t", "hello");
+    put_kv_str(&pk, "stream", id->stream);
+    put_kv_str(&pk, "label", id->label);
+    put_kv_str(&pk, "app", id->app);
+    put_kv_uint(&pk, "instance", id->instance);
+    put_kv_int(&pk, "pid", id->pid);
+    put_kv_str(&pk, "role", id->role);
+    put_kv_str(&pk, "version", id->version);
     return out->err;
 }
 
@@ -66,25 +100,26 @@ static int encode_metrics(flow_buf *out, const char *t,
     const char *err =
         st && st->last_error && *st->last_error ? st->last_error : NULL;
     const char *end = st && st->end && *st->end ? st->end : NULL;
+    msgpack_packer pk;
 
-    flow_buf_reset(out);
-    flow_mp_put_map(out, 16 + (err != NULL) + (end != NULL));
-    put_kv_str(out, "t", t);
-    put_kv_str(out, "stream", id->stream);
-    put_kv_str(out, "label", id->label);
-    put_kv_uint(out, "instance", id->instance);
-    put_kv_int(out, "pid", id->pid);
-    put_kv_int(out, "ts_ms", ts_ms);
-    put_kv_uint(out, "in", m->in);
-    put_kv_uint(out, "out", m->out);
-    put_kv_uint(out, "errors", m->errors);
-    put_kv_uint(out, "bytes_in", m->bytes_in);
-    put_kv_uint(out, "bytes_out", m->bytes_out);
-    put_kv_uint(out, "drops", m->drops);
-    put_kv_uint(out, "rejected", m->rejected);
-    put_kv_uint(out, "dups", m->dups);
-    put_hist(out, "lat_us", &m->lat);
-    put_hist(out, "e2e_us", &m->e2e);
+    start(&pk, out);
+    msgpack_pack_map(&pk, 16 + (err != NULL) + (end != NULL));
+    put_kv_str(&pk, "t", t);
+    put_kv_str(&pk, "stream", id->stream);
+    put_kv_str(&pk, "label", id->label);
+    put_kv_uint(&pk, "instance", id->instance);
+    put_kv_int(&pk, "pid", id->pid);
+    put_kv_int(&pk, "ts_ms", ts_ms);
+    put_kv_uint(&pk, "in", m->in);
+    put_kv_uint(&pk, "out", m->out);
+    put_kv_uint(&pk, "errors", m->errors);
+    put_kv_uint(&pk, "bytes_in", m->bytes_in);
+    put_kv_uint(&pk, "bytes_out", m->bytes_out);
+    put_kv_uint(&pk, "drops", m->drops);
+    put_kv_uint(&pk, "rejected", m->rejected);
+    put_kv_uint(&pk, "dups", m->dups);
+    put_hist(&pk, "lat_us", &m->lat);
+    put_hist(&pk, "e2e_us", &m->e2e);
     if (err) {
         /* Cut long text at a character boundary. */
         size_t n = strlen(err);
@@ -93,11 +128,11 @@ static int encode_metrics(flow_buf *out, const char *t,
             while (n > 0 && ((unsigned char)err[n] & 0xC0) == 0x80)
                 n--;
         }
-        flow_mp_put_cstr(out, "last_error");
-        flow_mp_put_str(out, err, n);
+        put_str(&pk, "last_error", 10);
+        put_str(&pk, err, n);
     }
     if (end)
-        put_kv_str(out, "end", end);
+        put_kv_str(&pk, "end", end);
     return out->err;
 }
 
@@ -115,35 +150,33 @@ int flow_ctl_encode_bye(flow_buf *out, const flow_ctl_ident *id, int64_t ts_ms,
 }
 
 int flow_ctl_encode_counter(flow_buf *out, const char *kind, const char *name,
-                            uint64_t inc, const void *seconds_map,
-                            size_t seconds_len, const void *values_map,
-                            size_t values_len)
+                            uint64_t inc, const flow_ctl_pair *seconds,
+                            uint32_t nseconds, const flow_ctl_pair *values,
+                            uint32_t nvalues)
 {
-    flow_buf_reset(out);
-    flow_mp_put_map(out, 4 + (seconds_map != NULL) + (values_map != NULL));
-    put_kv_str(out, "t", "counter");
-    put_kv_str(out, "kind", kind);
-    put_kv_str(out, "name", name);
-    put_kv_uint(out, "inc", inc);
-    if (seconds_map) {
-        flow_mp_put_cstr(out, "seconds");
-        flow_mp_put_raw(out, seconds_map, seconds_len);
-    }
-    if (values_map) {
-        flow_mp_put_cstr(out, "values");
-        flow_mp_put_raw(out, values_map, values_len);
-    }
+    msgpack_packer pk;
+    start(&pk, out);
+    msgpack_pack_map(&pk, 4 + (seconds != NULL) + (values != NULL));
+    put_kv_str(&pk, "t", "counter");
+    put_kv_str(&pk, "kind", kind);
+    put_kv_str(&pk, "name", name);
+    put_kv_uint(&pk, "inc", inc);
+    if (seconds)
+        put_pairs(&pk, "seconds", seconds, nseconds);
+    if (values)
+        put_pairs(&pk, "values", values, nvalues);
     return out->err;
 }
 
 static int encode_port(flow_buf *out, const char *t, const char *port,
                        const char *endpoint)
 {
-    flow_buf_reset(out);
-    flow_mp_put_map(out, 3);
-    put_kv_str(out, "t", t);
-    put_kv_str(out, "port", port);
-    put_kv_str(out, "endpoint", endpoint);
+    msgpack_packer pk;
+    start(&pk, out);
+    msgpack_pack_map(&pk, 3);
+    put_kv_str(&pk, "t", t);
+    put_kv_str(&pk, "port", port);
+    put_kv_str(&pk, "endpoint", endpoint);
     return out->err;
 }
 
@@ -161,9 +194,10 @@ int flow_ctl_encode_disconnect(flow_buf *out, const char *port,
 
 int flow_ctl_encode_stop(flow_buf *out)
 {
-    flow_buf_reset(out);
-    flow_mp_put_map(out, 1);
-    put_kv_str(out, "t", "stop");
+    msgpack_packer pk;
+    start(&pk, out);
+    msgpack_pack_map(&pk, 1);
+    put_kv_str(&pk, "t", "stop");
     return out->err;
 }
 

@@ -107,20 +107,21 @@ typedef struct flow_ctl_status {
     const char *end;        /* a FLOW_CTL_END_* once the app stops */
 } flow_ctl_status;
 
-/* Encoders: each empties out and writes one message; 0 or out->err.
- * st may be NULL. */
+/* Encoders, with msgpack-c's packer: each empties out and writes one
+ * message; 0 or out->err. st may be NULL. */
 int flow_ctl_encode_hello(flow_buf *out, const flow_ctl_ident *id);
 int flow_ctl_encode_metrics(flow_buf *out, const flow_ctl_ident *id,
                             int64_t ts_ms, const flow_metrics *m,
                             const flow_ctl_status *st);
 int flow_ctl_encode_bye(flow_buf *out, const flow_ctl_ident *id, int64_t ts_ms,
                         const flow_metrics *m, const flow_ctl_status *st);
-/* kind: "counter", "field-value-counter", "aggregate-counter". The maps
- * are given as ready msgpack maps (NULL = omit). */
+/* kind: "counter", "field-value-counter", "aggregate-counter". The
+ * "seconds" and "values" maps are given as nseconds and nvalues pairs
+ * (borrowed; NULL leaves the map out). */
 int flow_ctl_encode_counter(flow_buf *out, const char *kind, const char *name,
-                            uint64_t inc, const void *seconds_map,
-                            size_t seconds_len, const void *values_map,
-                            size_t values_len);
+                            uint64_t inc, const flow_ctl_pair *seconds,
+                            uint32_t nseconds, const flow_ctl_pair *values,
+                            uint32_t nvalues);
 int flow_ctl_encode_connect(flow_buf *out, const char *port,
                             const char *endpoint);
 int flow_ctl_encode_disconnect(flow_buf *out, const char *port,
