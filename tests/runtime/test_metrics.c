@@ -8,6 +8,8 @@
 #include "flow/error.h"
 #include "flow/metrics.h"
 
+#include <msgpack.h>
+
 Test(hist, buckets_and_quantiles)
 {
     flow_hist h = { 0 };
@@ -147,25 +149,29 @@ Test(control, counter_roundtrip_and_bad_input)
 
     /* Unknown types decode as UNKNOWN; a missing t or a wrong type of a
      * known key is malformed; truncations never crash. */
-    flow_buf_reset(&b);
-    flow_mp_put_map(&b, 2);
-    flow_mp_put_cstr(&b, "t");
-    flow_mp_put_cstr(&b, "future");
-    flow_mp_put_cstr(&b, "x");
-    flow_mp_put_uint(&b, 1);
-    flow_ctl_msg_fini(&msg);
-    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "t", 1);
+    msgpack_pack_str_with_body(&pk, "future", 6);
+    msgpack_pack_str_with_body(&pk, "x", 1);
+    msgpack_pack_uint64(&pk, 1);
+    cr_assert_eq(flow_ctl_decode(sb.data, sb.size, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_UNKNOWN);
-    flow_buf_reset(&b);
-    flow_mp_put_map(&b, 2);
-    flow_mp_put_cstr(&b, "t");
-    flow_mp_put_cstr(&b, "metrics");
-    flow_mp_put_cstr(&b, "in");
-    flow_mp_put_cstr(&b, "ten");
-    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), -FLOW_EMALFORMED);
-    flow_buf_reset(&b);
-    flow_mp_put_map(&b, 0);
-    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), -FLOW_EMALFORMED);
+    flow_ctl_msg_fini(&msg);
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "t", 1);
+    msgpack_pack_str_with_body(&pk, "metrics", 7);
+    msgpack_pack_str_with_body(&pk, "in", 2);
+    msgpack_pack_str_with_body(&pk, "ten", 3);
+    cr_assert_eq(flow_ctl_decode(sb.data, sb.size, &msg), -FLOW_EMALFORMED);
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 0);
+    cr_assert_eq(flow_ctl_decode(sb.data, sb.size, &msg), -FLOW_EMALFORMED);
+    msgpack_sbuffer_destroy(&sb);
     flow_ctl_ident id = { .stream = "s", .label = "l" };
     flow_metrics m = { .in = 1 };
     flow_ctl_encode_bye(&b, &id, 1, &m, NULL);
