@@ -407,7 +407,6 @@ int flow_ctl_decode(const void *data, size_t len, flow_ctl_msg *msg)
     if (rc) {
         msgpack_unpacked_destroy(&u);
         memset(msg, 0, sizeof(*msg));
-        msg->type = FLOW_CTL_UNKNOWN;
         return rc;
     }
     msg->zone = msgpack_unpacked_release_zone(&u);
