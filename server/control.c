@@ -50,10 +50,6 @@ static srv_inst *find_inst(srv *s, const flow_ctl_msg *m)
 static void on_counter(srv *s, const flow_ctl_msg *m)
 {
     char kind[64], name[256], key[256];
-    flow_mp_reader r;
-    flow_ctl_str k;
-    uint64_t v;
-    int remaining;
 
     if (!m->kind.ptr || !m->name.ptr || m->kind.len >= sizeof kind ||
         m->name.len >= sizeof name || m->name.len == 0)
@@ -72,30 +68,58 @@ static void on_counter(srv *s, const flow_ctl_msg *m)
         srv_analytics_add_second(s->an, kind, name, srv_now_ms() / 1000,
                                  m->inc);
     if (m->seconds && strcmp(kind, "field-value-counter") != 0) {
-        flow_mp_reader_init(&r, m->seconds, m->seconds_len);
-        remaining = -1;
-        while (flow_ctl_next_pair(&r, &remaining, &k, &v) == 1) {
-            if (k.len >= sizeof key)
+        for (uint32_t j = 0; j < m->nseconds; j++) {
+            const flow_ctl_pair *p = &m->seconds[j];
+            if (p->key.len >= sizeof key)
                 continue;
-            memcpy(key, k.ptr, k.len);
-            key[k.len] = '\0';
+            memcpy(key, p->key.ptr, p->key.len);
+            key[p->key.len] = '\0';
             char *e;
             long long sec = strtoll(key, &e, 10);
             if (*e || sec <= 0)
                 continue;
-            srv_analytics_add_second(s->an, kind, name, sec, v);
+            srv_analytics_add_second(s->an, kind, name, sec, p->value);
         }
     }
     if (m->values && strcmp(kind, "field-value-counter") == 0) {
-        flow_mp_reader_init(&r, m->values, m->values_len);
-        remaining = -1;
-        while (flow_ctl_next_pair(&r, &remaining, &k, &v) == 1) {
-            if (k.len >= sizeof key)
+        for (uint32_t j = 0; j < m->nvalues; j++) {
+            const flow_ctl_pair *p = &m->values[j];
+            if (p->key.len >= sizeof key)
                 continue;
-            memcpy(key, k.ptr, k.len);
-            key[k.len] = '\0';
-            srv_analytics_add_value(s->an, name, key, v);
+            memcpy(key, p->key.ptr, p->key.len);
+            key[p->key.len] = '\0';
+            srv_analytics_add_value(s->an, name, key, p->value);
         }
+    }
+}
+
+/* hello, metrics and bye: what an instance says about itself. */
+static void on_instance(srv *s, const void *id, size_t idlen,
+                        const flow_ctl_msg *m)
+{
+    srv_inst *i = find_inst(s, m);
+    if (!i || i->pid <= 0 || (m->pid && m->pid != i->pid))
+        return;
+    if (idlen <= sizeof i->ident) {
+        memcpy(i->ident, id, idlen);
+        i->ident_len = idlen;
+    }
+    i->last_seen_ms = srv_now_ms();
+    if (m->type != FLOW_CTL_HELLO) {
+        i->m = m->m;
+        copy_str(i->last_error, sizeof i->last_error, m->last_error);
+        copy_str(i->end, sizeof i->end, m->end);
+    }
+    if (i->stale) {
+        /* It speaks again: say so now rather than at the next tick. */
+        i->stale = false;
+        if (s->control_ops)
+            s->control_ops->changed(s->control_ud, i);
+    }
+    if (i->state == SRV_INST_DEPLOYING && m->type != FLOW_CTL_BYE) {
+        i->state = SRV_INST_DEPLOYED;
+        if (s->control_ops)
+            s->control_ops->hello(s->control_ud, i);
     }
 }
 
@@ -106,37 +130,12 @@ static void on_message(srv *s, const void *id, size_t idlen, const void *data,
 
     if (flow_ctl_decode(data, len, &m))
         return;
-    if (m.type == FLOW_CTL_COUNTER) {
+    if (m.type == FLOW_CTL_COUNTER)
         on_counter(s, &m);
-        return;
-    }
-    if (m.type != FLOW_CTL_HELLO && m.type != FLOW_CTL_METRICS &&
-        m.type != FLOW_CTL_BYE)
-        return;
-    srv_inst *i = find_inst(s, &m);
-    if (!i || i->pid <= 0 || (m.pid && m.pid != i->pid))
-        return;
-    if (idlen <= sizeof i->ident) {
-        memcpy(i->ident, id, idlen);
-        i->ident_len = idlen;
-    }
-    i->last_seen_ms = srv_now_ms();
-    if (m.type != FLOW_CTL_HELLO) {
-        i->m = m.m;
-        copy_str(i->last_error, sizeof i->last_error, m.last_error);
-        copy_str(i->end, sizeof i->end, m.end);
-    }
-    if (i->stale) {
-        /* It speaks again: say so now rather than at the next tick. */
-        i->stale = false;
-        if (s->control_ops)
-            s->control_ops->changed(s->control_ud, i);
-    }
-    if (i->state == SRV_INST_DEPLOYING && m.type != FLOW_CTL_BYE) {
-        i->state = SRV_INST_DEPLOYED;
-        if (s->control_ops)
-            s->control_ops->hello(s->control_ud, i);
-    }
+    else if (m.type == FLOW_CTL_HELLO || m.type == FLOW_CTL_METRICS ||
+             m.type == FLOW_CTL_BYE)
+        on_instance(s, id, idlen, &m);
+    flow_ctl_msg_fini(&m);
 }
 
 static void on_ready(flow_zwatch *w, int ready, void *arg)

@@ -248,6 +248,7 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
                 }
             }
         }
+        flow_ctl_msg_fini(&m);
     }
     zmq_msg_close(&msg);
 }

@@ -170,6 +170,50 @@ uint64_t flow_counter_total(const flow_counter *c, const char *value,
     return 0;
 }
 
+/* The digits of a second, the key of the "seconds" map. */
+#define SEC_KEY 24
+
+/*
+ * Encodes c's counter message into ctx->ctlbuf: the pending seconds (the
+ * key text in one block) and, for a field-value counter, the values with
+ * a pending count (keys borrowed from c).
+ */
+static int encode(flow_ctx *ctx, flow_counter *c)
+{
+    uint32_t nv = 0, ns = 0;
+    for (uint32_t i = 0; i < c->val_cap; i++)
+        nv += c->vals[i].value && c->vals[i].pending;
+    flow_ctl_pair *pairs = malloc((c->sec_n + nv + 1) * sizeof(*pairs));
+    char *keys = malloc((size_t)c->sec_n * SEC_KEY + 1);
+    int rc = -FLOW_ENOMEM;
+    if (!pairs || !keys)
+        goto out;
+    for (uint32_t i = 0; i < c->sec_cap; i++) {
+        if (c->sec_keys[i] == INT64_MIN)
+            continue;
+        char *k = keys + (size_t)ns * SEC_KEY;
+        int kl = snprintf(k, SEC_KEY, "%lld", (long long)c->sec_keys[i]);
+        pairs[ns].key = (flow_ctl_str){ k, (uint32_t)kl };
+        pairs[ns++].value = c->sec_vals[i];
+    }
+    flow_ctl_pair *vals = pairs + ns;
+    nv = 0;
+    for (uint32_t i = 0; i < c->val_cap; i++) {
+        struct flow__cval *v = &c->vals[i];
+        if (!v->value || !v->pending)
+            continue;
+        vals[nv].key = (flow_ctl_str){ v->value, v->len };
+        vals[nv++].value = v->pending;
+    }
+    rc = flow_ctl_encode_counter(
+        &ctx->ctlbuf, kind_names[c->kind], c->name, c->pending, pairs, ns,
+        c->kind == FLOW_FIELD_VALUE_COUNTER ? vals : NULL, nv);
+out:
+    free(pairs);
+    free(keys);
+    return rc;
+}
+
 /* Sends one counter message per changed counter and resets the pending
  * increments. Without a control socket the increments are just reset. */
 void flow__counters_report(flow_ctx *ctx)
@@ -177,43 +221,9 @@ void flow__counters_report(flow_ctx *ctx)
     for (flow_counter *c = ctx->counters; c; c = c->next) {
         if (!c->dirty)
             continue;
-        if (ctx->ctl_w) {
-            flow_buf *s = &ctx->scratch;
-            flow_buf_reset(s);
-            flow_mp_put_map(s, c->sec_n);
-            for (uint32_t i = 0; i < c->sec_cap; i++) {
-                if (c->sec_keys[i] == INT64_MIN)
-                    continue;
-                char k[24];
-                int kl =
-                    snprintf(k, sizeof(k), "%lld", (long long)c->sec_keys[i]);
-                flow_mp_put_str(s, k, (size_t)kl);
-                flow_mp_put_uint(s, c->sec_vals[i]);
-            }
-            size_t sec_len = s->len;
-            uint32_t nv = 0;
-            for (uint32_t i = 0; i < c->val_cap; i++)
-                nv += c->vals[i].value && c->vals[i].pending;
-            if (c->kind == FLOW_FIELD_VALUE_COUNTER) {
-                flow_mp_put_map(s, nv);
-                for (uint32_t i = 0; i < c->val_cap; i++) {
-                    struct flow__cval *v = &c->vals[i];
-                    if (!v->value || !v->pending)
-                        continue;
-                    flow_mp_put_str(s, v->value, v->len);
-                    flow_mp_put_uint(s, v->pending);
-                }
-            }
-            if (!s->err &&
-                !flow_ctl_encode_counter(&ctx->ctlbuf, kind_names[c->kind],
-                                         c->name, c->pending, s->data, sec_len,
-                                         c->kind == FLOW_FIELD_VALUE_COUNTER
-                                             ? s->data + sec_len
-                                             : NULL,
-                                         s->len - sec_len))
-                flow_zwatch_send_buf(ctx->ctl_w, ctx->ctlbuf.data,
-                                     ctx->ctlbuf.len, 0);
-        }
+        if (ctx->ctl_w && encode(ctx, c) == 0)
+            flow_zwatch_send_buf(ctx->ctl_w, ctx->ctlbuf.data, ctx->ctlbuf.len,
+                                 0);
         for (uint32_t i = 0; i < c->sec_cap; i++) {
             c->sec_keys[i] = INT64_MIN;
             c->sec_vals[i] = 0;

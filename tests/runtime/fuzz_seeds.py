@@ -16,3 +16,6 @@ def seeds():
                          "values": {"a": 3}})
     yield msgpack.packb({"t": "connect", "port": "input",
                          "endpoint": "ipc:///x"})
+    yield msgpack.packb({"t": "bye", "stream": "s", "label": "", "pid": -1,
+                         "last_error": "x", "end": "input",
+                         "seconds": {}, "values": {"": 0}})

@@ -8,6 +8,8 @@
 #include "flow/error.h"
 #include "flow/metrics.h"
 
+#include <msgpack.h>
+
 Test(hist, buckets_and_quantiles)
 {
     flow_hist h = { 0 };
@@ -34,12 +36,13 @@ Test(control, last_error_and_end)
     flow_ctl_ident id = { .stream = "s", .label = "l", .instance = 0 };
     char longer[FLOW_CTL_MAX_ERROR + 50];
     flow_buf b;
-    flow_ctl_msg msg;
+    flow_ctl_msg msg = { 0 };
 
     flow_buf_init(&b);
     flow_ctl_status st = { .last_error = "rejected a X event: bad",
                            .end = FLOW_CTL_END_SIGNAL };
     cr_assert_eq(flow_ctl_encode_bye(&b, &id, 1, &m, &st), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_BYE);
     cr_assert_eq(msg.m.errors, 5);
@@ -56,14 +59,17 @@ Test(control, last_error_and_end)
     st.last_error = longer;
     st.end = NULL;
     cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1, &m, &st), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.last_error.len, FLOW_CTL_MAX_ERROR - 1);
     cr_assert_null(msg.end.ptr);
 
     cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1, &m, NULL), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_null(msg.last_error.ptr);
     cr_assert_null(msg.end.ptr);
+    flow_ctl_msg_fini(&msg);
     flow_buf_fini(&b);
 }
 
@@ -89,7 +95,8 @@ Test(control, metrics_roundtrip)
     flow_buf b;
     flow_buf_init(&b);
     cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1700000000123, &m, NULL), 0);
-    flow_ctl_msg msg;
+    flow_ctl_msg msg = { 0 };
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_METRICS);
     cr_assert_eq(msg.instance, 2);
@@ -99,75 +106,241 @@ Test(control, metrics_roundtrip)
     cr_assert_eq(memcmp(&msg.m, &m, sizeof(m)), 0);
 
     cr_assert_eq(flow_ctl_encode_hello(&b, &id), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_HELLO);
     cr_assert_eq(msg.role.len, 4);
     cr_assert_eq(memcmp(msg.app.ptr, "a", 1), 0);
 
     cr_assert_eq(flow_ctl_encode_connect(&b, "input", "ipc:///x"), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_CONNECT);
     cr_assert_eq(msg.endpoint.len, 8);
     cr_assert_eq(flow_ctl_encode_stop(&b), 0);
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_STOP);
+    flow_ctl_msg_fini(&msg);
     flow_buf_fini(&b);
 }
 
 Test(control, counter_roundtrip_and_bad_input)
 {
-    flow_buf maps, b;
-    flow_buf_init(&maps);
+    flow_buf b;
     flow_buf_init(&b);
-    flow_mp_put_map(&maps, 2);
-    flow_mp_put_cstr(&maps, "1700000000");
-    flow_mp_put_uint(&maps, 5);
-    flow_mp_put_cstr(&maps, "1700000001");
-    flow_mp_put_uint(&maps, 6);
-    cr_assert_eq(flow_ctl_encode_counter(&b, "counter", "hits", 11, maps.data,
-                                         maps.len, NULL, 0),
-                 0);
-    flow_ctl_msg msg;
+    const flow_ctl_pair secs[] = { { { "1700000000", 10 }, 5 },
+                                   { { "1700000001", 10 }, 6 } };
+    cr_assert_eq(
+        flow_ctl_encode_counter(&b, "counter", "hits", 11, secs, 2, NULL, 0),
+        0);
+    flow_ctl_msg msg = { 0 };
+    flow_ctl_msg_fini(&msg);
     cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_COUNTER);
     cr_assert_eq(msg.inc, 11);
     cr_assert_null(msg.values);
-    flow_mp_reader r;
-    flow_mp_reader_init(&r, msg.seconds, msg.seconds_len);
-    int remaining = -1, rc;
-    flow_ctl_str k;
-    uint64_t v, sum = 0;
-    while ((rc = flow_ctl_next_pair(&r, &remaining, &k, &v)) == 1)
-        sum += v;
-    cr_assert_eq(rc, 0);
-    cr_assert_eq(sum, 11);
+    cr_assert_eq(msg.nseconds, 2);
+    cr_assert_eq(msg.seconds[0].key.len, 10);
+    cr_assert_eq(memcmp(msg.seconds[0].key.ptr, "1700000000", 10), 0);
+    cr_assert_eq(msg.seconds[0].value, 5);
+    cr_assert_eq(msg.seconds[1].value, 6);
+    flow_ctl_msg_fini(&msg);
 
     /* Unknown types decode as UNKNOWN; a missing t or a wrong type of a
      * known key is malformed; truncations never crash. */
-    flow_buf_reset(&b);
-    flow_mp_put_map(&b, 2);
-    flow_mp_put_cstr(&b, "t");
-    flow_mp_put_cstr(&b, "future");
-    flow_mp_put_cstr(&b, "x");
-    flow_mp_put_uint(&b, 1);
-    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "t", 1);
+    msgpack_pack_str_with_body(&pk, "future", 6);
+    msgpack_pack_str_with_body(&pk, "x", 1);
+    msgpack_pack_uint64(&pk, 1);
+    cr_assert_eq(flow_ctl_decode(sb.data, sb.size, &msg), 0);
     cr_assert_eq(msg.type, FLOW_CTL_UNKNOWN);
-    flow_buf_reset(&b);
-    flow_mp_put_map(&b, 2);
-    flow_mp_put_cstr(&b, "t");
-    flow_mp_put_cstr(&b, "metrics");
-    flow_mp_put_cstr(&b, "in");
-    flow_mp_put_cstr(&b, "ten");
-    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), -FLOW_EMALFORMED);
-    flow_buf_reset(&b);
-    flow_mp_put_map(&b, 0);
-    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), -FLOW_EMALFORMED);
+    flow_ctl_msg_fini(&msg);
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "t", 1);
+    msgpack_pack_str_with_body(&pk, "metrics", 7);
+    msgpack_pack_str_with_body(&pk, "in", 2);
+    msgpack_pack_str_with_body(&pk, "ten", 3);
+    cr_assert_eq(flow_ctl_decode(sb.data, sb.size, &msg), -FLOW_EMALFORMED);
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 0);
+    cr_assert_eq(flow_ctl_decode(sb.data, sb.size, &msg), -FLOW_EMALFORMED);
+    msgpack_sbuffer_destroy(&sb);
     flow_ctl_ident id = { .stream = "s", .label = "l" };
     flow_metrics m = { .in = 1 };
     flow_ctl_encode_bye(&b, &id, 1, &m, NULL);
     for (size_t n = 0; n < b.len; n++)
         cr_assert_neq(flow_ctl_decode(b.data, n, &msg), 0);
-    flow_buf_fini(&maps);
+    flow_ctl_msg_fini(&msg);
+    flow_buf_fini(&b);
+}
+
+/* A counter map of any other shape than strings to non-negative integers
+ * refuses the whole message, and a declared count the frame cannot hold
+ * is refused before msgpack-c would allocate for it. */
+Test(control, counter_maps_are_checked)
+{
+#define MP(s) s, sizeof(s) - 1
+    static const struct {
+        const char *name;
+        const char *bytes;
+        size_t len;
+    } bad[] = {
+        /* {"t":"counter","seconds":{"1":"x"}} */
+        { "string value", MP("\x82\xa1t\xa7"
+                             "counter\xa7seconds\x81\xa1"
+                             "1\xa1x") },
+        /* {"t":"counter","values":{"a":-1}} */
+        { "negative value", MP("\x82\xa1t\xa7"
+                               "counter\xa6values\x81\xa1"
+                               "a\xff") },
+        /* {"t":"counter","values":{1:1}} */
+        { "integer key", MP("\x82\xa1t\xa7"
+                            "counter\xa6values\x81\x01\x01") },
+        /* {"t":"counter","seconds":[]} */
+        { "array", MP("\x82\xa1t\xa7"
+                      "counter\xa7seconds\x90") },
+        /* {"t":"counter","seconds": map32 of 2^32-1 entries, no bytes} */
+        { "huge count", MP("\x82\xa1t\xa7"
+                           "counter\xa7seconds\xdf\xff\xff\xff\xff") },
+    };
+#undef MP
+    flow_ctl_msg msg;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(flow_ctl_decode(bad[i].bytes, bad[i].len, &msg),
+                     -FLOW_EMALFORMED, "%s", bad[i].name);
+
+    /* An empty map is present, with no entries; an empty key is an empty
+     * string, not an absent one. */
+    static const char ok[] = "\x83\xa1t\xa7"
+                             "counter\xa7seconds\x80\xa6values\x81\xa0\x07";
+    cr_assert_eq(flow_ctl_decode(ok, sizeof(ok) - 1, &msg), 0);
+    cr_assert_not_null(msg.seconds);
+    cr_assert_eq(msg.nseconds, 0);
+    cr_assert_eq(msg.nvalues, 1);
+    cr_assert_not_null(msg.values[0].key.ptr);
+    cr_assert_eq(msg.values[0].key.len, 0);
+    cr_assert_eq(msg.values[0].value, 7);
+    flow_ctl_msg_fini(&msg);
+}
+
+/* The bytes on the wire, as docs/apps.md gives them: a change of encoder
+ * must not change one of them. */
+Test(control, encodings_are_byte_exact)
+{
+    flow_buf b;
+    flow_buf_init(&b);
+
+    cr_assert_eq(flow_ctl_encode_stop(&b), 0);
+    cr_assert_eq(b.len, 8);
+    cr_assert_eq(memcmp(b.data, "\x81\xa1t\xa4stop", 8), 0);
+
+    cr_assert_eq(flow_ctl_encode_connect(&b, "output", "ipc:///x"), 0);
+    static const char conn[] = "\x83\xa1t\xa7"
+                               "connect\xa4port\xa6output\xa8"
+                               "endpoint\xa8ipc:///x";
+    cr_assert_eq(b.len, sizeof(conn) - 1);
+    cr_assert_eq(memcmp(b.data, conn, b.len), 0);
+
+    const flow_ctl_pair sec = { { "1700000000", 10 }, 300 };
+    cr_assert_eq(
+        flow_ctl_encode_counter(&b, "counter", "n", 300, &sec, 1, NULL, 0), 0);
+    static const char ctr[] = "\x85\xa1t\xa7"
+                              "counter\xa4kind\xa7"
+                              "counter\xa4name\xa1n\xa3inc\xcd\x01\x2c"
+                              "\xa7seconds\x81\xaa"
+                              "1700000000\xcd\x01\x2c";
+    cr_assert_eq(b.len, sizeof(ctr) - 1);
+    cr_assert_eq(memcmp(b.data, ctr, b.len), 0);
+
+    flow_ctl_ident id = { .stream = "s",
+                          .label = "l",
+                          .app = "a",
+                          .role = "sink",
+                          .version = "1",
+                          .instance = 2,
+                          .pid = -1 };
+    cr_assert_eq(flow_ctl_encode_hello(&b, &id), 0);
+    static const char hello[] = "\x88\xa1t\xa5hello\xa6stream\xa1s\xa5label"
+                                "\xa1l\xa3"
+                                "app\xa1"
+                                "a\xa8instance\x02\xa3pid\xff\xa4role\xa4sink"
+                                "\xa7version\xa1"
+                                "1";
+    cr_assert_eq(b.len, sizeof(hello) - 1);
+    cr_assert_eq(memcmp(b.data, hello, b.len), 0);
+    flow_buf_fini(&b);
+}
+
+/* metrics in every integer width, against the same map written item by
+ * item with libflow's writer (what the encoder used before). */
+Test(control, metrics_bytes_match_the_item_writer)
+{
+    flow_metrics m = { .in = UINT64_MAX,
+                       .out = UINT32_MAX + 1ull,
+                       .errors = 65536,
+                       .bytes_in = 256,
+                       .bytes_out = 200,
+                       .drops = 127,
+                       .rejected = 0,
+                       .dups = 3 };
+    flow_hist_add(&m.lat, 42, 70000);
+    flow_hist_add(&m.e2e, 99999999, 2);
+    flow_ctl_ident id = { .stream = "a stream name of more than 31 bytes",
+                          .label = "l",
+                          .instance = 7,
+                          .pid = -40000 };
+    flow_ctl_status st = { .last_error = "x", .end = FLOW_CTL_END_INPUT };
+    const char *keys[] = { "in",        "out",   "errors",   "bytes_in",
+                           "bytes_out", "drops", "rejected", "dups" };
+    const uint64_t vals[] = { m.in,        m.out,   m.errors,   m.bytes_in,
+                              m.bytes_out, m.drops, m.rejected, m.dups };
+    flow_buf b, want;
+    flow_buf_init(&b);
+    flow_buf_init(&want);
+    flow_mp_put_map(&want, 18);
+    flow_mp_put_cstr(&want, "t");
+    flow_mp_put_cstr(&want, "metrics");
+    flow_mp_put_cstr(&want, "stream");
+    flow_mp_put_cstr(&want, id.stream);
+    flow_mp_put_cstr(&want, "label");
+    flow_mp_put_cstr(&want, "l");
+    flow_mp_put_cstr(&want, "instance");
+    flow_mp_put_uint(&want, 7);
+    flow_mp_put_cstr(&want, "pid");
+    flow_mp_put_int(&want, -40000);
+    flow_mp_put_cstr(&want, "ts_ms");
+    flow_mp_put_int(&want, -1);
+    for (size_t i = 0; i < 8; i++) {
+        flow_mp_put_cstr(&want, keys[i]);
+        flow_mp_put_uint(&want, vals[i]);
+    }
+    const flow_hist *h[] = { &m.lat, &m.e2e };
+    for (size_t k = 0; k < 2; k++) {
+        uint64_t cum = 0;
+        flow_mp_put_cstr(&want, k ? "e2e_us" : "lat_us");
+        flow_mp_put_array(&want, FLOW_HIST_BUCKETS);
+        for (int i = 0; i < FLOW_HIST_BUCKETS; i++) {
+            cum += h[k]->counts[i];
+            flow_mp_put_array(&want, 2);
+            flow_mp_put_uint(&want, flow_hist_bounds_us[i]);
+            flow_mp_put_uint(&want, cum);
+        }
+    }
+    flow_mp_put_cstr(&want, "last_error");
+    flow_mp_put_cstr(&want, "x");
+    flow_mp_put_cstr(&want, "end");
+    flow_mp_put_cstr(&want, "input");
+    cr_assert_eq(flow_ctl_encode_metrics(&b, &id, -1, &m, &st), 0);
+    cr_assert_eq(b.len, want.len);
+    cr_assert_eq(memcmp(b.data, want.data, b.len), 0);
+    flow_buf_fini(&want);
     flow_buf_fini(&b);
 }
 

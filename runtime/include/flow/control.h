@@ -4,7 +4,10 @@
  *
  * Every message is one ZeroMQ frame holding one msgpack map with a string
  * key "t". The decoder borrows the frame: strings in flow_ctl_msg point
- * into it and are not NUL-terminated (use the *_len fields).
+ * into it and are not NUL-terminated (use the *_len fields). It decodes
+ * with msgpack-c, after checking without allocating that every declared
+ * count and length fits in the frame (flow_mpjson_fits); a decoded message
+ * owns msgpack-c's memory until flow_ctl_msg_fini.
  */
 #ifndef FLOW_CONTROL_H
 #define FLOW_CONTROL_H
@@ -47,6 +50,15 @@ typedef struct flow_ctl_str {
     uint32_t len;
 } flow_ctl_str;
 
+/* One entry of a counter's "seconds" or "values" map. The key is
+ * borrowed from the frame. */
+typedef struct flow_ctl_pair {
+    flow_ctl_str key;
+    uint64_t value;
+} flow_ctl_pair;
+
+struct msgpack_zone;
+
 /* A decoded control message; only the fields of its type are set. */
 typedef struct flow_ctl_msg {
     flow_ctl_type type;
@@ -62,14 +74,18 @@ typedef struct flow_ctl_msg {
     /* counter */
     flow_ctl_str kind, name;
     uint64_t inc;
-    /* counter: the "seconds" and "values" maps, raw (iterate with
-     * flow_ctl_next_pair); NULL/0 when absent */
-    const uint8_t *seconds;
-    size_t seconds_len;
-    const uint8_t *values;
-    size_t values_len;
+    /* counter: the "seconds" and "values" maps, nseconds and nvalues
+     * entries (owned by the message); NULL when the map is absent, never
+     * NULL when it is present, even empty */
+    const flow_ctl_pair *seconds;
+    uint32_t nseconds;
+    const flow_ctl_pair *values;
+    uint32_t nvalues;
     /* connect, disconnect */
     flow_ctl_str port, endpoint;
+    /* owned: msgpack-c's memory that seconds and values live in; freed by
+     * flow_ctl_msg_fini */
+    struct msgpack_zone *zone;
 } flow_ctl_msg;
 
 /* Identity of the sender, for hello/metrics/bye. Strings borrowed. */
@@ -91,20 +107,21 @@ typedef struct flow_ctl_status {
     const char *end;        /* a FLOW_CTL_END_* once the app stops */
 } flow_ctl_status;
 
-/* Encoders: each empties out and writes one message; 0 or out->err.
- * st may be NULL. */
+/* Encoders, with msgpack-c's packer: each empties out and writes one
+ * message; 0 or out->err. st may be NULL. */
 int flow_ctl_encode_hello(flow_buf *out, const flow_ctl_ident *id);
 int flow_ctl_encode_metrics(flow_buf *out, const flow_ctl_ident *id,
                             int64_t ts_ms, const flow_metrics *m,
                             const flow_ctl_status *st);
 int flow_ctl_encode_bye(flow_buf *out, const flow_ctl_ident *id, int64_t ts_ms,
                         const flow_metrics *m, const flow_ctl_status *st);
-/* kind: "counter", "field-value-counter", "aggregate-counter". The maps
- * are given as ready msgpack maps (NULL = omit). */
+/* kind: "counter", "field-value-counter", "aggregate-counter". The
+ * "seconds" and "values" maps are given as nseconds and nvalues pairs
+ * (borrowed; NULL leaves the map out). */
 int flow_ctl_encode_counter(flow_buf *out, const char *kind, const char *name,
-                            uint64_t inc, const void *seconds_map,
-                            size_t seconds_len, const void *values_map,
-                            size_t values_len);
+                            uint64_t inc, const flow_ctl_pair *seconds,
+                            uint32_t nseconds, const flow_ctl_pair *values,
+                            uint32_t nvalues);
 int flow_ctl_encode_connect(flow_buf *out, const char *port,
                             const char *endpoint);
 int flow_ctl_encode_disconnect(flow_buf *out, const char *port,
@@ -112,19 +129,17 @@ int flow_ctl_encode_disconnect(flow_buf *out, const char *port,
 int flow_ctl_encode_stop(flow_buf *out);
 
 /*
- * Decodes one control frame. Returns 0 (type may be FLOW_CTL_UNKNOWN),
- * -FLOW_ETOOBIG over FLOW_CTL_MAX_FRAME, -FLOW_EMALFORMED or
- * -FLOW_ETRUNCATED for bad bytes or a known key of the wrong type.
+ * Decodes one control frame (borrowed: msg's strings point into it).
+ * Returns 0 (type may be FLOW_CTL_UNKNOWN; free msg with
+ * flow_ctl_msg_fini), -FLOW_ETOOBIG over FLOW_CTL_MAX_FRAME,
+ * -FLOW_EMALFORMED for bytes that are not one msgpack map whose counts fit
+ * them, a missing "t", or a known key of the wrong type (a "seconds" or
+ * "values" map must map strings to non-negative integers), or
+ * -FLOW_ENOMEM. On an error msg holds nothing.
  */
 int flow_ctl_decode(const void *data, size_t len, flow_ctl_msg *msg);
 
-/*
- * Iterates a raw map (seconds or values of a counter message): initialise
- * r over the map's bytes and set *remaining = -1 before the first call;
- * returns 1 with key and value filled, 0 at the end, or a negative FLOW_E*.
- * Keys are strings; values are non-negative integers.
- */
-int flow_ctl_next_pair(flow_mp_reader *r, int *remaining, flow_ctl_str *key,
-                       uint64_t *value);
+/* Frees what a decoded message owns; safe on a zeroed or freed one. */
+void flow_ctl_msg_fini(flow_ctl_msg *msg);
 
 #endif

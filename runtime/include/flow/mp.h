@@ -1,5 +1,7 @@
 /*
- * flow: a small, bounds-checked msgpack reader and writer.
+ * flow: a small, bounds-checked msgpack reader and writer, for the
+ * per-event path only (frames, events and their payloads; docs/wire.md
+ * says where and why). Everything else uses msgpack-c.
  *
  * The reader never allocates and never reads past the bytes it was given:
  * every length in the input is checked against the bytes present before it
