@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "bucket.h"
-#include "server.h"
+#include "model.h"
 
 typedef struct srv_counter {
     char kind[24];

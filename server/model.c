@@ -1,11 +1,11 @@
 /* The stream model: definitions in memory, sorted by name, and what
- * their deployments' apps and instances show (server.h). Below the
+ * their deployments' apps and instances show (model.h). Below the
  * deployment layer; calls only the store, the status rules and the DSL. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "model.h"
 
 srv_stream *srv_stream_find(srv *s, const char *name)
 {

@@ -7,7 +7,6 @@
 
 #include "api.h"
 #include "props.h"
-#include "server.h"
 
 static json_t *options_json(const dsl_option *o, size_t n)
 {

@@ -15,7 +15,7 @@
 #define SRV_DEPLOY_H
 
 #include "props.h"
-#include "server.h"
+#include "deployer.h"
 
 #define LOG_CAP        (1024 * 1024)
 #define BACKOFF_MIN_MS 100

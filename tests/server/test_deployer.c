@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "server.h"
+#include "deploy/deployer.h"
 
 #define FAKE_MAX 256
 
