@@ -222,7 +222,7 @@ struct srv_stream {
 struct srv {
     uv_loop_t *loop; /* borrowed: main.c's */
     srv_config cfg;
-    srv_store store; /* owned: opened by main.c, closed at exit */
+    srv_store store;   /* owned: opened by main.c, closed at exit */
     dsl_registry *reg; /* owned */
     /* "type/name" -> {"uri","builtin","describe"} (owned reference). */
     json_t *app_uris;
