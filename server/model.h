@@ -3,8 +3,9 @@
  * registry, analytics, taps, transport keys and the control channel to
  * the apps. Everything runs on one libuv loop. The deployment layer
  * (deploy/deployer.h) and the REST layer (api.h) sit above it; it calls
- * neither, and hears from the deployer only through the tables it holds
- * (srv.deployer_ops, srv.os, srv.control_ops).
+ * neither. The tables those layers register are held in srv (borrowed):
+ * srv.control_ops is how control.c reports to the deployer, srv.os and
+ * srv.deployer_ops are the deployer's own.
  *
  * Ownership is stated on every pointer field and parameter: "owned" is
  * freed by the struct that holds it (the function named), "borrowed" is
@@ -174,7 +175,7 @@ struct srv_dapp {
 
 /* What the control endpoint (control.c) reports to the deployment layer,
  * which registers the table in srv.control_ops (srv_deployer_attach).
- * Every srv_inst passed is borrowed. */
+ * ud is srv.control_ud and every srv_inst passed is borrowed. */
 typedef struct srv_control_ops {
     /* i said hello: it is deployed now and may connect to inputs. */
     void (*hello)(void *ud, srv_inst *i);
@@ -436,7 +437,7 @@ const char *srv_tap_endpoint(const srv_stream *st);
 void srv_tap_refresh(srv *s);
 
 /*
- * Analytics (analytics.c; the counters are in analytics.h). s and the
+ * Analytics (analytics.c; the counters are in analytics.h). s, a and the
  * strings passed are borrowed.
  */
 /* New analytics for s (the caller owns it: srv_analytics_destroy); NULL

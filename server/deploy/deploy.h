@@ -24,9 +24,11 @@
 #define BACKOFF_MAX_MS 10000
 #define STABLE_MS      10000
 
+/* What srv_dep_send_connect tells a consumer (its ud), on the caller's
+ * stack. */
 struct connect_ud {
-    const char *type;
-    srv_inst *producer;
+    const char *type;   /* "connect" or "disconnect" (a static string) */
+    srv_inst *producer; /* borrowed: the instance whose output it is */
 };
 
 /* os.c: every use of the operating system goes through s->os. */
@@ -116,12 +118,13 @@ void srv_dep_take_groups(srv *s, srv_inst *u);
  * and none is made (while flowd works out what adopted instances read). */
 void srv_dep_collect_inputs(srv *s, const srv_dapp *a, bool recorded_only,
                             char *list, size_t len);
-/* The apps fed by a's outputs. */
+/* Calls fn with each app fed by a's outputs (borrowed) and ud (passed
+ * through, borrowed). */
 void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
                                void (*fn)(srv *s, srv_dapp *c, void *ud),
                                void *ud);
 /* Tells consumer app c's instances that what producer gives it to read
- * comes or goes. */
+ * comes or goes (ud: a struct connect_ud, borrowed). */
 void srv_dep_send_connect(srv *s, srv_dapp *c, void *ud);
 /* Consumer stream c comes (connect) or goes (disconnect): the producers of
  * its source destination add or remove the output group of its consumer

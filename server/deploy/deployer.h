@@ -16,7 +16,8 @@
 
 /* What the deployment layer reports to the layer above it, which
  * registers the table in srv.deployer_ops (the REST layer: see
- * srv_api_attach). Every srv_stream passed is borrowed. */
+ * srv_api_attach). ud is srv.deployer_ud and every srv_stream passed is
+ * borrowed. */
 struct srv_deployer_ops {
     /* st's status or instances may have changed. */
     void (*changed)(void *ud, srv_stream *st);
@@ -28,8 +29,8 @@ struct srv_deployer_ops {
 
 /* Where the deployment layer meets the operating system. The default,
  * srv_os_posix (deploy/os.c), spawns with libuv and reads /proc; a test
- * puts its own in srv.os to drive the deployer without a process. Every
- * pointer passed is borrowed. */
+ * puts its own in srv.os to drive the deployer without a process. ud is
+ * srv.os_ud; every pointer passed is borrowed, except proc as said. */
 struct srv_os_ops {
     /* Starts file with argv and envp (NULL-terminated), stdout and stderr
      * to log_fd (-1: none; the caller closes it), for instance i. On
