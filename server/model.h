@@ -330,7 +330,8 @@ void srv_stream_delete(srv *s, srv_stream *st);
 void srv_inst_free(srv_inst *i);
 /* The app of st labelled label, borrowed from st; NULL when none. */
 srv_dapp *srv_stream_app(srv_stream *st, const char *label);
-/* Instance i's id, STREAM.LABEL-N (STREAM-host for a host), into buf. */
+/* Instance i's id, STREAM.LABEL-N of its app (i->app) and index, into
+ * buf. */
 void srv_inst_id(const srv_inst *i, char *buf, size_t len);
 /* The name of state st (a static string). */
 const char *srv_inst_state_name(srv_inst_state st);
