@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "bucket.h"
-#include "server.h"
+#include "model.h"
 
 typedef struct srv_counter {
     char kind[24];
@@ -15,16 +15,22 @@ typedef struct srv_counter {
     uint64_t total;
     uint64_t last_total;
     double rate;
-    json_t *values;  /* field-value counters: value -> count */
-    json_t *pending; /* value -> increment not yet stored */
+    json_t *values;  /* field-value counters: value -> count (owned
+                        reference) */
+    json_t *pending; /* value -> increment not yet stored (owned
+                        reference) */
+    /* The time history, nhist entries of caphist (owned). */
     struct {
         int64_t sec;
         uint64_t inc;
     } * hist;
     size_t nhist, caphist;
     bool dirty;
-    struct srv_counter *next;
+    struct srv_counter *next; /* the next counter (borrowed link: the
+                                 srv_analytics owns the list) */
 } srv_counter;
+
+/* In every function here a and the strings passed are borrowed. */
 
 /* Borrowed; NULL when absent. kind NULL: counter or aggregate-counter. */
 srv_counter *srv_analytics_find(srv_analytics *a, const char *kind,
@@ -35,7 +41,7 @@ srv_counter *srv_analytics_find(srv_analytics *a, const char *kind,
  * of memory). */
 json_t *srv_analytics_values_sorted(const srv_counter *c);
 
-/* The first counter, for iteration with ->next. */
+/* The first counter (borrowed), for iteration with ->next. */
 srv_counter *srv_analytics_first(srv_analytics *a);
 
 /* Forgets a counter and its history, in the store first. Returns 0,

@@ -15,7 +15,6 @@
 #include "api.h"
 #include "httpparse.h"
 #include "flow-config.h"
-#include "server.h"
 
 json_t *srv_links(const char *fmt, ...)
 {

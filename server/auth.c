@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "api.h"
 
 #define TOKEN_BYTES 32
 

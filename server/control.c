@@ -10,7 +10,7 @@
 #include <flow/error.h>
 #include <flow/zwatch.h>
 
-#include "server.h"
+#include "model.h"
 
 #define BATCH 256
 

@@ -7,7 +7,6 @@
 
 #include "analytics.h"
 #include "api.h"
-#include "server.h"
 
 static char *status_event(srv_stream *st)
 {

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "server.h"
+#include "model.h"
 
 /* Takes back the key pair recorded for owner, or makes and records a new
  * one (always a new one unless keep). */

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "server.h"
+#include "api.h"
 
 static int load_file(srv *s, const char *path)
 {

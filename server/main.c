@@ -14,7 +14,7 @@
 #include <zmq.h>
 
 #include "flow-config.h"
-#include "server.h"
+#include "api.h"
 
 static void usage(FILE *out)
 {

@@ -11,7 +11,6 @@
 
 #include "analytics.h"
 #include "api.h"
-#include "server.h"
 
 #define MAX_BUCKETS 5000
 

@@ -1,11 +1,11 @@
 /* The stream model: definitions in memory, sorted by name, and what
- * their deployments' apps and instances show (server.h). Below the
+ * their deployments' apps and instances show (model.h). Below the
  * deployment layer; calls only the store, the status rules and the DSL. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "model.h"
 
 srv_stream *srv_stream_find(srv *s, const char *name)
 {
@@ -15,8 +15,59 @@ srv_stream *srv_stream_find(srv *s, const char *name)
     return NULL;
 }
 
-static void stream_free(srv_stream *st)
+static void inst_free_now(srv_inst *i)
 {
+    free(i->groups);
+    free(i->spawn_inputs);
+    free(i);
+}
+
+/* The loop is done with i's timer: the handle and i go. */
+static void on_inst_timer_close(uv_handle_t *h)
+{
+    srv_inst *i = h->data;
+
+    free(h);
+    inst_free_now(i);
+}
+
+void srv_inst_free(srv_inst *i)
+{
+    if (!i)
+        return;
+    if (i->timer) {
+        uv_timer_stop(i->timer);
+        uv_close((uv_handle_t *)i->timer, on_inst_timer_close);
+    } else {
+        inst_free_now(i);
+    }
+}
+
+void srv_stream_free_deployment(srv_stream *st)
+{
+    srv_inst_free(st->host);
+    st->host = NULL;
+    st->single = false;
+    for (size_t k = 0; k < st->napps; k++) {
+        srv_dapp *a = &st->apps[k];
+        for (int j = 0; j < a->ninst; j++)
+            srv_inst_free(a->inst[j]);
+        free(a->inst);
+        for (int j = 0; j < a->nopts; j++)
+            free(a->opts[j]);
+        free(a->opts);
+    }
+    free(st->apps);
+    st->apps = NULL;
+    st->napps = 0;
+}
+
+void srv_stream_free(srv_stream *st)
+{
+    if (!st)
+        return;
+    srv_stream_free_deployment(st);
+    srv_tap_close(st);
     free(st->dsl);
     free(st->description);
     dsl_stream_destroy(&st->ast);
@@ -91,7 +142,7 @@ void srv_stream_delete(srv *s, srv_stream *st)
             break;
         }
     }
-    stream_free(st);
+    srv_stream_free(st);
 }
 
 void srv_streams_free_all(srv *s)
@@ -99,7 +150,7 @@ void srv_streams_free_all(srv *s)
     while (s->streams) {
         srv_stream *st = s->streams;
         s->streams = st->next;
-        stream_free(st);
+        srv_stream_free(st);
     }
 }
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "server.h"
+#include "model.h"
 
 int srv_inst_dir(srv *s, const srv_inst *i, char *buf, size_t len)
 {

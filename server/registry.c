@@ -18,7 +18,7 @@
 
 #include "apppath.h"
 #include "flow-config.h"
-#include "server.h"
+#include "model.h"
 
 extern char **environ;
 

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "api.h"
 
 #define STATIC_MAX (32 * 1024 * 1024)
 

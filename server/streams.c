@@ -7,7 +7,6 @@
 
 #include "api.h"
 #include "props.h"
-#include "server.h"
 
 static json_t *options_json(const dsl_option *o, size_t n)
 {
@@ -162,11 +161,11 @@ json_t *srv_deployment_json(srv *s, srv_stream *st)
         json_array_append_new(apps, srv_app_status_json(s, &st->apps[k]));
     srv_iso(st->deployed_ms / 1000, iso, sizeof iso);
     return json_pack(
-        "{s:s,s:s,s:s,s:s,s:O,s:s,s:o,s:o,s:o}", "name", st->name, "dslText",
+        "{s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:o,s:o}", "name", st->name, "dslText",
         st->dsl, "status", srv_status_name(st->status), "statusDescription",
         st->status_desc, "deploymentProperties",
-        st->deployed && st->props ? st->props : json_object(), "packaging",
-        st->single ? "single" : "multi", "deployedAt",
+        st->deployed && st->props ? json_incref(st->props) : json_object(),
+        "packaging", st->single ? "single" : "multi", "deployedAt",
         st->deployed ? json_string(iso) : json_null(), "apps", apps, "_links",
         json_pack("{s:{s:s+},s:{s:s+}}", "self", "href",
                   "/streams/deployments/", st->name, "definition", "href",

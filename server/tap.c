@@ -17,7 +17,7 @@
 #include <flow/wire.h>
 #include <flow/zwatch.h>
 
-#include "server.h"
+#include "model.h"
 
 #define MAX_CONN 64
 #define BATCH    256

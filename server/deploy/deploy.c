@@ -16,7 +16,7 @@ void srv_dep_finish_undeploy(srv *s, srv_stream *st)
             srv_dep_unlink_ipc(st->apps[k].inst[j]->output);
             srv_dep_unlink_ipc(st->apps[k].inst[j]->tap);
         }
-    srv_dep_teardown_apps(st);
+    srv_dep_release_deployment(st);
     srv_tap_close(st);
     srv_tap_refresh(s);
     srv_deployer_refresh(s, st);
@@ -162,25 +162,14 @@ int srv_dep_setup_single(srv *s, srv_stream *st, char *err, size_t errlen)
     return 0;
 }
 
-void srv_dep_teardown_apps(srv_stream *st)
+void srv_dep_release_deployment(srv_stream *st)
 {
-    if (st->host) {
-        srv_dep_inst_release(st->host);
-        st->host = NULL;
-    }
-    st->single = false;
-    for (size_t k = 0; k < st->napps; k++) {
-        srv_dapp *a = &st->apps[k];
-        for (int j = 0; j < a->ninst; j++)
-            srv_dep_inst_release(a->inst[j]);
-        free(a->inst);
-        for (int j = 0; j < a->nopts; j++)
-            free(a->opts[j]);
-        free(a->opts);
-    }
-    free(st->apps);
-    st->apps = NULL;
-    st->napps = 0;
+    if (st->host)
+        srv_dep_unlink_groups(st->host);
+    for (size_t k = 0; k < st->napps; k++)
+        for (int j = 0; j < st->apps[k].ninst; j++)
+            srv_dep_unlink_groups(st->apps[k].inst[j]);
+    srv_stream_free_deployment(st);
 }
 
 int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
@@ -241,7 +230,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     }
     int built = srv_dep_build_apps(s, st, norm, err, errlen);
     if (built || (single && srv_dep_setup_single(s, st, err, errlen))) {
-        srv_dep_teardown_apps(st);
+        srv_dep_release_deployment(st);
         json_decref(norm);
         return built ? built : -SRV_ENOMEM;
     }
@@ -261,7 +250,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory");
         bool oom = !text;
         free(text);
-        srv_dep_teardown_apps(st);
+        srv_dep_release_deployment(st);
         json_decref(norm);
         return oom ? -SRV_ENOMEM : srv_store_error(&s->store);
     }
@@ -269,13 +258,13 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     if (srv_keys_stream(s, st, false, err, errlen)) {
         srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",
                        st->name);
-        srv_dep_teardown_apps(st);
+        srv_dep_release_deployment(st);
         json_decref(norm);
         return -SRV_EINTERNAL;
     }
     if (srv_tap_open(s, st, err, errlen)) {
         srv_keys_forget(s, st);
-        srv_dep_teardown_apps(st);
+        srv_dep_release_deployment(st);
         json_decref(norm);
         return -SRV_EINTERNAL;
     }

@@ -5,26 +5,30 @@
  *
  * Ownership, for every function below: the srv, srv_stream, srv_dapp and
  * srv_inst pointers passed are borrowed. A stream owns its apps
- * (srv_stream.apps, freed by srv_dep_teardown_apps) and its host; an app
- * owns its instances (srv_dapp.inst); an instance is made by
- * srv_dep_inst_new and freed by srv_dep_inst_release (or
- * srv_dep_remove_inst, which also takes it out of its app), after its
- * timer handle has closed. Strings passed are borrowed; buffers written
- * (buf, list, dir, err) are the caller's, of the size given. */
+ * (srv_stream.apps) and its host; an app owns its instances
+ * (srv_dapp.inst). The deployment layer builds them (srv_dep_build_apps,
+ * srv_dep_inst_new) but frees none itself: it stops their processes and
+ * removes their files, then hands them to the model, whose
+ * srv_inst_free and srv_stream_free_deployment free the memory (see
+ * srv_dep_release_deployment and srv_dep_remove_inst). Strings passed
+ * are borrowed; buffers written (buf, list, dir, err) are the caller's,
+ * of the size given. */
 #ifndef SRV_DEPLOY_H
 #define SRV_DEPLOY_H
 
 #include "props.h"
-#include "server.h"
+#include "deployer.h"
 
 #define LOG_CAP        (1024 * 1024)
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define STABLE_MS      10000
 
+/* What srv_dep_send_connect tells a consumer (its ud), on the caller's
+ * stack. */
 struct connect_ud {
-    const char *type;
-    srv_inst *producer;
+    const char *type;   /* "connect" or "disconnect" (a static string) */
+    srv_inst *producer; /* borrowed: the instance whose output it is */
 };
 
 /* os.c: every use of the operating system goes through s->os. */
@@ -76,17 +80,17 @@ void srv_dep_forget_inst(srv *s, srv_inst *i);
 /* Writes again the record of an instance whose last write failed: its
  * process, or that it completed, or, when it failed, no row. */
 void srv_dep_sync_row(srv *s, srv_inst *i);
-/* Frees i (owned by its app, or its stream's host) once its timer handle
- * has closed; i must not be used after the call. */
-void srv_dep_inst_release(srv_inst *i);
+/* Removes the socket files of i's ipc:// output groups (before the model
+ * frees i). */
+void srv_dep_unlink_groups(const srv_inst *i);
 /* A new instance of app a (borrowed; a owns the result once it is put in
  * a->inst), deploying, with its timer on s->loop; NULL when out of
  * memory. */
 srv_inst *srv_dep_inst_new(srv *s, srv_dapp *a, int index);
 /* Does any instance (or the host) of st still have a process? */
 bool srv_dep_stream_has_processes(const srv_stream *st);
-/* Forgets scaled-away instance i in the store, takes it out of its app's
- * array and frees it (srv_dep_inst_release). */
+/* Forgets scaled-away instance i in the store, removes its files, takes
+ * it out of its app's array and frees it (srv_inst_free). */
 void srv_dep_remove_inst(srv *s, srv_inst *i);
 
 /* wiring.c */
@@ -114,12 +118,13 @@ void srv_dep_take_groups(srv *s, srv_inst *u);
  * and none is made (while flowd works out what adopted instances read). */
 void srv_dep_collect_inputs(srv *s, const srv_dapp *a, bool recorded_only,
                             char *list, size_t len);
-/* The apps fed by a's outputs. */
+/* Calls fn with each app fed by a's outputs (borrowed) and ud (passed
+ * through, borrowed). */
 void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
                                void (*fn)(srv *s, srv_dapp *c, void *ud),
                                void *ud);
 /* Tells consumer app c's instances that what producer gives it to read
- * comes or goes. */
+ * comes or goes (ud: a struct connect_ud, borrowed). */
 void srv_dep_send_connect(srv *s, srv_dapp *c, void *ud);
 /* Consumer stream c comes (connect) or goes (disconnect): the producers of
  * its source destination add or remove the output group of its consumer
@@ -160,9 +165,10 @@ void srv_dep_stop_inst(srv_inst *i);
  * reports srv_deployer_ops.undeployed (after which st may be gone). */
 void srv_dep_finish_undeploy(srv *s, srv_stream *st);
 /* Builds st's apps (owned by st) from its parsed definition and props
- * (borrowed); on failure -1, or 400 for a path option the rules refuse,
- * with err set; the caller then frees what was built with
- * srv_dep_teardown_apps. */
+ * (borrowed). Returns 0, or with err set -SRV_ENOMEM, -SRV_EUNRUNNABLE
+ * (an app flowd cannot run) or -SRV_EPATH (a path option the rules
+ * refuse); the caller then frees what was built with
+ * srv_dep_release_deployment. */
 int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
                        size_t errlen);
 /* deployer.packaging=single: one flow-host process runs every app; the
@@ -170,9 +176,10 @@ int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
  * output endpoint. Every app keeps its own tap endpoint (ipc:// or tcp://
  * as for its own process), so taps see a hosted app like any other. */
 int srv_dep_setup_single(srv *s, srv_stream *st, char *err, size_t errlen);
-/* The one place a deployment's memory is freed: st's apps, their options
- * and instances, and its host. */
-void srv_dep_teardown_apps(srv_stream *st);
+/* Removes the socket files of the output groups of st's instances and
+ * host, then frees the deployment (srv_stream_free_deployment, the
+ * model's): the processes must be gone or detached. */
+void srv_dep_release_deployment(srv_stream *st);
 /*
  * An undeploy stops a stream from its source down: each app gets SIGTERM
  * once every app before it has exited, so what a producer still holds

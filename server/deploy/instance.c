@@ -155,30 +155,10 @@ void srv_dep_sync_row(srv *s, srv_inst *i)
         srv_dep_save_group(s, i, &i->groups[k]);
 }
 
-static void inst_free(srv_inst *i)
+void srv_dep_unlink_groups(const srv_inst *i)
 {
     for (int k = 0; k < i->ngroups; k++)
         srv_dep_unlink_ipc(i->groups[k].ep);
-    free(i->groups);
-    free(i->spawn_inputs);
-    free(i);
-}
-
-static void on_timer_close(uv_handle_t *h)
-{
-    srv_inst *i = h->data;
-    free(h);
-    inst_free(i);
-}
-
-void srv_dep_inst_release(srv_inst *i)
-{
-    if (i->timer) {
-        uv_timer_stop(i->timer);
-        uv_close((uv_handle_t *)i->timer, on_timer_close);
-    } else {
-        inst_free(i);
-    }
 }
 
 srv_inst *srv_dep_inst_new(srv *s, srv_dapp *a, int index)
@@ -227,5 +207,6 @@ void srv_dep_remove_inst(srv *s, srv_inst *i)
             break;
         }
     }
-    srv_dep_inst_release(i);
+    srv_dep_unlink_groups(i);
+    srv_inst_free(i);
 }

@@ -301,7 +301,7 @@ void srv_deployer_restore_deployments(srv *s)
             fprintf(stderr, "flowd: deployment of '%s' not restored: %s\n",
                     name, st && props ? err : "bad record");
             if (st)
-                srv_dep_teardown_apps(st);
+                srv_dep_release_deployment(st);
             json_decref(props);
             continue;
         }
@@ -402,7 +402,7 @@ void srv_deployer_free_all(srv *s)
                     s->os->detach(s->os_ud, st->apps[k].inst[j]->proc);
         if (st->host && st->host->proc)
             s->os->detach(s->os_ud, st->host->proc);
-        srv_dep_teardown_apps(st);
+        srv_dep_release_deployment(st);
     }
 }
 

@@ -1,9 +1,10 @@
 #!/bin/sh
-# Checks that server/ calls run one way: no object file of flowd uses a
-# srv_ function defined in a layer above its own, and no file below the
-# REST layer includes api.h. Arguments: the server source directory, then
-# the directories holding flowd's object files (*.c.o; meson names the
-# object of server/deploy/x.c deploy_x.c.o).
+# Checks that server/ runs one way: no object file of flowd uses a srv_
+# function defined in a layer above its own, and no file of server/ (a
+# source or a header) includes a header of a layer above its own, nor one
+# of another layer's private headers. Arguments: the server source
+# directory, then the directories holding flowd's object files (*.c.o;
+# meson names the object of server/deploy/x.c deploy_x.c.o).
 #
 # The layers, top to bottom (a file not listed fails the check, so a new
 # file must be placed):
@@ -12,6 +13,8 @@
 #              supervision, the operating system
 #   2 model:   streams, registry, analytics, taps, control channel, keys
 #   1 bottom:  store, HTTP glue, properties, router, status, utilities
+# Each layer's headers are placed in header_layer_of; deploy/deploy.h is
+# the deployment layer's private header, for deploy/ alone.
 set -u
 src=$1
 shift
@@ -26,6 +29,18 @@ layer_of() {
         echo 2 ;;
     store.c | error.c | http.c | httpparse.c | props.c | router.c | status.c | util.c | \
         apppath.c)
+        echo 1 ;;
+    *) echo 0 ;;
+    esac
+}
+
+header_layer_of() {
+    case $1 in
+    api.h) echo 4 ;;
+    deploy/deployer.h | deploy/deploy.h) echo 3 ;;
+    model.h | analytics.h) echo 2 ;;
+    util.h | store.h | http.h | httpparse.h | props.h | router.h | status.h | \
+        error.h | bucket.h | apppath.h)
         echo 1 ;;
     *) echo 0 ;;
     esac
@@ -59,12 +74,39 @@ while read -r user sym; do
 done <"$tmp/uses"
 for c in "$src"/*.[ch] "$src"/*/*.[ch]; do
     [ -f "$c" ] || continue
-    f=$(echo "${c#"$src"/}" | tr / _)
-    f=${f%.*}.c
-    if [ "$(layer_of "$f")" -gt 0 ] && [ "$(layer_of "$f")" -lt 4 ] && grep -q '#include "api.h"' "$c"; then
-        echo "layers: ${c#"$src"/} includes api.h, the REST layer's header"
-        fail=1
-    fi
+    rel=${c#"$src"/}
+    dir=$(dirname "$rel")
+    case $rel in
+    *.h)
+        lf=$(header_layer_of "$rel")
+        [ "$lf" = 0 ] && {
+            echo "layers: $rel is in no layer; add it to tests/server/layers.sh"
+            fail=1
+            continue
+        } ;;
+    *) lf=$(layer_of "$(echo "$rel" | tr / _)") ;;
+    esac
+    [ "$lf" = 0 ] && continue
+    for inc in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$c"); do
+        # Quoted includes resolve against the including file's directory
+        # first, then server/ itself.
+        if [ "$dir" != . ] && [ -f "$src/$dir/$inc" ]; then
+            h=$dir/$inc
+        elif [ -f "$src/$inc" ]; then
+            h=$inc
+        else
+            continue
+        fi
+        lh=$(header_layer_of "$h")
+        if [ "$lh" -gt "$lf" ]; then
+            echo "layers: $rel (layer $lf) includes $h (layer $lh)"
+            fail=1
+        fi
+        if [ "$h" = deploy/deploy.h ] && [ "$dir" != deploy ]; then
+            echo "layers: $rel includes deploy/deploy.h, private to deploy/"
+            fail=1
+        fi
+    done
 done
-[ "$fail" = 0 ] && echo "layers: every call runs down"
+[ "$fail" = 0 ] && echo "layers: every call and include runs down"
 exit $fail

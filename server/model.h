@@ -1,8 +1,17 @@
-/* flowd's shared state: configuration, the store, the app registry, the
- * streams with their deployments and instances, analytics, the HTTP
- * server and the control endpoint. Everything runs on one libuv loop. */
-#ifndef SRV_SERVER_H
-#define SRV_SERVER_H
+/* The model of flowd (layer 2, see tests/server/layers.sh): its
+ * configuration, the streams with their apps and instances, the app
+ * registry, analytics, taps, transport keys and the control channel to
+ * the apps. Everything runs on one libuv loop. The deployment layer
+ * (deploy/deployer.h) and the REST layer (api.h) sit above it; it calls
+ * neither. The tables those layers register are held in srv (borrowed):
+ * srv.control_ops is how control.c reports to the deployer, srv.os and
+ * srv.deployer_ops are the deployer's own.
+ *
+ * Ownership is stated on every pointer field and parameter: "owned" is
+ * freed by the struct that holds it (the function named), "borrowed" is
+ * freed by someone else and outlives the holder. */
+#ifndef SRV_MODEL_H
+#define SRV_MODEL_H
 
 #include <flow/control.h>
 #include <flow/dsl.h>
@@ -42,6 +51,10 @@ typedef struct srv_dapp srv_dapp;
 typedef struct srv_inst srv_inst;
 typedef struct srv_analytics srv_analytics;
 typedef struct srv_tap srv_tap;
+/* The deployment layer's tables (deploy/deployer.h); the model holds
+ * only borrowed pointers to them. */
+typedef struct srv_deployer_ops srv_deployer_ops;
+typedef struct srv_os_ops srv_os_ops;
 
 #define SRV_ALLOW_MAX 32
 
@@ -51,7 +64,8 @@ typedef struct srv_config {
     char data_dir[PATH_MAX];
     char token[256];
     bool auth_none;         /* --auth=none: no token at all */
-    const char *token_from; /* "--token", "FLOW_TOKEN" or "file" (static) */
+    const char *token_from; /* "--token", "FLOW_TOKEN" or "file"
+                               (a static string: borrowed) */
     /* DATA_DIR/token when token_from is "file". */
     char token_file[PATH_MAX + 16];
     char dashboard_dir[PATH_MAX];
@@ -97,8 +111,8 @@ struct srv_inst {
                       for a host) */
     int index;
     srv_inst_state state;
-    void *proc;         /* our child (srv_os_ops.spawn's); NULL when none or
-                           adopted */
+    void *proc;         /* our child: borrowed, the os ops' own handle
+                           (srv_os_ops.spawn); NULL when none or adopted */
     int pid;            /* 0 when no process */
     bool adopted;       /* survived a flowd restart: not our child */
     bool removing;      /* scaled away: freed once stopped */
@@ -135,7 +149,8 @@ struct srv_inst {
     } win[SRV_ERR_WINDOW_S + 1];
     int win_n;
     uv_timer_t *timer; /* backoff, then SIGKILL timeout (owned: closed, and
-                          the instance freed, by srv_dep_inst_release) */
+                          the instance freed in its close callback, by
+                          srv_inst_free) */
     int64_t stop_deadline_ms;
 };
 
@@ -158,21 +173,9 @@ struct srv_dapp {
     int error_threshold; /* deployer.<label>.errorThreshold, percent */
 };
 
-/* What the deployment layer reports to the layer above it, which
- * registers the table in srv.deployer_ops (the REST layer: see
- * srv_api_attach). Every srv_stream passed is borrowed. */
-typedef struct srv_deployer_ops {
-    /* st's status or instances may have changed. */
-    void (*changed)(void *ud, srv_stream *st);
-    /* Every process of st's deployment is gone and the deployment is
-     * freed. The callee may delete st (srv_stream_delete): the deployer
-     * touches st no more after this call. */
-    void (*undeployed)(void *ud, srv_stream *st);
-} srv_deployer_ops;
-
 /* What the control endpoint (control.c) reports to the deployment layer,
  * which registers the table in srv.control_ops (srv_deployer_attach).
- * Every srv_inst passed is borrowed. */
+ * ud is srv.control_ud and every srv_inst passed is borrowed. */
 typedef struct srv_control_ops {
     /* i said hello: it is deployed now and may connect to inputs. */
     void (*hello)(void *ud, srv_inst *i);
@@ -181,43 +184,11 @@ typedef struct srv_control_ops {
     void (*changed)(void *ud, srv_inst *i);
 } srv_control_ops;
 
-/* Where the deployment layer meets the operating system. The default,
- * srv_os_posix (deploy/os.c), spawns with libuv and reads /proc; a test
- * puts its own in srv.os to drive the deployer without a process. Every
- * pointer passed is borrowed. */
-typedef struct srv_os_ops {
-    /* Starts file with argv and envp (NULL-terminated), stdout and stderr
-     * to log_fd (-1: none; the caller closes it), for instance i. On
-     * success returns 0 with *pid and *proc set: proc is the ops' own
-     * until they report its exit with srv_deployer_exited, or until
-     * detach. Else a negative libuv error code. */
-    int (*spawn)(void *ud, srv_inst *i, const char *file, char **argv,
-                 char **envp, int log_fd, void **proc, int *pid);
-    /* Sends sig to an instance's process: proc when it is flowd's child,
-     * else (adopted, proc NULL) pid. */
-    void (*kill)(void *ud, void *proc, int pid, int sig);
-    /* Its instance is freed: proc's exit is reported no more. */
-    void (*detach)(void *ud, void *proc);
-    /* The start time of process pid (/proc starttime, against pid
-     * reuse), or 0 when no such process runs. */
-    uint64_t (*start_ticks)(void *ud, int pid);
-    /* Wall clock in milliseconds. */
-    int64_t (*now_ms)(void *ud);
-    /* A loopback TCP port free now, or -1 with errno set. */
-    int (*free_tcp_port)(void *ud);
-    /* Is the port of loopback tcp:// endpoint ep free to bind (true for
-     * an endpoint of another kind)? */
-    bool (*tcp_free)(void *ud, const char *ep);
-} srv_os_ops;
-
-/* libuv and POSIX: the operating system itself (deploy/os.c). */
-extern const srv_os_ops srv_os_posix;
-
 struct srv_waiter;
 
-/* A stream: owned by s->streams; freed by model.c's stream_free once its
- * deployment (apps, host, tap) is gone (srv_dep_teardown_apps,
- * srv_tap_close). */
+/* A stream: owned by s->streams, freed by srv_stream_free, which frees
+ * everything it owns: its deployment (apps, their options and instances,
+ * the host), its tap, its definition and properties. */
 struct srv_stream {
     srv *s; /* borrowed */
     char name[SRV_NAME_MAX + 16];
@@ -229,7 +200,8 @@ struct srv_stream {
     json_t *props; /* owned reference; NULL when never deployed */
     int64_t deployed_ms;
     bool single;
-    srv_dapp *apps; /* owned: the deployment's apps (deploy/) */
+    srv_dapp *apps; /* owned: the deployment's apps (built by deploy/,
+                       freed by srv_stream_free_deployment) */
     size_t napps;
     srv_status status;
     char status_desc[512];
@@ -251,11 +223,12 @@ struct srv_stream {
 struct srv {
     uv_loop_t *loop; /* borrowed: main.c's */
     srv_config cfg;
-    srv_store store;
+    srv_store store;   /* owned: opened by main.c, closed at exit */
     dsl_registry *reg; /* owned */
     /* "type/name" -> {"uri","builtin","describe"} (owned reference). */
     json_t *app_uris;
-    srv_stream *streams;           /* sorted by name (owned list) */
+    srv_stream *streams;           /* sorted by name (owned list: each
+                                      stream freed by srv_stream_free) */
     srv_analytics *an;             /* owned */
     srv_http *http;                /* owned */
     void *zctx;                    /* owned: the ZeroMQ context */
@@ -274,7 +247,7 @@ struct srv {
     bool loopback;
     int64_t started_ms;
     /* The allowed app directories, resolved (owned). */
-    char *apps_dirs[SRV_APPS_DIRS_MAX];
+    char *apps_dirs[SRV_APPS_DIRS_MAX]; /* owned, as is each string */
     size_t napps_dirs;
     /* Registered by the layer above the deployer (borrowed table and
      * ud); zeroed: nothing is told. */
@@ -296,7 +269,9 @@ struct srv {
  * Transport keys (keys.c, docs/security.md). srv_keys_start makes or
  * takes back flowd's key pairs (the server pair of every tcp:// socket
  * that binds, and flowd's own client pair), writes DATA/flowd.keys and
- * starts flowd's ZAP handler in s->zctx, before any socket binds.
+ * starts flowd's ZAP handler in s->zctx, before any socket binds. In
+ * every function here s, st and i are borrowed, and err, path and len
+ * name the caller's buffer.
  */
 int srv_keys_start(srv *s, char *err, size_t errlen);
 /* Gives st a key pair: the recorded one when keep and there is one, else
@@ -313,58 +288,74 @@ int srv_keys_write_inst(srv *s, const srv_inst *i, char *path, size_t len);
  * each admits the peers the deployments now give it (after a deploy or
  * an undeploy): see put_allow in keys.c. */
 void srv_keys_refresh(srv *s);
+/* Stops the ZAP handler and frees flowd's keys (s->curve). */
 void srv_keys_stop(srv *s);
 
-/* Streams. */
+/*
+ * Streams, apps and instances (model.c). Unless a comment says
+ * otherwise, s, st, a, i and the strings passed are borrowed.
+ */
+/* The stream named name, borrowed from s->streams; NULL when none. */
 srv_stream *srv_stream_find(srv *s, const char *name);
 /* The consumer group of a stream that starts with a destination (`:d
  * --group=G > ...`): G, or the stream's own name without --group. NULL for
  * a stream that reads no destination. Borrowed from st. */
 const char *srv_stream_group(const srv_stream *st);
+/* Parses dsl and adds a stream named name to s->streams (which owns the
+ * result: the returned pointer is borrowed); dsl and desc are copied.
+ * NULL with err set when it does not parse or memory is out. */
 srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
                            const char *desc, int64_t created, char *err,
                            size_t errlen);
+/* Frees st's deployment: its apps, their options and instances
+ * (srv_inst_free), and its host; st runs nothing afterwards (napps 0).
+ * The deployment layer calls it once it has stopped the processes and
+ * removed their files. */
+void srv_stream_free_deployment(srv_stream *st);
+/* The one function that frees a stream: everything st owns (its
+ * deployment, with srv_stream_free_deployment, its tap, definition,
+ * parsed definition, properties and strings) and st itself. st must be
+ * out of s->streams already. */
+void srv_stream_free(srv_stream *st);
 /* Frees every stream in memory (at exit, after srv_deployer_free_all and
  * once the loop has closed their handles); the store is left alone. */
 void srv_streams_free_all(srv *s);
 /* Removes a stream that runs nothing from memory and the store, and
  * frees it (st is owned by s->streams; it is gone after the call). */
 void srv_stream_delete(srv *s, srv_stream *st);
-/* Registers the REST layer's srv_deployer_ops in s (streams.c). */
-void srv_api_attach(srv *s);
-/* Frees the requests still waiting for an undeploy (at exit, once the
- * HTTP server, which owned the requests, is gone). */
-void srv_api_detach(srv *s);
-json_t *srv_stream_json(srv *s, srv_stream *st);
-json_t *srv_deployment_json(srv *s, srv_stream *st);
-json_t *srv_app_status_json(srv *s, srv_dapp *a);
-json_t *srv_links(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Reads a JSON or form body into an object; answers the request with an
- * error and returns NULL when it cannot. */
-json_t *srv_req_body(srv_req *r, bool form_ok);
-/* Wraps items (taken) in a page of _embedded.key. */
-json_t *srv_page(srv_req *r, json_t *items, const char *key, const char *path);
+/* Frees instance i and what it owns (its groups and spawn inputs). Its
+ * timer, when it has one, is closed on the loop and i is freed in the
+ * close callback: i must not be used after the call, and the loop must
+ * run once more for the memory to go. */
+void srv_inst_free(srv_inst *i);
+/* The app of st labelled label, borrowed from st; NULL when none. */
+srv_dapp *srv_stream_app(srv_stream *st, const char *label);
+/* Instance i's id, STREAM.LABEL-N of its app (i->app) and index, into
+ * buf. */
+void srv_inst_id(const srv_inst *i, char *buf, size_t len);
+/* The name of state st (a static string). */
+const char *srv_inst_state_name(srv_inst_state st);
+/* The state an instance is shown in: its state's name, or "stale" for a
+ * deployed instance that stopped reporting metrics (a static string). */
+const char *srv_inst_shown_state(const srv_inst *i);
+/* Fills c (the caller's) with what app a's instances are doing, for
+ * srv_status_app. */
+void srv_app_counts_of(const srv_dapp *a, srv_app_counts *c);
+/* Errors and events of instance i over the error window, into *events and
+ * *errors (the caller's). */
+void srv_inst_window(const srv_inst *i, uint64_t *events, uint64_t *errors);
 
-/* Authentication (auth.c): fills c->token from --token, FLOW_TOKEN or
- * the data directory's token file, made on the first start. Returns 0, or
- * -1 with err saying what is wrong and what to do. */
-int srv_auth_setup(srv_config *c, char *err, size_t errlen);
-
-/* Routes an HTTP request (the http layer's dispatch callback). */
-void srv_api_dispatch(void *ud, srv_req *r);
-/* Prints the route table the dispatcher uses, one "METHOD PATTERN" line
- * per method of each route, in table order (flowd --routes). */
-void srv_api_routes_print(FILE *out);
-
-/* Static files. */
-void srv_static_serve(srv *s, srv_req *r, const char *dir, const char *rel);
-
-/* Registry. */
+/*
+ * Registry (registry.c). s and the strings passed are borrowed; err and
+ * real are the caller's buffers.
+ */
+/* Builds s->reg (owned by s) from the app directories and the apps
+ * registered in the store. 0, or -1 with err. */
 int srv_registry_load(srv *s, char *err, size_t errlen);
 /* Runs path (already checked) with --describe and returns what it
- * printed in *json_out (new). Returns 0, or with err set -SRV_ENOMEM or
- * -SRV_EUNRUNNABLE (it could not be run, failed, timed out or printed
- * too much). */
+ * printed in *json_out (new: the caller frees it). Returns 0, or with err
+ * set -SRV_ENOMEM or -SRV_EUNRUNNABLE (it could not be run, failed, timed
+ * out or printed too much). */
 int srv_registry_describe(const char *path, char **json_out, char *err,
                           size_t errlen);
 /* The one check an app's executable passes before flowd runs it
@@ -372,6 +363,8 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
  * path is in real. Returns 0 or a SRV_APPPATH_* code with err set. */
 int srv_registry_check_path(srv *s, const char *uri, char *real, size_t reallen,
                             char *err, size_t errlen);
+/* The registry entry of type/name, {"uri","builtin","describe"}: a
+ * borrowed reference into s->app_uris; NULL when none. */
 json_t *srv_registry_entry(srv *s, const char *type, const char *name);
 /* Registers uri as type/name (POST /apps/TYPE/NAME): 0, or -SRV_EEXIST
  * (registered and not force), -SRV_EINVAL (not an executable file),
@@ -385,85 +378,36 @@ int srv_registry_register(srv *s, const char *type, const char *name,
  * -SRV_ENOMEM when the registry could not be rebuilt afterwards. */
 int srv_registry_unregister(srv *s, const char *type, const char *name);
 
-/* Deployer. */
-/* Deploys st with the deployment properties props (borrowed; NULL: none).
- * Returns 0, or a negative SRV_E* code with err set: -SRV_EDEPLOYED,
- * -SRV_EDEFINITION (its consumer group), -SRV_EPROPS, -SRV_EPATH,
- * -SRV_EUNRUNNABLE, -SRV_ENOMEM, -SRV_EINTERNAL or the store's code.
- * Nothing runs and nothing is stored when it fails. */
-int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen);
-/* Forgets st's deployment in the store, and its definition too when
- * definition is true, in one transaction. Returns 0, or -1 when the store
- * cannot be written (s->store.err): nothing is forgotten then, and the
- * caller changes nothing either. */
-int srv_forget_deployment(srv *s, srv_stream *st, bool definition);
-/* Starts undeploying (in memory and processes: srv_forget_deployment
- * first); srv_deployer_ops.undeployed is called once all are gone.
- * Returns true when already nothing runs (undeployed was called). */
-bool srv_undeploy(srv *s, srv_stream *st);
-/* Registers the deployer's srv_control_ops in s (before the control
- * endpoint starts), and srv_os_posix when s->os is NULL. */
-void srv_deployer_attach(srv *s);
-/* Instance i's process (started by s->os->spawn) ended: exit status
- * status, or killed by signal sig (0: none). Called by the os ops. */
-void srv_deployer_exited(srv *s, srv_inst *i, int64_t status, int sig);
-/* Runs count instances of a. Returns 0, or a negative SRV_E* code with err
- * set: -SRV_EINVAL (count out of range), -SRV_EUNRUNNABLE (single
- * packaging), the store's code (nothing changed), -SRV_ENOMEM, or
- * -SRV_ESYSTEM when no port was free for a new instance (those started
- * so far stay). */
-int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
-              size_t errlen);
-void srv_deployer_tick(srv *s);
-/* Reads the stored definitions and kills orphans (before serving). */
-void srv_deployer_restore(srv *s);
-/* Restores the stored deployments: adopts surviving apps, starts the
- * others (on the loop, while HTTP is served). */
-void srv_deployer_restore_deployments(srv *s);
-/* Sets s->ready once deployments are restored and none of the restored
- * streams is still deploying. */
-void srv_ready_update(srv *s);
-void srv_deployer_stop_all(srv *s);
-/* Frees every deployment's instances, taps and handles (at exit, after
- * the processes are gone). */
-void srv_deployer_free_all(srv *s);
-bool srv_deployer_idle(srv *s);
-/* Derives st's status from its instances and reports it upward
- * (srv_deployer_ops.changed). */
-void srv_deployer_refresh(srv *s, srv_stream *st);
-srv_dapp *srv_stream_app(srv_stream *st, const char *label);
-void srv_inst_id(const srv_inst *i, char *buf, size_t len);
-/* After an instance's hello: connects it to inputs that appeared since
- * it was started (a producer of its destination deployed later). */
-void srv_inst_catch_up(srv *s, srv_inst *i);
-const char *srv_inst_state_name(srv_inst_state st);
-/* The state an instance is shown in: its state's name, or "stale" for a
- * deployed instance that stopped reporting metrics. */
-const char *srv_inst_shown_state(const srv_inst *i);
-/* Fills c with what app a's instances are doing, for srv_status_app. */
-void srv_app_counts_of(const srv_dapp *a, srv_app_counts *c);
-/* Errors and events of instance i over the error window. */
-void srv_inst_window(const srv_inst *i, uint64_t *events, uint64_t *errors);
-
-/* Paths that app options name (paths.c). */
+/*
+ * Paths that app options name (paths.c). s, c, i, info, opts and path
+ * are borrowed; buf, why and err are the caller's buffers.
+ */
 /* The instance's own directory, DATA/run/STREAM.LABEL-N (a single-packaged
  * stream's host: DATA/run/STREAM-host), into buf: where its relative paths
  * resolve, its CURVE keys (.flow-keys) and its recorded exit (.flow-exit)
  * lie. Returns 0, or -1 when buf is too small. */
 int srv_inst_dir(srv *s, const srv_inst *i, char *buf, size_t len);
-/* A dsl_check_ctx.check_path for the --allow-path rules (ud is the srv). */
+/* A dsl_check_ctx.check_path for the --allow-path rules (ud is the srv,
+ * borrowed). */
 int srv_paths_check(void *ud, const char *path, dsl_path_access access,
                     char *why, size_t whylen);
 /* Checks the path options among an app's final "--key=value" options;
  * -1 with "APP --OPTION: WHY" in err. */
 int srv_paths_check_app(srv *s, const dsl_app_info *info, char *const *opts,
                         int nopts, char *err, size_t errlen);
-/* Makes the --allow-path directories absolute; -1 with err when one is
- * not an existing directory. */
+/* Makes the --allow-path directories absolute (into c->allow, which
+ * c->allow_ptr points into); -1 with err when one is not an existing
+ * directory. */
 int srv_paths_config(srv_config *c, char *err, size_t errlen);
 
-/* Control endpoint. */
+/*
+ * Control endpoint (control.c). s and i are borrowed; the strings passed
+ * are borrowed (copied into the message).
+ */
+/* Binds s->ctl_sock (owned by s until srv_control_stop) and watches it on
+ * the loop. 0, or -1 with err. */
 int srv_control_start(srv *s, char *err, size_t errlen);
+/* Closes the control socket and its watch. */
 void srv_control_stop(srv *s);
 /* Reads what apps sent and flowd has not read yet (before deciding what
  * an instance's exit means). */
@@ -473,16 +417,34 @@ void srv_control_drain(srv *s);
 void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
                               const char *port, const char *endpoint);
 
-/* Taps. */
+/*
+ * Taps (tap.c): a stream that reads another stream's app through a tap.
+ * s and st are borrowed; stream, label and err are the caller's buffers.
+ */
+/* Does st read a tap? Then the tapped stream's and app's names are put in
+ * stream and label. */
 bool srv_tap_source(srv *s, srv_stream *st, char *stream, size_t slen,
                     char *label, size_t llen);
+/* Opens st's tap (st->tap, owned by st until srv_tap_close). 0, or -1
+ * with err. */
 int srv_tap_open(srv *s, srv_stream *st, char *err, size_t errlen);
+/* Closes and frees st's tap, if any (st->tap becomes NULL). */
 void srv_tap_close(srv_stream *st);
+/* The endpoint st's tap pushes to, borrowed from st->tap; NULL when st
+ * has no tap. */
 const char *srv_tap_endpoint(const srv_stream *st);
+/* Connects every tap to the tap endpoints of the instances it taps now,
+ * and disconnects from those that went away. */
 void srv_tap_refresh(srv *s);
 
-/* Analytics. */
+/*
+ * Analytics (analytics.c; the counters are in analytics.h). s, a and the
+ * strings passed are borrowed.
+ */
+/* New analytics for s (the caller owns it: srv_analytics_destroy); NULL
+ * when out of memory. */
 srv_analytics *srv_analytics_new(srv *s);
+/* Frees *ap (owned) and sets it to NULL. */
 void srv_analytics_destroy(srv_analytics **ap);
 void srv_analytics_add(srv_analytics *a, const char *kind, const char *name,
                        uint64_t inc);
@@ -494,13 +456,5 @@ void srv_analytics_tick(srv_analytics *a);
 /* Writes what the counters gained to the store; what cannot be written
  * is kept for the next flush. Returns 0 or -1 (the store failed). */
 int srv_analytics_flush(srv_analytics *a);
-
-/* Server-sent events at /events (events.c). */
-/* Broadcasts the instances' rates and the counters (every second). */
-void srv_events_tick(srv *s);
-/* Broadcasts st's status when it differs from the one last sent. */
-void srv_events_status(srv *s, srv_stream *st);
-/* Broadcasts that the stream named name was destroyed. */
-void srv_events_deleted(srv *s, const char *name);
 
 #endif
