@@ -274,32 +274,26 @@ static void mon_cb(flow_zwatch *w, int ready, void *arg)
 {
     flow__group *g = arg;
     flow_ctx *ctx = g->ctx;
-    zmq_msg_t msg;
+    zmq_msg_t addr;
+    uint16_t ev;
+    int32_t value;
     (void)ready;
-    zmq_msg_init(&msg);
+    zmq_msg_init(&addr);
     for (int i = 0; i < 64; i++) {
-        if (flow_zwatch_recv(w, &msg))
+        if (flow_zwatch_recv_event(w, &addr, &ev, &value))
             break;
-        int more = zmq_msg_more(&msg);
-        if (zmq_msg_size(&msg) >= 6) {
-            const uint8_t *d = zmq_msg_data(&msg);
-            uint16_t ev = (uint16_t)(d[0] | d[1] << 8); /* host order */
-            if (ev == ZMQ_EVENT_ACCEPTED || ev == ZMQ_EVENT_CONNECTED) {
-                g->peers++;
-                ctx->peers++;
-                ctx->mon_seen = true;
-                if (ctx->tick_deferred && ctx->phase == PH_RUN)
-                    start_ticks(ctx);
-            } else if (ev == ZMQ_EVENT_DISCONNECTED && g->peers > 0) {
-                g->peers--;
-                ctx->peers--;
-            }
+        if (ev == ZMQ_EVENT_ACCEPTED || ev == ZMQ_EVENT_CONNECTED) {
+            g->peers++;
+            ctx->peers++;
+            ctx->mon_seen = true;
+            if (ctx->tick_deferred && ctx->phase == PH_RUN)
+                start_ticks(ctx);
+        } else if (ev == ZMQ_EVENT_DISCONNECTED && g->peers > 0) {
+            g->peers--;
+            ctx->peers--;
         }
-        /* Skip the endpoint frame. */
-        while (more && flow_zwatch_recv(w, &msg) == 0)
-            more = zmq_msg_more(&msg);
     }
-    zmq_msg_close(&msg);
+    zmq_msg_close(&addr);
     if (ctx->phase == PH_DRAIN)
         flow__maybe_finish(ctx);
 }
@@ -308,36 +302,28 @@ static void mon_cb(flow_zwatch *w, int ready, void *arg)
 static void tap_mon_cb(flow_zwatch *w, int ready, void *arg)
 {
     flow_ctx *ctx = arg;
-    zmq_msg_t msg;
+    zmq_msg_t addr;
+    uint16_t ev;
+    int32_t fd;
     (void)ready;
-    zmq_msg_init(&msg);
+    zmq_msg_init(&addr);
     for (int i = 0; i < 64; i++) {
-        if (flow_zwatch_recv(w, &msg))
+        if (flow_zwatch_recv_event(w, &addr, &ev, &fd))
             break;
-        int more = zmq_msg_more(&msg);
-        if (zmq_msg_size(&msg) >= 6) {
-            const uint8_t *d = zmq_msg_data(&msg);
-            uint16_t ev = (uint16_t)(d[0] | d[1] << 8); /* host order */
-            int32_t fd;
-            memcpy(&fd, d + 2, sizeof(fd));
-            size_t k = 0;
-            while (k < ctx->ntap_fds && ctx->tap_fds[k] != fd)
-                k++;
-            if (ev == ZMQ_EVENT_ACCEPTED && k == ctx->ntap_fds) {
-                int *n = realloc(ctx->tap_fds, (k + 1) * sizeof(*n));
-                if (n) {
-                    ctx->tap_fds = n;
-                    n[ctx->ntap_fds++] = fd;
-                }
-            } else if (ev == ZMQ_EVENT_DISCONNECTED && k < ctx->ntap_fds) {
-                ctx->tap_fds[k] = ctx->tap_fds[--ctx->ntap_fds];
+        size_t k = 0;
+        while (k < ctx->ntap_fds && ctx->tap_fds[k] != fd)
+            k++;
+        if (ev == ZMQ_EVENT_ACCEPTED && k == ctx->ntap_fds) {
+            int *n = realloc(ctx->tap_fds, (k + 1) * sizeof(*n));
+            if (n) {
+                ctx->tap_fds = n;
+                n[ctx->ntap_fds++] = fd;
             }
+        } else if (ev == ZMQ_EVENT_DISCONNECTED && k < ctx->ntap_fds) {
+            ctx->tap_fds[k] = ctx->tap_fds[--ctx->ntap_fds];
         }
-        /* Skip the endpoint frame. */
-        while (more && flow_zwatch_recv(w, &msg) == 0)
-            more = zmq_msg_more(&msg);
     }
-    zmq_msg_close(&msg);
+    zmq_msg_close(&addr);
 }
 
 static int open_tap_monitor(flow_ctx *ctx, void *s)

@@ -117,26 +117,16 @@ static void in_timer_cb(uv_timer_t *t)
 static void in_mon_cb(flow_zwatch *w, int ready, void *arg)
 {
     flow_ctx *ctx = arg;
-    zmq_msg_t ev, addr;
+    zmq_msg_t addr;
+    uint16_t type;
+    int32_t value;
     (void)ready;
-    zmq_msg_init(&ev);
     zmq_msg_init(&addr);
     for (int i = 0; i < 64; i++) {
-        if (flow_zwatch_recv(w, &ev))
+        if (flow_zwatch_recv_event(w, &addr, &type, &value))
             break;
-        if (!zmq_msg_more(&ev) || flow_zwatch_recv(w, &addr))
+        if (!type)
             continue;
-        /* More frames than the two of libzmq 4's events: skip them. */
-        for (int more = zmq_msg_more(&addr); more;) {
-            zmq_msg_t skip;
-            zmq_msg_init(&skip);
-            more = flow_zwatch_recv(w, &skip) == 0 && zmq_msg_more(&skip);
-            zmq_msg_close(&skip);
-        }
-        if (zmq_msg_size(&ev) < 6)
-            continue;
-        const uint8_t *d = zmq_msg_data(&ev);
-        uint16_t type = (uint16_t)(d[0] | d[1] << 8); /* host order */
         flow__inep *e = find(ctx, zmq_msg_data(&addr), zmq_msg_size(&addr));
         if (!e)
             continue; /* a producer connected to a bound input */
@@ -155,7 +145,6 @@ static void in_mon_cb(flow_zwatch *w, int ready, void *arg)
             e->cut = false; /* libzmq is making the connection again */
         }
     }
-    zmq_msg_close(&ev);
     zmq_msg_close(&addr);
 }
 

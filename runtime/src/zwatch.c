@@ -12,6 +12,7 @@
  */
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "flow/error.h"
 #include "flow/zwatch.h"
@@ -133,6 +134,40 @@ int flow_zwatch_recv(flow_zwatch *w, zmq_msg_t *msg)
     int err = rc < 0 ? flow_from_zmq() : 0;
     flow_zwatch_kick(w);
     return err;
+}
+
+int flow_zwatch_recv_event(flow_zwatch *w, zmq_msg_t *addr, uint16_t *type,
+                           int32_t *value)
+{
+    zmq_msg_t ev;
+
+    zmq_msg_init(&ev);
+    int err = flow_zwatch_recv(w, &ev);
+    if (err) {
+        zmq_msg_close(&ev);
+        return err;
+    }
+    *type = 0;
+    *value = 0;
+    if (zmq_msg_size(&ev) >= 6) {
+        const uint8_t *d = zmq_msg_data(&ev);
+        *type = (uint16_t)(d[0] | d[1] << 8); /* host order */
+        memcpy(value, d + 2, sizeof *value);
+    }
+    int more = zmq_msg_more(&ev);
+    zmq_msg_close(&ev);
+    if (!more || flow_zwatch_recv(w, addr)) {
+        *type = 0;
+        return 0;
+    }
+    /* More frames than the two of libzmq 4's events: skip them. */
+    for (more = zmq_msg_more(addr); more;) {
+        zmq_msg_t skip;
+        zmq_msg_init(&skip);
+        more = flow_zwatch_recv(w, &skip) == 0 && zmq_msg_more(&skip);
+        zmq_msg_close(&skip);
+    }
+    return 0;
 }
 
 int flow_zwatch_send_buf(flow_zwatch *w, const void *data, size_t len,

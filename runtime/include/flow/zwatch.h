@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <uv.h>
+#include <stdint.h>
 #include <zmq.h>
 
 typedef struct flow_zwatch flow_zwatch;
@@ -47,6 +48,14 @@ void flow_zwatch_kick(flow_zwatch *w);
  * Return 0 or -FLOW_EAGAIN, -FLOW_ETERM, other negative FLOW_E*. */
 int flow_zwatch_send(flow_zwatch *w, zmq_msg_t *msg, int flags);
 int flow_zwatch_recv(flow_zwatch *w, zmq_msg_t *msg);
+/* Reads one event from w, the PAIR socket of a zmq_socket_monitor: its
+ * type and value (an fd or an error number) into *type and *value, and the
+ * endpoint it names into addr (initialised and closed by the caller).
+ * Frames beyond those two are skipped. *type is 0 for an event too short
+ * or without its endpoint. Returns 0, or a negative FLOW_E* when nothing is
+ * waiting. */
+int flow_zwatch_recv_event(flow_zwatch *w, zmq_msg_t *addr, uint16_t *type,
+                           int32_t *value);
 /* Sends a copy of a buffer as one frame. */
 int flow_zwatch_send_buf(flow_zwatch *w, const void *data, size_t len,
                          int flags);
