@@ -60,6 +60,7 @@ int cmd_export(struct ctl *c, int argc, char **argv);
 int cmd_logs(struct ctl *c, int argc, char **argv);
 int cmd_apps(struct ctl *c, int argc, char **argv);
 int cmd_app(struct ctl *c, int argc, char **argv);
+int cmd_function(struct ctl *c, int argc, char **argv);
 int cmd_counters(struct ctl *c, int argc, char **argv);
 int cmd_counter(struct ctl *c, int argc, char **argv);
 int cmd_fvc(struct ctl *c, int argc, char **argv);

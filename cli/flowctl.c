@@ -66,6 +66,7 @@ static const struct command commands[] = {
     { "logs", cmd_logs, "show (or follow) the output of a stream's apps" },
     { "apps", cmd_apps, "list the app registry" },
     { "app", cmd_app, "show or register one app" },
+    { "function", cmd_function, "list, show or register function libraries" },
     { "counters", cmd_counters, "list the analytics counters" },
     { "counter", cmd_counter, "show a counter and its recent history" },
     { "field-value-counter", cmd_fvc, "show a field-value counter" },
@@ -84,28 +85,19 @@ static const struct command commands[] = {
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 const char *const ctl_command_names[] = {
-    "stream",
-    "deploy",
-    "undeploy",
-    "status",
-    "scale",
-    "apply",
-    "export",
-    "logs",
-    "apps",
-    "app",
-    "counters",
-    "counter",
-    "field-value-counter",
-    "top",
-    "tap",
-    "shell",
-    "completion",
+    "stream",   "deploy",
+    "undeploy", "status",
+    "scale",    "apply",
+    "export",   "logs",
+    "apps",     "app",
+    "function", "counters",
+    "counter",  "field-value-counter",
+    "top",      "tap",
+    "shell",    "completion",
 #ifdef FLOWCTL_HAVE_VALIDATE
     "validate",
 #endif
-    "version",
-    "help",
+    "version",  "help",
     NULL,
 };
 

@@ -79,4 +79,9 @@ void api_counter_delete(srv *s, srv_req *r);
 void api_prometheus(srv *s, srv_req *r);
 void api_events(srv *s, srv_req *r);
 
+void api_functions_list(srv *s, srv_req *r);
+void api_function_get(srv *s, srv_req *r);
+void api_function_register(srv *s, srv_req *r);
+void api_function_delete(srv *s, srv_req *r);
+
 #endif

@@ -467,6 +467,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "flowd: %s\n", err);
         return 1;
     }
+    if (srv_functions_load(s, err, sizeof err)) {
+        fprintf(stderr, "flowd: %s\n", err);
+        return 1;
+    }
     srv_api_attach(s);
     srv_deployer_attach(s);
     if (srv_control_start(s, err, sizeof err)) {
@@ -535,6 +539,7 @@ int main(int argc, char **argv)
     srv_store_close(&s->store);
     dsl_registry_destroy(&s->reg);
     json_decref(s->app_uris);
+    json_decref(s->function_libs);
     for (size_t k = 0; k < s->napps_dirs; k++)
         free(s->apps_dirs[k]);
     uv_loop_close(s->loop);

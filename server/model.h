@@ -169,7 +169,11 @@ struct srv_dapp {
     int ninst;
     int max_restarts, restart_window_s, stop_timeout_ms;
     bool tcp;
-    char cpus[64];       /* deployer.<label>.cpus, passed as --flow.cpus */
+    char cpus[64]; /* deployer.<label>.cpus, passed as --flow.cpus */
+    /* The directory of a registered function library that the app's
+     * --library=@NAME names, passed as one more --flow.allow-path; "" for
+     * none. */
+    char lib_dir[PATH_MAX];
     int error_threshold; /* deployer.<label>.errorThreshold, percent */
 };
 
@@ -227,6 +231,9 @@ struct srv {
     dsl_registry *reg; /* owned */
     /* "type/name" -> {"uri","builtin","describe"} (owned reference). */
     json_t *app_uris;
+    /* Function library name -> {"uri","abi_version","library",
+     * "functions"[,"error"]} (owned reference; functions.c). */
+    json_t *function_libs;
     srv_stream *streams;           /* sorted by name (owned list: each
                                       stream freed by srv_stream_free) */
     srv_analytics *an;             /* owned */
@@ -358,6 +365,13 @@ int srv_registry_load(srv *s, char *err, size_t errlen);
  * out or printed too much). */
 int srv_registry_describe(const char *path, char **json_out, char *err,
                           size_t errlen);
+/* Runs path (already checked) with the one argument arg, as
+ * srv_registry_describe runs --describe, and returns what it printed in
+ * *out (new) and its exit status in *code, whatever it is. Returns 0, or
+ * with err set -SRV_ENOMEM or -SRV_EUNRUNNABLE (it could not be run, was
+ * killed, timed out or printed too much). */
+int srv_registry_run(const char *path, const char *arg, char **out, int *code,
+                     char *err, size_t errlen);
 /* The one check an app's executable passes before flowd runs it
  * (apppath.h): uri is a path or file:// URI; on success the resolved
  * path is in real. Returns 0 or a SRV_APPPATH_* code with err set. */
@@ -377,6 +391,34 @@ int srv_registry_register(srv *s, const char *type, const char *name,
 /* Forgets type/name, in the store first: 0, the store's code, or
  * -SRV_ENOMEM when the registry could not be rebuilt afterwards. */
 int srv_registry_unregister(srv *s, const char *type, const char *name);
+
+/*
+ * Function libraries (functions.c), registered as NAME and named in a
+ * stream as function --library=@NAME. name and uri are borrowed.
+ */
+/* Reads the registered libraries from the store and checks each again
+ * (one that fails is kept with its "error"). -1 with err on a store
+ * failure. */
+int srv_functions_load(srv *s, char *err, size_t errlen);
+/* The entry of library name (borrowed, into s->function_libs), or NULL. */
+json_t *srv_function_entry(srv *s, const char *name);
+/* Registers uri as library name (POST /functions/NAME): the file passes
+ * the rules of an app's executable and the function app, run in a child
+ * with --describe-library, loads it and reports its functions. Returns 0,
+ * or -SRV_EEXIST (registered and not force), -SRV_EINVAL, -SRV_EREFUSED,
+ * -SRV_EUNRUNNABLE (it does not load or fails the ABI checks, err says
+ * why) or the store's code, with err set; nothing changes on failure. */
+int srv_function_register(srv *s, const char *name, const char *uri, bool force,
+                          char *err, size_t errlen);
+/* Forgets library name, in the store first: 0 or the store's code. */
+int srv_function_unregister(srv *s, const char *name);
+/* The path of registered library name, judged again by the app rules,
+ * into real. Returns 0 or -SRV_EUNRUNNABLE with err set. */
+int srv_function_resolve(srv *s, const char *name, char *real, size_t reallen,
+                         char *err, size_t errlen);
+/* Whether a stream definition names library name (--library=@NAME); the
+ * first such stream's name in *stream (borrowed). */
+bool srv_function_in_use(srv *s, const char *name, const char **stream);
 
 /*
  * Paths that app options name (paths.c). s, c, i, info, opts and path

@@ -75,17 +75,18 @@ static void set_limits(void)
 #endif
 }
 
-/* Runs path --describe in its own process group, with stdin from
- * /dev/null, stderr discarded, only the allowlisted environment, the
- * limits above and no descriptor of flowd's but the pipe, and reads what
- * it prints. Killed (with everything it started) when it has not
- * finished within DESCRIBE_TIMEOUT_MS. */
-int srv_registry_describe(const char *path, char **json_out, char *err,
-                          size_t errlen)
+/* Runs path arg in its own process group, with stdin from /dev/null,
+ * stderr discarded, only the allowlisted environment, the limits above
+ * and no descriptor of flowd's but the pipe, and reads what it prints.
+ * Killed (with everything it started) when it has not finished within
+ * DESCRIBE_TIMEOUT_MS. With code NULL, only an exit status of 0 is a
+ * success; else any exit is, with its status in *code. */
+static int run_capture(const char *path, const char *arg, char **json_out,
+                       int *code, char *err, size_t errlen)
 {
     int fds[2];
     pid_t pid;
-    char *argv[] = { (char *)path, "--describe", NULL };
+    char *argv[] = { (char *)path, (char *)arg, NULL };
     char *envp[DESCRIBE_ENV_MAX + 1];
     size_t envc = 0;
     char *buf = NULL;
@@ -110,7 +111,7 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
     }
     pid = fork();
     if (pid < 0) {
-        snprintf(err, errlen, "cannot run '%s --describe': %s", path,
+        snprintf(err, errlen, "cannot run '%s %s': %s", path, arg,
                  strerror(errno));
         close(fds[0]);
         close(fds[1]);
@@ -141,9 +142,8 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
             continue;
         if (n <= 0) {
             snprintf(err, errlen,
-                     "'%s --describe' did not finish within %d s and was "
-                     "killed",
-                     path, DESCRIBE_TIMEOUT_MS / 1000);
+                     "'%s %s' did not finish within %d s and was killed", path,
+                     arg, DESCRIBE_TIMEOUT_MS / 1000);
             goto kill;
         }
         ssize_t r = read(fds[0], buf + len, DESCRIBE_MAX - len);
@@ -154,9 +154,8 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
         len += (size_t)r;
         if (len == DESCRIBE_MAX) {
             snprintf(err, errlen,
-                     "'%s --describe' printed more than %d bytes and was "
-                     "killed",
-                     path, DESCRIBE_MAX);
+                     "'%s %s' printed more than %d bytes and was killed", path,
+                     arg, DESCRIBE_MAX);
             goto kill;
         }
     }
@@ -171,15 +170,14 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
         if (w == 0 && si.si_pid == pid)
             break;
         if (w < 0 && errno != EINTR) {
-            snprintf(err, errlen, "'%s --describe': waitid: %s", path,
+            snprintf(err, errlen, "'%s %s': waitid: %s", path, arg,
                      strerror(errno));
             goto kill;
         }
         if (mono_ms() >= deadline) {
             snprintf(err, errlen,
-                     "'%s --describe' did not exit within %d s and was "
-                     "killed",
-                     path, DESCRIBE_TIMEOUT_MS / 1000);
+                     "'%s %s' did not exit within %d s and was killed", path,
+                     arg, DESCRIBE_TIMEOUT_MS / 1000);
             goto kill;
         }
         poll(NULL, 0, 10);
@@ -188,16 +186,18 @@ int srv_registry_describe(const char *path, char **json_out, char *err,
     kill(-pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (!WIFEXITED(status) || (!code && WEXITSTATUS(status) != 0)) {
         if (WIFSIGNALED(status))
-            snprintf(err, errlen, "'%s --describe' was killed by signal %d",
-                     path, WTERMSIG(status));
+            snprintf(err, errlen, "'%s %s' was killed by signal %d", path, arg,
+                     WTERMSIG(status));
         else
-            snprintf(err, errlen, "'%s --describe' failed (exit status %d)",
-                     path, WEXITSTATUS(status));
+            snprintf(err, errlen, "'%s %s' failed (exit status %d)", path, arg,
+                     WEXITSTATUS(status));
         free(buf);
         return -SRV_EUNRUNNABLE;
     }
+    if (code)
+        *code = WEXITSTATUS(status);
     buf[len] = '\0';
     *json_out = buf;
     return 0;
@@ -210,6 +210,18 @@ kill:
         ;
     free(buf);
     return -SRV_EUNRUNNABLE;
+}
+
+int srv_registry_describe(const char *path, char **json_out, char *err,
+                          size_t errlen)
+{
+    return run_capture(path, "--describe", json_out, NULL, err, errlen);
+}
+
+int srv_registry_run(const char *path, const char *arg, char **out, int *code,
+                     char *err, size_t errlen)
+{
+    return run_capture(path, arg, out, code, err, errlen);
 }
 
 int srv_registry_check_path(srv *s, const char *uri, char *real, size_t reallen,

@@ -71,6 +71,11 @@ static const char *const migrations[] = {
     "  owner TEXT PRIMARY KEY,"
     "  public TEXT NOT NULL,"
     "  secret TEXT NOT NULL) WITHOUT ROWID;",
+    /* 6: function libraries (flowctl function register), by name, with
+     * the resolved path of the shared object. */
+    "CREATE TABLE functions ("
+    "  name TEXT PRIMARY KEY,"
+    "  uri TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -61,6 +61,37 @@ static void set_opt_cb(void *ud, const char *key, const char *value)
         set_opt(u->a, key, value);
 }
 
+/*
+ * The function app's --library=@NAME becomes the path of the library
+ * registered as NAME (judged again by the rules of an app's executable),
+ * and its directory is allowed to the instance, whose path rules the
+ * library must pass too.
+ */
+static int resolve_library(srv *s, srv_dapp *a, char *err, size_t errlen)
+{
+    char real[PATH_MAX], why[1024];
+
+    if (strcmp(a->name, "function") != 0)
+        return 0;
+    for (int k = 0; k < a->nopts; k++) {
+        if (strncmp(a->opts[k], "--library=@", 11) != 0)
+            continue;
+        if (srv_function_resolve(s, a->opts[k] + 11, real, sizeof real, why,
+                                 sizeof why)) {
+            snprintf(err, errlen, "app '%s': %s", a->label, why);
+            return -SRV_EUNRUNNABLE;
+        }
+        set_opt(a, "library", real);
+        char *slash = strrchr(real, '/');
+        if (slash == real)
+            slash[1] = '\0';
+        else if (slash)
+            *slash = '\0';
+        snprintf(a->lib_dir, sizeof a->lib_dir, "%s", real);
+    }
+    return 0;
+}
+
 int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
                        size_t errlen)
 {
@@ -108,6 +139,9 @@ int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
                 return -SRV_ENOMEM;
             }
         }
+        int lrc = resolve_library(s, a, err, errlen);
+        if (lrc)
+            return lrc;
         if (srv_paths_check_app(s, info, a->opts, a->nopts, err, errlen))
             return -SRV_EPATH;
         a->count = (int)srv_props_deployer_int(props, a->label, "count", 1);

@@ -93,6 +93,8 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
     strv_add(av, "--flow.instance-dir=%s", dir);
     for (int k = 0; k < s->cfg.nallow; k++)
         strv_add(av, "--flow.allow-path=%s", s->cfg.allow[k]);
+    if (a->lib_dir[0])
+        strv_add(av, "--flow.allow-path=%s", a->lib_dir);
     if (a->cpus[0])
         strv_add(av, "--flow.cpus=%s", a->cpus);
 }

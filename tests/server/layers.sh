@@ -21,11 +21,13 @@ shift
 
 layer_of() {
     case $1 in
-    main.c | api.c | streams.c | metrics.c | events.c | static.c | auth.c | load.c)
+    main.c | api.c | streams.c | metrics.c | events.c | static.c | auth.c | load.c | \
+        fnapi.c)
         echo 4 ;;
     deploy_*.c)
         echo 3 ;;
-    model.c | registry.c | analytics.c | tap.c | control.c | keys.c | paths.c)
+    model.c | registry.c | analytics.c | tap.c | control.c | keys.c | paths.c | \
+        functions.c)
         echo 2 ;;
     store.c | error.c | http.c | httpparse.c | props.c | router.c | status.c | util.c | \
         apppath.c)

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Function libraries through flowd (docs/functions.md): the example
+library registered with flowctl and run as function --library=@NAME in a
+stream, with exact counts against a field-value-counter of the same
+seed's types; libraries that flowd refuses at registration (another ABI
+version, outside the app directories) and what a stream naming an
+unknown one gets."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from flowd_harness import AppsDir, Flowd, flowctl, run, wait_for
+
+EXAMPLE = os.environ["FLOW_IT_FUNCLIB"]
+WRONG_ABI = os.environ["FLOW_IT_FUNCLIB_WRONG_ABI"]
+N = 50000
+ACTIONS = "ACCOUNT_CREATED:on_created,ACCOUNT_SUSPENDED:on_suspended"
+
+
+def install(lib, d):
+    """A copy of lib in the app directory d, as an operator installs it."""
+    dst = os.path.join(d, os.path.basename(lib))
+    shutil.copyfile(lib, dst)
+    os.chmod(dst, 0o755)
+    return dst
+
+
+def fvc(f, name):
+    st, _, body = f.request("GET", f"/metrics/field-value-counters/{name}")
+    if st != 200:
+        return {}
+    return json.loads(body)["values"]
+
+
+def test_register_and_run():
+    with AppsDir() as d, Flowd("--apps-dir", d) as f:
+        lib = install(EXAMPLE, d)
+        rc, out, err = flowctl(f, "function", "register", "acct",
+                               "--library", lib)
+        assert rc == 0, (rc, out, err)
+        assert "Registered function library 'acct'" in out, out
+        assert "on_created on_suspended tag reject" in out, out
+        rc, out, err = flowctl(f, "function", "list")
+        assert rc == 0 and "acct" in out and lib in out, (rc, out, err)
+        rc, out, err = flowctl(f, "function", "info", "acct")
+        assert rc == 0 and "function --library=@acct" in out, (out, err)
+        assert "ABI version: 1" in out, out
+        e = f.get("/functions/acct")
+        assert e["uri"] == os.path.realpath(lib), e
+        assert e["abi_version"] == 1 and e["library"] == "account_functions"
+        assert [x["name"] for x in e["functions"]] == \
+            ["on_created", "on_suspended", "tag", "reject"], e
+        assert f.get("/functions")["_embedded"][
+            "functionLibraryResourceList"][0]["name"] == "acct"
+
+        src = f"load-sim --count={N} --rate=0 --seed=1"
+        fn = (f"function --library=@acct --action-expression=payload.type "
+              f"--actions={ACTIONS}")
+        f.create("fn", f"{src} | {fn} | counter --name=fn-out",
+                 deploy=True)
+        f.create("fnby", f"{src} | {fn} | field-value-counter "
+                 "--field-name=handled_by --name=fn-by", deploy=True)
+        f.create("fntypes", f"{src} | field-value-counter "
+                 "--field-name=type --name=fn-types", deploy=True)
+        wait_for("types counted", lambda: sum(fvc(f, "fn-types").values())
+                 >= N, timeout=180, interval=0.2)
+        wait_for("sources completed", lambda: all(
+            i["state"] == "completed" for s in ("fn", "fnby", "fntypes")
+            for i in f.instances(s) if i["label"] == "load-sim"),
+            timeout=120)
+        wait_for("functions received all", lambda: all(
+            i["in"] == N for s in ("fn", "fnby")
+            for i in f.instances(s) if i["label"] == "function"),
+            timeout=120)
+        types = fvc(f, "fn-types")
+        created = types["ACCOUNT_CREATED"]
+        suspended = types["ACCOUNT_SUSPENDED"]
+        assert created > 0 and suspended > 0, types
+        handled = created + suspended
+        wait_for("handled counted", lambda: f.counter("fn-out") >= handled
+                 and sum(fvc(f, "fn-by").values()) >= handled, timeout=60)
+        # Two more report periods: nothing may be counted twice.
+        time.sleep(2.5)
+        assert f.counter("fn-out") == handled, (f.counter("fn-out"), types)
+        assert fvc(f, "fn-by") == {"on_created": created,
+                                   "on_suspended": suspended}, fvc(f, "fn-by")
+        # Every other event went to the error output, with the reason.
+        for s in ("fn", "fnby"):
+            i = [i for i in f.instances(s) if i["label"] == "function"][0]
+            assert i["out"] == handled and i["errors"] == N - handled, i
+
+        # A library a definition names cannot be unregistered.
+        st, _, body = f.request("DELETE", "/functions/acct")
+        assert st == 409 and b"stream 'fn' uses function library 'acct'" \
+            in body, (st, body)
+        for s in ("fn", "fnby", "fntypes"):
+            f.request("DELETE", f"/streams/definitions/{s}")
+        rc, out, err = flowctl(f, "function", "unregister", "acct")
+        assert rc == 0, (rc, out, err)
+        st, _, _ = f.request("GET", "/functions/acct")
+        assert st == 404
+
+
+def test_refused():
+    with AppsDir() as d, AppsDir() as other, Flowd("--apps-dir", d) as f:
+        bad = install(WRONG_ABI, d)
+        rc, out, err = flowctl(f, "function", "register", "bad",
+                               "--library", bad)
+        assert rc != 0, (rc, out, err)
+        assert ("the library speaks function ABI version 2, this flow "
+                "speaks version 1; rebuild it against this flow's "
+                "flow/function.h") in err, err
+        st, _, _ = f.request("GET", "/functions/bad")
+        assert st == 404
+        # Outside every --apps-dir: the rules of an app's executable.
+        outside = install(EXAMPLE, other)
+        st, _, body = f.request("POST", "/functions/acct",
+                                {"uri": outside})
+        assert st == 403 and b"not under an allowed app directory" in body, \
+            (st, body)
+        # A stream naming a library nobody registered is not deployed.
+        f.create("nolib", "load-sim --count=10 | function --library=@nope "
+                 "--name=tag | log")
+        st, _, body = f.request("POST", "/streams/deployments/nolib", {})
+        assert st == 422 and b"no function library is registered as 'nope'" \
+            in body, (st, body)
+        # Run by hand, the app itself refuses it: exit status 2.
+        p = subprocess.run([os.environ["FLOW_IT_FUNCTION_APP"], f"--library={bad}", "--name=pass"],
+                           capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "speaks function ABI version 2" in p.stderr, p.stderr
+
+
+TESTS = {
+    "register_and_run": test_register_and_run,
+    "refused": test_refused,
+}
+
+if __name__ == "__main__":
+    run(TESTS)
