@@ -9,7 +9,10 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
+
+import msgpack
 
 from flowd_harness import AppsDir, Flowd, flowctl, run, wait_for
 
@@ -134,9 +137,83 @@ def test_refused():
         assert "speaks function ABI version 2" in p.stderr, p.stderr
 
 
+def pipeline(tmp, n, *fn_args):
+    """load-sim --count=n --seed=3 | function FN_ARGS | counter over ipc://
+    with no flowd, every process waited for or killed; returns the
+    function's and the counter's final metrics."""
+    apps = os.path.dirname(os.environ["FLOW_IT_FUNCTION_APP"])
+    a, b = f"ipc://{tmp}/a", f"ipc://{tmp}/b"
+    for m in ("fn.json", "sink.json"):
+        if os.path.exists(os.path.join(tmp, m)):
+            os.unlink(os.path.join(tmp, m))
+    argvs = [
+        [os.path.join(apps, "flow-counter"), "--name=fn-snap",
+         f"--flow.input={b}", "--flow.eos-exit=1",
+         f"--flow.metrics-json={tmp}/sink.json"],
+        [os.environ["FLOW_IT_FUNCTION_APP"], *fn_args, f"--flow.input={a}",
+         f"--flow.output={b}", "--flow.eos-exit=1",
+         f"--flow.metrics-json={tmp}/fn.json"],
+        [os.path.join(apps, "flow-load-sim"), f"--count={n}", "--rate=0",
+         "--seed=3", f"--flow.output={a}"],
+    ]
+    ps = []
+    try:
+        for argv in argvs:
+            ps.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL))
+        for p in ps:
+            assert p.wait(timeout=120) == 0, (p.args, p.returncode)
+    finally:
+        for p in ps:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    with open(f"{tmp}/fn.json") as f1, open(f"{tmp}/sink.json") as f2:
+        return json.load(f1), json.load(f2)
+
+
+def test_snapshot_restore():
+    """Each function's state is its own entry of the app's snapshot, and
+    a restarted app restores it: the same events twice count twice."""
+    n = 2000
+    with tempfile.TemporaryDirectory(prefix="fn-snap-") as tmp:
+        state = os.path.join(tmp, "state")
+        args = [f"--library={EXAMPLE}", "--action-expression=payload.type",
+                f"--actions={ACTIONS}", f"--flow.state={state}"]
+        fn, sink = pipeline(tmp, n, *args)
+        with open(state, "rb") as f:
+            saved = msgpack.unpackb(f.read())
+        assert sorted(saved) == ["on_created", "on_suspended"], saved
+        created = int.from_bytes(saved["on_created"], "big")
+        suspended = int.from_bytes(saved["on_suspended"], "big")
+        assert created > 0 and suspended > 0, saved
+        assert sink["counters"][0]["total"] == created + suspended, (sink, saved)
+        assert fn["in"] == n and fn["out"] == created + suspended, fn
+        assert fn["errors"] == n - created - suspended, fn
+
+        fn, sink = pipeline(tmp, n, *args)
+        with open(state, "rb") as f:
+            again = msgpack.unpackb(f.read())
+        assert int.from_bytes(again["on_created"], "big") == 2 * created
+        assert int.from_bytes(again["on_suspended"], "big") == 2 * suspended
+        assert sink["counters"][0]["total"] == created + suspended, sink
+
+        # --default-action takes every event --actions does not map.
+        fn, sink = pipeline(tmp, n, f"--library={EXAMPLE}",
+                            "--action-expression=payload.type",
+                            f"--actions={ACTIONS}", "--default-action=tag")
+        assert fn["out"] == n and fn["errors"] == 0, fn
+        assert sink["counters"][0]["total"] == n, sink
+        # --name runs one function for every event.
+        fn, sink = pipeline(tmp, n, f"--library={EXAMPLE}", "--name=reject")
+        assert fn["out"] == 0 and fn["errors"] == n, fn
+
+
 TESTS = {
     "register_and_run": test_register_and_run,
     "refused": test_refused,
+    "snapshot_restore": test_snapshot_restore,
 }
 
 if __name__ == "__main__":
