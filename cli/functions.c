@@ -237,8 +237,8 @@ static const char function_help[] =
     "Examples:\n"
     "  flowctl function register accounts --library "
     "/opt/flow/lib/libaccount_functions.so\n"
-    "  flowctl stream create acc --definition \"load-sim | function "
-    "--library=@accounts --name=tag | log\"\n";
+    "  flowctl stream create acc 'load-sim | function "
+    "--library=@accounts --name=tag | log'\n";
 
 int cmd_function(struct ctl *c, int argc, char **argv)
 {

@@ -244,6 +244,15 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     bool single = strcmp(srv_props_packaging(norm), "single") == 0;
     if (single) {
         for (size_t k = 0; k < n; k++) {
+            if (strcmp(st->ast->apps[k].name, "function") == 0) {
+                snprintf(err, errlen,
+                         "deployer.packaging=single runs the apps inside "
+                         "flow-host, which cannot load function libraries; "
+                         "deploy '%s' without it",
+                         st->name);
+                json_decref(norm);
+                return -SRV_EPROPS;
+            }
             if (srv_props_deployer_int(norm, labels[k], "count", 1) != 1) {
                 snprintf(err, errlen,
                          "deployer.packaging=single runs one instance of "

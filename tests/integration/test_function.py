@@ -129,6 +129,11 @@ def test_refused():
         st, _, body = f.request("POST", "/streams/deployments/nolib", {})
         assert st == 422 and b"no function library is registered as 'nope'" \
             in body, (st, body)
+        # flow-host, which single packaging runs, cannot load libraries.
+        st, _, body = f.request("POST", "/streams/deployments/nolib",
+                                {"deployer.packaging": "single"})
+        assert st == 400 and b"flow-host, which cannot load function " \
+            b"libraries" in body, (st, body)
         # Run by hand, the app itself refuses it: exit status 2.
         p = subprocess.run([os.environ["FLOW_IT_FUNCTION_APP"], f"--library={bad}", "--name=pass"],
                            capture_output=True, text=True, timeout=30,
