@@ -160,6 +160,8 @@ static const char *options_of(const char *cmd, const char *sub)
         return "--type --help";
     if (!strcmp(cmd, "app"))
         return "--type --uri --force --help";
+    if (!strcmp(cmd, "function"))
+        return "--library --force --help";
     if (!strcmp(cmd, "counter"))
         return "--resolution --last --chart --no-chart --help";
     if (!strcmp(cmd, "tap"))
@@ -275,6 +277,9 @@ static char **complete(const char *text, int start, int end)
             add_words("info register unregister");
         else if (na == 2 && !strcmp(args[1], "info"))
             add_list(ctl_complete_words(c, "apps", NULL));
+    } else if (!strcmp(cmd, "function")) {
+        if (na == 1)
+            add_words("list info register unregister");
     } else if (!strcmp(cmd, "counter")) {
         if (na == 1)
             add_list(ctl_complete_words(c, "counters", NULL));
