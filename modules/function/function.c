@@ -184,7 +184,22 @@ static int load(flow_ctx *ctx, struct function *s)
     return 0;
 }
 
-static int init(flow_ctx *ctx)
+/* Frees what setup made, however far it got (safe twice). */
+static void cleanup(struct function *s)
+{
+    for (size_t k = 0; k < s->nfns; k++)
+        if (s->fns[k].inited && s->fns[k].fn->fini)
+            s->fns[k].fn->fini(s->fns[k].state);
+    free(s->fns);
+    s->fns = NULL;
+    s->nfns = 0;
+    free(s->act_fn);
+    s->act_fn = NULL;
+    funclib_actions_free(&s->acts);
+    funclib_close(&s->lib);
+}
+
+static int setup(flow_ctx *ctx)
 {
     struct function *s = flow_state(ctx);
     char why[512];
@@ -261,6 +276,15 @@ static int init(flow_ctx *ctx)
         b->inited = true;
     }
     return 0;
+}
+
+/* The runtime calls fini only after an init that succeeded. */
+static int init(flow_ctx *ctx)
+{
+    int rc = setup(ctx);
+    if (rc)
+        cleanup(flow_state(ctx));
+    return rc;
 }
 
 static int run(flow_ctx *ctx, const struct bound *b, const flow_event *ev)
@@ -376,14 +400,7 @@ static int restore(flow_ctx *ctx, const void *data, size_t len)
 
 static void fini(flow_ctx *ctx)
 {
-    struct function *s = flow_state(ctx);
-    for (size_t k = 0; k < s->nfns; k++)
-        if (s->fns[k].inited && s->fns[k].fn->fini)
-            s->fns[k].fn->fini(s->fns[k].state);
-    free(s->fns);
-    free(s->act_fn);
-    funclib_actions_free(&s->acts);
-    funclib_close(&s->lib);
+    cleanup(flow_state(ctx));
 }
 
 int function_describe_library(const char *path)
