@@ -13,6 +13,9 @@ static json_t *lib_json(const char *name, json_t *e)
                           json_object_get(e, "library"), "functions",
                           json_object_get(e, "functions"), "_links",
                           srv_links("/functions/%s", name));
+    json_t *snap = json_object_get(e, "snapshot");
+    if (o && snap)
+        json_object_set(o, "snapshot", snap);
     json_t *err = json_object_get(e, "error");
     if (o && err)
         json_object_set(o, "error", err);

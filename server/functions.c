@@ -12,8 +12,8 @@
 #include "model.h"
 
 /* Checks the library at uri and describes it, into a new entry
- * {"uri","abi_version","library","functions"}. Returns 0, or with err
- * set -SRV_EINVAL, -SRV_EREFUSED (the path rules), -SRV_EUNRUNNABLE (the
+ * {"uri","abi_version","library","snapshot","functions"}. Returns 0, or with
+ * err set -SRV_EINVAL, -SRV_EREFUSED (the path rules), -SRV_EUNRUNNABLE (the
  * library does not load or fails the ABI checks) or -SRV_ENOMEM. */
 static int describe_lib(srv *s, const char *uri, json_t **entry_out, char *err,
                         size_t errlen)
@@ -74,9 +74,10 @@ static int describe_lib(srv *s, const char *uri, json_t **entry_out, char *err,
         json_decref(d);
         return -SRV_EUNRUNNABLE;
     }
-    json_t *e =
-        json_pack("{s:s,s:O,s:O,s:O}", "uri", real, "abi_version", abi,
-                  "library", json_object_get(d, "name"), "functions", fns);
+    json_t *snap = json_object_get(d, "snapshot");
+    json_t *e = json_pack("{s:s,s:O,s:O,s:b,s:O}", "uri", real, "abi_version",
+                          abi, "library", json_object_get(d, "name"),
+                          "snapshot", json_is_true(snap), "functions", fns);
     json_decref(d);
     if (!e) {
         snprintf(err, errlen, "out of memory");

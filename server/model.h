@@ -231,7 +231,7 @@ struct srv {
     dsl_registry *reg; /* owned */
     /* "type/name" -> {"uri","builtin","describe"} (owned reference). */
     json_t *app_uris;
-    /* Function library name -> {"uri","abi_version","library",
+    /* Function library name -> {"uri","abi_version","library","snapshot",
      * "functions"[,"error"]} (owned reference; functions.c). */
     json_t *function_libs;
     srv_stream *streams;           /* sorted by name (owned list: each

@@ -10,8 +10,10 @@
  *                 action, or the one function of --name).
  *   reject        any event: sends it to the error output.
  *
- * The counts are each function's state: snapshot and restore keep them
- * across restarts. Build (see README.md):
+ * on_created and on_suspended also add "handled": N, the events the two
+ * have handled together: the library's own state, which its functions
+ * share. The counts are state: snapshot and restore keep each function's
+ * and the library's across restarts. Build (see README.md):
  *
  *     cc -shared -fPIC -O2 -I<prefix>/include account_functions.c \
  *        -o libaccount_functions.so
@@ -64,13 +66,21 @@ static int tally_restore(void *state, const void *data, size_t len,
     return 0;
 }
 
+/* The library's state is a tally too, shared by its functions. */
+static int library_init(void **state, const char *options, flow_fn_out *out)
+{
+    return tally_init(state, options, out);
+}
+
 /*
  * Emits in with "handled_by": fn and, when count_key is not NULL,
- * count_key: n added to its payload map. Returns NULL or the reason.
+ * count_key: n and "handled": the library's count, one more, added to its
+ * payload map. Returns NULL or the reason.
  */
 static const char *annotate(const flow_event *in, flow_fn_out *out,
                             const char *fn, const char *count_key, uint64_t n)
 {
+    struct tally *all = flow_fn_library_state(out);
     flow_mp_reader r;
     flow_mp_value m;
     flow_buf b;
@@ -78,16 +88,18 @@ static const char *annotate(const flow_event *in, flow_fn_out *out,
 
     flow_mp_reader_init(&r, in->payload, in->payload_len);
     if (flow_mp_read(&r, &m) < 0 || m.type != FLOW_MP_MAP ||
-        m.len > UINT32_MAX - 2)
+        m.len > UINT32_MAX - 3)
         return "the payload is not a msgpack map";
     flow_buf_init(&b);
-    flow_mp_put_map(&b, m.len + (count_key ? 2 : 1));
+    flow_mp_put_map(&b, m.len + (count_key ? 3 : 1));
     flow_buf_append(&b, r.p, flow_mp_remaining(&r));
     flow_mp_put_cstr(&b, "handled_by");
     flow_mp_put_cstr(&b, fn);
     if (count_key) {
         flow_mp_put_cstr(&b, count_key);
         flow_mp_put_uint(&b, n);
+        flow_mp_put_cstr(&b, "handled");
+        flow_mp_put_uint(&b, ++all->n);
     }
     if (b.err) {
         err = "out of memory";
@@ -162,6 +174,10 @@ static const flow_function_lib library = {
     .name = "account_functions",
     .functions = functions,
     .nfunctions = sizeof functions / sizeof functions[0],
+    .init = library_init,
+    .snapshot = tally_snapshot,
+    .restore = tally_restore,
+    .fini = tally_fini,
 };
 
 const flow_function_lib *flow_functions(void)

@@ -169,6 +169,9 @@ int funclib_describe(const funclib *fl, flow_buf *out)
         json_str(out, lib->name);
     else
         flow_buf_append(out, "null", 4);
+    const char *lsnap = lib->snapshot && lib->restore ? "true" : "false";
+    flow_buf_append(out, ",\"snapshot\":", 12);
+    flow_buf_append(out, lsnap, strlen(lsnap));
     flow_buf_append(out, ",\"functions\":[", 14);
     for (size_t k = 0; k < lib->nfunctions; k++) {
         const flow_function *f = &lib->functions[k];

@@ -45,8 +45,10 @@ void funclib_close(funclib *fl);
 
 /*
  * The library described as one JSON object, NUL-terminated in out:
- * {"abi_version":1,"name":...,"functions":[{"name":..,"description":..,
- * "snapshot":bool}, ...]}. Returns 0 or -FLOW_ENOMEM.
+ * {"abi_version":1,"name":...,"snapshot":bool,"functions":[{"name":..,
+ * "description":..,"snapshot":bool}, ...]}, where snapshot says whether
+ * the library's own state, or a function's, is kept across restarts.
+ * Returns 0 or -FLOW_ENOMEM.
  */
 int funclib_describe(const funclib *fl, flow_buf *out);
 

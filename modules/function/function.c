@@ -36,14 +36,21 @@ struct function {
     size_t *act_fn;  /* owned: acts.v[k]'s index in fns */
     long default_fn; /* index in fns, or -1 */
     funclib_key key;
+    void *lib_state; /* the library's own (its fini frees it) */
+    bool lib_inited;
 };
+
+/* The name of the library's own state in the snapshot: no function may
+ * have it, since a function name has no '@'. */
+#define LIB_STATE_KEY "@library"
 
 /* What a callback's flow_fn_out reaches: the call in progress. */
 struct call {
     flow_ctx *ctx;
-    const struct bound *b;
-    const flow_event *in; /* process only */
-    flow_buf *snap;       /* snapshot only */
+    struct function *s;
+    const struct bound *b; /* NULL: the library's own callback */
+    const flow_event *in;  /* process only */
+    flow_buf *snap;        /* snapshot only */
 };
 
 static int host_emit(void *impl, const flow_event *ev)
@@ -78,12 +85,19 @@ static void host_log(void *impl, const char *msg)
              msg ? msg : "");
 }
 
+static void *host_library_state(void *impl)
+{
+    struct call *c = impl;
+    return c->s->lib_state;
+}
+
 static const flow_fn_host host = {
     .abi_version = FLOW_FUNCTION_ABI_VERSION,
     .emit = host_emit,
     .emit_error = host_emit_error,
     .write = host_write,
     .log = host_log,
+    .library_state = host_library_state,
 };
 
 static const flow_option options[] = {
@@ -190,6 +204,9 @@ static void cleanup(struct function *s)
     for (size_t k = 0; k < s->nfns; k++)
         if (s->fns[k].inited && s->fns[k].fn->fini)
             s->fns[k].fn->fini(s->fns[k].state);
+    if (s->lib_inited && s->lib.lib->fini)
+        s->lib.lib->fini(s->lib_state);
+    s->lib_inited = false;
     free(s->fns);
     s->fns = NULL;
     s->nfns = 0;
@@ -263,9 +280,19 @@ static int setup(flow_ctx *ctx)
         if (s->default_fn < 0)
             return -FLOW_ENOMEM;
     }
+    const flow_function_lib *lib = s->lib.lib;
+    if (lib->init) {
+        struct call c = { .ctx = ctx, .s = s };
+        flow_fn_out out = { &host, &c };
+        if (lib->init(&s->lib_state, s->function_options, &out) != 0) {
+            flow_log(ctx, "the library refused to start (its init failed)");
+            return -FLOW_EAPP;
+        }
+    }
+    s->lib_inited = true;
     for (size_t k = 0; k < s->nfns; k++) {
         struct bound *b = &s->fns[k];
-        struct call c = { .ctx = ctx, .b = b };
+        struct call c = { .ctx = ctx, .s = s, .b = b };
         flow_fn_out out = { &host, &c };
         if (b->fn->init &&
             b->fn->init(&b->state, s->function_options, &out) != 0) {
@@ -289,7 +316,7 @@ static int init(flow_ctx *ctx)
 
 static int run(flow_ctx *ctx, const struct bound *b, const flow_event *ev)
 {
-    struct call c = { .ctx = ctx, .b = b, .in = ev };
+    struct call c = { .ctx = ctx, .s = flow_state(ctx), .b = b, .in = ev };
     flow_fn_out out = { &host, &c };
     const char *err = b->fn->process(b->state, ev, &out);
     if (!err)
@@ -324,32 +351,49 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     return flow_emit_error(ctx, ev, reason);
 }
 
-/* {name: bin, ...} over the functions that keep state. */
+/* Writes name: bin with what snap (of b, or of the library for NULL)
+ * writes of state. */
+static int snap_one(flow_ctx *ctx, const struct bound *b, const char *name,
+                    int (*snap)(void *, flow_fn_out *), void *state,
+                    flow_buf *out)
+{
+    flow_buf part;
+    flow_buf_init(&part);
+    struct call c = { .ctx = ctx, .s = flow_state(ctx), .b = b, .snap = &part };
+    flow_fn_out o = { &host, &c };
+    int rc = snap(state, &o);
+    if (rc || part.err) {
+        flow_log(ctx, "%s%s could not write its state", b ? "function " : "",
+                 b ? name : "the library");
+        rc = part.err ? part.err : -FLOW_EAPP;
+        flow_buf_fini(&part);
+        return rc;
+    }
+    flow_mp_put_cstr(out, name);
+    flow_mp_put_bin(out, part.data, part.len);
+    flow_buf_fini(&part);
+    return 0;
+}
+
+/* {"@library": bin, name: bin, ...} over the library and the functions
+ * that keep state. */
 static int snapshot(flow_ctx *ctx, flow_buf *out)
 {
     struct function *s = flow_state(ctx);
-    uint32_t n = 0;
+    const flow_function_lib *lib = s->lib.lib;
+    uint32_t n = lib->snapshot != NULL;
+    int rc;
     for (size_t k = 0; k < s->nfns; k++)
         n += s->fns[k].fn->snapshot != NULL;
     flow_mp_put_map(out, n);
+    if (lib->snapshot && (rc = snap_one(ctx, NULL, LIB_STATE_KEY, lib->snapshot,
+                                        s->lib_state, out)))
+        return rc;
     for (size_t k = 0; k < s->nfns; k++) {
         struct bound *b = &s->fns[k];
-        if (!b->fn->snapshot)
-            continue;
-        flow_buf part;
-        flow_buf_init(&part);
-        struct call c = { .ctx = ctx, .b = b, .snap = &part };
-        flow_fn_out o = { &host, &c };
-        int rc = b->fn->snapshot(b->state, &o);
-        if (rc || part.err) {
-            flow_log(ctx, "function '%s' could not write its state",
-                     b->fn->name);
-            flow_buf_fini(&part);
-            return part.err ? part.err : -FLOW_EAPP;
-        }
-        flow_mp_put_cstr(out, b->fn->name);
-        flow_mp_put_bin(out, part.data, part.len);
-        flow_buf_fini(&part);
+        if (b->fn->snapshot && (rc = snap_one(ctx, b, b->fn->name,
+                                              b->fn->snapshot, b->state, out)))
+            return rc;
     }
     return out->err;
 }
@@ -357,6 +401,7 @@ static int snapshot(flow_ctx *ctx, flow_buf *out)
 static int restore(flow_ctx *ctx, const void *data, size_t len)
 {
     struct function *s = flow_state(ctx);
+    const flow_function_lib *lib = s->lib.lib;
     flow_mp_reader r;
     flow_mp_value m, k, v;
     flow_mp_reader_init(&r, data, len);
@@ -375,6 +420,21 @@ static int restore(flow_ctx *ctx, const void *data, size_t len)
                      i + 1);
             return -FLOW_EMALFORMED;
         }
+        struct call c = { .ctx = ctx, .s = s };
+        flow_fn_out o = { &host, &c };
+        if (flow_mp_str_eq(&k, LIB_STATE_KEY)) {
+            if (!lib->restore) {
+                flow_log(ctx, "the library's saved state is dropped: it has "
+                              "no restore");
+                continue;
+            }
+            if (lib->restore(s->lib_state, v.str, v.len, &o) != 0) {
+                flow_log(ctx, "the library could not restore its saved "
+                              "state");
+                return -FLOW_EMALFORMED;
+            }
+            continue;
+        }
         struct bound *b = NULL;
         for (size_t j = 0; j < s->nfns && !b; j++)
             if (flow_mp_str_eq(&k, s->fns[j].fn->name))
@@ -387,8 +447,7 @@ static int restore(flow_ctx *ctx, const void *data, size_t len)
                      b ? "it has no restore" : "it is not in use now");
             continue;
         }
-        struct call c = { .ctx = ctx, .b = b };
-        flow_fn_out o = { &host, &c };
+        c.b = b;
         if (b->fn->restore(b->state, v.str, v.len, &o) != 0) {
             flow_log(ctx, "function '%s' could not restore its saved state",
                      b->fn->name);

@@ -53,6 +53,7 @@ def test_register_and_run():
         e = f.get("/functions/acct")
         assert e["uri"] == os.path.realpath(lib), e
         assert e["abi_version"] == 1 and e["library"] == "account_functions"
+        assert e["snapshot"] is True, e
         assert [x["name"] for x in e["functions"]] == \
             ["on_created", "on_suspended", "tag", "reject"], e
         assert f.get("/functions")["_embedded"][
@@ -189,10 +190,14 @@ def test_snapshot_restore():
         fn, sink = pipeline(tmp, n, *args)
         with open(state, "rb") as f:
             saved = msgpack.unpackb(f.read())
-        assert sorted(saved) == ["on_created", "on_suspended"], saved
+        assert sorted(saved) == ["@library", "on_created", "on_suspended"], \
+            saved
         created = int.from_bytes(saved["on_created"], "big")
         suspended = int.from_bytes(saved["on_suspended"], "big")
         assert created > 0 and suspended > 0, saved
+        # The library's own state, which both functions share.
+        assert int.from_bytes(saved["@library"], "big") == \
+            created + suspended, saved
         assert sink["counters"][0]["total"] == created + suspended, (sink, saved)
         assert fn["in"] == n and fn["out"] == created + suspended, fn
         assert fn["errors"] == n - created - suspended, fn
@@ -202,6 +207,8 @@ def test_snapshot_restore():
             again = msgpack.unpackb(f.read())
         assert int.from_bytes(again["on_created"], "big") == 2 * created
         assert int.from_bytes(again["on_suspended"], "big") == 2 * suspended
+        assert int.from_bytes(again["@library"], "big") == \
+            2 * (created + suspended), again
         assert sink["counters"][0]["total"] == created + suspended, sink
 
         # --default-action takes every event --actions does not map.

@@ -41,7 +41,10 @@ Test(funclib, loads_the_example_and_finds_its_functions)
     flow_buf_init(&b);
     cr_assert_eq(funclib_describe(&fl, &b), 0);
     cr_assert_eq(strlen((char *)b.data), b.len);
-    cr_assert(strstr((char *)b.data, "\"abi_version\":1,"));
+    cr_assert(strstr((char *)b.data,
+                     "\"abi_version\":1,\"name\":"
+                     "\"account_functions\",\"snapshot\":true,"),
+              "%s", (char *)b.data);
     cr_assert(strstr((char *)b.data, "{\"name\":\"on_created\",\"description\":"
                                      "\"Counts created accounts and annotates "
                                      "the event.\",\"snapshot\":true}"),
@@ -225,6 +228,7 @@ Test(funclib, reads_the_action_of_an_event)
 struct capture {
     int emitted, errors;
     flow_buf last;
+    void *library_state;
 };
 
 static int cap_emit(void *impl, const flow_event *ev)
@@ -257,8 +261,16 @@ static void cap_log(void *impl, const char *msg)
     (void)msg;
 }
 
-static const flow_fn_host cap_host = { FLOW_FUNCTION_ABI_VERSION, cap_emit,
-                                       cap_error, cap_write, cap_log };
+static void *cap_library_state(void *impl)
+{
+    struct capture *c = impl;
+    return c->library_state;
+}
+
+static const flow_fn_host cap_host = {
+    FLOW_FUNCTION_ABI_VERSION, cap_emit, cap_error, cap_write, cap_log,
+    cap_library_state
+};
 
 Test(funclib, maps_each_event_to_the_function_of_its_action)
 {
@@ -277,6 +289,7 @@ Test(funclib, maps_each_event_to_the_function_of_its_action)
                                        &a, why, sizeof why),
                  0);
     cr_assert_eq(funclib_key_parse("payload.type", &k, why, sizeof why), 0);
+    cr_assert_eq(fl.lib->init(&cap.library_state, NULL, &out), 0);
     const flow_function *fc = funclib_find(&fl, "on_created");
     const flow_function *fs = funclib_find(&fl, "on_suspended");
     cr_assert_eq(fc->init(&created, NULL, &out), 0);
@@ -312,6 +325,10 @@ Test(funclib, maps_each_event_to_the_function_of_its_action)
     cr_assert_eq(flow_mp_map_find(cap.last.data, cap.last.len, "created", &v),
                  0);
     cr_assert_eq(v.u, 2);
+    /* The library's own state, shared: the third event handled. */
+    cr_assert_eq(flow_mp_map_find(cap.last.data, cap.last.len, "handled", &v),
+                 0);
+    cr_assert_eq(v.u, 3);
     cr_assert_eq(flow_mp_map_find(cap.last.data, cap.last.len, "account", &v),
                  0);
     cr_assert_eq(v.u, 7);
@@ -328,6 +345,7 @@ Test(funclib, maps_each_event_to_the_function_of_its_action)
     fc->fini(again);
     fc->fini(created);
     fs->fini(suspended);
+    fl.lib->fini(cap.library_state);
     funclib_actions_free(&a);
     flow_buf_fini(&cap.last);
     funclib_close(&fl);

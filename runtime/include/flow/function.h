@@ -78,6 +78,7 @@ struct flow_fn_host {
     int (*emit_error)(void *impl, const char *reason);
     int (*write)(void *impl, const void *data, size_t len);
     void (*log)(void *impl, const char *msg);
+    void *(*library_state)(void *impl);
 };
 
 /*
@@ -109,6 +110,15 @@ static inline int flow_fn_emit_error(flow_fn_out *out, const char *reason)
 static inline int flow_fn_write(flow_fn_out *out, const void *data, size_t len)
 {
     return out->host->write(out->impl, data, len);
+}
+
+/* The library's own state, shared by all its functions: what the
+ * library's init set (NULL without one), in any callback of a function.
+ * A library whose functions act on one model (the accounts the account
+ * actions fold) keeps it there rather than in each function. */
+static inline void *flow_fn_library_state(flow_fn_out *out)
+{
+    return out->host->library_state(out->impl);
 }
 
 /* Logs one line to the app's stderr, prefixed with the app's and the
@@ -153,6 +163,18 @@ typedef struct flow_function_lib {
     const char *name;     /* the library's own name, for messages, or NULL */
     const flow_function *functions;
     size_t nfunctions;
+    /*
+     * Optional: the library's own state, shared by its functions
+     * (flow_fn_library_state), with the same contracts as a function's
+     * callbacks. init runs once before any function's init, fini once
+     * after every function's fini; snapshot and restore keep the state
+     * under the name "@library" of the app's snapshot, beside each
+     * function's under its own name.
+     */
+    int (*init)(void **state, const char *options, flow_fn_out *out);
+    int (*snapshot)(void *state, flow_fn_out *out);
+    int (*restore)(void *state, const void *data, size_t len, flow_fn_out *out);
+    void (*fini)(void *state);
 } flow_function_lib;
 
 /* The symbol a function library exports. */
