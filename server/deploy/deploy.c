@@ -65,7 +65,8 @@ static void set_opt_cb(void *ud, const char *key, const char *value)
  * The function app's --library=@NAME becomes the path of the library
  * registered as NAME (judged again by the rules of an app's executable),
  * and its directory is allowed to the instance, whose path rules the
- * library must pass too.
+ * library must pass too. Any other --library must be an absolute path
+ * under --allow-path, as the app will judge it.
  */
 static int resolve_library(srv *s, srv_dapp *a, char *err, size_t errlen)
 {
@@ -74,8 +75,24 @@ static int resolve_library(srv *s, srv_dapp *a, char *err, size_t errlen)
     if (strcmp(a->name, "function") != 0)
         return 0;
     for (int k = 0; k < a->nopts; k++) {
-        if (strncmp(a->opts[k], "--library=@", 11) != 0)
+        if (strncmp(a->opts[k], "--library=", 10) != 0)
             continue;
+        const char *v = a->opts[k] + 10;
+        if (v[0] != '@') {
+            if (v[0] != '/') {
+                snprintf(err, errlen,
+                         "app '%s': --library=%s: give @NAME of a library "
+                         "registered with 'flowctl function register', or "
+                         "an absolute path",
+                         a->label, v);
+                return -SRV_EPATH;
+            }
+            if (srv_paths_check(s, v, DSL_PATH_READ, why, sizeof why)) {
+                snprintf(err, errlen, "app '%s': --library: %s", a->label, why);
+                return -SRV_EPATH;
+            }
+            continue;
+        }
         if (srv_function_resolve(s, a->opts[k] + 11, real, sizeof real, why,
                                  sizeof why)) {
             snprintf(err, errlen, "app '%s': %s", a->label, why);

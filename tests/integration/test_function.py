@@ -130,6 +130,19 @@ def test_refused():
         st, _, body = f.request("POST", "/streams/deployments/nolib", {})
         assert st == 422 and b"no function library is registered as 'nope'" \
             in body, (st, body)
+        # A library named by its path passes the path rules, at deploy.
+        f.create("rawlib", f"load-sim --count=10 | function "
+                 f"--library={outside} --name=tag | log")
+        st, _, body = f.request("POST", "/streams/deployments/rawlib", {})
+        assert st == 400 and b"app 'function': --library: " in body and \
+            b"is outside the allowed directories" in body, (st, body)
+        # Under --allow-path it runs.
+        with Flowd("--allow-path", other) as g:
+            g.create("rawlib", f"load-sim --count=100 --rate=0 | function "
+                     f"--library={outside} --name=tag | field-value-counter "
+                     "--field-name=handled_by --name=raw-tag", deploy=True)
+            wait_for("tagged", lambda: fvc(g, "raw-tag") == {"tag": 100},
+                     timeout=60)
         # flow-host, which single packaging runs, cannot load libraries.
         st, _, body = f.request("POST", "/streams/deployments/nolib",
                                 {"deployer.packaging": "single"})
