@@ -3,8 +3,10 @@
 library registered with flowctl and run as function --library=@NAME in a
 stream, with exact counts against a field-value-counter of the same
 seed's types; libraries that flowd refuses at registration (another ABI
-version, outside the app directories) and what a stream naming an
-unknown one gets."""
+version, outside the app directories), a library named by its path
+(refused outside --allow-path, run under it), what a stream naming an
+unknown one gets, and what the app refuses at start; snapshot and
+restore of each function's and the library's state, without flowd."""
 import json
 import os
 import shutil
@@ -154,6 +156,17 @@ def test_refused():
                            stdin=subprocess.DEVNULL)
         assert p.returncode == 2, (p.returncode, p.stderr)
         assert "speaks function ABI version 2" in p.stderr, p.stderr
+        # And a function the library lacks, listing what it has.
+        p = subprocess.run([os.environ["FLOW_IT_FUNCTION_APP"],
+                            f"--library={EXAMPLE}",
+                            "--action-expression=payload.type",
+                            "--actions=ACCOUNT_CREATED:on_created,"
+                            "ACCOUNT_ARCHIVED:on_archived"],
+                           capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "has no function 'on_archived'; it has: on_created, " \
+            "on_suspended, tag, reject" in p.stderr, p.stderr
 
 
 def pipeline(tmp, n, *fn_args):
