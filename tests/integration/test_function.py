@@ -169,6 +169,40 @@ def test_refused():
             "on_suspended, tag, reject" in p.stderr, p.stderr
 
 
+def test_kept_across_restarts():
+    """A registered library is read back from the store at start and
+    checked again; one changed since is listed with the reason and no
+    stream runs it."""
+    with AppsDir() as d:
+        data = os.path.join(d, "data")
+        lib = install(EXAMPLE, d)
+        with Flowd("--apps-dir", d, data_dir=data) as f:
+            f.json("POST", "/functions/acct", {"uri": lib}, expect=201)
+            f.create("keep", "load-sim --count=100 --rate=0 | function "
+                     "--library=@acct --name=tag | field-value-counter "
+                     "--field-name=handled_by --name=keep-tag")
+        with Flowd("--apps-dir", d, data_dir=data) as f:
+            e = f.get("/functions/acct")
+            assert "error" not in e and len(e["functions"]) == 4, e
+            f.deploy("keep")
+            wait_for("tagged", lambda: fvc(f, "keep-tag") == {"tag": 100},
+                     timeout=60)
+            f.json("DELETE", "/streams/deployments/keep")
+            f.wait_status("keep", "undeployed")
+            os.chmod(lib, 0o777)
+            st, _, body = f.request("POST", "/streams/deployments/keep", {})
+            assert st == 422 and (f"function library 'acct' is not run: "
+                                  f"{lib}: the file is writable by others"
+                                  ) in body.decode(), (st, body)
+        with Flowd("--apps-dir", d, data_dir=data) as f:
+            e = f.get("/functions/acct")
+            assert "the file is writable by others" in e["error"], e
+            st, _, body = f.request("POST", "/streams/deployments/keep", {})
+            assert st == 422 and b"function library 'acct' is not run" in \
+                body, (st, body)
+            assert "registered function library acct: " in f.read_log()
+
+
 def pipeline(tmp, n, *fn_args):
     """load-sim --count=n --seed=3 | function FN_ARGS | counter over ipc://
     with no flowd, every process waited for or killed; returns the
@@ -252,6 +286,7 @@ TESTS = {
     "register_and_run": test_register_and_run,
     "refused": test_refused,
     "snapshot_restore": test_snapshot_restore,
+    "kept_across_restarts": test_kept_across_restarts,
 }
 
 if __name__ == "__main__":
