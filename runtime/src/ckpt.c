@@ -344,6 +344,12 @@ int flow__snap_write(const char *dir, uint64_t n, const char *name,
         snprintf(why, whylen, "the snapshot path under %s is too long", dir);
         return -FLOW_EINVAL;
     }
+    /* The checkpoint directory itself is made on first use. */
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        e = errno;
+        snprintf(why, whylen, "cannot make %s: %s", dir, strerror(e));
+        return flow_from_errno(e);
+    }
     if (mkdir(sub, 0700) == 0) {
         if ((e = sync_dir(dir)) < 0) {
             snprintf(why, whylen, "cannot sync %s: %s", dir, strerror(-e));

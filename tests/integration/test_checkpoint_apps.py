@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+"""Checkpoints on the app side, without flowd: a small coordinator in
+Python (a ROUTER socket speaking the control messages of docs/apps.md)
+drives `load-sim | account-events | counter` under exactly-once, kills
+account-events with SIGKILL mid-run, restarts the three from the last
+complete checkpoint and checks that the committed count and the final
+accounts equal those of a run without faults. Also: a torn or corrupt
+snapshot file is refused at start.
+
+Run as: test_checkpoint_apps.py NAME (see TESTS)."""
+
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+
+import msgpack
+import zmq
+
+from flowd_harness import run, wait_for
+
+COUNT = 200000
+RATE = 20000
+LABELS = ("load-sim", "account-events", "counter")
+STREAM = "s"
+
+
+def modules_dir():
+    flowd = os.environ.get("FLOWD")
+    if flowd:
+        return os.path.join(os.path.dirname(os.path.dirname(flowd)), "modules")
+    return os.path.join(os.path.dirname(__file__), "..", "..", "build",
+                        "modules")
+
+
+def app_path(name):
+    return os.path.join(modules_dir(), "flow-" + name)
+
+
+def has_epoch_flag():
+    out = subprocess.run([app_path("counter"), "--help"],
+                         capture_output=True, text=True, timeout=30).stdout
+    return "--flow.epoch" in out
+
+
+class Coordinator:
+    """flowd's checkpoint coordinator, reduced to what the apps need: a
+    ckpt to the source every interval (one in flight), ckpt_done to all
+    once every instance acked, and a record of what they said."""
+
+    def __init__(self, endpoint, interval=0.2, first_id=1):
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind(endpoint)
+        self.interval = interval
+        self.next_id = first_id
+        self.lock = threading.Lock()
+        self.peers = {}  # label -> routing id
+        self.acks = {}  # ckpt id -> {label: bytes}
+        self.declines = {}  # ckpt id -> {label: reason}
+        self.complete = []  # ids, in order
+        self.tagged = {}  # label -> [(ckpt, kind, name, total)]
+        self.bye = {}  # label -> bye message
+        self.metrics = {}  # label -> last metrics
+        self.inflight = None
+        self.inflight_at = 0.0
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def send(self, ident, msg):
+        self.sock.send_multipart([ident, msgpack.packb(msg)])
+
+    def loop(self):
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        last = time.monotonic()
+        while not self.stop_flag:
+            for _ in dict(poller.poll(20)):
+                while True:
+                    try:
+                        ident, data = self.sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self.handle(ident, msgpack.unpackb(data, raw=False))
+            now = time.monotonic()
+            with self.lock:
+                if self.inflight and now - self.inflight_at > 10:
+                    self.inflight = None  # timed out: given up
+                src = self.peers.get("load-sim")
+                if src and not self.inflight and now - last >= self.interval:
+                    last = now
+                    self.inflight = self.next_id
+                    self.inflight_at = now
+                    self.next_id += 1
+                    self.send(src, {"t": "ckpt", "id": self.inflight})
+
+    def handle(self, ident, m):
+        t = m.get("t")
+        with self.lock:
+            label = m.get("label")
+            if t == "hello":
+                self.peers[label] = ident
+            elif t == "ack":
+                n = m["id"]
+                self.acks.setdefault(n, {})[label] = m["bytes"]
+                if len(self.acks[n]) == len(LABELS):
+                    self.complete.append(n)
+                    if self.inflight == n:
+                        self.inflight = None
+                    for p in self.peers.values():
+                        self.send(p, {"t": "ckpt_done", "id": n})
+            elif t == "decline":
+                self.declines.setdefault(m["id"], {})[label] = m["reason"]
+                if self.inflight == m["id"]:
+                    self.inflight = None
+            elif t == "counter" and "ckpt" in m:
+                who = next((k for k, v in self.peers.items() if v == ident),
+                           None)
+                self.tagged.setdefault(who, []).append(
+                    (m["ckpt"], m["kind"], m["name"], m["total"]))
+            elif t == "bye":
+                self.bye[label] = m
+            elif t == "metrics":
+                self.metrics[label] = m
+
+    def last_complete(self):
+        with self.lock:
+            return self.complete[-1] if self.complete else 0
+
+    def committed(self, label, name, upto):
+        """The counter's value as of checkpoint upto: the latest tagged
+        cumulative total reported for a checkpoint <= upto."""
+        with self.lock:
+            best = None
+            for n, _kind, nm, total in self.tagged.get(label, []):
+                if nm == name and n <= upto and (best is None or n >= best[0]):
+                    best = (n, total)
+            return best[1] if best else 0
+
+    def close(self):
+        self.stop_flag = True
+        self.thread.join(5)
+        self.sock.close(0)
+
+
+def read_snap(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"FLOWSNP1", f"{path}: bad magic"
+    crc, reserved = struct.unpack(">II", data[8:16])
+    assert reserved == 0
+    assert crc == zlib.crc32(data[16:]) & 0xFFFFFFFF, f"{path}: bad crc"
+    body = msgpack.unpackb(data[16:], raw=True, strict_map_key=False)
+    assert len(body) == 6, body
+    return body
+
+
+def snap_file(ckdir, n, label, instance=0):
+    return os.path.join(ckdir, str(n), f"{STREAM}.{label}.{instance}.snap")
+
+
+class Pipeline:
+    """The three apps as processes, wired over ipc:// in tmp."""
+
+    def __init__(self, tmp, control, epoch, restore=None, tag=""):
+        self.procs = {}
+        self.logs = {}
+        ep = [f"--flow.epoch={epoch}"] if has_epoch_flag() else []
+        common = [f"--flow.control={control}", f"--flow.stream={STREAM}",
+                  "--flow.guarantee=exactly-once", "--flow.upstreams=1",
+                  f"--flow.checkpoint-dir={tmp}/ck", "--flow.drain-ms=20000"
+                  ] + ep
+        a, b = f"ipc://{tmp}/a{tag}", f"ipc://{tmp}/b{tag}"
+        args = {
+            "load-sim": [f"--count={COUNT}", "--seed=1", "--illegal-ratio=0",
+                         f"--rate={RATE}", f"--flow.output={a}"],
+            "account-events": [f"--flow.input={a}", f"--flow.output={b}"],
+            "counter": ["--name=events", f"--flow.input={b}"],
+        }
+        for label in reversed(LABELS):
+            extra = []
+            if restore:
+                extra = [f"--flow.restore={snap_file(tmp + '/ck', restore, label)}"]
+            log = open(os.path.join(tmp, f"{label}{tag}.log"), "w")
+            self.logs[label] = log
+            self.procs[label] = subprocess.Popen(
+                [app_path(label)] + args[label] + common + extra
+                + [f"--flow.label={label}"],
+                stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self, label):
+        p = self.procs[label]
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+        p.wait(30)
+
+    def kill_all(self):
+        for label in self.procs:
+            self.kill(label)
+
+    def wait_exit(self, timeout):
+        deadline = time.monotonic() + timeout
+        for label, p in self.procs.items():
+            left = max(0.1, deadline - time.monotonic())
+            rc = p.wait(left)
+            assert rc == 0, f"{label} exited {rc}"
+
+    def close(self):
+        self.kill_all()
+        for log in self.logs.values():
+            log.close()
+
+
+def accounts_of(path):
+    """account-events' accounts in a snapshot file: {key: state bytes}."""
+    body = read_snap(path)
+    assert body[2] == b"account-events", body[2]
+    return {bytes(k): bytes(v) for _kg, k, v in body[4]}
+
+
+def check_files(ckdir, ids):
+    for n in ids:
+        for label in LABELS:
+            body = read_snap(snap_file(ckdir, n, label))
+            assert body[0] == n, (n, body[0])
+
+
+def full_run(tmp, tag):
+    """A run without faults: the final accounts and committed count."""
+    co = Coordinator(f"ipc://{tmp}/ctl{tag}")
+    pl = Pipeline(tmp, f"ipc://{tmp}/ctl{tag}", 1, tag=tag)
+    try:
+        pl.wait_exit(120)
+        last = co.last_complete()
+        assert last > 0, "no checkpoint completed"
+        return (accounts_of(snap_file(tmp + "/ck", last, "account-events")),
+                co.committed("counter", "events", last))
+    finally:
+        pl.close()
+        co.close()
+
+
+def kill_and_restore():
+    tmp = tempfile.mkdtemp(prefix="ckapps")
+    try:
+        ref_accounts, ref_total = full_run(tmp + "", "r")
+        assert ref_total == COUNT, f"run without faults counted {ref_total}"
+        assert len(ref_accounts) > 0
+        shutil.rmtree(tmp + "/ck")
+
+        co = Coordinator(f"ipc://{tmp}/ctl")
+        pl = Pipeline(tmp, f"ipc://{tmp}/ctl", 1)
+        try:
+            wait_for("three complete checkpoints",
+                     lambda: len(co.complete) >= 3, timeout=60)
+            wait_for("account-events half way",
+                     lambda: co.metrics.get("account-events", {}).get("in", 0)
+                     >= COUNT // 3, timeout=60)
+            pl.kill("account-events")
+            time.sleep(0.3)
+            pl.kill_all()
+        finally:
+            pl.close()
+        last = co.last_complete()
+        with co.lock:
+            for n in co.complete:
+                assert set(co.acks[n]) == set(LABELS), (n, co.acks[n])
+        check_files(tmp + "/ck", co.complete)
+        before = co.committed("counter", "events", last)
+        assert 0 < before < COUNT, before
+
+        co.close()
+        co = Coordinator(f"ipc://{tmp}/ctl", first_id=co.next_id)
+        pl = Pipeline(tmp, f"ipc://{tmp}/ctl", 2, restore=last)
+        try:
+            pl.wait_exit(120)
+        finally:
+            pl.close()
+        final = co.last_complete()
+        assert final > last, (final, last)
+        check_files(tmp + "/ck", co.complete)
+        total = co.committed("counter", "events", final)
+        assert total == COUNT, f"committed {total}, want {COUNT}"
+        accounts = accounts_of(snap_file(tmp + "/ck", final, "account-events"))
+        assert accounts == ref_accounts, (
+            f"{len(accounts)} accounts, {len(ref_accounts)} without faults; "
+            f"{sum(1 for k in accounts if accounts[k] != ref_accounts.get(k))}"
+            " differ")
+        bye = co.bye.get("account-events")
+        assert bye is not None and bye["errors"] == 0, bye
+        co.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def restore_refuses(path, want):
+    p = subprocess.run([app_path("account-events"), f"--flow.restore={path}"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert path in p.stderr and want in p.stderr, p.stderr
+
+
+def torn_snapshot_refused():
+    tmp = tempfile.mkdtemp(prefix="ckapps")
+    try:
+        co = Coordinator(f"ipc://{tmp}/ctl")
+        pl = Pipeline(tmp, f"ipc://{tmp}/ctl", 1)
+        try:
+            wait_for("a complete checkpoint", lambda: co.complete, timeout=60)
+        finally:
+            pl.close()
+            co.close()
+        good = snap_file(tmp + "/ck", co.complete[0], "account-events")
+        with open(good, "rb") as f:
+            data = f.read()
+        torn = os.path.join(tmp, "torn", f"{STREAM}.account-events.0.snap")
+        os.makedirs(os.path.dirname(torn))
+        with open(torn, "wb") as f:
+            f.write(data[:len(data) // 2])
+        restore_refuses(torn, "checksum")
+        short = torn.replace("torn", "short")
+        os.makedirs(os.path.dirname(short))
+        with open(short, "wb") as f:
+            f.write(data[:10])
+        restore_refuses(short, "header")
+        magic = torn.replace("torn", "magic")
+        os.makedirs(os.path.dirname(magic))
+        with open(magic, "wb") as f:
+            f.write(b"NOTASNAP" + data[8:])
+        restore_refuses(magic, "magic")
+        # The intact file restores.
+        p = subprocess.run([app_path("account-events"),
+                            f"--flow.restore={good}"],
+                           capture_output=True, text=True, timeout=60,
+                           input="")
+        assert "restored checkpoint" in p.stderr, p.stderr
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+TESTS = {
+    "kill_and_restore": kill_and_restore,
+    "torn_snapshot_refused": torn_snapshot_refused,
+}
+
+if __name__ == "__main__":
+    run(TESTS)
