@@ -25,10 +25,11 @@ void flow__align_init(flow__align *a, uint32_t want, bool exactly)
 void flow__align_fini(flow__align *a)
 {
     for (size_t i = 0; i < a->nch; i++) {
-        for (size_t j = 0; j < a->ch[i].nheld; j++)
-            free(a->ch[i].held[j].data);
-        free(a->ch[i].held);
-        free(a->ch[i].name);
+        for (size_t j = 0; j < a->ch[i]->nheld; j++)
+            free(a->ch[i]->held[j].data);
+        free(a->ch[i]->held);
+        free(a->ch[i]->name);
+        free(a->ch[i]);
     }
     free(a->ch);
     for (size_t i = a->ready_head; i < a->nready; i++)
@@ -41,24 +42,25 @@ flow__chan *flow__align_chan(flow__align *a, const char *name, uint32_t len,
                              uint32_t instance)
 {
     for (size_t i = 0; i < a->nch; i++)
-        if (a->ch[i].instance == instance && a->ch[i].name_len == len &&
-            !memcmp(a->ch[i].name, name, len))
-            return &a->ch[i];
-    flow__chan *n = realloc(a->ch, (a->nch + 1) * sizeof(*n));
+        if (a->ch[i]->instance == instance && a->ch[i]->name_len == len &&
+            !memcmp(a->ch[i]->name, name, len))
+            return a->ch[i];
+    flow__chan **n = realloc(a->ch, (a->nch + 1) * sizeof(*n));
     if (!n)
         return NULL;
     a->ch = n;
-    flow__chan *c = &n[a->nch];
-    memset(c, 0, sizeof(*c));
-    if (!(c->name = malloc(len + 1)))
+    flow__chan *c = calloc(1, sizeof(*c));
+    if (!c || !(c->name = malloc(len + 1))) {
+        free(c);
         return NULL;
+    }
     memcpy(c->name, name, len);
     c->name[len] = '\0';
     c->name_len = len;
     c->instance = instance;
     /* A channel first seen while a checkpoint aligns has not sent its
      * barrier yet: it is behind, not ahead. */
-    a->nch++;
+    n[a->nch++] = c;
     return c;
 }
 
@@ -96,7 +98,7 @@ static int release(flow__align *a, flow__chan *ch)
 static void release_all(flow__align *a)
 {
     for (size_t i = 0; i < a->nch; i++)
-        release(a, &a->ch[i]);
+        release(a, a->ch[i]);
 }
 
 int flow__align_hold(flow__align *a, flow__chan *ch, const void *data,
@@ -132,7 +134,7 @@ static int check(flow__align *a)
         return FLOW_ALIGN_WAIT;
     uint32_t aligned = 0;
     for (size_t i = 0; i < a->nch; i++)
-        aligned += a->ch[i].ended || a->ch[i].last >= a->cur;
+        aligned += a->ch[i]->ended || a->ch[i]->last >= a->cur;
     if (aligned < a->want)
         return FLOW_ALIGN_WAIT;
     a->done = a->cur;
@@ -156,8 +158,8 @@ int flow__align_barrier(flow__align *a, flow__chan *ch, uint64_t n)
         a->cur = n;
         a->overflow = false;
         for (size_t i = 0; i < a->nch; i++)
-            if (a->ch[i].last < n)
-                release(a, &a->ch[i]);
+            if (a->ch[i]->last < n)
+                release(a, a->ch[i]);
     }
     a->cur = n;
     return check(a);
@@ -175,7 +177,7 @@ bool flow__align_all_ended(const flow__align *a)
 {
     uint32_t ended = 0;
     for (size_t i = 0; i < a->nch; i++)
-        ended += a->ch[i].ended;
+        ended += a->ch[i]->ended;
     return ended >= a->want;
 }
 

@@ -35,7 +35,7 @@ typedef struct flow__chan {
 } flow__chan;
 
 typedef struct flow__align {
-    flow__chan *ch;
+    flow__chan **ch; /* owned, each too: a channel never moves */
     size_t nch;
     uint32_t want; /* channels to wait for (--flow.upstreams) */
     bool exactly;  /* hold the frames of channels that are ahead */
