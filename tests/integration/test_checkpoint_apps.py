@@ -170,14 +170,15 @@ def snap_file(ckdir, n, label, instance=0):
 class Pipeline:
     """The three apps as processes, wired over ipc:// in tmp."""
 
-    def __init__(self, tmp, control, epoch, restore=None, tag=""):
+    def __init__(self, tmp, control, epoch, restore=None, tag="", ckdir=None,
+                 drain_ms=20000):
         self.procs = {}
         self.logs = {}
         ep = [f"--flow.epoch={epoch}"] if has_epoch_flag() else []
         common = [f"--flow.control={control}", f"--flow.stream={STREAM}",
                   "--flow.guarantee=exactly-once", "--flow.upstreams=1",
-                  f"--flow.checkpoint-dir={tmp}/ck", "--flow.drain-ms=20000"
-                  ] + ep
+                  f"--flow.checkpoint-dir={ckdir or tmp + '/ck'}",
+                  f"--flow.drain-ms={drain_ms}"] + ep
         a, b = f"ipc://{tmp}/a{tag}", f"ipc://{tmp}/b{tag}"
         args = {
             "load-sim": [f"--count={COUNT}", "--seed=1", "--illegal-ratio=0",
@@ -363,7 +364,34 @@ def torn_snapshot_refused():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def decline_keeps_running():
+    """A snapshot that cannot be written is declined with the reason; the
+    apps go on and lose nothing."""
+    tmp = tempfile.mkdtemp(prefix="ckapps")
+    try:
+        notdir = os.path.join(tmp, "file")
+        with open(notdir, "w") as f:
+            f.write("not a directory\n")
+        co = Coordinator(f"ipc://{tmp}/ctl")
+        pl = Pipeline(tmp, f"ipc://{tmp}/ctl", 1, ckdir=notdir, drain_ms=2000)
+        try:
+            pl.wait_exit(120)
+        finally:
+            pl.close()
+            co.close()
+        assert not co.complete and not co.acks, (co.complete, co.acks)
+        assert len(co.declines) >= 3, co.declines
+        for n, by in co.declines.items():
+            for label, reason in by.items():
+                assert notdir in reason, (n, label, reason)
+        assert co.bye["load-sim"]["out"] == COUNT, co.bye["load-sim"]["out"]
+        assert co.bye["counter"]["in"] == COUNT, co.bye["counter"]["in"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 TESTS = {
+    "decline_keeps_running": decline_keeps_running,
     "kill_and_restore": kill_and_restore,
     "torn_snapshot_refused": torn_snapshot_refused,
 }
