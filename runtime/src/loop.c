@@ -694,7 +694,9 @@ void flow__input_cb(flow_zwatch *w, int ready, void *arg)
         uint8_t *held;
         size_t hlen;
         if (ctx->ck && flow__ckpt_ready(ctx, &held, &hlen)) {
-            /* Frames released by an alignment go before new ones. */
+            /* Frames released by an alignment go before new ones; their
+             * bytes were counted when they arrived. */
+            ctx->m.bytes_in -= hlen;
             handle_frame(ctx, held, hlen);
             free(held);
             if (batch_full(ctx))

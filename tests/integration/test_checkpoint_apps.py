@@ -54,16 +54,17 @@ class Coordinator:
     ckpt to the source every interval (one in flight), ckpt_done to all
     once every instance acked, and a record of what they said."""
 
-    def __init__(self, endpoint, interval=0.2, first_id=1):
+    def __init__(self, endpoint, interval=0.2, first_id=1, expect=3):
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind(endpoint)
         self.interval = interval
         self.next_id = first_id
+        self.expect = expect  # instances that ack a checkpoint
         self.lock = threading.Lock()
-        self.peers = {}  # label -> routing id
-        self.acks = {}  # ckpt id -> {label: bytes}
+        self.peers = {}  # (label, instance) -> routing id
+        self.acks = {}  # ckpt id -> {(label, instance): bytes}
         self.declines = {}  # ckpt id -> {label: reason}
         self.complete = []  # ids, in order
         self.tagged = {}  # label -> [(ckpt, kind, name, total)]
@@ -94,7 +95,7 @@ class Coordinator:
             with self.lock:
                 if self.inflight and now - self.inflight_at > 10:
                     self.inflight = None  # timed out: given up
-                src = self.peers.get("load-sim")
+                src = self.peers.get(("load-sim", 0))
                 if src and not self.inflight and now - last >= self.interval:
                     last = now
                     self.inflight = self.next_id
@@ -106,12 +107,13 @@ class Coordinator:
         t = m.get("t")
         with self.lock:
             label = m.get("label")
+            who = (label, m.get("instance"))
             if t == "hello":
-                self.peers[label] = ident
+                self.peers[who] = ident
             elif t == "ack":
                 n = m["id"]
-                self.acks.setdefault(n, {})[label] = m["bytes"]
-                if len(self.acks[n]) == len(LABELS):
+                self.acks.setdefault(n, {})[who] = m["bytes"]
+                if len(self.acks[n]) == self.expect:
                     self.complete.append(n)
                     if self.inflight == n:
                         self.inflight = None
@@ -122,8 +124,8 @@ class Coordinator:
                 if self.inflight == m["id"]:
                     self.inflight = None
             elif t == "counter" and "ckpt" in m:
-                who = next((k for k, v in self.peers.items() if v == ident),
-                           None)
+                who = next((k[0] for k, v in self.peers.items()
+                            if v == ident), None)
                 self.tagged.setdefault(who, []).append(
                     (m["ckpt"], m["kind"], m["name"], m["total"]))
             elif t == "bye":
@@ -243,7 +245,7 @@ def full_run(tmp, tag):
         last = co.last_complete()
         assert last > 0, "no checkpoint completed"
         return (accounts_of(snap_file(tmp + "/ck", last, "account-events")),
-                co.committed("counter", "events", last))
+                co.committed("counter", "events", last), last)
     finally:
         pl.close()
         co.close()
@@ -252,7 +254,7 @@ def full_run(tmp, tag):
 def kill_and_restore():
     tmp = tempfile.mkdtemp(prefix="ckapps")
     try:
-        ref_accounts, ref_total = full_run(tmp + "", "r")
+        ref_accounts, ref_total, _ = full_run(tmp, "r")
         assert ref_total == COUNT, f"run without faults counted {ref_total}"
         assert len(ref_accounts) > 0
         shutil.rmtree(tmp + "/ck")
@@ -273,7 +275,8 @@ def kill_and_restore():
         last = co.last_complete()
         with co.lock:
             for n in co.complete:
-                assert set(co.acks[n]) == set(LABELS), (n, co.acks[n])
+                assert {lb for lb, _ in co.acks[n]} == set(LABELS), (
+                    n, co.acks[n])
         check_files(tmp + "/ck", co.complete)
         before = co.committed("counter", "events", last)
         assert 0 < before < COUNT, before
@@ -390,7 +393,97 @@ def decline_keeps_running():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def murmur2(data):
+    """Kafka's murmur2, as the runtime computes key groups."""
+    m, mask = 0x5BD1E995, 0xFFFFFFFF
+    h = (0x9747B28C ^ len(data)) & mask
+    n4 = len(data) // 4
+    for i in range(n4):
+        k = int.from_bytes(data[4 * i:4 * i + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> 24
+        k = (k * m) & mask
+        h = ((h * m) & mask) ^ k
+    rest = data[4 * n4:]
+    if len(rest) >= 3:
+        h ^= rest[2] << 16
+    if len(rest) >= 2:
+        h ^= rest[1] << 8
+    if rest:
+        h ^= rest[0]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h & 0x7FFFFFFF
+
+
+def rescale_restores_owned_keys():
+    """Two account-events restored from one's snapshot each take the keys
+    of the key groups they own, and a counter of one restored from two
+    old instances takes the counts of both."""
+    tmp = tempfile.mkdtemp(prefix="ckapps")
+    procs, socks = [], []
+    try:
+        ref_accounts, ref_total, last = full_run(tmp, "r")
+        src = snap_file(tmp + "/ck", last, "account-events")
+        c0 = snap_file(tmp + "/ck", last, "counter")
+        c1 = snap_file(tmp + "/ck", last, "counter", 1)
+        shutil.copy(c0, c1)  # as if the counter ran as two instances
+        for _kg, key, _v in read_snap(src)[4]:
+            assert _kg == murmur2(bytes(key)) % 128, key
+        co = Coordinator(f"ipc://{tmp}/ctl2", expect=3)
+        common = [f"--flow.control=ipc://{tmp}/ctl2", f"--flow.stream={STREAM}",
+                  "--flow.guarantee=exactly-once",
+                  f"--flow.checkpoint-dir={tmp}/ck2", "--flow.drain-ms=20000"]
+        ctx = zmq.Context.instance()
+        for i in range(3):
+            s = ctx.socket(zmq.PUSH)
+            s.setsockopt(zmq.LINGER, 0)
+            s.bind(f"ipc://{tmp}/in{i}")
+            socks.append(s)
+        for i in range(2):
+            procs.append(subprocess.Popen(
+                [app_path("account-events"), f"--flow.input=ipc://{tmp}/in{i}",
+                 "--flow.label=account-events", "--flow.instances=2",
+                 f"--flow.instance={i}", f"--flow.restore={src}"] + common))
+        procs.append(subprocess.Popen(
+            [app_path("counter"), "--name=events", "--flow.label=counter",
+             f"--flow.input=ipc://{tmp}/in2", f"--flow.restore={c0},{c1}"]
+            + common))
+        wait_for("three hellos", lambda: len(co.peers) == 3, timeout=30)
+        n = last + 1
+        for s in socks:
+            s.send(msgpack.packb([1, "py", 0, 1, [], n], use_bin_type=True))
+        wait_for(f"checkpoint {n}", lambda: n in co.complete, timeout=30)
+        parts = [accounts_of(snap_file(tmp + "/ck2", n, "account-events", i))
+                 for i in range(2)]
+        assert parts[0] and parts[1], [len(p) for p in parts]
+        assert not set(parts[0]) & set(parts[1]), "a key in both instances"
+        merged = {**parts[0], **parts[1]}
+        assert merged == ref_accounts, (len(merged), len(ref_accounts))
+        for i, part in enumerate(parts):
+            for key in part:
+                assert (murmur2(key) % 128) * 2 // 128 == i, (key, i)
+        total = co.committed("counter", "events", n)
+        assert total == 2 * ref_total, (total, ref_total)
+        for s in socks:
+            s.send(msgpack.packb([1, "py", 0, 1, []], use_bin_type=True))
+        for p in procs:
+            assert p.wait(60) == 0
+        co.close()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(30)
+        for s in socks:
+            s.close(0)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 TESTS = {
+    "rescale_restores_owned_keys": rescale_restores_owned_keys,
     "decline_keeps_running": decline_keeps_running,
     "kill_and_restore": kill_and_restore,
     "torn_snapshot_refused": torn_snapshot_refused,

@@ -278,6 +278,25 @@ Test(keygroup, owners_partition_the_groups)
         }
         cr_assert_eq(prev, n - 1);
     }
+    /* Kafka's murmur2 (its own test vectors, made positive). */
+    static const struct {
+        const char *key;
+        uint32_t hash;
+    } kafka[] = {
+        { "21", 1173551340 },
+        { "foobar", 1357151166 },
+        { "a-little-bit-long-string", 1161502112 },
+        { "a-little-bit-longer-string", 661178819 },
+        { "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", 2088585677 },
+        { "abc", 479470107 },
+    };
+    for (size_t i = 0; i < sizeof(kafka) / sizeof(kafka[0]); i++) {
+        const char *k = kafka[i].key;
+        cr_assert_eq(flow__ckpt_keygroup_of(k, strlen(k), 0x7fffffff),
+                     kafka[i].hash, "murmur2(%s)", k);
+        cr_assert_eq(flow__ckpt_keygroup_of(k, strlen(k), 128),
+                     kafka[i].hash % 128);
+    }
     cr_assert_lt(flow__ckpt_keygroup_of("42", 2, 128), 128);
     cr_assert_eq(flow__ckpt_keygroup_of("42", 2, 128),
                  flow__ckpt_keygroup_of("42", 2, 128));
