@@ -482,7 +482,82 @@ def rescale_restores_owned_keys():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def fan_in(guarantee):
+    """Two producer channels into one counter: barrier 1 comes first from
+    channel p0, with 5 more events after it, then from p1. Exactly-once
+    holds p0's later events out of snapshot 1; at-least-once counts them
+    in. Either way every event is counted once by the end."""
+    tmp = tempfile.mkdtemp(prefix="ckapps")
+    socks, proc = [], None
+    try:
+        co = Coordinator(f"ipc://{tmp}/ctl", expect=1)
+        ctx = zmq.Context.instance()
+        for i in range(2):
+            s = ctx.socket(zmq.PUSH)
+            s.setsockopt(zmq.LINGER, 0)
+            s.bind(f"ipc://{tmp}/in{i}")
+            socks.append(s)
+        proc = subprocess.Popen(
+            [app_path("counter"), "--name=events", "--flow.label=counter",
+             f"--flow.input=ipc://{tmp}/in0,ipc://{tmp}/in1",
+             f"--flow.control=ipc://{tmp}/ctl", f"--flow.stream={STREAM}",
+             f"--flow.guarantee={guarantee}", "--flow.upstreams=2",
+             f"--flow.checkpoint-dir={tmp}/ck", "--flow.drain-ms=20000"])
+        wait_for("hello", lambda: co.peers, timeout=30)
+        payload = msgpack.packb({"x": 1}, use_bin_type=True)
+        seq = {0: 0, 1: 0}
+        sent = [0]
+
+        def send(ch, frame):
+            data = msgpack.packb(frame, use_bin_type=True)
+            sent[0] += len(data)
+            socks[ch].send(data)
+
+        def events(ch, n):
+            evs = []
+            for _ in range(n):
+                seq[ch] += 1
+                evs.append([seq[ch], "T", int(time.time() * 1e6), "k",
+                            seq[ch], payload])
+            send(ch, [1, f"p{ch}", 0, 1, evs])
+
+        def barrier(ch, n):
+            send(ch, [1, f"p{ch}", 0, 1, [], n])
+
+        events(0, 3)
+        events(1, 4)
+        barrier(0, 1)
+        for _ in range(5):
+            events(0, 1)
+        # p0's later events are in before p1's barrier: the counter has
+        # read them (held or counted) by the time its metrics say so.
+        wait_for("the frames read", lambda: co.metrics.get("counter", {})
+                 .get("bytes_in", 0) >= sent[0], timeout=30)
+        events(1, 2)
+        barrier(1, 1)
+        wait_for("checkpoint 1", lambda: 1 in co.complete, timeout=30)
+        body = read_snap(snap_file(tmp + "/ck", 1, "counter"))
+        total = body[5][0][2]
+        want = 3 + 4 + 2 + (5 if guarantee == "at-least-once" else 0)
+        assert total == want, (guarantee, total, want)
+        events(0, 1)
+        for ch in range(2):
+            send(ch, [1, f"p{ch}", 0, 1, []])
+        assert proc.wait(60) == 0
+        assert co.bye["counter"]["in"] == 3 + 4 + 5 + 2 + 1, co.bye["counter"]
+        co.close()
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        for s in socks:
+            s.close(0)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 TESTS = {
+    "fan_in_exactly_once_holds": lambda: fan_in("exactly-once"),
+    "fan_in_at_least_once_counts": lambda: fan_in("at-least-once"),
     "rescale_restores_owned_keys": rescale_restores_owned_keys,
     "decline_keeps_running": decline_keeps_running,
     "kill_and_restore": kill_and_restore,
