@@ -43,6 +43,11 @@ def app_path(name):
     return os.path.join(modules_dir(), "flow-" + name)
 
 
+def test_sink_path():
+    return os.path.join(os.path.dirname(modules_dir()), "tests", "runtime",
+                        "flow-test-sink")
+
+
 def has_epoch_flag():
     out = subprocess.run([app_path("counter"), "--help"],
                          capture_output=True, text=True, timeout=30).stdout
@@ -483,7 +488,8 @@ def rescale_restores_owned_keys():
 
 
 def fan_in(guarantee):
-    """Two producer channels into one counter: barrier 1 comes first from
+    """Two producer channels into one sink (test-sink: its counters, and a
+    log line from on_checkpoint and on_commit): barrier 1 comes first from
     channel p0, with 5 more events after it, then from p1. Exactly-once
     holds p0's later events out of snapshot 1; at-least-once counts them
     in. Either way every event is counted once by the end."""
@@ -497,12 +503,15 @@ def fan_in(guarantee):
             s.setsockopt(zmq.LINGER, 0)
             s.bind(f"ipc://{tmp}/in{i}")
             socks.append(s)
+        log = open(os.path.join(tmp, "sink.log"), "w")
         proc = subprocess.Popen(
-            [app_path("counter"), "--name=events", "--flow.label=counter",
+            [test_sink_path(), "--flow.label=counter",
              f"--flow.input=ipc://{tmp}/in0,ipc://{tmp}/in1",
              f"--flow.control=ipc://{tmp}/ctl", f"--flow.stream={STREAM}",
              f"--flow.guarantee={guarantee}", "--flow.upstreams=2",
-             f"--flow.checkpoint-dir={tmp}/ck", "--flow.drain-ms=20000"])
+             f"--flow.checkpoint-dir={tmp}/ck", "--flow.drain-ms=20000"],
+            stdout=log, stderr=subprocess.STDOUT)
+        log.close()
         wait_for("hello", lambda: co.peers, timeout=30)
         payload = msgpack.packb({"x": 1}, use_bin_type=True)
         seq = {0: 0, 1: 0}
@@ -537,7 +546,9 @@ def fan_in(guarantee):
         barrier(1, 1)
         wait_for("checkpoint 1", lambda: 1 in co.complete, timeout=30)
         body = read_snap(snap_file(tmp + "/ck", 1, "counter"))
-        total = body[5][0][2]
+        total = next(c[2] for c in body[5] if c[1] == b"received")
+        types = next(c[3] for c in body[5] if c[1] == b"types")
+        assert [[bytes(v), n] for v, n in types] == [[b"T", total]], types
         want = 3 + 4 + 2 + (5 if guarantee == "at-least-once" else 0)
         assert total == want, (guarantee, total, want)
         events(0, 1)
@@ -545,6 +556,11 @@ def fan_in(guarantee):
             send(ch, [1, f"p{ch}", 0, 1, []])
         assert proc.wait(60) == 0
         assert co.bye["counter"]["in"] == 3 + 4 + 5 + 2 + 1, co.bye["counter"]
+        assert co.committed("counter", "received", 1) == want
+        with open(os.path.join(tmp, "sink.log")) as f:
+            text = f.read()
+        assert "on_checkpoint 1" in text and "on_commit 1" in text, text
+        assert text.index("on_checkpoint 1") < text.index("on_commit 1")
         co.close()
     finally:
         if proc and proc.poll() is None:
