@@ -410,91 +410,89 @@ static int apply(flow_ctx *ctx, const char *path, const flow__snap *s,
     return 0;
 }
 
-/* --flow.restore: every file checked first, then applied. */
+/* One file of --flow.restore: its path (borrowed from the copy of the
+ * list), bytes (owned) and the old instance it was saved by. */
+struct restore_file {
+    const char *path;
+    flow_buf bytes;
+    uint32_t instance;
+    flow__snap snap;
+};
+
+/* Reads and checks one file; 0 or a negative FLOW_E* after saying why. */
+static int check_file(flow_ctx *ctx, struct restore_file *f)
+{
+    char why[512];
+    int rc;
+    if (instance_of(f->path, &f->instance)) {
+        flow_log(ctx,
+                 "--flow.restore: %s: the name does not end in "
+                 ".<instance>.snap",
+                 f->path);
+        return -FLOW_EUSAGE;
+    }
+    if ((rc = flow__snap_read(f->path, &f->bytes, why, sizeof(why))) ||
+        (rc = flow__snap_parse(f->bytes.data, f->bytes.len, &f->snap, why,
+                               sizeof(why)))) {
+        flow_log(ctx, "--flow.restore: %s: %s; not restoring from it", f->path,
+                 why);
+        return rc;
+    }
+    const char *name = ctx->app->name;
+    if (f->snap.app_len != strlen(name) ||
+        memcmp(f->snap.app, name, f->snap.app_len)) {
+        flow_log(ctx,
+                 "--flow.restore: %s is a snapshot of app '%.*s', not of %s",
+                 f->path, (int)f->snap.app_len, f->snap.app, name);
+        return -FLOW_EMALFORMED;
+    }
+    return 0;
+}
+
+/* --flow.restore: every file is checked first, then they are applied. */
 static int restore(flow_ctx *ctx)
 {
+    size_t n = 1;
+    for (const char *p = ctx->conf.restore; *p; p++)
+        n += *p == ',';
     char *list = strdup(ctx->conf.restore);
-    char why[512];
-    size_t nfiles = 0;
-    flow_buf *bufs = NULL;
+    struct restore_file *files = calloc(n, sizeof(*files));
     int rc = -FLOW_ENOMEM;
-    if (!list)
-        return rc;
+    size_t nfiles = 0;
+    if (!list || !files)
+        goto free_files;
     for (char *save = NULL, *p = strtok_r(list, ",", &save); p;
-         p = strtok_r(NULL, ",", &save))
-        nfiles++;
-    free(list);
-    list = strdup(ctx->conf.restore);
-    bufs = calloc(nfiles ? nfiles : 1, sizeof(*bufs));
-    if (!list || !bufs)
-        goto out;
-    size_t i = 0;
-    uint64_t n = 0;
-    for (char *save = NULL, *p = strtok_r(list, ",", &save); p;
-         p = strtok_r(NULL, ",", &save), i++) {
-        flow__snap s;
-        uint32_t inst;
-        flow_buf_init(&bufs[i]);
-        if (instance_of(p, &inst)) {
+         p = strtok_r(NULL, ",", &save)) {
+        struct restore_file *f = &files[nfiles++];
+        f->path = p;
+        flow_buf_init(&f->bytes);
+        if ((rc = check_file(ctx, f)))
+            goto free_files;
+        if (f->snap.n != files[0].snap.n) {
             flow_log(ctx,
-                     "--flow.restore: %s: the name does not end in "
-                     ".<instance>.snap",
-                     p);
-            rc = -FLOW_EUSAGE;
-            goto out;
-        }
-        if ((rc = flow__snap_read(p, &bufs[i], why, sizeof(why))) ||
-            (rc = flow__snap_parse(bufs[i].data, bufs[i].len, &s, why,
-                                   sizeof(why)))) {
-            flow_log(ctx, "--flow.restore: %s: %s; not restoring from it", p,
-                     why);
-            goto out;
-        }
-        if (s.app_len != strlen(ctx->app->name) ||
-            memcmp(s.app, ctx->app->name, s.app_len)) {
-            flow_log(ctx,
-                     "--flow.restore: %s is a snapshot of app '%.*s', not "
-                     "of %s",
-                     p, (int)s.app_len, s.app, ctx->app->name);
+                     "--flow.restore: %s is of checkpoint %llu, %s of %llu: "
+                     "give the files of one checkpoint",
+                     p, (unsigned long long)f->snap.n, files[0].path,
+                     (unsigned long long)files[0].snap.n);
             rc = -FLOW_EMALFORMED;
-            goto out;
+            goto free_files;
         }
-        if (i > 0 && s.n != n) {
-            flow_log(ctx,
-                     "--flow.restore: %s is of checkpoint %llu, the files "
-                     "before it of %llu",
-                     p, (unsigned long long)s.n, (unsigned long long)n);
-            rc = -FLOW_EMALFORMED;
-            goto out;
-        }
-        n = s.n;
     }
-    free(list);
-    list = strdup(ctx->conf.restore);
-    if (!list) {
-        rc = -FLOW_ENOMEM;
-        goto out;
-    }
-    i = 0;
-    for (char *save = NULL, *p = strtok_r(list, ",", &save); p;
-         p = strtok_r(NULL, ",", &save), i++) {
-        flow__snap s;
-        uint32_t inst = 0;
-        instance_of(p, &inst);
-        flow__snap_parse(bufs[i].data, bufs[i].len, &s, why, sizeof(why));
-        if ((rc = apply(ctx, p, &s, inst)))
-            goto out;
-    }
+    for (size_t i = 0; i < nfiles; i++)
+        if ((rc = apply(ctx, files[i].path, &files[i].snap, files[i].instance)))
+            goto free_files;
+    uint64_t id = nfiles ? files[0].snap.n : 0;
     if (ctx->ck)
-        ctx->ck->al.done = ctx->ck->last_fwd = ctx->ck->committed = n;
+        ctx->ck->al.done = ctx->ck->last_fwd = ctx->ck->committed = id;
     flow_log(ctx, "restored checkpoint %llu from %zu file(s)",
-             (unsigned long long)n, nfiles);
+             (unsigned long long)id, nfiles);
     rc = 0;
-out:
+
+free_files:
+    for (size_t i = 0; i < nfiles; i++)
+        flow_buf_fini(&files[i].bytes);
+    free(files);
     free(list);
-    for (size_t k = 0; bufs && k < nfiles; k++)
-        flow_buf_fini(&bufs[k]);
-    free(bufs);
     return rc;
 }
 

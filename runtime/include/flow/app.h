@@ -143,10 +143,13 @@ typedef struct flow_app_desc {
     int (*on_tick)(flow_ctx *ctx);
     uint32_t tick_us; /* on_tick period; 0 with on_tick set = 1 s */
     /* Writes the app state into out (any bytes, typically msgpack); called
-     * at a clean exit when --flow.state=PATH is given. */
+     * at a clean exit when --flow.state=PATH is given, and at every
+     * checkpoint under --flow.guarantee (the unkeyed state; see
+     * flow_checkpoint_id). Nonzero declines a checkpoint. */
     int (*snapshot)(flow_ctx *ctx, flow_buf *out);
     /* Restores what snapshot wrote; called after init when the
-     * --flow.state file exists. */
+     * --flow.state file exists, and with the unkeyed state of this
+     * instance's index in --flow.restore (maybe empty). */
     int (*restore)(flow_ctx *ctx, const void *data, size_t len);
     /* Called once at exit, after the last event; frees the app state. */
     void (*fini)(flow_ctx *ctx);
