@@ -239,7 +239,9 @@ bool flow__ckpt_frame(flow_ctx *ctx, const flow_frame *f, const void *data,
             ck->declined = cur;
             decline(ctx, cur, why);
         }
-        return rc < 0; /* without memory: processed now */
+        if (rc >= 0)
+            return false;
+        /* Without memory to hold it, it is taken now. */
     }
     if (f->barrier) {
         if (flow__align_barrier(al, ch, f->barrier) == FLOW_ALIGN_ALIGNED)

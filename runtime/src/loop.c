@@ -651,6 +651,8 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
     }
     if (ctx->ck && !flow__ckpt_frame(ctx, &f, data, len))
         return;
+    if (f.barrier)
+        return; /* without a guarantee there is nothing to align */
     if (f.count == 0) {
         if (!first_end(ctx, &f))
             return;

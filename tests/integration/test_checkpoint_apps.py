@@ -571,7 +571,41 @@ def fan_in(guarantee):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def barrier_without_guarantee_ignored():
+    """An app without a guarantee takes a barrier for nothing: not for an
+    end of stream (it would stop with --flow.eos-exit), not for events."""
+    tmp = tempfile.mkdtemp(prefix="ckapps")
+    sock, proc = None, None
+    try:
+        sock = zmq.Context.instance().socket(zmq.PUSH)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.bind(f"ipc://{tmp}/in")
+        out = os.path.join(tmp, "m.json")
+        proc = subprocess.Popen(
+            [test_sink_path(), f"--flow.input=ipc://{tmp}/in",
+             "--flow.eos-exit=1", f"--flow.metrics-json={out}",
+             f"--flow.allow-path={tmp}"])
+        payload = msgpack.packb({}, use_bin_type=True)
+        ev = [[1, "T", int(time.time() * 1e6), None, 1, payload]]
+        sock.send(msgpack.packb([1, "p", 0, 1, [], 1], use_bin_type=True))
+        sock.send(msgpack.packb([1, "p", 0, 1, ev], use_bin_type=True))
+        sock.send(msgpack.packb([1, "p", 0, 1, []], use_bin_type=True))
+        assert proc.wait(30) == 0
+        import json
+        with open(out) as f:
+            m = json.load(f)
+        assert m["in"] == 1 and m["rejected"] == 0, m
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        if sock:
+            sock.close(0)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 TESTS = {
+    "barrier_without_guarantee_ignored": barrier_without_guarantee_ignored,
     "fan_in_exactly_once_holds": lambda: fan_in("exactly-once"),
     "fan_in_at_least_once_counts": lambda: fan_in("at-least-once"),
     "rescale_restores_owned_keys": rescale_restores_owned_keys,
