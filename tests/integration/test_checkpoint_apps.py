@@ -73,6 +73,7 @@ class Coordinator:
         self.declines = {}  # ckpt id -> {label: reason}
         self.complete = []  # ids, in order
         self.tagged = {}  # label -> [(ckpt, kind, name, total)]
+        self.tagged_names = {}  # ckpt -> names of the tagged counters
         self.bye = {}  # label -> bye message
         self.metrics = {}  # label -> last metrics
         self.inflight = None
@@ -133,6 +134,7 @@ class Coordinator:
                             if v == ident), None)
                 self.tagged.setdefault(who, []).append(
                     (m["ckpt"], m["kind"], m["name"], m["total"]))
+                self.tagged_names.setdefault(m["ckpt"], set()).add(m["name"])
             elif t == "bye":
                 self.bye[label] = m
             elif t == "metrics":
@@ -604,7 +606,67 @@ def barrier_without_guarantee_ignored():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def counters_all_after_reconnect():
+    """The tagged counters of a checkpoint list what changed since the
+    previous barrier, and every counter again once the control connection
+    is made anew (flowd restarted)."""
+    tmp = tempfile.mkdtemp(prefix="ckapps")
+    sock, proc, co = None, None, None
+    try:
+        ctl = f"ipc://{tmp}/ctl"
+        co = Coordinator(ctl, expect=1)
+        sock = zmq.Context.instance().socket(zmq.PUSH)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.bind(f"ipc://{tmp}/in")
+        proc = subprocess.Popen(
+            [test_sink_path(), f"--flow.input=ipc://{tmp}/in",
+             f"--flow.control={ctl}", "--flow.guarantee=exactly-once",
+             f"--flow.checkpoint-dir={tmp}/ck"])
+        wait_for("hello", lambda: co.peers, timeout=30)
+        payload = msgpack.packb({}, use_bin_type=True)
+
+        def event(seq):
+            ev = [[seq, "T", int(time.time() * 1e6), None, seq, payload]]
+            sock.send(msgpack.packb([1, "p", 0, 1, ev], use_bin_type=True))
+
+        def barrier(c, n):
+            sock.send(msgpack.packb([1, "p", 0, 1, [], n], use_bin_type=True))
+            wait_for(f"ack {n}", lambda: n in c.acks, timeout=30)
+
+        event(1)
+        barrier(co, 1)
+        # At the first one, after the connection: all three counters.
+        assert co.tagged_names[1] == {"received", "seq-gaps", "types"}, (
+            co.tagged_names)
+        event(2)
+        barrier(co, 2)
+        # seq-gaps did not change: it is left out.
+        assert co.tagged_names[2] == {"received", "types"}, co.tagged_names
+        co.close()
+        co = Coordinator(ctl, expect=1)
+        # The app's control socket connects again by itself; its metrics
+        # come once a second.
+        wait_for("the app reconnected", lambda: co.metrics, timeout=30)
+        event(3)
+        barrier(co, 3)
+        assert co.tagged_names[3] == {"received", "seq-gaps", "types"}, (
+            co.tagged_names)
+        with co.lock:
+            totals = {nm: t for n, _k, nm, t in co.tagged.get(None, [])}
+        assert totals.get("received") == 3, co.tagged
+    finally:
+        if proc and proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+        if sock:
+            sock.close(0)
+        if co:
+            co.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 TESTS = {
+    "counters_all_after_reconnect": counters_all_after_reconnect,
     "barrier_without_guarantee_ignored": barrier_without_guarantee_ignored,
     "fan_in_exactly_once_holds": lambda: fan_in("exactly-once"),
     "fan_in_at_least_once_counts": lambda: fan_in("at-least-once"),
