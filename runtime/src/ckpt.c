@@ -377,27 +377,27 @@ int flow__snap_write(const char *dir, uint64_t n, const char *name,
         if (w < 0) {
             e = errno;
             snprintf(why, whylen, "cannot write %s: %s", tmp, strerror(e));
-            goto fail;
+            goto remove_tmp;
         }
         off += (size_t)w;
     }
     if (fsync(fd)) {
         e = errno;
         snprintf(why, whylen, "cannot sync %s: %s", tmp, strerror(e));
-        goto fail;
+        goto remove_tmp;
     }
     if (close(fd)) {
         fd = -1;
         e = errno;
         snprintf(why, whylen, "cannot write %s: %s", tmp, strerror(e));
-        goto fail;
+        goto remove_tmp;
     }
     fd = -1;
     if (rename(tmp, path)) {
         e = errno;
         snprintf(why, whylen, "cannot rename %s into place: %s", tmp,
                  strerror(e));
-        goto fail;
+        goto remove_tmp;
     }
     if ((e = sync_dir(sub)) < 0) {
         e = -e;
@@ -406,7 +406,7 @@ int flow__snap_write(const char *dir, uint64_t n, const char *name,
     }
     return 0;
 
-fail:
+remove_tmp:
     if (fd >= 0)
         close(fd);
     unlink(tmp);
