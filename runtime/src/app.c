@@ -92,7 +92,7 @@ void flow_log(flow_ctx *ctx, const char *fmt, ...)
             ctx->conf.label, ctx->conf.instance, line);
 }
 
-static void ident_of(flow_ctx *ctx, flow_ctl_ident *id)
+void flow__ident_of(flow_ctx *ctx, flow_ctl_ident *id)
 {
     id->stream = ctx->conf.stream;
     id->label = ctx->conf.label;
@@ -114,7 +114,7 @@ static void send_metrics(flow_ctx *ctx, bool bye)
     flow_ctl_ident id;
     if (!ctx->ctl_w)
         return;
-    ident_of(ctx, &id);
+    flow__ident_of(ctx, &id);
     flow_ctl_status st = { .last_error = ctx->last_error, .end = ctx->end };
     if (bye)
         flow_ctl_encode_bye(&ctx->ctlbuf, &id, ctx->now_us / 1000, &ctx->m,
@@ -215,6 +215,8 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
         }
         if (m.type == FLOW_CTL_STOP) {
             flow__begin_stop(ctx, FLOW_CTL_END_REQUEST, 0);
+        } else if (m.type == FLOW_CTL_CKPT || m.type == FLOW_CTL_CKPT_DONE) {
+            flow__ckpt_control(ctx, &m);
         } else if ((m.type == FLOW_CTL_CONNECT ||
                     m.type == FLOW_CTL_DISCONNECT) &&
                    m.port.len == 6 && !memcmp(m.port.ptr, "output", 6)) {
@@ -550,6 +552,7 @@ static void finish(flow_ctx *ctx)
     }
     flow_zwatch_close(&ctx->err.w);
     flow_zwatch_close(&ctx->ctl_w);
+    flow__ckpt_close(ctx);
     close_handle((uv_handle_t *)&ctx->tick_timer);
     close_handle((uv_handle_t *)&ctx->eos_timer);
     close_handle((uv_handle_t *)&ctx->metrics_timer);
@@ -620,6 +623,8 @@ void flow__maybe_finish(flow_ctx *ctx)
     }
     if (!tapped)
         return;
+    if (ctx->ck && !flow__ckpt_may_finish(ctx))
+        return; /* ckpt_done calls again; the drain timer bounds it */
     finish(ctx);
 }
 
@@ -911,6 +916,8 @@ static void group_free(flow__group *g, int linger_ms)
     close_socket(&g->mon_s, 0);
     if (g->has_pending)
         zmq_msg_close(&g->pending);
+    if (g->has_barrier)
+        zmq_msg_close(&g->barrier);
     free(g->key);
     free(g);
 }
@@ -1139,9 +1146,13 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
         ctx->exit_code = 1;
         goto stop_now;
     }
+    if ((rc = flow__ckpt_start(ctx))) {
+        ctx->exit_code = rc == -FLOW_EUSAGE ? 2 : 1;
+        goto stop_now;
+    }
     if (ctx->ctl_w) {
         flow_ctl_ident id;
-        ident_of(ctx, &id);
+        flow__ident_of(ctx, &id);
         flow_ctl_encode_hello(&ctx->ctlbuf, &id);
         ctl_send(ctx);
     }
@@ -1200,6 +1211,7 @@ close_sockets:
         zmq_socket_monitor(ctx->tap_s, NULL, 0);
     close_socket(&ctx->tap_s, 0);
     close_socket(&ctx->tap_mon_s, 0);
+    flow__ckpt_close_sockets(ctx);
     close_socket(&ctx->ctl_s, 1000);
     if (ctx->zap_started) {
         flow_zap_stop();
@@ -1241,6 +1253,7 @@ void flow__ctx_free(flow_ctx **ctxp)
         return;
     *ctxp = NULL;
     flow__counters_free(ctx);
+    flow__ckpt_free(ctx);
     flow_batch_fini(&ctx->out.batch);
     flow_batch_fini(&ctx->err.batch);
     flow_buf_fini(&ctx->payload);

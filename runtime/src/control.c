@@ -168,6 +168,86 @@ int flow_ctl_encode_counter(flow_buf *out, const char *kind, const char *name,
     return out->err;
 }
 
+int flow_ctl_encode_counter_ckpt(flow_buf *out, const char *kind,
+                                 const char *name, uint64_t ckpt,
+                                 uint64_t total, const flow_ctl_pair *seconds,
+                                 uint32_t nseconds, const flow_ctl_pair *values,
+                                 uint32_t nvalues)
+{
+    msgpack_packer pk;
+    start(&pk, out);
+    msgpack_pack_map(&pk, 5 + (seconds != NULL) + (values != NULL));
+    put_kv_str(&pk, "t", "counter");
+    put_kv_str(&pk, "kind", kind);
+    put_kv_str(&pk, "name", name);
+    put_kv_uint(&pk, "ckpt", ckpt);
+    put_kv_uint(&pk, "total", total);
+    if (seconds)
+        put_pairs(&pk, "seconds", seconds, nseconds);
+    if (values)
+        put_pairs(&pk, "values", values, nvalues);
+    return out->err;
+}
+
+static int encode_id(flow_buf *out, const char *t, uint64_t id)
+{
+    msgpack_packer pk;
+    start(&pk, out);
+    msgpack_pack_map(&pk, 2);
+    put_kv_str(&pk, "t", t);
+    put_kv_uint(&pk, "id", id);
+    return out->err;
+}
+
+int flow_ctl_encode_ckpt(flow_buf *out, uint64_t id)
+{
+    return encode_id(out, "ckpt", id);
+}
+
+int flow_ctl_encode_ckpt_done(flow_buf *out, uint64_t id)
+{
+    return encode_id(out, "ckpt_done", id);
+}
+
+/* ack and decline: the checkpoint, who, and bytes or reason. */
+static int encode_reply(flow_buf *out, const char *t, const flow_ctl_ident *id,
+                        uint64_t ckpt, const char *reason, uint64_t bytes)
+{
+    msgpack_packer pk;
+    start(&pk, out);
+    msgpack_pack_map(&pk, 6);
+    put_kv_str(&pk, "t", t);
+    put_kv_uint(&pk, "id", ckpt);
+    put_kv_str(&pk, "stream", id->stream);
+    put_kv_str(&pk, "label", id->label);
+    put_kv_uint(&pk, "instance", id->instance);
+    if (reason) {
+        size_t n = strlen(reason);
+        if (n > FLOW_CTL_MAX_ERROR) {
+            n = FLOW_CTL_MAX_ERROR;
+            while (n > 0 && ((unsigned char)reason[n] & 0xC0) == 0x80)
+                n--;
+        }
+        put_str(&pk, "reason", 6);
+        put_str(&pk, reason, n);
+    } else {
+        put_kv_uint(&pk, "bytes", bytes);
+    }
+    return out->err;
+}
+
+int flow_ctl_encode_ack(flow_buf *out, const flow_ctl_ident *id, uint64_t ckpt,
+                        uint64_t bytes)
+{
+    return encode_reply(out, "ack", id, ckpt, NULL, bytes);
+}
+
+int flow_ctl_encode_decline(flow_buf *out, const flow_ctl_ident *id,
+                            uint64_t ckpt, const char *reason)
+{
+    return encode_reply(out, "decline", id, ckpt, reason ? reason : "", 0);
+}
+
 static int encode_port(flow_buf *out, const char *t, const char *port,
                        const char *endpoint)
 {
@@ -294,10 +374,17 @@ static flow_ctl_type type_of(const msgpack_object *v)
         const char *name;
         flow_ctl_type type;
     } types[] = {
-        { "hello", FLOW_CTL_HELLO },     { "metrics", FLOW_CTL_METRICS },
-        { "counter", FLOW_CTL_COUNTER }, { "bye", FLOW_CTL_BYE },
-        { "connect", FLOW_CTL_CONNECT }, { "disconnect", FLOW_CTL_DISCONNECT },
+        { "hello", FLOW_CTL_HELLO },
+        { "metrics", FLOW_CTL_METRICS },
+        { "counter", FLOW_CTL_COUNTER },
+        { "bye", FLOW_CTL_BYE },
+        { "connect", FLOW_CTL_CONNECT },
+        { "disconnect", FLOW_CTL_DISCONNECT },
         { "stop", FLOW_CTL_STOP },
+        { "ckpt", FLOW_CTL_CKPT },
+        { "ckpt_done", FLOW_CTL_CKPT_DONE },
+        { "ack", FLOW_CTL_ACK },
+        { "decline", FLOW_CTL_DECLINE },
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (key_is(v, types[i].name))
@@ -346,7 +433,18 @@ static int decode_map(const msgpack_object *m, msgpack_zone *zone,
             rc = get_str(v, &msg->last_error);
         else if (key_is(k, "end"))
             rc = get_str(v, &msg->end);
-        else if (key_is(k, "instance"))
+        else if (key_is(k, "reason"))
+            rc = get_str(v, &msg->reason);
+        else if (key_is(k, "id"))
+            rc = get_uint(v, &msg->id);
+        else if (key_is(k, "bytes"))
+            rc = get_uint(v, &msg->bytes);
+        else if (key_is(k, "ckpt"))
+            rc = get_uint(v, &msg->ckpt);
+        else if (key_is(k, "total")) {
+            rc = get_uint(v, &msg->total);
+            msg->has_total = rc == 0;
+        } else if (key_is(k, "instance"))
             rc = get_int(v, &msg->instance);
         else if (key_is(k, "pid"))
             rc = get_int(v, &msg->pid);

@@ -57,7 +57,25 @@ typedef struct flow__conf {
     const char *allow[FLOW__ALLOW_MAX]; /* --flow.allow-path, in order */
     size_t nallow;
     flow_path_rules paths; /* built from the two above */
+    /* Checkpoints (checkpoint.c; docs/apps.md "Checkpoints"). */
+    int guarantee;        /* FLOW_GUARANTEE_* */
+    uint32_t upstreams;   /* --flow.upstreams: 0 = not given (1) */
+    const char *ckpt_dir; /* --flow.checkpoint-dir (NULL: none) */
+    const char *restore;  /* --flow.restore, comma-separated paths */
+    uint32_t instances;   /* --flow.instances, at least 1 */
+    uint32_t key_groups;  /* --flow.key-groups, at least 1 */
 } flow__conf;
+
+/* --flow.guarantee. */
+enum {
+    FLOW_GUARANTEE_NONE,
+    FLOW_GUARANTEE_AT_LEAST_ONCE,
+    FLOW_GUARANTEE_EXACTLY_ONCE,
+};
+
+/* The checkpoint state of an instance (checkpoint.c; NULL without a
+ * guarantee). */
+typedef struct flow__ckpt flow__ckpt;
 
 /* Where the app's threads run (placement.c). */
 typedef struct flow__placement {
@@ -81,11 +99,12 @@ typedef struct flow__port {
     flow_zwatch *w;
     flow_batch batch;
     uint64_t seq;
-    bool open;       /* batch_begin done and not yet sent */
-    bool blocked;    /* the last send hit the high-water mark */
-    bool eos;        /* its end of stream is sent or pending: never twice */
-    size_t cap_hint; /* storage for the next batch (the buffer of a sent
-                        one is handed to ZeroMQ) */
+    bool open;          /* batch_begin done and not yet sent */
+    bool blocked;       /* the last send hit the high-water mark */
+    bool eos;           /* its end of stream is sent or pending: never twice */
+    uint64_t barrier_n; /* the error output's barrier still to send */
+    size_t cap_hint;    /* storage for the next batch (the buffer of a sent
+                           one is handed to ZeroMQ) */
 } flow__port;
 
 /*
@@ -108,7 +127,9 @@ typedef struct flow__group {
     bool blocked;       /* pending or eos_left, waiting for writable */
     uint32_t pending_n; /* events in pending */
     int eos_left;       /* end-of-stream copies still to send */
-    int peers;          /* consumers connected (ipc:// and tcp:// only) */
+    zmq_msg_t barrier;  /* a barrier waiting behind pending (has_barrier) */
+    bool has_barrier;
+    int peers; /* consumers connected (ipc:// and tcp:// only) */
 } flow__group;
 
 /*
@@ -152,6 +173,13 @@ struct flow_counter {
     /* Per-value totals and pending increments (field-value counters). */
     struct flow__cval *vals;
     uint32_t val_cap, val_n;
+    /* Under a guarantee: the cumulative per-second totals and which of
+     * them, and whether the counter, changed since the last barrier. */
+    int64_t *cum_keys;
+    uint64_t *cum_vals;
+    uint8_t *cum_dirty;
+    uint32_t cum_cap, cum_n;
+    bool ck_dirty;
 };
 
 enum flow__phase { PH_INIT, PH_RUN, PH_DRAIN, PH_DONE };
@@ -234,6 +262,7 @@ struct flow_ctx {
 
     flow_buf payload, scratch, ctlbuf;
     flow_counter *counters;
+    flow__ckpt *ck; /* owned; NULL without a guarantee */
 
     enum flow__phase phase;
     int exit_code;
@@ -281,6 +310,8 @@ void flow__begin_stop(flow_ctx *ctx, const char *end, int exit_code);
 void flow__note_error(flow_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void flow__maybe_finish(flow_ctx *ctx);
+/* Who this instance is, for control messages. */
+void flow__ident_of(flow_ctx *ctx, flow_ctl_ident *id);
 /* Parses the command line into a new context; NULL with *status set when
  * the program should exit now (--help, --describe, usage error). */
 flow_ctx *flow__ctx_new(const flow_app_desc *app, int argc, char **argv,
@@ -298,6 +329,48 @@ void flow__tune_malloc(void);
 void flow__counters_report(flow_ctx *ctx);
 void flow__counters_json(flow_ctx *ctx, FILE *f);
 void flow__counters_free(flow_ctx *ctx);
+
+/* counter.c: the counters' part in checkpoints (checkpoint.c). Appends
+ * every counter's cumulative state to b as one msgpack array; sends the
+ * tagged counter messages of checkpoint n (every counter when all, else
+ * the ones changed since the last barrier); adds a snapshot's counters
+ * (as flow__counters_snap wrote them) to the counters' totals. */
+void flow__counters_snap(flow_ctx *ctx, flow_buf *b);
+void flow__counters_tagged(flow_ctx *ctx, uint64_t n, bool all);
+int flow__counters_restore(flow_ctx *ctx, const uint8_t *data, size_t len);
+
+/* checkpoint.c */
+int flow__ckpt_start(flow_ctx *ctx); /* after init: restore, state */
+/* A parsed input frame of a guaranteed app: held, a barrier or an end
+ * of stream taken; returns true when handle_frame should process its
+ * events itself. */
+bool flow__ckpt_frame(flow_ctx *ctx, const flow_frame *f, const void *data,
+                      size_t len);
+/* The next frame released after an alignment, to process before the
+ * socket's (false: none). Free it with free(). */
+bool flow__ckpt_ready(flow_ctx *ctx, uint8_t **data, size_t *len);
+/* Control messages ckpt and ckpt_done. */
+void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m);
+/* A source between two ticks: takes a checkpoint asked for. Returns true
+ * when on_tick must not run (the source is done and waits). */
+bool flow__ckpt_tick(flow_ctx *ctx);
+/* A source's on_tick said FLOW_TICK_DONE: true when the checkpoint part
+ * takes over its end (it waits for the next ckpt). */
+bool flow__ckpt_source_done(flow_ctx *ctx);
+/* The stop may finish now (not waiting for a ckpt_done). */
+bool flow__ckpt_may_finish(flow_ctx *ctx);
+/* After a round of input: released frames or the end of the input. */
+void flow__ckpt_after_input(flow_ctx *ctx);
+/* The output takes again: released frames go on. */
+void flow__ckpt_resume(flow_ctx *ctx);
+void flow__ckpt_close(flow_ctx *ctx); /* finish: the watchers */
+void flow__ckpt_close_sockets(flow_ctx *ctx);
+void flow__ckpt_free(flow_ctx *ctx); /* at exit: the sockets, memory */
+/* Sends the barrier of checkpoint n on every group of the output and on
+ * the error output, behind what they hold. */
+void flow__out_barrier(flow_ctx *ctx, uint64_t n);
+/* loop.c: an output is at its high-water mark (input and source wait). */
+bool flow__blocked(const flow_ctx *ctx);
 
 /* json.c */
 void flow__json_str(FILE *f, const char *s, size_t len);

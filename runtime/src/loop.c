@@ -46,6 +46,11 @@ static bool blocked(const flow_ctx *ctx)
     return ctx->out.blocked || ctx->err.blocked || ctx->groups_blocked > 0;
 }
 
+bool flow__blocked(const flow_ctx *ctx)
+{
+    return blocked(ctx);
+}
+
 static int port_send(flow_ctx *ctx, flow__port *p, bool is_out);
 
 /*
@@ -88,6 +93,8 @@ static void set_paused(flow_ctx *ctx, bool paused)
         flow_zwatch_want(ctx->in_w, paused ? 0 : FLOW_ZW_READABLE);
     if (!paused && ctx->source_more && ctx->phase == PH_RUN)
         uv_idle_start(&ctx->pump, flow__pump_cb);
+    if (!paused && ctx->ck)
+        flow__ckpt_resume(ctx);
 }
 
 static void free_frame(void *data, void *hint)
@@ -249,12 +256,16 @@ static void group_set_blocked(flow_ctx *ctx, flow__group *g, bool on)
  */
 void flow__group_push(flow_ctx *ctx, flow__group *g)
 {
-    while (g->has_pending || g->eos_left > 0) {
+    while (g->has_pending || g->has_barrier || g->eos_left > 0) {
         int rc;
         if (g->has_pending) {
             rc = flow_zwatch_send(g->w, &g->pending, 0);
             if (rc == 0)
                 g->has_pending = false; /* the socket took the message */
+        } else if (g->has_barrier) {
+            rc = flow_zwatch_send(g->w, &g->barrier, 0);
+            if (rc == 0)
+                g->has_barrier = false;
         } else {
             rc = flow_zwatch_send_buf(g->w, ctx->eos_frame.data,
                                       ctx->eos_frame.len, 0);
@@ -269,6 +280,9 @@ void flow__group_push(flow_ctx *ctx, flow__group *g)
             zmq_msg_close(&g->pending);
             g->has_pending = false;
             ctx->m.drops += g->pending_n;
+        } else if (rc && g->has_barrier) {
+            zmq_msg_close(&g->barrier);
+            g->has_barrier = false;
         } else if (rc) {
             g->eos_left = 0;
         }
@@ -390,12 +404,72 @@ bool flow__flushed(flow_ctx *ctx)
     return !ctx->out.open && !ctx->err.open && ctx->groups_blocked == 0;
 }
 
+/*
+ * Sends the error output's barrier (p->barrier_n) unless it is held up;
+ * -FLOW_EAGAIN while the socket does not take it (out_cb sends it when
+ * writable).
+ */
+static int err_barrier_send(flow_ctx *ctx)
+{
+    flow__port *p = &ctx->err;
+    if (!p->barrier_n)
+        return 0;
+    if (flow_wire_barrier(&ctx->scratch, ctx->conf.label, ctx->conf.instance,
+                          ctx->epoch, p->barrier_n))
+        return ctx->scratch.err;
+    int rc = flow_zwatch_send_buf(p->w, ctx->scratch.data, ctx->scratch.len, 0);
+    if (rc == -FLOW_EAGAIN) {
+        if (!p->blocked) {
+            p->blocked = true;
+            flow_zwatch_want(p->w, FLOW_ZW_WRITABLE);
+            set_paused(ctx, true);
+        }
+        return rc;
+    }
+    p->barrier_n = 0;
+    if (p->blocked) {
+        p->blocked = false;
+        flow_zwatch_want(p->w, 0);
+    }
+    return 0;
+}
+
+/*
+ * The barrier of checkpoint n behind everything the output's groups and
+ * the error output hold (the caller flushed the batches first). A group
+ * still holding an older barrier gets the newer one in its place.
+ */
+void flow__out_barrier(flow_ctx *ctx, uint64_t n)
+{
+    flow_buf *b = &ctx->scratch;
+    if (ctx->has_out && !flow_wire_barrier(b, ctx->conf.label,
+                                           ctx->conf.instance, ctx->epoch, n)) {
+        for (size_t k = 0; k < ctx->ngroups; k++) {
+            flow__group *g = ctx->groups[k];
+            if (g->has_barrier)
+                zmq_msg_close(&g->barrier);
+            if (zmq_msg_init_size(&g->barrier, b->len) != 0) {
+                g->has_barrier = false;
+                continue;
+            }
+            memcpy(zmq_msg_data(&g->barrier), b->data, b->len);
+            g->has_barrier = true;
+            flow__group_push(ctx, g);
+        }
+    }
+    if (ctx->has_err) {
+        ctx->err.barrier_n = n;
+        if (!(ctx->err.open && ctx->err.batch.count) && !ctx->err.blocked)
+            err_barrier_send(ctx);
+    }
+}
+
 /* Sends (or leaves pending until writable) one port's end of stream. */
 static int port_eos(flow_ctx *ctx, flow__port *p, bool is_out)
 {
     if (p->eos)
         return 0;
-    if (p->open && p->batch.count)
+    if ((p->open && p->batch.count) || p->barrier_n)
         return -FLOW_EAGAIN; /* flush first */
     if (!p->open) {
         flow_batch_begin(&p->batch, ctx->conf.label, ctx->conf.instance,
@@ -575,6 +649,10 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
         log_rejected(ctx, len, rc);
         return;
     }
+    if (ctx->ck && !flow__ckpt_frame(ctx, &f, data, len))
+        return;
+    if (f.barrier)
+        return; /* without a guarantee there is nothing to align */
     if (f.count == 0) {
         if (!first_end(ctx, &f))
             return;
@@ -615,6 +693,18 @@ void flow__input_cb(flow_zwatch *w, int ready, void *arg)
     for (int i = 0; i < RECV_BUDGET; i++) {
         if (blocked(ctx) || ctx->phase != PH_RUN)
             break;
+        uint8_t *held;
+        size_t hlen;
+        if (ctx->ck && flow__ckpt_ready(ctx, &held, &hlen)) {
+            /* Frames released by an alignment go before new ones; their
+             * bytes were counted when they arrived. */
+            ctx->m.bytes_in -= hlen;
+            handle_frame(ctx, held, hlen);
+            free(held);
+            if (batch_full(ctx))
+                flow__flush(ctx);
+            continue;
+        }
         int rc = flow_zwatch_recv(w, &msg);
         if (rc) {
             drained = rc == -FLOW_EAGAIN;
@@ -627,6 +717,8 @@ void flow__input_cb(flow_zwatch *w, int ready, void *arg)
     zmq_msg_close(&msg);
     if (drained && !blocked(ctx))
         idle_flush(ctx);
+    if (ctx->ck)
+        flow__ckpt_after_input(ctx);
     if (ctx->phase == PH_DRAIN)
         flow__maybe_finish(ctx);
 }
@@ -669,6 +761,8 @@ void flow__out_cb(flow_zwatch *w, int ready, void *arg)
     }
     if (port_send(ctx, p, false) == -FLOW_EAGAIN)
         return;
+    if (err_barrier_send(ctx) == -FLOW_EAGAIN)
+        return;
     unblocked(ctx);
 }
 
@@ -676,6 +770,8 @@ void flow__out_cb(flow_zwatch *w, int ready, void *arg)
 static void run_tick(flow_ctx *ctx)
 {
     flow__update_now(ctx);
+    if (ctx->ck && flow__ckpt_tick(ctx))
+        return; /* a done source waits for its last checkpoint */
     int rc = ctx->app->on_tick(ctx);
     if (batch_full(ctx))
         flow__flush(ctx);
@@ -686,6 +782,8 @@ static void run_tick(flow_ctx *ctx)
     } else if (rc == FLOW_TICK_DONE) {
         ctx->source_more = false;
         uv_idle_stop(&ctx->pump);
+        if (ctx->ck && flow__ckpt_source_done(ctx))
+            return;
         ctx->eos_pending = true;
         flow__begin_stop(ctx, FLOW_CTL_END_INPUT, 0);
     } else if (rc == FLOW_TICK_MORE) {

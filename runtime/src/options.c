@@ -47,6 +47,15 @@ static const struct {
     { "instance-dir", "DIR: the instance's own directory; relative paths "
                       "resolve under it" },
     { "allow-path", "DIR: absolute paths may lie under DIR (repeatable)" },
+    { "guarantee", "exactly-once|at-least-once|none: checkpoints with "
+                   "barriers (default none; needs --flow.control)" },
+    { "upstreams", "N: producer channels feeding the input; a checkpoint "
+                   "waits for a barrier from each (default 1)" },
+    { "checkpoint-dir", "DIR: snapshots go to DIR/<n>/<stream>.<label>."
+                        "<instance>.snap" },
+    { "restore", "PATH[,PATH...]: snapshot files to restore from at start" },
+    { "instances", "N: this app's parallelism, for key groups (default 1)" },
+    { "key-groups", "K: key groups of the stream (default 128)" },
 };
 #define N_FLOW_FLAGS (sizeof(flow_flags) / sizeof(flow_flags[0]))
 
@@ -589,7 +598,23 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
     STR_FLAG("metrics-json", metrics_json)
     STR_FLAG("state", state)
     STR_FLAG("keys", keys)
+    STR_FLAG("checkpoint-dir", ckpt_dir)
+    STR_FLAG("restore", restore)
 #undef STR_FLAG
+    if (!strcmp(nm, "guarantee")) {
+        if (!strcmp(v, "none"))
+            c->guarantee = FLOW_GUARANTEE_NONE;
+        else if (!strcmp(v, "at-least-once"))
+            c->guarantee = FLOW_GUARANTEE_AT_LEAST_ONCE;
+        else if (!strcmp(v, "exactly-once"))
+            c->guarantee = FLOW_GUARANTEE_EXACTLY_ONCE;
+        else
+            return usage(ctx,
+                         "--flow.guarantee=%s: give exactly-once, "
+                         "at-least-once or none%s",
+                         v, "");
+        return 0;
+    }
     if (!strcmp(nm, "instance-dir") || !strcmp(nm, "allow-path")) {
         if (v[0] != '/')
             return usage(ctx, "--flow.%s=%s: give an absolute directory", nm,
@@ -645,6 +670,18 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
         if (flag_uint(ctx, nm, v, 1000000, &u))
             return -FLOW_EUSAGE;
         c->eos_exit = (uint32_t)u;
+    } else if (!strcmp(nm, "upstreams") || !strcmp(nm, "instances") ||
+               !strcmp(nm, "key-groups")) {
+        if (flag_uint(ctx, nm, v, 1000000, &u) || u == 0)
+            return u == 0
+                       ? usage(ctx, "--flow.%s=%s: must be at least 1", nm, v)
+                       : -FLOW_EUSAGE;
+        if (nm[0] == 'u')
+            c->upstreams = (uint32_t)u;
+        else if (nm[0] == 'i')
+            c->instances = (uint32_t)u;
+        else
+            c->key_groups = (uint32_t)u;
     } else {
         const char *best = NULL;
         size_t bd = 3;
@@ -789,6 +826,8 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
     c->batch_max = 256;
     c->batch_bytes = 256 * 1024;
     c->drain_ms = 5000;
+    c->instances = 1;
+    c->key_groups = 128;
     c->label = a->name;
     c->stream = "";
 

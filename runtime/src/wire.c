@@ -82,6 +82,20 @@ const uint8_t *flow_batch_finish(flow_batch *b, size_t *len)
     return b->buf.data;
 }
 
+int flow_wire_barrier(flow_buf *out, const char *label, uint32_t instance,
+                      uint64_t epoch, uint64_t n)
+{
+    flow_buf_reset(out);
+    flow_mp_put_array(out, 6);
+    flow_mp_put_uint(out, FLOW_WIRE_VERSION);
+    flow_mp_put_cstr(out, label ? label : "");
+    flow_mp_put_uint(out, instance);
+    flow_mp_put_uint(out, epoch);
+    flow_mp_put_array(out, 0);
+    flow_mp_put_uint(out, n);
+    return out->err;
+}
+
 /*
  * Header field readers. Every event's headers are read twice (checked
  * when the frame arrives, then handed out), so the encodings the writer
@@ -254,8 +268,9 @@ int flow_frame_parse(flow_frame *f, const void *data, size_t len)
     flow_mp_reader_init(&r, data, len);
     if ((rc = flow_mp_read(&r, &v)))
         return rc;
-    if (v.type != FLOW_MP_ARRAY || v.len != 5)
+    if (v.type != FLOW_MP_ARRAY || (v.len != 5 && v.len != 6))
         return -FLOW_EMALFORMED;
+    bool is_barrier = v.len == 6;
     if ((rc = read_uint(&r, &u)))
         return rc;
     if (u != FLOW_WIRE_VERSION)
@@ -286,6 +301,15 @@ int flow_frame_parse(flow_frame *f, const void *data, size_t len)
     for (uint32_t i = 0; i < f->count; i++)
         if ((rc = read_event(&r, NULL)))
             return rc;
+    if (is_barrier) {
+        /* A barrier carries no events and a positive checkpoint id. */
+        if (f->count != 0)
+            return -FLOW_EMALFORMED;
+        if ((rc = read_uint(&r, &f->barrier)))
+            return rc;
+        if (f->barrier == 0)
+            return -FLOW_EMALFORMED;
+    }
     if (r.p != r.end)
         return -FLOW_EMALFORMED;
     return 0;

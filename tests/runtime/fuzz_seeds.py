@@ -19,3 +19,11 @@ def seeds():
     yield msgpack.packb({"t": "bye", "stream": "s", "label": "", "pid": -1,
                          "last_error": "x", "end": "input",
                          "seconds": {}, "values": {"": 0}})
+    # Checkpoints: a barrier frame and the checkpoint control messages.
+    yield msgpack.packb([1, "src", 0, 12345, [], 7])
+    yield msgpack.packb({"t": "ckpt", "id": 7})
+    yield msgpack.packb({"t": "ack", "id": 7, "stream": "s", "label": "l",
+                         "instance": 0, "bytes": 100})
+    yield msgpack.packb({"t": "decline", "id": 7, "reason": "disk full"})
+    yield msgpack.packb({"t": "counter", "kind": "counter", "name": "x",
+                         "ckpt": 7, "total": 9, "seconds": {"1700000000": 9}})

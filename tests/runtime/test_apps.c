@@ -188,6 +188,18 @@ static void sink_fini(flow_ctx *ctx)
     flow_set_state(ctx, NULL);
 }
 
+/* Under a guarantee: says when a checkpoint is taken and committed. */
+static int sink_checkpoint(flow_ctx *ctx, uint64_t n)
+{
+    flow_log(ctx, "on_checkpoint %llu", (unsigned long long)n);
+    return 0;
+}
+
+static void sink_commit(flow_ctx *ctx, uint64_t n)
+{
+    flow_log(ctx, "on_commit %llu", (unsigned long long)n);
+}
+
 const flow_app_desc test_sink_app = {
     .name = "test-sink",
     .role = FLOW_ROLE_SINK,
@@ -195,4 +207,6 @@ const flow_app_desc test_sink_app = {
     .init = sink_init,
     .on_event = sink_event,
     .fini = sink_fini,
+    .on_checkpoint = sink_checkpoint,
+    .on_commit = sink_commit,
 };

@@ -119,6 +119,45 @@ Test(options, runtime_flags)
     flow__ctx_free(&ctx);
 }
 
+Test(options, checkpoint_flags, .init = cr_redirect_stderr)
+{
+    int status;
+    char *argv[] = { "x",
+                     "--field=f",
+                     "--flow.guarantee=at-least-once",
+                     "--flow.upstreams=3",
+                     "--flow.checkpoint-dir=/tmp/ck",
+                     "--flow.restore=/tmp/a.0.snap,/tmp/a.1.snap",
+                     "--flow.instances=2",
+                     "--flow.key-groups=64",
+                     NULL };
+    flow_ctx *ctx = parse(&status, 8, argv);
+    cr_assert_not_null(ctx);
+    cr_assert_eq(ctx->conf.guarantee, FLOW_GUARANTEE_AT_LEAST_ONCE);
+    cr_assert_eq(ctx->conf.upstreams, 3);
+    cr_assert_str_eq(ctx->conf.ckpt_dir, "/tmp/ck");
+    cr_assert_str_eq(ctx->conf.restore, "/tmp/a.0.snap,/tmp/a.1.snap");
+    cr_assert_eq(ctx->conf.instances, 2);
+    cr_assert_eq(ctx->conf.key_groups, 64);
+    flow__ctx_free(&ctx);
+    /* The defaults: no guarantee, one instance, 128 key groups. */
+    char *none[] = { "x", "--field=f", NULL };
+    ctx = parse(&status, 2, none);
+    cr_assert_not_null(ctx);
+    cr_assert_eq(ctx->conf.guarantee, FLOW_GUARANTEE_NONE);
+    cr_assert_eq(ctx->conf.instances, 1);
+    cr_assert_eq(ctx->conf.key_groups, 128);
+    flow__ctx_free(&ctx);
+    const char *wrong[] = { "--flow.guarantee=twice", "--flow.upstreams=0",
+                            "--flow.instances=0", "--flow.key-groups=x" };
+    for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+        char *bad_argv[] = { "x", "--field=f", (char *)wrong[i], NULL };
+        status = -1;
+        cr_assert_null(parse(&status, 3, bad_argv), "%s accepted", wrong[i]);
+        cr_assert_eq(status, 2, "%s: status %d", wrong[i], status);
+    }
+}
+
 /* Runs a bad command line and checks exit status 2 and the message. */
 static void bad(const char *arg, const char *expect)
 {

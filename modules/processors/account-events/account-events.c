@@ -259,6 +259,10 @@ static int snapshot(flow_ctx *ctx, flow_buf *out)
     struct account_events *s = flow_state(ctx);
     uint8_t *buf;
     size_t len;
+    /* A checkpoint keeps the accounts as keyed state (snapshot_keys):
+     * its unkeyed part stays empty. */
+    if (flow_checkpoint_id(ctx))
+        return 0;
     if (acct_table_save(&s->accounts, &buf, &len) < 0)
         return -FLOW_ENOMEM;
     flow_buf_append(out, buf, len);
@@ -270,11 +274,81 @@ static int restore(flow_ctx *ctx, const void *data, size_t len)
 {
     struct account_events *s = flow_state(ctx);
     const char *why;
+    if (len == 0)
+        return 0; /* a checkpoint's empty unkeyed part */
     if (acct_table_load(&s->accounts, data, len, &why) < 0) {
         flow_log(ctx, "cannot restore the saved accounts: %s", why);
         return -FLOW_EMALFORMED;
     }
     flow_log(ctx, "restored %zu accounts", s->accounts.count);
+    return 0;
+}
+
+/* One account as keyed state: its id in decimal (the events' key) and
+ * ACCT_REC_LEN bytes, little-endian last_seq, balance, then state. */
+#define ACCT_REC_LEN 17
+
+struct keys_walk {
+    flow_keyed_writer *w;
+    int rc;
+};
+
+static void put_key(uint64_t id, const struct acct *a, void *arg)
+{
+    struct keys_walk *k = arg;
+    char key[24];
+    uint8_t rec[ACCT_REC_LEN];
+    if (k->rc)
+        return;
+    int kl = snprintf(key, sizeof(key), "%" PRIu64, id);
+    for (int i = 0; i < 8; i++) {
+        rec[i] = (uint8_t)(a->last_seq >> (8 * i));
+        rec[8 + i] = (uint8_t)((uint64_t)a->balance >> (8 * i));
+    }
+    rec[16] = a->state;
+    k->rc = flow_keyed_put(k->w, key, (size_t)kl, rec, sizeof(rec));
+}
+
+static int snapshot_keys(flow_ctx *ctx, flow_keyed_writer *w)
+{
+    struct account_events *s = flow_state(ctx);
+    struct keys_walk k = { w, 0 };
+    acct_table_each(&s->accounts, put_key, &k);
+    return k.rc;
+}
+
+static int restore_key(flow_ctx *ctx, const char *key, size_t klen,
+                       const void *data, size_t dlen)
+{
+    struct account_events *s = flow_state(ctx);
+    const uint8_t *rec = data;
+    uint64_t id = 0;
+    if (klen == 0 || klen > 20 || dlen != ACCT_REC_LEN) {
+        flow_log(ctx,
+                 "cannot restore an account: a key of %zu bytes with "
+                 "%zu bytes of state",
+                 klen, dlen);
+        return -FLOW_EMALFORMED;
+    }
+    for (size_t i = 0; i < klen; i++) {
+        if (key[i] < '0' || key[i] > '9') {
+            flow_log(ctx, "cannot restore account '%.*s': not a number",
+                     (int)klen, key);
+            return -FLOW_EMALFORMED;
+        }
+        id = id * 10 + (uint64_t)(key[i] - '0');
+    }
+    struct acct *a = acct_table_get(&s->accounts, id);
+    if (!a)
+        return -FLOW_ENOMEM;
+    uint64_t seq = 0, bal = 0;
+    for (int i = 7; i >= 0; i--) {
+        seq = (seq << 8) | rec[i];
+        bal = (bal << 8) | rec[8 + i];
+    }
+    a->last_seq = seq;
+    a->balance = (int64_t)bal;
+    a->state = rec[16];
     return 0;
 }
 
@@ -299,4 +373,6 @@ const flow_app_desc account_events_app = {
     .snapshot = snapshot,
     .restore = restore,
     .fini = fini,
+    .snapshot_keys = snapshot_keys,
+    .restore_key = restore_key,
 };

@@ -9,6 +9,7 @@
 #include "loadgen.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 
 /* Most events emitted by one on_tick, so the loop stays responsive. */
 #define MAX_PER_TICK 4096
@@ -23,6 +24,7 @@ struct load_sim {
     struct loadgen gen;
     uint64_t emitted; /* events sent */
     int64_t start_us; /* when the first tick ran */
+    uint64_t base;    /* emitted when the schedule of --rate started */
 };
 
 static const flow_option options[] = {
@@ -115,14 +117,17 @@ static int on_tick(flow_ctx *ctx)
     /* Neither is negative (their minimum is 0). */
     uint64_t rate = (uint64_t)s->rate, count = (uint64_t)s->count;
     int64_t now = flow_clock_us();
-    if (s->start_us < 0)
+    if (s->start_us < 0) {
         s->start_us = now;
+        s->base = s->emitted; /* a restored run keeps its pace from here */
+    }
     uint64_t want = MAX_PER_TICK;
     if (rate) {
         /* Catch up with the schedule: rate * elapsed events by now. */
         uint64_t due =
             (uint64_t)((double)rate * (double)(now - s->start_us) / 1e6) + 1;
-        want = due > s->emitted ? due - s->emitted : 0;
+        uint64_t sent = s->emitted - s->base;
+        want = due > sent ? due - sent : 0;
         if (want > MAX_PER_TICK)
             want = MAX_PER_TICK;
     }
@@ -143,6 +148,53 @@ static int on_tick(flow_ctx *ctx)
     return FLOW_TICK_IDLE;
 }
 
+/*
+ * The checkpoint (and --flow.state) snapshot: the seed, the events
+ * emitted and the whole generator, so that a restored load-sim goes on
+ * with exactly the events it would have sent next.
+ */
+static int snapshot(flow_ctx *ctx, flow_buf *out)
+{
+    struct load_sim *s = flow_state(ctx);
+    size_t n = loadgen_save_size(&s->gen);
+    uint8_t *gen = malloc(n);
+    if (!gen)
+        return -FLOW_ENOMEM;
+    loadgen_save(&s->gen, gen);
+    flow_mp_put_array(out, 3);
+    flow_mp_put_int(out, s->seed);
+    flow_mp_put_uint(out, s->emitted);
+    flow_mp_put_bin(out, gen, n);
+    free(gen);
+    return out->err;
+}
+
+static int restore(flow_ctx *ctx, const void *data, size_t len)
+{
+    struct load_sim *s = flow_state(ctx);
+    flow_mp_reader r;
+    flow_mp_value v, seed, emitted, gen;
+    const char *why = "not a load-sim snapshot";
+    flow_mp_reader_init(&r, data, len);
+    if (flow_mp_read(&r, &v) || v.type != FLOW_MP_ARRAY || v.len != 3 ||
+        flow_mp_read(&r, &seed) || seed.type != FLOW_MP_INT ||
+        flow_mp_read(&r, &emitted) || emitted.type != FLOW_MP_INT ||
+        emitted.is_neg || flow_mp_read(&r, &gen) || gen.type != FLOW_MP_BIN)
+        goto bad;
+    if (seed.i != s->seed) {
+        why = "it was made with another --seed";
+        goto bad;
+    }
+    if (loadgen_load(&s->gen, (const uint8_t *)gen.str, gen.len, &why))
+        goto bad;
+    s->emitted = emitted.u;
+    flow_log(ctx, "restored: %" PRIu64 " events emitted so far", s->emitted);
+    return 0;
+bad:
+    flow_log(ctx, "cannot restore the generator: %s", why);
+    return -FLOW_EMALFORMED;
+}
+
 static void fini(flow_ctx *ctx)
 {
     struct load_sim *s = flow_state(ctx);
@@ -160,5 +212,7 @@ const flow_app_desc load_sim_app = {
     .init = init,
     .on_tick = on_tick,
     .tick_us = 1000,
+    .snapshot = snapshot,
+    .restore = restore,
     .fini = fini,
 };

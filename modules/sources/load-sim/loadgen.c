@@ -67,6 +67,76 @@ int loadgen_init(struct loadgen *g, uint64_t seed, uint64_t accounts,
     return 0;
 }
 
+#define SAVE_MAGIC "LOADGEN1"
+/* magic, accounts, illegal_ppm, s[4], generated */
+#define SAVE_HEAD (8 + 8 * 8)
+/* per account: last_seq, balance, state, next_seq */
+#define SAVE_ACCT (8 + 8 + 1 + 8)
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+size_t loadgen_save_size(const struct loadgen *g)
+{
+    return SAVE_HEAD + (size_t)g->accounts * SAVE_ACCT;
+}
+
+void loadgen_save(const struct loadgen *g, uint8_t *out)
+{
+    memcpy(out, SAVE_MAGIC, 8);
+    put64(out + 8, g->accounts);
+    put64(out + 16, g->illegal_ppm);
+    for (int i = 0; i < 4; i++)
+        put64(out + 24 + 8 * i, g->s[i]);
+    put64(out + 56, g->generated);
+    uint8_t *p = out + SAVE_HEAD;
+    for (uint64_t i = 0; i < g->accounts; i++, p += SAVE_ACCT) {
+        put64(p, g->model[i].last_seq);
+        put64(p + 8, (uint64_t)g->model[i].balance);
+        p[16] = g->model[i].state;
+        put64(p + 17, g->next_seq[i]);
+    }
+}
+
+int loadgen_load(struct loadgen *g, const uint8_t *data, size_t len,
+                 const char **why)
+{
+    if (len < SAVE_HEAD || memcmp(data, SAVE_MAGIC, 8)) {
+        *why = "not a saved generator";
+        return -1;
+    }
+    if (get64(data + 8) != g->accounts || get64(data + 16) != g->illegal_ppm) {
+        *why = "saved with other --accounts or --illegal-ratio";
+        return -1;
+    }
+    if (len != loadgen_save_size(g)) {
+        *why = "its length does not match its number of accounts";
+        return -1;
+    }
+    for (int i = 0; i < 4; i++)
+        g->s[i] = get64(data + 24 + 8 * i);
+    g->generated = get64(data + 56);
+    const uint8_t *p = data + SAVE_HEAD;
+    for (uint64_t i = 0; i < g->accounts; i++, p += SAVE_ACCT) {
+        g->model[i].last_seq = get64(p);
+        g->model[i].balance = (int64_t)get64(p + 8);
+        g->model[i].state = p[16];
+        g->next_seq[i] = get64(p + 17);
+    }
+    return 0;
+}
+
 void loadgen_fini(struct loadgen *g)
 {
     free(g->model);

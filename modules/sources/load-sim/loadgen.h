@@ -45,6 +45,20 @@ void loadgen_fini(struct loadgen *g);
 /* Produce the next event into *ev. */
 void loadgen_next(struct loadgen *g, struct loadgen_event *ev);
 
+/*
+ * The generator's whole state as bytes (little-endian: a magic, the
+ * accounts, illegal ratio, RNG state, events generated, then every
+ * account's model and last sequence number), and back: a generator
+ * restored from them produces exactly the events the saved one would
+ * have produced next. load returns 0, or -1 with a reason in *why when
+ * the bytes are not a saved generator of the same accounts and illegal
+ * ratio as g (g is then unchanged).
+ */
+size_t loadgen_save_size(const struct loadgen *g);
+void loadgen_save(const struct loadgen *g, uint8_t *out);
+int loadgen_load(struct loadgen *g, const uint8_t *data, size_t len,
+                 const char **why);
+
 /* The next pseudo-random number (exposed for tests). */
 uint64_t loadgen_rand(struct loadgen *g);
 

@@ -72,6 +72,29 @@ static int on_tick(flow_ctx *ctx)
     return FLOW_TICK_IDLE;
 }
 
+/* The checkpoint snapshot: the source's position, when its next event is
+ * due (epoch microseconds), as one msgpack integer. */
+static int snapshot(flow_ctx *ctx, flow_buf *out)
+{
+    struct timesrc *s = flow_state(ctx);
+    flow_mp_put_int(out, s->next_us);
+    return out->err;
+}
+
+static int restore(flow_ctx *ctx, const void *data, size_t len)
+{
+    struct timesrc *s = flow_state(ctx);
+    flow_mp_reader r;
+    flow_mp_value v;
+    flow_mp_reader_init(&r, data, len);
+    if (flow_mp_read(&r, &v) || v.type != FLOW_MP_INT || v.is_neg) {
+        flow_log(ctx, "cannot restore: not a time snapshot");
+        return -FLOW_EMALFORMED;
+    }
+    s->next_us = v.i;
+    return 0;
+}
+
 const flow_app_desc time_app = {
     .name = "time",
     .role = FLOW_ROLE_SOURCE,
@@ -82,4 +105,6 @@ const flow_app_desc time_app = {
     .init = init,
     .on_tick = on_tick,
     .tick_us = 50000,
+    .snapshot = snapshot,
+    .restore = restore,
 };

@@ -27,6 +27,8 @@
 #include "flow/safepath.h"
 
 typedef struct flow_ctx flow_ctx;
+/* Collects keyed state for a checkpoint (snapshot_keys). */
+typedef struct flow_keyed_writer flow_keyed_writer;
 
 typedef enum flow_role {
     FLOW_ROLE_SOURCE,
@@ -141,14 +143,46 @@ typedef struct flow_app_desc {
     int (*on_tick)(flow_ctx *ctx);
     uint32_t tick_us; /* on_tick period; 0 with on_tick set = 1 s */
     /* Writes the app state into out (any bytes, typically msgpack); called
-     * at a clean exit when --flow.state=PATH is given. */
+     * at a clean exit when --flow.state=PATH is given, and at every
+     * checkpoint under --flow.guarantee (the unkeyed state; see
+     * flow_checkpoint_id). Nonzero declines a checkpoint. */
     int (*snapshot)(flow_ctx *ctx, flow_buf *out);
     /* Restores what snapshot wrote; called after init when the
-     * --flow.state file exists. */
+     * --flow.state file exists, and with the unkeyed state of this
+     * instance's index in --flow.restore (maybe empty). */
     int (*restore)(flow_ctx *ctx, const void *data, size_t len);
     /* Called once at exit, after the last event; frees the app state. */
     void (*fini)(flow_ctx *ctx);
+
+    /* ---- Checkpoints (docs/guarantees.md) ---- */
+    /* Writes the keyed state, one flow_keyed_put per key, at every
+     * checkpoint (snapshot writes the rest, the unkeyed state, then too).
+     * Nonzero: the checkpoint is declined. */
+    int (*snapshot_keys)(flow_ctx *ctx, flow_keyed_writer *w);
+    /* Restores one key's state at start (--flow.restore): called for the
+     * keys whose key group this instance owns, after init. Nonzero
+     * refuses the restore (exit 1). */
+    int (*restore_key)(flow_ctx *ctx, const char *key, size_t klen,
+                       const void *data, size_t dlen);
+    /* After the snapshot of checkpoint n, before it is acknowledged: a
+     * sink makes its output durable here. Nonzero declines it. */
+    int (*on_checkpoint)(flow_ctx *ctx, uint64_t n);
+    /* flowd says checkpoint n is complete: a sink publishes here. */
+    void (*on_commit)(flow_ctx *ctx, uint64_t n);
 } flow_app_desc;
+
+/*
+ * Inside snapshot_keys: adds one key's state (both copied). The key is
+ * the one events are routed by (their key header or partition key), so
+ * that its key group is the one the router gives it. Returns 0 or a
+ * negative FLOW_E* (give it back from snapshot_keys).
+ */
+int flow_keyed_put(flow_keyed_writer *w, const void *key, size_t klen,
+                   const void *data, size_t dlen);
+
+/* The checkpoint id a callback runs in (snapshot, snapshot_keys,
+ * on_checkpoint), 0 outside one (the --flow.state snapshot at exit). */
+uint64_t flow_checkpoint_id(flow_ctx *ctx);
 
 /*
  * Runs an app as a program: parses argv, handles --help and --describe,

@@ -12,6 +12,7 @@
 #ifndef FLOW_CONTROL_H
 #define FLOW_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,12 @@ typedef enum flow_ctl_type {
     FLOW_CTL_CONNECT,
     FLOW_CTL_DISCONNECT,
     FLOW_CTL_STOP,
+    /* Checkpoints (docs/apps.md "Checkpoints"): flowd to an app ... */
+    FLOW_CTL_CKPT,
+    FLOW_CTL_CKPT_DONE,
+    /* ... and an app to flowd. */
+    FLOW_CTL_ACK,
+    FLOW_CTL_DECLINE,
 } flow_ctl_type;
 
 /* A borrowed string. */
@@ -83,6 +90,15 @@ typedef struct flow_ctl_msg {
     uint32_t nvalues;
     /* connect, disconnect */
     flow_ctl_str port, endpoint;
+    /* ckpt, ckpt_done, ack, decline: the checkpoint id; ack: the snapshot
+     * file's bytes; decline: why */
+    uint64_t id, bytes;
+    flow_ctl_str reason;
+    /* counter: the checkpoint a tagged counter message belongs to (0 in
+     * an untagged one) and its cumulative total (has_total: "total" was
+     * there) */
+    uint64_t ckpt, total;
+    bool has_total;
     /* owned: msgpack-c's memory that seconds and values live in; freed by
      * flow_ctl_msg_fini */
     struct msgpack_zone *zone;
@@ -122,6 +138,24 @@ int flow_ctl_encode_counter(flow_buf *out, const char *kind, const char *name,
                             uint64_t inc, const flow_ctl_pair *seconds,
                             uint32_t nseconds, const flow_ctl_pair *values,
                             uint32_t nvalues);
+/* The tagged counter message of checkpoint ckpt: cumulative values
+ * ("total", and the "seconds" and "values" maps as for
+ * flow_ctl_encode_counter), no "inc". */
+int flow_ctl_encode_counter_ckpt(flow_buf *out, const char *kind,
+                                 const char *name, uint64_t ckpt,
+                                 uint64_t total, const flow_ctl_pair *seconds,
+                                 uint32_t nseconds, const flow_ctl_pair *values,
+                                 uint32_t nvalues);
+/* flowd to an app: take checkpoint id (sources), checkpoint id is
+ * complete (every instance). */
+int flow_ctl_encode_ckpt(flow_buf *out, uint64_t id);
+int flow_ctl_encode_ckpt_done(flow_buf *out, uint64_t id);
+/* An app to flowd: its snapshot of checkpoint id is durable (bytes long)
+ * and the barrier went on; or it cannot take checkpoint id, and why. */
+int flow_ctl_encode_ack(flow_buf *out, const flow_ctl_ident *id, uint64_t ckpt,
+                        uint64_t bytes);
+int flow_ctl_encode_decline(flow_buf *out, const flow_ctl_ident *id,
+                            uint64_t ckpt, const char *reason);
 int flow_ctl_encode_connect(flow_buf *out, const char *port,
                             const char *endpoint);
 int flow_ctl_encode_disconnect(flow_buf *out, const char *port,

@@ -5,7 +5,9 @@
  *   [1, producer_label, instance, epoch, [event, ...]]
  * and every event is an array
  *   [id, type, ts_us, key | nil, seq, payload(bin)].
- * A frame with no events marks the end of that producer's stream.
+ * A frame with no events marks the end of that producer's stream. A
+ * barrier of checkpoint n is a frame of six elements with no events:
+ *   [1, producer_label, instance, epoch, [], n]
  *
  * The encoder appends events into a reusable buffer with no allocation once
  * the buffer has grown; the decoder validates the whole frame against the
@@ -55,13 +57,19 @@ int flow_batch_add(flow_batch *b, const flow_event *ev, uint64_t seq);
  * (borrowed, valid until the next begin) and stores their length. */
 const uint8_t *flow_batch_finish(flow_batch *b, size_t *len);
 
+/* Writes into out (emptied first) the barrier frame of checkpoint n (n >
+ * 0). Returns 0 or out->err. */
+int flow_wire_barrier(flow_buf *out, const char *label, uint32_t instance,
+                      uint64_t epoch, uint64_t n);
+
 /* A decoded frame: the producer headers and a cursor over its events. */
 typedef struct flow_frame {
     const char *app;
     uint32_t app_len;
     uint32_t instance;
     uint64_t epoch;
-    uint32_t count; /* number of events; 0 = end of stream */
+    uint32_t count;   /* number of events; 0 = end of stream or barrier */
+    uint64_t barrier; /* the checkpoint id of a barrier; 0 = none */
     flow_mp_reader events;
     uint32_t next; /* events already taken with flow_frame_next */
 } flow_frame;
