@@ -201,6 +201,85 @@ int flow_ctl_encode_stop(flow_buf *out)
     return out->err;
 }
 
+/*
+ * Checkpoint messages (flowd's side of the checkpoint protocol, see
+ * docs/guarantees.md): the coordinator sends ckpt and ckpt_done and reads
+ * ack, decline and the counters tagged with a checkpoint.
+ */
+static int encode_ckpt_id(flow_buf *out, const char *t, uint64_t id)
+{
+    msgpack_packer pk;
+    start(&pk, out);
+    msgpack_pack_map(&pk, 2);
+    put_kv_str(&pk, "t", t);
+    put_kv_uint(&pk, "id", id);
+    return out->err;
+}
+
+int flow_ctl_encode_ckpt(flow_buf *out, uint64_t id)
+{
+    return encode_ckpt_id(out, "ckpt", id);
+}
+
+int flow_ctl_encode_ckpt_done(flow_buf *out, uint64_t id)
+{
+    return encode_ckpt_id(out, "ckpt_done", id);
+}
+
+static void put_ckpt_sender(msgpack_packer *pk, const char *t, uint64_t id,
+                            const char *stream, const char *label,
+                            uint32_t instance)
+{
+    msgpack_pack_map(pk, 6);
+    put_kv_str(pk, "t", t);
+    put_kv_uint(pk, "id", id);
+    put_kv_str(pk, "stream", stream);
+    put_kv_str(pk, "label", label);
+    put_kv_uint(pk, "instance", instance);
+}
+
+int flow_ctl_encode_ack(flow_buf *out, uint64_t id, const char *stream,
+                        const char *label, uint32_t instance, uint64_t bytes)
+{
+    msgpack_packer pk;
+    start(&pk, out);
+    put_ckpt_sender(&pk, "ack", id, stream, label, instance);
+    put_kv_uint(&pk, "bytes", bytes);
+    return out->err;
+}
+
+int flow_ctl_encode_decline(flow_buf *out, uint64_t id, const char *stream,
+                            const char *label, uint32_t instance,
+                            const char *reason)
+{
+    msgpack_packer pk;
+    start(&pk, out);
+    put_ckpt_sender(&pk, "decline", id, stream, label, instance);
+    put_kv_str(&pk, "reason", reason);
+    return out->err;
+}
+
+int flow_ctl_encode_counter_ckpt(flow_buf *out, uint64_t ckpt, const char *kind,
+                                 const char *name, uint64_t total,
+                                 const flow_ctl_pair *seconds,
+                                 uint32_t nseconds, const flow_ctl_pair *values,
+                                 uint32_t nvalues)
+{
+    msgpack_packer pk;
+    start(&pk, out);
+    msgpack_pack_map(&pk, 5 + (seconds != NULL) + (values != NULL));
+    put_kv_str(&pk, "t", "counter");
+    put_kv_uint(&pk, "ckpt", ckpt);
+    put_kv_str(&pk, "kind", kind);
+    put_kv_str(&pk, "name", name);
+    put_kv_uint(&pk, "total", total);
+    if (seconds)
+        put_pairs(&pk, "seconds", seconds, nseconds);
+    if (values)
+        put_pairs(&pk, "values", values, nvalues);
+    return out->err;
+}
+
 /* A string that is present is never NULL: msgpack-c hands an empty one
  * over as a null pointer, and a null ptr means "absent" to the callers. */
 static int get_str(const msgpack_object *v, flow_ctl_str *out)
@@ -297,7 +376,9 @@ static flow_ctl_type type_of(const msgpack_object *v)
         { "hello", FLOW_CTL_HELLO },     { "metrics", FLOW_CTL_METRICS },
         { "counter", FLOW_CTL_COUNTER }, { "bye", FLOW_CTL_BYE },
         { "connect", FLOW_CTL_CONNECT }, { "disconnect", FLOW_CTL_DISCONNECT },
-        { "stop", FLOW_CTL_STOP },
+        { "stop", FLOW_CTL_STOP },       { "ckpt", FLOW_CTL_CKPT },
+        { "ckpt_done", FLOW_CTL_CKPT_DONE }, { "ack", FLOW_CTL_ACK },
+        { "decline", FLOW_CTL_DECLINE },
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (key_is(v, types[i].name))
@@ -370,6 +451,14 @@ static int decode_map(const msgpack_object *m, msgpack_zone *zone,
             rc = get_uint(v, &msg->m.dups);
         else if (key_is(k, "inc"))
             rc = get_uint(v, &msg->inc);
+        else if (key_is(k, "total"))
+            rc = get_uint(v, &msg->inc);
+        else if (key_is(k, "id") || key_is(k, "ckpt"))
+            rc = get_uint(v, &msg->ckpt_id);
+        else if (key_is(k, "bytes"))
+            rc = get_uint(v, &msg->bytes);
+        else if (key_is(k, "reason"))
+            rc = get_str(v, &msg->reason);
         else if (key_is(k, "lat_us"))
             rc = get_hist(v, &msg->m.lat);
         else if (key_is(k, "e2e_us"))

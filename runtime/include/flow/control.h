@@ -42,6 +42,12 @@ typedef enum flow_ctl_type {
     FLOW_CTL_CONNECT,
     FLOW_CTL_DISCONNECT,
     FLOW_CTL_STOP,
+    /* Checkpoints (docs/guarantees.md): ckpt and ckpt_done go to apps,
+     * ack and decline come from them. */
+    FLOW_CTL_CKPT,
+    FLOW_CTL_CKPT_DONE,
+    FLOW_CTL_ACK,
+    FLOW_CTL_DECLINE,
 } flow_ctl_type;
 
 /* A borrowed string. */
@@ -71,7 +77,8 @@ typedef struct flow_ctl_msg {
      * flow_ctl_status); empty when the app sent none (older apps never
      * do) */
     flow_ctl_str last_error, end;
-    /* counter */
+    /* counter: the increment, or for a counter tagged with a checkpoint
+     * (ckpt_id > 0) its cumulative "total" */
     flow_ctl_str kind, name;
     uint64_t inc;
     /* counter: the "seconds" and "values" maps, nseconds and nvalues
@@ -83,6 +90,13 @@ typedef struct flow_ctl_msg {
     uint32_t nvalues;
     /* connect, disconnect */
     flow_ctl_str port, endpoint;
+    /* ckpt, ckpt_done, ack, decline: the checkpoint id; counter: the
+     * checkpoint its cumulative values are tagged with ("ckpt"), 0 for an
+     * untagged increment */
+    uint64_t ckpt_id;
+    /* ack: the snapshot's size; decline: why */
+    uint64_t bytes;
+    flow_ctl_str reason;
     /* owned: msgpack-c's memory that seconds and values live in; freed by
      * flow_ctl_msg_fini */
     struct msgpack_zone *zone;
@@ -127,6 +141,26 @@ int flow_ctl_encode_connect(flow_buf *out, const char *port,
 int flow_ctl_encode_disconnect(flow_buf *out, const char *port,
                                const char *endpoint);
 int flow_ctl_encode_stop(flow_buf *out);
+
+/*
+ * Checkpoint messages, the flowd side's copy of the shapes of
+ * docs/guarantees.md: ckpt {t, id}, ckpt_done {t, id}, ack {t, id,
+ * stream, label, instance, bytes}, decline {t, id, stream, label,
+ * instance, reason}, and a counter tagged with "ckpt": n whose values are
+ * cumulative. Strings borrowed; 0 or out->err.
+ */
+int flow_ctl_encode_ckpt(flow_buf *out, uint64_t id);
+int flow_ctl_encode_ckpt_done(flow_buf *out, uint64_t id);
+int flow_ctl_encode_ack(flow_buf *out, uint64_t id, const char *stream,
+                        const char *label, uint32_t instance, uint64_t bytes);
+int flow_ctl_encode_decline(flow_buf *out, uint64_t id, const char *stream,
+                            const char *label, uint32_t instance,
+                            const char *reason);
+int flow_ctl_encode_counter_ckpt(flow_buf *out, uint64_t ckpt, const char *kind,
+                                 const char *name, uint64_t total,
+                                 const flow_ctl_pair *seconds,
+                                 uint32_t nseconds, const flow_ctl_pair *values,
+                                 uint32_t nvalues);
 
 /*
  * Decodes one control frame (borrowed: msg's strings point into it).
