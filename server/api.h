@@ -1,4 +1,4 @@
-/* The REST layer (layer 4, the top, see tests/server/layers.sh): the
+/* The REST layer (layer 5, the top, see tests/server/layers.sh): the
  * HTTP routes, their JSON, server-sent events and start-up (main.c). What
  * it offers main.c, and the handlers that live outside api.c, one per
  * route (see docs/rest.md): streams and deployments in streams.c,

@@ -167,8 +167,7 @@ static int check_flow(const char *key, const char *v, char *err, size_t errlen)
     }
     if (strcmp(key, "flow.checkpoint.interval") == 0 ||
         strcmp(key, "flow.checkpoint.timeout") == 0) {
-        if (srv_props_duration_ms(v, &ms) == 0 && ms >= 10 &&
-            ms <= 3600000)
+        if (srv_props_duration_ms(v, &ms) == 0 && ms >= 10 && ms <= 3600000)
             return 0;
         snprintf(err, errlen,
                  "'%s' must be a duration from 10ms to 1h (such as 500ms, "

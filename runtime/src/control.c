@@ -373,11 +373,16 @@ static flow_ctl_type type_of(const msgpack_object *v)
         const char *name;
         flow_ctl_type type;
     } types[] = {
-        { "hello", FLOW_CTL_HELLO },     { "metrics", FLOW_CTL_METRICS },
-        { "counter", FLOW_CTL_COUNTER }, { "bye", FLOW_CTL_BYE },
-        { "connect", FLOW_CTL_CONNECT }, { "disconnect", FLOW_CTL_DISCONNECT },
-        { "stop", FLOW_CTL_STOP },       { "ckpt", FLOW_CTL_CKPT },
-        { "ckpt_done", FLOW_CTL_CKPT_DONE }, { "ack", FLOW_CTL_ACK },
+        { "hello", FLOW_CTL_HELLO },
+        { "metrics", FLOW_CTL_METRICS },
+        { "counter", FLOW_CTL_COUNTER },
+        { "bye", FLOW_CTL_BYE },
+        { "connect", FLOW_CTL_CONNECT },
+        { "disconnect", FLOW_CTL_DISCONNECT },
+        { "stop", FLOW_CTL_STOP },
+        { "ckpt", FLOW_CTL_CKPT },
+        { "ckpt_done", FLOW_CTL_CKPT_DONE },
+        { "ack", FLOW_CTL_ACK },
         { "decline", FLOW_CTL_DECLINE },
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)

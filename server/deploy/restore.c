@@ -348,6 +348,7 @@ void srv_deployer_restore_deployments(srv *s)
      * is given, and a consumer is known to read, the endpoints that
      * really exist, in its own stream and across destinations. */
     kill_untracked(s);
+    srv_ckpt_regions_update(s);
     for (srv_stream *st = s->streams; st; st = st->next)
         if (st->restoring)
             adopted_inputs(s, st);
@@ -404,6 +405,7 @@ void srv_deployer_free_all(srv *s)
             s->os->detach(s->os_ud, st->host->proc);
         srv_dep_release_deployment(st);
     }
+    srv_ckpt_free(s);
 }
 
 bool srv_deployer_idle(srv *s)
