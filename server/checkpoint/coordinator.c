@@ -460,7 +460,7 @@ static void complete(srv *s, srv_region *r)
                             "INSERT OR REPLACE INTO checkpoint_counters("
                             "region, stream, label, instance, kind, name, "
                             "key, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            "sssissss", r->id, v->stream, v->label,
+                            "sssisssi", r->id, v->stream, v->label,
                             (int64_t)v->instance, v->kind, v->name, v->key,
                             (int64_t)v->value);
         if (!rc && v->value > v->committed)
