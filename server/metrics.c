@@ -43,6 +43,11 @@ static json_t *counter_json(srv_counter *c, const char *path_kind)
         json_object_set_new(o, "value", json_integer((json_int_t)c->total));
         json_object_set_new(o, "rate", json_real(c->rate));
     }
+    /* Fed by a guaranteed stream: the value is what checkpoints
+     * committed; what is counted and not committed yet shows beside it. */
+    if (c->guarded)
+        json_object_set_new(
+            o, "live", json_integer((json_int_t)(c->total + c->live_extra)));
     json_object_set_new(o, "_links",
                         srv_links("/metrics/%s/%s", path_kind, c->name));
     return o;
@@ -369,6 +374,28 @@ void api_prometheus(srv *s, srv_req *r)
                 (unsigned long long)cum);
         tprintf(&t, "%s_sum{%s} %.9g\n", h, lbl, sum);
         tprintf(&t, "%s_count{%s} %llu\n", h, lbl, (unsigned long long)cum);
+    }
+
+    const char *rh = "flow_stream_recovery_seconds";
+    tprintf(&t,
+            "# HELP %s Time from an instance's death seen to every instance "
+            "of its region said hello again.\n# TYPE %s histogram\n",
+            rh, rh);
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        uint64_t counts[SRV_CKPT_BUCKETS], cum = 0;
+        if (st->guarantee == SRV_GUARANTEE_NONE)
+            continue;
+        uint64_t n = srv_ckpt_recovery_histogram(s, st, counts);
+        for (int b = 0; b + 1 < SRV_CKPT_BUCKETS; b++) {
+            cum += counts[b];
+            tprintf(&t, "%s_bucket{stream=\"%s\",le=\"%g\"} %llu\n", rh,
+                    st->name, (double)srv_ckpt_recovery_bounds_ms[b] / 1000,
+                    (unsigned long long)cum);
+        }
+        tprintf(&t, "%s_bucket{stream=\"%s\",le=\"+Inf\"} %llu\n", rh, st->name,
+                (unsigned long long)n);
+        tprintf(&t, "%s_count{stream=\"%s\"} %llu\n", rh, st->name,
+                (unsigned long long)n);
     }
 
     tprintf(&t, "# HELP flow_stream_status 1 for the stream's current "

@@ -117,11 +117,19 @@ int srv_ckpt_recovery_restart(srv *s, srv_region *r);
 
 /* The stream's guarantee and checkpoint status as JSON (new): {guarantee,
  * guarantee_note?, checkpoint: {last_complete, last_completed_at,
- * in_flight, failed, last_failure, epoch, interval_ms}, recovery: {count,
- * p50_ms, p99_ms, max_ms}}. NULL when out of memory. */
+ * in_flight, failed, last_failure, region, epoch, interval_ms, timeout_ms,
+ * retain, recovering}, recovery: {count, last_ms, p50_ms, p99_ms, max_ms}}
+ * (checkpoint and recovery null without a guarantee). The quantiles are
+ * of the last SRV_CKPT_RING recoveries. NULL when out of memory. */
 json_t *srv_ckpt_status_json(srv *s, srv_stream *st);
-/* The recovery times of st's region as a histogram in microseconds
- * (borrowed; NULL when st has no region). */
-const flow_hist *srv_ckpt_recovery_hist(srv *s, srv_stream *st);
+/* The recovery times of st's region as a histogram: the upper bounds in
+ * milliseconds of its SRV_CKPT_BUCKETS buckets (the last is 0: +Inf),
+ * and the count of each bucket (not cumulative) into counts (the
+ * caller's). Returns how many recoveries there were (0 also when st has
+ * no region). */
+#define SRV_CKPT_BUCKETS 12
+extern const int64_t srv_ckpt_recovery_bounds_ms[SRV_CKPT_BUCKETS];
+uint64_t srv_ckpt_recovery_histogram(srv *s, srv_stream *st,
+                                     uint64_t counts[SRV_CKPT_BUCKETS]);
 
 #endif

@@ -697,8 +697,13 @@ void srv_ckpt_on_hello(srv *s, srv_inst *i)
                     o->state != SRV_INST_STOPPED)
                     return;
             }
-    int64_t now = now_of(s->ckpt);
-    flow_hist_add(&r->recovery, (now - r->death_ms) * 1000, 1);
+    int64_t now = now_of(s->ckpt), took = now - r->death_ms;
+    r->recovery_ms[r->recoveries % SRV_CKPT_RING] = took;
+    int b = 0;
+    while (srv_ckpt_recovery_bounds_ms[b] &&
+           took > srv_ckpt_recovery_bounds_ms[b])
+        b++;
+    r->recovery_buckets[b]++;
     r->recoveries++;
     r->recovering = false;
     r->last_started_ms = now;
@@ -838,16 +843,40 @@ int srv_ckpt_restore_of(srv *s, srv_region *r, const srv_dapp *a, char *buf,
     return 0;
 }
 
-static double ms_of(const flow_hist *h, double q)
+const int64_t srv_ckpt_recovery_bounds_ms[SRV_CKPT_BUCKETS] = {
+    100, 250, 500, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000, 0,
+};
+
+uint64_t srv_ckpt_recovery_histogram(srv *s, srv_stream *st,
+                                     uint64_t counts[SRV_CKPT_BUCKETS])
 {
-    return flow_hist_quantile(h, q) / 1000.0;
+    srv_region *r = st->deployed ? srv_ckpt_region_of(s, st) : NULL;
+
+    memset(counts, 0, SRV_CKPT_BUCKETS * sizeof counts[0]);
+    if (!r)
+        return 0;
+    memcpy(counts, r->recovery_buckets, sizeof r->recovery_buckets);
+    return r->recoveries;
 }
 
-const flow_hist *srv_ckpt_recovery_hist(srv *s, srv_stream *st)
+static int cmp_i64(const void *a, const void *b)
 {
-    srv_region *r = srv_ckpt_region_of(s, st);
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
-    return r ? &r->recovery : NULL;
+/* The q-quantile (nearest rank) of the last recoveries, in ms. */
+static int64_t quantile_of(const srv_region *r, double q)
+{
+    int64_t v[SRV_CKPT_RING];
+    size_t n = r->recoveries < SRV_CKPT_RING ? r->recoveries : SRV_CKPT_RING;
+
+    if (n == 0)
+        return 0;
+    memcpy(v, r->recovery_ms, n * sizeof v[0]);
+    qsort(v, n, sizeof v[0], cmp_i64);
+    size_t k = (size_t)(q * (double)n + 0.999999);
+    return v[k == 0 ? 0 : k - 1];
 }
 
 json_t *srv_ckpt_status_json(srv *s, srv_stream *st)
@@ -865,6 +894,7 @@ json_t *srv_ckpt_status_json(srv *s, srv_stream *st)
         st->guarantee != SRV_GUARANTEE_NONE ? srv_ckpt_region_of(s, st) : NULL;
     if (!r) {
         json_object_set_new(o, "checkpoint", json_null());
+        json_object_set_new(o, "recovery", json_null());
         return o;
     }
     char when[32] = "";
@@ -883,10 +913,14 @@ json_t *srv_ckpt_status_json(srv *s, srv_stream *st)
             "interval_ms", (json_int_t)st->flow.interval_ms, "timeout_ms",
             (json_int_t)st->flow.timeout_ms, "retain",
             (json_int_t)st->flow.retain, "recovering", r->recovering));
-    json_object_set_new(o, "recovery",
-                        json_pack("{s:I,s:f,s:f}", "count",
-                                  (json_int_t)r->recoveries, "p50_ms",
-                                  ms_of(&r->recovery, 0.5), "p99_ms",
-                                  ms_of(&r->recovery, 0.99)));
+    json_int_t last =
+        r->recoveries ? r->recovery_ms[(r->recoveries - 1) % SRV_CKPT_RING] : 0;
+    json_object_set_new(
+        o, "recovery",
+        json_pack("{s:I,s:o,s:I,s:I,s:I}", "count", (json_int_t)r->recoveries,
+                  "last_ms", r->recoveries ? json_integer(last) : json_null(),
+                  "p50_ms", (json_int_t)quantile_of(r, 0.5), "p99_ms",
+                  (json_int_t)quantile_of(r, 0.99), "max_ms",
+                  (json_int_t)quantile_of(r, 1.0)));
     return o;
 }

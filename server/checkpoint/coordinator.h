@@ -5,6 +5,8 @@
 
 #include "checkpoint.h"
 
+#define SRV_CKPT_RING 256
+
 /* The most streams a region holds. */
 #define SRV_CKPT_REGION_MAX 64
 
@@ -50,8 +52,13 @@ struct srv_region {
     bool recovering;
     int64_t death_ms;
     char recovery_why[256];
+    /* Recovery times (death seen -> every instance's hello): how many,
+     * the last SRV_CKPT_RING of them in milliseconds (the newest at
+     * (recoveries - 1) % SRV_CKPT_RING), and all of them in the buckets
+     * of srv_ckpt_recovery_bounds_ms. */
     uint64_t recoveries;
-    flow_hist recovery;      /* death seen -> every hello, in microseconds */
+    int64_t recovery_ms[SRV_CKPT_RING];
+    uint64_t recovery_buckets[SRV_CKPT_BUCKETS];
     srv_ckpt_value *values;  /* owned list */
     struct srv_region *next; /* borrowed link: the coordinator owns the
                                 list */
