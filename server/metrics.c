@@ -385,7 +385,8 @@ void api_prometheus(srv *s, srv_req *r)
         uint64_t counts[SRV_CKPT_BUCKETS], cum = 0;
         if (st->guarantee == SRV_GUARANTEE_NONE)
             continue;
-        uint64_t n = srv_ckpt_recovery_histogram(s, st, counts);
+        int64_t sum_ms;
+        uint64_t n = srv_ckpt_recovery_histogram(s, st, counts, &sum_ms);
         for (int b = 0; b + 1 < SRV_CKPT_BUCKETS; b++) {
             cum += counts[b];
             tprintf(&t, "%s_bucket{stream=\"%s\",le=\"%g\"} %llu\n", rh,
@@ -394,6 +395,8 @@ void api_prometheus(srv *s, srv_req *r)
         }
         tprintf(&t, "%s_bucket{stream=\"%s\",le=\"+Inf\"} %llu\n", rh, st->name,
                 (unsigned long long)n);
+        tprintf(&t, "%s_sum{stream=\"%s\"} %.3f\n", rh, st->name,
+                (double)sum_ms / 1000);
         tprintf(&t, "%s_count{stream=\"%s\"} %llu\n", rh, st->name,
                 (unsigned long long)n);
     }

@@ -125,11 +125,12 @@ json_t *srv_ckpt_status_json(srv *s, srv_stream *st);
 /* The recovery times of st's region as a histogram: the upper bounds in
  * milliseconds of its SRV_CKPT_BUCKETS buckets (the last is 0: +Inf),
  * and the count of each bucket (not cumulative) into counts (the
- * caller's). Returns how many recoveries there were (0 also when st has
- * no region). */
+ * caller's), and their sum in milliseconds into *sum_ms. Returns how
+ * many recoveries there were (0 also when st has no region). */
 #define SRV_CKPT_BUCKETS 12
 extern const int64_t srv_ckpt_recovery_bounds_ms[SRV_CKPT_BUCKETS];
 uint64_t srv_ckpt_recovery_histogram(srv *s, srv_stream *st,
-                                     uint64_t counts[SRV_CKPT_BUCKETS]);
+                                     uint64_t counts[SRV_CKPT_BUCKETS],
+                                     int64_t *sum_ms);
 
 #endif

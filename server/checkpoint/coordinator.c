@@ -704,6 +704,7 @@ void srv_ckpt_on_hello(srv *s, srv_inst *i)
            took > srv_ckpt_recovery_bounds_ms[b])
         b++;
     r->recovery_buckets[b]++;
+    r->recovery_sum_ms += took;
     r->recoveries++;
     r->recovering = false;
     r->last_started_ms = now;
@@ -848,13 +849,16 @@ const int64_t srv_ckpt_recovery_bounds_ms[SRV_CKPT_BUCKETS] = {
 };
 
 uint64_t srv_ckpt_recovery_histogram(srv *s, srv_stream *st,
-                                     uint64_t counts[SRV_CKPT_BUCKETS])
+                                     uint64_t counts[SRV_CKPT_BUCKETS],
+                                     int64_t *sum_ms)
 {
     srv_region *r = st->deployed ? srv_ckpt_region_of(s, st) : NULL;
 
     memset(counts, 0, SRV_CKPT_BUCKETS * sizeof counts[0]);
+    *sum_ms = 0;
     if (!r)
         return 0;
+    *sum_ms = r->recovery_sum_ms;
     memcpy(counts, r->recovery_buckets, sizeof r->recovery_buckets);
     return r->recoveries;
 }

@@ -57,6 +57,7 @@ struct srv_region {
      * (recoveries - 1) % SRV_CKPT_RING), and all of them in the buckets
      * of srv_ckpt_recovery_bounds_ms. */
     uint64_t recoveries;
+    int64_t recovery_sum_ms;
     int64_t recovery_ms[SRV_CKPT_RING];
     uint64_t recovery_buckets[SRV_CKPT_BUCKETS];
     srv_ckpt_value *values;  /* owned list */
