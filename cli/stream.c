@@ -334,8 +334,9 @@ static int info(struct ctl *c, int argc, char **argv)
     if (rc == CTL_HELP)
         return ctl_help("usage: flowctl stream info NAME\n"
                         "\n"
-                        "Shows a stream's definition, status and each app "
-                        "with its\n"
+                        "Shows a stream's definition, status, delivery "
+                        "guarantee with its\n"
+                        "checkpoints and recoveries, and each app with its\n"
                         "instances, rates and errors. With -o json: the "
                         "definition\n"
                         "resource with the deployment resource under "
