@@ -693,8 +693,9 @@ void srv_ckpt_on_hello(srv *s, srv_inst *i)
         for (size_t a = 0; a < v[k]->napps; a++)
             for (int j = 0; j < v[k]->apps[a].ninst; j++) {
                 srv_inst *o = v[k]->apps[a].inst[j];
-                if (o->state != SRV_INST_DEPLOYED &&
-                    o->state != SRV_INST_STOPPED)
+                /* Back, or never coming back (failed, stopped). */
+                if (o->state == SRV_INST_DEPLOYING ||
+                    o->state == SRV_INST_RESTARTING)
                     return;
             }
     int64_t now = now_of(s->ckpt), took = now - r->death_ms;
