@@ -100,7 +100,7 @@ static void on_counter(srv *s, const void *id, size_t idlen,
         strcmp(kind, "field-value-counter") != 0 &&
         strcmp(kind, "aggregate-counter") != 0)
         return;
-    if (m->ckpt_id > 0) {
+    if (m->ckpt > 0) {
         if (from && s->ckpt_ops)
             s->ckpt_ops->counter(s->ckpt_ud, from, m);
         return;
@@ -183,9 +183,9 @@ static void on_message(srv *s, const void *id, size_t idlen, const void *data,
              s->ckpt_ops) {
         srv_inst *i = find_inst(s, &m);
         if (i && i->pid > 0 && m.type == FLOW_CTL_ACK)
-            s->ckpt_ops->ack(s->ckpt_ud, i, m.ckpt_id, m.bytes);
+            s->ckpt_ops->ack(s->ckpt_ud, i, m.id, m.bytes);
         else if (i && i->pid > 0)
-            s->ckpt_ops->decline(s->ckpt_ud, i, m.ckpt_id,
+            s->ckpt_ops->decline(s->ckpt_ud, i, m.id,
                                  m.reason.ptr ? m.reason.ptr : "",
                                  m.reason.len);
     } else if (m.type == FLOW_CTL_HELLO || m.type == FLOW_CTL_METRICS ||

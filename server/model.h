@@ -191,7 +191,7 @@ typedef struct srv_ckpt_ops {
      * NUL-terminated: rlen bytes). */
     void (*decline)(void *ud, srv_inst *i, uint64_t id, const char *reason,
                     size_t rlen);
-    /* A counter message tagged with a checkpoint (m->ckpt_id > 0): its
+    /* A counter message tagged with a checkpoint (m->ckpt > 0): its
      * cumulative values. */
     void (*counter)(void *ud, srv_inst *i, const flow_ctl_msg *m);
 } srv_ckpt_ops;

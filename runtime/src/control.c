@@ -226,42 +226,40 @@ int flow_ctl_encode_ckpt_done(flow_buf *out, uint64_t id)
     return encode_ckpt_id(out, "ckpt_done", id);
 }
 
-static void put_ckpt_sender(msgpack_packer *pk, const char *t, uint64_t id,
-                            const char *stream, const char *label,
-                            uint32_t instance)
+static void put_ckpt_sender(msgpack_packer *pk, const char *t,
+                            const flow_ctl_ident *id, uint64_t ckpt)
 {
     msgpack_pack_map(pk, 6);
     put_kv_str(pk, "t", t);
-    put_kv_uint(pk, "id", id);
-    put_kv_str(pk, "stream", stream);
-    put_kv_str(pk, "label", label);
-    put_kv_uint(pk, "instance", instance);
+    put_kv_uint(pk, "id", ckpt);
+    put_kv_str(pk, "stream", id->stream);
+    put_kv_str(pk, "label", id->label);
+    put_kv_uint(pk, "instance", id->instance);
 }
 
-int flow_ctl_encode_ack(flow_buf *out, uint64_t id, const char *stream,
-                        const char *label, uint32_t instance, uint64_t bytes)
+int flow_ctl_encode_ack(flow_buf *out, const flow_ctl_ident *id, uint64_t ckpt,
+                        uint64_t bytes)
 {
     msgpack_packer pk;
     start(&pk, out);
-    put_ckpt_sender(&pk, "ack", id, stream, label, instance);
+    put_ckpt_sender(&pk, "ack", id, ckpt);
     put_kv_uint(&pk, "bytes", bytes);
     return out->err;
 }
 
-int flow_ctl_encode_decline(flow_buf *out, uint64_t id, const char *stream,
-                            const char *label, uint32_t instance,
-                            const char *reason)
+int flow_ctl_encode_decline(flow_buf *out, const flow_ctl_ident *id,
+                            uint64_t ckpt, const char *reason)
 {
     msgpack_packer pk;
     start(&pk, out);
-    put_ckpt_sender(&pk, "decline", id, stream, label, instance);
-    put_kv_str(&pk, "reason", reason);
+    put_ckpt_sender(&pk, "decline", id, ckpt);
+    put_kv_str(&pk, "reason", reason ? reason : "");
     return out->err;
 }
 
-int flow_ctl_encode_counter_ckpt(flow_buf *out, uint64_t ckpt, const char *kind,
-                                 const char *name, uint64_t total,
-                                 const flow_ctl_pair *seconds,
+int flow_ctl_encode_counter_ckpt(flow_buf *out, const char *kind,
+                                 const char *name, uint64_t ckpt,
+                                 uint64_t total, const flow_ctl_pair *seconds,
                                  uint32_t nseconds, const flow_ctl_pair *values,
                                  uint32_t nvalues)
 {
@@ -269,9 +267,9 @@ int flow_ctl_encode_counter_ckpt(flow_buf *out, uint64_t ckpt, const char *kind,
     start(&pk, out);
     msgpack_pack_map(&pk, 5 + (seconds != NULL) + (values != NULL));
     put_kv_str(&pk, "t", "counter");
-    put_kv_uint(&pk, "ckpt", ckpt);
     put_kv_str(&pk, "kind", kind);
     put_kv_str(&pk, "name", name);
+    put_kv_uint(&pk, "ckpt", ckpt);
     put_kv_uint(&pk, "total", total);
     if (seconds)
         put_pairs(&pk, "seconds", seconds, nseconds);
@@ -456,10 +454,13 @@ static int decode_map(const msgpack_object *m, msgpack_zone *zone,
             rc = get_uint(v, &msg->m.dups);
         else if (key_is(k, "inc"))
             rc = get_uint(v, &msg->inc);
-        else if (key_is(k, "total"))
-            rc = get_uint(v, &msg->inc);
-        else if (key_is(k, "id") || key_is(k, "ckpt"))
-            rc = get_uint(v, &msg->ckpt_id);
+        else if (key_is(k, "total")) {
+            rc = get_uint(v, &msg->total);
+            msg->has_total = rc == 0;
+        } else if (key_is(k, "id"))
+            rc = get_uint(v, &msg->id);
+        else if (key_is(k, "ckpt"))
+            rc = get_uint(v, &msg->ckpt);
         else if (key_is(k, "bytes"))
             rc = get_uint(v, &msg->bytes);
         else if (key_is(k, "reason"))

@@ -666,7 +666,8 @@ void srv_ckpt_on_counter(srv *s, srv_inst *i, const flow_ctl_msg *m)
         return;
     snprintf(kind, sizeof kind, "%.*s", (int)m->kind.len, m->kind.ptr);
     snprintf(name, sizeof name, "%.*s", (int)m->name.len, m->name.ptr);
-    put_value(r, i, kind, name, "", m->inc);
+    if (m->has_total)
+        put_value(r, i, kind, name, "", m->total);
     for (uint32_t j = 0; m->values && j < m->nvalues; j++)
         if (m->values[j].key.len + 3 < sizeof key) {
             snprintf(key, sizeof key, "v:%.*s", (int)m->values[j].key.len,

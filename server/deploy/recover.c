@@ -179,9 +179,12 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
     snprintf(buf, sizeof buf, "--flow.epoch=%llu",
              (unsigned long long)srv_ckpt_epoch(r));
     add(ud, buf);
-    snprintf(buf, sizeof buf, "--flow.upstreams=%d",
-             srv_ckpt_upstreams_of(s, a));
-    add(ud, buf);
+    /* A source reads no producer: no --flow.upstreams (at least 1). */
+    int ups = srv_ckpt_upstreams_of(s, a);
+    if (ups > 0) {
+        snprintf(buf, sizeof buf, "--flow.upstreams=%d", ups);
+        add(ud, buf);
+    }
     snprintf(buf, sizeof buf, "--flow.producer-id=%s.%s", st->name, a->label);
     add(ud, buf);
     if (srv_ckpt_dir_of(s, r, dir, sizeof dir) == 0) {

@@ -12,6 +12,7 @@
 #ifndef FLOW_CONTROL_H
 #define FLOW_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,8 +78,7 @@ typedef struct flow_ctl_msg {
      * flow_ctl_status); empty when the app sent none (older apps never
      * do) */
     flow_ctl_str last_error, end;
-    /* counter: the increment, or for a counter tagged with a checkpoint
-     * (ckpt_id > 0) its cumulative "total" */
+    /* counter */
     flow_ctl_str kind, name;
     uint64_t inc;
     /* counter: the "seconds" and "values" maps, nseconds and nvalues
@@ -90,13 +90,15 @@ typedef struct flow_ctl_msg {
     uint32_t nvalues;
     /* connect, disconnect */
     flow_ctl_str port, endpoint;
-    /* ckpt, ckpt_done, ack, decline: the checkpoint id; counter: the
-     * checkpoint its cumulative values are tagged with ("ckpt"), 0 for an
-     * untagged increment */
-    uint64_t ckpt_id;
-    /* ack: the snapshot's size; decline: why */
-    uint64_t bytes;
+    /* ckpt, ckpt_done, ack, decline: the checkpoint id; ack: the snapshot
+     * file's bytes; decline: why */
+    uint64_t id, bytes;
     flow_ctl_str reason;
+    /* counter: the checkpoint a tagged counter message belongs to (0 in
+     * an untagged one) and its cumulative total (has_total: "total" was
+     * there) */
+    uint64_t ckpt, total;
+    bool has_total;
     /* owned: msgpack-c's memory that seconds and values live in; freed by
      * flow_ctl_msg_fini */
     struct msgpack_zone *zone;
@@ -143,24 +145,27 @@ int flow_ctl_encode_disconnect(flow_buf *out, const char *port,
 int flow_ctl_encode_stop(flow_buf *out);
 
 /*
- * Checkpoint messages, the flowd side's copy of the shapes of
- * docs/guarantees.md: ckpt {t, id}, ckpt_done {t, id}, ack {t, id,
- * stream, label, instance, bytes}, decline {t, id, stream, label,
- * instance, reason}, and a counter tagged with "ckpt": n whose values are
- * cumulative. Strings borrowed; 0 or out->err.
+ * Checkpoint messages (docs/apps.md, docs/guarantees.md). Strings and
+ * ident borrowed; 0 or out->err.
  */
-int flow_ctl_encode_ckpt(flow_buf *out, uint64_t id);
-int flow_ctl_encode_ckpt_done(flow_buf *out, uint64_t id);
-int flow_ctl_encode_ack(flow_buf *out, uint64_t id, const char *stream,
-                        const char *label, uint32_t instance, uint64_t bytes);
-int flow_ctl_encode_decline(flow_buf *out, uint64_t id, const char *stream,
-                            const char *label, uint32_t instance,
-                            const char *reason);
-int flow_ctl_encode_counter_ckpt(flow_buf *out, uint64_t ckpt, const char *kind,
-                                 const char *name, uint64_t total,
-                                 const flow_ctl_pair *seconds,
+/* The tagged counter message of checkpoint ckpt: cumulative values
+ * ("total", and the "seconds" and "values" maps as for
+ * flow_ctl_encode_counter), no "inc". */
+int flow_ctl_encode_counter_ckpt(flow_buf *out, const char *kind,
+                                 const char *name, uint64_t ckpt,
+                                 uint64_t total, const flow_ctl_pair *seconds,
                                  uint32_t nseconds, const flow_ctl_pair *values,
                                  uint32_t nvalues);
+/* flowd to an app: take checkpoint id (sources), checkpoint id is
+ * complete (every instance). */
+int flow_ctl_encode_ckpt(flow_buf *out, uint64_t id);
+int flow_ctl_encode_ckpt_done(flow_buf *out, uint64_t id);
+/* An app to flowd: its snapshot of checkpoint id is durable (bytes long)
+ * and the barrier went on; or it cannot take checkpoint id, and why. */
+int flow_ctl_encode_ack(flow_buf *out, const flow_ctl_ident *id, uint64_t ckpt,
+                        uint64_t bytes);
+int flow_ctl_encode_decline(flow_buf *out, const flow_ctl_ident *id,
+                            uint64_t ckpt, const char *reason);
 
 /*
  * Decodes one control frame (borrowed: msg's strings point into it).
