@@ -454,7 +454,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
          * (srv_dep_checkpoint_complete). */
         a->rescale_to = count == a->count ? 0 : count;
         if (a->rescale_to)
-            srv_ckpt_trigger(s, r);
+            srv_dep_rescale(s, r, a);
         srv_deployer_refresh(s, st);
         return 0;
     }

@@ -172,6 +172,10 @@ void srv_dep_region_fault(srv *s, srv_inst *i, const char *why);
 /* After an exit of an instance killed by a recovery: when nothing of
  * i's region runs any more, starts every instance again. */
 void srv_dep_region_check(srv *s, srv_inst *i);
+/* App a of region r is to run a->rescale_to instances: a checkpoint now,
+ * and the restart once it completes (srv_dep_checkpoint_complete); a
+ * region without a source, which takes no checkpoint, restarts now. */
+void srv_dep_rescale(srv *s, srv_region *r, srv_dapp *a);
 /* A checkpoint of region r completed (srv_ckpt_set_on_complete, ud the
  * srv): a rescale that waited for it goes on. */
 void srv_dep_checkpoint_complete(void *ud, srv_region *r);

@@ -145,6 +145,27 @@ void srv_dep_region_check(srv *s, srv_inst *i)
     srv_tap_refresh(s);
 }
 
+void srv_dep_rescale(srv *s, srv_region *r, srv_dapp *a)
+{
+    srv_stream *v[REGION_MAX];
+    size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
+    bool sources = false;
+
+    for (size_t k = 0; k < n && !sources; k++)
+        sources = v[k]->napps && !v[k]->ast->source;
+    if (sources) {
+        /* Now, or at the next interval when an instance is not ready. */
+        srv_ckpt_trigger(s, r);
+        return;
+    }
+    if (a->ninst > 0 && !srv_ckpt_recovering(r)) {
+        char why[160];
+        snprintf(why, sizeof why, "'%s' scales to %d", a->label,
+                 a->rescale_to);
+        srv_dep_region_fault(s, a->inst[0], why);
+    }
+}
+
 void srv_dep_checkpoint_complete(void *ud, srv_region *r)
 {
     srv *s = ud;

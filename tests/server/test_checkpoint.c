@@ -857,3 +857,23 @@ Test(control, checkpoint_messages_round_trip)
     }
     flow_buf_fini(&b);
 }
+
+Test(checkpoint, scale_of_a_region_without_a_source_restarts_at_once)
+{
+    srv_stream *st = deploy("t", ":e > snk", "{}");
+    srv_region *r = region(st);
+    char err[256];
+
+    hello_all(st);
+    cr_assert_eq(st->guarantee, SRV_GUARANTEE_AT_LEAST_ONCE);
+    cr_assert_eq(
+        srv_scale(&S, st, srv_stream_app(st, "snk"), 2, err, sizeof err), 0,
+        "%s", err);
+    cr_assert_eq(srv_ckpt_in_flight(r), 0, "no source: no checkpoint");
+    cr_assert(srv_ckpt_recovering(r));
+    cr_assert_str_eq(signals_of(inst(st, "snk", 0)->pid), "9");
+    exits(inst(st, "snk", 0), 0, SIGKILL);
+    cr_assert_eq(srv_stream_app(st, "snk")->ninst, 2);
+    cr_assert_eq(spawns_of("t.snk-1"), 1);
+    cr_assert_not_null(strstr(args_of("t.snk-0"), "--flow.epoch=2\n"));
+}
