@@ -160,8 +160,7 @@ void srv_dep_rescale(srv *s, srv_region *r, srv_dapp *a)
     }
     if (a->ninst > 0 && !srv_ckpt_recovering(r)) {
         char why[160];
-        snprintf(why, sizeof why, "'%s' scales to %d", a->label,
-                 a->rescale_to);
+        snprintf(why, sizeof why, "'%s' scales to %d", a->label, a->rescale_to);
         srv_dep_region_fault(s, a->inst[0], why);
     }
 }
