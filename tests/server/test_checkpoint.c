@@ -877,3 +877,46 @@ Test(checkpoint, scale_of_a_region_without_a_source_restarts_at_once)
     cr_assert_eq(spawns_of("t.snk-1"), 1);
     cr_assert_not_null(strstr(args_of("t.snk-0"), "--flow.epoch=2\n"));
 }
+
+/* The fake's process of pid is gone (a SIGKILL took effect). */
+static void dies(int pid)
+{
+    for (int k = 0; k < fk.nprocs; k++)
+        if (fk.procs[k].pid == pid)
+            fk.procs[k].alive = false;
+}
+
+Test(checkpoint, an_instance_lost_while_flowd_was_down_restarts_its_region)
+{
+    srv_stream *st = deploy("s", DEMO, "{" FAST "}");
+    char want[PATH_MAX + 128];
+
+    hello_all(st);
+    later(200);
+    ack_all(st, 1);
+    int psrc = inst(st, "load-sim", 0)->pid, psnk = inst(st, "snk", 0)->pid;
+    fake_proc *pmid = inst(st, "mid", 0)->proc;
+    /* flowd goes down; its apps stay, but for mid. */
+    free_memory();
+    pmid->alive = false;
+    srv_deployer_attach(&S);
+    srv_ckpt_set_sender(&S, fake_send, NULL);
+    srv_deployer_restore(&S);
+    srv_deployer_restore_deployments(&S);
+    st = srv_stream_find(&S, "s");
+    cr_assert(inst(st, "load-sim", 0)->adopted);
+    cr_assert_str_eq(signals_of(psrc), "9", "the survivors are killed");
+    cr_assert_str_eq(signals_of(psnk), "9");
+    cr_assert_eq(spawns_of("s.mid-0"), 1, "nothing starts before all exit");
+    dies(psrc);
+    dies(psnk);
+    srv_deployer_tick(&S);
+    cr_assert_eq(spawns_of("s.load-sim-0"), 2);
+    cr_assert_eq(spawns_of("s.mid-0"), 2);
+    cr_assert_eq(spawns_of("s.snk-0"), 2);
+    snprintf(want, sizeof want,
+             "--flow.restore=%s/checkpoints/s/1/s.snk.0.snap\n", data);
+    cr_assert_not_null(strstr(args_of("s.snk-0"), want), "%s",
+                       args_of("s.snk-0"));
+    cr_assert_not_null(strstr(args_of("s.snk-0"), "--flow.epoch=2\n"));
+}
