@@ -68,6 +68,9 @@ void srv_ckpt_fresh(srv *s, srv_stream *st);
 
 /* What an instance of a guaranteed stream is started with. */
 uint64_t srv_ckpt_epoch(const srv_region *r);
+/* Two regions became one: its epoch moves up to e when it is below, so
+ * that the next one is newer than every epoch its instances ran in. */
+void srv_ckpt_epoch_at_least(srv_region *r, uint64_t e);
 /* How many producer channels feed app a's instances: every instance of
  * the app before it, or of the last apps of the streams that write its
  * source destination, or of the app it taps; 0 for a source. */

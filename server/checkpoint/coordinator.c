@@ -276,6 +276,12 @@ uint64_t srv_ckpt_epoch(const srv_region *r)
     return r->epoch;
 }
 
+void srv_ckpt_epoch_at_least(srv_region *r, uint64_t e)
+{
+    if (r->epoch < e)
+        r->epoch = e;
+}
+
 uint64_t srv_ckpt_last_complete(const srv_region *r)
 {
     return r->last_complete;

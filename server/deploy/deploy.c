@@ -291,6 +291,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     srv_dep_notify_new_outputs(s, &st->apps[st->napps - 1], 0);
     srv_dep_producers_groups(s, st, true);
     srv_tap_refresh(s);
+    srv_dep_region_joined(s, st);
     srv_deployer_refresh(s, st);
     return 0;
 }

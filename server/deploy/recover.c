@@ -145,6 +145,37 @@ void srv_dep_region_check(srv *s, srv_inst *i)
     srv_tap_refresh(s);
 }
 
+void srv_dep_region_joined(srv *s, srv_stream *st)
+{
+    srv_region *r = st->guarantee != SRV_GUARANTEE_NONE && !st->host
+                        ? srv_ckpt_region_of(s, st)
+                        : NULL;
+    srv_stream *v[REGION_MAX];
+    srv_inst *other = NULL;
+    uint64_t newest = 0;
+
+    if (!r || srv_ckpt_recovering(r))
+        return;
+    size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
+    for (size_t k = 0; k < n; k++)
+        for (size_t a = 0; a < v[k]->napps; a++)
+            for (int j = 0; j < v[k]->apps[a].ninst; j++) {
+                srv_inst *i = v[k]->apps[a].inst[j];
+                if (i->pid <= 0 || !i->epoch)
+                    continue;
+                if (i->epoch > newest)
+                    newest = i->epoch;
+                if (i->epoch != srv_ckpt_epoch(r))
+                    other = i;
+            }
+    if (!other)
+        return;
+    srv_ckpt_epoch_at_least(r, newest);
+    srv_dep_region_fault(s, other,
+                         "its region joined another, which runs in another "
+                         "epoch");
+}
+
 void srv_dep_rescale(srv *s, srv_region *r, srv_dapp *a)
 {
     srv_stream *v[REGION_MAX];
@@ -196,8 +227,9 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
     snprintf(buf, sizeof buf, "--flow.guarantee=%s",
              srv_guarantee_name(st->guarantee));
     add(ud, buf);
+    i->epoch = srv_ckpt_epoch(r);
     snprintf(buf, sizeof buf, "--flow.epoch=%llu",
-             (unsigned long long)srv_ckpt_epoch(r));
+             (unsigned long long)i->epoch);
     add(ud, buf);
     /* A source reads no producer: no --flow.upstreams (at least 1). */
     int ups = srv_ckpt_upstreams_of(s, a);

@@ -920,3 +920,31 @@ Test(checkpoint, an_instance_lost_while_flowd_was_down_restarts_its_region)
                        args_of("s.snk-0"));
     cr_assert_not_null(strstr(args_of("s.snk-0"), "--flow.epoch=2\n"));
 }
+
+Test(checkpoint, joining_two_regions_restarts_them_in_one_epoch)
+{
+    srv_stream *a = deploy("s", "load-sim | mid > :d", "{}");
+    srv_stream *b = deploy("t", ":e > snk",
+                           "{\"flow.guarantee\": "
+                           "\"at-least-once\"}");
+    hello_all(a);
+    hello_all(b);
+    /* t's region recovers once: epoch 2, s's stays at 1. */
+    exits(inst(b, "snk", 0), 0, SIGKILL);
+    cr_assert_not_null(strstr(args_of("t.snk-0"), "--flow.epoch=2\n"));
+    hello_all(b);
+    int pmid = inst(a, "mid", 0)->pid;
+    deploy("u", ":d > mid > :e", "{}");
+    cr_assert_eq(region(a), region(b), "one region now");
+    cr_assert_str_eq(signals_of(inst(b, "snk", 0)->pid), "9",
+                     "t runs in another epoch than the region");
+    cr_assert_str_eq(signals_of(pmid), "9");
+    for (srv_stream *st = S.streams; st; st = st->next)
+        for (size_t k = 0; k < st->napps; k++)
+            if (st->apps[k].inst[0]->pid > 0 && st->apps[k].inst[0]->proc)
+                exits(st->apps[k].inst[0], 0, SIGKILL);
+    cr_assert_not_null(strstr(args_of("t.snk-0"), "--flow.epoch=3\n"),
+                       "newer than every epoch of both: %s",
+                       args_of("t.snk-0"));
+    cr_assert_not_null(strstr(args_of("s.mid-0"), "--flow.epoch=3\n"));
+}
