@@ -122,6 +122,7 @@ struct srv_inst {
     bool recovering;    /* killed by its region's recovery: started again
                            with the region (deploy/recover.c) */
     uint64_t epoch;     /* the --flow.epoch it was started with (0: none) */
+    int upstreams;      /* and its --flow.upstreams (0: a source) */
     bool row_stale;     /* its record in the store failed: written again */
     char *spawn_inputs; /* --flow.input it was started with (owned) */
     int restarts;

@@ -173,8 +173,10 @@ void srv_dep_region_fault(srv *s, srv_inst *i, const char *why);
  * i's region runs any more, starts every instance again. */
 void srv_dep_region_check(srv *s, srv_inst *i);
 /* st was just deployed and started: when it joined two regions into one,
- * the instances that run in another epoch than the region's restart with
- * it (their frames would be fenced off). */
+ * or came to feed a destination that running instances read, its region
+ * restarts as one: instances that run in another epoch than the
+ * region's (their frames would be fenced off) or that align on another
+ * number of producer channels than now feed them. */
 void srv_dep_region_joined(srv *s, srv_stream *st);
 /* App a of region r is to run a->rescale_to instances: a checkpoint now,
  * and the restart once it completes (srv_dep_checkpoint_complete); a

@@ -165,15 +165,20 @@ void srv_dep_region_joined(srv *s, srv_stream *st)
                     continue;
                 if (i->epoch > newest)
                     newest = i->epoch;
-                if (i->epoch != srv_ckpt_epoch(r))
+                /* Another epoch, or producers that are not those it
+                 * aligns on any more (a destination's producer came). */
+                if (i->epoch != srv_ckpt_epoch(r) ||
+                    i->upstreams != srv_ckpt_upstreams_of(s, i->app))
                     other = i;
             }
     if (!other)
         return;
     srv_ckpt_epoch_at_least(r, newest);
     srv_dep_region_fault(s, other,
-                         "its region joined another, which runs in another "
-                         "epoch");
+                         other->epoch != srv_ckpt_epoch(r)
+                             ? "its region joined another, which runs in "
+                               "another epoch"
+                             : "the producers feeding it changed");
 }
 
 void srv_dep_rescale(srv *s, srv_region *r, srv_dapp *a)
@@ -233,6 +238,7 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
     add(ud, buf);
     /* A source reads no producer: no --flow.upstreams (at least 1). */
     int ups = srv_ckpt_upstreams_of(s, a);
+    i->upstreams = ups;
     if (ups > 0) {
         snprintf(buf, sizeof buf, "--flow.upstreams=%d", ups);
         add(ud, buf);

@@ -948,3 +948,20 @@ Test(checkpoint, joining_two_regions_restarts_them_in_one_epoch)
                        args_of("t.snk-0"));
     cr_assert_not_null(strstr(args_of("s.mid-0"), "--flow.epoch=3\n"));
 }
+
+Test(checkpoint, a_producer_deployed_later_restarts_its_consumers)
+{
+    srv_stream *c = deploy("t", ":d > snk", "{}");
+    hello_all(c);
+    cr_assert_null(strstr(args_of("t.snk-0"), "--flow.upstreams="));
+    deploy("s", "load-sim | mid > :d", "{\"deployer.mid.count\": 2}");
+    cr_assert_str_eq(signals_of(inst(c, "snk", 0)->pid), "9",
+                     "it aligns on 2 producers now");
+    srv_stream *p = srv_stream_find(&S, "s");
+    for (int j = 0; j < 2; j++)
+        exits(inst(p, "mid", j), 0, SIGKILL);
+    exits(inst(p, "load-sim", 0), 0, SIGKILL);
+    exits(inst(c, "snk", 0), 0, SIGKILL);
+    cr_assert_not_null(strstr(args_of("t.snk-0"), "--flow.upstreams=2\n"), "%s",
+                       args_of("t.snk-0"));
+}
