@@ -61,6 +61,22 @@ static srv_inst *inst_of_ident(srv *s, const void *id, size_t idlen)
     return NULL;
 }
 
+/* Could an unknown sender (no hello or metrics of its connection read
+ * yet, as after a flowd restart) be an instance of a guaranteed stream?
+ * Its increments then only move the live figure: counted in the committed
+ * value they would be counted twice, once more by the checkpoints. */
+static bool maybe_guaranteed(srv *s)
+{
+    for (srv_stream *st = s->streams; st; st = st->next)
+        if (st->guarantee != SRV_GUARANTEE_NONE)
+            for (size_t k = 0; k < st->napps; k++)
+                for (int j = 0; j < st->apps[k].ninst; j++)
+                    if (st->apps[k].inst[j]->pid > 0 &&
+                        st->apps[k].inst[j]->ident_len == 0)
+                        return true;
+    return false;
+}
+
 /* The increments of an instance of a guaranteed stream are not committed:
  * only its counters' live figures move (the committed values come with
  * the checkpoints, see checkpoint/). */
@@ -105,7 +121,8 @@ static void on_counter(srv *s, const void *id, size_t idlen,
             s->ckpt_ops->counter(s->ckpt_ud, from, m);
         return;
     }
-    if (from && from->app->stream->guarantee != SRV_GUARANTEE_NONE) {
+    if (from ? from->app->stream->guarantee != SRV_GUARANTEE_NONE
+             : maybe_guaranteed(s)) {
         on_live_counter(s, kind, name, m);
         return;
     }
