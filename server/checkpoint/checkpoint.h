@@ -118,6 +118,9 @@ bool srv_ckpt_recovery_begin(srv *s, srv_region *r, const char *why);
  * still moves on in memory, which is what fences). */
 int srv_ckpt_recovery_restart(srv *s, srv_region *r);
 
+/* Why the last checkpoint of st's region failed, when none completed
+ * since (borrowed; NULL otherwise). */
+const char *srv_ckpt_warning(srv *s, srv_stream *st);
 /* The stream's guarantee and checkpoint status as JSON (new): {guarantee,
  * guarantee_note?, checkpoint: {last_complete, last_completed_at,
  * in_flight, failed, last_failure, region, epoch, interval_ms, timeout_ms,

@@ -338,6 +338,7 @@ static void abort_ckpt(srv *s, srv_region *r, const char *why)
                 r->id, r->last_failure);
     r->in_flight = 0;
     r->nacks = 0;
+    r->failing = true;
 }
 
 static int remove_one(const char *path, const struct stat *sb, int flag,
@@ -503,6 +504,7 @@ static void complete(srv *s, srv_region *r)
     r->last_complete = id;
     r->last_completed_ms = now;
     r->in_flight = 0;
+    r->failing = false;
     srv_inst *run[INST_MAX];
     size_t n = running_of(s, r, run, INST_MAX);
     for (size_t k = 0; k < n; k++)
@@ -889,6 +891,13 @@ static int64_t quantile_of(const srv_region *r, double q)
     qsort(v, n, sizeof v[0], cmp_i64);
     size_t k = (size_t)(q * (double)n + 0.999999);
     return v[k == 0 ? 0 : k - 1];
+}
+
+const char *srv_ckpt_warning(srv *s, srv_stream *st)
+{
+    srv_region *r = srv_ckpt_region_of(s, st);
+
+    return r && r->failing && !r->recovering ? r->last_failure : NULL;
 }
 
 json_t *srv_ckpt_status_json(srv *s, srv_stream *st)

@@ -49,6 +49,7 @@ struct srv_region {
     size_t nacks, capacks;
     uint64_t failed;
     char last_failure[512];
+    bool failing; /* the last one failed: none completed since */
     bool recovering;
     int64_t death_ms;
     char recovery_why[256];

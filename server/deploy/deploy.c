@@ -547,6 +547,16 @@ void srv_deployer_refresh(srv *s, srv_stream *st)
     st->status = srv_status_stream(st->deployed, c, n, st->status_desc,
                                    sizeof st->status_desc);
     free(c);
+    /* The stream runs on when a checkpoint fails: its status says so
+     * until one completes again. */
+    const char *warn = st->deployed && st->guarantee != SRV_GUARANTEE_NONE
+                           ? srv_ckpt_warning(s, st)
+                           : NULL;
+    if (warn) {
+        size_t used = strlen(st->status_desc);
+        snprintf(st->status_desc + used, sizeof st->status_desc - used, "; %s",
+                 warn);
+    }
     if (st->restoring && st->status != SRV_DEPLOYING) {
         st->restoring = false;
         srv_ready_update(s);

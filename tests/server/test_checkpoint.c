@@ -560,6 +560,9 @@ Test(checkpoint, timeout_and_decline_abort_and_the_next_interval_retries)
                        why);
     cr_assert_not_null(strstr(why, "s.snk-0"), "%s", why);
     json_decref(j);
+    srv_deployer_refresh(&S, st);
+    cr_assert_not_null(strstr(st->status_desc, "checkpoint 1 aborted"),
+                       "the status warns: %s", st->status_desc);
     ack(inst(st, "snk", 0), 1); /* too late */
     cr_assert_eq(srv_ckpt_last_complete(r), 0);
     later(100);
@@ -577,6 +580,9 @@ Test(checkpoint, timeout_and_decline_abort_and_the_next_interval_retries)
     cr_assert_eq(srv_ckpt_in_flight(r), 3);
     ack_all(st, 3);
     cr_assert_eq(srv_ckpt_last_complete(r), 3);
+    srv_deployer_refresh(&S, st);
+    cr_assert_null(strstr(st->status_desc, "aborted"),
+                   "no warning once one completes: %s", st->status_desc);
 }
 
 Test(checkpoint, counters_are_committed_at_completion_alone)
