@@ -297,7 +297,8 @@ bool srv_ckpt_recovering(const srv_region *r)
     return r->recovering;
 }
 
-/* Calls fn for every instance of r's streams that has a process. */
+/* The instances of r's streams that have a process, at most max into out
+ * (borrowed); returns how many. */
 static size_t running_of(srv *s, srv_region *r, srv_inst **out, size_t max)
 {
     srv_stream *v[SRV_CKPT_REGION_MAX];
@@ -327,7 +328,6 @@ static bool acked(const srv_region *r, const srv_inst *i)
 
 static void abort_ckpt(srv *s, srv_region *r, const char *why)
 {
-    (void)s;
     r->failed++;
     /* Cut to fit: the reason's start is what says most. */
     srv_fmt(r->last_failure, sizeof r->last_failure,
@@ -584,10 +584,10 @@ uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
 void srv_ckpt_poll(srv *s)
 {
     srv_ckpt *c = s->ckpt;
-    int64_t now = now_of(c);
 
     if (!c)
         return;
+    int64_t now = now_of(c);
     for (srv_stream *st = s->streams; st; st = st->next) {
         if (!st->deployed || st->guarantee == SRV_GUARANTEE_NONE)
             continue;
