@@ -180,11 +180,9 @@ void srv_analytics_add_live(srv_analytics *a, const char *kind,
 {
     srv_counter *c = get(a, kind, name, true);
 
-    (void)value;
-    if (!c)
-        return;
-    c->guarded = true;
-    c->live_extra += inc;
+    (void)value, (void)inc;
+    if (c)
+        c->guarded = true;
 }
 
 int srv_analytics_commit_store(srv_analytics *a, const char *kind,
@@ -240,7 +238,6 @@ void srv_analytics_commit_apply(srv_analytics *a, const char *kind,
         return;
     c->guarded = true;
     c->total += inc;
-    c->live_extra = c->live_extra > inc ? c->live_extra - inc : 0;
     if (value && c->values) {
         json_int_t old = json_integer_value(json_object_get(c->values, value));
         json_object_set_new(c->values, value,

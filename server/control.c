@@ -80,13 +80,16 @@ static bool maybe_guaranteed(srv *s)
 /* The increments of an instance of a guaranteed stream are not committed:
  * only its counters' live figures move (the committed values come with
  * the checkpoints, see checkpoint/). */
-static void on_live_counter(srv *s, const char *kind, const char *name,
-                            const flow_ctl_msg *m)
+static void on_live_counter(srv *s, srv_inst *from, const char *kind,
+                            const char *name, const flow_ctl_msg *m)
 {
     char key[256];
 
+    srv_analytics_add_live(s->an, kind, name, NULL, 0);
+    if (!from || !s->ckpt_ops)
+        return;
     if (strcmp(kind, "field-value-counter") != 0) {
-        srv_analytics_add_live(s->an, kind, name, NULL, m->inc);
+        s->ckpt_ops->live(s->ckpt_ud, from, kind, name, NULL, m->inc);
         return;
     }
     for (uint32_t j = 0; m->values && j < m->nvalues; j++) {
@@ -95,7 +98,7 @@ static void on_live_counter(srv *s, const char *kind, const char *name,
             continue;
         memcpy(key, p->key.ptr, p->key.len);
         key[p->key.len] = '\0';
-        srv_analytics_add_live(s->an, kind, name, key, p->value);
+        s->ckpt_ops->live(s->ckpt_ud, from, kind, name, key, p->value);
     }
 }
 
@@ -123,7 +126,7 @@ static void on_counter(srv *s, const void *id, size_t idlen,
     }
     if (from ? from->app->stream->guarantee != SRV_GUARANTEE_NONE
              : maybe_guaranteed(s)) {
-        on_live_counter(s, kind, name, m);
+        on_live_counter(s, from, kind, name, m);
         return;
     }
     if (strcmp(kind, "field-value-counter") != 0)

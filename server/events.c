@@ -104,10 +104,9 @@ void srv_events_tick(srv *s)
                 json_pack("{s:s,s:s,s:I,s:f}", "name", c->name, "kind", c->kind,
                           "value", (json_int_t)c->total, "rate", c->rate);
             /* Committed by checkpoints: the uncommitted figure beside it. */
-            if (o && c->guarded)
-                json_object_set_new(
-                    o, "live",
-                    json_integer((json_int_t)(c->total + c->live_extra)));
+            uint64_t live;
+            if (o && c->guarded && srv_ckpt_live(s, c->kind, c->name, &live))
+                json_object_set_new(o, "live", json_integer((json_int_t)live));
             json_array_append_new(cs, o);
         }
     }

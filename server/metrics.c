@@ -34,7 +34,7 @@ static const char *list_key(const char *kind)
     return "aggregateCounterResourceList";
 }
 
-static json_t *counter_json(srv_counter *c, const char *path_kind)
+static json_t *counter_json(srv *s, srv_counter *c, const char *path_kind)
 {
     json_t *o = json_pack("{s:s}", "name", c->name);
     if (strcmp(c->kind, "field-value-counter") == 0)
@@ -45,9 +45,9 @@ static json_t *counter_json(srv_counter *c, const char *path_kind)
     }
     /* Fed by a guaranteed stream: the value is what checkpoints
      * committed; what is counted and not committed yet shows beside it. */
-    if (c->guarded)
-        json_object_set_new(
-            o, "live", json_integer((json_int_t)(c->total + c->live_extra)));
+    uint64_t live;
+    if (c->guarded && srv_ckpt_live(s, c->kind, c->name, &live))
+        json_object_set_new(o, "live", json_integer((json_int_t)live));
     json_object_set_new(o, "_links",
                         srv_links("/metrics/%s/%s", path_kind, c->name));
     return o;
@@ -66,7 +66,7 @@ void api_counters_list(srv *s, srv_req *r)
     json_t *items = json_array();
     for (srv_counter *c = srv_analytics_first(s->an); c; c = c->next)
         if (strcmp(c->kind, kind) == 0)
-            json_array_append_new(items, counter_json(c, pk));
+            json_array_append_new(items, counter_json(s, c, pk));
     srv_fmt(path, sizeof path, "/metrics/%s", pk);
     json_t *p = srv_page(r, items, list_key(kind), path);
     if (p)
@@ -189,7 +189,7 @@ void api_counter_get(srv *s, srv_req *r)
         aggregate(s, r, c);
         return;
     }
-    srv_req_json(r, 200, counter_json(c, pk));
+    srv_req_json(r, 200, counter_json(s, c, pk));
 }
 
 void api_counter_delete(srv *s, srv_req *r)

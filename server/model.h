@@ -196,6 +196,10 @@ typedef struct srv_ckpt_ops {
     /* A counter message tagged with a checkpoint (m->ckpt > 0): its
      * cumulative values. */
     void (*counter)(void *ud, srv_inst *i, const flow_ctl_msg *m);
+    /* An untagged increment inc of kind/name (value: a field value, else
+     * NULL) from i, whose stream keeps a guarantee: its live figure. */
+    void (*live)(void *ud, srv_inst *i, const char *kind, const char *name,
+                 const char *value, uint64_t inc);
 } srv_ckpt_ops;
 
 typedef struct srv_control_ops {
@@ -489,9 +493,9 @@ void srv_analytics_add_second(srv_analytics *a, const char *kind,
                               const char *name, int64_t sec, uint64_t inc);
 void srv_analytics_add_value(srv_analytics *a, const char *name,
                              const char *value, uint64_t inc);
-/* An increment of a counter that a guaranteed stream feeds, not
- * committed yet: only its live figure (srv_counter.live) moves. value is
- * a field-value-counter's value, else NULL. */
+/* Marks kind/name as fed by a guaranteed stream (srv_counter.guarded):
+ * its increments are not committed, and its live figure is the checkpoint
+ * coordinator's (srv_ckpt_live). value and inc are not used. */
 void srv_analytics_add_live(srv_analytics *a, const char *kind,
                             const char *name, const char *value, uint64_t inc);
 /* A committed delta of a checkpoint that completes: written to the store

@@ -87,6 +87,14 @@ int srv_ckpt_restore_of(srv *s, srv_region *r, const srv_dapp *a, char *buf,
 void srv_ckpt_on_ack(srv *s, srv_inst *i, uint64_t id, uint64_t bytes);
 void srv_ckpt_on_decline(srv *s, srv_inst *i, uint64_t id, const char *reason);
 void srv_ckpt_on_counter(srv *s, srv_inst *i, const flow_ctl_msg *m);
+/* An untagged increment from i (control.c's srv_ckpt_ops.live). */
+void srv_ckpt_on_live(srv *s, srv_inst *i, const char *kind, const char *name,
+                      const char *value, uint64_t inc);
+/* The live figure of kind/name into *out: summed over the instances of
+ * guaranteed streams that feed it, each its committed value at its
+ * (re)start plus its increments since (never below what it last reported
+ * with a checkpoint). false when no guaranteed stream feeds it. */
+bool srv_ckpt_live(srv *s, const char *kind, const char *name, uint64_t *out);
 /* i said hello: the end of its region's recovery once every instance
  * has. */
 void srv_ckpt_on_hello(srv *s, srv_inst *i);

@@ -155,7 +155,8 @@ static void region_load(srv *s, srv_region *r)
             (const char *)sqlite3_column_text(q, 4),
             (const char *)sqlite3_column_text(q, 5));
         if (v)
-            v->value = v->committed = (uint64_t)sqlite3_column_int64(q, 6);
+            v->value = v->committed = v->live =
+                (uint64_t)sqlite3_column_int64(q, 6);
     }
     sqlite3_finalize(q);
     uint64_t hi = highest_dir(s, r);
@@ -200,10 +201,17 @@ static void on_counter_cb(void *ud, srv_inst *i, const flow_ctl_msg *m)
     srv_ckpt_on_counter(ud, i, m);
 }
 
+static void on_live_cb(void *ud, srv_inst *i, const char *kind,
+                       const char *name, const char *value, uint64_t inc)
+{
+    srv_ckpt_on_live(ud, i, kind, name, value, inc);
+}
+
 static const srv_ckpt_ops ckpt_ops = {
     .ack = on_ack_cb,
     .decline = on_decline_cb,
     .counter = on_counter_cb,
+    .live = on_live_cb,
 };
 
 static void on_timer(uv_timer_t *t)
@@ -659,8 +667,44 @@ static void put_value(srv_region *r, const srv_inst *i, const char *kind,
 {
     srv_ckpt_value *v = value_get(r, i->app->stream->name, i->app->label,
                                   i->index, kind, name, key);
-    if (v)
+    if (v) {
         v->value = value;
+        if (v->live < value)
+            v->live = value;
+    }
+}
+
+void srv_ckpt_on_live(srv *s, srv_inst *i, const char *kind, const char *name,
+                      const char *value, uint64_t inc)
+{
+    srv_region *r = srv_ckpt_region_of(s, i->app->stream);
+    char key[160];
+
+    if (!r || r->recovering ||
+        srv_fmt(key, sizeof key, "%s%s", value ? "v:" : "", value ? value : ""))
+        return;
+    srv_ckpt_value *v = value_get(r, i->app->stream->name, i->app->label,
+                                  i->index, kind, name, key);
+    if (v)
+        v->live += inc;
+}
+
+bool srv_ckpt_live(srv *s, const char *kind, const char *name, uint64_t *out)
+{
+    bool fvc = strcmp(kind, "field-value-counter") == 0, any = false;
+
+    *out = 0;
+    if (!s->ckpt)
+        return false;
+    for (srv_region *r = s->ckpt->regions; r; r = r->next)
+        for (const srv_ckpt_value *v = r->values; v; v = v->next) {
+            if (strcmp(v->name, name) || strcmp(v->kind, kind) ||
+                (fvc ? strncmp(v->key, "v:", 2) != 0 : v->key[0] != '\0'))
+                continue;
+            *out += v->live;
+            any = true;
+        }
+    return any;
 }
 
 void srv_ckpt_on_counter(srv *s, srv_inst *i, const flow_ctl_msg *m)
@@ -757,7 +801,7 @@ int srv_ckpt_recovery_restart(srv *s, srv_region *r)
      * of instances a scale down took away in instance 0's. */
     for (srv_ckpt_value **pp = &r->values; *pp;) {
         srv_ckpt_value *v = *pp;
-        v->value = v->committed;
+        v->value = v->live = v->committed;
         int n = count_of(s, v->stream, v->label);
         if (n < 0 || v->instance < n) {
             pp = &v->next;
@@ -768,7 +812,7 @@ int srv_ckpt_recovery_restart(srv *s, srv_region *r)
             value_get(r, v->stream, v->label, 0, v->kind, v->name, v->key);
         if (z) {
             z->committed += v->committed;
-            z->value = z->committed;
+            z->value = z->live = z->committed;
             rc = rc ||
                  srv_store_exec(db,
                                 "INSERT OR REPLACE INTO "

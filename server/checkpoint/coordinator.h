@@ -29,6 +29,9 @@ typedef struct srv_ckpt_value {
     char name[256];
     char key[160]; /* "", "v:VALUE" or "s:SECOND" */
     uint64_t value, committed;
+    /* The live figure: committed at the instance's (re)start, plus its
+     * untagged increments since, and never below value. */
+    uint64_t live;
     struct srv_ckpt_value *next; /* borrowed link: the region owns the
                                     list */
 } srv_ckpt_value;
