@@ -604,6 +604,14 @@ void srv_ckpt_poll(srv *s)
             continue; /* each region once: by its first stream */
         srv_stream *first = st;
         if (r->in_flight) {
+            srv_inst *run[INST_MAX];
+            if (running_of(s, r, run, INST_MAX) == 0) {
+                /* Nothing runs any more (the stream ended, or is being
+                 * stopped): nothing to wait for, and no failure. */
+                r->in_flight = 0;
+                r->nacks = 0;
+                continue;
+            }
             check_complete(s, r);
             if (r->in_flight && now - r->started_ms > first->flow.timeout_ms) {
                 char why[256];
