@@ -776,8 +776,10 @@ bool srv_ckpt_recovery_begin(srv *s, srv_region *r, const char *why)
 {
     if (r->recovering)
         return false;
-    if (r->in_flight)
-        abort_ckpt(s, r, "its region is recovering");
+    /* What is in flight will never complete: dropped, not counted as a
+     * failure (the recovery is what the status shows). */
+    r->in_flight = 0;
+    r->nacks = 0;
     r->recovering = true;
     r->death_ms = now_of(s->ckpt);
     snprintf(r->recovery_why, sizeof r->recovery_why, "%s", why);
