@@ -155,7 +155,7 @@ static void region_load(srv *s, srv_region *r)
             (const char *)sqlite3_column_text(q, 4),
             (const char *)sqlite3_column_text(q, 5));
         if (v)
-            v->value = v->committed = v->live =
+            v->value = v->committed = v->base =
                 (uint64_t)sqlite3_column_int64(q, 6);
     }
     sqlite3_finalize(q);
@@ -675,11 +675,8 @@ static void put_value(srv_region *r, const srv_inst *i, const char *kind,
 {
     srv_ckpt_value *v = value_get(r, i->app->stream->name, i->app->label,
                                   i->index, kind, name, key);
-    if (v) {
+    if (v)
         v->value = value;
-        if (v->live < value)
-            v->live = value;
-    }
 }
 
 void srv_ckpt_on_live(srv *s, srv_inst *i, const char *kind, const char *name,
@@ -688,13 +685,16 @@ void srv_ckpt_on_live(srv *s, srv_inst *i, const char *kind, const char *name,
     srv_region *r = srv_ckpt_region_of(s, i->app->stream);
     char key[160];
 
-    if (!r || r->recovering ||
+    /* Taken during a recovery too: what the killed instances sent before
+     * their exit is forgotten when the region starts again, and the new
+     * ones count from their restart. */
+    if (!r ||
         srv_fmt(key, sizeof key, "%s%s", value ? "v:" : "", value ? value : ""))
         return;
     srv_ckpt_value *v = value_get(r, i->app->stream->name, i->app->label,
                                   i->index, kind, name, key);
     if (v)
-        v->live += inc;
+        v->untagged += inc;
 }
 
 bool srv_ckpt_live(srv *s, const char *kind, const char *name, uint64_t *out)
@@ -709,7 +709,8 @@ bool srv_ckpt_live(srv *s, const char *kind, const char *name, uint64_t *out)
             if (strcmp(v->name, name) || strcmp(v->kind, kind) ||
                 (fvc ? strncmp(v->key, "v:", 2) != 0 : v->key[0] != '\0'))
                 continue;
-            *out += v->live;
+            *out += v->value > v->base + v->untagged ? v->value
+                                                     : v->base + v->untagged;
             any = true;
         }
     return any;
@@ -811,7 +812,8 @@ int srv_ckpt_recovery_restart(srv *s, srv_region *r)
      * of instances a scale down took away in instance 0's. */
     for (srv_ckpt_value **pp = &r->values; *pp;) {
         srv_ckpt_value *v = *pp;
-        v->value = v->live = v->committed;
+        v->value = v->base = v->committed;
+        v->untagged = 0;
         int n = count_of(s, v->stream, v->label);
         if (n < 0 || v->instance < n) {
             pp = &v->next;
@@ -822,7 +824,8 @@ int srv_ckpt_recovery_restart(srv *s, srv_region *r)
             value_get(r, v->stream, v->label, 0, v->kind, v->name, v->key);
         if (z) {
             z->committed += v->committed;
-            z->value = z->live = z->committed;
+            z->value = z->base = z->committed;
+            z->untagged = 0;
             rc = rc ||
                  srv_store_exec(db,
                                 "INSERT OR REPLACE INTO "

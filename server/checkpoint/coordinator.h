@@ -29,9 +29,12 @@ typedef struct srv_ckpt_value {
     char name[256];
     char key[160]; /* "", "v:VALUE" or "s:SECOND" */
     uint64_t value, committed;
-    /* The live figure: committed at the instance's (re)start, plus its
-     * untagged increments since, and never below value. */
-    uint64_t live;
+    /* The live figure is the greater of value and base + untagged: base
+     * is committed at the instance's (re)start (or flowd's), untagged its
+     * untagged increments since. Kept apart, the two never count an
+     * event twice (an increment may be reported after the tagged value
+     * that holds it). */
+    uint64_t base, untagged;
     struct srv_ckpt_value *next; /* borrowed link: the region owns the
                                     list */
 } srv_ckpt_value;
