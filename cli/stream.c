@@ -282,6 +282,50 @@ void ctl_print_apps(struct ctl *c, json_t *dep)
     }
 }
 
+/* The deployment's guarantee, its checkpoints and recoveries
+ * (docs/rest.md: "guarantee", "checkpoint", "recovery"). */
+static void print_guarantee(struct ctl *c, json_t *dep)
+{
+    const char *g = out_str(dep, "guarantee", NULL);
+    json_t *ck = json_object_get(dep, "checkpoint");
+    json_t *rec = json_object_get(dep, "recovery");
+
+    if (!g)
+        return;
+    printf("Guarantee:   %s", g);
+    const char *note = out_str(dep, "guarantee_note", NULL);
+    if (note && *note)
+        printf(" (%s)", note);
+    printf("\n");
+    if (!json_is_object(ck))
+        return;
+    json_int_t last = json_integer_value(json_object_get(ck, "last_complete"));
+    printf("Checkpoint:  ");
+    if (last)
+        printf("%lld complete at %s", (long long)last,
+               out_str(ck, "last_completed_at", "?"));
+    else
+        printf("none complete yet");
+    json_t *fl = json_object_get(ck, "in_flight");
+    if (json_is_integer(fl))
+        printf(", %lld in flight", (long long)json_integer_value(fl));
+    printf(", epoch %lld, every %lld ms\n",
+           (long long)json_integer_value(json_object_get(ck, "epoch")),
+           (long long)json_integer_value(json_object_get(ck, "interval_ms")));
+    json_int_t failed = json_integer_value(json_object_get(ck, "failed"));
+    const char *why = out_str(ck, "last_failure", NULL);
+    if (failed)
+        printf("%sFailed:%s      %lld checkpoint%s; last: %s\n",
+               out_style(c, OUT_BOLD, false), out_style(c, OUT_RESET, false),
+               (long long)failed, failed == 1 ? "" : "s", why ? why : "?");
+    json_int_t nrec = json_integer_value(json_object_get(rec, "count"));
+    if (nrec)
+        printf("Recoveries:  %lld (p50 %lld ms, p99 %lld ms)\n",
+               (long long)nrec,
+               (long long)json_integer_value(json_object_get(rec, "p50_ms")),
+               (long long)json_integer_value(json_object_get(rec, "p99_ms")));
+}
+
 static int info(struct ctl *c, int argc, char **argv)
 {
     char *pos[1];
@@ -290,8 +334,9 @@ static int info(struct ctl *c, int argc, char **argv)
     if (rc == CTL_HELP)
         return ctl_help("usage: flowctl stream info NAME\n"
                         "\n"
-                        "Shows a stream's definition, status and each app "
-                        "with its\n"
+                        "Shows a stream's definition, status, delivery "
+                        "guarantee with its\n"
+                        "checkpoints and recoveries, and each app with its\n"
                         "instances, rates and errors. With -o json: the "
                         "definition\n"
                         "resource with the deployment resource under "
@@ -337,6 +382,8 @@ static int info(struct ctl *c, int argc, char **argv)
         const char *pk = out_str(dep, "packaging", NULL);
         if (pk && strcmp(st, "undeployed"))
             printf("Packaging:   %s\n", pk);
+        if (strcmp(st, "undeployed"))
+            print_guarantee(c, dep);
         json_t *props = json_object_get(dep, "deploymentProperties");
         if (json_object_size(props) > 0) {
             printf("Properties: ");

@@ -175,6 +175,76 @@ void srv_analytics_add_value(srv_analytics *a, const char *name,
     c->dirty = true;
 }
 
+void srv_analytics_add_live(srv_analytics *a, const char *kind,
+                            const char *name, const char *value, uint64_t inc)
+{
+    srv_counter *c = get(a, kind, name, true);
+
+    (void)value, (void)inc;
+    if (c)
+        c->guarded = true;
+}
+
+int srv_analytics_commit_store(srv_analytics *a, const char *kind,
+                               const char *name, const char *value,
+                               uint64_t inc)
+{
+    srv_store *st = &a->s->store;
+
+    if (inc == 0)
+        return 0;
+    if (srv_store_exec(st,
+                       "INSERT INTO counters(kind, name, total) VALUES "
+                       "(?, ?, ?) ON CONFLICT(kind, name) DO UPDATE "
+                       "SET total=total+excluded.total",
+                       "ssi", kind, name, (int64_t)inc))
+        return -1;
+    if (value &&
+        srv_store_exec(st,
+                       "INSERT INTO counter_values(name, value, count) VALUES "
+                       "(?, ?, ?) ON CONFLICT(name, value) DO UPDATE SET "
+                       "count=count+excluded.count",
+                       "ssi", name, value, (int64_t)inc))
+        return -1;
+    return 0;
+}
+
+int srv_analytics_commit_history(srv_analytics *a, const char *kind,
+                                 const char *name, int64_t sec, uint64_t inc)
+{
+    srv_store *st = &a->s->store;
+
+    for (size_t r = 0; inc > 0 && sec > 0 && r < 4; r++) {
+        int64_t b = sec - sec % resolutions[r];
+        if (srv_store_exec(st,
+                           "INSERT INTO counter_history(kind, name, res, ts, "
+                           "count) VALUES (?, ?, ?, ?, ?) ON CONFLICT(kind, "
+                           "name, res, ts) DO UPDATE SET "
+                           "count=count+excluded.count",
+                           "ssiii", kind, name, resolutions[r], b,
+                           (int64_t)inc))
+            return -1;
+    }
+    return 0;
+}
+
+void srv_analytics_commit_apply(srv_analytics *a, const char *kind,
+                                const char *name, const char *value,
+                                uint64_t inc)
+{
+    srv_counter *c = get(a, kind, name, true);
+
+    if (!c)
+        return;
+    c->guarded = true;
+    c->total += inc;
+    if (value && c->values) {
+        json_int_t old = json_integer_value(json_object_get(c->values, value));
+        json_object_set_new(c->values, value,
+                            json_integer(old + (json_int_t)inc));
+    }
+}
+
 /* Writes counter c's total and what it gained since the last flush.
  * Returns 0 or -1 (the store failed). */
 static int flush_one(srv_store *st, srv_counter *c)

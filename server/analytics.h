@@ -26,6 +26,10 @@ typedef struct srv_counter {
     } * hist;
     size_t nhist, caphist;
     bool dirty;
+    /* A guaranteed stream feeds it: its total is what checkpoints
+     * committed, and its live figure is the coordinator's
+     * (srv_ckpt_live). */
+    bool guarded;
     struct srv_counter *next; /* the next counter (borrowed link: the
                                  srv_analytics owns the list) */
 } srv_counter;

@@ -302,12 +302,13 @@ static void api_runtime_streams(srv *s, srv_req *r)
         json_t *apps = json_array();
         for (size_t k = 0; k < st->napps; k++)
             json_array_append_new(apps, srv_app_status_json(s, &st->apps[k]));
-        json_array_append_new(
-            items,
+        json_t *o =
             json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", st->name, "status",
                       srv_status_name(st->status), "statusDescription",
                       st->status_desc, "applications", apps, "_links",
-                      srv_links("/streams/deployments/%s", st->name)));
+                      srv_links("/streams/deployments/%s", st->name));
+        srv_guarantee_put(s, st, o);
+        json_array_append_new(items, o);
     }
     json_t *p =
         srv_page(r, items, "streamStatusResourceList", "/runtime/streams");

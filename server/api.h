@@ -1,4 +1,4 @@
-/* The REST layer (layer 4, the top, see tests/server/layers.sh): the
+/* The REST layer (layer 5, the top, see tests/server/layers.sh): the
  * HTTP routes, their JSON, server-sent events and start-up (main.c). What
  * it offers main.c, and the handlers that live outside api.c, one per
  * route (see docs/rest.md): streams and deployments in streams.c,
@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 
+#include "checkpoint/checkpoint.h"
 #include "deploy/deployer.h"
 #include "model.h"
 
@@ -24,6 +25,9 @@ void srv_api_attach(srv *s);
 void srv_api_detach(srv *s);
 /* A stream, its deployment and an app's status as JSON (new). */
 json_t *srv_stream_json(srv *s, srv_stream *st);
+/* Adds st's guarantee, guarantee_note, checkpoint and recovery
+ * (srv_ckpt_status_json) to the object o (borrowed). */
+void srv_guarantee_put(srv *s, srv_stream *st, json_t *o);
 json_t *srv_deployment_json(srv *s, srv_stream *st);
 json_t *srv_app_status_json(srv *s, srv_dapp *a);
 /* {"self":{"href":...}} with the path fmt formats (new). */

@@ -47,9 +47,66 @@ static srv_inst *find_inst(srv *s, const flow_ctl_msg *m)
     return NULL;
 }
 
-static void on_counter(srv *s, const flow_ctl_msg *m)
+/* The instance whose control connection has identity id, or NULL. */
+static srv_inst *inst_of_ident(srv *s, const void *id, size_t idlen)
+{
+    for (srv_stream *st = s->streams; st; st = st->next)
+        for (size_t k = 0; k < st->napps; k++)
+            for (int j = 0; j < st->apps[k].ninst; j++) {
+                srv_inst *i = st->apps[k].inst[j];
+                if (i->ident_len == idlen && i->pid > 0 &&
+                    memcmp(i->ident, id, idlen) == 0)
+                    return i;
+            }
+    return NULL;
+}
+
+/* Could an unknown sender (no hello or metrics of its connection read
+ * yet, as after a flowd restart) be an instance of a guaranteed stream?
+ * Its increments then only move the live figure: counted in the committed
+ * value they would be counted twice, once more by the checkpoints. */
+static bool maybe_guaranteed(srv *s)
+{
+    for (srv_stream *st = s->streams; st; st = st->next)
+        if (st->guarantee != SRV_GUARANTEE_NONE)
+            for (size_t k = 0; k < st->napps; k++)
+                for (int j = 0; j < st->apps[k].ninst; j++)
+                    if (st->apps[k].inst[j]->pid > 0 &&
+                        st->apps[k].inst[j]->ident_len == 0)
+                        return true;
+    return false;
+}
+
+/* The increments of an instance of a guaranteed stream are not committed:
+ * only its counters' live figures move (the committed values come with
+ * the checkpoints, see checkpoint/). */
+static void on_live_counter(srv *s, srv_inst *from, const char *kind,
+                            const char *name, const flow_ctl_msg *m)
+{
+    char key[256];
+
+    srv_analytics_add_live(s->an, kind, name, NULL, 0);
+    if (!from || !s->ckpt_ops)
+        return;
+    if (strcmp(kind, "field-value-counter") != 0) {
+        s->ckpt_ops->live(s->ckpt_ud, from, kind, name, NULL, m->inc);
+        return;
+    }
+    for (uint32_t j = 0; m->values && j < m->nvalues; j++) {
+        const flow_ctl_pair *p = &m->values[j];
+        if (p->key.len >= sizeof key)
+            continue;
+        memcpy(key, p->key.ptr, p->key.len);
+        key[p->key.len] = '\0';
+        s->ckpt_ops->live(s->ckpt_ud, from, kind, name, key, p->value);
+    }
+}
+
+static void on_counter(srv *s, const void *id, size_t idlen,
+                       const flow_ctl_msg *m)
 {
     char kind[64], name[256], key[256];
+    srv_inst *from = inst_of_ident(s, id, idlen);
 
     if (!m->kind.ptr || !m->name.ptr || m->kind.len >= sizeof kind ||
         m->name.len >= sizeof name || m->name.len == 0)
@@ -62,6 +119,16 @@ static void on_counter(srv *s, const flow_ctl_msg *m)
         strcmp(kind, "field-value-counter") != 0 &&
         strcmp(kind, "aggregate-counter") != 0)
         return;
+    if (m->ckpt > 0) {
+        if (from && s->ckpt_ops)
+            s->ckpt_ops->counter(s->ckpt_ud, from, m);
+        return;
+    }
+    if (from ? from->app->stream->guarantee != SRV_GUARANTEE_NONE
+             : maybe_guaranteed(s)) {
+        on_live_counter(s, from, kind, name, m);
+        return;
+    }
     if (strcmp(kind, "field-value-counter") != 0)
         srv_analytics_add(s->an, kind, name, m->inc);
     if (!m->seconds && strcmp(kind, "field-value-counter") != 0)
@@ -131,9 +198,18 @@ static void on_message(srv *s, const void *id, size_t idlen, const void *data,
     if (flow_ctl_decode(data, len, &m))
         return;
     if (m.type == FLOW_CTL_COUNTER)
-        on_counter(s, &m);
-    else if (m.type == FLOW_CTL_HELLO || m.type == FLOW_CTL_METRICS ||
-             m.type == FLOW_CTL_BYE)
+        on_counter(s, id, idlen, &m);
+    else if ((m.type == FLOW_CTL_ACK || m.type == FLOW_CTL_DECLINE) &&
+             s->ckpt_ops) {
+        srv_inst *i = find_inst(s, &m);
+        if (i && i->pid > 0 && m.type == FLOW_CTL_ACK)
+            s->ckpt_ops->ack(s->ckpt_ud, i, m.id, m.bytes);
+        else if (i && i->pid > 0)
+            s->ckpt_ops->decline(s->ckpt_ud, i, m.id,
+                                 m.reason.ptr ? m.reason.ptr : "",
+                                 m.reason.len);
+    } else if (m.type == FLOW_CTL_HELLO || m.type == FLOW_CTL_METRICS ||
+               m.type == FLOW_CTL_BYE)
         on_instance(s, id, idlen, &m);
     flow_ctl_msg_fini(&m);
 }
@@ -248,6 +324,21 @@ void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
     int rc = strcmp(type, "connect") == 0
                  ? flow_ctl_encode_connect(&b, port, endpoint)
                  : flow_ctl_encode_disconnect(&b, port, endpoint);
+    if (rc == 0 && flow_zwatch_send_buf(s->ctl_watch, i->ident, i->ident_len,
+                                        ZMQ_SNDMORE) == 0)
+        flow_zwatch_send_buf(s->ctl_watch, b.data, b.len, 0);
+    flow_buf_fini(&b);
+}
+
+void srv_control_send_ckpt(srv *s, srv_inst *i, bool done, uint64_t id)
+{
+    flow_buf b;
+
+    if (!s->ctl_watch || i->ident_len == 0 || i->pid <= 0)
+        return;
+    flow_buf_init(&b);
+    int rc =
+        done ? flow_ctl_encode_ckpt_done(&b, id) : flow_ctl_encode_ckpt(&b, id);
     if (rc == 0 && flow_zwatch_send_buf(s->ctl_watch, i->ident, i->ident_len,
                                         ZMQ_SNDMORE) == 0)
         flow_zwatch_send_buf(s->ctl_watch, b.data, b.len, 0);

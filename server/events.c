@@ -99,11 +99,16 @@ void srv_events_tick(srv *s)
             json_array_append_new(
                 fv, json_pack("{s:s,s:o}", "name", c->name, "values",
                               srv_analytics_values_sorted(c)));
-        else
-            json_array_append_new(cs, json_pack("{s:s,s:s,s:I,s:f}", "name",
-                                                c->name, "kind", c->kind,
-                                                "value", (json_int_t)c->total,
-                                                "rate", c->rate));
+        else {
+            json_t *o =
+                json_pack("{s:s,s:s,s:I,s:f}", "name", c->name, "kind", c->kind,
+                          "value", (json_int_t)c->total, "rate", c->rate);
+            /* Committed by checkpoints: the uncommitted figure beside it. */
+            uint64_t live;
+            if (o && c->guarded && srv_ckpt_live(s, c->kind, c->name, &live))
+                json_object_set_new(o, "live", json_integer((json_int_t)live));
+            json_array_append_new(cs, o);
+        }
     }
     o = json_pack("{s:I,s:o,s:o}", "ts", ts, "counters", cs,
                   "fieldValueCounters", fv);

@@ -34,7 +34,7 @@ static const char *list_key(const char *kind)
     return "aggregateCounterResourceList";
 }
 
-static json_t *counter_json(srv_counter *c, const char *path_kind)
+static json_t *counter_json(srv *s, srv_counter *c, const char *path_kind)
 {
     json_t *o = json_pack("{s:s}", "name", c->name);
     if (strcmp(c->kind, "field-value-counter") == 0)
@@ -43,6 +43,11 @@ static json_t *counter_json(srv_counter *c, const char *path_kind)
         json_object_set_new(o, "value", json_integer((json_int_t)c->total));
         json_object_set_new(o, "rate", json_real(c->rate));
     }
+    /* Fed by a guaranteed stream: the value is what checkpoints
+     * committed; what is counted and not committed yet shows beside it. */
+    uint64_t live;
+    if (c->guarded && srv_ckpt_live(s, c->kind, c->name, &live))
+        json_object_set_new(o, "live", json_integer((json_int_t)live));
     json_object_set_new(o, "_links",
                         srv_links("/metrics/%s/%s", path_kind, c->name));
     return o;
@@ -61,7 +66,7 @@ void api_counters_list(srv *s, srv_req *r)
     json_t *items = json_array();
     for (srv_counter *c = srv_analytics_first(s->an); c; c = c->next)
         if (strcmp(c->kind, kind) == 0)
-            json_array_append_new(items, counter_json(c, pk));
+            json_array_append_new(items, counter_json(s, c, pk));
     srv_fmt(path, sizeof path, "/metrics/%s", pk);
     json_t *p = srv_page(r, items, list_key(kind), path);
     if (p)
@@ -184,7 +189,7 @@ void api_counter_get(srv *s, srv_req *r)
         aggregate(s, r, c);
         return;
     }
-    srv_req_json(r, 200, counter_json(c, pk));
+    srv_req_json(r, 200, counter_json(s, c, pk));
 }
 
 void api_counter_delete(srv *s, srv_req *r)
@@ -369,6 +374,31 @@ void api_prometheus(srv *s, srv_req *r)
                 (unsigned long long)cum);
         tprintf(&t, "%s_sum{%s} %.9g\n", h, lbl, sum);
         tprintf(&t, "%s_count{%s} %llu\n", h, lbl, (unsigned long long)cum);
+    }
+
+    const char *rh = "flow_stream_recovery_seconds";
+    tprintf(&t,
+            "# HELP %s Time from an instance's death seen to every instance "
+            "of its region said hello again.\n# TYPE %s histogram\n",
+            rh, rh);
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        uint64_t counts[SRV_CKPT_BUCKETS], cum = 0;
+        if (st->guarantee == SRV_GUARANTEE_NONE)
+            continue;
+        int64_t sum_ms;
+        uint64_t n = srv_ckpt_recovery_histogram(s, st, counts, &sum_ms);
+        for (int b = 0; b + 1 < SRV_CKPT_BUCKETS; b++) {
+            cum += counts[b];
+            tprintf(&t, "%s_bucket{stream=\"%s\",le=\"%g\"} %llu\n", rh,
+                    st->name, (double)srv_ckpt_recovery_bounds_ms[b] / 1000,
+                    (unsigned long long)cum);
+        }
+        tprintf(&t, "%s_bucket{stream=\"%s\",le=\"+Inf\"} %llu\n", rh, st->name,
+                (unsigned long long)n);
+        tprintf(&t, "%s_sum{stream=\"%s\"} %.3f\n", rh, st->name,
+                (double)sum_ms / 1000);
+        tprintf(&t, "%s_count{stream=\"%s\"} %llu\n", rh, st->name,
+                (unsigned long long)n);
     }
 
     tprintf(&t, "# HELP flow_stream_status 1 for the stream's current "

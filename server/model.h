@@ -27,6 +27,7 @@
 
 #include "error.h"
 #include "http.h"
+#include "props.h"
 #include "status.h"
 #include "store.h"
 #include "util.h"
@@ -118,6 +119,10 @@ struct srv_inst {
     bool removing;      /* scaled away: freed once stopped */
     bool term_sent;     /* undeploy: SIGTERM sent (undeploy_next) */
     bool host;          /* the flow-host process of a single-packaged stream */
+    bool recovering;    /* killed by its region's recovery: started again
+                           with the region (deploy/recover.c) */
+    uint64_t epoch;     /* the --flow.epoch it was started with (0: none) */
+    int upstreams;      /* and its --flow.upstreams (0: a source) */
     bool row_stale;     /* its record in the store failed: written again */
     char *spawn_inputs; /* --flow.input it was started with (owned) */
     int restarts;
@@ -175,11 +180,32 @@ struct srv_dapp {
      * none. */
     char lib_dir[PATH_MAX];
     int error_threshold; /* deployer.<label>.errorThreshold, percent */
+    int rescale_to;      /* a guaranteed stream's scale waiting for its
+                            checkpoint (deploy/recover.c); 0: none */
 };
 
 /* What the control endpoint (control.c) reports to the deployment layer,
  * which registers the table in srv.control_ops (srv_deployer_attach).
  * ud is srv.control_ud and every srv_inst passed is borrowed. */
+/* What the control endpoint reports to the checkpoint coordinator
+ * (checkpoint/), which registers the table in srv.ckpt_ops. ud is
+ * srv.ckpt_ud; i and m are borrowed. */
+typedef struct srv_ckpt_ops {
+    /* i's snapshot of checkpoint id is durable (bytes long). */
+    void (*ack)(void *ud, srv_inst *i, uint64_t id, uint64_t bytes);
+    /* i cannot take checkpoint id, for reason (borrowed, not
+     * NUL-terminated: rlen bytes). */
+    void (*decline)(void *ud, srv_inst *i, uint64_t id, const char *reason,
+                    size_t rlen);
+    /* A counter message tagged with a checkpoint (m->ckpt > 0): its
+     * cumulative values. */
+    void (*counter)(void *ud, srv_inst *i, const flow_ctl_msg *m);
+    /* An untagged increment inc of kind/name (value: a field value, else
+     * NULL) from i, whose stream keeps a guarantee: its live figure. */
+    void (*live)(void *ud, srv_inst *i, const char *kind, const char *name,
+                 const char *value, uint64_t inc);
+} srv_ckpt_ops;
+
 typedef struct srv_control_ops {
     /* i said hello: it is deployed now and may connect to inputs. */
     void (*hello)(void *ud, srv_inst *i);
@@ -221,6 +247,13 @@ struct srv_stream {
      * its instances present it when they connect over tcp://. */
     char curve_public[FLOW_CURVE_Z85];
     char curve_secret[FLOW_CURVE_Z85];
+    /* Its flow.* properties (read at deploy), and the guarantee its
+     * region keeps (checkpoint/: the weakest asked for in the region,
+     * capped by what its sources can replay), with why it is less than
+     * asked when it is (empty otherwise). */
+    srv_flow_props flow;
+    srv_guarantee guarantee;
+    char guarantee_note[256];
     srv_stream *next; /* the next in s->streams (borrowed link) */
 };
 
@@ -267,6 +300,11 @@ struct srv {
     /* Registered by the deployment layer (borrowed table and ud). */
     const srv_control_ops *control_ops;
     void *control_ud;
+    /* The checkpoint coordinator (owned by checkpoint/: srv_ckpt_start
+     * and srv_ckpt_free), and the table it registered (borrowed). */
+    struct srv_ckpt *ckpt;
+    const srv_ckpt_ops *ckpt_ops;
+    void *ckpt_ud;
     /* The REST layer's requests waiting for an undeploy, each naming its
      * stream (owned by streams.c; freed by srv_api_detach). */
     struct srv_waiter *waiters;
@@ -458,6 +496,9 @@ void srv_control_drain(srv *s);
  * or "output"; dropped when it has not said hello yet. */
 void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
                               const char *port, const char *endpoint);
+/* Sends an instance "ckpt" (done false) or "ckpt_done" (done true) of
+ * checkpoint id; dropped when it has not said hello yet. */
+void srv_control_send_ckpt(srv *s, srv_inst *i, bool done, uint64_t id);
 
 /*
  * Taps (tap.c): a stream that reads another stream's app through a tap.
@@ -494,6 +535,26 @@ void srv_analytics_add_second(srv_analytics *a, const char *kind,
                               const char *name, int64_t sec, uint64_t inc);
 void srv_analytics_add_value(srv_analytics *a, const char *name,
                              const char *value, uint64_t inc);
+/* Marks kind/name as fed by a guaranteed stream (srv_counter.guarded):
+ * its increments are not committed, and its live figure is the checkpoint
+ * coordinator's (srv_ckpt_live). value and inc are not used. */
+void srv_analytics_add_live(srv_analytics *a, const char *kind,
+                            const char *name, const char *value, uint64_t inc);
+/* A committed delta of a checkpoint that completes: written to the store
+ * inside the caller's transaction (srv_analytics_commit_store for the
+ * total, and a field value when value is not NULL;
+ * srv_analytics_commit_history for second sec of the history: -1 when
+ * the store failed), then, once it is committed, applied in memory
+ * (srv_analytics_commit_apply). The history is kept in the store only, so
+ * it gains the committed deltas alone and never goes back. */
+int srv_analytics_commit_store(srv_analytics *a, const char *kind,
+                               const char *name, const char *value,
+                               uint64_t inc);
+int srv_analytics_commit_history(srv_analytics *a, const char *kind,
+                                 const char *name, int64_t sec, uint64_t inc);
+void srv_analytics_commit_apply(srv_analytics *a, const char *kind,
+                                const char *name, const char *value,
+                                uint64_t inc);
 void srv_analytics_tick(srv_analytics *a);
 /* Writes what the counters gained to the store; what cannot be written
  * is kept for the next flush. Returns 0 or -1 (the store failed). */

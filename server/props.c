@@ -9,7 +9,9 @@
 
 static const char allowed[] =
     "allowed are app.<label>.<option>, app.*.<option>, "
-    "deployer.<label>.<prop>, deployer.*.<prop> and deployer.packaging";
+    "deployer.<label>.<prop>, deployer.*.<prop>, deployer.packaging, "
+    "flow.guarantee, flow.checkpoint.interval, flow.checkpoint.timeout, "
+    "flow.checkpoint.retain and flow.key-groups";
 
 static const char *const deployer_props[] = {
     "count",       "transport", "maxRestarts",    "restartWindow",
@@ -105,10 +107,138 @@ static int check_deployer(const char *key, const char *prop, const char *v,
     return 0;
 }
 
+const char *srv_guarantee_name(srv_guarantee g)
+{
+    switch (g) {
+    case SRV_GUARANTEE_EXACTLY_ONCE:
+        return "exactly-once";
+    case SRV_GUARANTEE_AT_LEAST_ONCE:
+        return "at-least-once";
+    default:
+        return "none";
+    }
+}
+
+static bool parse_guarantee(const char *v, srv_guarantee *g)
+{
+    for (int k = SRV_GUARANTEE_NONE; k <= SRV_GUARANTEE_EXACTLY_ONCE; k++)
+        if (strcmp(v, srv_guarantee_name((srv_guarantee)k)) == 0) {
+            *g = (srv_guarantee)k;
+            return true;
+        }
+    return false;
+}
+
+int srv_props_duration_ms(const char *v, int64_t *out)
+{
+    char *e;
+
+    errno = 0;
+    long long n = strtoll(v, &e, 10);
+    if (errno || e == v || n < 0 || n > 86400000LL)
+        return -1;
+    if (strcmp(e, "ms") == 0 || *e == '\0')
+        *out = n;
+    else if (strcmp(e, "s") == 0)
+        *out = n * 1000;
+    else if (strcmp(e, "m") == 0)
+        *out = n * 60000;
+    else
+        return -1;
+    return 0;
+}
+
+/* flow.*: the stream-level properties of its delivery guarantee
+ * (docs/flowd.md, "Checkpoints and recovery"). */
+static int check_flow(const char *key, const char *v, char *err, size_t errlen)
+{
+    srv_guarantee g;
+    int64_t ms;
+    long n;
+
+    if (strcmp(key, "flow.guarantee") == 0) {
+        if (parse_guarantee(v, &g))
+            return 0;
+        snprintf(err, errlen,
+                 "'flow.guarantee' must be exactly-once, at-least-once or "
+                 "none, not '%s'",
+                 v);
+        return -1;
+    }
+    if (strcmp(key, "flow.checkpoint.interval") == 0 ||
+        strcmp(key, "flow.checkpoint.timeout") == 0) {
+        if (srv_props_duration_ms(v, &ms) == 0 && ms >= 10 && ms <= 3600000)
+            return 0;
+        snprintf(err, errlen,
+                 "'%s' must be a duration from 10ms to 1h (such as 500ms, "
+                 "1s or 2m), not '%s'",
+                 key, v);
+        return -1;
+    }
+    if (strcmp(key, "flow.checkpoint.retain") == 0) {
+        if (parse_long(v, 1, 100, &n))
+            return 0;
+        snprintf(err, errlen,
+                 "'flow.checkpoint.retain' must be a whole number of "
+                 "complete checkpoints from 1 to 100, not '%s'",
+                 v);
+        return -1;
+    }
+    if (strcmp(key, "flow.key-groups") == 0) {
+        if (parse_long(v, SRV_MAX_COUNT, 32768, &n))
+            return 0;
+        snprintf(err, errlen,
+                 "'flow.key-groups' must be a whole number from %d (the "
+                 "most instances of an app) to 32768, not '%s'",
+                 SRV_MAX_COUNT, v);
+        return -1;
+    }
+    snprintf(err, errlen,
+             "unknown deployment property '%s': the stream's are "
+             "flow.guarantee, flow.checkpoint.interval, "
+             "flow.checkpoint.timeout, flow.checkpoint.retain and "
+             "flow.key-groups",
+             key);
+    return -1;
+}
+
+void srv_props_flow(const json_t *props, srv_flow_props *out)
+{
+    const char *v;
+    long n;
+
+    memset(out, 0, sizeof *out);
+    out->guarantee = SRV_GUARANTEE_EXACTLY_ONCE;
+    out->interval_ms = 1000;
+    out->timeout_ms = 10000;
+    out->retain = 3;
+    out->key_groups = 128;
+    if (!props)
+        return;
+    v = json_string_value(json_object_get(props, "flow.guarantee"));
+    if (v && parse_guarantee(v, &out->guarantee))
+        out->guarantee_set = true;
+    v = json_string_value(json_object_get(props, "flow.checkpoint.interval"));
+    if (v)
+        srv_props_duration_ms(v, &out->interval_ms);
+    v = json_string_value(json_object_get(props, "flow.checkpoint.timeout"));
+    if (v)
+        srv_props_duration_ms(v, &out->timeout_ms);
+    v = json_string_value(json_object_get(props, "flow.checkpoint.retain"));
+    if (v && parse_long(v, 1, 100, &n))
+        out->retain = (int)n;
+    v = json_string_value(json_object_get(props, "flow.key-groups"));
+    if (v && parse_long(v, SRV_MAX_COUNT, 32768, &n))
+        out->key_groups = (int)n;
+}
+
 static int check_key(const char *key, const char *v, const char *const *labels,
                      size_t nlabels, char *err, size_t errlen)
 {
     const char *rest, *dot;
+
+    if (strncmp(key, "flow.", 5) == 0)
+        return check_flow(key, v, err, errlen);
 
     if (strcmp(key, "deployer.packaging") == 0) {
         if (strcmp(v, "multi") != 0 && strcmp(v, "single") != 0) {

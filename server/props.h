@@ -9,10 +9,41 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
 #define SRV_MAX_COUNT 64
+
+/* A stream's delivery guarantee (flow.guarantee), weakest first. */
+typedef enum srv_guarantee {
+    SRV_GUARANTEE_NONE,
+    SRV_GUARANTEE_AT_LEAST_ONCE,
+    SRV_GUARANTEE_EXACTLY_ONCE,
+} srv_guarantee;
+
+/* The stream-level flow.* properties, with their defaults. */
+typedef struct srv_flow_props {
+    srv_guarantee guarantee; /* exactly-once unless given */
+    bool guarantee_set;      /* flow.guarantee was given */
+    int64_t interval_ms;     /* flow.checkpoint.interval, 1s */
+    int64_t timeout_ms;      /* flow.checkpoint.timeout, 10s */
+    int retain;              /* flow.checkpoint.retain, 3 */
+    int key_groups;          /* flow.key-groups, 128 */
+} srv_flow_props;
+
+/* "exactly-once", "at-least-once" or "none" (static). */
+const char *srv_guarantee_name(srv_guarantee g);
+
+/* A duration: a whole number with ms, s or m after it (milliseconds
+ * without a unit), into *out in milliseconds. 0, or -1 when it is not
+ * one (or over a day). */
+int srv_props_duration_ms(const char *v, int64_t *out);
+
+/* The flow.* properties of a normalised object (srv_props_parse's, which
+ * checked them; NULL: none) into *out (the caller's), defaults for those
+ * not given. */
+void srv_props_flow(const json_t *props, srv_flow_props *out);
 
 /* Checks a properties object against the stream's labels and returns a
  * normalised copy (every value a string) in *out (new reference). On a

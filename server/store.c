@@ -76,6 +76,32 @@ static const char *const migrations[] = {
     "CREATE TABLE functions ("
     "  name TEXT PRIMARY KEY,"
     "  uri TEXT NOT NULL) WITHOUT ROWID;",
+    /* 7: checkpoints (checkpoint/): each region's epoch, its complete
+     * checkpoints with the snapshot files they are made of, and the
+     * counter values committed by the last complete one, per counter,
+     * key ("" the total, "v:VALUE" a field value, "s:SECOND" a second)
+     * and instance. */
+    ("CREATE TABLE regions ("
+     "  id TEXT PRIMARY KEY,"
+     "  epoch INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE TABLE checkpoints ("
+     "  region TEXT NOT NULL,"
+     "  id INTEGER NOT NULL,"
+     "  epoch INTEGER NOT NULL,"
+     "  completed_at INTEGER NOT NULL,"
+     "  files TEXT NOT NULL,"
+     "  PRIMARY KEY (region, id)) WITHOUT ROWID;"
+     "CREATE TABLE checkpoint_counters ("
+     "  region TEXT NOT NULL,"
+     "  stream TEXT NOT NULL,"
+     "  label TEXT NOT NULL,"
+     "  instance INTEGER NOT NULL,"
+     "  kind TEXT NOT NULL,"
+     "  name TEXT NOT NULL,"
+     "  key TEXT NOT NULL,"
+     "  value INTEGER NOT NULL,"
+     "  PRIMARY KEY (region, stream, label, instance, kind, name, key))"
+     "  WITHOUT ROWID;"),
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

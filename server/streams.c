@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "checkpoint/checkpoint.h"
 #include "props.h"
 
 static json_t *options_json(const dsl_option *o, size_t n)
@@ -54,21 +55,33 @@ static json_t *endpoint_json(const srv_stream *st, bool source, srv *s)
     return json_pack("{s:s}", "destination", d->name);
 }
 
+void srv_guarantee_put(srv *s, srv_stream *st, json_t *o)
+{
+    json_t *g = srv_ckpt_status_json(s, st);
+
+    if (o && g)
+        json_object_update(o, g);
+    json_decref(g);
+}
+
 json_t *srv_stream_json(srv *s, srv_stream *st)
 {
     char iso[32];
+    json_t *o;
 
     srv_iso(st->created_ms / 1000, iso, sizeof iso);
-    return json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:o}", "name", st->name,
-        "dslText", st->dsl, "description", st->description, "status",
-        srv_status_name(st->status), "statusDescription", st->status_desc,
-        "apps", apps_json(s, st->ast), "source", endpoint_json(st, true, s),
-        "sink", endpoint_json(st, false, s), "createdAt", iso, "_links",
-        json_pack("{s:{s:s+},s:{s:s+},s:{s:s+}}", "self", "href",
-                  "/streams/definitions/", st->name, "deployment", "href",
-                  "/streams/deployments/", st->name, "logs", "href",
-                  "/streams/logs/", st->name));
+    o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:o}", "name", st->name,
+                  "dslText", st->dsl, "description", st->description, "status",
+                  srv_status_name(st->status), "statusDescription",
+                  st->status_desc, "apps", apps_json(s, st->ast), "source",
+                  endpoint_json(st, true, s), "sink",
+                  endpoint_json(st, false, s), "createdAt", iso, "_links",
+                  json_pack("{s:{s:s+},s:{s:s+},s:{s:s+}}", "self", "href",
+                            "/streams/definitions/", st->name, "deployment",
+                            "href", "/streams/deployments/", st->name, "logs",
+                            "href", "/streams/logs/", st->name));
+    srv_guarantee_put(s, st, o);
+    return o;
 }
 
 static json_t *inst_json(srv_inst *i)
@@ -160,7 +173,7 @@ json_t *srv_deployment_json(srv *s, srv_stream *st)
     for (size_t k = 0; k < st->napps; k++)
         json_array_append_new(apps, srv_app_status_json(s, &st->apps[k]));
     srv_iso(st->deployed_ms / 1000, iso, sizeof iso);
-    return json_pack(
+    json_t *o = json_pack(
         "{s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:o,s:o}", "name", st->name, "dslText",
         st->dsl, "status", srv_status_name(st->status), "statusDescription",
         st->status_desc, "deploymentProperties",
@@ -170,6 +183,8 @@ json_t *srv_deployment_json(srv *s, srv_stream *st)
         json_pack("{s:{s:s+},s:{s:s+}}", "self", "href",
                   "/streams/deployments/", st->name, "definition", "href",
                   "/streams/definitions/", st->name));
+    srv_guarantee_put(s, st, o);
+    return o;
 }
 
 /* Errors of the parser or checker: the 400 response's "errors", or, when

@@ -118,6 +118,7 @@ int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
         return -SRV_ENOMEM;
     }
     st->napps = st->ast->n_apps;
+    srv_props_flow(props, &st->flow);
     for (size_t k = 0; k < st->napps; k++) {
         const dsl_app *da = &st->ast->apps[k];
         srv_dapp *a = &st->apps[k];
@@ -335,6 +336,10 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     /* Every app admits the new deployment's instances before they start
      * (a consumer of a destination connects to other streams' apps). */
     srv_keys_refresh(s);
+    /* Its region's guarantee, and a region of its own starts from no
+     * checkpoint (not from one of an earlier deployment). */
+    srv_ckpt_regions_update(s);
+    srv_ckpt_fresh(s, st);
     /* Each instance's record is written on its own, so that one that
      * cannot be is known (row_stale) and written again later. */
     if (st->host)
@@ -346,6 +351,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     srv_dep_notify_new_outputs(s, &st->apps[st->napps - 1], 0);
     srv_dep_producers_groups(s, st, true);
     srv_tap_refresh(s);
+    srv_dep_region_joined(s, st);
     srv_deployer_refresh(s, st);
     return 0;
 }
@@ -423,6 +429,7 @@ bool srv_undeploy(srv *s, srv_stream *st)
             }
         st->stop_pos = 0;
         st->stop_deadline_ms = srv_dep_now(s) + longest;
+        srv_ckpt_regions_update(s);
         if (!st->host)
             srv_dep_undeploy_next(st);
         if (st->host) {
@@ -499,6 +506,18 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                  a->label, s->store.path, s->store.err,
                  srv_store_advice(&s->store));
         return srv_store_error(&s->store);
+    }
+    srv_region *r =
+        st->guarantee != SRV_GUARANTEE_NONE ? srv_ckpt_region_of(s, st) : NULL;
+    if (r) {
+        /* State moves with the key groups: a checkpoint now, then the
+         * region restarts from it with the new count
+         * (srv_dep_checkpoint_complete). */
+        a->rescale_to = count == a->count ? 0 : count;
+        if (a->rescale_to)
+            srv_dep_rescale(s, r, a);
+        srv_deployer_refresh(s, st);
+        return 0;
     }
     int live = 0;
     for (int j = 0; j < a->ninst; j++)
@@ -588,6 +607,16 @@ void srv_deployer_refresh(srv *s, srv_stream *st)
     st->status = srv_status_stream(st->deployed, c, n, st->status_desc,
                                    sizeof st->status_desc);
     free(c);
+    /* The stream runs on when a checkpoint fails: its status says so
+     * until one completes again. */
+    const char *warn = st->deployed && st->guarantee != SRV_GUARANTEE_NONE
+                           ? srv_ckpt_warning(s, st)
+                           : NULL;
+    if (warn) {
+        size_t used = strlen(st->status_desc);
+        snprintf(st->status_desc + used, sizeof st->status_desc - used, "; %s",
+                 warn);
+    }
     if (st->restoring && st->status != SRV_DEPLOYING) {
         st->restoring = false;
         srv_ready_update(s);
@@ -598,6 +627,7 @@ void srv_deployer_refresh(srv *s, srv_stream *st)
 
 static void on_ctl_hello(void *ud, srv_inst *i)
 {
+    srv_ckpt_on_hello(ud, i);
     srv_inst_catch_up(ud, i);
     srv_deployer_refresh(ud, i->app->stream);
 }
@@ -612,6 +642,11 @@ static const srv_control_ops deployer_control_ops = {
     .changed = on_ctl_changed,
 };
 
+static int64_t ckpt_now(void *ud)
+{
+    return srv_dep_now(ud);
+}
+
 void srv_deployer_attach(srv *s)
 {
     if (!s->os) {
@@ -620,4 +655,6 @@ void srv_deployer_attach(srv *s)
     }
     s->control_ops = &deployer_control_ops;
     s->control_ud = s;
+    if (!s->ckpt && srv_ckpt_start(s, ckpt_now, s) == 0)
+        srv_ckpt_set_on_complete(s, srv_dep_checkpoint_complete, s);
 }

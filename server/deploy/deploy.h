@@ -17,6 +17,7 @@
 #define SRV_DEPLOY_H
 
 #include "props.h"
+#include "checkpoint/checkpoint.h"
 #include "deployer.h"
 
 #define LOG_CAP        (1024 * 1024)
@@ -159,6 +160,36 @@ void srv_dep_inst_gone(srv *s, srv_inst *i, int64_t status, int sig);
 /* SIGTERM to i's process, and SIGKILL at its stop deadline (the earlier
  * of its own stopTimeout and its undeploying stream's). */
 void srv_dep_stop_inst(srv_inst *i);
+
+/* recover.c: a guaranteed stream's region restarts as one (docs/flowd.md,
+ * "Checkpoints and recovery"). */
+
+/* i of a guaranteed stream ended uncleanly or went silent (why says how):
+ * every instance of its region is killed (SIGKILL) and, once all are
+ * gone, started again from the last complete checkpoint in the next
+ * epoch (srv_dep_region_check). */
+void srv_dep_region_fault(srv *s, srv_inst *i, const char *why);
+/* After an exit of an instance killed by a recovery: when nothing of
+ * i's region runs any more, starts every instance again. */
+void srv_dep_region_check(srv *s, srv_inst *i);
+/* st was just deployed and started: when it joined two regions into one,
+ * or came to feed a destination that running instances read, its region
+ * restarts as one: instances that run in another epoch than the
+ * region's (their frames would be fenced off) or that align on another
+ * number of producer channels than now feed them. */
+void srv_dep_region_joined(srv *s, srv_stream *st);
+/* App a of region r is to run a->rescale_to instances: a checkpoint now,
+ * and the restart once it completes (srv_dep_checkpoint_complete); a
+ * region without a source, which takes no checkpoint, restarts now. */
+void srv_dep_rescale(srv *s, srv_region *r, srv_dapp *a);
+/* A checkpoint of region r completed (srv_ckpt_set_on_complete, ud the
+ * srv): a rescale that waited for it goes on. */
+void srv_dep_checkpoint_complete(void *ud, srv_region *r);
+/* The flags of an instance of a guaranteed stream (--flow.guarantee,
+ * --flow.epoch, ...) are added to av by spawn.c through this: calls add
+ * with each "--flow.x=v" (ud passed through). */
+void srv_dep_guarantee_args(srv *s, srv_inst *i,
+                            void (*add)(void *ud, const char *arg), void *ud);
 
 /* deploy.c */
 /* Every process of st's deployment is gone: frees the deployment and

@@ -1,4 +1,4 @@
-/* The deployment layer's public API (layer 3, see tests/server/layers.sh):
+/* The deployment layer's public API (layer 4, see tests/server/layers.sh):
  * deploy, undeploy and scale a stream, restore deployments after a
  * restart, supervise the instances, and the tables through which the
  * layer reports upward (srv_deployer_ops, registered by the REST layer)
@@ -81,7 +81,10 @@ void srv_deployer_attach(srv *s);
  * status, or killed by signal sig (0: none). Called by the os ops; i may
  * be freed by the call. */
 void srv_deployer_exited(srv *s, srv_inst *i, int64_t status, int sig);
-/* Runs count instances of a (an app of st). Returns 0, or a negative
+/* Runs count instances of a (an app of st). A guaranteed stream takes a
+ * checkpoint first and then restarts its region from it with the new
+ * count (the call returns before: 0 once the count is recorded). Returns
+ * 0, or a negative
  * SRV_E* code with err set: -SRV_EINVAL (count out of range),
  * -SRV_EUNRUNNABLE (single packaging), the store's code (nothing
  * changed), -SRV_ENOMEM, or -SRV_ESYSTEM when no port was free for a new
@@ -103,8 +106,10 @@ void srv_ready_update(srv *s);
 /* Stops every deployment's processes (flowd is stopping). */
 void srv_deployer_stop_all(srv *s);
 /* Closes every deployment's taps and handles and frees the deployments
- * (srv_stream_free_deployment), at exit, after the processes are gone;
- * the loop must run once more for the instances' timers to close. */
+ * (srv_stream_free_deployment) and the checkpoint coordinator
+ * (srv_ckpt_free), at exit, after the processes are gone; the loop must
+ * run once more for the instances' and the coordinator's timers to
+ * close. */
 void srv_deployer_free_all(srv *s);
 /* Does no deployment have a process any more? */
 bool srv_deployer_idle(srv *s);

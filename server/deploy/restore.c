@@ -133,9 +133,40 @@ static void spawn_rest(srv *s, srv_stream *st)
     for (size_t k = st->napps; k-- > 0;)
         for (int j = 0; j < st->apps[k].ninst; j++) {
             srv_inst *i = st->apps[k].inst[j];
-            if (!i->adopted && i->state != SRV_INST_STOPPED)
+            if (!i->adopted && i->state != SRV_INST_STOPPED && !i->recovering)
                 srv_dep_spawn_inst(s, i);
         }
+}
+
+/* An instance of a guaranteed stream that died while flowd was down
+ * while others of its region live on: the region restarts as one, from
+ * its last complete checkpoint (the survivors hold state past it). */
+static void recover_lost(srv *s, srv_stream *st)
+{
+    srv_inst *lost = NULL;
+    bool alive = false;
+
+    if (st->guarantee == SRV_GUARANTEE_NONE || st->host)
+        return;
+    for (size_t k = 0; k < st->napps; k++)
+        for (int j = 0; j < st->apps[k].ninst; j++) {
+            srv_inst *i = st->apps[k].inst[j];
+            if (i->adopted)
+                alive = true;
+            else if (i->state != SRV_INST_STOPPED && !i->recovering)
+                lost = i;
+        }
+    srv_region *r = srv_ckpt_region_of(s, st);
+    if (!lost || !r)
+        return;
+    srv_stream *v[64];
+    size_t n = srv_ckpt_region_streams(s, r, v, 64);
+    for (size_t k = 0; k < n && !alive; k++)
+        for (size_t a = 0; a < v[k]->napps && !alive; a++)
+            for (int j = 0; j < v[k]->apps[a].ninst && !alive; j++)
+                alive = v[k]->apps[a].inst[j]->adopted;
+    if (alive)
+        srv_dep_region_fault(s, lost, "gone while flowd was down");
 }
 
 /* Does a deployed stream of consumer group g read destination dest? */
@@ -348,10 +379,14 @@ void srv_deployer_restore_deployments(srv *s)
      * is given, and a consumer is known to read, the endpoints that
      * really exist, in its own stream and across destinations. */
     kill_untracked(s);
+    srv_ckpt_regions_update(s);
     for (srv_stream *st = s->streams; st; st = st->next)
         if (st->restoring)
             adopted_inputs(s, st);
     srv_keys_refresh(s);
+    for (srv_stream *st = s->streams; st; st = st->next)
+        if (st->restoring)
+            recover_lost(s, st);
     for (srv_stream *st = s->streams; st; st = st->next)
         if (st->restoring) {
             spawn_rest(s, st);
@@ -404,6 +439,7 @@ void srv_deployer_free_all(srv *s)
             s->os->detach(s->os_ud, st->host->proc);
         srv_dep_release_deployment(st);
     }
+    srv_ckpt_free(s);
 }
 
 bool srv_deployer_idle(srv *s)

@@ -61,6 +61,11 @@ static void strv_free(strv *a)
     free(a->v);
 }
 
+static void add_arg(void *ud, const char *arg)
+{
+    strv_add(ud, "%s", arg);
+}
+
 /* The command line of one app instance (without the program), which
  * reads its transport keys from the file keys. */
 static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
@@ -97,6 +102,7 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
         strv_add(av, "--flow.allow-path=%s", a->lib_dir);
     if (a->cpus[0])
         strv_add(av, "--flow.cpus=%s", a->cpus);
+    srv_dep_guarantee_args(s, i, add_arg, av);
 }
 
 void srv_dep_spawn_inst(srv *s, srv_inst *i)

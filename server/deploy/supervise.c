@@ -103,6 +103,12 @@ void srv_dep_inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
             srv_dep_undeploy_next(st);
         return;
     }
+    if (i->recovering) {
+        /* Killed by its region's recovery: started with the region. */
+        srv_dep_region_check(s, i);
+        srv_deployer_refresh(s, st);
+        return;
+    }
     const char *early = !sig && status == 0 ? early_end(i) : NULL;
     if (early)
         snprintf(i->last_exit, sizeof i->last_exit, "%s", early);
@@ -125,6 +131,14 @@ void srv_dep_inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
     for (int k = 0; k < SRV_RESTART_RING && k < i->restarts; k++)
         if (now - i->restart_ms[k] <= (int64_t)a->restart_window_s * 1000)
             recent++;
+    if (recent <= a->max_restarts && st->guarantee != SRV_GUARANTEE_NONE &&
+        !st->host) {
+        /* Its state is in its region's last checkpoint: the region
+         * restarts from it as one. */
+        srv_dep_region_fault(s, i, i->last_exit);
+        srv_deployer_refresh(s, st);
+        return;
+    }
     if (recent > a->max_restarts) {
         i->state = SRV_INST_FAILED;
         char id[160];
@@ -257,6 +271,12 @@ void srv_deployer_tick(srv *s)
                 srv_dep_window_sample(i);
                 i->stale = i->state == SRV_INST_DEPLOYED && i->pid > 0 &&
                            now - i->last_seen_ms > SRV_STALE_MS;
+                if (i->stale && st->guarantee != SRV_GUARANTEE_NONE &&
+                    !st->host && !i->recovering) {
+                    srv_dep_region_fault(s, i,
+                                         "sent no metrics for 3 s (stopped?)");
+                    continue;
+                }
                 /* Adopted processes are not our children:
                  * notice their end by polling. */
                 if (i->adopted && i->pid > 0 &&

@@ -8,13 +8,16 @@
 #
 # The layers, top to bottom (a file not listed fails the check, so a new
 # file must be placed):
-#   4 rest:    HTTP routes, JSON, server-sent events, start-up
-#   3 deploy:  deploy/: deploy, undeploy, scale, restore, wiring,
-#              supervision, the operating system
+#   5 rest:    HTTP routes, JSON, server-sent events, start-up
+#   4 deploy:  deploy/: deploy, undeploy, scale, restore, wiring,
+#              supervision, recovery, the operating system
+#   3 checkpoint: checkpoint/: regions, the checkpoint coordinator, the
+#              committed counters, epochs and recovery times
 #   2 model:   streams, registry, analytics, taps, control channel, keys
 #   1 bottom:  store, HTTP glue, properties, router, status, utilities
 # Each layer's headers are placed in header_layer_of; deploy/deploy.h is
-# the deployment layer's private header, for deploy/ alone.
+# the deployment layer's private header, for deploy/ alone, and
+# checkpoint/coordinator.h the coordinator's, for checkpoint/ alone.
 set -u
 src=$1
 shift
@@ -23,8 +26,10 @@ layer_of() {
     case $1 in
     main.c | api.c | streams.c | metrics.c | events.c | static.c | auth.c | load.c | \
         fnapi.c)
-        echo 4 ;;
+        echo 5 ;;
     deploy_*.c)
+        echo 4 ;;
+    checkpoint_*.c)
         echo 3 ;;
     model.c | registry.c | analytics.c | tap.c | control.c | keys.c | paths.c | \
         functions.c)
@@ -38,8 +43,9 @@ layer_of() {
 
 header_layer_of() {
     case $1 in
-    api.h) echo 4 ;;
-    deploy/deployer.h | deploy/deploy.h) echo 3 ;;
+    api.h) echo 5 ;;
+    deploy/deployer.h | deploy/deploy.h) echo 4 ;;
+    checkpoint/checkpoint.h | checkpoint/coordinator.h) echo 3 ;;
     model.h | analytics.h) echo 2 ;;
     util.h | store.h | http.h | httpparse.h | props.h | router.h | status.h | \
         error.h | bucket.h | apppath.h)
@@ -106,6 +112,10 @@ for c in "$src"/*.[ch] "$src"/*/*.[ch]; do
         fi
         if [ "$h" = deploy/deploy.h ] && [ "$dir" != deploy ]; then
             echo "layers: $rel includes deploy/deploy.h, private to deploy/"
+            fail=1
+        fi
+        if [ "$h" = checkpoint/coordinator.h ] && [ "$dir" != checkpoint ]; then
+            echo "layers: $rel includes checkpoint/coordinator.h, private to checkpoint/"
             fail=1
         fi
     done

@@ -240,3 +240,58 @@ Test(props, an_unregistered_app_is_left_to_the_deployer)
                  "%s", err);
     json_decref(p);
 }
+
+Test(props, flow_properties_have_defaults_and_are_read)
+{
+    json_t *p;
+    char err[256];
+    srv_flow_props f;
+
+    srv_props_flow(NULL, &f);
+    cr_assert_eq(f.guarantee, SRV_GUARANTEE_EXACTLY_ONCE);
+    cr_assert_not(f.guarantee_set);
+    cr_assert_eq(f.interval_ms, 1000);
+    cr_assert_eq(f.timeout_ms, 10000);
+    cr_assert_eq(f.retain, 3);
+    cr_assert_eq(f.key_groups, 128);
+    cr_assert_eq(parse("{\"flow.guarantee\": \"at-least-once\","
+                       " \"flow.checkpoint.interval\": \"250ms\","
+                       " \"flow.checkpoint.timeout\": \"2m\","
+                       " \"flow.checkpoint.retain\": 5,"
+                       " \"flow.key-groups\": 256}",
+                       &p, err, sizeof err),
+                 0, "%s", err);
+    srv_props_flow(p, &f);
+    cr_assert_eq(f.guarantee, SRV_GUARANTEE_AT_LEAST_ONCE);
+    cr_assert(f.guarantee_set);
+    cr_assert_eq(f.interval_ms, 250);
+    cr_assert_eq(f.timeout_ms, 120000);
+    cr_assert_eq(f.retain, 5);
+    cr_assert_eq(f.key_groups, 256);
+    json_decref(p);
+    cr_assert_str_eq(srv_guarantee_name(SRV_GUARANTEE_NONE), "none");
+}
+
+Test(props, bad_flow_properties_are_refused_by_name)
+{
+    static const char *const bad[][2] = {
+        { "{\"flow.guarantee\": \"twice\"}", "'flow.guarantee'" },
+        { "{\"flow.checkpoint.interval\": \"fast\"}",
+          "'flow.checkpoint.interval'" },
+        { "{\"flow.checkpoint.interval\": \"5ms\"}",
+          "'flow.checkpoint.interval'" },
+        { "{\"flow.checkpoint.timeout\": \"2h\"}",
+          "'flow.checkpoint.timeout'" },
+        { "{\"flow.checkpoint.retain\": 0}", "'flow.checkpoint.retain'" },
+        { "{\"flow.key-groups\": 8}", "'flow.key-groups'" },
+        { "{\"flow.parallel\": 2}", "'flow.parallel'" },
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        json_t *p = NULL;
+        char err[512] = "";
+        cr_assert_eq(parse(bad[k][0], &p, err, sizeof err), -SRV_EPROPS,
+                     "%s accepted", bad[k][0]);
+        cr_assert_null(p);
+        cr_assert_not_null(strstr(err, bad[k][1]), "%s: %s", bad[k][0], err);
+    }
+}

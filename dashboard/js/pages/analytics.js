@@ -169,13 +169,17 @@ export function mount(root) {
       const body = h('tbody');
       for (const c of cs) {
         const v = h('td', {class: 'num counter-value'});
+        const l = h('td', {class: 'num counter-live'});
         const r = h('td', {class: 'num'});
-        cells.set(c.name, {v, r});
+        cells.set(c.name, {v, l, r});
         body.append(h('tr', {dataset: {counter: c.name}}, h('td', {text: c.name}),
-                      h('td', {text: c.kind || 'counter'}), v, r));
+                      h('td', {text: c.kind || 'counter'}), v, l, r));
       }
+      /* A counter a guaranteed stream feeds shows what checkpoints
+       * committed as its value, and the uncommitted figure as "live". */
       replace(table, h('table', {class: 'grid'},
-                       h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Value', 'Rate'].map(
+                       h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Value (committed)',
+                                                   'Live (uncommitted)', 'Rate'].map(
                                                   (t) => h('th', {text: t})))),
                        body));
     }
@@ -183,6 +187,8 @@ export function mount(root) {
       const x = cells.get(c.name);
       x.v.textContent = fmtNum(c.value);
       x.v.dataset.value = String(c.value);
+      x.l.textContent = c.live === undefined ? '' : fmtNum(c.live);
+      x.l.dataset.live = c.live === undefined ? '' : String(c.live);
       x.r.textContent = fmtRate(c.rate);
     }
   }

@@ -398,9 +398,35 @@ function card(def, reload) {
     }
   });
 
+  /* The delivery guarantee and its checkpoints (docs/rest.md). */
+  const guarantee = h('p', {class: 'guarantee'});
+  function showGuarantee(d) {
+    const g = d && d.guarantee;
+    guarantee.hidden = !g || d.status === 'undeployed';
+    if (guarantee.hidden) return;
+    const parts = ['Guarantee: ' + g];
+    if (d.guarantee_note) parts.push(d.guarantee_note);
+    const ck = d.checkpoint;
+    if (ck) {
+      parts.push(ck.last_complete
+          ? `checkpoint ${ck.last_complete} at ${ck.last_completed_at}`
+          : 'no checkpoint complete yet');
+      if (ck.in_flight) parts.push(`${ck.in_flight} in flight`);
+      parts.push(`epoch ${ck.epoch}`);
+      if (ck.failed) parts.push(`${ck.failed} failed (last: ${ck.last_failure})`);
+    }
+    if (d.recovery && d.recovery.count)
+      parts.push(`${d.recovery.count} recoveries, p99 ${d.recovery.p99_ms} ms`);
+    guarantee.textContent = parts.join(' · ');
+    guarantee.classList.toggle('warn', !!(ck && ck.failed));
+    guarantee.dataset.guarantee = g;
+  }
+  showGuarantee(def);
+
   const el = h('article', {class: 'stream-card', dataset: {stream: name}},
                h('header', {},
                  h('h3', {class: 'stream-name', text: name}), badge, desc),
+               guarantee,
                def.description ? h('p', {class: 'description', text: def.description})
                                : null,
                h('pre', {class: 'dsl', text: def.dslText || ''}),
@@ -448,6 +474,7 @@ function card(def, reload) {
        * on the card with no later change for flowd to push. */
       const seen = live.state.streams.get(name);
       const d = await get('/streams/definitions/' + enc(name));
+      showGuarantee(d);
       if (live.state.streams.get(name) === seen)
         live.state.streams.set(name, {name, status: d.status,
                                       statusDescription: d.statusDescription});
@@ -457,7 +484,7 @@ function card(def, reload) {
     }
   }
   update();
-  return {el, update, dsl: def.dslText, description: def.description};
+  return {el, update, refresh, dsl: def.dslText, description: def.description};
 }
 
 export function mount(root) {
@@ -523,6 +550,11 @@ export function mount(root) {
       for (const c of cards.values()) c.update();
     } else if (kind === 'rates' && ++tick % 2 === 0) {
       for (const c of cards.values()) c.update();
+      /* Checkpoints move without a status change: read them again now
+       * and then for the deployed streams. */
+      if (tick % 10 === 0)
+        for (const [n, c] of cards)
+          if ((live.state.streams.get(n) || {}).status !== 'undeployed') c.refresh();
     }
   });
   load();

@@ -43,10 +43,10 @@ typedef enum flow_ctl_type {
     FLOW_CTL_CONNECT,
     FLOW_CTL_DISCONNECT,
     FLOW_CTL_STOP,
-    /* Checkpoints (docs/apps.md "Checkpoints"): flowd to an app ... */
+    /* Checkpoints (docs/guarantees.md): ckpt and ckpt_done go to apps,
+     * ack and decline come from them. */
     FLOW_CTL_CKPT,
     FLOW_CTL_CKPT_DONE,
-    /* ... and an app to flowd. */
     FLOW_CTL_ACK,
     FLOW_CTL_DECLINE,
 } flow_ctl_type;

@@ -1,0 +1,233 @@
+/* Regions: the deployed streams that restart together (a stream, the
+ * streams it shares a named destination with, transitively, and the
+ * deployed taps of any of them), and the guarantee each keeps. */
+#include <stdio.h>
+#include <string.h>
+
+#include "coordinator.h"
+
+/* The named destination st reads (not a tap), or NULL. */
+static const char *dest_read(srv *s, srv_stream *st)
+{
+    char stream[SRV_NAME_MAX + 16], label[SRV_NAME_MAX + 16];
+
+    if (!st->ast || !st->ast->source ||
+        srv_tap_source(s, st, stream, sizeof stream, label, sizeof label))
+        return NULL;
+    return st->ast->source->name;
+}
+
+static const char *dest_written(const srv_stream *st)
+{
+    return st->ast && st->ast->sink ? st->ast->sink->name : NULL;
+}
+
+static bool same(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* Does b tap an app of a? */
+static bool taps(srv *s, srv_stream *b, const srv_stream *a)
+{
+    char stream[SRV_NAME_MAX + 16], label[SRV_NAME_MAX + 16];
+
+    return srv_tap_source(s, b, stream, sizeof stream, label, sizeof label) &&
+           strcmp(stream, a->name) == 0;
+}
+
+static bool linked(srv *s, srv_stream *a, srv_stream *b)
+{
+    const char *ra = dest_read(s, a), *wa = dest_written(a);
+    const char *rb = dest_read(s, b), *wb = dest_written(b);
+
+    return same(ra, rb) || same(ra, wb) || same(wa, rb) || same(wa, wb) ||
+           taps(s, a, b) || taps(s, b, a);
+}
+
+/* The deployed streams linked to st, st first, at most max into out;
+ * returns how many (st alone when it is not deployed: 1). */
+static size_t component(srv *s, srv_stream *st, srv_stream **out, size_t max)
+{
+    size_t n = 0;
+
+    if (max == 0)
+        return 0;
+    out[n++] = st;
+    for (size_t k = 0; k < n; k++)
+        for (srv_stream *o = s->streams; o && n < max; o = o->next) {
+            bool in = false;
+            for (size_t j = 0; j < n && !in; j++)
+                in = out[j] == o;
+            if (!in && o->deployed && linked(s, out[k], o))
+                out[n++] = o;
+        }
+    return n;
+}
+
+/* The first-deployed stream of a component (ties by name). */
+static srv_stream *first_of(srv_stream **v, size_t n)
+{
+    srv_stream *f = v[0];
+
+    for (size_t k = 1; k < n; k++)
+        if (v[k]->deployed_ms < f->deployed_ms ||
+            (v[k]->deployed_ms == f->deployed_ms &&
+             strcmp(v[k]->name, f->name) < 0))
+            f = v[k];
+    return f;
+}
+
+srv_region *srv_ckpt_region_of(srv *s, srv_stream *st)
+{
+    srv_stream *v[SRV_CKPT_REGION_MAX];
+
+    if (!s->ckpt || !st->deployed)
+        return NULL;
+    size_t n = component(s, st, v, SRV_CKPT_REGION_MAX);
+    return srv_ckpt_region_get(s, first_of(v, n)->name);
+}
+
+const char *srv_ckpt_region_id(const srv_region *r)
+{
+    return r->id;
+}
+
+size_t srv_ckpt_region_streams(srv *s, srv_region *r, srv_stream **out,
+                               size_t max)
+{
+    srv_stream *st = srv_stream_find(s, r->id);
+    srv_stream *v[SRV_CKPT_REGION_MAX];
+
+    if (st && st->deployed) {
+        size_t n = component(s, st, v, SRV_CKPT_REGION_MAX);
+        for (size_t k = 0; k < n && k < max; k++)
+            out[k] = v[k];
+        return n;
+    }
+    /* Its first stream went: whichever deployed stream names r now. */
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (!o->deployed)
+            continue;
+        size_t n = component(s, o, v, SRV_CKPT_REGION_MAX);
+        if (strcmp(first_of(v, n)->name, r->id) != 0)
+            continue;
+        for (size_t k = 0; k < n && k < max; k++)
+            out[k] = v[k];
+        return n;
+    }
+    return 0;
+}
+
+/* Can the source app a (the first of its stream, reading nothing) start
+ * again from a recorded position? */
+static bool replays(const srv_dapp *a)
+{
+    return strcmp(a->name, "load-sim") == 0 || strcmp(a->name, "time") == 0;
+}
+
+/* The guarantee the component v of n streams can keep, and why it is
+ * capped when it is, into note. */
+static srv_guarantee cap_of(srv *s, srv_stream **v, size_t n, char *note,
+                            size_t len)
+{
+    for (size_t k = 0; k < n; k++) {
+        srv_stream *st = v[k];
+        if (st->host) {
+            snprintf(note, len,
+                     "stream '%s' runs in one process "
+                     "(deployer.packaging=single), which keeps no "
+                     "checkpoints",
+                     st->name);
+            return SRV_GUARANTEE_NONE;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        srv_stream *st = v[k];
+        if (st->napps == 0)
+            continue;
+        const char *d = dest_read(s, st);
+        if (!st->ast->source && !replays(&st->apps[0])) {
+            snprintf(note, len,
+                     "the source '%s' of stream '%s' cannot replay its "
+                     "events: at-least-once at most, for the events it has "
+                     "handed on",
+                     st->apps[0].label, st->name);
+            return SRV_GUARANTEE_AT_LEAST_ONCE;
+        }
+        if (d) {
+            bool produced = false;
+            for (size_t j = 0; j < n && !produced; j++)
+                produced = same(dest_written(v[j]), d);
+            if (!produced) {
+                snprintf(note, len,
+                         "':%s' is fed by a producer outside flowd, which "
+                         "cannot replay: at-least-once at most",
+                         d);
+                return SRV_GUARANTEE_AT_LEAST_ONCE;
+            }
+        }
+    }
+    return SRV_GUARANTEE_EXACTLY_ONCE;
+}
+
+void srv_ckpt_regions_update(srv *s)
+{
+    srv_stream *v[SRV_CKPT_REGION_MAX];
+
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        st->guarantee_note[0] = '\0';
+        if (!st->deployed) {
+            st->guarantee = SRV_GUARANTEE_NONE;
+            continue;
+        }
+        size_t n = component(s, st, v, SRV_CKPT_REGION_MAX);
+        srv_guarantee want = st->flow.guarantee;
+        srv_stream *weakest = st;
+        for (size_t k = 0; k < n; k++)
+            if (v[k]->flow.guarantee < want) {
+                want = v[k]->flow.guarantee;
+                weakest = v[k];
+            }
+        char note[256] = "";
+        srv_guarantee cap = cap_of(s, v, n, note, sizeof note);
+        if (want > cap) {
+            if (st->flow.guarantee_set || cap == SRV_GUARANTEE_NONE)
+                snprintf(st->guarantee_note, sizeof st->guarantee_note, "%s",
+                         note);
+            else
+                snprintf(st->guarantee_note, sizeof st->guarantee_note,
+                         "%s (the default where every source can replay "
+                         "is exactly-once)",
+                         note);
+            want = cap;
+        } else if (want < st->flow.guarantee) {
+            snprintf(st->guarantee_note, sizeof st->guarantee_note,
+                     "stream '%s' of the same region asks for %s",
+                     weakest->name, srv_guarantee_name(want));
+        }
+        st->guarantee = want;
+    }
+}
+
+int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a)
+{
+    srv_stream *st = a->stream;
+    char stream[SRV_NAME_MAX + 16], label[SRV_NAME_MAX + 16];
+
+    if (a->pos > 0)
+        return st->apps[a->pos - 1].count;
+    if (srv_tap_source(s, st, stream, sizeof stream, label, sizeof label)) {
+        srv_stream *t = srv_stream_find(s, stream);
+        srv_dapp *ta = t ? srv_stream_app(t, label) : NULL;
+        return ta ? ta->count : 0;
+    }
+    const char *d = dest_read(s, st);
+    if (!d)
+        return 0;
+    int n = 0;
+    for (srv_stream *o = s->streams; o; o = o->next)
+        if (o->deployed && o->napps && same(dest_written(o), d))
+            n += o->apps[o->napps - 1].count;
+    return n;
+}
