@@ -194,9 +194,9 @@ Test(luascript, lua_to_msgpack_shapes)
         flow_mp_type type;
         uint32_t len;
     } cases[] = {
-        { "a", 0, FLOW_MP_ARRAY, 3 },   { "m", 0, FLOW_MP_MAP, 1 },
-        { "e", 0, FLOW_MP_MAP, 0 },     { "h", 0, FLOW_MP_MAP, 3 },
-        { "f", -FLOW_EINVAL, 0, 0 },    { "c", -FLOW_EINVAL, 0, 0 },
+        { "a", 0, FLOW_MP_ARRAY, 3 },  { "m", 0, FLOW_MP_MAP, 1 },
+        { "e", 0, FLOW_MP_MAP, 0 },    { "h", 0, FLOW_MP_MAP, 3 },
+        { "f", -FLOW_EINVAL, 0, 0 },   { "c", -FLOW_EINVAL, 0, 0 },
         { "null", 0, FLOW_MP_NIL, 0 },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -236,9 +236,9 @@ Test(luascript, msgpack_bounds)
                  -FLOW_EMALFORMED);
     cr_assert(strstr(err, "deeper than 32"), "%s", err);
     /* Exactly 32 levels is fine. */
-    cr_assert_eq(lscript_push_msgpack(s, deep + sizeof(deep) - 33, 33, err,
-                                      sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(
+        lscript_push_msgpack(s, deep + sizeof(deep) - 33, 33, err, sizeof(err)),
+        0, "%s", err);
     lua_pop(lscript_state(s), 1);
 
     const struct {
@@ -247,7 +247,9 @@ Test(luascript, msgpack_bounds)
         const char *why;
     } bad[] = {
         { "\x92\x01", 2, "ends early" },
-        { "\xd9\x05" "ab", 4, "ends early" },
+        { "\xd9\x05"
+          "ab",
+          4, "ends early" },
         { "\x01\x02", 2, "follow" },
         { "\xc1", 1, "malformed" },
         { "\xd4\x01\x00", 3, "ext" },
@@ -259,8 +261,8 @@ Test(luascript, msgpack_bounds)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int top = lua_gettop(lscript_state(s));
-        int rc = lscript_push_msgpack(s, bad[i].bytes, bad[i].len, err,
-                                      sizeof(err));
+        int rc =
+            lscript_push_msgpack(s, bad[i].bytes, bad[i].len, err, sizeof(err));
         cr_assert_eq(rc, -FLOW_EMALFORMED, "case %zu: %d %s", i, rc, err);
         cr_assert(strstr(err, bad[i].why), "case %zu: %s", i, err);
         cr_assert_eq(lua_gettop(lscript_state(s)), top, "case %zu", i);
@@ -313,8 +315,8 @@ Test(luascript, budget_stops_an_infinite_loop)
     for (int64_t amount = 1; amount <= 3; amount++) {
         flow_event ev = deposit(amount);
         int rc = process(s, &ev, &g, err, sizeof(err));
-        cr_assert_eq(rc, -FLOW_ETOOBIG, "amount %lld: %d %s",
-                     (long long)amount, rc, err);
+        cr_assert_eq(rc, -FLOW_ETOOBIG, "amount %lld: %d %s", (long long)amount,
+                     rc, err);
         cr_assert(strstr(err, "instruction budget exceeded"), "%s", err);
         cr_assert(strstr(err, "1000000 instructions"), "%s", err);
         cr_assert(strstr(err, "t:"), "the message names the chunk: %s", err);
@@ -345,8 +347,8 @@ Test(luascript, memory_cap_stops_an_allocation_bomb)
         "string.rep('y', 1 << 30)} end\n"
         "  return ev\n"
         "end\n";
-    cr_assert_eq(lscript_load(s, "=t", text, strlen(text), err, sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(lscript_load(s, "=t", text, strlen(text), err, sizeof(err)), 0,
+                 "%s", err);
     struct got g = { 0 };
     for (int64_t amount = 1; amount <= 2; amount++) {
         flow_event ev = deposit(amount);
@@ -406,21 +408,21 @@ Test(luascript, runtime_error_and_bad_returns)
 
 Test(luascript, event_table_and_results)
 {
-    lscript *s = make(
-        "function process(ev)\n"
-        "  assert(ev.id == 7 and ev.type == 'acct' and ev.key == '42')\n"
-        "  assert(ev.ts == 1700000000000000 and ev.seq == 3)\n"
-        "  assert(ev.payload.type == 'ACCOUNT_DEPOSITED')\n"
-        "  if ev.payload.amount == 1 then\n"
-        "    ev.payload.big = ev.payload.amount > 0\n"
-        "    return ev\n"
-        "  end\n"
-        "  if ev.payload.amount == 2 then\n"
-        "    return {{payload = {n = 1}, type = 'one', key = false},\n"
-        "            {payload = {n = 2}, ts = 5, key = 'k'}}\n"
-        "  end\n"
-        "  return {}\n"
-        "end\n");
+    lscript *s =
+        make("function process(ev)\n"
+             "  assert(ev.id == 7 and ev.type == 'acct' and ev.key == '42')\n"
+             "  assert(ev.ts == 1700000000000000 and ev.seq == 3)\n"
+             "  assert(ev.payload.type == 'ACCOUNT_DEPOSITED')\n"
+             "  if ev.payload.amount == 1 then\n"
+             "    ev.payload.big = ev.payload.amount > 0\n"
+             "    return ev\n"
+             "  end\n"
+             "  if ev.payload.amount == 2 then\n"
+             "    return {{payload = {n = 1}, type = 'one', key = false},\n"
+             "            {payload = {n = 2}, ts = 5, key = 'k'}}\n"
+             "  end\n"
+             "  return {}\n"
+             "end\n");
     char err[512];
     struct got g = { 0 };
     flow_event ev = deposit(1);
@@ -429,13 +431,12 @@ Test(luascript, event_table_and_results)
     cr_assert_str_eq(g.type[0], "acct");
     cr_assert_str_eq(g.key[0], "42");
     flow_mp_value v;
-    cr_assert_eq(flow_mp_map_find(g.payload[0].data, g.payload[0].len, "big",
-                                  &v),
-                 0);
+    cr_assert_eq(
+        flow_mp_map_find(g.payload[0].data, g.payload[0].len, "big", &v), 0);
     cr_assert(v.type == FLOW_MP_BOOL && v.b);
-    cr_assert_eq(flow_mp_map_find(g.payload[0].data, g.payload[0].len,
-                                  "account", &v),
-                 0);
+    cr_assert_eq(
+        flow_mp_map_find(g.payload[0].data, g.payload[0].len, "account", &v),
+        0);
     cr_assert_eq(v.i, 42);
     got_fini(&g);
 
@@ -448,8 +449,7 @@ Test(luascript, event_table_and_results)
     cr_assert(g.key_set[1]);
     cr_assert_str_eq(g.key[1], "k");
     cr_assert_eq(g.ts[1], 5);
-    cr_assert_eq(flow_mp_map_find(g.payload[1].data, g.payload[1].len, "n",
-                                  &v),
+    cr_assert_eq(flow_mp_map_find(g.payload[1].data, g.payload[1].len, "n", &v),
                  0);
     cr_assert_eq(v.i, 2);
     got_fini(&g);
@@ -496,20 +496,17 @@ Test(luascript, snapshot_restore_round_trip)
     flow_event ev = deposit(40);
     cr_assert_eq(process(s, &ev, &g, err, sizeof(err)), 0, "%s", err);
     flow_mp_value v;
-    cr_assert_eq(flow_mp_map_find(g.payload[0].data, g.payload[0].len, "n",
-                                  &v),
+    cr_assert_eq(flow_mp_map_find(g.payload[0].data, g.payload[0].len, "n", &v),
                  0);
     cr_assert_eq(v.i, 4);
-    cr_assert_eq(flow_mp_map_find(g.payload[0].data, g.payload[0].len, "sum",
-                                  &v),
-                 0);
+    cr_assert_eq(
+        flow_mp_map_find(g.payload[0].data, g.payload[0].len, "sum", &v), 0);
     cr_assert_eq(v.i, 100);
     got_fini(&g);
 
     /* A restore that fails says so. */
     cr_assert_eq(lscript_restore(s, "x", 1, err, sizeof(err)), -FLOW_EINVAL);
-    cr_assert(strstr(err, "restore(state)") &&
-                  strstr(err, "not a saved state"),
+    cr_assert(strstr(err, "restore(state)") && strstr(err, "not a saved state"),
               "%s", err);
     flow_buf_fini(&snap);
     lscript_free(s);
@@ -528,17 +525,17 @@ Test(luascript, load_errors_and_init_options)
     char err[512];
     lscript *s = lscript_new(&small, NULL, NULL, err, sizeof(err));
     const char *bad = "function process(ev)\n  return ev\n";
-    cr_assert_eq(lscript_load(s, "@dir/f.lua", bad, strlen(bad), err,
-                              sizeof(err)),
-                 -FLOW_EOPTION);
+    cr_assert_eq(
+        lscript_load(s, "@dir/f.lua", bad, strlen(bad), err, sizeof(err)),
+        -FLOW_EOPTION);
     cr_assert(strstr(err, "dir/f.lua:3: 'end' expected"), "%s", err);
     lscript_free(s);
 
     s = lscript_new(&small, NULL, NULL, err, sizeof(err));
     const char *none = "x = 1";
-    cr_assert_eq(lscript_load(s, "@f.lua", none, strlen(none), err,
-                              sizeof(err)),
-                 -FLOW_EOPTION);
+    cr_assert_eq(
+        lscript_load(s, "@f.lua", none, strlen(none), err, sizeof(err)),
+        -FLOW_EOPTION);
     cr_assert(strstr(err, "f.lua: the script defines no global function "
                           "process(event)"),
               "%s", err);
@@ -553,9 +550,9 @@ Test(luascript, load_errors_and_init_options)
 
     s = make("function init(o) opts = o end\n"
              "function process(ev) return ev end\n");
-    cr_assert_eq(lscript_init(s, "limit=1000, mode = strict\nempty=", err,
-                              sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(
+        lscript_init(s, "limit=1000, mode = strict\nempty=", err, sizeof(err)),
+        0, "%s", err);
     lua_ok(s, "assert(opts.limit == '1000' and opts.mode == 'strict')\n"
               "assert(opts.empty == '')\n");
     cr_assert_eq(lscript_init(s, "novalue", err, sizeof(err)), -FLOW_EOPTION);
