@@ -15,11 +15,14 @@
                pass, and the app keeps running
   load_error   a script with a syntax error fails at start with the Lua
                message (file:line) in the instance's log
+  state        the script's snapshot()/restore(state) carry its count over
+               a restart (--flow.state), the apps run by hand over ipc://
 """
 
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 
@@ -27,6 +30,9 @@ from flowd_harness import Flowd, flowctl, run, wait_for
 
 N = 50000
 WAIT = 240
+FLOWD = os.environ.get("FLOWD", "flowd")
+APPS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(FLOWD))),
+                    "modules")
 
 KEEP_DEPOSITS = """\
 -- Keeps the deposits and marks them.
@@ -207,11 +213,59 @@ def test_load_error():
                  lambda: "[sl.script-0] exit status 2" in f.read_log(), 60)
 
 
+COUNTING = """\
+local n = 0
+function process(ev) n = n + 1; ev.payload.n = n; return ev end
+function snapshot() return "n=" .. n end
+function restore(s) n = tonumber(assert(s:match("^n=(%d+)$"))) end
+"""
+
+
+def test_state():
+    """Two runs of load-sim --count=1000 | script | field-value-counter of
+    the script's running count n: the second run goes on from 1000."""
+    with ScriptDir() as d:
+        script = d.write("counting.lua", COUNTING)
+        state = os.path.join(d.path, "state.bin")
+        for run_no in (1, 2):
+            procs = []
+            try:
+                fvc_p = subprocess.Popen(
+                    [os.path.join(APPS, "flow-field-value-counter"),
+                     "--field-name=n", f"--flow.input=ipc://{d.path}/b",
+                     "--flow.eos-exit=1"], stdout=subprocess.PIPE)
+                procs.append(fvc_p)
+                procs.append(subprocess.Popen(
+                    [os.path.join(APPS, "flow-script"), f"--script={script}",
+                     f"--flow.state={state}",
+                     f"--flow.input=ipc://{d.path}/a",
+                     f"--flow.output=ipc://{d.path}/b",
+                     "--flow.eos-exit=1"]))
+                procs.append(subprocess.Popen(
+                    [os.path.join(APPS, "flow-load-sim"), "--count=1000",
+                     "--rate=0", f"--flow.output=ipc://{d.path}/a"]))
+                out, _ = fvc_p.communicate(timeout=120)
+                for p in procs:
+                    assert p.wait(timeout=60) == 0, p.args
+            finally:
+                for p in procs:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+            values = json.loads(out)["values"]
+            first = (run_no - 1) * 1000 + 1
+            assert sorted(map(int, values)) == list(
+                range(first, first + 1000)), (run_no, sorted(values)[:5])
+            with open(state) as fh:
+                assert fh.read() == f"n={run_no * 1000}"
+
+
 TESTS = {
     "file": test_file,
     "text": test_text,
     "errors": test_errors,
     "load_error": test_load_error,
+    "state": test_state,
 }
 
 if __name__ == "__main__":
