@@ -297,22 +297,27 @@ Test(luascript, sandbox_has_no_os_io_require)
 
 Test(luascript, budget_stops_an_infinite_loop)
 {
-    lscript *s = make("function process(ev)\n"
-                      "  if ev.payload.amount == 1 then while true do end end\n"
-                      "  if ev.payload.amount == 2 then\n"
-                      "    while true do pcall(function() while true do end "
-                      "end) end\n"
-                      "  end\n"
-                      "  if ev.payload.amount == 3 then\n"
-                      "    local co = coroutine.wrap(function() while true do "
-                      "end end)\n"
-                      "    co()\n"
-                      "  end\n"
-                      "  return ev\n"
-                      "end\n");
+    lscript *s =
+        make("function process(ev)\n"
+             "  local a = ev.payload.amount\n"
+             "  if a == 1 then while true do end end\n"
+             "  if a == 2 then\n"
+             "    while true do pcall(function() while true do end end) end\n"
+             "  end\n"
+             "  if a == 3 then\n"
+             "    coroutine.wrap(function() while true do end end)()\n"
+             "  end\n"
+             "  if a == 4 then table.move({}, 1, math.maxinteger - 1, 1) end\n"
+             "  if a == 5 then\n"
+             "    assert(string.rep('', 1 << 62) == '')\n"
+             "    assert(('x'):rep(3, ',') == 'x,x,x')\n"
+             "    assert(#table.move({1, 2, 3}, 1, 3, 2) == 4)\n"
+             "  end\n"
+             "  return ev\n"
+             "end\n");
     char err[512];
     struct got g = { 0 };
-    for (int64_t amount = 1; amount <= 3; amount++) {
+    for (int64_t amount = 1; amount <= 4; amount++) {
         flow_event ev = deposit(amount);
         int rc = process(s, &ev, &g, err, sizeof(err));
         cr_assert_eq(rc, -FLOW_ETOOBIG, "amount %lld: %d %s", (long long)amount,
@@ -321,7 +326,8 @@ Test(luascript, budget_stops_an_infinite_loop)
         cr_assert(strstr(err, "1000000 instructions"), "%s", err);
         cr_assert(strstr(err, "t:"), "the message names the chunk: %s", err);
         cr_assert_eq(g.n, 0);
-        /* The state goes on: the next event passes. */
+        /* The state goes on: the next event passes (and string.rep and
+         * table.move still work). */
         ev = deposit(5);
         cr_assert_eq(process(s, &ev, &g, err, sizeof(err)), 0, "%s", err);
         cr_assert_eq(g.n, 1);

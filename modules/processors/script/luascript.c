@@ -438,6 +438,62 @@ static int sb_setmetatable(lua_State *L)
     return lua_gettop(L);
 }
 
+/*
+ * Library functions that loop in C, where the count hook never fires,
+ * for as long as their arguments ask: string.rep of empty strings (no
+ * memory to run out of) and table.move over a range of nils.
+ */
+static int sb_string_rep(lua_State *L)
+{
+    size_t l, lsep;
+    luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &lsep);
+    if (n > 0 && l == 0 && lsep == 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    int top = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, top, 1);
+    return 1;
+}
+
+static int sb_table_move(lua_State *L)
+{
+    lscript *s = owner(L);
+    lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+    if (e >= f) {
+        /* Each element moved counts as an instruction. */
+        lua_Unsigned n = (lua_Unsigned)e - (lua_Unsigned)f + 1;
+        if (n == 0 || n >= (lua_Unsigned)(s->left > 0 ? s->left : 0)) {
+            s->over = true;
+            return luaL_error(L,
+                              "instruction budget exceeded: table.move of "
+                              "%I elements is over what is left of %I "
+                              "instructions (--max-instructions)",
+                              (lua_Integer)n, (lua_Integer)s->budget);
+        }
+        s->left -= (int64_t)n;
+    }
+    int top = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, top, 1);
+    return 1;
+}
+
+/* Replaces field name of the table at idx by f with the original as its
+ * upvalue. */
+static void wrap_field(lua_State *L, int idx, const char *name, lua_CFunction f)
+{
+    idx = lua_absindex(L, idx);
+    lua_getfield(L, idx, name);
+    lua_pushcclosure(L, f, 1);
+    lua_setfield(L, idx, name);
+}
+
 /* Replaces global name by f with the original as its upvalue. */
 static void wrap_global(lua_State *L, const char *name, lua_CFunction f)
 {
@@ -470,6 +526,10 @@ static int sandbox(lua_State *L)
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    wrap_field(L, -1, "rep", sb_string_rep);
+    lua_pop(L, 1);
+    lua_getglobal(L, LUA_TABLIBNAME);
+    wrap_field(L, -1, "move", sb_table_move);
     lua_pop(L, 1);
     wrap_global(L, "load", sb_load);
     wrap_global(L, "collectgarbage", sb_collectgarbage);
