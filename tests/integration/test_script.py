@@ -17,6 +17,9 @@
                message (file:line) in the instance's log
   state        the script's snapshot()/restore(state) carry its count over
                a restart (--flow.state), the apps run by hand over ipc://
+  error_output by hand, the failing script's --flow.error-output read by a
+               field-value-counter of the error messages: one per failed
+               event, each with the script's line or the budget
 """
 
 import json
@@ -221,6 +224,59 @@ function restore(s) n = tonumber(assert(s:match("^n=(%d+)$"))) end
 """
 
 
+def run_by_hand(commands, timeout=120):
+    """Starts the commands (argv lists; the first ones the consumers),
+    waits for them all to exit 0 and returns the first one's stdout."""
+    procs = []
+    try:
+        for i, argv in enumerate(commands):
+            procs.append(subprocess.Popen(
+                argv, stdout=subprocess.PIPE if i == 0 else None))
+        out, _ = procs[0].communicate(timeout=timeout)
+        for p in procs:
+            assert p.wait(timeout=60) == 0, p.args
+        return out
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_error_output():
+    n = 5000
+    with ScriptDir() as d:
+        script = d.write("failing.lua", FAILING)
+        ep = f"ipc://{d.path}"
+        load = [os.path.join(APPS, "flow-load-sim"), f"--count={n}",
+                "--seed=1", "--rate=0"]
+        fvc_app = os.path.join(APPS, "flow-field-value-counter")
+        types = json.loads(run_by_hand([
+            [fvc_app, "--field-name=type", f"--flow.input={ep}/t",
+             "--flow.eos-exit=1"],
+            load + [f"--flow.output={ep}/t"]]))["values"]
+        errors = json.loads(run_by_hand([
+            [fvc_app, "--field-name=error", f"--flow.input={ep}/err",
+             "--flow.eos-exit=1"],
+            [os.path.join(APPS, "flow-counter"), f"--flow.input={ep}/b",
+             "--flow.eos-exit=1"],
+            [os.path.join(APPS, "flow-script"), f"--script={script}",
+             "--max-instructions=20000", f"--flow.input={ep}/a",
+             f"--flow.output={ep}/b", f"--flow.error-output={ep}/err",
+             "--flow.eos-exit=1"],
+            load + [f"--flow.output={ep}/a"]]))["values"]
+        assert len(errors) == 2, errors
+        raised = [c for m, c in errors.items()
+                  if m.startswith("process(event): ")
+                  and m.endswith("failing.lua:4: no suspensions here")]
+        budget = [c for m, c in errors.items()
+                  if m.startswith("process(event): ")
+                  and "failing.lua:6: instruction budget exceeded: the "
+                  "script ran more than 20000 instructions" in m]
+        assert raised == [types["ACCOUNT_SUSPENDED"]], (errors, types)
+        assert budget == [types["ACCOUNT_ARCHIVED"]], (errors, types)
+
+
 def test_state():
     """Two runs of load-sim --count=1000 | script | field-value-counter of
     the script's running count n: the second run goes on from 1000."""
@@ -266,6 +322,7 @@ TESTS = {
     "errors": test_errors,
     "load_error": test_load_error,
     "state": test_state,
+    "error_output": test_error_output,
 }
 
 if __name__ == "__main__":
