@@ -571,3 +571,22 @@ Test(luascript, load_errors_and_init_options)
     cr_assert(strstr(err, "t:1: needs"), "%s", err);
     lscript_free(s);
 }
+
+static void capture_log(void *arg, const char *line)
+{
+    snprintf(arg, 128, "%s", line);
+}
+
+Test(luascript, print_goes_to_the_log)
+{
+    char line[128] = "", err[256];
+    lscript *s = lscript_new(&small, capture_log, line, err, sizeof(err));
+    const char *text = "function process(ev) print('seen', ev.id, nil) end";
+    cr_assert_eq(lscript_load(s, "=t", text, strlen(text), err, sizeof(err)), 0,
+                 "%s", err);
+    struct got g = { 0 };
+    flow_event ev = deposit(1);
+    cr_assert_eq(process(s, &ev, &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(line, "seen\t7\tnil");
+    lscript_free(s);
+}
