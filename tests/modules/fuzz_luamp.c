@@ -38,6 +38,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 done:
     flow_buf_fini(&a);
     flow_buf_fini(&b);
-    lscript_free(s);
+    lscript_destroy(&s);
     return 0;
 }

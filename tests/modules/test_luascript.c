@@ -176,7 +176,7 @@ Test(luascript, msgpack_to_lua_values)
               "assert(w.list[2] == null and w.list[3] == 'x')\n");
     flow_buf_fini(&out);
     flow_buf_fini(&b);
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 Test(luascript, lua_to_msgpack_shapes)
@@ -222,7 +222,7 @@ Test(luascript, lua_to_msgpack_shapes)
     lua_pop(L, 1);
     cr_assert(strstr(err, "deeper than 32"), "%s", err);
     flow_buf_fini(&out);
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 Test(luascript, msgpack_bounds)
@@ -267,7 +267,7 @@ Test(luascript, msgpack_bounds)
         cr_assert(strstr(err, bad[i].why), "case %zu: %s", i, err);
         cr_assert_eq(lua_gettop(lscript_state(s)), top, "case %zu", i);
     }
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 /* ---- The sandbox ----------------------------------------------------- */
@@ -292,7 +292,7 @@ Test(luascript, sandbox_has_no_os_io_require)
               "ok, e = pcall(setmetatable, {}, {__gc = function() end})\n"
               "assert(not ok and e:find('__gc'))\n"
               "assert(getmetatable(setmetatable({}, {__index = {a = 1}})))\n");
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 Test(luascript, budget_stops_an_infinite_loop)
@@ -333,7 +333,7 @@ Test(luascript, budget_stops_an_infinite_loop)
         cr_assert_eq(g.n, 1);
         got_fini(&g);
     }
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 Test(luascript, memory_cap_stops_an_allocation_bomb)
@@ -368,7 +368,7 @@ Test(luascript, memory_cap_stops_an_allocation_bomb)
         cr_assert_eq(g.n, 1);
         got_fini(&g);
     }
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 Test(luascript, runtime_error_and_bad_returns)
@@ -409,7 +409,7 @@ Test(luascript, runtime_error_and_bad_returns)
     flow_event ev = deposit(8);
     cr_assert_eq(process(s, &ev, &g, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(g.n, 0, "nil drops");
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 Test(luascript, event_table_and_results)
@@ -463,7 +463,7 @@ Test(luascript, event_table_and_results)
     ev = deposit(3);
     cr_assert_eq(process(s, &ev, &g, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(g.n, 0, "an empty list drops");
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 Test(luascript, snapshot_restore_round_trip)
@@ -494,7 +494,7 @@ Test(luascript, snapshot_restore_round_trip)
     cr_assert_eq(lscript_snapshot(s, &snap, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(snap.len, 4);
     cr_assert_eq(memcmp(snap.data, "3 60", 4), 0);
-    lscript_free(s);
+    lscript_destroy(&s);
 
     s = make(text);
     cr_assert_eq(lscript_restore(s, snap.data, snap.len, err, sizeof(err)), 0,
@@ -515,7 +515,7 @@ Test(luascript, snapshot_restore_round_trip)
     cr_assert(strstr(err, "restore(state)") && strstr(err, "not a saved state"),
               "%s", err);
     flow_buf_fini(&snap);
-    lscript_free(s);
+    lscript_destroy(&s);
 
     /* A script without snapshot writes nothing. */
     s = make("function process(ev) return ev end");
@@ -523,7 +523,7 @@ Test(luascript, snapshot_restore_round_trip)
     cr_assert_eq(lscript_snapshot(s, &snap, err, sizeof(err)), 0);
     cr_assert_eq(snap.len, 0);
     flow_buf_fini(&snap);
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 Test(luascript, load_errors_and_init_options)
@@ -535,7 +535,7 @@ Test(luascript, load_errors_and_init_options)
         lscript_load(s, "@dir/f.lua", bad, strlen(bad), err, sizeof(err)),
         -FLOW_EOPTION);
     cr_assert(strstr(err, "dir/f.lua:3: 'end' expected"), "%s", err);
-    lscript_free(s);
+    lscript_destroy(&s);
 
     s = lscript_new(&small, NULL, NULL, err, sizeof(err));
     const char *none = "x = 1";
@@ -545,14 +545,14 @@ Test(luascript, load_errors_and_init_options)
     cr_assert(strstr(err, "f.lua: the script defines no global function "
                           "process(event)"),
               "%s", err);
-    lscript_free(s);
+    lscript_destroy(&s);
 
     s = lscript_new(&small, NULL, NULL, err, sizeof(err));
     const char *loop = "while true do end";
     cr_assert_eq(lscript_load(s, "=t", loop, strlen(loop), err, sizeof(err)),
                  -FLOW_EOPTION);
     cr_assert(strstr(err, "instruction budget"), "%s", err);
-    lscript_free(s);
+    lscript_destroy(&s);
 
     s = make("function init(o) opts = o end\n"
              "function process(ev) return ev end\n");
@@ -563,13 +563,13 @@ Test(luascript, load_errors_and_init_options)
               "assert(opts.empty == '')\n");
     cr_assert_eq(lscript_init(s, "novalue", err, sizeof(err)), -FLOW_EOPTION);
     cr_assert(strstr(err, "'novalue' is not NAME=VALUE"), "%s", err);
-    lscript_free(s);
+    lscript_destroy(&s);
 
     s = make("function init(o) error('needs a limit') end\n"
              "function process(ev) return ev end\n");
     cr_assert_eq(lscript_init(s, NULL, err, sizeof(err)), -FLOW_EOPTION);
     cr_assert(strstr(err, "t:1: needs"), "%s", err);
-    lscript_free(s);
+    lscript_destroy(&s);
 }
 
 static void capture_log(void *arg, const char *line)
@@ -588,5 +588,5 @@ Test(luascript, print_goes_to_the_log)
     flow_event ev = deposit(1);
     cr_assert_eq(process(s, &ev, &g, err, sizeof(err)), 0, "%s", err);
     cr_assert_str_eq(line, "seen\t7\tnil");
-    lscript_free(s);
+    lscript_destroy(&s);
 }

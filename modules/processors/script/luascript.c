@@ -34,9 +34,9 @@ struct out_slot {
 };
 
 struct lscript {
-    lua_State *L;
-    size_t used; /* bytes the state holds */
-    size_t cap;  /* --max-memory */
+    lua_State *L; /* owned */
+    size_t used;  /* bytes the state holds */
+    size_t cap;   /* --max-memory */
     int64_t budget;
     int64_t left; /* instructions left in the current call */
     bool over;    /* the current call ran out of instructions */
@@ -44,8 +44,8 @@ struct lscript {
     lscript_log_fn log;
     void *log_arg;
     int ref_process, ref_init, ref_snapshot, ref_restore; /* LUA_NOREF */
-    flow_buf enc;           /* the payloads of the events of one call */
-    struct out_slot *outs;  /* the events of one call */
+    flow_buf enc;           /* the payloads of the events of one call (owned) */
+    struct out_slot *outs;  /* the events of one call (owned) */
     size_t nouts, outs_cap; /* entries used and allocated */
 };
 
@@ -562,19 +562,20 @@ lscript *lscript_new(const lscript_limits *lim, lscript_log_fn log,
     if (lua_pcall(s->L, 0, 0, 0) != LUA_OK) {
         snprintf(err, errlen, "cannot set up the Lua sandbox: %s",
                  lua_tostring(s->L, -1));
-        lscript_free(s);
+        lscript_destroy(&s);
         return NULL;
     }
     return s;
 
 nomem:
     snprintf(err, errlen, "cannot make a Lua state: out of memory");
-    lscript_free(s);
+    lscript_destroy(&s);
     return NULL;
 }
 
-void lscript_free(lscript *s)
+void lscript_destroy(lscript **sp)
 {
+    lscript *s = *sp;
     if (!s)
         return;
     if (s->L)
@@ -582,6 +583,7 @@ void lscript_free(lscript *s)
     flow_buf_fini(&s->enc);
     free(s->outs);
     free(s);
+    *sp = NULL;
 }
 
 lua_State *lscript_state(lscript *s)

@@ -69,14 +69,15 @@ typedef struct lscript_out {
 typedef int (*lscript_emit_fn)(void *arg, const lscript_out *out);
 
 /*
- * Makes a sandboxed state. Returns NULL with the reason in err when out
- * of memory.
+ * Makes a sandboxed state; returns a new lscript, or NULL with the reason
+ * in err when out of memory. log and log_arg are borrowed for its life.
  */
 lscript *lscript_new(const lscript_limits *lim, lscript_log_fn log,
                      void *log_arg, char *err, size_t errlen);
-void lscript_free(lscript *s);
+/* Frees *sp and its Lua state and sets *sp to NULL; NULL-safe. */
+void lscript_destroy(lscript **sp);
 
-/* The state, for the tests. */
+/* The state, borrowed, for the tests. */
 lua_State *lscript_state(lscript *s);
 
 /*

@@ -178,8 +178,7 @@ static int init(flow_ctx *ctx)
     return 0;
 
 fail:
-    lscript_free(s->ls);
-    s->ls = NULL;
+    lscript_destroy(&s->ls);
     free(chunk);
     free(file);
     return rc;
@@ -251,8 +250,7 @@ static int restore(flow_ctx *ctx, const void *data, size_t len)
 static void fini(flow_ctx *ctx)
 {
     struct script *s = flow_state(ctx);
-    lscript_free(s->ls);
-    s->ls = NULL;
+    lscript_destroy(&s->ls);
 }
 
 const flow_app_desc script_app = {
