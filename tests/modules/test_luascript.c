@@ -590,3 +590,34 @@ Test(luascript, print_goes_to_the_log)
     cr_assert_str_eq(line, "seen\t7\tnil");
     lscript_destroy(&s);
 }
+
+Test(luascript, payload_size_limits)
+{
+    lscript *s =
+        make("local big = string.rep('x', 600000)\n"
+             "function process(ev)\n"
+             "  local a = ev.payload.amount\n"
+             "  if a == 1 then\n"
+             "    return {{payload = {s = big}}, {payload = {s = big}},"
+             " {payload = {s = big}}}\n"
+             "  end\n"
+             "  return {payload = {big, big}}\n"
+             "end\n");
+    char err[512];
+    struct got g = { 0 };
+    /* Three payloads of 600 KB each: each under 1 MiB, so all go out. */
+    flow_event ev = deposit(1);
+    cr_assert_eq(process(s, &ev, &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(g.n, 3);
+    for (int i = 0; i < 3; i++)
+        cr_assert_gt(g.payload[i].len, 600000);
+    got_fini(&g);
+    /* One payload of 1.2 MB is over the limit of one event. */
+    ev = deposit(2);
+    cr_assert_eq(process(s, &ev, &g, err, sizeof(err)), -FLOW_ETOOBIG);
+    cr_assert(strstr(err, "the payload of the event encodes to more than "
+                          "1048576 bytes"),
+              "%s", err);
+    cr_assert_eq(g.n, 0);
+    lscript_destroy(&s);
+}

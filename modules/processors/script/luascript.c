@@ -24,8 +24,10 @@
 
 /* Instructions between two calls of the count hook. */
 #define LSCRIPT_HOOK_STEP 1000
-/* The most events one call of process may return. */
-#define LSCRIPT_MAX_OUTS 65536
+/* The most events one call of process may return, and the most bytes
+ * their payloads may take together. */
+#define LSCRIPT_MAX_OUTS       65536
+#define LSCRIPT_MAX_CALL_BYTES (64u * 1024 * 1024)
 
 /* An event a script returned, its payload at an offset of enc. */
 struct out_slot {
@@ -44,6 +46,10 @@ struct lscript {
     lscript_log_fn log;
     void *log_arg;
     int ref_process, ref_init, ref_snapshot, ref_restore; /* LUA_NOREF */
+    /* Where the value being encoded starts in its buffer, and the length
+     * the buffer may not pass (its own limit or what is left of the
+     * call's). */
+    size_t enc_start, enc_limit;
     flow_buf enc;           /* the payloads of the events of one call (owned) */
     struct out_slot *outs;  /* the events of one call (owned) */
     size_t nouts, outs_cap; /* entries used and allocated */
@@ -345,9 +351,16 @@ static void enc_value(lua_State *L, int idx, flow_buf *b, int depth,
     }
     if (b->err)
         fail(L, FLOW_ENOMEM, "%s: out of memory encoding it", what);
-    if (b->len > LSCRIPT_MAX_ENCODED)
+    lscript *s = owner(L);
+    if (b->len > s->enc_limit) {
+        if (s->enc_limit < s->enc_start + LSCRIPT_MAX_ENCODED)
+            fail(L, FLOW_ETOOBIG,
+                 "the events process returned encode to more than %u "
+                 "bytes together",
+                 LSCRIPT_MAX_CALL_BYTES);
         fail(L, FLOW_ETOOBIG, "%s encodes to more than %u bytes", what,
              LSCRIPT_MAX_ENCODED);
+    }
 }
 
 /* ---- The sandbox ----------------------------------------------------- */
@@ -769,6 +782,10 @@ static void take_event(lua_State *L, lscript *s, int idx, lua_Integer nth)
         fail(L, FLOW_EINVAL, "process returned %s without a payload; %s",
              nth > 0 ? what : "a table", bad_return);
     o->off = s->enc.len;
+    s->enc_start = o->off;
+    s->enc_limit = o->off + LSCRIPT_MAX_ENCODED;
+    if (s->enc_limit > LSCRIPT_MAX_CALL_BYTES)
+        s->enc_limit = LSCRIPT_MAX_CALL_BYTES;
     char pwhat[96];
     snprintf(pwhat, sizeof(pwhat), "the payload of %s", what);
     enc_value(L, -1, &s->enc, 0, pwhat);
@@ -987,7 +1004,10 @@ int lscript_push_msgpack(lscript *s, const void *data, size_t len, char *err,
 
 static int encode_body(lua_State *L)
 {
+    lscript *s = owner(L);
     flow_buf *out = lua_touserdata(L, 2);
+    s->enc_start = out->len;
+    s->enc_limit = out->len + LSCRIPT_MAX_ENCODED;
     enc_value(L, 1, out, 0, "the value");
     return 0;
 }
