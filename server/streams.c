@@ -97,7 +97,7 @@ static json_t *inst_json(srv_inst *i)
     }
     json_t *o = json_pack(
         "{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:i,s:o,s:o,s:{s:o,s:o,s:o,s:o},"
-        "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}",
+        "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}",
         "id", id, "stream", a->stream->name, "label", a->label, "name", a->name,
         "index", i->index, "pid",
         i->pid > 0 ? json_integer(i->pid) : json_null(), "state",
@@ -107,9 +107,10 @@ static json_t *inst_json(srv_inst *i)
         input, "output", output, "outputGroups", groups, "tap",
         i->tap[0] ? json_string(i->tap) : json_null(), "in",
         (json_int_t)i->m.in, "out", (json_int_t)i->m.out, "errors",
-        (json_int_t)i->m.errors, "rejected", (json_int_t)i->m.rejected, "drops",
-        (json_int_t)i->m.drops, "bytesIn", (json_int_t)i->m.bytes_in,
-        "bytesOut", (json_int_t)i->m.bytes_out, "rateIn", i->rate_in, "rateOut",
+        (json_int_t)i->m.errors, "rejected", (json_int_t)i->m.rejected,
+        "fenced", (json_int_t)i->m.fenced, "drops", (json_int_t)i->m.drops,
+        "bytesIn", (json_int_t)i->m.bytes_in, "bytesOut",
+        (json_int_t)i->m.bytes_out, "rateIn", i->rate_in, "rateOut",
         i->rate_out);
     uint64_t ev, er;
     srv_inst_window(i, &ev, &er);
