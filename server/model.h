@@ -31,8 +31,11 @@
 #include "store.h"
 #include "util.h"
 
-#define SRV_NAME_MAX     48
-#define SRV_EP_MAX       256
+#define SRV_NAME_MAX 48
+#define SRV_EP_MAX   256
+/* An instance's output: up to SRV_MAX_COUNT lanes of one endpoint each,
+ * separated by '|'. */
+#define SRV_OUTPUT_MAX   8192
 #define SRV_RESTART_RING 64
 /* An instance that sent no metrics for this long is stale (apps report
  * every second). */
@@ -125,8 +128,10 @@ struct srv_inst {
     int consecutive;
     char last_exit[64];
     int64_t started_ms;
-    uint64_t start_ticks;    /* /proc starttime, against pid reuse */
-    char output[SRV_EP_MAX]; /* empty for a destination's producer */
+    uint64_t start_ticks; /* /proc starttime, against pid reuse */
+    /* Empty for a destination's producer; one lane per instance of the
+     * next app when it has several (srv_dapp.lanes). */
+    char output[SRV_OUTPUT_MAX];
     char tap[SRV_EP_MAX];
     srv_group *groups; /* a destination's producer: one per consumer
                           group (owned) */
@@ -171,6 +176,12 @@ struct srv_dapp {
     bool tcp;
     char cpus[64];       /* deployer.<label>.cpus, passed as --flow.cpus */
     int error_threshold; /* deployer.<label>.errorThreshold, percent */
+    /* The next app of the stream: its count, the lanes of each of this
+     * app's outputs (1: one shared output), and its
+     * app.<label>.partition-key, passed to this app as
+     * --flow.partition-key (empty: round-robin). */
+    int lanes;
+    char partition_key[256];
 };
 
 /* What the control endpoint (control.c) reports to the deployment layer,

@@ -876,9 +876,8 @@ static void close_socket(void **sp, int linger_ms)
 /*
  * Adds lane lane of nlanes of an output group: a PUSH socket attached to
  * list (the endpoints bind unless prefixed with '>'), known to control
- * messages as key (borrowed; NULL for the command line's). Its consumers
- * are counted by a monitor, except over inproc://, which reports no
- * disconnection.
+ * messages as key (borrowed). Its consumers are counted by a monitor,
+ * except over inproc://, which reports no disconnection.
  */
 static int add_lane(flow_ctx *ctx, const char *list, const char *key,
                     uint32_t lane, uint32_t nlanes, flow__laneset *set)
@@ -1023,7 +1022,9 @@ static void remove_group(flow_ctx *ctx, const char *key)
 
 /*
  * The output's groups from --flow.output: groups are separated by ';',
- * the endpoints of one group by ','.
+ * the lanes of one group by '|', the endpoints of one lane by ','. Each
+ * is known to control messages by its text, so that flowd can replace
+ * it (disconnect) when its consumer's parallelism changes.
  */
 static int open_groups(flow_ctx *ctx, const char *spec)
 {
@@ -1033,7 +1034,7 @@ static int open_groups(flow_ctx *ctx, const char *spec)
     int rc = 0;
     for (char *save = NULL, *list = strtok_r(copy, ";", &save); list;
          list = strtok_r(NULL, ";", &save))
-        if ((rc = add_group(ctx, list, NULL)))
+        if ((rc = add_group(ctx, list, list)))
             break;
     free(copy);
     return rc;

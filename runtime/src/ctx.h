@@ -131,7 +131,7 @@ typedef struct flow__group {
     void *mon_s; /* PAIR receiving the socket's monitor events */
     flow_zwatch *mon_w;
     char *key;          /* the endpoint a control message names it by
-                           (owned; NULL for --flow.output's groups) */
+                           (owned; --flow.output's by their text) */
     uint32_t lane;      /* which lane of its group (0 for one lane) */
     uint32_t nlanes;    /* lanes of its group: ctx->groups holds them all */
     flow__laneset *set; /* nlanes > 1: the batches of its lane count */

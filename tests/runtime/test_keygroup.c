@@ -78,8 +78,7 @@ Test(keygroup, routing_is_deterministic_and_spread)
         per[lane]++;
     }
     for (int j = 0; j < 3; j++)
-        cr_assert(per[j] > 8000 && per[j] < 12000, "lane %d got %u", j,
-                  per[j]);
+        cr_assert(per[j] > 8000 && per[j] < 12000, "lane %d got %u", j, per[j]);
     /* 42 lanes of 128 key groups: lane of kg 127 is 41, of kg 0 is 0. */
     cr_assert_eq(flow_keygroup_owner(127, 42, 128), 41);
     cr_assert_eq(flow_keygroup_owner(0, 42, 128), 0);
