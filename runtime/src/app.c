@@ -544,6 +544,13 @@ static void finish(flow_ctx *ctx)
     if (ctx->err.open)
         ctx->m.drops += ctx->err.batch.count;
     ctx->out.open = ctx->err.open = false;
+    for (size_t s = 0; s < ctx->nsets; s++)
+        for (uint32_t j = 0; j < ctx->sets[s]->n; j++) {
+            flow__port *lp = &ctx->sets[s]->ports[j];
+            if (lp->open)
+                ctx->m.drops += lp->batch.count;
+            lp->open = false;
+        }
     /* The tap's messages ZeroMQ has not written out by now are lost with
      * the socket. */
     if (ctx->tapq)
