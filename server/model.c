@@ -19,6 +19,7 @@ static void inst_free_now(srv_inst *i)
 {
     free(i->groups);
     free(i->spawn_inputs);
+    free(i->spawn_output);
     free(i);
 }
 

@@ -123,6 +123,9 @@ struct srv_inst {
     bool host;          /* the flow-host process of a single-packaged stream */
     bool row_stale;     /* its record in the store failed: written again */
     char *spawn_inputs; /* --flow.input it was started with (owned) */
+    /* The output it was started with or told of since (owned; NULL when
+     * not known): srv_inst_catch_up replaces it when output differs. */
+    char *spawn_output;
     int restarts;
     int64_t restart_ms[SRV_RESTART_RING];
     int consecutive;

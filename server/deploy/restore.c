@@ -118,6 +118,8 @@ static void adopted_inputs(srv *s, srv_stream *st)
                                    sizeof inputs);
             free(i->spawn_inputs);
             i->spawn_inputs = strdup(inputs);
+            free(i->spawn_output);
+            i->spawn_output = strdup(i->output);
         }
 }
 

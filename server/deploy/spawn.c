@@ -78,6 +78,8 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
         strv_add(av, "--flow.input=%s", inputs);
     if (i->output[0])
         strv_add(av, "--flow.output=%s", i->output);
+    free(i->spawn_output);
+    i->spawn_output = strdup(i->output);
     if (i->tap[0])
         strv_add(av, "--flow.tap=%s", i->tap);
     strv_add(av, "--flow.control=%s", s->ctl_endpoint);

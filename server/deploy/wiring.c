@@ -328,6 +328,24 @@ void srv_dep_send_connect(srv *s, srv_dapp *c, void *ud)
     }
 }
 
+/* Instance i runs with another output than it has now (its consumer was
+ * scaled): the old one goes first, so that no event reaches both. */
+static void catch_up_output(srv *s, srv_inst *i)
+{
+    if (!i->spawn_output || strcmp(i->spawn_output, i->output) == 0)
+        return;
+    char *now = strdup(i->output);
+    if (!now)
+        return;
+    if (i->spawn_output[0])
+        srv_control_send_connect(s, i, "disconnect", "output",
+                                 i->spawn_output);
+    if (now[0])
+        srv_control_send_connect(s, i, "connect", "output", now);
+    free(i->spawn_output);
+    i->spawn_output = now;
+}
+
 void srv_dep_relane(srv *s, srv_dapp *p, int lanes)
 {
     srv_stream *st = p->stream;
@@ -357,10 +375,10 @@ void srv_dep_relane(srv *s, srv_dapp *p, int lanes)
             snprintf(u->output, sizeof u->output, "%s", old);
             continue;
         }
-        /* The old group goes first, so no event reaches both. */
-        srv_control_send_connect(s, u, "disconnect", "output", old);
-        srv_control_send_connect(s, u, "connect", "output", u->output);
         srv_dep_save_inst(s, u);
+        /* Before its hello it is told at the hello (catch_up_output). */
+        if (u->ident_len)
+            catch_up_output(s, u);
     }
     free(old);
     srv_dapp *c = &st->apps[p->pos + 1];
@@ -456,6 +474,8 @@ void srv_inst_catch_up(srv *s, srv_inst *i)
 
     if (srv_dep_feeds_destination(a))
         connect_groups(s, i);
+    else if (!a->stream->host)
+        catch_up_output(s, i);
     if ((a->pos == 0 && a->stream->tap) || (a->pos > 0 && a->stream->host))
         return;
     srv_dep_collect_inputs(s, a, i->index, false, now, sizeof now);
