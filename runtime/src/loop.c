@@ -695,11 +695,14 @@ void flow__input_cb(flow_zwatch *w, int ready, void *arg)
         flow__maybe_finish(ctx);
 }
 
-/* Everything an output was waiting for went out: carry on. */
+/* Everything an output was waiting for went out: carry on. The lanes'
+ * batches that waited behind it go now: no more input may come to flush
+ * them. */
 static void unblocked(flow_ctx *ctx)
 {
     if (!blocked(ctx)) {
-        if (batch_full(ctx) || ctx->phase != PH_RUN)
+        if (batch_full(ctx) || ctx->phase != PH_RUN ||
+            (ctx->nsets && lanes_open(ctx)))
             flow__flush(ctx);
         set_paused(ctx, false);
     }

@@ -338,8 +338,7 @@ static void catch_up_output(srv *s, srv_inst *i)
     if (!now)
         return;
     if (i->spawn_output[0])
-        srv_control_send_connect(s, i, "disconnect", "output",
-                                 i->spawn_output);
+        srv_control_send_connect(s, i, "disconnect", "output", i->spawn_output);
     if (now[0])
         srv_control_send_connect(s, i, "connect", "output", now);
     free(i->spawn_output);
