@@ -315,6 +315,10 @@ srv_stream *srv_stream_find(srv *s, const char *name);
  * --group=G > ...`): G, or the stream's own name without --group. NULL for
  * a stream that reads no destination. Borrowed from st. */
 const char *srv_stream_group(const srv_stream *st);
+/* Lane lane (taken modulo the lanes there are) of an instance's output,
+ * one endpoint or lanes separated by '|', into buf; false when it does
+ * not fit. */
+bool srv_output_lane(const char *output, int lane, char *buf, size_t len);
 /* Parses dsl and adds a stream named name to s->streams (which owns the
  * result: the returned pointer is borrowed); dsl and desc are copied.
  * NULL with err set when it does not parse or memory is out. */

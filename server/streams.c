@@ -79,12 +79,16 @@ static json_t *inst_json(srv_inst *i)
     srv_inst_id(i, id, sizeof id);
     srv_iso(i->started_ms / 1000, iso, sizeof iso);
     json_t *input = json_array();
-    /* The inputs as the instance was started with them. */
+    /* The inputs as the instance was started with them: of an output of
+     * lanes, its own. */
     if (a->pos > 0) {
         srv_dapp *up = &a->stream->apps[a->pos - 1];
+        char lane[SRV_EP_MAX];
         for (int k = 0; k < up->ninst; k++)
-            if (up->inst[k]->output[0] && !up->inst[k]->removing)
-                json_array_append_new(input, json_string(up->inst[k]->output));
+            if (up->inst[k]->output[0] && !up->inst[k]->removing &&
+                srv_output_lane(up->inst[k]->output, i->index, lane,
+                                sizeof lane))
+                json_array_append_new(input, json_string(lane));
     }
     json_t *output = json_array();
     if (i->output[0])

@@ -164,7 +164,8 @@ static flow__group *find_group(flow_ctx *ctx, const char *key)
  */
 static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep)
 {
-    char key[FLOW_ENDPOINT_MAX * 4];
+    /* Up to 64 lanes of an endpoint each. */
+    char key[FLOW_ENDPOINT_MAX * 64];
     flow_endpoint parsed;
     char err[512];
     if (!ctx->has_out) {

@@ -102,9 +102,6 @@ bool srv_dep_feeds_destination(const srv_dapp *a);
  * per instance of the next app when it has several (srv_dapp.lanes):
  * ipc://DATA/run/STREAM.LABEL.N.lJ, '|' between lanes. */
 int srv_dep_alloc_endpoints(srv *s, srv_inst *i);
-/* Lane lane (taken modulo the lanes there are) of output, an endpoint
- * or lanes separated by '|', into buf; false when it does not fit. */
-bool srv_dep_lane(const char *output, int lane, char *buf, size_t len);
 /* Producer app p's consumer in its stream now runs lanes instances:
  * each running instance of p replaces its output with one of that many
  * lanes (control disconnect of the old one, connect of the new; what the

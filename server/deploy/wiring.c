@@ -27,23 +27,6 @@ static int tcp_endpoint(srv *s, char *buf, size_t len)
     return 0;
 }
 
-bool srv_dep_lane(const char *output, int lane, char *buf, size_t len)
-{
-    int n = 1;
-    for (const char *p = output; (p = strchr(p, '|')); p++)
-        n++;
-    const char *p = output;
-    for (int j = lane % n; j > 0; j--)
-        p = strchr(p, '|') + 1;
-    const char *bar = strchr(p, '|');
-    size_t k = bar ? (size_t)(bar - p) : strlen(p);
-    if (k >= len)
-        return false;
-    memcpy(buf, p, k);
-    buf[k] = '\0';
-    return true;
-}
-
 /* Writes the lanes of instance i's output (a->lanes > 1): over ipc://
  * unless the app uses tcp or a path is too long for sun_path; -1 with
  * errno set when no TCP port is free. */
@@ -246,7 +229,7 @@ static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c, int idx,
         if (!ep || !ep[0])
             continue;
         if (strchr(ep, '|')) {
-            if (!srv_dep_lane(ep, idx, lane, sizeof lane))
+            if (!srv_output_lane(ep, idx, lane, sizeof lane))
                 continue;
             ep = lane;
         }
@@ -320,7 +303,7 @@ void srv_dep_send_connect(srv *s, srv_dapp *c, void *ud)
     for (int k = 0; k < c->ninst; k++) {
         const char *mine = ep;
         if (strchr(ep, '|')) {
-            if (!srv_dep_lane(ep, c->inst[k]->index, lane, sizeof lane))
+            if (!srv_output_lane(ep, c->inst[k]->index, lane, sizeof lane))
                 continue;
             mine = lane;
         }
@@ -495,7 +478,7 @@ void srv_dep_unlink_ipc(const char *ep)
 
     /* An output of lanes: each of them. */
     while ((bar = strchr(ep, '|'))) {
-        if (srv_dep_lane(ep, 0, lane, sizeof lane))
+        if (srv_output_lane(ep, 0, lane, sizeof lane))
             srv_dep_unlink_ipc(lane);
         ep = bar + 1;
     }

@@ -55,6 +55,10 @@ def test_keyed_instances_reject_nothing():
         assert f.counter("keyed-n") == N, f.counter("keyed-n")
         ae = label_instances(f, "keyed", "account-events")
         assert len(ae) == 3, ae
+        # Instance j reads lane j.
+        lanes = out[0].split("|")
+        for j, i in enumerate(ae):
+            assert i["endpoints"]["input"] == [lanes[j]], (j, i["endpoints"])
         for i in ae:
             assert i["errors"] == 0, i
             assert i["in"] > 0, i
