@@ -275,7 +275,9 @@ def field_key_round_robin_and_mixed(app):
 
 def lanes_by_control(app):
     """Events made before any group wait; a group of lanes connected by
-    control gets them, each on the lane owning its key."""
+    control gets them, each on the lane owning its key. Replaced by a
+    group of another lane count, then by a group of one lane (as flowd
+    does when the consumer is scaled), each gets what waited for it."""
     r = Rig(app, ["--flow.partition-key=key", "--flow.eos-exit=1"],
             control=True)
     try:
@@ -285,24 +287,69 @@ def lanes_by_control(app):
             i, body = r.router.recv_multipart()
             if msgpack.unpackb(body, raw=False)["t"] == "hello":
                 ident = i
-        keys = ["k%d" % i for i in range(40)]
-        r.push.send(frame("src", 0, 7, [ev(i + 1, k)
-                                        for i, k in enumerate(keys)]))
+        def ctl(t, ep):
+            r.router.send_multipart([ident, msgpack.packb(
+                {"t": t, "port": "output", "endpoint": ep})])
+
+        def read_n(socks, n):
+            got = {s: [] for s in socks}
+            poller = zmq.Poller()
+            for s in socks:
+                poller.register(s, zmq.POLLIN)
+            while sum(len(v) for v in got.values()) < n:
+                assert time.time() < r.deadline, {
+                    id(s): len(v) for s, v in got.items()}
+                for s, _ in poller.poll(200):
+                    got[s] += msgpack.unpackb(s.recv(), raw=False)[4]
+            return [got[s] for s in socks]
+
+        def removed(sock, ep):
+            """Sends disconnect of ep and waits until the app has closed
+            it (sock, a reader of it, sees the disconnection), so that
+            what comes next cannot reach it."""
+            mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            ctl("disconnect", ep)
+            assert mon.poll(30000), "the app kept " + ep
+            sock.disable_monitor()
+            mon.close(linger=0)
+
+        def send(first, n):
+            r.push.send(frame("src", 0, 7, [
+                ev(i, "k%d" % i) for i in range(first, first + n)]))
+
+        send(1, 40)
         time.sleep(0.3)
-        eps = [r.ep("c.%d" % j) for j in range(4)]
-        r.router.send_multipart([ident, msgpack.packb(
-            {"t": "connect", "port": "output", "endpoint": "|".join(eps)})])
-        socks = [r.connect(e) for e in eps]
-        r.push.send(frame("src", 0, 7, []))
-        frames = r.read_all(socks, 1)
-        n = 0
-        for j, s in enumerate(socks):
-            for e in events_of(frames[s]):
+        four = [r.ep("c.%d" % j) for j in range(4)]
+        ctl("connect", "|".join(four))
+        socks = [r.connect(e) for e in four]
+        for j, got in enumerate(read_n(socks, 40)):
+            for e in got:
                 assert lane_of(e[3], 4) == j, (e[3], j)
-                n += 1
-        assert n == len(keys), n
+        # Scaled to 2: the group of 4 lanes goes, what comes waits for
+        # the group of 2, which then gets it by key.
+        removed(socks[0], "|".join(four))
+        send(41, 30)
+        time.sleep(0.3)
+        two = [r.ep("d.%d" % j) for j in range(2)]
+        ctl("connect", "|".join(two))
+        socks = [r.connect(e) for e in two]
+        ids = []
+        for j, got in enumerate(read_n(socks, 30)):
+            for e in got:
+                assert lane_of(e[3], 2) == j, (e[3], j)
+                ids.append(e[0])
+        assert sorted(ids) == list(range(41, 71)), ids
+        # Scaled to 1: one lane, every event.
+        removed(socks[0], "|".join(two))
+        one = r.ep("e")
+        ctl("connect", one)
+        sock = r.connect(one)
+        send(71, 20)
+        r.push.send(frame("src", 0, 7, []))
+        got = events_of(r.read_all([sock], 1)[sock])
+        assert [e[0] for e in got] == list(range(71, 91)), got
         m = r.exit_metrics()
-        assert m["out"] == len(keys) and m["drops"] == 0, m
+        assert m["out"] == 90 and m["drops"] == 0, m
         print("ok: lanes connected by control")
     finally:
         r.close()
