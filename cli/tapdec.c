@@ -119,12 +119,21 @@ long tap_decode(const char *stream, const void *data, size_t len, long limit,
         n = -FLOW_EMALFORMED;
         goto done;
     }
+    /* flowd names producers STREAM.LABEL (--flow.producer-id): the app
+     * shown is the label. */
+    msgpack_object app = f[1];
+    size_t sl = strlen(stream);
+    if (app.via.str.size > sl + 1 && memcmp(app.via.str.ptr, stream, sl) == 0 &&
+        app.via.str.ptr[sl] == '.') {
+        app.via.str.ptr += sl + 1;
+        app.via.str.size -= (uint32_t)(sl + 1);
+    }
     const msgpack_object_array *evs = &f[4].via.array;
     for (uint32_t i = 0; i < evs->size && (limit <= 0 || n < limit); i++) {
         const msgpack_object *e = &evs->ptr[i];
         if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 6)
             continue;
-        if (put_event(out, stream, &f[1], instance, e->via.array.ptr) < 0) {
+        if (put_event(out, stream, &app, instance, e->via.array.ptr) < 0) {
             n = -FLOW_ENOMEM;
             goto done;
         }

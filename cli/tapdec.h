@@ -14,7 +14,8 @@
 /*
  * Appends one line per event of the frame (at most limit when limit > 0)
  * to out: a compact JSON object {"stream", "app", "instance", "id",
- * "type", "ts", "key", "seq", "payload"} and a newline, the payload
+ * "type", "ts", "key", "seq", "payload"} and a newline (app: the
+ * producer, without a leading "STREAM." of this stream), the payload
  * decoded from msgpack by libflow's flow_mpjson_append (base64 when it is
  * not one msgpack object). The text is a bounded multiple of the frame's
  * size. Returns the number of events appended, -FLOW_EMALFORMED for a

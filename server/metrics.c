@@ -311,6 +311,9 @@ static void inst_family(srv *s, text *t, const char *name, const char *type,
         case 8:
             v = i->state == SRV_INST_DEPLOYED;
             break;
+        case 9:
+            v = i->m.fenced;
+            break;
         }
         tprintf(t, "%s{stream=\"%s\",app=\"%s\",instance=\"%d\"} %llu\n", name,
                 st->name, st->apps[k].label, i->index, (unsigned long long)v);
@@ -331,6 +334,8 @@ void api_prometheus(srv *s, srv_req *r)
                 "Events an app instance failed to process.", 2);
     inst_family(s, &t, "flow_app_rejected_total", "counter",
                 "Malformed input messages rejected by an app instance.", 3);
+    inst_family(s, &t, "flow_app_fenced_total", "counter",
+                "Input frames of another epoch an app instance dropped.", 9);
     inst_family(s, &t, "flow_app_drops_total", "counter",
                 "Events dropped by an app instance.", 4);
     inst_family(s, &t, "flow_app_bytes_in_total", "counter",

@@ -19,6 +19,7 @@ static void inst_free_now(srv_inst *i)
 {
     free(i->groups);
     free(i->spawn_inputs);
+    free(i->spawn_output);
     free(i);
 }
 
@@ -116,6 +117,23 @@ srv_stream *srv_stream_add(srv *s, const char *name, const char *dsl,
     st->next = *pp;
     *pp = st;
     return st;
+}
+
+bool srv_output_lane(const char *output, int lane, char *buf, size_t len)
+{
+    int n = 1;
+    for (const char *p = output; (p = strchr(p, '|')); p++)
+        n++;
+    const char *p = output;
+    for (int j = lane % n; j > 0; j--)
+        p = strchr(p, '|') + 1;
+    const char *bar = strchr(p, '|');
+    size_t k = bar ? (size_t)(bar - p) : strlen(p);
+    if (k >= len)
+        return false;
+    memcpy(buf, p, k);
+    buf[k] = '\0';
+    return true;
 }
 
 const char *srv_stream_group(const srv_stream *st)

@@ -32,8 +32,11 @@
 #include "store.h"
 #include "util.h"
 
-#define SRV_NAME_MAX     48
-#define SRV_EP_MAX       256
+#define SRV_NAME_MAX 48
+#define SRV_EP_MAX   256
+/* An instance's output: up to SRV_MAX_COUNT lanes of one endpoint each,
+ * separated by '|'. */
+#define SRV_OUTPUT_MAX   8192
 #define SRV_RESTART_RING 64
 /* An instance that sent no metrics for this long is stale (apps report
  * every second). */
@@ -125,13 +128,18 @@ struct srv_inst {
     int upstreams;      /* and its --flow.upstreams (0: a source) */
     bool row_stale;     /* its record in the store failed: written again */
     char *spawn_inputs; /* --flow.input it was started with (owned) */
+    /* The output it was started with or told of since (owned; NULL when
+     * not known): srv_inst_catch_up replaces it when output differs. */
+    char *spawn_output;
     int restarts;
     int64_t restart_ms[SRV_RESTART_RING];
     int consecutive;
     char last_exit[64];
     int64_t started_ms;
-    uint64_t start_ticks;    /* /proc starttime, against pid reuse */
-    char output[SRV_EP_MAX]; /* empty for a destination's producer */
+    uint64_t start_ticks; /* /proc starttime, against pid reuse */
+    /* Empty for a destination's producer; one lane per instance of the
+     * next app when it has several (srv_dapp.lanes). */
+    char output[SRV_OUTPUT_MAX];
     char tap[SRV_EP_MAX];
     srv_group *groups; /* a destination's producer: one per consumer
                           group (owned) */
@@ -182,6 +190,12 @@ struct srv_dapp {
     int error_threshold; /* deployer.<label>.errorThreshold, percent */
     int rescale_to;      /* a guaranteed stream's scale waiting for its
                             checkpoint (deploy/recover.c); 0: none */
+    /* The next app of the stream: its count, the lanes of each of this
+     * app's outputs (1: one shared output), and its
+     * app.<label>.partition-key, passed to this app as
+     * --flow.partition-key (empty: round-robin). */
+    int lanes;
+    char partition_key[256];
 };
 
 /* What the control endpoint (control.c) reports to the deployment layer,
@@ -346,6 +360,10 @@ srv_stream *srv_stream_find(srv *s, const char *name);
  * --group=G > ...`): G, or the stream's own name without --group. NULL for
  * a stream that reads no destination. Borrowed from st. */
 const char *srv_stream_group(const srv_stream *st);
+/* Lane lane (taken modulo the lanes there are) of an instance's output,
+ * one endpoint or lanes separated by '|', into buf; false when it does
+ * not fit. */
+bool srv_output_lane(const char *output, int lane, char *buf, size_t len);
 /* Parses dsl and adds a stream named name to s->streams (which owns the
  * result: the returned pointer is borrowed); dsl and desc are copied.
  * NULL with err set when it does not parse or memory is out. */

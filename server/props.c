@@ -386,7 +386,8 @@ void srv_props_app_options(const json_t *props, const char *label,
         return;
     json_object_foreach((json_t *)props, key, val)
     {
-        if (strncmp(key, "app.*.", 6) != 0)
+        if (strncmp(key, "app.*.", 6) != 0 ||
+            strcmp(key + 6, SRV_PARTITION_KEY) == 0)
             continue;
         snprintf(own, sizeof own, "app.%s.%s", label, key + 6);
         if (json_object_get(props, own))
@@ -396,9 +397,20 @@ void srv_props_app_options(const json_t *props, const char *label,
     json_object_foreach((json_t *)props, key, val)
     {
         if (strncmp(key, "app.", 4) == 0 &&
-            strncmp(key + 4, label, llen) == 0 && key[4 + llen] == '.')
+            strncmp(key + 4, label, llen) == 0 && key[4 + llen] == '.' &&
+            strcmp(key + 5 + llen, SRV_PARTITION_KEY) != 0)
             fn(ud, key + 5 + llen, json_string_value(val));
     }
+}
+
+const char *srv_props_partition_key(const json_t *props, const char *label)
+{
+    char key[256];
+
+    if (!props)
+        return NULL;
+    snprintf(key, sizeof key, "app.%s.%s", label, SRV_PARTITION_KEY);
+    return json_string_value(json_object_get(props, key));
 }
 
 const dsl_app_option *srv_props_app_option(const dsl_app_info *info,
@@ -446,6 +458,19 @@ int srv_props_check_apps(const json_t *props, const char *stream,
         const char *opt = dot + 1;
         size_t llen = (size_t)(dot - lab);
         bool star = llen == 1 && lab[0] == '*';
+        if (strcmp(opt, SRV_PARTITION_KEY) == 0) {
+            /* flowd's, not an app option: how events reach the instances
+             * of the app (srv_props_partition_key). */
+            size_t vlen = strlen(value);
+            if (star || vlen == 0 || vlen > 255 || strchr(value, ' ')) {
+                snprintf(err, errlen, "deployment property '%s': %s", key,
+                         star ? "name the app (app.<label>.partition-key)"
+                              : "give 'key' (the event's key) or a payload "
+                                "field path, 1 to 255 bytes");
+                return -SRV_EPROPS;
+            }
+            continue;
+        }
         bool anyone = false, unknown = false;
         for (size_t k = 0; k < n; k++) {
             if (!star &&

@@ -80,6 +80,14 @@ const char *srv_props_deployer(const json_t *props, const char *label,
 long srv_props_deployer_int(const json_t *props, const char *label,
                             const char *prop, long def);
 
+/* The deployment property app.<label>.partition-key: how events are
+ * routed among the instances of that app (its producers get it as
+ * --flow.partition-key). Not an app option. */
+#define SRV_PARTITION_KEY "partition-key"
+
+/* The value of app.<label>.partition-key, or NULL. Borrowed. */
+const char *srv_props_partition_key(const json_t *props, const char *label);
+
 /* "multi" or "single". */
 const char *srv_props_packaging(const json_t *props);
 

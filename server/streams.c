@@ -92,12 +92,16 @@ static json_t *inst_json(srv_inst *i)
     srv_inst_id(i, id, sizeof id);
     srv_iso(i->started_ms / 1000, iso, sizeof iso);
     json_t *input = json_array();
-    /* The inputs as the instance was started with them. */
+    /* The inputs as the instance was started with them: of an output of
+     * lanes, its own. */
     if (a->pos > 0) {
         srv_dapp *up = &a->stream->apps[a->pos - 1];
+        char lane[SRV_EP_MAX];
         for (int k = 0; k < up->ninst; k++)
-            if (up->inst[k]->output[0] && !up->inst[k]->removing)
-                json_array_append_new(input, json_string(up->inst[k]->output));
+            if (up->inst[k]->output[0] && !up->inst[k]->removing &&
+                srv_output_lane(up->inst[k]->output, i->index, lane,
+                                sizeof lane))
+                json_array_append_new(input, json_string(lane));
     }
     json_t *output = json_array();
     if (i->output[0])
@@ -110,7 +114,7 @@ static json_t *inst_json(srv_inst *i)
     }
     json_t *o = json_pack(
         "{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:i,s:o,s:o,s:{s:o,s:o,s:o,s:o},"
-        "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}",
+        "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}",
         "id", id, "stream", a->stream->name, "label", a->label, "name", a->name,
         "index", i->index, "pid",
         i->pid > 0 ? json_integer(i->pid) : json_null(), "state",
@@ -120,9 +124,10 @@ static json_t *inst_json(srv_inst *i)
         input, "output", output, "outputGroups", groups, "tap",
         i->tap[0] ? json_string(i->tap) : json_null(), "in",
         (json_int_t)i->m.in, "out", (json_int_t)i->m.out, "errors",
-        (json_int_t)i->m.errors, "rejected", (json_int_t)i->m.rejected, "drops",
-        (json_int_t)i->m.drops, "bytesIn", (json_int_t)i->m.bytes_in,
-        "bytesOut", (json_int_t)i->m.bytes_out, "rateIn", i->rate_in, "rateOut",
+        (json_int_t)i->m.errors, "rejected", (json_int_t)i->m.rejected,
+        "fenced", (json_int_t)i->m.fenced, "drops", (json_int_t)i->m.drops,
+        "bytesIn", (json_int_t)i->m.bytes_in, "bytesOut",
+        (json_int_t)i->m.bytes_out, "rateIn", i->rate_in, "rateOut",
         i->rate_out);
     uint64_t ev, er;
     srv_inst_window(i, &ev, &er);

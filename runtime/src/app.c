@@ -146,7 +146,7 @@ static void metrics_cb(uv_timer_t *t)
 }
 
 static int add_group(flow_ctx *ctx, const char *list, const char *key);
-static void remove_group(flow_ctx *ctx, flow__group *g);
+static void remove_group(flow_ctx *ctx, const char *key);
 
 static flow__group *find_group(flow_ctx *ctx, const char *key)
 {
@@ -158,12 +158,14 @@ static flow__group *find_group(flow_ctx *ctx, const char *key)
 
 /*
  * Control connect/disconnect of the output: add a group (a PUSH socket
- * bound, or connected with '>', at the endpoint) or remove the one added
- * with that endpoint. Adding one that exists does nothing.
+ * bound, or connected with '>', at the endpoint; lanes separated by '|')
+ * or remove the one added with that endpoint. Adding one that exists
+ * does nothing.
  */
 static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep)
 {
-    char key[FLOW_ENDPOINT_MAX];
+    /* Up to 64 lanes of an endpoint each. */
+    char key[FLOW_ENDPOINT_MAX * 64];
     flow_endpoint parsed;
     char err[512];
     if (!ctx->has_out) {
@@ -171,27 +173,39 @@ static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep)
                  connect ? "connect" : "disconnect");
         return;
     }
-    if (flow_endpoint_parse(ep->ptr, ep->len, true, &parsed, err,
-                            sizeof(err))) {
-        flow_log(ctx, "ignored a control message: %s", err);
+    if (ep->len >= sizeof(key)) {
+        flow_log(ctx, "ignored a control message: an output of %zu bytes",
+                 (size_t)ep->len);
         return;
+    }
+    for (size_t at = 0; at <= ep->len;) {
+        const char *bar = memchr(ep->ptr + at, '|', ep->len - at);
+        size_t n = bar ? (size_t)(bar - (ep->ptr + at)) : ep->len - at;
+        if (flow_endpoint_parse(ep->ptr + at, n, true, &parsed, err,
+                                sizeof(err))) {
+            flow_log(ctx, "ignored a control message: %s", err);
+            return;
+        }
+        at += n + 1;
     }
     snprintf(key, sizeof(key), "%.*s", (int)ep->len, ep->ptr);
     flow__group *g = find_group(ctx, key);
     if (!connect) {
         if (g)
-            remove_group(ctx, g);
+            remove_group(ctx, key);
         return;
     }
     if (g || ctx->phase == PH_DONE)
         return;
+    bool was_blocked = ctx->out.blocked;
     int rc = add_group(ctx, key, key);
     if (rc) {
         flow_log(ctx, "cannot add output %s: %s", key, flow_strerror(rc));
         return;
     }
-    /* A batch waiting for a first group goes out now. */
-    if (ctx->out.blocked)
+    /* A batch waiting for a first group goes out now (or went to the
+     * lanes of this one). */
+    if (was_blocked || ctx->out.blocked)
         flow__flush(ctx);
     if (ctx->phase == PH_DRAIN)
         flow__maybe_finish(ctx);
@@ -418,12 +432,13 @@ static void write_metrics_json(flow_ctx *ctx)
     fprintf(f,
             ", \"instance\": %u, \"pid\": %ld, \"in\": %llu, \"out\": %llu, "
             "\"errors\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu, "
-            "\"drops\": %llu, \"rejected\": %llu, \"dups\": %llu",
+            "\"drops\": %llu, \"rejected\": %llu, \"dups\": %llu, "
+            "\"fenced\": %llu",
             ctx->conf.instance, (long)getpid(), (unsigned long long)m->in,
             (unsigned long long)m->out, (unsigned long long)m->errors,
             (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out,
             (unsigned long long)m->drops, (unsigned long long)m->rejected,
-            (unsigned long long)m->dups);
+            (unsigned long long)m->dups, (unsigned long long)m->fenced);
     const struct {
         const char *name;
         const flow_hist *h;
@@ -532,6 +547,13 @@ static void finish(flow_ctx *ctx)
     if (ctx->err.open)
         ctx->m.drops += ctx->err.batch.count;
     ctx->out.open = ctx->err.open = false;
+    for (size_t s = 0; s < ctx->nsets; s++)
+        for (uint32_t j = 0; j < ctx->sets[s]->n; j++) {
+            flow__port *lp = &ctx->sets[s]->ports[j];
+            if (lp->open)
+                ctx->m.drops += lp->batch.count;
+            lp->open = false;
+        }
     /* The tap's messages ZeroMQ has not written out by now are lost with
      * the socket. */
     if (ctx->tapq)
@@ -865,12 +887,13 @@ static void close_socket(void **sp, int linger_ms)
 }
 
 /*
- * Adds an output group: a PUSH socket attached to list (the endpoints
- * bind unless prefixed with '>'), known to control messages as key
- * (borrowed; NULL for the command line's). Its consumers are counted by a
- * monitor, except over inproc://, which reports no disconnection.
+ * Adds lane lane of nlanes of an output group: a PUSH socket attached to
+ * list (the endpoints bind unless prefixed with '>'), known to control
+ * messages as key (borrowed). Its consumers are counted by a monitor,
+ * except over inproc://, which reports no disconnection.
  */
-static int add_group(flow_ctx *ctx, const char *list, const char *key)
+static int add_lane(flow_ctx *ctx, const char *list, const char *key,
+                    uint32_t lane, uint32_t nlanes, flow__laneset *set)
 {
     flow__group **gs =
         realloc(ctx->groups, (ctx->ngroups + 1) * sizeof(*ctx->groups));
@@ -881,6 +904,9 @@ static int add_group(flow_ctx *ctx, const char *list, const char *key)
     if (!g)
         return -FLOW_ENOMEM;
     g->ctx = ctx;
+    g->lane = lane;
+    g->nlanes = nlanes;
+    g->set = set;
     int rc = -FLOW_ENOMEM;
     if (key && !(g->key = strdup(key)))
         goto free_group;
@@ -922,12 +948,8 @@ static void group_free(flow__group *g, int linger_ms)
     free(g);
 }
 
-/*
- * Removes a group while running (its consumer stream went away): what it
- * still held for that stream is counted as dropped, and the output is no
- * longer held back by it.
- */
-static void remove_group(flow_ctx *ctx, flow__group *g)
+/* Removes one lane's socket; what it held is counted as dropped. */
+static void remove_lane(flow_ctx *ctx, flow__group *g)
 {
     size_t k = 0;
     while (ctx->groups[k] != g)
@@ -940,9 +962,72 @@ static void remove_group(flow_ctx *ctx, flow__group *g)
     if (g->blocked)
         ctx->groups_blocked--;
     ctx->peers -= g->peers;
+    if (g->lane == 0) {
+        /* The group's own share: once per group, with its first lane. */
+        if (g->set)
+            flow__laneset_drop(ctx, g->set);
+        else
+            ctx->nsingle--;
+    }
     flow_zwatch_close(&g->w);
     flow_zwatch_close(&g->mon_w);
     group_free(g, 0);
+}
+
+/*
+ * Adds an output group: its lanes are separated by '|' in list, each a
+ * list of endpoints (add_lane). A group of one lane gets every batch of
+ * ctx->out; one of n lanes shares the lane set of n with the other groups
+ * of n lanes.
+ */
+static int add_group(flow_ctx *ctx, const char *list, const char *key)
+{
+    if (!strchr(list, '|')) {
+        int rc = add_lane(ctx, list, key, 0, 1, NULL);
+        if (rc == 0)
+            ctx->nsingle++;
+        return rc;
+    }
+    char *copy = strdup(list);
+    if (!copy)
+        return -FLOW_ENOMEM;
+    uint32_t n = 1;
+    for (const char *p = list; (p = strchr(p, '|')); p++)
+        n++;
+    flow__laneset *set = flow__laneset_use(ctx, n);
+    int rc = set ? 0 : -FLOW_ENOMEM;
+    size_t first = ctx->ngroups;
+    uint32_t j = 0;
+    for (char *save = NULL, *lane = strtok_r(copy, "|", &save); lane && rc == 0;
+         lane = strtok_r(NULL, "|", &save))
+        rc = add_lane(ctx, lane, key, j++, n, set);
+    free(copy);
+    if (rc == 0 && j != n)
+        rc = -FLOW_EENDPOINT; /* an empty lane */
+    if (rc) {
+        /* Undo the lanes added: lane 0's removal drops the set. */
+        bool lane0 = ctx->ngroups > first;
+        while (ctx->ngroups > first)
+            remove_lane(ctx, ctx->groups[ctx->ngroups - 1]);
+        if (set && !lane0)
+            flow__laneset_drop(ctx, set);
+        return rc;
+    }
+    flow__out_reroute(ctx);
+    return 0;
+}
+
+/*
+ * Removes a group while running (its consumer stream went away): what it
+ * still held for that stream is counted as dropped, and the output is no
+ * longer held back by it.
+ */
+static void remove_group(flow_ctx *ctx, const char *key)
+{
+    for (size_t k = ctx->ngroups; k-- > 0;)
+        if (ctx->groups[k]->key && !strcmp(ctx->groups[k]->key, key))
+            remove_lane(ctx, ctx->groups[k]);
+    flow__out_reroute(ctx);
     if (ctx->phase == PH_RUN && !ctx->out.blocked && !ctx->err.blocked &&
         !ctx->groups_blocked)
         flow__flush(ctx);
@@ -952,7 +1037,9 @@ static void remove_group(flow_ctx *ctx, flow__group *g)
 
 /*
  * The output's groups from --flow.output: groups are separated by ';',
- * the endpoints of one group by ','.
+ * the lanes of one group by '|', the endpoints of one lane by ','. Each
+ * is known to control messages by its text, so that flowd can replace
+ * it (disconnect) when its consumer's parallelism changes.
  */
 static int open_groups(flow_ctx *ctx, const char *spec)
 {
@@ -962,7 +1049,7 @@ static int open_groups(flow_ctx *ctx, const char *spec)
     int rc = 0;
     for (char *save = NULL, *list = strtok_r(copy, ";", &save); list;
          list = strtok_r(NULL, ";", &save))
-        if ((rc = add_group(ctx, list, NULL)))
+        if ((rc = add_group(ctx, list, list)))
             break;
     free(copy);
     return rc;
@@ -1074,8 +1161,11 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
 
     ctx->role_name = role_names[a->role];
     flow__update_now(ctx);
-    /* The epoch changes at every start: microseconds and pid mixed. */
-    ctx->epoch = (uint64_t)ctx->now_us ^ ((uint64_t)getpid() << 48);
+    /* The epoch is flowd's (--flow.epoch), or changes at every start:
+     * microseconds and pid mixed. */
+    ctx->epoch = ctx->conf.epoch
+                     ? ctx->conf.epoch
+                     : (uint64_t)ctx->now_us ^ ((uint64_t)getpid() << 48);
     if (uv_loop_init(&ctx->loop) != 0) {
         flow_log(ctx, "cannot create the event loop");
         return 1;
@@ -1256,6 +1346,15 @@ void flow__ctx_free(flow_ctx **ctxp)
     flow__ckpt_free(ctx);
     flow_batch_fini(&ctx->out.batch);
     flow_batch_fini(&ctx->err.batch);
+    if (ctx->err.has_x)
+        zmq_msg_close(&ctx->err.xmsg);
+    for (size_t s = 0; s < ctx->nsets; s++) {
+        for (uint32_t j = 0; j < ctx->sets[s]->n; j++)
+            flow_batch_fini(&ctx->sets[s]->ports[j].batch);
+        free(ctx->sets[s]->ports);
+        free(ctx->sets[s]);
+    }
+    free(ctx->sets);
     flow_buf_fini(&ctx->payload);
     flow_buf_fini(&ctx->scratch);
     flow_buf_fini(&ctx->ctlbuf);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "flow/keygroup.h"
 #include "ctx.h"
 #include "flow/error.h"
 
@@ -47,7 +48,7 @@ int flow_keyed_put(flow_keyed_writer *w, const void *key, size_t klen,
         return -FLOW_ETOOBIG;
     flow_mp_put_array(b, 3);
     flow_mp_put_uint(
-        b, flow__ckpt_keygroup_of(key, klen, w->ctx->conf.key_groups));
+        b, flow_keygroup_of(key, klen, w->ctx->conf.key_groups));
     flow_mp_put_bin(b, key, klen);
     flow_mp_put_bin(b, data, dlen);
     if (b->err)
@@ -387,7 +388,7 @@ static int apply(flow_ctx *ctx, const char *path, const flow__snap *s,
         uint32_t kg, kl, vl;
         const uint8_t *k, *v;
         flow__snap_next_key(&r, &kg, &k, &kl, &v, &vl);
-        if (flow__ckpt_keygroup_owner(kg, c->instances, c->key_groups) !=
+        if (flow_keygroup_owner(kg, c->instances, c->key_groups) !=
             c->instance)
             continue;
         if (!a->restore_key) {

@@ -116,13 +116,5 @@ int flow__snap_write(const char *dir, uint64_t n, const char *name,
 /* Reads a whole file into out; 0 or a negative FLOW_E* with why. */
 int flow__snap_read(const char *path, flow_buf *out, char *why, size_t whylen);
 
-/*
- * The key group of a key: Kafka's murmur2 (seed 0x9747b28c) of its bytes,
- * made non-negative, modulo k; and the instance of n that owns a key
- * group. To be replaced by flow/keygroup.h (flow_keygroup_of,
- * flow_keygroup_owner), which routing uses too.
- */
-uint32_t flow__ckpt_keygroup_of(const void *key, size_t len, uint32_t k);
-uint32_t flow__ckpt_keygroup_owner(uint32_t kg, uint32_t n, uint32_t k);
 
 #endif

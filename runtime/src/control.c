@@ -103,7 +103,7 @@ static int encode_metrics(flow_buf *out, const char *t,
     msgpack_packer pk;
 
     start(&pk, out);
-    msgpack_pack_map(&pk, 16 + (err != NULL) + (end != NULL));
+    msgpack_pack_map(&pk, 17 + (err != NULL) + (end != NULL));
     put_kv_str(&pk, "t", t);
     put_kv_str(&pk, "stream", id->stream);
     put_kv_str(&pk, "label", id->label);
@@ -118,6 +118,7 @@ static int encode_metrics(flow_buf *out, const char *t,
     put_kv_uint(&pk, "drops", m->drops);
     put_kv_uint(&pk, "rejected", m->rejected);
     put_kv_uint(&pk, "dups", m->dups);
+    put_kv_uint(&pk, "fenced", m->fenced);
     put_hist(&pk, "lat_us", &m->lat);
     put_hist(&pk, "e2e_us", &m->e2e);
     if (err) {
@@ -466,6 +467,8 @@ static int decode_map(const msgpack_object *m, msgpack_zone *zone,
             rc = get_uint(v, &msg->m.rejected);
         else if (key_is(k, "dups"))
             rc = get_uint(v, &msg->m.dups);
+        else if (key_is(k, "fenced"))
+            rc = get_uint(v, &msg->m.fenced);
         else if (key_is(k, "inc"))
             rc = get_uint(v, &msg->inc);
         else if (key_is(k, "lat_us"))

@@ -42,7 +42,11 @@ enum { FLOW_PLACE_AUTO, FLOW_PLACE_ANY, FLOW_PLACE_FIXED };
 typedef struct flow__conf {
     const char *input, *output, *error_output, *tap, *control;
     const char *stream, *label, *metrics_json, *state;
-    const char *keys; /* --flow.keys: CURVE keys for tcp:// (curve.h) */
+    const char *keys;        /* --flow.keys: CURVE keys for tcp:// (curve.h) */
+    const char *producer_id; /* --flow.producer-id (default: the label) */
+    const char *partition_key; /* --flow.partition-key (NULL: unkeyed) */
+    uint64_t epoch;            /* --flow.epoch (0: none, no fencing) */
+    uint32_t key_groups;       /* --flow.key-groups */
     uint32_t instance;
     int64_t linger_us;
     uint64_t hwm_events;
@@ -63,7 +67,6 @@ typedef struct flow__conf {
     const char *ckpt_dir; /* --flow.checkpoint-dir (NULL: none) */
     const char *restore;  /* --flow.restore, comma-separated paths */
     uint32_t instances;   /* --flow.instances, at least 1 */
-    uint32_t key_groups;  /* --flow.key-groups, at least 1 */
 } flow__conf;
 
 /* --flow.guarantee. */
@@ -93,10 +96,21 @@ typedef struct flow__placement {
     int64_t backoff_us;
 } flow__placement;
 
-/* An output port: a PUSH socket with its pending batch. */
+struct flow__laneset;
+
+/*
+ * An output port: a batch being filled and where it goes. The error
+ * output's has its own PUSH socket (zsock, w); the output's (ctx->out)
+ * goes to every single-lane group and a lane set's port to its lane of
+ * every group of that many lanes (set, lane).
+ */
 typedef struct flow__port {
     void *zsock;
     flow_zwatch *w;
+    struct flow__laneset *set; /* NULL: not a lane's */
+    uint32_t lane;
+    zmq_msg_t xmsg; /* the error output: a broadcast frame not sent yet */
+    bool has_x;
     flow_batch batch;
     uint64_t seq;
     bool open;          /* batch_begin done and not yet sent */
@@ -108,7 +122,21 @@ typedef struct flow__port {
 } flow__port;
 
 /*
- * An output group: one PUSH socket that gets every batch of the output.
+ * The batches of the lanes of every group of n lanes (n > 1): an event
+ * goes to one of them (keyed: the owner of its key group; else the
+ * lanes take whole batches in turn), and lane j's batch to lane j of each
+ * such group. Owned by the context, freed with its last group.
+ */
+typedef struct flow__laneset {
+    uint32_t n;
+    uint32_t rr;       /* unkeyed: the lane of the next batch */
+    uint32_t users;    /* groups of n lanes */
+    flow__port *ports; /* n */
+} flow__laneset;
+
+/*
+ * An output group's lane: one PUSH socket. A group of one lane gets every
+ * batch of the output.
  * The instances connected to one group share its batches; every group
  * gets all of them (flowd adds one group per consumer stream of a named
  * destination). A batch a group's socket does not take at once waits in
@@ -120,9 +148,12 @@ typedef struct flow__group {
     flow_zwatch *w;
     void *mon_s; /* PAIR receiving the socket's monitor events */
     flow_zwatch *mon_w;
-    char *key;         /* the endpoint a control message names it by
-                          (owned; NULL for --flow.output's groups) */
-    zmq_msg_t pending; /* a batch the socket has not taken yet */
+    char *key;          /* the endpoint a control message names it by
+                           (owned; --flow.output's by their text) */
+    uint32_t lane;      /* which lane of its group (0 for one lane) */
+    uint32_t nlanes;    /* lanes of its group: ctx->groups holds them all */
+    flow__laneset *set; /* nlanes > 1: the batches of its lane count */
+    zmq_msg_t pending;  /* a batch the socket has not taken yet */
     bool has_pending;
     bool blocked;       /* pending or eos_left, waiting for writable */
     uint32_t pending_n; /* events in pending */
@@ -225,8 +256,11 @@ struct flow_ctx {
     uv_timer_t tap_timer; /* polls tapq while a stop waits for the tap */
     flow__port out, err;  /* out's batch goes to every group */
     bool has_out, has_err;
-    flow__group **groups;
+    flow__group **groups; /* every lane of every group */
     size_t ngroups;
+    size_t nsingle;       /* groups of one lane */
+    flow__laneset **sets; /* one per lane count > 1 in use */
+    size_t nsets;
     int groups_blocked;     /* groups with a batch or end of stream pending */
     flow_buf eos_frame;     /* the output's end of stream, sent per peer */
     uv_timer_t eos_timer;   /* resends it while consumers stay connected */
@@ -289,6 +323,21 @@ void flow__linger_cb(uv_timer_t *t);
 int flow__flush(flow_ctx *ctx);
 bool flow__flushed(flow_ctx *ctx);
 int flow__send_eos(flow_ctx *ctx);
+/*
+ * Sends a prepared frame (a barrier) on every lane of every group of the
+ * output and on the error output, after every batch they were sent
+ * before: pending batches are flushed first. Returns 0 (sent, or left
+ * pending on a lane at its high-water mark, which sends it when
+ * writable), -FLOW_EAGAIN while a batch is still pending (call again once
+ * flow__flushed), or -FLOW_ENOMEM.
+ */
+int flow__out_broadcast(flow_ctx *ctx, const void *data, size_t len);
+/* A group of n > 1 lanes was added or removed: its lane set. */
+flow__laneset *flow__laneset_use(flow_ctx *ctx, uint32_t n);
+void flow__laneset_drop(flow_ctx *ctx, flow__laneset *set);
+/* With lane sets and no group of one lane left, the events ctx->out
+ * still holds go to the lanes (routed as if emitted now). */
+void flow__out_reroute(flow_ctx *ctx);
 /* Publishes an end of stream on the tap, its last message. */
 int flow__tap_end(flow_ctx *ctx);
 /* Drops the context's reference to its tap counts (NULL-safe). */

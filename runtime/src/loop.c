@@ -18,6 +18,8 @@
 
 #include "ctx.h"
 #include "flow/error.h"
+#include "flow/fieldpath.h"
+#include "flow/keygroup.h"
 
 /* Messages taken from the input per watcher callback. */
 #define RECV_BUDGET 64
@@ -67,7 +69,7 @@ static int port_add(flow_ctx *ctx, flow__port *p, const flow_event *ev)
                     p->batch.buf.len + FLOW_WIRE_EVENT_OVERHEAD + ev->type_len +
                             ev->key_len + ev->payload_len >
                         FLOW_WIRE_MAX_FRAME)) {
-        port_send(ctx, p, p == &ctx->out);
+        port_send(ctx, p, p != &ctx->err);
         if (p->open) {
             ctx->m.drops++;
             return -FLOW_EAGAIN;
@@ -76,7 +78,7 @@ static int port_add(flow_ctx *ctx, flow__port *p, const flow_event *ev)
     if (!p->open) {
         if (p->batch.buf.cap == 0 && p->cap_hint)
             flow_buf_reserve(&p->batch.buf, p->cap_hint);
-        flow_batch_begin(&p->batch, ctx->conf.label, ctx->conf.instance,
+        flow_batch_begin(&p->batch, ctx->conf.producer_id, ctx->conf.instance,
                          ctx->epoch);
         p->open = true;
     }
@@ -189,7 +191,7 @@ int flow__tap_end(flow_ctx *ctx)
     flow_batch b;
     size_t len;
     flow_batch_init(&b);
-    flow_batch_begin(&b, ctx->conf.label, ctx->conf.instance, ctx->epoch);
+    flow_batch_begin(&b, ctx->conf.producer_id, ctx->conf.instance, ctx->epoch);
     flow_batch_finish(&b, &len);
     shared_frame *sh = shared_of(&b.buf, len);
     if (!sh || b.buf.err) {
@@ -294,8 +296,10 @@ void flow__group_push(flow_ctx *ctx, flow__group *g)
  * Hands the output's finished batch to every group without copying it:
  * each group holds a reference to the same ZeroMQ message (freed once
  * the last socket has delivered it), and the next batch gets fresh
- * storage. With no group yet the batch stays pending and the output is
- * blocked until one is added. Returns 0 or -FLOW_EAGAIN (still pending).
+ * storage. ctx->out's batch goes to every group of one lane, a lane
+ * set's port's to its lane of every group of that many lanes. With no
+ * group yet the batch stays pending and the output is blocked until one
+ * is added. Returns 0 or -FLOW_EAGAIN (still pending).
  */
 static int out_send(flow_ctx *ctx, flow__port *p)
 {
@@ -303,7 +307,7 @@ static int out_send(flow_ctx *ctx, flow__port *p)
         return 0;
     if (ctx->groups_blocked)
         return -FLOW_EAGAIN;
-    if (ctx->ngroups == 0) {
+    if (!p->set && ctx->nsingle == 0) {
         if (!p->blocked) {
             p->blocked = true;
             set_paused(ctx, true);
@@ -317,10 +321,16 @@ static int out_send(flow_ctx *ctx, flow__port *p)
     zmq_msg_t msg;
     p->open = false;
     p->blocked = false;
-    shared_frame *sh = ctx->tap_s && n ? shared_of(b, len) : NULL;
+    /* Every event is counted and tapped once: from ctx->out's batches, or
+     * without a group of one lane from the first lane set's. */
+    bool primary = !p->set || (ctx->nsingle == 0 && p->set == ctx->sets[0]);
+    uint32_t nlanes = p->set ? p->set->n : 1;
+    if (p->set && !ctx->conf.partition_key)
+        p->set->rr = (p->lane + 1) % nlanes;
+    shared_frame *sh = primary && ctx->tap_s && n ? shared_of(b, len) : NULL;
     if (sh)
         sh->refs = 2;
-    else if (ctx->tap_s && n)
+    else if (primary && ctx->tap_s && n)
         ctx->m.drops += n; /* no memory to share it with the tap */
     if (zmq_msg_init_data(&msg, b->data, len, sh ? free_shared : free_frame,
                           sh) != 0) {
@@ -334,6 +344,8 @@ static int out_send(flow_ctx *ctx, flow__port *p)
     b->len = b->cap = 0;
     for (size_t k = 0; k < ctx->ngroups; k++) {
         flow__group *g = ctx->groups[k];
+        if (g->nlanes != nlanes || g->lane != p->lane)
+            continue;
         zmq_msg_init(&g->pending);
         zmq_msg_copy(&g->pending, &msg);
         g->has_pending = true;
@@ -343,8 +355,10 @@ static int out_send(flow_ctx *ctx, flow__port *p)
     if (sh)
         tap_publish(ctx, data, len, n, sh);
     zmq_msg_close(&msg);
-    ctx->m.out += n;
-    ctx->m.bytes_out += len;
+    if (primary) {
+        ctx->m.out += n;
+        ctx->m.bytes_out += len;
+    }
     flow__place_note(ctx);
     return ctx->groups_blocked ? -FLOW_EAGAIN : 0;
 }
@@ -355,8 +369,28 @@ static int port_send(flow_ctx *ctx, flow__port *p, bool is_out)
 {
     if (is_out)
         return out_send(ctx, p);
-    if (!p->open)
+    if (p->has_x) {
+        /* A broadcast frame goes before the batch made after it. */
+        int xr = flow_zwatch_send(p->w, &p->xmsg, 0);
+        if (xr == -FLOW_EAGAIN) {
+            if (!p->blocked) {
+                p->blocked = true;
+                flow_zwatch_want(p->w, FLOW_ZW_WRITABLE);
+                set_paused(ctx, true);
+            }
+            return xr;
+        }
+        if (xr)
+            zmq_msg_close(&p->xmsg);
+        p->has_x = false;
+    }
+    if (!p->open) {
+        if (p->blocked) {
+            p->blocked = false;
+            flow_zwatch_want(p->w, 0);
+        }
         return 0;
+    }
     size_t len;
     uint32_t n = p->batch.count;
     flow_batch_finish(&p->batch, &len);
@@ -390,6 +424,16 @@ int flow__flush(flow_ctx *ctx)
     }
     if (ctx->has_out && ctx->out.open && ctx->out.batch.count)
         rc = port_send(ctx, &ctx->out, true);
+    for (size_t s = 0; s < ctx->nsets; s++) {
+        flow__laneset *set = ctx->sets[s];
+        for (uint32_t j = 0; j < set->n; j++) {
+            flow__port *lp = &set->ports[j];
+            if (lp->open && lp->batch.count) {
+                int rc2 = port_send(ctx, lp, true);
+                rc = rc ? rc : rc2;
+            }
+        }
+    }
     if (ctx->has_err && ctx->err.open && ctx->err.batch.count) {
         int rc2 = port_send(ctx, &ctx->err, false);
         rc = rc ? rc : rc2;
@@ -399,9 +443,21 @@ int flow__flush(flow_ctx *ctx)
     return rc;
 }
 
+/* Has a lane set a batch with events not sent yet? */
+static bool lanes_open(const flow_ctx *ctx)
+{
+    for (size_t s = 0; s < ctx->nsets; s++)
+        for (uint32_t j = 0; j < ctx->sets[s]->n; j++)
+            if (ctx->sets[s]->ports[j].open &&
+                ctx->sets[s]->ports[j].batch.count)
+                return true;
+    return false;
+}
+
 bool flow__flushed(flow_ctx *ctx)
 {
-    return !ctx->out.open && !ctx->err.open && ctx->groups_blocked == 0;
+    return !ctx->out.open && !ctx->err.open && !ctx->err.has_x &&
+           ctx->groups_blocked == 0 && (ctx->nsets == 0 || !lanes_open(ctx));
 }
 
 /*
@@ -414,7 +470,7 @@ static int err_barrier_send(flow_ctx *ctx)
     flow__port *p = &ctx->err;
     if (!p->barrier_n)
         return 0;
-    if (flow_wire_barrier(&ctx->scratch, ctx->conf.label, ctx->conf.instance,
+    if (flow_wire_barrier(&ctx->scratch, ctx->conf.producer_id, ctx->conf.instance,
                           ctx->epoch, p->barrier_n))
         return ctx->scratch.err;
     int rc = flow_zwatch_send_buf(p->w, ctx->scratch.data, ctx->scratch.len, 0);
@@ -442,7 +498,7 @@ static int err_barrier_send(flow_ctx *ctx)
 void flow__out_barrier(flow_ctx *ctx, uint64_t n)
 {
     flow_buf *b = &ctx->scratch;
-    if (ctx->has_out && !flow_wire_barrier(b, ctx->conf.label,
+    if (ctx->has_out && !flow_wire_barrier(b, ctx->conf.producer_id,
                                            ctx->conf.instance, ctx->epoch, n)) {
         for (size_t k = 0; k < ctx->ngroups; k++) {
             flow__group *g = ctx->groups[k];
@@ -472,7 +528,7 @@ static int port_eos(flow_ctx *ctx, flow__port *p, bool is_out)
     if ((p->open && p->batch.count) || p->barrier_n)
         return -FLOW_EAGAIN; /* flush first */
     if (!p->open) {
-        flow_batch_begin(&p->batch, ctx->conf.label, ctx->conf.instance,
+        flow_batch_begin(&p->batch, ctx->conf.producer_id, ctx->conf.instance,
                          ctx->epoch);
         p->open = true;
     }
@@ -484,11 +540,12 @@ static int port_eos(flow_ctx *ctx, flow__port *p, bool is_out)
 }
 
 /*
- * Ends the stream on every group of the output: one copy per connected
- * consumer of the group (at least one), since PUSH hands each message to
- * one consumer only. ZeroMQ's round-robin skips a consumer whose queue is
- * full, so one consumer may get two copies and another none; the resend
- * timer (flow__eos_timer_cb) covers that, and receivers count one end of
+ * Ends the stream on every group of the output: one copy per lane of a
+ * group of lanes (each lane has one consumer), and to a group of one lane
+ * one copy per connected consumer (at least one), since PUSH hands each
+ * message to one consumer only. ZeroMQ's round-robin skips a consumer whose
+ * queue is full, so one consumer may get two copies and another none; the
+ * resend timer (flow__eos_timer_cb) covers that, and receivers count one end of
  * stream per producer instance and epoch.
  */
 static int out_eos(flow_ctx *ctx)
@@ -496,11 +553,12 @@ static int out_eos(flow_ctx *ctx)
     flow__port *p = &ctx->out;
     if (p->eos)
         return 0;
-    if ((p->open && p->batch.count) || ctx->groups_blocked)
+    if ((p->open && p->batch.count) || ctx->groups_blocked ||
+        (ctx->nsets && lanes_open(ctx)))
         return -FLOW_EAGAIN; /* flush first */
     size_t len;
     if (!p->open)
-        flow_batch_begin(&p->batch, ctx->conf.label, ctx->conf.instance,
+        flow_batch_begin(&p->batch, ctx->conf.producer_id, ctx->conf.instance,
                          ctx->epoch);
     const uint8_t *d = flow_batch_finish(&p->batch, &len);
     p->open = false;
@@ -511,7 +569,7 @@ static int out_eos(flow_ctx *ctx)
         return ctx->eos_frame.err;
     for (size_t k = 0; k < ctx->ngroups; k++) {
         flow__group *g = ctx->groups[k];
-        g->eos_left = g->peers > 0 ? g->peers : 1;
+        g->eos_left = g->nlanes == 1 && g->peers > 0 ? g->peers : 1;
         flow__group_push(ctx, g);
     }
     return 0;
@@ -519,8 +577,8 @@ static int out_eos(flow_ctx *ctx)
 
 /*
  * While consumers stay connected after the end of stream, sends each
- * group that still has some one more copy: one that missed it (its queue
- * was full) gets it now, one that had it counts it once. The interval
+ * group of one lane that still has some one more copy: one that missed it (its
+ * queue was full) gets it now, one that had it counts it once. The interval
  * doubles up to a second, so a consumer that stays connected gets a
  * handful of repeats, not a flood.
  */
@@ -531,7 +589,7 @@ void flow__eos_timer_cb(uv_timer_t *t)
         return;
     for (size_t k = 0; k < ctx->ngroups; k++) {
         flow__group *g = ctx->groups[k];
-        if (g->peers > 0 && !g->blocked) {
+        if (g->nlanes == 1 && g->peers > 0 && !g->blocked) {
             g->eos_left = 1;
             flow__group_push(ctx, g);
         }
@@ -649,6 +707,12 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
         log_rejected(ctx, len, rc);
         return;
     }
+    if (ctx->conf.epoch && f.epoch != ctx->conf.epoch) {
+        /* A producer of another epoch (one flowd has replaced): none of
+         * its frames counts, end of stream included. */
+        ctx->m.fenced++;
+        return;
+    }
     if (ctx->ck && !flow__ckpt_frame(ctx, &f, data, len))
         return;
     if (f.barrier)
@@ -723,11 +787,14 @@ void flow__input_cb(flow_zwatch *w, int ready, void *arg)
         flow__maybe_finish(ctx);
 }
 
-/* Everything an output was waiting for went out: carry on. */
+/* Everything an output was waiting for went out: carry on. The lanes'
+ * batches that waited behind it go now: no more input may come to flush
+ * them. */
 static void unblocked(flow_ctx *ctx)
 {
     if (!blocked(ctx)) {
-        if (batch_full(ctx) || ctx->phase != PH_RUN)
+        if (batch_full(ctx) || ctx->phase != PH_RUN ||
+            (ctx->nsets && lanes_open(ctx)))
             flow__flush(ctx);
         set_paused(ctx, false);
     }
@@ -816,6 +883,173 @@ void flow__pump_cb(uv_idle_t *h)
     }
 }
 
+/*
+ * The key group of an event under --flow.partition-key: of its key
+ * header ("key") or of the text of a scalar payload field (integers in
+ * decimal, as the counters show them). -FLOW_ENOTFOUND when it has none
+ * (no key header, the field absent, nil or not a scalar).
+ */
+static int key_group(const flow_ctx *ctx, const flow_event *e, uint32_t *kg)
+{
+    const char *pk = ctx->conf.partition_key;
+    const char *k;
+    size_t klen;
+    char text[64];
+    if (!strcmp(pk, "key")) {
+        if (!e->key)
+            return -FLOW_ENOTFOUND;
+        k = e->key;
+        klen = e->key_len;
+    } else {
+        flow_mp_value v;
+        if (flow_fieldpath_find(e->payload, e->payload_len, pk, &v) ||
+            v.type == FLOW_MP_NIL)
+            return -FLOW_ENOTFOUND;
+        int n = flow_fieldpath_text(&v, text, sizeof(text), &k);
+        if (n < 0)
+            return -FLOW_ENOTFOUND;
+        klen = (size_t)n;
+    }
+    *kg = flow_keygroup_of(k, klen, ctx->conf.key_groups);
+    return 0;
+}
+
+/*
+ * Adds an event to one lane's batch of every lane set: the owner of its
+ * key group when keyed (an event without a key goes to the error output
+ * instead, counted in errors), else the lane whose turn it is. A lane's
+ * batch goes out as soon as it is full.
+ */
+static int route_lanes(flow_ctx *ctx, const flow_event *e)
+{
+    uint32_t kg = 0;
+    bool keyed = ctx->conf.partition_key != NULL;
+    if (keyed && key_group(ctx, e, &kg))
+        return flow_emit_error(ctx, e, "no partition key");
+    int rc = 0;
+    for (size_t s = 0; s < ctx->nsets; s++) {
+        flow__laneset *set = ctx->sets[s];
+        uint32_t lane =
+            keyed ? flow_keygroup_owner(kg, set->n, ctx->conf.key_groups)
+                  : set->rr;
+        flow__port *p = &set->ports[lane];
+        int r = port_add(ctx, p, e);
+        if (r == 0 && (p->batch.count >= ctx->conf.batch_max ||
+                       p->batch.buf.len >= ctx->conf.batch_bytes))
+            port_send(ctx, p, true); /* at the high-water mark: pending */
+        if (r && !rc)
+            rc = r;
+    }
+    return rc;
+}
+
+/* An event for an output with groups of several lanes (and maybe some of
+ * one lane: those get it through ctx->out). */
+static int emit_lanes(flow_ctx *ctx, const flow_event *e)
+{
+    int rc = ctx->nsingle ? port_add(ctx, &ctx->out, e) : 0;
+    int r = route_lanes(ctx, e);
+    return rc ? rc : r;
+}
+
+void flow__out_reroute(flow_ctx *ctx)
+{
+    flow__port *p = &ctx->out;
+    if (ctx->nsingle || !ctx->nsets || !p->open || !p->batch.count)
+        return;
+    size_t len;
+    const uint8_t *d = flow_batch_finish(&p->batch, &len);
+    flow_frame f;
+    flow_event ev;
+    p->open = false;
+    p->blocked = false;
+    if (flow_frame_parse(&f, d, len)) {
+        ctx->m.drops += p->batch.count; /* cannot happen: our own frame */
+        return;
+    }
+    while (flow_frame_next(&f, &ev))
+        route_lanes(ctx, &ev);
+}
+
+flow__laneset *flow__laneset_use(flow_ctx *ctx, uint32_t n)
+{
+    for (size_t s = 0; s < ctx->nsets; s++)
+        if (ctx->sets[s]->n == n) {
+            ctx->sets[s]->users++;
+            return ctx->sets[s];
+        }
+    flow__laneset **ss =
+        realloc(ctx->sets, (ctx->nsets + 1) * sizeof(*ctx->sets));
+    if (!ss)
+        return NULL;
+    ctx->sets = ss;
+    flow__laneset *set = calloc(1, sizeof(*set));
+    if (!set)
+        return NULL;
+    set->ports = calloc(n, sizeof(*set->ports));
+    if (!set->ports) {
+        free(set);
+        return NULL;
+    }
+    set->n = n;
+    set->users = 1;
+    for (uint32_t j = 0; j < n; j++) {
+        flow_batch_init(&set->ports[j].batch);
+        set->ports[j].set = set;
+        set->ports[j].lane = j;
+    }
+    ctx->sets[ctx->nsets++] = set;
+    return set;
+}
+
+void flow__laneset_drop(flow_ctx *ctx, flow__laneset *set)
+{
+    if (--set->users > 0)
+        return;
+    for (uint32_t j = 0; j < set->n; j++) {
+        if (set->ports[j].open)
+            ctx->m.drops += set->ports[j].batch.count;
+        flow_batch_fini(&set->ports[j].batch);
+    }
+    size_t s = 0;
+    while (ctx->sets[s] != set)
+        s++;
+    memmove(&ctx->sets[s], &ctx->sets[s + 1],
+            (ctx->nsets - s - 1) * sizeof(*ctx->sets));
+    ctx->nsets--;
+    free(set->ports);
+    free(set);
+}
+
+int flow__out_broadcast(flow_ctx *ctx, const void *data, size_t len)
+{
+    if (!flow__flushed(ctx)) {
+        flow__flush(ctx);
+        if (!flow__flushed(ctx))
+            return -FLOW_EAGAIN;
+    }
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, len) != 0)
+        return -FLOW_ENOMEM;
+    memcpy(zmq_msg_data(&msg), data, len);
+    for (size_t k = 0; k < ctx->ngroups; k++) {
+        flow__group *g = ctx->groups[k];
+        zmq_msg_init(&g->pending);
+        zmq_msg_copy(&g->pending, &msg);
+        g->has_pending = true;
+        g->pending_n = 0;
+        flow__group_push(ctx, g);
+    }
+    if (ctx->has_err) {
+        zmq_msg_init(&ctx->err.xmsg);
+        zmq_msg_copy(&ctx->err.xmsg, &msg);
+        ctx->err.has_x = true;
+        port_send(ctx, &ctx->err, false);
+    }
+    zmq_msg_close(&msg);
+    return 0;
+}
+
 int flow_emit_event(flow_ctx *ctx, const flow_event *ev)
 {
     if (ev->payload_len > FLOW_WIRE_MAX_EVENT ||
@@ -831,6 +1065,8 @@ int flow_emit_event(flow_ctx *ctx, const flow_event *ev)
         e.id = ctx->cur ? ctx->cur->id : ++ctx->next_id;
     if (e.ts_us == 0)
         e.ts_us = ctx->cur ? ctx->cur->ts_us : ctx->now_us;
+    if (ctx->nsets)
+        return emit_lanes(ctx, &e);
     return port_add(ctx, &ctx->out, &e);
 }
 

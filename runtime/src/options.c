@@ -12,6 +12,7 @@
 
 #include "ctx.h"
 #include "flow/error.h"
+#include "flow/keygroup.h"
 
 static const char *const type_names[] = { "string", "int",  "float",
                                           "bool",   "enum", "duration",
@@ -24,8 +25,9 @@ static const struct {
     const char *help;
 } flow_flags[] = {
     { "input", "EP[,EP...]: where events come from (PULL; connects)" },
-    { "output", "EP[,EP...][;EP...]: where events go (PUSH; binds); every "
-                "';'-separated group gets every batch" },
+    { "output", "EP[,EP...][|EP...][;EP...]: where events go (PUSH; "
+                "binds); every ';'-separated group gets every batch, split "
+                "among its '|'-separated lanes" },
     { "error-output", "EP: where rejected events go (PUSH; binds)" },
     { "tap", "EP: also publish every output batch here (PUB; binds; what a "
              "subscriber has no room for is counted in drops)" },
@@ -34,6 +36,15 @@ static const struct {
     { "stream", "NAME: stream name, for metrics and logs" },
     { "label", "LABEL: the app's label in its stream" },
     { "instance", "N: instance index, 0-based" },
+    { "epoch", "E: the epoch written in every frame sent; frames of any "
+               "other epoch are dropped and counted in fenced (default: "
+               "a new one per start, no fencing)" },
+    { "producer-id", "ID: the producer written in every frame sent "
+                     "(default: the label)" },
+    { "partition-key", "key|FIELD.PATH: route each event to the lane that "
+                       "owns its key group: the key header, or a payload "
+                       "field (default: whole batches in turn)" },
+    { "key-groups", "K: key groups of keyed routing (default 128)" },
     { "metrics-json", "PATH: write the final metrics as JSON on exit (- is "
                       "stdout)" },
     { "batch-linger-us", "N: wait up to N us to fill a batch (default 0)" },
@@ -55,7 +66,6 @@ static const struct {
                         "<instance>.snap" },
     { "restore", "PATH[,PATH...]: snapshot files to restore from at start" },
     { "instances", "N: this app's parallelism, for key groups (default 1)" },
-    { "key-groups", "K: key groups of the stream (default 128)" },
 };
 #define N_FLOW_FLAGS (sizeof(flow_flags) / sizeof(flow_flags[0]))
 
@@ -545,10 +555,11 @@ static int check_endpoints(flow_ctx *ctx, const char *flag, const char *v,
     flow_endpoint eps[FLOW_ENDPOINTS_MAX];
     size_t n;
     char err[512], list[4096];
-    /* The output's groups are separated by ';': check each list. */
+    /* The output's groups are separated by ';' and their lanes by '|':
+     * check each list. */
     bool groups = !strcmp(flag, "output");
     for (const char *p = v;;) {
-        const char *semi = groups ? strchr(p, ';') : NULL;
+        const char *semi = groups ? strpbrk(p, ";|") : NULL;
         size_t len = semi ? (size_t)(semi - p) : strlen(p);
         if (len >= sizeof(list))
             return usage(ctx, "--flow.%s: '%.40s...' is too long", flag, p);
@@ -615,6 +626,19 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
                          v, "");
         return 0;
     }
+    if (!strcmp(nm, "producer-id") || !strcmp(nm, "partition-key")) {
+        size_t len = strlen(v);
+        if (len == 0 || len > FLOW_WIRE_MAX_NAME)
+            return usage(ctx, "--flow.%s: give 1 to 255 bytes%s", nm,
+                         nm[0] == 'p' && nm[1] == 'a'
+                             ? " ('key' or a payload field path)"
+                             : "");
+        if (nm[1] == 'a')
+            c->partition_key = v;
+        else
+            c->producer_id = v;
+        return 0;
+    }
     if (!strcmp(nm, "instance-dir") || !strcmp(nm, "allow-path")) {
         if (v[0] != '/')
             return usage(ctx, "--flow.%s=%s: give an absolute directory", nm,
@@ -646,6 +670,18 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
         if (flag_uint(ctx, nm, v, UINT32_MAX, &u))
             return -FLOW_EUSAGE;
         c->instance = (uint32_t)u;
+    } else if (!strcmp(nm, "epoch")) {
+        if (flag_uint(ctx, nm, v, UINT64_MAX >> 1, &u) || u == 0)
+            return u == 0
+                       ? usage(ctx, "--flow.%s=%s: must be at least 1", nm, v)
+                       : -FLOW_EUSAGE;
+        c->epoch = u;
+    } else if (!strcmp(nm, "key-groups")) {
+        if (flag_uint(ctx, nm, v, 65536, &u) || u == 0)
+            return u == 0
+                       ? usage(ctx, "--flow.%s=%s: must be at least 1", nm, v)
+                       : -FLOW_EUSAGE;
+        c->key_groups = (uint32_t)u;
     } else if (!strcmp(nm, "batch-linger-us")) {
         if (flag_uint(ctx, nm, v, 10000000, &u))
             return -FLOW_EUSAGE;
@@ -670,18 +706,15 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
         if (flag_uint(ctx, nm, v, 1000000, &u))
             return -FLOW_EUSAGE;
         c->eos_exit = (uint32_t)u;
-    } else if (!strcmp(nm, "upstreams") || !strcmp(nm, "instances") ||
-               !strcmp(nm, "key-groups")) {
+    } else if (!strcmp(nm, "upstreams") || !strcmp(nm, "instances")) {
         if (flag_uint(ctx, nm, v, 1000000, &u) || u == 0)
             return u == 0
                        ? usage(ctx, "--flow.%s=%s: must be at least 1", nm, v)
                        : -FLOW_EUSAGE;
         if (nm[0] == 'u')
             c->upstreams = (uint32_t)u;
-        else if (nm[0] == 'i')
-            c->instances = (uint32_t)u;
         else
-            c->key_groups = (uint32_t)u;
+            c->instances = (uint32_t)u;
     } else {
         const char *best = NULL;
         size_t bd = 3;
@@ -827,9 +860,9 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
     c->batch_bytes = 256 * 1024;
     c->drain_ms = 5000;
     c->instances = 1;
-    c->key_groups = 128;
     c->label = a->name;
     c->stream = "";
+    c->key_groups = FLOW_KEYGROUPS_DEFAULT;
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -883,6 +916,8 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
                          o->description ? o->description : "");
         }
     }
+    if (!c->producer_id)
+        c->producer_id = c->label;
     int rc = check_paths(ctx);
     if (rc) {
         *done = true;

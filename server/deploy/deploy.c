@@ -175,6 +175,14 @@ int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
         snprintf(a->cpus, sizeof a->cpus, "%s", cpus ? cpus : "");
         a->error_threshold = (int)srv_props_deployer_int(
             props, a->label, "errorThreshold", SRV_ERR_THRESHOLD);
+        a->lanes = 1;
+        if (k + 1 < st->napps) {
+            const char *next = dsl_app_label(&st->ast->apps[k + 1]);
+            const char *pk = srv_props_partition_key(props, next);
+            a->lanes = (int)srv_props_deployer_int(props, next, "count", 1);
+            snprintf(a->partition_key, sizeof a->partition_key, "%s",
+                     pk ? pk : "");
+        }
         a->inst = calloc((size_t)a->count, sizeof *a->inst);
         if (!a->inst) {
             snprintf(err, errlen, "out of memory");
@@ -519,6 +527,10 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
         srv_deployer_refresh(s, st);
         return 0;
     }
+    /* The app feeding a in its stream gives each of a's instances a lane
+     * of its own (with the next app's partition key, by key). */
+    if (a->pos > 0)
+        srv_dep_relane(s, &st->apps[a->pos - 1], count);
     int live = 0;
     for (int j = 0; j < a->ninst; j++)
         if (!a->inst[j]->removing)
@@ -583,6 +595,8 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
         }
     }
     /* A scale-up cut short counts, and records, what runs. */
+    if (count != asked && a->pos > 0)
+        srv_dep_relane(s, &st->apps[a->pos - 1], count);
     if (count != asked && record_count(s, st, a, count))
         fprintf(stderr,
                 "flowd: [%s] cannot record that '%s' runs %d instances (%s); "

@@ -99,8 +99,16 @@ void srv_dep_remove_inst(srv *s, srv_inst *i);
  * then have no shared output but one output group per consumer group. */
 bool srv_dep_feeds_destination(const srv_dapp *a);
 /* Allocates the output (and tap) endpoint of an instance; -1 with errno
- * set when it needs a TCP port and none is free. */
+ * set when it needs a TCP port and none is free. The output has one lane
+ * per instance of the next app when it has several (srv_dapp.lanes):
+ * ipc://DATA/run/STREAM.LABEL.N.lJ, '|' between lanes. */
 int srv_dep_alloc_endpoints(srv *s, srv_inst *i);
+/* Producer app p's consumer in its stream now runs lanes instances:
+ * each running instance of p replaces its output with one of that many
+ * lanes (control disconnect of the old one, connect of the new; what the
+ * old one held is counted in its drops) and the consumer's instances
+ * connect to their lanes (srv_inst_catch_up). */
+void srv_dep_relane(srv *s, srv_dapp *p, int lanes);
 /* Records producer instance u's group g, which a flowd adopting u (or
  * starting it again) takes back. The row's consumer is the group's name.
  * When the store cannot be written, u is marked row_stale: srv_dep_sync_row
@@ -113,12 +121,13 @@ void srv_dep_forget_group_rows(srv *s, const srv_inst *u, const char *c);
  * or started again after a flowd restart), so that it and its consumers
  * meet on the endpoints they already have. */
 void srv_dep_take_groups(srv *s, srv_inst *u);
-/* Writes into list (len bytes) the comma-separated endpoints app a reads:
- * the previous app's outputs, or the producers' of its source destination.
+/* Writes into list (len bytes) the comma-separated endpoints instance
+ * index idx of app a reads: the previous app's outputs (of each, the lane
+ * idx when it has lanes), or the producers' of its source destination.
  * With recorded_only, only output groups taken back from the store count
  * and none is made (while flowd works out what adopted instances read). */
-void srv_dep_collect_inputs(srv *s, const srv_dapp *a, bool recorded_only,
-                            char *list, size_t len);
+void srv_dep_collect_inputs(srv *s, const srv_dapp *a, int idx,
+                            bool recorded_only, char *list, size_t len);
 /* Calls fn with each app fed by a's outputs (borrowed) and ud (passed
  * through, borrowed). */
 void srv_dep_for_each_consumer(srv *s, srv_dapp *a,

@@ -65,6 +65,10 @@ static int reshape(srv *s, srv_dapp *a)
     int count = a->rescale_to, first;
 
     a->rescale_to = 0;
+    /* The app feeding a gives each of a's new instances a lane of its
+     * own. */
+    if (a->pos > 0)
+        srv_dep_relane(s, &a->stream->apps[a->pos - 1], count);
     for (int j = a->ninst; j-- > 0;)
         if (a->inst[j]->index >= count)
             srv_dep_remove_inst(s, a->inst[j]);

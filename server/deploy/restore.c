@@ -114,10 +114,12 @@ static void adopted_inputs(srv *s, srv_stream *st)
             srv_inst *i = st->apps[k].inst[j];
             if (!i->adopted && !(st->host && st->host->adopted))
                 continue;
-            srv_dep_collect_inputs(s, &st->apps[k], true, inputs,
+            srv_dep_collect_inputs(s, &st->apps[k], i->index, true, inputs,
                                    sizeof inputs);
             free(i->spawn_inputs);
             i->spawn_inputs = strdup(inputs);
+            free(i->spawn_output);
+            i->spawn_output = strdup(i->output);
         }
 }
 

@@ -76,13 +76,15 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
 
     for (int k = 0; k < a->nopts; k++)
         strv_add(av, "%s", a->opts[k]);
-    srv_dep_collect_inputs(s, a, false, inputs, sizeof inputs);
+    srv_dep_collect_inputs(s, a, i->index, false, inputs, sizeof inputs);
     free(i->spawn_inputs);
     i->spawn_inputs = strdup(inputs);
     if (inputs[0] && (!a->stream->host || a->pos == 0))
         strv_add(av, "--flow.input=%s", inputs);
     if (i->output[0])
         strv_add(av, "--flow.output=%s", i->output);
+    free(i->spawn_output);
+    i->spawn_output = strdup(i->output);
     if (i->tap[0])
         strv_add(av, "--flow.tap=%s", i->tap);
     strv_add(av, "--flow.control=%s", s->ctl_endpoint);
@@ -90,6 +92,12 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
     strv_add(av, "--flow.stream=%s", a->stream->name);
     strv_add(av, "--flow.label=%s", a->label);
     strv_add(av, "--flow.instance=%d", i->index);
+    /* One epoch for every instance flowd starts (a receiver fences any
+     * other), and a producer name no other stream's app shares. */
+    strv_add(av, "--flow.epoch=1");
+    strv_add(av, "--flow.producer-id=%s.%s", a->stream->name, a->label);
+    if (a->partition_key[0])
+        strv_add(av, "--flow.partition-key=%s", a->partition_key);
     /* The instance's own directory, where its relative paths resolve; it
      * is kept after undeploy, so the files written there stay. */
     srv_inst_dir(s, i, dir, sizeof dir);

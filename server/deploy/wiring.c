@@ -27,6 +27,43 @@ static int tcp_endpoint(srv *s, char *buf, size_t len)
     return 0;
 }
 
+/* Writes the lanes of instance i's output (a->lanes > 1): over ipc://
+ * unless the app uses tcp or a path is too long for sun_path; -1 with
+ * errno set when no TCP port is free. */
+static int lane_endpoints(srv *s, srv_inst *i)
+{
+    srv_dapp *a = i->app;
+    char ep[SRV_EP_MAX];
+    bool tcp = a->tcp;
+    size_t off = 0;
+
+    i->output[0] = '\0';
+    for (int j = 0; j < a->lanes; j++) {
+        if (!tcp &&
+            (srv_fmt(ep, sizeof ep, "ipc://%s/run/%s.%s.%d.l%d",
+                     s->cfg.data_dir, a->stream->name, a->label, i->index, j) ||
+             strlen(ep) >= 100)) {
+            /* sun_path holds 108 bytes: every lane over tcp, from the
+             * first. */
+            tcp = true;
+            off = 0;
+            i->output[0] = '\0';
+            j = -1;
+            continue;
+        }
+        if (tcp && tcp_endpoint(s, ep, sizeof ep))
+            return -1;
+        int w = snprintf(i->output + off, sizeof i->output - off, "%s%s",
+                         j ? "|" : "", ep);
+        if (w < 0 || (size_t)w >= sizeof i->output - off) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
 int srv_dep_alloc_endpoints(srv *s, srv_inst *i)
 {
     srv_dapp *a = i->app;
@@ -35,6 +72,16 @@ int srv_dep_alloc_endpoints(srv *s, srv_inst *i)
     i->output[0] = i->tap[0] = '\0';
     if (sink)
         return 0;
+    if (a->lanes > 1 && !srv_dep_feeds_destination(a)) {
+        if (lane_endpoints(s, i))
+            return -1;
+        if (a->tcp ||
+            srv_fmt(i->tap, sizeof i->tap, "ipc://%s/run/%s.%s.%d.tap",
+                    s->cfg.data_dir, a->stream->name, a->label, i->index) ||
+            strlen(i->tap) >= 100)
+            return tcp_endpoint(s, i->tap, sizeof i->tap);
+        return 0;
+    }
     if (a->tcp) {
         if (tcp_endpoint(s, i->output, sizeof i->output) ||
             tcp_endpoint(s, i->tap, sizeof i->tap))
@@ -166,11 +213,14 @@ static const char *output_for(srv *s, srv_inst *u, const srv_stream *c,
     return u->output;
 }
 
-/* Appends to list what every running instance of a gives stream c to read:
- * its output, or its group for c when a feeds a destination. */
-static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c,
+/* Appends to list what every running instance of a gives instance idx of
+ * stream c's consumer to read: its output (lane idx of it, when it has
+ * lanes), or its group for c when a feeds a destination. */
+static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c, int idx,
                         bool recorded_only, char *list, size_t len)
 {
+    char lane[SRV_EP_MAX];
+
     for (int k = 0; k < a->ninst; k++) {
         srv_inst *u = a->inst[k];
         size_t off = strlen(list);
@@ -178,6 +228,11 @@ static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c,
             u->removing ? NULL : output_for(s, u, c, recorded_only);
         if (!ep || !ep[0])
             continue;
+        if (strchr(ep, '|')) {
+            if (!srv_output_lane(ep, idx, lane, sizeof lane))
+                continue;
+            ep = lane;
+        }
         snprintf(list + off, len - off, "%s%s", off ? "," : "", ep);
     }
 }
@@ -197,14 +252,15 @@ static bool reads_dest(const srv_stream *c, const char *dest)
            strcmp(c->ast->source->name, dest) == 0;
 }
 
-void srv_dep_collect_inputs(srv *s, const srv_dapp *a, bool recorded_only,
-                            char *list, size_t len)
+void srv_dep_collect_inputs(srv *s, const srv_dapp *a, int idx,
+                            bool recorded_only, char *list, size_t len)
 {
     srv_stream *st = a->stream;
 
     list[0] = '\0';
     if (a->pos > 0) {
-        add_outputs(s, &st->apps[a->pos - 1], st, recorded_only, list, len);
+        add_outputs(s, &st->apps[a->pos - 1], st, idx, recorded_only, list,
+                    len);
         return;
     }
     if (st->tap) {
@@ -215,7 +271,7 @@ void srv_dep_collect_inputs(srv *s, const srv_dapp *a, bool recorded_only,
         return;
     for (srv_stream *o = s->streams; o; o = o->next)
         if (writes_dest(o, st->ast->source->name))
-            add_outputs(s, &o->apps[o->napps - 1], st, recorded_only, list,
+            add_outputs(s, &o->apps[o->napps - 1], st, idx, recorded_only, list,
                         len);
 }
 
@@ -240,11 +296,77 @@ void srv_dep_send_connect(srv *s, srv_dapp *c, void *ud)
 {
     struct connect_ud *cu = ud;
     const char *ep = output_for(s, cu->producer, c->stream, false);
+    char lane[SRV_EP_MAX];
 
     if (!ep || !ep[0])
         return;
+    for (int k = 0; k < c->ninst; k++) {
+        const char *mine = ep;
+        if (strchr(ep, '|')) {
+            if (!srv_output_lane(ep, c->inst[k]->index, lane, sizeof lane))
+                continue;
+            mine = lane;
+        }
+        srv_control_send_connect(s, c->inst[k], cu->type, "input", mine);
+    }
+}
+
+/* Instance i runs with another output than it has now (its consumer was
+ * scaled): the old one goes first, so that no event reaches both. */
+static void catch_up_output(srv *s, srv_inst *i)
+{
+    if (!i->spawn_output || strcmp(i->spawn_output, i->output) == 0)
+        return;
+    char *now = strdup(i->output);
+    if (!now)
+        return;
+    if (i->spawn_output[0])
+        srv_control_send_connect(s, i, "disconnect", "output", i->spawn_output);
+    if (now[0])
+        srv_control_send_connect(s, i, "connect", "output", now);
+    free(i->spawn_output);
+    i->spawn_output = now;
+}
+
+void srv_dep_relane(srv *s, srv_dapp *p, int lanes)
+{
+    srv_stream *st = p->stream;
+    char *old = malloc(SRV_OUTPUT_MAX);
+
+    if (lanes < 1)
+        lanes = 1;
+    if (p->lanes == lanes || !old || p->pos + 1 >= (int)st->napps ||
+        srv_dep_feeds_destination(p)) {
+        p->lanes = lanes;
+        free(old);
+        return;
+    }
+    p->lanes = lanes;
+    for (int k = 0; k < p->ninst; k++) {
+        srv_inst *u = p->inst[k];
+        if (u->removing)
+            continue;
+        snprintf(old, SRV_OUTPUT_MAX, "%s", u->output);
+        if (srv_dep_alloc_endpoints(s, u)) {
+            char id[160];
+            srv_inst_id(u, id, sizeof id);
+            fprintf(stderr,
+                    "flowd: [%s] cannot make an output of %d lanes (%s); it "
+                    "keeps %s\n",
+                    id, lanes, strerror(errno), old);
+            snprintf(u->output, sizeof u->output, "%s", old);
+            continue;
+        }
+        srv_dep_save_inst(s, u);
+        /* Before its hello it is told at the hello (catch_up_output). */
+        if (u->ident_len)
+            catch_up_output(s, u);
+    }
+    free(old);
+    srv_dapp *c = &st->apps[p->pos + 1];
     for (int k = 0; k < c->ninst; k++)
-        srv_control_send_connect(s, c->inst[k], cu->type, "input", ep);
+        if (!c->inst[k]->removing && c->inst[k]->ident_len)
+            srv_inst_catch_up(s, c->inst[k]);
 }
 
 /* Sends producer instance u "connect" of its output group for every
@@ -334,9 +456,11 @@ void srv_inst_catch_up(srv *s, srv_inst *i)
 
     if (srv_dep_feeds_destination(a))
         connect_groups(s, i);
+    else if (!a->stream->host)
+        catch_up_output(s, i);
     if ((a->pos == 0 && a->stream->tap) || (a->pos > 0 && a->stream->host))
         return;
-    srv_dep_collect_inputs(s, a, false, now, sizeof now);
+    srv_dep_collect_inputs(s, a, i->index, false, now, sizeof now);
     snprintf(had, sizeof had, "%s", i->spawn_inputs ? i->spawn_inputs : "");
     char *cur = strdup(now);
     send_missing(s, i, "connect", now, had);
@@ -349,6 +473,15 @@ void srv_inst_catch_up(srv *s, srv_inst *i)
 
 void srv_dep_unlink_ipc(const char *ep)
 {
+    char lane[SRV_EP_MAX];
+    const char *bar;
+
+    /* An output of lanes: each of them. */
+    while ((bar = strchr(ep, '|'))) {
+        if (srv_output_lane(ep, 0, lane, sizeof lane))
+            srv_dep_unlink_ipc(lane);
+        ep = bar + 1;
+    }
     if (strncmp(ep, "ipc://", 6) == 0)
         unlink(ep + 6);
 }
@@ -403,7 +536,9 @@ void srv_dep_move_taken(srv *s, srv_inst *i)
     if (i->tap[0] && !s->os->tcp_free(s->os_ud, i->tap) &&
         move_ep(s, id, "tap", i->tap, sizeof i->tap, old))
         srv_tap_refresh(s);
-    if (i->output[0] && !s->os->tcp_free(s->os_ud, i->output) &&
+    /* An output of lanes keeps its ports (they are not moved). */
+    if (i->output[0] && !strchr(i->output, '|') &&
+        !s->os->tcp_free(s->os_ud, i->output) &&
         move_ep(s, id, "output", i->output, sizeof i->output, old)) {
         /* Only an app followed by another in its stream has an output
          * of its own (see srv_dep_alloc_endpoints). */

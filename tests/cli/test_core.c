@@ -212,7 +212,10 @@ Test(streamfile, structure_errors_point_into_the_file)
 
 /* --- tap frames ---------------------------------------------------------- */
 
-/* Packs [1, label, instance, epoch, [[id, type, ts_us, key, seq,
+/* The producer frame() writes. */
+static const char *producer = "load-sim";
+
+/* Packs [1, producer, instance, epoch, [[id, type, ts_us, key, seq,
  * payload], ...]] with n copies of one event. */
 static msgpack_sbuffer frame(int n, const char *type, size_t type_len,
                              bool bad_payload)
@@ -230,7 +233,7 @@ static msgpack_sbuffer frame(int n, const char *type, size_t type_len,
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 5);
     msgpack_pack_int(&pk, 1);
-    msgpack_pack_str_with_body(&pk, "load-sim", 8);
+    msgpack_pack_str_with_body(&pk, producer, strlen(producer));
     msgpack_pack_int(&pk, 2);
     msgpack_pack_uint64(&pk, 99);
     msgpack_pack_array(&pk, (size_t)n);
@@ -297,6 +300,23 @@ Test(tapdec, decodes_events_and_payloads)
     cr_assert_float_eq(out_num(pl, "amount", 0), -1.5, 1e-9);
     json_decref(out);
     msgpack_sbuffer_destroy(&sb);
+}
+
+/* flowd's producer ids are STREAM.LABEL: the app shown is the label; a
+ * producer that only starts like the stream keeps its name. */
+Test(tapdec, app_is_the_label_of_a_stream_producer_id)
+{
+    producer = "demo.load-sim";
+    msgpack_sbuffer sb = frame(1, "T", 1, false);
+    json_t *out = json_array();
+    cr_assert_eq(decode("demo", sb.data, sb.size, 0, out), 1);
+    cr_assert_str_eq(out_str(json_array_get(out, 0), "app", ""), "load-sim");
+    cr_assert_eq(decode("dem", sb.data, sb.size, 0, out), 1);
+    cr_assert_str_eq(out_str(json_array_get(out, 1), "app", ""),
+                     "demo.load-sim");
+    json_decref(out);
+    msgpack_sbuffer_destroy(&sb);
+    producer = "load-sim";
 }
 
 Test(tapdec, limit_stops_early)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "flow/keygroup.h"
 #include "flow/control.h"
 #include "flow/error.h"
 #include "flow/wire.h"
@@ -29,7 +30,7 @@ static void body_of(flow_buf *b, uint64_t n, int nkeys)
         char k[16];
         int kl = snprintf(k, sizeof(k), "key%d", i);
         flow_mp_put_array(b, 3);
-        flow_mp_put_uint(b, flow__ckpt_keygroup_of(k, (size_t)kl, 128));
+        flow_mp_put_uint(b, flow_keygroup_of(k, (size_t)kl, 128));
         flow_mp_put_bin(b, k, (size_t)kl);
         flow_mp_put_bin(b, "v", 1);
     }
@@ -67,7 +68,7 @@ Test(snapshot, round_trip)
         uint32_t kg, kl, vl;
         const uint8_t *k, *v;
         cr_assert_eq(flow__snap_next_key(&r, &kg, &k, &kl, &v, &vl), 0);
-        cr_assert_eq(kg, flow__ckpt_keygroup_of(k, kl, 128));
+        cr_assert_eq(kg, flow_keygroup_of(k, kl, 128));
         cr_assert_eq(vl, 1);
     }
     flow_buf_fini(&f);
@@ -271,7 +272,7 @@ Test(keygroup, owners_partition_the_groups)
     for (uint32_t n = 1; n <= 7; n++) {
         uint32_t prev = 0;
         for (uint32_t kg = 0; kg < 128; kg++) {
-            uint32_t o = flow__ckpt_keygroup_owner(kg, n, 128);
+            uint32_t o = flow_keygroup_owner(kg, n, 128);
             cr_assert_lt(o, n);
             cr_assert_geq(o, prev, "owners are contiguous ranges");
             prev = o;
@@ -292,14 +293,14 @@ Test(keygroup, owners_partition_the_groups)
     };
     for (size_t i = 0; i < sizeof(kafka) / sizeof(kafka[0]); i++) {
         const char *k = kafka[i].key;
-        cr_assert_eq(flow__ckpt_keygroup_of(k, strlen(k), 0x7fffffff),
+        cr_assert_eq(flow_keygroup_of(k, strlen(k), 0x7fffffff),
                      kafka[i].hash, "murmur2(%s)", k);
-        cr_assert_eq(flow__ckpt_keygroup_of(k, strlen(k), 128),
+        cr_assert_eq(flow_keygroup_of(k, strlen(k), 128),
                      kafka[i].hash % 128);
     }
-    cr_assert_lt(flow__ckpt_keygroup_of("42", 2, 128), 128);
-    cr_assert_eq(flow__ckpt_keygroup_of("42", 2, 128),
-                 flow__ckpt_keygroup_of("42", 2, 128));
+    cr_assert_lt(flow_keygroup_of("42", 2, 128), 128);
+    cr_assert_eq(flow_keygroup_of("42", 2, 128),
+                 flow_keygroup_of("42", 2, 128));
 }
 
 /* ---- Wire and control ---- */

@@ -82,7 +82,8 @@ Test(control, metrics_roundtrip)
                        .bytes_out = 900,
                        .drops = 2,
                        .rejected = 3,
-                       .dups = 4 };
+                       .dups = 4,
+                       .fenced = 5 };
     flow_hist_add(&m.lat, 42, 7);
     flow_hist_add(&m.e2e, 99999999, 2);
     flow_ctl_ident id = { .stream = "s",
@@ -289,7 +290,8 @@ Test(control, metrics_bytes_match_the_item_writer)
                        .bytes_out = 200,
                        .drops = 127,
                        .rejected = 0,
-                       .dups = 3 };
+                       .dups = 3,
+                       .fenced = 11 };
     flow_hist_add(&m.lat, 42, 70000);
     flow_hist_add(&m.e2e, 99999999, 2);
     flow_ctl_ident id = { .stream = "a stream name of more than 31 bytes",
@@ -297,14 +299,16 @@ Test(control, metrics_bytes_match_the_item_writer)
                           .instance = 7,
                           .pid = -40000 };
     flow_ctl_status st = { .last_error = "x", .end = FLOW_CTL_END_INPUT };
-    const char *keys[] = { "in",        "out",   "errors",   "bytes_in",
-                           "bytes_out", "drops", "rejected", "dups" };
-    const uint64_t vals[] = { m.in,        m.out,   m.errors,   m.bytes_in,
-                              m.bytes_out, m.drops, m.rejected, m.dups };
+    const char *keys[] = { "in",       "out",       "errors",
+                           "bytes_in", "bytes_out", "drops",
+                           "rejected", "dups",      "fenced" };
+    const uint64_t vals[] = { m.in,       m.out,       m.errors,
+                              m.bytes_in, m.bytes_out, m.drops,
+                              m.rejected, m.dups,      m.fenced };
     flow_buf b, want;
     flow_buf_init(&b);
     flow_buf_init(&want);
-    flow_mp_put_map(&want, 18);
+    flow_mp_put_map(&want, 19);
     flow_mp_put_cstr(&want, "t");
     flow_mp_put_cstr(&want, "metrics");
     flow_mp_put_cstr(&want, "stream");
@@ -317,7 +321,7 @@ Test(control, metrics_bytes_match_the_item_writer)
     flow_mp_put_int(&want, -40000);
     flow_mp_put_cstr(&want, "ts_ms");
     flow_mp_put_int(&want, -1);
-    for (size_t i = 0; i < 8; i++) {
+    for (size_t i = 0; i < 9; i++) {
         flow_mp_put_cstr(&want, keys[i]);
         flow_mp_put_uint(&want, vals[i]);
     }

@@ -340,7 +340,7 @@ Test(deployer, deploy_starts_each_instance_once_sink_first)
     cr_assert_gt(changed_calls, 0);
     cr_assert_eq(fk.nsent, 0);
     /* Each reads what the app before it writes. */
-    char want[SRV_EP_MAX + 32];
+    char want[SRV_OUTPUT_MAX + 32];
     snprintf(want, sizeof want, "\n--flow.output=%s\n",
              inst(st, "src", 0)->output);
     cr_assert(strstr(fk.procs[2].args, want), "%s", fk.procs[2].args);
@@ -404,6 +404,80 @@ Test(deployer, undeploy_kills_at_the_streams_longest_stop_timeout)
     cr_assert_eq(undeployed_calls, 0);
     exits(snk, -1, SIGKILL);
     cr_assert_eq(undeployed_calls, 1);
+}
+
+/* Lane j of an output of lanes separated by '|' into buf. */
+static bool lane_of(const char *output, int j, char *buf, size_t len)
+{
+    const char *p = output;
+
+    for (; j > 0 && p; j--)
+        p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL;
+    if (!p)
+        return false;
+    size_t n = strchr(p, '|') ? (size_t)(strchr(p, '|') - p) : strlen(p);
+    if (n >= len)
+        return false;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return true;
+}
+
+/* Lanes: each instance of an app that runs several gets a lane of its
+ * own from every instance of the app before it, which routes by the
+ * app.<label>.partition-key of the consumer; every instance gets epoch 1
+ * and a producer id of its stream and label. A scale of the consumer
+ * gives the producer an output of the new lane count. */
+Test(deployer, several_consumers_get_a_lane_each)
+{
+    char err[256], want[SRV_OUTPUT_MAX + 32], lane[SRV_EP_MAX];
+    srv_stream *st = deploy("s", "src | mid | snk",
+                            "{\"deployer.mid.count\": \"3\", "
+                            "\"app.mid.partition-key\": \"key\"}");
+    srv_inst *src = inst(st, "src", 0);
+    const char *args = NULL;
+
+    for (int k = 0; k < fk.nprocs; k++)
+        if (strcmp(fk.procs[k].id, "s.src-0") == 0)
+            args = fk.procs[k].args;
+    cr_assert_not_null(args);
+    cr_assert_eq(srv_stream_app(st, "src")->lanes, 3);
+    for (int j = 0; j < 3; j++) {
+        char ep[SRV_EP_MAX];
+        snprintf(ep, sizeof ep, "ipc://%s/run/s.src.0.l%d", data, j);
+        cr_assert(lane_of(src->output, j, lane, sizeof lane));
+        cr_assert_str_eq(lane, ep);
+        char id[64];
+        snprintf(id, sizeof id, "s.mid-%d", j);
+        snprintf(want, sizeof want, "\n--flow.input=%s\n", ep);
+        for (int k = 0; k < fk.nprocs; k++)
+            if (strcmp(fk.procs[k].id, id) == 0)
+                cr_assert(strstr(fk.procs[k].args, want), "%s: %s", id,
+                          fk.procs[k].args);
+    }
+    snprintf(want, sizeof want, "\n--flow.output=%s\n", src->output);
+    cr_assert(strstr(args, want), "%s", args);
+    cr_assert(strchr(src->output, '|'));
+    cr_assert(strstr(args, "\n--flow.partition-key=key\n"), "%s", args);
+    cr_assert(strstr(args, "\n--flow.epoch=1\n"), "%s", args);
+    cr_assert(strstr(args, "\n--flow.producer-id=s.src\n"), "%s", args);
+    /* mid's consumer runs once: one output, no key, and the property is
+     * not an option of mid. */
+    cr_assert_null(strchr(inst(st, "mid", 0)->output, '|'));
+    for (int k = 0; k < fk.nprocs; k++)
+        cr_assert_null(strstr(fk.procs[k].args, "--partition-key"), "%s",
+                       fk.procs[k].args);
+    cr_assert_eq(
+        srv_scale(&S, st, srv_stream_app(st, "mid"), 2, err, sizeof err), 0,
+        "%s", err);
+    cr_assert_eq(srv_stream_app(st, "src")->lanes, 2);
+    cr_assert(lane_of(src->output, 1, lane, sizeof lane));
+    snprintf(want, sizeof want, "ipc://%s/run/s.src.0.l0|%s", data, lane);
+    cr_assert_str_eq(src->output, want);
+    cr_assert_eq(
+        srv_scale(&S, st, srv_stream_app(st, "mid"), 1, err, sizeof err), 0,
+        "%s", err);
+    cr_assert_null(strchr(src->output, '|'), "%s", src->output);
 }
 
 /* An undeploy that comes while a scale-down's instances still stop ends

@@ -295,3 +295,35 @@ Test(props, bad_flow_properties_are_refused_by_name)
         cr_assert_not_null(strstr(err, bad[k][1]), "%s: %s", bad[k][0], err);
     }
 }
+
+/* app.<label>.partition-key is flowd's: accepted whatever the app's
+ * options, never passed to the app as an option, refused for every app
+ * at once or empty. */
+Test(props, partition_key_is_not_an_app_option)
+{
+    char err[512];
+    json_t *p;
+    struct seen s = { "" };
+
+    cr_assert_eq(check_values("{\"app.account-events.partition-key\": "
+                              "\"key\", \"app.log.partition-key\": "
+                              "\"customer.id\"}",
+                              err, sizeof err),
+                 0, "%s", err);
+    value_refused("{\"app.*.partition-key\": \"key\"}",
+                  "deployment property 'app.*.partition-key': name the app "
+                  "(app.<label>.partition-key)");
+    value_refused("{\"app.log.partition-key\": \"\"}",
+                  "deployment property 'app.log.partition-key': give 'key' "
+                  "(the event's key) or a payload field path, 1 to 255 "
+                  "bytes");
+    cr_assert_eq(parse("{\"app.counter.partition-key\": \"key\", "
+                       "\"app.counter.name\": \"n\"}",
+                       &p, err, sizeof err),
+                 0);
+    srv_props_app_options(p, "counter", collect, &s);
+    cr_assert_str_eq(s.text, "name=n;");
+    cr_assert_str_eq(srv_props_partition_key(p, "counter"), "key");
+    cr_assert_null(srv_props_partition_key(p, "load-sim"));
+    json_decref(p);
+}

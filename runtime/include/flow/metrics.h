@@ -34,8 +34,9 @@ typedef struct flow_metrics {
     uint64_t drops;
     uint64_t rejected;
     uint64_t dups;
-    flow_hist lat; /* per-event processing time */
-    flow_hist e2e; /* now - event ts_us at receive (end-to-end age) */
+    uint64_t fenced; /* frames of another epoch, dropped whole */
+    flow_hist lat;   /* per-event processing time */
+    flow_hist e2e;   /* now - event ts_us at receive (end-to-end age) */
 } flow_metrics;
 
 #endif
