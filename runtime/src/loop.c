@@ -623,7 +623,8 @@ static void idle_flush(flow_ctx *ctx)
         return;
     }
     if ((ctx->out.open && ctx->out.batch.count) ||
-        (ctx->err.open && ctx->err.batch.count)) {
+        (ctx->err.open && ctx->err.batch.count) ||
+        (ctx->nsets && lanes_open(ctx))) {
         if (!ctx->linger_armed) {
             uint64_t ms = (uint64_t)(ctx->conf.linger_us + 999) / 1000;
             uv_timer_start(&ctx->linger_timer, flow__linger_cb, ms, 0);

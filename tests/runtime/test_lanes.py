@@ -273,6 +273,33 @@ def field_key_round_robin_and_mixed(app):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def lanes_linger(app):
+    """With --flow.batch-linger-us, a lane's partial batch goes out when
+    the linger ends, though no more input comes."""
+    r = Rig(app, ["--flow.partition-key=key", "--flow.batch-linger-us=2000",
+                  "--flow.eos-exit=1"],
+            lanes="ipc://{w}/g.0|ipc://{w}/g.1")
+    try:
+        socks = [r.connect(r.ep("g.%d" % j)) for j in range(2)]
+        r.push.send(frame("src", 0, 7, [ev(i, "k%d" % i)
+                                        for i in range(1, 11)]))
+        got = []
+        poller = zmq.Poller()
+        for s in socks:
+            poller.register(s, zmq.POLLIN)
+        while len(got) < 10:
+            assert time.time() < r.deadline, len(got)
+            for s, _ in poller.poll(200):
+                got += msgpack.unpackb(s.recv(), raw=False)[4]
+        assert sorted(e[0] for e in got) == list(range(1, 11))
+        r.push.send(frame("src", 0, 7, []))
+        r.read_all(socks, 1)
+        assert r.exit_metrics()["out"] == 10
+        print("ok: lanes after the linger")
+    finally:
+        r.close()
+
+
 def lanes_by_control(app):
     """Events made before any group wait; a group of lanes connected by
     control gets them, each on the lane owning its key. Replaced by a
@@ -360,6 +387,7 @@ def main():
     fencing(app)
     keyed_lanes(app)
     field_key_round_robin_and_mixed(app)
+    lanes_linger(app)
     lanes_by_control(app)
 
 
