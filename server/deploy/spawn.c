@@ -92,10 +92,10 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
     strv_add(av, "--flow.stream=%s", a->stream->name);
     strv_add(av, "--flow.label=%s", a->label);
     strv_add(av, "--flow.instance=%d", i->index);
-    /* One epoch for every instance flowd starts (a receiver fences any
-     * other), and a producer name no other stream's app shares. */
-    strv_add(av, "--flow.epoch=1");
-    strv_add(av, "--flow.producer-id=%s.%s", a->stream->name, a->label);
+    /* A producer name no other stream's app shares; a guaranteed stream
+     * also gets its epoch and the rest (srv_dep_guarantee_args). */
+    if (a->stream->guarantee == SRV_GUARANTEE_NONE)
+        strv_add(av, "--flow.producer-id=%s.%s", a->stream->name, a->label);
     if (a->partition_key[0])
         strv_add(av, "--flow.partition-key=%s", a->partition_key);
     /* The instance's own directory, where its relative paths resolve; it
