@@ -945,7 +945,9 @@ static void remove_group(flow_ctx *ctx, flow__group *g)
 
 /*
  * The output's groups from --flow.output: groups are separated by ';',
- * the endpoints of one group by ','.
+ * the endpoints of one group by ','. Each is named by its text, so that a
+ * control "disconnect" of it removes it and a "connect" of it does
+ * nothing (flowd starts a tapped app with its tap streams' groups).
  */
 static int open_groups(flow_ctx *ctx, const char *spec)
 {
@@ -955,7 +957,7 @@ static int open_groups(flow_ctx *ctx, const char *spec)
     int rc = 0;
     for (char *save = NULL, *list = strtok_r(copy, ";", &save); list;
          list = strtok_r(NULL, ";", &save))
-        if ((rc = add_group(ctx, list, NULL)))
+        if ((rc = add_group(ctx, list, list)))
             break;
     free(copy);
     return rc;

@@ -102,7 +102,7 @@ typedef struct flow__group {
     void *mon_s; /* PAIR receiving the socket's monitor events */
     flow_zwatch *mon_w;
     char *key;         /* the endpoint a control message names it by
-                          (owned; NULL for --flow.output's groups) */
+                          (owned; a --flow.output group's is its text) */
     zmq_msg_t pending; /* a batch the socket has not taken yet */
     bool has_pending;
     bool blocked;       /* pending or eos_left, waiting for writable */

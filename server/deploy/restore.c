@@ -59,7 +59,9 @@ static bool adopt_inst(srv *s, srv_inst *i)
             take_endpoints(i, q, 2);
     }
     sqlite3_finalize(q);
-    if (!i->host && srv_dep_feeds_destination(i->app))
+    /* A destination's producer's groups, a tapped app's, and the error
+     * output of every app. */
+    if (!i->host)
         srv_dep_take_groups(s, i);
     return adopted;
 }
@@ -92,9 +94,8 @@ static void adopt_stream(srv *s, srv_stream *st)
     if (st->host) {
         if (adopt_inst(s, st->host))
             adopt_hosted(s, st);
-        srv_dapp *last = &st->apps[st->napps - 1];
-        if (srv_dep_feeds_destination(last))
-            srv_dep_take_groups(s, last->inst[0]);
+        for (size_t k = 0; k < st->napps; k++)
+            srv_dep_take_groups(s, st->apps[k].inst[0]);
         return;
     }
     for (size_t k = st->napps; k-- > 0;)
@@ -357,7 +358,7 @@ void srv_deployer_restore_deployments(srv *s)
             spawn_rest(s, st);
             srv_deployer_refresh(s, st);
         }
-    srv_tap_refresh(s);
+    srv_dlq_refresh(s);
     s->restore_done = true;
     srv_ready_update(s);
 }
@@ -404,6 +405,7 @@ void srv_deployer_free_all(srv *s)
             s->os->detach(s->os_ud, st->host->proc);
         srv_dep_release_deployment(st);
     }
+    srv_dlq_close_all(s);
 }
 
 bool srv_deployer_idle(srv *s)

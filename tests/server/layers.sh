@@ -11,7 +11,8 @@
 #   4 rest:    HTTP routes, JSON, server-sent events, start-up
 #   3 deploy:  deploy/: deploy, undeploy, scale, restore, wiring,
 #              supervision, the operating system
-#   2 model:   streams, registry, analytics, taps, control channel, keys
+#   2 model:   streams, registry, analytics, taps, dead letters, control
+#              channel, keys
 #   1 bottom:  store, HTTP glue, properties, router, status, utilities
 # Each layer's headers are placed in header_layer_of; deploy/deploy.h is
 # the deployment layer's private header, for deploy/ alone.
@@ -25,7 +26,8 @@ layer_of() {
         echo 4 ;;
     deploy_*.c)
         echo 3 ;;
-    model.c | registry.c | analytics.c | tap.c | control.c | keys.c | paths.c)
+    model.c | registry.c | analytics.c | tap.c | deadletter.c | control.c | keys.c | \
+        paths.c)
         echo 2 ;;
     store.c | error.c | http.c | httpparse.c | props.c | router.c | status.c | util.c | \
         apppath.c)
