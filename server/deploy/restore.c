@@ -160,9 +160,33 @@ static bool group_read(srv *s, const char *dest, const char *g)
     return false;
 }
 
+/* Is a stream of consumer group g, deployed by the store, a tap of an app
+ * of stream p? */
+static bool tap_read(srv *s, const char *p, const char *g)
+{
+    char ts[128], tl[128];
+
+    for (srv_stream *c = s->streams; c; c = c->next) {
+        const char *cg = srv_stream_group(c);
+        if (!cg || strcmp(cg, g) ||
+            !srv_tap_source(s, c, ts, sizeof ts, tl, sizeof tl) ||
+            strcmp(ts, p))
+            continue;
+        sqlite3_stmt *q = srv_store_query(
+            &s->store, "SELECT 1 FROM deployments WHERE stream=?", "s",
+            c->name);
+        bool deployed = q && sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+        if (deployed)
+            return true;
+    }
+    return false;
+}
+
 /* Forgets the recorded output groups that no deployed stream reads any
- * more (its consumer group's last stream was undeployed while flowd was
- * down, or a group of a definition that changed). */
+ * more (its consumer group's last stream, or its tap stream, was
+ * undeployed while flowd was down, or a group of a definition that
+ * changed). The rows of the error outputs stay. */
 static void forget_unread_groups(srv *s)
 {
     sqlite3_stmt *q = srv_store_query(
@@ -176,7 +200,8 @@ static void forget_unread_groups(srv *s)
         const char *p = (const char *)sqlite3_column_text(q, 0);
         const char *g = (const char *)sqlite3_column_text(q, 1);
         srv_stream *st = srv_stream_find(s, p);
-        if (st && st->ast->sink && group_read(s, st->ast->sink->name, g))
+        if (strcmp(g, SRV_DEP_ERRORS_ROW) == 0 || tap_read(s, p, g) ||
+            (st && st->ast->sink && group_read(s, st->ast->sink->name, g)))
             continue;
         struct pair *m = realloc(gone, (n + 1) * sizeof *m);
         if (!m)
