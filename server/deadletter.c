@@ -202,8 +202,7 @@ static struct srv_dlq *dlq_get(srv *s, const char *stream, const char *label)
     int zero = 0;
     /* The same limit as every app's input: an app never sends more. */
     int64_t maxmsg = FLOW_WIRE_MAX_FRAME;
-    if (!q->pull ||
-        zmq_setsockopt(q->pull, ZMQ_LINGER, &zero, sizeof zero) ||
+    if (!q->pull || zmq_setsockopt(q->pull, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(q->pull, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         flow_zwatch_new(s->loop, q->pull, FLOW_ZW_READABLE, on_pull, q,
                         &q->w)) {
@@ -261,8 +260,7 @@ fail:
     return NULL;
 }
 
-const char *srv_dlq_group_endpoint(srv *s, const char *dest,
-                                   const char *group)
+const char *srv_dlq_group_endpoint(srv *s, const char *dest, const char *group)
 {
     char stream[SRV_NAME_MAX + 16], label[SRV_NAME_MAX + 16];
 
