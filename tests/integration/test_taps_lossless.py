@@ -171,14 +171,17 @@ def test_tap_mid_run():
         assert report["committed"] == n - first + 1, report
 
 
-def dead_letter_run(f, n, consumers):
+def dead_letter_run(f, n, consumers, props=None):
     f.create("dl", f"load-sim --count={n} --rate=0 --seed=1 "
              "--illegal-ratio=0.1 | account-events | counter --name=dl-ok")
     for name, definition in consumers:
         f.create(name, definition, deploy=True)
         f.wait_status(name, "deployed")
-    f.deploy("dl")
-    completed(f, "dl")
+    f.deploy("dl", props)
+    # A hosted source does not exit while its host runs: its count says
+    # it is done.
+    wait_for("the source made every event", lambda: app_inst(
+        f, "dl", "load-sim")["out"] == n, timeout=180, interval=0.2)
     illegal = sum(e["illegal"] for e in checker.loadsim_events(
         1, 1000, n, 0.1))
     assert 0 < illegal < n, illegal
@@ -233,12 +236,80 @@ def test_dead_letters_no_consumer():
             f, "dl", "account-events")["errors"] == illegal, timeout=30)
 
 
+def test_several_instances():
+    """Two instances of account-events (round robin: each rejects what
+    belongs to accounts it never saw created): a tap of it and its dead
+    letters still get every event of both, exactly once, and the tap
+    stream's and the errors' counters sum to what the source made."""
+    n = 20000
+    with Flowd() as f:
+        dead_letter_run(f, n, [
+            ("two-tap", ":dl.account-events > counter --name=two-tap"),
+            ("two-errs", ":dl.account-events.errors > counter "
+             "--name=two-errs"),
+        ], {"deployer.account-events.count": "2"})
+        wait_for("both instances reported", lambda: sum(
+            i["in"] for i in f.instances("dl")
+            if i["label"] == "account-events") == n, timeout=30)
+        aes = [i for i in f.instances("dl") if i["label"] == "account-events"]
+        assert len(aes) == 2, aes
+        errors = sum(i["errors"] for i in aes)
+        dups = n - sum(i["out"] for i in aes) - errors
+        assert errors > 0 and all(i["drops"] == 0 for i in aes), aes
+        out = n - errors - dups
+        settle(f, ["dl-ok", "two-tap", "two-errs"],
+               {"dl-ok": out, "two-tap": out, "two-errs": errors})
+        for i in aes:
+            assert list(i["endpoints"]["outputGroups"]) == ["two-tap"], i
+
+
+def test_single_packaging():
+    """The same wiring when the tapped stream runs as one process
+    (deployer.packaging=single): its taps and dead letters are exact."""
+    n = 20000
+    with Flowd() as f:
+        illegal = dead_letter_run(f, n, [
+            ("one-tap", ":dl.load-sim > counter --name=one-tap"),
+            ("one-errs", ":dl.account-events.errors > counter "
+             "--name=one-errs"),
+        ], {"deployer.packaging": "single"})
+        settle(f, ["dl-ok", "one-tap", "one-errs"],
+               {"dl-ok": n - illegal, "one-tap": n, "one-errs": illegal})
+
+
+def test_restart_keeps_dead_letters():
+    """flowd killed and started again while the stream runs: the adopted
+    apps' error outputs are read again, and the counter of the dead
+    letters goes on rising."""
+    with Flowd() as f:
+        f.create("rs", "load-sim --rate=2000 --seed=1 --illegal-ratio=0.1 | "
+                 "account-events | counter --name=rs-ok")
+        f.create("rs-errs", ":rs.account-events.errors > counter "
+                 "--name=rs-errs", deploy=True)
+        f.deploy("rs")
+        f.wait_status("rs", "deployed")
+        wait_for("dead letters counted", lambda: f.counter("rs-errs") > 0,
+                 timeout=30)
+        pids = sorted(f.app_pids())
+        f.kill9()
+        f.start()
+        f.wait_status("rs", "deployed")
+        f.wait_status("rs-errs", "deployed")
+        assert sorted(f.app_pids()) == pids, (pids, f.app_pids())
+        c = f.counter("rs-errs")
+        wait_for("dead letters counted after the restart",
+                 lambda: f.counter("rs-errs") > c + 10, timeout=30)
+
+
 TESTS = {
     "tap_first": test_tap_first,
     "tap_after": test_tap_after,
     "tap_mid_run": test_tap_mid_run,
     "dead_letters": test_dead_letters,
     "dead_letters_no_consumer": test_dead_letters_no_consumer,
+    "several_instances": test_several_instances,
+    "single_packaging": test_single_packaging,
+    "restart_keeps_dead_letters": test_restart_keeps_dead_letters,
 }
 
 if __name__ == "__main__":
