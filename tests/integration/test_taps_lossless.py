@@ -278,6 +278,35 @@ def test_several_instances():
             assert list(i["endpoints"]["outputGroups"]) == ["two-tap"], i
 
 
+def test_tcp():
+    """Over tcp:// (CURVE): the tapped app's group for the tap stream and
+    flowd's reader of its error output are admitted, and both counts are
+    exact."""
+    n = 20000
+    with Flowd() as f:
+        tcp = {"deployer.*.transport": "tcp"}
+        f.create("dl", f"load-sim --count={n} --rate=0 --seed=1 "
+                 "--illegal-ratio=0.1 | account-events | counter "
+                 "--name=dl-ok")
+        f.create("tcp-tap", ":dl.account-events > counter --name=tcp-tap")
+        f.deploy("tcp-tap", tcp)
+        f.create("tcp-errs", ":dl.account-events.errors > counter "
+                 "--name=tcp-errs")
+        f.deploy("tcp-errs", tcp)
+        f.wait_status("tcp-tap", "deployed")
+        f.wait_status("tcp-errs", "deployed")
+        f.deploy("dl", tcp)
+        illegal = sum(e["illegal"] for e in checker.loadsim_events(
+            1, 1000, n, 0.1))
+        settle(f, ["dl-ok", "tcp-tap", "tcp-errs"],
+               {"dl-ok": n - illegal, "tcp-tap": n - illegal,
+                "tcp-errs": illegal})
+        ae = app_inst(f, "dl", "account-events")
+        assert ae["endpoints"]["errors"].startswith("tcp://"), ae
+        assert ae["endpoints"]["outputGroups"]["tcp-tap"].startswith(
+            "tcp://"), ae
+
+
 def test_single_packaging():
     """The same wiring when the tapped stream runs as one process
     (deployer.packaging=single): its taps and dead letters are exact."""
@@ -323,6 +352,7 @@ TESTS = {
     "dead_letters": test_dead_letters,
     "dead_letters_no_consumer": test_dead_letters_no_consumer,
     "several_instances": test_several_instances,
+    "tcp": test_tcp,
     "single_packaging": test_single_packaging,
     "restart_keeps_dead_letters": test_restart_keeps_dead_letters,
 }
