@@ -201,31 +201,6 @@ static void spec_add(char *list, size_t len, const char *ep)
     snprintf(list + off, len - off, "%s%s", off ? ";" : "", ep);
 }
 
-void srv_dep_output_spec(srv *s, srv_inst *i, char *buf, size_t len)
-{
-    srv_dapp *a = i->app;
-    bool tapped = false;
-
-    snprintf(buf, len, "%s", i->output);
-    for (srv_stream *c = s->streams; c && !tapped; c = c->next)
-        tapped = srv_tap_reads(c, a);
-    if (!tapped)
-        return;
-    /* The tap streams' groups are there from the first event on, and so
-     * then are a destination's (a producer without them would send its
-     * first batches to its taps alone). */
-    for (srv_stream *c = s->streams; c; c = c->next) {
-        bool dest =
-            srv_dep_feeds_destination(a) && c->deployed && c->ast &&
-            c->ast->source && !c->tap && c->napps &&
-            strcmp(c->ast->source->name, a->stream->ast->sink->name) == 0;
-        const char *ep =
-            dest || srv_tap_reads(c, a) ? group_of(s, i, c, false) : NULL;
-        if (ep)
-            spec_add(buf, len, ep);
-    }
-}
-
 /* Appends to list what every running instance of a gives stream c to read:
  * its output, or its group for c when a feeds a destination. */
 static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c,
@@ -255,6 +230,29 @@ static bool reads_dest(const srv_stream *c, const char *dest)
 {
     return c->deployed && c->ast && c->ast->source && !c->tap && c->napps &&
            strcmp(c->ast->source->name, dest) == 0;
+}
+
+void srv_dep_output_spec(srv *s, srv_inst *i, char *buf, size_t len)
+{
+    srv_dapp *a = i->app;
+    bool tapped = false;
+
+    snprintf(buf, len, "%s", i->output);
+    for (srv_stream *c = s->streams; c && !tapped; c = c->next)
+        tapped = srv_tap_reads(c, a);
+    if (!tapped)
+        return;
+    /* The tap streams' groups are there from the first event on, and so
+     * then are a destination's (a producer without them would send its
+     * first batches to its taps alone). */
+    for (srv_stream *c = s->streams; c; c = c->next) {
+        bool dest = srv_dep_feeds_destination(a) &&
+                    reads_dest(c, a->stream->ast->sink->name);
+        const char *ep =
+            dest || srv_tap_reads(c, a) ? group_of(s, i, c, false) : NULL;
+        if (ep)
+            spec_add(buf, len, ep);
+    }
 }
 
 void srv_dep_collect_inputs(srv *s, const srv_dapp *a, bool recorded_only,
