@@ -145,6 +145,30 @@ def test_tap_after():
         settle(f, ["late-load", "late-tap"], {"late-load": n, "late-tap": n})
 
 
+def test_tap_removed():
+    """A tap stream deployed first, so that its group is in the tapped
+    app's command line, then undeployed: the app drops that group (were
+    it kept, with no reader, the app would stall once it filled) and the
+    tapped stream goes on counting every event."""
+    with Flowd() as f:
+        f.create("rm", ":rm-in > bridge | counter --name=rm-load")
+        f.create("rm-tap", ":rm.bridge > counter --name=rm-tap", deploy=True)
+        f.wait_status("rm-tap", "deployed")
+        f.deploy("rm")
+        f.wait_status("rm", "deployed")
+        assert list(output_groups(f, "rm", "bridge")) == ["rm-tap"]
+        f.create("rm-src", "load-sim --count=5000 --rate=0 > :rm-in",
+                 deploy=True)
+        settle(f, ["rm-load", "rm-tap"], {"rm-load": 5000, "rm-tap": 5000})
+        f.json("DELETE", "/streams/deployments/rm-tap")
+        wait_for("the tap's group is gone", lambda: output_groups(
+            f, "rm", "bridge") == {})
+        f.create("rm-src2", "load-sim --count=50000 --rate=0 --seed=2 "
+                 "> :rm-in", deploy=True)
+        settle(f, ["rm-load", "rm-tap"], {"rm-load": 55000, "rm-tap": 5000})
+        assert app_inst(f, "rm", "bridge")["drops"] == 0
+
+
 def test_tap_mid_run():
     """A tap deployed while the tapped source produces gets every event
     from its first one on, even when its sink stops reading for a while
@@ -348,6 +372,7 @@ def test_restart_keeps_dead_letters():
 TESTS = {
     "tap_first": test_tap_first,
     "tap_after": test_tap_after,
+    "tap_removed": test_tap_removed,
     "tap_mid_run": test_tap_mid_run,
     "dead_letters": test_dead_letters,
     "dead_letters_no_consumer": test_dead_letters_no_consumer,
