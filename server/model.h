@@ -229,18 +229,19 @@ struct srv {
     dsl_registry *reg; /* owned */
     /* "type/name" -> {"uri","builtin","describe"} (owned reference). */
     json_t *app_uris;
-    srv_stream *streams;  /* sorted by name (owned list: each
-                             stream freed by srv_stream_free) */
-    srv_analytics *an;    /* owned */
-    srv_http *http;       /* owned */
-    void *zctx;           /* owned: the ZeroMQ context */
-    struct srv_dlq *dlqs; /* dead-letter relays (deadletter.c; owned list,
-                             freed by srv_dlq_close_all) */
-    flow_curve *curve;    /* owned: flowd's own keys (keys.c) */
-    void *ctl_sock;       /* owned (control.c) */
+    srv_stream *streams;           /* sorted by name (owned list: each
+                                      stream freed by srv_stream_free) */
+    srv_analytics *an;             /* owned */
+    srv_http *http;                /* owned */
+    void *zctx;                    /* owned: the ZeroMQ context */
+    flow_curve *curve;             /* owned: flowd's own keys (keys.c) */
+    void *ctl_sock;                /* owned (control.c) */
     struct flow_zwatch *ctl_watch; /* owned (control.c) */
     char ctl_endpoint[SRV_EP_MAX];
     char host_uri[PATH_MAX]; /* flow-host, for single packaging */
+    /* The dead-letter relays (deadletter.c; an owned list, freed by
+     * srv_dlq_close_all). */
+    struct srv_dlq *dlqs;
     uv_timer_t tick;
     uv_signal_t sigterm, sigint;
     uv_timer_t exit_timer;
