@@ -273,6 +273,8 @@ def test_dead_letters_no_consumer():
         settle(f, ["dl-ok"], {"dl-ok": n - illegal})
         wait_for("the errors are reported", lambda: app_inst(
             f, "dl", "account-events")["errors"] == illegal, timeout=30)
+        last = app_inst(f, "dl", "account-events")["lastError"]
+        assert last and last.startswith("rejected a ACCOUNT_"), last
 
 
 def test_several_instances():
