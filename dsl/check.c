@@ -456,11 +456,15 @@ static void check_tap(checker *c, const dsl_stream *s)
     const char *label = dot + 1;
     const dsl_stream *target = find_stream(c, name, sl);
     if (target) {
+        /* `:S.L.errors` is app L's dead-letter destination. */
+        size_t ll = strlen(label), el = strlen(".errors");
+        if (ll > el && !strcmp(label + ll - el, ".errors"))
+            ll -= el;
         const char *labels[DSL_MAX_APPS];
         size_t nl = 0;
         for (size_t i = 0; i < target->n_apps && nl < DSL_MAX_APPS; i++) {
             labels[nl] = dsl_app_label(&target->apps[i]);
-            if (!strcmp(labels[nl], label))
+            if (strlen(labels[nl]) == ll && !strncmp(labels[nl], label, ll))
                 return;
             nl++;
         }

@@ -56,20 +56,26 @@ static int key_pair(srv *s, const char *owner, bool keep,
 }
 
 /* Does deployed stream c read the named destination that st writes
- * (`st: ... > :d` and `c: :d > ...`; a tap reads through flowd)? */
-static bool reads_from(const srv_stream *c, const srv_stream *st)
+ * (`st: ... > :d` and `c: :d > ...`), or tap an app of st (it reads that
+ * app's output group)? */
+static bool reads_from(srv *s, const srv_stream *c, const srv_stream *st)
 {
-    return c->deployed && c->ast && c->ast->source && !c->tap && st->ast &&
+    if (c->deployed && c->tap) {
+        srv_dapp *t = srv_tap_target(s, c);
+        return t && t->stream == st;
+    }
+    return c->deployed && c->ast && c->ast->source && st->ast &&
            st->ast->sink &&
            strcmp(c->ast->source->name, st->ast->sink->name) == 0;
 }
 
 /*
- * Appends the allow lines of a keys file: flowd's client key (flowd's
- * taps and flowctl tap), then, for an instance of stream owner, its own
- * deployment's key and those of the streams that read the destination
- * owner writes; for flowd's own file (owner NULL: the control endpoint,
- * tap streams' inputs), every deployment's key.
+ * Appends the allow lines of a keys file: flowd's client key (flowctl
+ * tap, and flowd's reader of every error output), then, for an instance
+ * of stream owner, its own deployment's key and those of the streams that
+ * read the destination owner writes or tap one of its apps; for flowd's
+ * own file (owner NULL: the control endpoint, the dead-letter groups),
+ * every deployment's key.
  */
 static void put_allow(srv *s, const srv_stream *owner, FILE *f)
 {
@@ -79,7 +85,7 @@ static void put_allow(srv *s, const srv_stream *owner, FILE *f)
     fprintf(f, "allow %s\n", z85);
     for (srv_stream *st = s->streams; st; st = st->next)
         if (st->deployed && st->curve_public[0] &&
-            (!owner || st == owner || reads_from(st, owner)))
+            (!owner || st == owner || reads_from(s, st, owner)))
             fprintf(f, "allow %s\n", st->curve_public);
 }
 

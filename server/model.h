@@ -141,8 +141,10 @@ struct srv_inst {
      * next app when it has several (srv_dapp.lanes). */
     char output[SRV_OUTPUT_MAX];
     char tap[SRV_EP_MAX];
-    srv_group *groups; /* a destination's producer: one per consumer
-                          group (owned) */
+    char errors[SRV_EP_MAX]; /* --flow.error-output, read by flowd's
+                                dead-letter relay (deadletter.c) */
+    srv_group *groups;       /* a destination's producer or a tapped app: one
+                                per consumer group or tap stream (owned) */
     int ngroups;
     unsigned char ident[256];
     size_t ident_len;
@@ -291,6 +293,9 @@ struct srv {
     struct flow_zwatch *ctl_watch; /* owned (control.c) */
     char ctl_endpoint[SRV_EP_MAX];
     char host_uri[PATH_MAX]; /* flow-host, for single packaging */
+    /* The dead-letter relays (deadletter.c; an owned list, freed by
+     * srv_dlq_close_all). */
+    struct srv_dlq *dlqs;
     uv_timer_t tick;
     uv_signal_t sigterm, sigint;
     uv_timer_t exit_timer;
@@ -519,24 +524,50 @@ void srv_control_send_connect(srv *s, srv_inst *i, const char *type,
 void srv_control_send_ckpt(srv *s, srv_inst *i, bool done, uint64_t id);
 
 /*
- * Taps (tap.c): a stream that reads another stream's app through a tap.
- * s and st are borrowed; stream, label and err are the caller's buffers.
+ * Taps (tap.c): a stream that reads another stream's app through a tap
+ * reads an output group of that app's instances (deploy/wiring.c), as a
+ * named destination's consumer does. s and st are borrowed; stream, label
+ * and err are the caller's buffers.
  */
 /* Does st read a tap? Then the tapped stream's and app's names are put in
  * stream and label. */
 bool srv_tap_source(srv *s, srv_stream *st, char *stream, size_t slen,
                     char *label, size_t llen);
-/* Opens st's tap (st->tap, owned by st until srv_tap_close). 0, or -1
- * with err. */
+/* Records that st reads a tap (st->tap, owned by st until srv_tap_close)
+ * when its source names an app of an existing stream. 0, or -1 with err. */
 int srv_tap_open(srv *s, srv_stream *st, char *err, size_t errlen);
-/* Closes and frees st's tap, if any (st->tap becomes NULL). */
+/* Frees st's tap record, if any (st->tap becomes NULL). */
 void srv_tap_close(srv_stream *st);
-/* The endpoint st's tap pushes to, borrowed from st->tap; NULL when st
- * has no tap. */
-const char *srv_tap_endpoint(const srv_stream *st);
-/* Connects every tap to the tap endpoints of the instances it taps now,
- * and disconnects from those that went away. */
-void srv_tap_refresh(srv *s);
+/* The app tap stream c reads, when c is one and that app's stream is
+ * deployed; else NULL. Borrowed. */
+srv_dapp *srv_tap_target(srv *s, const srv_stream *c);
+/* Is c a deployed tap stream of app a? */
+bool srv_tap_reads(const srv_stream *c, const srv_dapp *a);
+
+/*
+ * Dead letters (deadletter.c): every deployed app's error output
+ * (--flow.error-output, srv_inst.errors) is read by a relay in flowd, one
+ * per app, that hands each rejected batch to every consumer group of the
+ * destination `:STREAM.LABEL.errors`, over a PUSH socket per group that
+ * flowd binds. A group that cannot take a batch yet holds the relay (and
+ * so, through ZeroMQ's queues, the app): nothing is dropped. With no
+ * consumer group the relay reads and discards (the app has counted each
+ * in its `errors`). s is borrowed.
+ */
+/* Is dest a dead-letter destination `S.L.errors` of an app L of an
+ * existing stream S? */
+bool srv_dlq_is_dest(srv *s, const char *dest);
+/* The endpoint consumer group group of dead-letter destination dest reads
+ * (ipc://DATA/run/S.L.errors.to.GROUP, or tcp), made and bound when first
+ * asked for; borrowed until the next srv_dlq_refresh. NULL when it cannot
+ * be bound (then the reason is on stderr). */
+const char *srv_dlq_group_endpoint(srv *s, const char *dest, const char *group);
+/* Connects every relay to the error outputs of the deployed instances of
+ * its app, binds the groups of the deployed consumer streams, and closes
+ * what no deployed stream needs any more. */
+void srv_dlq_refresh(srv *s);
+/* Closes every relay (flowd's exit). */
+void srv_dlq_close_all(srv *s);
 
 /*
  * Analytics (analytics.c; the counters are in analytics.h). s, a and the

@@ -42,7 +42,8 @@ static json_t *endpoint_json(const srv_stream *st, bool source, srv *s)
         return json_null();
     if (source) {
         const char *dot = strchr(d->name, '.');
-        if (dot) {
+        /* `:S.L.errors` is a destination, app L's dead letters. */
+        if (dot && !srv_dlq_is_dest(s, d->name)) {
             char sname[128];
             snprintf(sname, sizeof sname, "%.*s", (int)(dot - d->name),
                      d->name);
@@ -113,7 +114,7 @@ static json_t *inst_json(srv_inst *i)
                             json_string(i->groups[k].ep));
     }
     json_t *o = json_pack(
-        "{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:i,s:o,s:o,s:{s:o,s:o,s:o,s:o},"
+        "{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:i,s:o,s:o,s:{s:o,s:o,s:o,s:o,s:o},"
         "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f}",
         "id", id, "stream", a->stream->name, "label", a->label, "name", a->name,
         "index", i->index, "pid",
@@ -122,7 +123,8 @@ static json_t *inst_json(srv_inst *i)
         i->last_exit[0] ? json_string(i->last_exit) : json_null(), "startedAt",
         i->started_ms ? json_string(iso) : json_null(), "endpoints", "input",
         input, "output", output, "outputGroups", groups, "tap",
-        i->tap[0] ? json_string(i->tap) : json_null(), "in",
+        i->tap[0] ? json_string(i->tap) : json_null(), "errors",
+        i->errors[0] ? json_string(i->errors) : json_null(), "in",
         (json_int_t)i->m.in, "out", (json_int_t)i->m.out, "errors",
         (json_int_t)i->m.errors, "rejected", (json_int_t)i->m.rejected,
         "fenced", (json_int_t)i->m.fenced, "drops", (json_int_t)i->m.drops,

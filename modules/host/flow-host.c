@@ -5,9 +5,11 @@
  *     flow-host load-sim --count=1000 '|' account-events '|' counter
  *
  * Apps are separated by a lone '|'. Each app gets exactly the command line
- * it would get as its own process; between two consecutive apps where
- * neither names that side's endpoint, the host adds a private inproc://
- * pair (--flow.output on the left, --flow.input on the right).
+ * it would get as its own process; between two consecutive apps where the
+ * right one names no --flow.input, the host adds a private inproc:// pair
+ * (an output group on the left, --flow.input on the right). A left app
+ * given --flow.output already (flowd gives a tapped app its tap streams'
+ * groups) gets the pair as one more group of it.
  */
 #include "apps.h"
 
@@ -43,15 +45,21 @@ static void usage(FILE *f)
     fprintf(f, "\nSee docs/apps.md (\"flow-host\") for the wiring rules.\n");
 }
 
-static bool has_flag(char **argv, int argc, const char *flag)
+/* The index in argv of flag (as --flag or --flag=...), or -1. */
+static int flag_at(char **argv, int argc, const char *flag)
 {
     size_t n = strlen(flag);
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], flag, n) == 0 &&
             (argv[i][n] == '=' || argv[i][n] == '\0'))
-            return true;
+            return i;
     }
-    return false;
+    return -1;
+}
+
+static bool has_flag(char **argv, int argc, const char *flag)
+{
+    return flag_at(argv, argc, flag) >= 0;
 }
 
 struct seg {
@@ -72,9 +80,11 @@ int main(int argc, char **argv)
         nseg += strcmp(argv[i], "|") == 0;
     struct seg *segs = calloc((size_t)nseg, sizeof(*segs));
     char(*eps)[64] = calloc((size_t)nseg * 2, sizeof(*eps));
+    /* A left app's --flow.output with the pair added (owned). */
+    char **joined = calloc((size_t)nseg, sizeof(*joined));
     int status = 2;
     flow_host *h = NULL;
-    if (!segs || !eps) {
+    if (!segs || !eps || !joined) {
         fprintf(stderr, "flow-host: out of memory\n");
         status = 1;
         goto free_segs;
@@ -117,14 +127,27 @@ int main(int argc, char **argv)
     /* Wire consecutive apps whose endpoints were not given. */
     for (int j = 0; j + 1 < nseg; j++) {
         struct seg *l = &segs[j], *r = &segs[j + 1];
-        if (has_flag(l->argv, l->argc, "--flow.output") ||
-            has_flag(r->argv, r->argc, "--flow.input"))
+        if (has_flag(r->argv, r->argc, "--flow.input"))
             continue;
         snprintf(eps[2 * j], 64, "--flow.output=@inproc://flow-host-%d-%d",
                  (int)getpid(), j);
         snprintf(eps[2 * j + 1], 64, "--flow.input=inproc://flow-host-%d-%d",
                  (int)getpid(), j);
-        l->argv[l->argc++] = eps[2 * j];
+        int at = flag_at(l->argv, l->argc, "--flow.output");
+        if (at < 0) {
+            l->argv[l->argc++] = eps[2 * j];
+        } else if (l->argv[at][strlen("--flow.output")] == '=') {
+            if (asprintf(&joined[j], "%s;%s", l->argv[at],
+                         eps[2 * j] + strlen("--flow.output=")) < 0) {
+                joined[j] = NULL;
+                fprintf(stderr, "flow-host: out of memory\n");
+                status = 1;
+                goto free_segs;
+            }
+            l->argv[at] = joined[j];
+        } else {
+            continue; /* --flow.output without a value: its app says so */
+        }
         r->argv[r->argc++] = eps[2 * j + 1];
     }
     h = flow_host_new();
@@ -145,5 +168,8 @@ free_segs:
         free(segs[j].argv);
     free(segs);
     free(eps);
+    for (int j = 0; joined && j < nseg; j++)
+        free(joined[j]);
+    free(joined);
     return flow_app_record_exit(status);
 }

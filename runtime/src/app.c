@@ -1038,8 +1038,10 @@ static void remove_group(flow_ctx *ctx, const char *key)
 /*
  * The output's groups from --flow.output: groups are separated by ';',
  * the lanes of one group by '|', the endpoints of one lane by ','. Each
- * is known to control messages by its text, so that flowd can replace
- * it (disconnect) when its consumer's parallelism changes.
+ * is named by its text, so that a control "disconnect" of it removes it
+ * (flowd replaces it when its consumer's parallelism changes) and a
+ * "connect" of it does nothing (flowd starts a tapped app with its tap
+ * streams' groups).
  */
 static int open_groups(flow_ctx *ctx, const char *spec)
 {

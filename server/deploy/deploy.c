@@ -15,10 +15,11 @@ void srv_dep_finish_undeploy(srv *s, srv_stream *st)
         for (int j = 0; j < st->apps[k].ninst; j++) {
             srv_dep_unlink_ipc(st->apps[k].inst[j]->output);
             srv_dep_unlink_ipc(st->apps[k].inst[j]->tap);
+            srv_dep_unlink_ipc(st->apps[k].inst[j]->errors);
         }
     srv_dep_release_deployment(st);
     srv_tap_close(st);
-    srv_tap_refresh(s);
+    srv_dlq_refresh(s);
     srv_deployer_refresh(s, st);
     if (s->deployer_ops)
         s->deployer_ops->undeployed(s->deployer_ud, st);
@@ -357,9 +358,10 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
             for (int j = 0; j < st->apps[k].ninst; j++)
                 srv_dep_spawn_inst(s, st->apps[k].inst[j]);
     srv_dep_notify_new_outputs(s, &st->apps[st->napps - 1], 0);
+    srv_dep_notify_taps(s, st);
     srv_dep_producers_groups(s, st, true);
-    srv_tap_refresh(s);
     srv_dep_region_joined(s, st);
+    srv_dlq_refresh(s);
     srv_deployer_refresh(s, st);
     return 0;
 }
@@ -412,13 +414,18 @@ bool srv_undeploy(srv *s, srv_stream *st)
         st->deployed = false;
         srv_keys_forget(s, st);
         srv_keys_refresh(s);
-        /* Tell consumers in other streams that these outputs go, and
-         * the producers of its source destination that it goes. */
-        if (st->napps) {
-            srv_dapp *last = &st->apps[st->napps - 1];
-            for (int j = 0; j < last->ninst; j++) {
-                struct connect_ud cu = { "disconnect", last->inst[j] };
-                srv_dep_for_each_consumer(s, last, srv_dep_send_connect, &cu);
+        /* Tell consumers in other streams that these outputs go (a tap
+         * stream reads any app), and the producers of its source
+         * destination or the app it taps that it goes. */
+        for (size_t k = 0; k < st->napps; k++) {
+            srv_dapp *a = &st->apps[k];
+            for (int j = 0; j < a->ninst; j++) {
+                struct connect_ud cu = { "disconnect", a->inst[j] };
+                srv_dep_for_each_consumer(s, a,
+                                          k + 1 == st->napps
+                                              ? srv_dep_send_connect
+                                              : srv_dep_send_tap_connect,
+                                          &cu);
             }
         }
         srv_dep_producers_groups(s, st, false);
@@ -603,7 +610,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                 "the store keeps the count asked for\n",
                 st->name, a->label, count, s->store.err);
     a->count = count;
-    srv_tap_refresh(s);
+    srv_dlq_refresh(s);
     srv_deployer_refresh(s, st);
     return rc;
 }

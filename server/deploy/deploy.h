@@ -27,6 +27,10 @@
 
 /* What srv_dep_send_connect tells a consumer (its ud), on the caller's
  * stack. */
+/* The consumer name of the row of output_groups that records an
+ * instance's error output (not a group name: those start with a letter). */
+#define SRV_DEP_ERRORS_ROW ".errors"
+
 struct connect_ud {
     const char *type;   /* "connect" or "disconnect" (a static string) */
     srv_inst *producer; /* borrowed: the instance whose output it is */
@@ -136,9 +140,12 @@ void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
 /* Tells consumer app c's instances that what producer gives it to read
  * comes or goes (ud: a struct connect_ud, borrowed). */
 void srv_dep_send_connect(srv *s, srv_dapp *c, void *ud);
+/* The same, only when c's stream is a tap stream of the producer's app. */
+void srv_dep_send_tap_connect(srv *s, srv_dapp *c, void *ud);
 /* Consumer stream c comes (connect) or goes (disconnect): the producers of
- * its source destination add or remove the output group of its consumer
- * group, which goes only with the group's last deployed stream. */
+ * its source destination, or the instances of the app it taps, add or
+ * remove the output group of its consumer group, which goes only with the
+ * group's last deployed stream. */
 void srv_dep_producers_groups(srv *s, srv_stream *c, bool connect);
 /* Removes the socket file of an ipc:// endpoint (others: nothing). */
 void srv_dep_unlink_ipc(const char *ep);
@@ -151,6 +158,13 @@ void srv_dep_move_taken(srv *s, srv_inst *i);
 /* Tells the consumers of app a that its instances from index from on
  * have an output to read ("connect"). */
 void srv_dep_notify_new_outputs(srv *s, srv_dapp *a, int from);
+/* Tells the deployed tap streams of the apps of st, just deployed, what
+ * to read: each tapped instance's output group for them. */
+void srv_dep_notify_taps(srv *s, srv_stream *st);
+/* What instance i is given as --flow.output (buf, len bytes): its own
+ * output, and, when tap streams read its app, their output groups and
+ * those of its destination's consumer groups, separated by ';'. */
+void srv_dep_output_spec(srv *s, srv_inst *i, char *buf, size_t len);
 
 /* spawn.c */
 

@@ -105,13 +105,23 @@ void srv_dep_sync_hosted(srv_stream *st)
 static int save_row(srv *s, const srv_inst *i, const char *label,
                     const srv_inst *p)
 {
-    return srv_store_exec(
+    int rc = srv_store_exec(
         &s->store,
         "INSERT OR REPLACE INTO instances(stream, label, idx, "
         "pid, started_at, output, tap) VALUES (?, ?, ?, ?, ?, ?, "
         "?)",
         "ssiiiss", i->app->stream->name, label, (int64_t)i->index,
         (int64_t)p->pid, (int64_t)p->start_ticks, i->output, i->tap);
+    /* The error output is kept beside the output groups, under a name no
+     * consumer group can have (srv_dep_take_groups). */
+    if (!rc && i->errors[0])
+        rc = srv_store_exec(&s->store,
+                            "INSERT OR REPLACE INTO output_groups(stream, "
+                            "label, idx, consumer, endpoint) VALUES (?, ?, "
+                            "?, ?, ?)",
+                            "ssiss", i->app->stream->name, label,
+                            (int64_t)i->index, SRV_DEP_ERRORS_ROW, i->errors);
+    return rc;
 }
 
 void srv_dep_save_inst(srv *s, srv_inst *i)
@@ -199,6 +209,7 @@ void srv_dep_remove_inst(srv *s, srv_inst *i)
     srv_dep_forget_group_rows(s, i, NULL);
     srv_dep_unlink_ipc(i->output);
     srv_dep_unlink_ipc(i->tap);
+    srv_dep_unlink_ipc(i->errors);
     for (int k = 0; k < a->ninst; k++) {
         if (a->inst[k] == i) {
             memmove(&a->inst[k], &a->inst[k + 1],

@@ -146,7 +146,7 @@ void srv_dep_region_check(srv *s, srv_inst *i)
                 srv_dep_notify_new_outputs(s, &v[k]->apps[a], first[k][a]);
         srv_deployer_refresh(s, v[k]);
     }
-    srv_tap_refresh(s);
+    srv_dlq_refresh(s);
 }
 
 void srv_dep_region_joined(srv *s, srv_stream *st)

@@ -59,7 +59,9 @@ static bool adopt_inst(srv *s, srv_inst *i)
             take_endpoints(i, q, 2);
     }
     sqlite3_finalize(q);
-    if (!i->host && srv_dep_feeds_destination(i->app))
+    /* A destination's producer's groups, a tapped app's, and the error
+     * output of every app. */
+    if (!i->host)
         srv_dep_take_groups(s, i);
     return adopted;
 }
@@ -92,9 +94,8 @@ static void adopt_stream(srv *s, srv_stream *st)
     if (st->host) {
         if (adopt_inst(s, st->host))
             adopt_hosted(s, st);
-        srv_dapp *last = &st->apps[st->napps - 1];
-        if (srv_dep_feeds_destination(last))
-            srv_dep_take_groups(s, last->inst[0]);
+        for (size_t k = 0; k < st->napps; k++)
+            srv_dep_take_groups(s, st->apps[k].inst[0]);
         return;
     }
     for (size_t k = st->napps; k-- > 0;)
@@ -192,9 +193,33 @@ static bool group_read(srv *s, const char *dest, const char *g)
     return false;
 }
 
+/* Is a stream of consumer group g, deployed by the store, a tap of an app
+ * of stream p? */
+static bool tap_read(srv *s, const char *p, const char *g)
+{
+    char ts[128], tl[128];
+
+    for (srv_stream *c = s->streams; c; c = c->next) {
+        const char *cg = srv_stream_group(c);
+        if (!cg || strcmp(cg, g) ||
+            !srv_tap_source(s, c, ts, sizeof ts, tl, sizeof tl) ||
+            strcmp(ts, p))
+            continue;
+        sqlite3_stmt *q = srv_store_query(
+            &s->store, "SELECT 1 FROM deployments WHERE stream=?", "s",
+            c->name);
+        bool deployed = q && sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+        if (deployed)
+            return true;
+    }
+    return false;
+}
+
 /* Forgets the recorded output groups that no deployed stream reads any
- * more (its consumer group's last stream was undeployed while flowd was
- * down, or a group of a definition that changed). */
+ * more (its consumer group's last stream, or its tap stream, was
+ * undeployed while flowd was down, or a group of a definition that
+ * changed). The rows of the error outputs stay. */
 static void forget_unread_groups(srv *s)
 {
     sqlite3_stmt *q = srv_store_query(
@@ -208,7 +233,8 @@ static void forget_unread_groups(srv *s)
         const char *p = (const char *)sqlite3_column_text(q, 0);
         const char *g = (const char *)sqlite3_column_text(q, 1);
         srv_stream *st = srv_stream_find(s, p);
-        if (st && st->ast->sink && group_read(s, st->ast->sink->name, g))
+        if (strcmp(g, SRV_DEP_ERRORS_ROW) == 0 || tap_read(s, p, g) ||
+            (st && st->ast->sink && group_read(s, st->ast->sink->name, g)))
             continue;
         struct pair *m = realloc(gone, (n + 1) * sizeof *m);
         if (!m)
@@ -394,7 +420,7 @@ void srv_deployer_restore_deployments(srv *s)
             spawn_rest(s, st);
             srv_deployer_refresh(s, st);
         }
-    srv_tap_refresh(s);
+    srv_dlq_refresh(s);
     s->restore_done = true;
     srv_ready_update(s);
 }
@@ -442,6 +468,7 @@ void srv_deployer_free_all(srv *s)
         srv_dep_release_deployment(st);
     }
     srv_ckpt_free(s);
+    srv_dlq_close_all(s);
 }
 
 bool srv_deployer_idle(srv *s)

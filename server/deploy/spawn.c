@@ -71,7 +71,7 @@ static void add_arg(void *ud, const char *arg)
 static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
 {
     srv_dapp *a = i->app;
-    char inputs[8192];
+    char inputs[8192], outputs[8192];
     char dir[PATH_MAX];
 
     for (int k = 0; k < a->nopts; k++)
@@ -81,10 +81,13 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
     i->spawn_inputs = strdup(inputs);
     if (inputs[0] && (!a->stream->host || a->pos == 0))
         strv_add(av, "--flow.input=%s", inputs);
-    if (i->output[0])
-        strv_add(av, "--flow.output=%s", i->output);
+    srv_dep_output_spec(s, i, outputs, sizeof outputs);
     free(i->spawn_output);
     i->spawn_output = strdup(i->output);
+    if (outputs[0])
+        strv_add(av, "--flow.output=%s", outputs);
+    if (i->errors[0])
+        strv_add(av, "--flow.error-output=%s", i->errors);
     if (i->tap[0])
         strv_add(av, "--flow.tap=%s", i->tap);
     strv_add(av, "--flow.control=%s", s->ctl_endpoint);
@@ -152,6 +155,7 @@ void srv_dep_spawn_inst(srv *s, srv_inst *i)
             app_args(s, st->apps[k].inst[0], keys, &av);
             srv_dep_unlink_ipc(st->apps[k].inst[0]->output);
             srv_dep_unlink_ipc(st->apps[k].inst[0]->tap);
+            srv_dep_unlink_ipc(st->apps[k].inst[0]->errors);
         }
     } else {
         app_args(s, i, keys, &av);
@@ -207,6 +211,7 @@ void srv_dep_spawn_inst(srv *s, srv_inst *i)
     int pid = 0;
     srv_dep_unlink_ipc(i->output);
     srv_dep_unlink_ipc(i->tap);
+    srv_dep_unlink_ipc(i->errors);
     int rc = s->os->spawn(s->os_ud, i, file, av.v, envp, fd, &proc, &pid);
     if (fd >= 0)
         close(fd);

@@ -64,12 +64,29 @@ static int lane_endpoints(srv *s, srv_inst *i)
     return 0;
 }
 
+/* Sets i's error output: ipc://DATA/run/STREAM.LABEL.N.errors, or tcp
+ * like its other endpoints. */
+static int errors_endpoint(srv *s, srv_inst *i)
+{
+    srv_dapp *a = i->app;
+
+    if (!a->tcp &&
+        !srv_fmt(i->errors, sizeof i->errors, "ipc://%s/run/%s.%s.%d.errors",
+                 s->cfg.data_dir, a->stream->name, a->label, i->index) &&
+        strlen(i->errors) < 100)
+        return 0;
+    return tcp_endpoint(s, i->errors, sizeof i->errors);
+}
+
 int srv_dep_alloc_endpoints(srv *s, srv_inst *i)
 {
     srv_dapp *a = i->app;
     bool sink = a->pos + 1 == (int)a->stream->napps && !a->stream->ast->sink;
 
-    i->output[0] = i->tap[0] = '\0';
+    i->output[0] = i->tap[0] = i->errors[0] = '\0';
+    /* Every app, a sink too, may reject events. */
+    if (errors_endpoint(s, i))
+        return -1;
     if (sink)
         return 0;
     if (a->lanes > 1 && !srv_dep_feeds_destination(a)) {
@@ -176,6 +193,10 @@ void srv_dep_take_groups(srv *s, srv_inst *u)
         const char *c = (const char *)sqlite3_column_text(q, 0);
         const char *ep = (const char *)sqlite3_column_text(q, 1);
         bool have = false;
+        if (strcmp(c, SRV_DEP_ERRORS_ROW) == 0) {
+            snprintf(u->errors, sizeof u->errors, "%s", ep);
+            continue;
+        }
         for (int k = 0; k < u->ngroups && !have; k++)
             have = strcmp(u->groups[k].group, c) == 0;
         if (have || !ep[0])
@@ -204,13 +225,27 @@ static void forget_group(srv *s, srv_inst *u, const char *name)
 }
 
 /* The endpoint producer instance u's consumers in stream c read: its group
- * for c, or its shared output. */
+ * for c (c reads u's destination or taps u's app), or its shared output. */
 static const char *output_for(srv *s, srv_inst *u, const srv_stream *c,
                               bool recorded_only)
 {
-    if (srv_dep_feeds_destination(u->app) && c != u->app->stream)
+    if (c != u->app->stream &&
+        (srv_dep_feeds_destination(u->app) || srv_tap_reads(c, u->app)))
         return group_of(s, u, c, recorded_only);
     return u->output;
+}
+
+/* Appends ep to the ';'-separated list unless it is there. */
+static void spec_add(char *list, size_t len, const char *ep)
+{
+    size_t n = strlen(ep), off = strlen(list);
+
+    if (!ep[0])
+        return;
+    for (const char *p = strstr(list, ep); p; p = strstr(p + 1, ep))
+        if ((p == list || p[-1] == ';') && (p[n] == ';' || !p[n]))
+            return;
+    snprintf(list + off, len - off, "%s%s", off ? ";" : "", ep);
 }
 
 /* Appends to list what every running instance of a gives instance idx of
@@ -252,6 +287,29 @@ static bool reads_dest(const srv_stream *c, const char *dest)
            strcmp(c->ast->source->name, dest) == 0;
 }
 
+void srv_dep_output_spec(srv *s, srv_inst *i, char *buf, size_t len)
+{
+    srv_dapp *a = i->app;
+    bool tapped = false;
+
+    snprintf(buf, len, "%s", i->output);
+    for (srv_stream *c = s->streams; c && !tapped; c = c->next)
+        tapped = srv_tap_reads(c, a);
+    if (!tapped)
+        return;
+    /* The tap streams' groups are there from the first event on, and so
+     * then are a destination's (a producer without them would send its
+     * first batches to its taps alone). */
+    for (srv_stream *c = s->streams; c; c = c->next) {
+        bool dest = srv_dep_feeds_destination(a) &&
+                    reads_dest(c, a->stream->ast->sink->name);
+        const char *ep =
+            dest || srv_tap_reads(c, a) ? group_of(s, i, c, false) : NULL;
+        if (ep)
+            spec_add(buf, len, ep);
+    }
+}
+
 void srv_dep_collect_inputs(srv *s, const srv_dapp *a, int idx,
                             bool recorded_only, char *list, size_t len)
 {
@@ -264,11 +322,19 @@ void srv_dep_collect_inputs(srv *s, const srv_dapp *a, int idx,
         return;
     }
     if (st->tap) {
-        snprintf(list, len, "%s", srv_tap_endpoint(st));
+        srv_dapp *t = srv_tap_target(s, st);
+        if (t)
+            add_outputs(s, t, st, idx, recorded_only, list, len);
         return;
     }
     if (!st->ast->source)
         return;
+    if (srv_dlq_is_dest(s, st->ast->source->name)) {
+        const char *ep = srv_dlq_group_endpoint(s, st->ast->source->name,
+                                                srv_stream_group(st));
+        snprintf(list, len, "%s", ep ? ep : "");
+        return;
+    }
     for (srv_stream *o = s->streams; o; o = o->next)
         if (writes_dest(o, st->ast->source->name))
             add_outputs(s, &o->apps[o->napps - 1], st, idx, recorded_only, list,
@@ -281,6 +347,9 @@ void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
 {
     srv_stream *st = a->stream;
 
+    for (srv_stream *o = s->streams; o; o = o->next)
+        if (o != st && srv_tap_reads(o, a))
+            fn(s, &o->apps[0], ud);
     if (a->pos + 1 < (int)st->napps) {
         fn(s, &st->apps[a->pos + 1], ud);
         return;
@@ -370,13 +439,15 @@ void srv_dep_relane(srv *s, srv_dapp *p, int lanes)
 }
 
 /* Sends producer instance u "connect" of its output group for every
- * deployed stream that reads its destination. */
+ * deployed stream that reads its destination or taps its app. */
 static void connect_groups(srv *s, srv_inst *u)
 {
     srv_stream *st = u->app->stream;
+    bool dest = srv_dep_feeds_destination(u->app);
 
     for (srv_stream *c = s->streams; c; c = c->next) {
-        if (!reads_dest(c, st->ast->sink->name))
+        if (!(dest && reads_dest(c, st->ast->sink->name)) &&
+            !(c != st && srv_tap_reads(c, u->app)))
             continue;
         const char *ep = group_of(s, u, c, false);
         if (ep)
@@ -385,13 +456,15 @@ static void connect_groups(srv *s, srv_inst *u)
 }
 
 /* Is another deployed stream than c in c's consumer group of the
- * destination c reads? */
+ * destination or tap c reads? */
 static bool group_shared(srv *s, const srv_stream *c)
 {
     const char *name = srv_stream_group(c);
 
     for (srv_stream *o = s->streams; o; o = o->next) {
-        if (o == c || !reads_dest(o, c->ast->source->name))
+        if (o == c || !o->deployed || !o->ast || !o->ast->source || !o->napps ||
+            !o->tap != !c->tap ||
+            strcmp(o->ast->source->name, c->ast->source->name))
             continue;
         const char *og = srv_stream_group(o);
         if (og && name && strcmp(og, name) == 0)
@@ -402,14 +475,19 @@ static bool group_shared(srv *s, const srv_stream *c)
 
 void srv_dep_producers_groups(srv *s, srv_stream *c, bool connect)
 {
-    if (!c->ast || !c->ast->source || c->tap)
+    if (!c->ast || !c->ast->source)
         return;
     if (!connect && group_shared(s, c))
         return;
+    srv_dapp *t = srv_tap_target(s, c);
     for (srv_stream *o = s->streams; o; o = o->next) {
-        if (!writes_dest(o, c->ast->source->name))
+        srv_dapp *last = NULL;
+        if (c->tap && t && t->stream == o)
+            last = t;
+        else if (!c->tap && writes_dest(o, c->ast->source->name))
+            last = &o->apps[o->napps - 1];
+        if (!last)
             continue;
-        srv_dapp *last = &o->apps[o->napps - 1];
         for (int j = 0; j < last->ninst; j++) {
             srv_inst *u = last->inst[j];
             const char *ep = group_of(s, u, c, false);
@@ -454,11 +532,10 @@ void srv_inst_catch_up(srv *s, srv_inst *i)
     char now[8192], had[8192];
     srv_dapp *a = i->app;
 
-    if (srv_dep_feeds_destination(a))
-        connect_groups(s, i);
-    else if (!a->stream->host)
+    connect_groups(s, i);
+    if (!srv_dep_feeds_destination(a) && !a->stream->host)
         catch_up_output(s, i);
-    if ((a->pos == 0 && a->stream->tap) || (a->pos > 0 && a->stream->host))
+    if (a->pos > 0 && a->stream->host)
         return;
     srv_dep_collect_inputs(s, a, i->index, false, now, sizeof now);
     snprintf(had, sizeof had, "%s", i->spawn_inputs ? i->spawn_inputs : "");
@@ -492,11 +569,14 @@ void srv_dep_unlink_ipc(const char *ep)
 static void send_moved_group(srv *s, srv_inst *u, const srv_group *g,
                              const char *old)
 {
-    const char *dest = u->app->stream->ast->sink->name;
+    const char *dest = srv_dep_feeds_destination(u->app)
+                           ? u->app->stream->ast->sink->name
+                           : NULL;
 
     for (srv_stream *c = s->streams; c; c = c->next) {
         const char *cg = srv_stream_group(c);
-        if (!reads_dest(c, dest) || !cg || strcmp(cg, g->group))
+        if (!((dest && reads_dest(c, dest)) || srv_tap_reads(c, u->app)) ||
+            !cg || strcmp(cg, g->group))
             continue;
         srv_dapp *a = &c->apps[0];
         for (int k = 0; k < a->ninst; k++) {
@@ -533,9 +613,11 @@ void srv_dep_move_taken(srv *s, srv_inst *i)
     srv_dapp *a = i->app;
 
     srv_inst_id(i, id, sizeof id);
-    if (i->tap[0] && !s->os->tcp_free(s->os_ud, i->tap) &&
-        move_ep(s, id, "tap", i->tap, sizeof i->tap, old))
-        srv_tap_refresh(s);
+    if (i->tap[0] && !s->os->tcp_free(s->os_ud, i->tap))
+        move_ep(s, id, "tap", i->tap, sizeof i->tap, old);
+    if (i->errors[0] && !s->os->tcp_free(s->os_ud, i->errors) &&
+        move_ep(s, id, "error output", i->errors, sizeof i->errors, old))
+        srv_dlq_refresh(s);
     /* An output of lanes keeps its ports (they are not moved). */
     if (i->output[0] && !strchr(i->output, '|') &&
         !s->os->tcp_free(s->os_ud, i->output) &&
@@ -570,4 +652,22 @@ void srv_dep_notify_new_outputs(srv *s, srv_dapp *a, int from)
         struct connect_ud cu = { "connect", a->inst[j] };
         srv_dep_for_each_consumer(s, a, srv_dep_send_connect, &cu);
     }
+}
+
+void srv_dep_send_tap_connect(srv *s, srv_dapp *c, void *ud)
+{
+    struct connect_ud *cu = ud;
+
+    if (srv_tap_reads(c->stream, cu->producer->app))
+        srv_dep_send_connect(s, c, ud);
+}
+
+void srv_dep_notify_taps(srv *s, srv_stream *st)
+{
+    for (size_t k = 0; k < st->napps; k++)
+        for (int j = 0; j < st->apps[k].ninst; j++) {
+            struct connect_ud cu = { "connect", st->apps[k].inst[j] };
+            srv_dep_for_each_consumer(s, &st->apps[k], srv_dep_send_tap_connect,
+                                      &cu);
+        }
 }

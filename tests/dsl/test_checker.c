@@ -233,6 +233,36 @@ Test(checker, taps_and_files)
     dsl_registry_destroy(&r);
 }
 
+/* `:S.L.errors` is the dead-letter destination of app L of stream S: it
+ * names a label of S like a tap, and a wrong label is reported the same. */
+Test(checker, dead_letter_destinations)
+{
+    dsl_registry *r = load_registry();
+    const char *t = "a = load-sim | events: account-events | counter\n"
+                    "b = :a.events.errors > log\n"
+                    "c = :a.load-sim.errors --group=g > counter\n"
+                    "d = :a.evnts.errors > log\n"
+                    "e = :a.events.error > log\n"
+                    "f = :a.errors > log\n";
+    dsl_file *f = NULL;
+    dsl_errors e = { 0 };
+    cr_assert_eq(dsl_parse_file(t, strlen(t), &f, &e), 0);
+    cr_assert_str_eq(f->streams[1]->source->name, "a.events.errors");
+    dsl_check_ctx ctx = { .registry = r };
+    cr_assert_eq(dsl_check_file(f, &ctx, t, strlen(t), &e), -1);
+    cr_assert_eq(e.n, 3, "%zu errors", e.n);
+    cr_assert_eq(e.v[0].line, 4);
+    cr_assert_str_eq(e.v[0].message,
+                     "stream 'a' has no app labelled 'evnts.errors'");
+    cr_assert_eq(e.v[1].line, 5);
+    cr_assert(strstr(e.v[1].message, "no app labelled 'events.error'"));
+    cr_assert_eq(e.v[2].line, 6);
+    cr_assert(strstr(e.v[2].message, "no app labelled 'errors'"));
+    dsl_errors_fini(&e);
+    dsl_file_destroy(&f);
+    dsl_registry_destroy(&r);
+}
+
 Test(checker, suggest)
 {
     const char *c[] = { "counter", "log", "load-sim" };

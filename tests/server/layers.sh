@@ -13,7 +13,8 @@
 #              supervision, recovery, the operating system
 #   3 checkpoint: checkpoint/: regions, the checkpoint coordinator, the
 #              committed counters, epochs and recovery times
-#   2 model:   streams, registry, analytics, taps, control channel, keys
+#   2 model:   streams, registry, analytics, taps, dead letters, control
+#              channel, keys
 #   1 bottom:  store, HTTP glue, properties, router, status, utilities
 # Each layer's headers are placed in header_layer_of; deploy/deploy.h is
 # the deployment layer's private header, for deploy/ alone, and
@@ -31,8 +32,8 @@ layer_of() {
         echo 4 ;;
     checkpoint_*.c)
         echo 3 ;;
-    model.c | registry.c | analytics.c | tap.c | control.c | keys.c | paths.c | \
-        functions.c)
+    model.c | registry.c | analytics.c | tap.c | deadletter.c | control.c | keys.c | \
+        paths.c | functions.c)
         echo 2 ;;
     store.c | error.c | http.c | httpparse.c | props.c | router.c | status.c | util.c | \
         apppath.c)
