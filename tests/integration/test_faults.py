@@ -218,14 +218,14 @@ def test_scale_up_and_down():
     with Flowd() as f:
         deploy_pair(f, "fx", {"app.account-events.partition-key": "key"})
         wait_counted(f, "fx", 0.25)
-        rc, out, err = flowctl(f, "stream", "scale", "fx", "account-events",
+        rc, out, err = flowctl(f, "scale", "fx", "account-events",
                                "3")
         assert rc == 0, (out, err)
         wait_for("three instances", lambda: len([
             i for i in f.instances("fx") if i["label"] == "account-events"
             and i["state"] == "deployed"]) == 3, timeout=60)
         wait_counted(f, "fx", 0.6)
-        rc, out, err = flowctl(f, "stream", "scale", "fx", "account-events",
+        rc, out, err = flowctl(f, "scale", "fx", "account-events",
                                "1")
         assert rc == 0, (out, err)
         finish_and_compare(f, "fx")
