@@ -23,13 +23,22 @@
 
 /* A parsed option value. */
 typedef struct flow__optval {
-    bool set;      /* given on the command line */
-    bool has;      /* has a value (given or default) */
-    const char *s; /* the text (borrowed from argv or the table) */
-    int64_t i;     /* INT, DURATION (µs) */
-    double f;      /* FLOAT */
-    bool b;        /* BOOL */
+    bool set;        /* given on the command line */
+    bool has;        /* has a value (given or default) */
+    const char *s;   /* the text (borrowed from argv or the table) */
+    int64_t i;       /* INT, DURATION (µs) */
+    double f;        /* FLOAT */
+    bool b;          /* BOOL */
+    flow_expr *expr; /* owned: EXPR, compiled */
 } flow__optval;
+
+/* One --NAME.KEY=VALUE of a prefix option. */
+typedef struct flow__prefixval {
+    size_t opt;      /* its row in the option table */
+    char *key;       /* owned: KEY */
+    const char *s;   /* VALUE (borrowed from argv) */
+    flow_expr *expr; /* owned: EXPR rows, compiled */
+} flow__prefixval;
 
 /* --flow.cpus: placed by the app itself (the default), by the kernel, or
  * pinned to a list of CPUs. */
@@ -160,6 +169,8 @@ struct flow_ctx {
     const flow_app_desc *app;
     flow__optval *opts; /* one per option table row */
     size_t nopts;
+    flow__prefixval *pfx; /* owned: the prefix options given, in order */
+    size_t npfx;
     flow__conf conf;
     flow_curve *curve; /* owned; from --flow.keys, NULL without */
     bool zap_started;  /* this app counts as a user of the ZAP handler */
