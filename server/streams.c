@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "flow/expr.h"
 #include "props.h"
 
 static json_t *options_json(const dsl_option *o, size_t n)
@@ -175,6 +176,23 @@ json_t *srv_deployment_json(srv *s, srv_stream *st)
 /* Errors of the parser or checker: the 400 response's "errors", or, when
  * the request only asks whether the definition is valid (question), a 200
  * answer {"valid": false, "errors": [...], "message"}. */
+/* dsl_check_ctx.check_expr: an expression option compiles, as the app
+ * will compile it at start. */
+static int check_expr(void *ud, const char *expr, size_t len, size_t *offset,
+                      char *why, size_t whylen)
+{
+    flow_expr *e = NULL;
+    flow_expr_error err;
+    (void)ud;
+    if (flow_expr_compile(expr, len, &e, &err) == 0) {
+        flow_expr_free(&e);
+        return 0;
+    }
+    *offset = err.offset;
+    snprintf(why, whylen, "%s", err.message);
+    return -1;
+}
+
 static void answer_dsl_errors(srv_req *r, const dsl_errors *errs, bool question)
 {
     json_t *arr = json_array();
@@ -244,7 +262,8 @@ static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
                           .known = (const dsl_stream *const *)known,
                           .n_known = n,
                           .check_path = srv_paths_check,
-                          .check_path_ud = s };
+                          .check_path_ud = s,
+                          .check_expr = check_expr };
     int bad = dsl_check_stream(ast, &ctx, text, len, &errs);
     free(known);
     if (bad == DSL_ENOMEM) {
