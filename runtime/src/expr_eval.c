@@ -87,17 +87,100 @@ static int skip_elements(flow_mp_reader *r, const flow_mp_value *k)
     return 0;
 }
 
+static inline uint64_t be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/*
+ * The msgpack items payloads are mostly made of, decoded inline: returns
+ * the bytes the item takes with *out set, or 0 when it is another kind
+ * (or truncated), which the caller leaves to flow_mp_read.
+ */
+static inline size_t fast_item(const uint8_t *p, const uint8_t *end,
+                               flow_expr_value *out)
+{
+    size_t left = (size_t)(end - p);
+    uint8_t c = *p;
+    size_t n;
+    if (c <= 0x7f || c >= 0xe0) {
+        *out = (flow_expr_value){ .type = FLOW_EXPR_INT, .i = (int8_t)c };
+        if (c <= 0x7f)
+            out->i = c;
+        return 1;
+    }
+    if ((c & 0xe0) == 0xa0) {
+        n = c & 0x1f;
+        if (n + 1 > left)
+            return 0;
+        *out = (flow_expr_value){ .type = FLOW_EXPR_STR, .len = (uint32_t)n,
+                                  .s = (const char *)p + 1 };
+        return n + 1;
+    }
+    static const uint8_t width[16] = { [0x0] = 2, [0x1] = 3, [0x2] = 5,
+                                       [0x3] = 9, [0x4] = 2, [0x5] = 3,
+                                       [0x6] = 5, [0x7] = 9 };
+    if (c >= 0xcc && c <= 0xd3) {
+        n = width[c - 0xcc];
+        if (n > left)
+            return 0;
+        uint64_t u = be(p + 1, (int)n - 1);
+        int64_t i;
+        if (c <= 0xcf) {
+            if (u > (uint64_t)INT64_MAX)
+                return 0;
+            i = (int64_t)u;
+        } else {
+            int bits = 8 * ((int)n - 1);
+            i = bits == 64 ? (int64_t)u
+                           : (int64_t)(u ^ (1ull << (bits - 1))) -
+                                 (int64_t)(1ull << (bits - 1));
+        }
+        *out = (flow_expr_value){ .type = FLOW_EXPR_INT, .i = i };
+        return n;
+    }
+    switch (c) {
+    case 0xc0:
+        *out = (flow_expr_value){ .type = FLOW_EXPR_NIL };
+        return 1;
+    case 0xc2:
+    case 0xc3:
+        *out = (flow_expr_value){ .type = FLOW_EXPR_BOOL, .b = c == 0xc3 };
+        return 1;
+    case 0xcb:
+        if (left < 9)
+            return 0;
+        uint64_t u = be(p + 1, 8);
+        double d;
+        memcpy(&d, &u, 8);
+        *out = (flow_expr_value){ .type = FLOW_EXPR_DOUBLE, .d = d };
+        return 9;
+    case 0xd9:
+        if (left < 2 || (size_t)p[1] + 2 > left)
+            return 0;
+        *out = (flow_expr_value){ .type = FLOW_EXPR_STR, .len = p[1],
+                                  .s = (const char *)p + 2 };
+        return (size_t)p[1] + 2;
+    }
+    return 0;
+}
+
 /*
  * The one pass: reads the map's keys, decodes the values of the fields
  * the expression names into slots and skips the rest; stops once every
- * slot is filled.
+ * slot is filled. Short keys and scalar values are read inline; the
+ * rest goes through flow_mp_read.
  */
 static int scan(estate *s, uint32_t off)
 {
     const flow_expr *e = s->e;
     flow_mp_reader r;
     flow_mp_value m, k;
-    uint32_t left = e->nslots;
+    flow_expr_value tmp;
+    uint32_t left = e->nslots, count;
     s->scanned = true;
     for (uint32_t i = 0; i < e->nslots; i++)
         s->slots[i].type = FLOW_EXPR_NIL;
@@ -106,38 +189,60 @@ static int scan(estate *s, uint32_t off)
         return 0;
     }
     flow_mp_reader_init(&r, s->ev->payload, s->ev->payload_len);
-    if (flow_mp_read(&r, &m))
-        return bad_payload(s, off);
-    if (m.type != FLOW_MP_MAP) {
-        s->payload_type = m.type == FLOW_MP_NIL     ? FLOW_EXPR_NIL
-                          : m.type == FLOW_MP_ARRAY ? FLOW_EXPR_LIST
-                          : m.type == FLOW_MP_STR   ? FLOW_EXPR_STR
-                          : m.type == FLOW_MP_BOOL  ? FLOW_EXPR_BOOL
-                          : m.type == FLOW_MP_FLOAT ? FLOW_EXPR_DOUBLE
-                                                    : FLOW_EXPR_INT;
-        return 0;
+    if ((*r.p & 0xf0) == 0x80) {
+        count = *r.p++ & 0x0f;
+    } else {
+        if (flow_mp_read(&r, &m))
+            return bad_payload(s, off);
+        if (m.type != FLOW_MP_MAP) {
+            s->payload_type = m.type == FLOW_MP_NIL     ? FLOW_EXPR_NIL
+                              : m.type == FLOW_MP_ARRAY ? FLOW_EXPR_LIST
+                              : m.type == FLOW_MP_STR   ? FLOW_EXPR_STR
+                              : m.type == FLOW_MP_BOOL  ? FLOW_EXPR_BOOL
+                              : m.type == FLOW_MP_FLOAT ? FLOW_EXPR_DOUBLE
+                                                        : FLOW_EXPR_INT;
+            return 0;
+        }
+        count = m.len;
     }
     s->payload_type = FLOW_EXPR_MAP;
-    for (uint32_t i = 0; i < m.len && left; i++) {
-        if (flow_mp_read(&r, &k))
-            return bad_payload(s, off);
-        uint32_t j = e->nslots;
-        if (k.type == FLOW_MP_STR) {
-            for (j = 0; j < e->nslots; j++)
-                if (e->slot_len[j] == k.len &&
-                    memcmp(e->slot_name[j], k.str, k.len) == 0)
-                    break;
-        } else if (skip_elements(&r, &k)) {
-            return bad_payload(s, off);
-        }
-        if (j < e->nslots && s->slots[j].type == FLOW_EXPR_NIL) {
-            if (read_item(&r, &s->slots[j]))
+    for (uint32_t i = 0; i < count && left; i++) {
+        const char *key = NULL;
+        size_t klen = 0;
+        if (r.p < r.end && (*r.p & 0xe0) == 0xa0 &&
+            (size_t)(*r.p & 0x1f) < flow_mp_remaining(&r)) {
+            klen = *r.p & 0x1f;
+            key = (const char *)r.p + 1;
+            r.p += 1 + klen;
+        } else {
+            if (flow_mp_read(&r, &k))
                 return bad_payload(s, off);
-            if (s->slots[j].type != FLOW_EXPR_NIL)
-                left--;
+            if (k.type == FLOW_MP_STR) {
+                key = k.str;
+                klen = k.len;
+            } else if (skip_elements(&r, &k)) {
+                return bad_payload(s, off);
+            }
+        }
+        uint32_t j = e->nslots;
+        if (key)
+            for (j = 0; j < e->nslots; j++)
+                if (e->slot_len[j] == klen &&
+                    memcmp(e->slot_name[j], key, klen) == 0)
+                    break;
+        bool want = j < e->nslots && s->slots[j].type == FLOW_EXPR_NIL;
+        flow_expr_value *dst = want ? &s->slots[j] : &tmp;
+        size_t n = r.p < r.end ? fast_item(r.p, r.end, dst) : 0;
+        if (n) {
+            r.p += n;
+        } else if (want) {
+            if (read_item(&r, dst))
+                return bad_payload(s, off);
         } else if (flow_mp_skip(&r)) {
             return bad_payload(s, off);
         }
+        if (want && dst->type != FLOW_EXPR_NIL)
+            left--;
     }
     return 0;
 }
@@ -357,11 +462,11 @@ static int order(estate *s, const xnode *x, flow_expr_value *out)
         c = memcmp(a.s, b.s, n);
         if (c == 0)
             c = (a.len > b.len) - (a.len < b.len);
+    } else if (a.type == FLOW_EXPR_NIL || b.type == FLOW_EXPR_NIL) {
+        /* As in SpEL: null is less than any value, and equal to null. */
+        c = (b.type == FLOW_EXPR_NIL) - (a.type == FLOW_EXPR_NIL);
     } else {
-        return efail(s, x->off,
-                     a.type == FLOW_EXPR_NIL || b.type == FLOW_EXPR_NIL
-                         ? FLOW_EXPR_ENULL
-                         : FLOW_EXPR_ETYPE,
+        return efail(s, x->off, FLOW_EXPR_ETYPE,
                      "'%s' cannot compare a %s with a %s", opname(x->op),
                      tn(&a), tn(&b));
     }

@@ -264,8 +264,12 @@ Test(expr, comparisons)
     EXPECT("payload.address == payload.address", "true");
     EXPECT_ERR("payload.type > 5", FLOW_EXPR_ETYPE, 13,
                "'>' cannot compare a string with a int");
-    EXPECT_ERR("payload.missing > 5", FLOW_EXPR_ENULL, 16,
-               "cannot compare a null");
+    /* As in SpEL, null is less than any value. */
+    EXPECT("payload.missing > 5", "false");
+    EXPECT("payload.missing < 5", "true");
+    EXPECT("payload.missing < 'a'", "true");
+    EXPECT("null <= null", "true");
+    EXPECT("null > null", "false");
     EXPECT_SYNTAX("payload.a = 1", 10, "'=' is assignment");
 }
 
@@ -453,6 +457,14 @@ Test(expr, payload_errors)
     /* A map of two entries with only one present. */
     static const uint8_t trunc[] = { 0x82, 0xa1, 'a', 0x01 };
     flow_event ev = { .payload = trunc, .payload_len = sizeof(trunc) };
+    /* The field is found before the bytes end: the scan stops there, so
+     * the result is defined. */
+    cr_expect_eq(flow_expr_eval(e, &ev, &scratch, &v, &err), 0);
+    cr_expect_eq(v.type, FLOW_EXPR_BOOL);
+    cr_expect(v.b);
+    src = "payload.b";
+    flow_expr_free(&e);
+    cr_assert_eq(flow_expr_compile(src, strlen(src), &e, &err), 0);
     cr_expect_eq(flow_expr_eval(e, &ev, &scratch, &v, &err),
                  -FLOW_EXPR_EPAYLOAD);
     cr_expect_eq(v.type, FLOW_EXPR_NIL);
