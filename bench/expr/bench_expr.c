@@ -144,8 +144,7 @@ int main(int argc, char **argv)
     t0 = now();
     for (long long i = 0; i < n; i++) {
         bool b;
-        if (flow_expr_eval_bool(e, &evs[i & (EVENTS - 1)], &sc, &b, &err) ==
-            0)
+        if (flow_expr_eval_bool(e, &evs[i & (EVENTS - 1)], &sc, &b, &err) == 0)
             hits += b;
     }
     double expr = now() - t0;

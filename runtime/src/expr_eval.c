@@ -116,13 +116,15 @@ static inline size_t fast_item(const uint8_t *p, const uint8_t *end,
         n = c & 0x1f;
         if (n + 1 > left)
             return 0;
-        *out = (flow_expr_value){ .type = FLOW_EXPR_STR, .len = (uint32_t)n,
+        *out = (flow_expr_value){ .type = FLOW_EXPR_STR,
+                                  .len = (uint32_t)n,
                                   .s = (const char *)p + 1 };
         return n + 1;
     }
-    static const uint8_t width[16] = { [0x0] = 2, [0x1] = 3, [0x2] = 5,
-                                       [0x3] = 9, [0x4] = 2, [0x5] = 3,
-                                       [0x6] = 5, [0x7] = 9 };
+    static const uint8_t width[16] = {
+        [0x0] = 2, [0x1] = 3, [0x2] = 5, [0x3] = 9,
+        [0x4] = 2, [0x5] = 3, [0x6] = 5, [0x7] = 9
+    };
     if (c >= 0xcc && c <= 0xd3) {
         n = width[c - 0xcc];
         if (n > left)
@@ -161,7 +163,8 @@ static inline size_t fast_item(const uint8_t *p, const uint8_t *end,
     case 0xd9:
         if (left < 2 || (size_t)p[1] + 2 > left)
             return 0;
-        *out = (flow_expr_value){ .type = FLOW_EXPR_STR, .len = p[1],
+        *out = (flow_expr_value){ .type = FLOW_EXPR_STR,
+                                  .len = p[1],
                                   .s = (const char *)p + 2 };
         return (size_t)p[1] + 2;
     }
@@ -228,7 +231,8 @@ static int scan(estate *s, uint32_t off)
         if (key)
             for (j = 0; j < e->nslots; j++)
                 if (e->slot_len[j] == klen &&
-                    memcmp(e->slot_name[j], key, klen) == 0)
+                    (klen == 0 || (e->slot_name[j][0] == key[0] &&
+                                   memcmp(e->slot_name[j], key, klen) == 0)))
                     break;
         bool want = j < e->nslots && s->slots[j].type == FLOW_EXPR_NIL;
         flow_expr_value *dst = want ? &s->slots[j] : &tmp;
@@ -441,40 +445,76 @@ static const char *opname(int op)
 
 static int eval(estate *s, const xnode *x, flow_expr_value *out);
 
-static int order(estate *s, const xnode *x, flow_expr_value *out)
+/* An operand by reference when it is a literal or a slot already read (no
+ * copy), else evaluated into tmp. */
+static inline int operand(estate *s, const xnode *x, flow_expr_value *tmp,
+                          const flow_expr_value **v)
 {
-    flow_expr_value a, b;
-    int rc = eval(s, x->a, &a);
-    if (rc || (rc = eval(s, x->b, &b)))
+    if (x->op == X_LIT) {
+        *v = &x->lit;
+        return 0;
+    }
+    if (x->op == X_SLOT && s->scanned && s->payload_type == FLOW_EXPR_MAP) {
+        *v = &s->slots[x->slot];
+        return 0;
+    }
+    *v = tmp;
+    return eval(s, x, tmp);
+}
+
+static int order_bool(estate *s, const xnode *x, bool *out)
+{
+    flow_expr_value ta, tb;
+    const flow_expr_value *a, *b;
+    int rc = operand(s, x->a, &ta, &a);
+    if (rc || (rc = operand(s, x->b, &tb, &b)))
         return rc;
     int c;
-    if (a.type == FLOW_EXPR_INT && b.type == FLOW_EXPR_INT) {
-        c = (a.i > b.i) - (a.i < b.i);
-    } else if (is_num(&a) && is_num(&b)) {
-        double p = num(&a), q = num(&b);
+    if (a->type == FLOW_EXPR_INT && b->type == FLOW_EXPR_INT) {
+        c = (a->i > b->i) - (a->i < b->i);
+    } else if (is_num(a) && is_num(b)) {
+        double p = num(a), q = num(b);
         if (isnan(p) || isnan(q)) {
-            *out = (flow_expr_value){ .type = FLOW_EXPR_BOOL, .b = false };
+            *out = false;
             return 0;
         }
         c = (p > q) - (p < q);
-    } else if (a.type == FLOW_EXPR_STR && b.type == FLOW_EXPR_STR) {
-        size_t n = a.len < b.len ? a.len : b.len;
-        c = memcmp(a.s, b.s, n);
+    } else if (a->type == FLOW_EXPR_STR && b->type == FLOW_EXPR_STR) {
+        size_t n = a->len < b->len ? a->len : b->len;
+        c = memcmp(a->s, b->s, n);
         if (c == 0)
-            c = (a.len > b.len) - (a.len < b.len);
-    } else if (a.type == FLOW_EXPR_NIL || b.type == FLOW_EXPR_NIL) {
+            c = (a->len > b->len) - (a->len < b->len);
+    } else if (a->type == FLOW_EXPR_NIL || b->type == FLOW_EXPR_NIL) {
         /* As in SpEL: null is less than any value, and equal to null. */
-        c = (b.type == FLOW_EXPR_NIL) - (a.type == FLOW_EXPR_NIL);
+        c = (b->type == FLOW_EXPR_NIL) - (a->type == FLOW_EXPR_NIL);
     } else {
         return efail(s, x->off, FLOW_EXPR_ETYPE,
-                     "'%s' cannot compare a %s with a %s", opname(x->op),
-                     tn(&a), tn(&b));
+                     "'%s' cannot compare a %s with a %s", opname(x->op), tn(a),
+                     tn(b));
     }
     bool r = x->op == X_LT   ? c < 0
              : x->op == X_LE ? c <= 0
              : x->op == X_GT ? c > 0
                              : c >= 0;
-    *out = (flow_expr_value){ .type = FLOW_EXPR_BOOL, .b = r };
+    *out = r;
+    return 0;
+}
+
+/* a == b, a != b. */
+static int eq_bool(estate *s, const xnode *x, bool *out)
+{
+    flow_expr_value ta, tb;
+    const flow_expr_value *a, *b;
+    int rc;
+    if ((rc = operand(s, x->a, &ta, &a)) || (rc = operand(s, x->b, &tb, &b)))
+        return rc;
+    if (a->type == FLOW_EXPR_STR && b->type == FLOW_EXPR_STR)
+        rc = a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+    else
+        rc = equal(a, b);
+    if (rc < 0)
+        return bad_payload(s, x->off);
+    *out = (rc == 1) == (x->op == X_EQ);
     return 0;
 }
 
@@ -568,13 +608,48 @@ static int arith(estate *s, const xnode *x, flow_expr_value *out)
     return 0;
 }
 
+/*
+ * Evaluates x as a condition of `what` (the operator at off, or NULL for
+ * the whole expression): the logic and the comparisons directly to a
+ * bool, anything else through eval and then checked to be a boolean.
+ */
 static int need_bool(estate *s, const xnode *x, uint32_t off, const char *what,
                      bool *b)
 {
     flow_expr_value v;
-    int rc = eval(s, x, &v);
-    if (rc)
+    int rc;
+    switch (x->op) {
+    case X_AND:
+    case X_OR: {
+        const char *w = x->op == X_AND ? "and" : "or";
+        if ((rc = need_bool(s, x->a, x->off, w, b)))
+            return rc;
+        if (*b == (x->op == X_OR))
+            return 0;
+        return need_bool(s, x->b, x->off, w, b);
+    }
+    case X_NOT:
+        if ((rc = need_bool(s, x->a, x->off, "not", b)))
+            return rc;
+        *b = !*b;
+        return 0;
+    case X_EQ:
+    case X_NE:
+        return eq_bool(s, x, b);
+    case X_LT:
+    case X_LE:
+    case X_GT:
+    case X_GE:
+        return order_bool(s, x, b);
+    default:
+        break;
+    }
+    if ((rc = eval(s, x, &v)))
         return rc;
+    if (v.type != FLOW_EXPR_BOOL && !what)
+        return efail(s, 0, FLOW_EXPR_ETYPE,
+                     "the expression gave %s %s, not a boolean",
+                     v.type == FLOW_EXPR_INT ? "an" : "a", tn(&v));
     if (v.type != FLOW_EXPR_BOOL)
         return efail(
             s, off, v.type == FLOW_EXPR_NIL ? FLOW_EXPR_ENULL : FLOW_EXPR_ETYPE,
@@ -1141,7 +1216,7 @@ static int instance(estate *s, const xnode *x, flow_expr_value *out)
 
 static int eval(estate *s, const xnode *x, flow_expr_value *out)
 {
-    flow_expr_value a, b;
+    flow_expr_value a;
     bool c;
     int rc;
     switch (x->op) {
@@ -1176,38 +1251,18 @@ static int eval(estate *s, const xnode *x, flow_expr_value *out)
                          "'-' needs a number, not a %s", tn(&a));
         return 0;
     case X_NOT:
-        if ((rc = need_bool(s, x->a, x->off, "not", &c)))
-            return rc;
-        *out = (flow_expr_value){ .type = FLOW_EXPR_BOOL, .b = !c };
-        return 0;
     case X_AND:
     case X_OR:
-        if ((rc =
-                 need_bool(s, x->a, x->off, x->op == X_AND ? "and" : "or", &c)))
-            return rc;
-        if (c == (x->op == X_OR)) {
-            *out = (flow_expr_value){ .type = FLOW_EXPR_BOOL, .b = c };
-            return 0;
-        }
-        if ((rc =
-                 need_bool(s, x->b, x->off, x->op == X_AND ? "and" : "or", &c)))
-            return rc;
-        *out = (flow_expr_value){ .type = FLOW_EXPR_BOOL, .b = c };
-        return 0;
     case X_EQ:
     case X_NE:
-        if ((rc = eval(s, x->a, &a)) || (rc = eval(s, x->b, &b)))
-            return rc;
-        if ((rc = equal(&a, &b)) < 0)
-            return bad_payload(s, x->off);
-        *out = (flow_expr_value){ .type = FLOW_EXPR_BOOL,
-                                  .b = (rc == 1) == (x->op == X_EQ) };
-        return 0;
     case X_LT:
     case X_LE:
     case X_GT:
     case X_GE:
-        return order(s, x, out);
+        if ((rc = need_bool(s, x, x->off, "?", &c)))
+            return rc;
+        *out = (flow_expr_value){ .type = FLOW_EXPR_BOOL, .b = c };
+        return 0;
     case X_ADD:
     case X_SUB:
     case X_MUL:
@@ -1238,19 +1293,25 @@ static int eval(estate *s, const xnode *x, flow_expr_value *out)
     }
 }
 
+static void estate_init(estate *s, const flow_expr *e, const flow_event *ev,
+                        flow_expr_scratch *sc, flow_expr_error *err)
+{
+    s->e = e;
+    s->ev = ev;
+    s->sc = sc;
+    s->err = err;
+    s->scanned = false;
+    if (sc->used)
+        flow__expr_scratch_reset(sc);
+}
+
 int flow_expr_eval(const flow_expr *e, const flow_event *ev,
                    flow_expr_scratch *sc, flow_expr_value *out,
                    flow_expr_error *err)
 {
     flow_expr_error dummy;
     estate s;
-    s.e = e;
-    s.ev = ev;
-    s.sc = sc;
-    s.err = err ? err : &dummy;
-    s.scanned = false;
-    if (sc->used)
-        flow__expr_scratch_reset(sc);
+    estate_init(&s, e, ev, sc, err ? err : &dummy);
     int rc = eval(&s, e->root, out);
     if (rc)
         *out = (flow_expr_value){ .type = FLOW_EXPR_NIL };
@@ -1260,22 +1321,8 @@ int flow_expr_eval(const flow_expr *e, const flow_event *ev,
 int flow_expr_eval_bool(const flow_expr *e, const flow_event *ev,
                         flow_expr_scratch *sc, bool *out, flow_expr_error *err)
 {
-    flow_expr_value v;
     flow_expr_error dummy;
-    if (!err)
-        err = &dummy;
-    int rc = flow_expr_eval(e, ev, sc, &v, err);
-    if (rc)
-        return rc;
-    if (v.type != FLOW_EXPR_BOOL) {
-        err->code = FLOW_EXPR_ETYPE;
-        err->offset = 0;
-        snprintf(err->message, sizeof(err->message),
-                 "the expression gave %s %s, not a boolean",
-                 v.type == FLOW_EXPR_INT ? "an" : "a",
-                 flow_expr_type_name(v.type));
-        return -FLOW_EXPR_ETYPE;
-    }
-    *out = v.b;
-    return 0;
+    estate s;
+    estate_init(&s, e, ev, sc, err ? err : &dummy);
+    return need_bool(&s, e->root, 0, NULL, out);
 }
