@@ -421,6 +421,8 @@ static xnode *slot(parser *p, const char *name, size_t n, size_t off,
     }
     e->slot_name[e->nslots] = name;
     e->slot_len[e->nslots] = (uint32_t)n;
+    if (n < 32)
+        e->slot_lens |= 1u << n;
     x->slot = e->nslots++;
     return x;
 }

@@ -171,6 +171,29 @@ static inline size_t fast_item(const uint8_t *p, const uint8_t *end,
     return 0;
 }
 
+/* The bytes of a common item (as fast_item), without decoding it; 0 for
+ * another kind. */
+static inline size_t fast_skip(const uint8_t *p, const uint8_t *end)
+{
+    size_t left = (size_t)(end - p), n;
+    uint8_t c = *p;
+    if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+        return 1;
+    if ((c & 0xe0) == 0xa0)
+        n = (size_t)(c & 0x1f) + 1;
+    else if (c >= 0xcc && c <= 0xd3)
+        n = (size_t)1 + (1u << ((c - 0xcc) & 3));
+    else if (c == 0xcb)
+        n = 9;
+    else if (c == 0xca)
+        n = 5;
+    else if (c == 0xd9 && left >= 2)
+        n = (size_t)p[1] + 2;
+    else
+        return 0;
+    return n <= left ? n : 0;
+}
+
 /*
  * The one pass: reads the map's keys, decodes the values of the fields
  * the expression names into slots and skips the rest; stops once every
@@ -228,7 +251,8 @@ static int scan(estate *s, uint32_t off)
             }
         }
         uint32_t j = e->nslots;
-        if (key)
+        /* Most keys differ in length from every slot's name. */
+        if (key && (klen >= 32 || (e->slot_lens >> klen & 1)))
             for (j = 0; j < e->nslots; j++)
                 if (e->slot_len[j] == klen &&
                     (klen == 0 || (e->slot_name[j][0] == key[0] &&
@@ -236,7 +260,9 @@ static int scan(estate *s, uint32_t off)
                     break;
         bool want = j < e->nslots && s->slots[j].type == FLOW_EXPR_NIL;
         flow_expr_value *dst = want ? &s->slots[j] : &tmp;
-        size_t n = r.p < r.end ? fast_item(r.p, r.end, dst) : 0;
+        size_t n = r.p >= r.end ? 0
+                   : want       ? fast_item(r.p, r.end, dst)
+                                : fast_skip(r.p, r.end);
         if (n) {
             r.p += n;
         } else if (want) {

@@ -93,6 +93,7 @@ struct flow_expr {
     const char *slot_name[XSLOTS_MAX];
     uint32_t slot_len[XSLOTS_MAX];
     uint32_t nslots;
+    uint32_t slot_lens; /* bit n: some slot's name is n bytes (n < 32) */
 };
 
 /* The scratch arena: chunks, newest first. */
