@@ -144,12 +144,22 @@ json_t *srv_app_status_json(srv *s, srv_dapp *a)
      * (not a tap) is in. */
     const char *group =
         a->pos == 0 && !a->stream->tap ? srv_stream_group(a->stream) : NULL;
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:i,s:s,s:s,s:o,s:o}",
-                     "deploymentId", id, "stream", a->stream->name, "label",
-                     a->label, "name", a->name, "type", a->type, "group", group,
-                     "count", a->count, "status", srv_status_name(st),
-                     "statusDescription", desc, "instances", inst, "_links",
-                     srv_links("/runtime/apps/%s", id));
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s?,s:i,s:s,s:s,s:o,s:o}", "deploymentId", id,
+        "stream", a->stream->name, "label", a->label, "name", a->name, "type",
+        a->type, "group", group, "count", a->count, "status",
+        srv_status_name(st), "statusDescription", desc, "instances", inst,
+        "_links", srv_links("/runtime/apps/%s", id));
+    if (o && srv_dep_is_router(a)) {
+        /* The destinations flowd wires the router to (docs/flowd.md). */
+        char names[64][SRV_NAME_MAX + 16];
+        int n = srv_dep_router_dests(a, names, 64);
+        json_t *d = n < 0 ? json_string("any") : json_array();
+        for (int k = 0; k < n; k++)
+            json_array_append_new(d, json_string(names[k]));
+        json_object_set_new(o, "destinations", d);
+    }
+    return o;
 }
 
 json_t *srv_deployment_json(srv *s, srv_stream *st)

@@ -145,7 +145,8 @@ static void metrics_cb(uv_timer_t *t)
     }
 }
 
-static int add_group(flow_ctx *ctx, const char *list, const char *key);
+static int add_group(flow_ctx *ctx, const char *list, const char *key,
+                     const char *dest);
 static void remove_group(flow_ctx *ctx, flow__group *g);
 
 static flow__group *find_group(flow_ctx *ctx, const char *key)
@@ -159,13 +160,18 @@ static flow__group *find_group(flow_ctx *ctx, const char *key)
 /*
  * Control connect/disconnect of the output: add a group (a PUSH socket
  * bound, or connected with '>', at the endpoint) or remove the one added
- * with that endpoint. Adding one that exists does nothing.
+ * with that endpoint. Adding one that exists does nothing. dest (NULL:
+ * the output) names the destination of flow_emit_to whose batches the
+ * group gets (port "output.DEST"); any app may have those.
  */
-static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep)
+static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep,
+                       const char *dest)
 {
     char key[FLOW_ENDPOINT_MAX];
     flow_endpoint parsed;
     char err[512];
+    if (dest)
+        ctx->has_out = true;
     if (!ctx->has_out) {
         flow_log(ctx, "ignored %s: this app has no output",
                  connect ? "connect" : "disconnect");
@@ -185,13 +191,13 @@ static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep)
     }
     if (g || ctx->phase == PH_DONE)
         return;
-    int rc = add_group(ctx, key, key);
+    int rc = add_group(ctx, key, key, dest);
     if (rc) {
         flow_log(ctx, "cannot add output %s: %s", key, flow_strerror(rc));
         return;
     }
     /* A batch waiting for a first group goes out now. */
-    if (ctx->out.blocked)
+    if (ctx->out.blocked || flow__dests_blocked(ctx))
         flow__flush(ctx);
     if (ctx->phase == PH_DRAIN)
         flow__maybe_finish(ctx);
@@ -218,7 +224,15 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
         } else if ((m.type == FLOW_CTL_CONNECT ||
                     m.type == FLOW_CTL_DISCONNECT) &&
                    m.port.len == 6 && !memcmp(m.port.ptr, "output", 6)) {
-            ctl_output(ctx, m.type == FLOW_CTL_CONNECT, &m.endpoint);
+            ctl_output(ctx, m.type == FLOW_CTL_CONNECT, &m.endpoint, NULL);
+        } else if ((m.type == FLOW_CTL_CONNECT ||
+                    m.type == FLOW_CTL_DISCONNECT) &&
+                   m.port.len > 7 && m.port.len < 7 + 256 &&
+                   !memcmp(m.port.ptr, "output.", 7)) {
+            char dest[256];
+            snprintf(dest, sizeof(dest), "%.*s", (int)m.port.len - 7,
+                     m.port.ptr + 7);
+            ctl_output(ctx, m.type == FLOW_CTL_CONNECT, &m.endpoint, dest);
         } else if ((m.type == FLOW_CTL_CONNECT ||
                     m.type == FLOW_CTL_DISCONNECT) &&
                    m.port.len == 5 && !memcmp(m.port.ptr, "input", 5)) {
@@ -527,6 +541,7 @@ static void finish(flow_ctx *ctx)
     /* What could not be sent in time is lost: count it. */
     if (ctx->out.open)
         ctx->m.drops += ctx->out.batch.count;
+    flow__dests_free(ctx, true);
     if (ctx->err.open)
         ctx->m.drops += ctx->err.batch.count;
     ctx->out.open = ctx->err.open = false;
@@ -865,7 +880,8 @@ static void close_socket(void **sp, int linger_ms)
  * (borrowed; NULL for the command line's). Its consumers are counted by a
  * monitor, except over inproc://, which reports no disconnection.
  */
-static int add_group(flow_ctx *ctx, const char *list, const char *key)
+static int add_group(flow_ctx *ctx, const char *list, const char *key,
+                     const char *dest)
 {
     flow__group **gs =
         realloc(ctx->groups, (ctx->ngroups + 1) * sizeof(*ctx->groups));
@@ -877,7 +893,7 @@ static int add_group(flow_ctx *ctx, const char *list, const char *key)
         return -FLOW_ENOMEM;
     g->ctx = ctx;
     int rc = -FLOW_ENOMEM;
-    if (key && !(g->key = strdup(key)))
+    if ((key && !(g->key = strdup(key))) || (dest && !(g->dest = strdup(dest))))
         goto free_group;
     if ((rc = open_socket(ctx, ZMQ_PUSH, "output", list, true, g, &g->zsock)))
         goto close_monitor;
@@ -896,8 +912,9 @@ close_zsock:
 close_monitor:
     flow_zwatch_close(&g->mon_w);
     close_socket(&g->mon_s, 0);
-    free(g->key);
 free_group:
+    free(g->key);
+    free(g->dest);
     free(g);
     return rc;
 }
@@ -912,6 +929,7 @@ static void group_free(flow__group *g, int linger_ms)
     if (g->has_pending)
         zmq_msg_close(&g->pending);
     free(g->key);
+    free(g->dest);
     free(g);
 }
 
@@ -937,7 +955,7 @@ static void remove_group(flow_ctx *ctx, flow__group *g)
     flow_zwatch_close(&g->mon_w);
     group_free(g, 0);
     if (ctx->phase == PH_RUN && !ctx->out.blocked && !ctx->err.blocked &&
-        !ctx->groups_blocked)
+        !ctx->groups_blocked && !flow__dests_blocked(ctx))
         flow__flush(ctx);
     if (ctx->phase == PH_DRAIN)
         flow__maybe_finish(ctx);
@@ -955,7 +973,7 @@ static int open_groups(flow_ctx *ctx, const char *spec)
     int rc = 0;
     for (char *save = NULL, *list = strtok_r(copy, ";", &save); list;
          list = strtok_r(NULL, ";", &save))
-        if ((rc = add_group(ctx, list, NULL)))
+        if ((rc = add_group(ctx, list, NULL, NULL)))
             break;
     free(copy);
     return rc;
@@ -1243,6 +1261,7 @@ void flow__ctx_free(flow_ctx **ctxp)
     flow__counters_free(ctx);
     flow_batch_fini(&ctx->out.batch);
     flow_batch_fini(&ctx->err.batch);
+    flow__dests_free(ctx, false);
     flow_buf_fini(&ctx->payload);
     flow_buf_fini(&ctx->scratch);
     flow_buf_fini(&ctx->ctlbuf);

@@ -95,6 +95,8 @@ typedef struct flow__port {
     bool eos;        /* its end of stream is sent or pending: never twice */
     size_t cap_hint; /* storage for the next batch (the buffer of a sent
                         one is handed to ZeroMQ) */
+    char *dest;      /* owned: the destination of a port made by
+                        flow_emit_to; NULL for the output and error output */
 } flow__port;
 
 /*
@@ -112,6 +114,8 @@ typedef struct flow__group {
     flow_zwatch *mon_w;
     char *key;         /* the endpoint a control message names it by
                           (owned; NULL for --flow.output's groups) */
+    char *dest;        /* owned: the destination whose batches it gets
+                          (control port "output.DEST"); NULL: the output's */
     zmq_msg_t pending; /* a batch the socket has not taken yet */
     bool has_pending;
     bool blocked;       /* pending or eos_left, waiting for writable */
@@ -207,6 +211,10 @@ struct flow_ctx {
     size_t ntap_fds;
     uv_timer_t tap_timer; /* polls tapq while a stop waits for the tap */
     flow__port out, err;  /* out's batch goes to every group */
+    flow__port **dests;   /* owned: flow_emit_to's ports, each with its own
+                             batch and sequence, for the groups of its
+                             destination */
+    size_t ndests;
     bool has_out, has_err;
     flow__group **groups;
     size_t ngroups;
@@ -270,6 +278,11 @@ void flow__pump_cb(uv_idle_t *h);
 void flow__linger_cb(uv_timer_t *t);
 int flow__flush(flow_ctx *ctx);
 bool flow__flushed(flow_ctx *ctx);
+/* Whether a port of flow_emit_to waits for its destination's groups. */
+bool flow__dests_blocked(const flow_ctx *ctx);
+/* count_drops: counts what flow_emit_to's ports still hold as dropped and
+ * closes their batches (the end of a run); else frees them. */
+void flow__dests_free(flow_ctx *ctx, bool count_drops);
 int flow__send_eos(flow_ctx *ctx);
 /* Publishes an end of stream on the tap, its last message. */
 int flow__tap_end(flow_ctx *ctx);

@@ -261,6 +261,19 @@ int flow_emit(flow_ctx *ctx, const char *type, const char *key, int64_t ts_us,
 int flow_emit_event(flow_ctx *ctx, const flow_event *ev);
 
 /*
+ * Sends an event (as flow_emit_event) to the named destination dest
+ * instead of the output: it goes to the output groups flowd adds for
+ * that destination with the control port "output.DEST" (docs/apps.md),
+ * in batches and with sequence numbers of its own, and the end of stream
+ * goes to every group. Any app may use it (the router sink does). Until
+ * the destination has a group its events wait, holding the app back, as
+ * a stream writing to a destination nobody reads yet does. Without
+ * --flow.control no group can come: the event is counted as a drop.
+ * Returns 0, -FLOW_EINVAL (empty dest), -FLOW_ETOOBIG or -FLOW_ENOMEM.
+ */
+int flow_emit_to(flow_ctx *ctx, const char *dest, const flow_event *ev);
+
+/*
  * Sends a rejected event to the error output, with the same headers and a
  * payload map {"error": reason, "event": <original payload>}. Counts it in
  * "errors". Without --flow.error-output it is logged (rate limited) and
