@@ -10,6 +10,7 @@
 
 #include "apps.h"
 #include "fieldsel.h"
+#include "routes.h"
 
 #include "flow/host.h"
 
@@ -284,4 +285,70 @@ Test(vocab, fieldsel_tells_paths_from_expressions)
     cr_assert_eq(fieldsel_init(&s, "payload.amount >", why, sizeof(why)), -1);
     cr_assert(strchr(why, '^') != NULL, "%s", why);
     fieldsel_fini(&s);
+}
+
+Test(vocab, routes_map_values_to_destinations)
+{
+    struct routes rt;
+    char why[512];
+    cr_assert_eq(
+        routes_init(&rt, "A:dest-a, B : b.x ,C:c:d", "other", why, sizeof(why)),
+        0, "%s", why);
+    cr_assert_str_eq(routes_pick(&rt, "A"), "dest-a");
+    cr_assert_str_eq(routes_pick(&rt, "B"), "b.x");
+    /* The destination is after the last ':', so a value may hold one. */
+    cr_assert_str_eq(routes_pick(&rt, "C:c"), "d");
+    cr_assert_str_eq(routes_pick(&rt, "Z"), "other");
+    routes_fini(&rt);
+
+    /* No default: an unmapped value has no destination. */
+    cr_assert_eq(routes_init(&rt, "A:a", NULL, why, sizeof(why)), 0);
+    cr_assert_null(routes_pick(&rt, "B"));
+    routes_fini(&rt);
+
+    /* No mappings: the value is the destination when it is a name. */
+    cr_assert_eq(routes_init(&rt, NULL, "", why, sizeof(why)), 0);
+    cr_assert_str_eq(routes_pick(&rt, "orders"), "orders");
+    cr_assert_null(routes_pick(&rt, "not a name"));
+    routes_fini(&rt);
+    cr_assert_eq(routes_init(&rt, "", "dflt", why, sizeof(why)), 0);
+    cr_assert_str_eq(routes_pick(&rt, "-x"), "dflt");
+    routes_fini(&rt);
+}
+
+Test(vocab, routes_refuse_bad_mappings)
+{
+    struct routes rt;
+    char why[512];
+    cr_assert_eq(routes_init(&rt, "A:a,B", NULL, why, sizeof(why)), -1);
+    cr_assert_str_eq(why, "--destination-mappings: 'B' is not "
+                          "VALUE:DESTINATION");
+    cr_assert_eq(routes_init(&rt, "A:a b", NULL, why, sizeof(why)), -1);
+    cr_assert(strstr(why, "'a b' is not a destination name") != NULL, "%s",
+              why);
+    cr_assert_eq(routes_init(&rt, ":a", NULL, why, sizeof(why)), -1);
+    cr_assert(strstr(why, "empty value") != NULL, "%s", why);
+    cr_assert_eq(routes_init(&rt, "A:a,A:b", NULL, why, sizeof(why)), -1);
+    cr_assert_str_eq(why, "--destination-mappings maps 'A' twice");
+    cr_assert_eq(routes_init(&rt, NULL, "bad name", why, sizeof(why)), -1);
+    cr_assert(strstr(why, "--default-output-channel 'bad name'") != NULL, "%s",
+              why);
+    cr_assert_eq(routes_name_ok("a", 1), true);
+    cr_assert_eq(routes_name_ok("accounts.account-events", 23), true);
+    cr_assert_eq(routes_name_ok(".a", 2), false);
+    cr_assert_eq(routes_name_ok("", 0), false);
+}
+
+/* A router run by hand (no --flow.control) has nobody to add its
+ * destinations: what it routes is counted in drops, what has no
+ * destination in errors. */
+Test(vocab, router_without_control_drops_and_rejects, .timeout = 30)
+{
+    char *s[] = { "--expression=payload.kind",
+                  "--destination-mappings=A:dest-a", NULL };
+    char *json = run(NULL, NULL, &router_app, s);
+    has(json, "\"in\": 4,");
+    has(json, "\"errors\": 1,");
+    has(json, "\"drops\": 3,");
+    free(json);
 }
