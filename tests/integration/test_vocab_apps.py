@@ -8,10 +8,13 @@ router to two destinations read by streams deployed before and after it.
 Run one test: test_vocab_apps.py NAME; all: test_vocab_apps.py.
 """
 
+import glob
 import json
+import os
 import time
 
 from flowd_harness import Flowd, run, wait_for
+from test_expr_apps import examples
 
 
 def fvc(f, name):
@@ -165,11 +168,51 @@ def test_router_two_destinations():
         assert "no destination for 'ACCOUNT_" in r["lastError"], r
 
 
+def test_examples():
+    """The vocabulary examples of streams/examples.flow do what their
+    comment says: time-parts logs the date and the time as two parts with
+    their sequence; routed sends the deposits to deposit-count and the
+    other types to one counter each."""
+    ex = examples()
+    with Flowd() as f:
+        for name in ("deposit-count", "other-types", "routed",
+                     "time-parts"):
+            f.create(name, ex[name], deploy=True)
+        logs = os.path.join(f.data_dir, "logs")
+
+        def logged():
+            lines = []
+            for p in glob.glob(os.path.join(logs, "time-parts.log-*.log")):
+                with open(p, errors="replace") as fh:
+                    lines += [ln for ln in fh.read().splitlines()
+                              if ln.startswith("{")]
+            return lines
+        wait_for("two parts logged", lambda: len(logged()) >= 2,
+                 timeout=60, interval=0.2)
+        first, second = (json.loads(ln) for ln in logged()[:2])
+        assert (first["sequenceNumber"], first["sequenceSize"]) == (1, 2), \
+            first
+        assert (second["sequenceNumber"], second["sequenceSize"]) == (2, 2), \
+            second
+        assert first["value"].count("/") == 2, first
+        assert second["value"].count(":") == 2, second
+
+        def names():
+            return {c["name"] for c in f.get("/metrics/counters?size=1000")[
+                "_embedded"]["counterResourceList"]}
+        wait_for("routed counted", lambda: "deposit-count" in names() and
+                 len(names()) >= 3, timeout=90, interval=0.5)
+        others = names() - {"deposit-count"}
+        assert others and all(n.startswith("ACCOUNT_") and
+                              n != "ACCOUNT_DEPOSITED" for n in others), others
+
+
 TESTS = {
     "name_expression_counter": test_name_expression_counter,
     "splitter_over_a_list": test_splitter_over_a_list,
     "header_enricher_key": test_header_enricher_key,
     "router_two_destinations": test_router_two_destinations,
+    "examples": test_examples,
 }
 
 if __name__ == "__main__":
