@@ -97,12 +97,9 @@ void srv_dep_remove_inst(srv *s, srv_inst *i);
 /* Does app a write to a named destination (`... > :dest`)? Its instances
  * then have no shared output but one output group per consumer group. */
 bool srv_dep_feeds_destination(const srv_dapp *a);
-/* A router (the app "router" ending a stream without `> :dest`) feeds
- * destinations too: the ones of its --destination-mappings and
- * --default-output-channel, or any one a deployed stream reads when it
- * has no mappings; its output groups are per destination and consumer
- * group, "DEST:GROUP", connected on the control port "output.DEST". */
-bool srv_dep_routes_to(const srv_dapp *a, const char *dest);
+/* A router (srv_dep_is_router) feeds destinations too; its output
+ * groups are per destination and consumer group, "DEST:GROUP", connected
+ * on the control port "output.DEST". */
 /* Allocates the output (and tap) endpoint of an instance; -1 with errno
  * set when it needs a TCP port and none is free. */
 int srv_dep_alloc_endpoints(srv *s, srv_inst *i);

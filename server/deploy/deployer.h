@@ -115,6 +115,10 @@ void srv_deployer_refresh(srv *s, srv_stream *st);
 /* Is a a router, the app "router" ending a stream without `> :dest`,
  * whose events flowd wires to the destinations it names? */
 bool srv_dep_is_router(const srv_dapp *a);
+/* Does router a send to destination dest: one of its
+ * --destination-mappings or its --default-output-channel, or any one when
+ * it has no mappings? False for an app that is no router. */
+bool srv_dep_routes_to(const srv_dapp *a, const char *dest);
 /* A router's destinations (its --destination-mappings' and its
  * --default-output-channel, each once, at most max of them) into names;
  * returns how many, or -1 when it has no mappings and so routes to any

@@ -410,6 +410,24 @@ Test(deployer, router_groups_per_destination)
     cr_assert_not(srv_dep_is_router(srv_stream_app(c2, "snk")));
 }
 
+/* Without mappings a router's expression may name any destination: it
+ * gets a group for every stream reading one, and shows "any". */
+Test(deployer, router_without_mappings_routes_to_any)
+{
+    srv_stream *r = deploy("r", "src | router", "{}");
+    srv_inst *u = inst(r, "router", 0);
+    hello(u);
+    deploy("c1", ":d1 > snk", "{}");
+    deploy("c2", ":d2 --group=g > snk", "{}");
+    cr_assert_eq(u->ngroups, 2);
+    cr_assert_not_null(group_named(u, "d1:c1"));
+    cr_assert_not_null(group_named(u, "d2:g"));
+    char names[8][SRV_NAME_MAX + 16];
+    cr_assert_eq(srv_dep_router_dests(srv_stream_app(r, "router"), names, 8),
+                 -1);
+    cr_assert(srv_dep_routes_to(srv_stream_app(r, "router"), "anything"));
+}
+
 /* Each app gets SIGTERM only once every app before it has exited. */
 Test(deployer, undeploy_stops_from_the_source_down)
 {
