@@ -130,7 +130,8 @@ def test_router_two_destinations():
         f.create("routed", f"load-sim --count={n} --rate=0 --seed=5 | "
                  "router --expression=payload.type "
                  "--destination-mappings=ACCOUNT_DEPOSITED:deposits "
-                 "--default-output-channel=others", deploy=True)
+                 "--default-output-channel=others")
+        f.deploy("routed", {"deployer.router.count": "2"})
         app = [a for a in f.get("/streams/deployments/routed")["apps"]
                if a["label"] == "router"][0]
         assert app["destinations"] == ["deposits", "others"], app
@@ -147,10 +148,21 @@ def test_router_two_destinations():
         rest = {t: c for t, c in types.items() if t != "ACCOUNT_DEPOSITED"}
         assert oth == rest, (oth, rest)
         assert sum(dep.values()) + sum(oth.values()) == n
-        r = [i for i in f.instances("routed") if i["label"] == "router"][0]
-        assert r["in"] == n and r["out"] == n and r["errors"] == 0, r
-        groups = r["endpoints"]["outputGroups"]
-        assert set(groups) == {"deposits:dep", "others:oth"}, groups
+        rs = [i for i in f.instances("routed") if i["label"] == "router"]
+        assert len(rs) == 2, rs
+        assert sum(r["in"] for r in rs) == n, rs
+        assert sum(r["out"] for r in rs) == n, rs
+        for r in rs:
+            assert r["errors"] == 0, r
+            groups = r["endpoints"]["outputGroups"]
+            assert set(groups) == {"deposits:dep", "others:oth"}, groups
+
+        # Undeploying a reader of a destination disconnects its group.
+        f.json("DELETE", "/streams/deployments/oth")
+        wait_for("others group gone", lambda: all(
+            set(r["endpoints"]["outputGroups"]) == {"deposits:dep"}
+            for r in f.instances("routed") if r["label"] == "router"),
+            timeout=60, interval=0.2)
 
         # No default: what has no mapping is an error, with its reason.
         f.create("strict", f"load-sim --count={n} --rate=0 --seed=5 | "
