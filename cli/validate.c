@@ -10,6 +10,7 @@
 
 #include "flow-config.h"
 #include "flow/dsl.h"
+#include "flow/expr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +57,23 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* dsl_check_ctx.check_expr: an expression option compiles, as the app
+ * will compile it at start. */
+static int check_expr(void *ud, const char *expr, size_t len, size_t *offset,
+                      char *why, size_t whylen)
+{
+    flow_expr *e = NULL;
+    flow_expr_error err;
+    (void)ud;
+    if (flow_expr_compile(expr, len, &e, &err) == 0) {
+        flow_expr_free(&e);
+        return 0;
+    }
+    *offset = err.offset;
+    snprintf(why, whylen, "%s", err.message);
+    return -1;
 }
 
 /* Run `path --describe` and return its stdout (new), or NULL. */
@@ -379,10 +397,12 @@ int flowctl_validate(int argc, char **argv)
     for (size_t i = 0; i < nin; i++)
         for (size_t j = 0; in[i].file && j < in[i].file->n_streams; j++)
             known[k++] = in[i].file->streams[j];
-    dsl_check_ctx ctx = { .registry = have_registry ? reg : NULL };
+    dsl_check_ctx ctx = { .registry = have_registry ? reg : NULL,
+                          .check_expr = check_expr };
     dsl_check_ctx fctx = { .registry = have_registry ? reg : NULL,
                            .known = known,
-                           .n_known = k };
+                           .n_known = k,
+                           .check_expr = check_expr };
     bool valid = true;
     for (size_t i = 0; i < nin; i++) {
         input *p = &in[i];

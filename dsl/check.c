@@ -215,6 +215,9 @@ const char *dsl_option_expect(const dsl_app_option *def, const char *v,
     case DSL_TYPE_PATH:
         /* Where a path may lie is the caller's rule (check_path). */
         return *v ? NULL : "a file path";
+    case DSL_TYPE_EXPR:
+        /* Whether it compiles is the caller's rule (check_expr). */
+        return *v ? NULL : "an expression";
     case DSL_TYPE_INT:
         return int_ok(v) ? range_expect(def, v, "an integer", buf, len)
                          : "an integer";
@@ -246,6 +249,31 @@ const char *dsl_option_expect(const dsl_app_option *def, const char *v,
     return NULL;
 }
 
+/*
+ * The offset in the definition of byte off of an option's value: the
+ * value as written may be wholly quoted ('a ''b''' is a 'b'), so the
+ * opening quote and every doubled quote before off count one byte more.
+ */
+static size_t value_byte(const checker *c, const dsl_option *o, size_t off)
+{
+    size_t vlen = strlen(o->value);
+    const char *w = c->src ? c->src + o->value_offset : NULL;
+    size_t wlen = o->value_length;
+    if (!w || o->value_offset + wlen > c->len)
+        return o->value_offset;
+    if (off > vlen)
+        off = vlen;
+    if (wlen == vlen && memcmp(w, o->value, vlen) == 0)
+        return o->value_offset + off;
+    if (wlen < 2 || (w[0] != '\'' && w[0] != '"'))
+        return o->value_offset;
+    char q = w[0];
+    size_t wi = 1;
+    for (size_t vi = 0; vi < off && wi < wlen; vi++)
+        wi += (w[wi] == q && wi + 1 < wlen && w[wi + 1] == q) ? 2 : 1;
+    return o->value_offset + wi;
+}
+
 static void check_value(checker *c, const dsl_app *app, const dsl_option *o,
                         const dsl_app_option *def)
 {
@@ -256,6 +284,15 @@ static void check_value(checker *c, const dsl_app *app, const dsl_option *o,
         ADD(c, o->value_offset, o->value_length,
             "bad value '%s' for option '--%s' of app '%s': expected %s",
             o->value, o->key, app->name, want);
+        return;
+    }
+    if (def->type == DSL_TYPE_EXPR && c->ctx && c->ctx->check_expr) {
+        size_t off = 0;
+        if (c->ctx->check_expr(c->ctx->check_expr_ud, o->value,
+                               strlen(o->value), &off, buf, sizeof(buf)))
+            ADD(c, value_byte(c, o, off), 1,
+                "bad expression for option '--%s' of app '%s': %s", o->key,
+                app->name, buf);
         return;
     }
     if (def->type == DSL_TYPE_PATH && c->ctx && c->ctx->check_path &&
@@ -275,9 +312,15 @@ static void check_options(checker *c, const dsl_app *app,
     for (size_t i = 0; i < app->n_options; i++) {
         const dsl_option *o = &app->options[i];
         const dsl_app_option *def = NULL;
-        for (size_t j = 0; j < info->n_options; j++)
-            if (!strcmp(info->options[j].name, o->key))
-                def = &info->options[j];
+        for (size_t j = 0; j < info->n_options; j++) {
+            const dsl_app_option *d = &info->options[j];
+            size_t dl = strlen(d->name);
+            bool hit = d->prefix ? !strncmp(d->name, o->key, dl) &&
+                                       o->key[dl] == '.' && o->key[dl + 1]
+                                 : !strcmp(d->name, o->key);
+            if (hit)
+                def = d;
+        }
         if (def) {
             check_value(c, app, o, def);
             continue;

@@ -18,8 +18,9 @@ struct dsl_registry {
 };
 
 static const char *const role_names[] = { "source", "processor", "sink" };
-static const char *const type_names[] = { "string", "int",      "float", "bool",
-                                          "enum",   "duration", "path" };
+static const char *const type_names[] = { "string", "int",       "float",
+                                          "bool",   "enum",      "duration",
+                                          "path",   "expression" };
 static const char *const access_names[] = { "write", "read", "append" };
 
 const char *dsl_role_name(dsl_role role)
@@ -31,7 +32,7 @@ const char *dsl_role_name(dsl_role role)
 
 const char *dsl_type_name(dsl_type type)
 {
-    if (type < DSL_TYPE_STRING || type > DSL_TYPE_PATH)
+    if (type < DSL_TYPE_STRING || type > DSL_TYPE_EXPR)
         return "unknown";
     return type_names[type];
 }
@@ -107,6 +108,7 @@ static int info_copy(dsl_app_info *dst, const dsl_app_info *src)
         d->type = s->type;
         d->access = s->access;
         d->required = s->required;
+        d->prefix = s->prefix;
         d->name = dup_opt(s->name, &fail);
         d->default_value = dup_opt(s->default_value, &fail);
         d->min = dup_opt(s->min, &fail);
@@ -274,7 +276,7 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
         const char *type = json_string_value(json_object_get(o, "type"));
         d->type = DSL_TYPE_STRING;
         bool known = !type;
-        for (int t = 0; type && t <= DSL_TYPE_PATH; t++) {
+        for (int t = 0; type && t <= DSL_TYPE_EXPR; t++) {
             if (!strcmp(type, type_names[t])) {
                 d->type = (dsl_type)t;
                 known = true;
@@ -301,6 +303,7 @@ static int add_json(dsl_registry *r, json_t *doc, char **err)
             goto out;
         }
         d->required = json_is_true(json_object_get(o, "required"));
+        d->prefix = json_is_true(json_object_get(o, "prefix"));
         json_t *def = json_object_get(o, "default");
         if (def && !json_is_null(def)) {
             d->default_value = default_text(def);

@@ -11,6 +11,7 @@ packages=(
   libzmq3-dev libmsgpack-dev libuv1-dev libjansson-dev
   libsqlite3-dev libcurl4-openssl-dev libedit-dev libcriterion-dev
   liblua5.4-dev
+  libpcre2-dev
   python3 python3-zmq python3-msgpack
   scdoc tmux prometheus chromium curl
 )

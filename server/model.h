@@ -106,7 +106,9 @@ typedef enum srv_inst_state {
  * socket the first apps of one consumer group's streams read (see
  * deploy/wiring.c). */
 typedef struct srv_group {
-    char group[SRV_NAME_MAX + 16]; /* the consumer group */
+    /* The consumer group; for a router's group "DEST:GROUP", the
+     * destination and the group of its consumers (deploy/wiring.c). */
+    char group[2 * SRV_NAME_MAX + 32];
     char ep[SRV_EP_MAX];
 } srv_group;
 

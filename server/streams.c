@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "checkpoint/checkpoint.h"
+#include "flow/expr.h"
 #include "props.h"
 
 static json_t *options_json(const dsl_option *o, size_t n)
@@ -163,12 +164,22 @@ json_t *srv_app_status_json(srv *s, srv_dapp *a)
      * (not a tap) is in. */
     const char *group =
         a->pos == 0 && !a->stream->tap ? srv_stream_group(a->stream) : NULL;
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:i,s:s,s:s,s:o,s:o}",
-                     "deploymentId", id, "stream", a->stream->name, "label",
-                     a->label, "name", a->name, "type", a->type, "group", group,
-                     "count", a->count, "status", srv_status_name(st),
-                     "statusDescription", desc, "instances", inst, "_links",
-                     srv_links("/runtime/apps/%s", id));
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s?,s:i,s:s,s:s,s:o,s:o}", "deploymentId", id,
+        "stream", a->stream->name, "label", a->label, "name", a->name, "type",
+        a->type, "group", group, "count", a->count, "status",
+        srv_status_name(st), "statusDescription", desc, "instances", inst,
+        "_links", srv_links("/runtime/apps/%s", id));
+    if (o && srv_dep_is_router(a)) {
+        /* The destinations flowd wires the router to (docs/flowd.md). */
+        char names[64][SRV_NAME_MAX + 16];
+        int n = srv_dep_router_dests(a, names, 64);
+        json_t *d = n < 0 ? json_string("any") : json_array();
+        for (int k = 0; k < n; k++)
+            json_array_append_new(d, json_string(names[k]));
+        json_object_set_new(o, "destinations", d);
+    }
+    return o;
 }
 
 json_t *srv_deployment_json(srv *s, srv_stream *st)
@@ -197,6 +208,23 @@ json_t *srv_deployment_json(srv *s, srv_stream *st)
 /* Errors of the parser or checker: the 400 response's "errors", or, when
  * the request only asks whether the definition is valid (question), a 200
  * answer {"valid": false, "errors": [...], "message"}. */
+/* dsl_check_ctx.check_expr: an expression option compiles, as the app
+ * will compile it at start. */
+static int check_expr(void *ud, const char *expr, size_t len, size_t *offset,
+                      char *why, size_t whylen)
+{
+    flow_expr *e = NULL;
+    flow_expr_error err;
+    (void)ud;
+    if (flow_expr_compile(expr, len, &e, &err) == 0) {
+        flow_expr_free(&e);
+        return 0;
+    }
+    *offset = err.offset;
+    snprintf(why, whylen, "%s", err.message);
+    return -1;
+}
+
 static void answer_dsl_errors(srv_req *r, const dsl_errors *errs, bool question)
 {
     json_t *arr = json_array();
@@ -266,7 +294,8 @@ static dsl_stream *parse_checked(srv *s, srv_req *r, const char *text,
                           .known = (const dsl_stream *const *)known,
                           .n_known = n,
                           .check_path = srv_paths_check,
-                          .check_path_ud = s };
+                          .check_path_ud = s,
+                          .check_expr = check_expr };
     int bad = dsl_check_stream(ast, &ctx, text, len, &errs);
     free(known);
     if (bad == DSL_ENOMEM) {

@@ -145,7 +145,8 @@ static void metrics_cb(uv_timer_t *t)
     }
 }
 
-static int add_group(flow_ctx *ctx, const char *list, const char *key);
+static int add_group(flow_ctx *ctx, const char *list, const char *key,
+                     const char *dest);
 static void remove_group(flow_ctx *ctx, const char *key);
 
 static flow__group *find_group(flow_ctx *ctx, const char *key)
@@ -160,14 +161,19 @@ static flow__group *find_group(flow_ctx *ctx, const char *key)
  * Control connect/disconnect of the output: add a group (a PUSH socket
  * bound, or connected with '>', at the endpoint; lanes separated by '|')
  * or remove the one added with that endpoint. Adding one that exists
- * does nothing.
+ * does nothing. dest (NULL: the output) names the destination of
+ * flow_emit_to whose batches the group gets (port "output.DEST"); any app
+ * may have those.
  */
-static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep)
+static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep,
+                       const char *dest)
 {
     /* Up to 64 lanes of an endpoint each. */
     char key[FLOW_ENDPOINT_MAX * 64];
     flow_endpoint parsed;
     char err[512];
+    if (dest)
+        ctx->has_out = true;
     if (!ctx->has_out) {
         flow_log(ctx, "ignored %s: this app has no output",
                  connect ? "connect" : "disconnect");
@@ -198,14 +204,14 @@ static void ctl_output(flow_ctx *ctx, bool connect, const flow_ctl_str *ep)
     if (g || ctx->phase == PH_DONE)
         return;
     bool was_blocked = ctx->out.blocked;
-    int rc = add_group(ctx, key, key);
+    int rc = add_group(ctx, key, key, dest);
     if (rc) {
         flow_log(ctx, "cannot add output %s: %s", key, flow_strerror(rc));
         return;
     }
     /* A batch waiting for a first group goes out now (or went to the
      * lanes of this one). */
-    if (was_blocked || ctx->out.blocked)
+    if (was_blocked || ctx->out.blocked || flow__dests_blocked(ctx))
         flow__flush(ctx);
     if (ctx->phase == PH_DRAIN)
         flow__maybe_finish(ctx);
@@ -234,7 +240,15 @@ static void ctl_cb(flow_zwatch *w, int ready, void *arg)
         } else if ((m.type == FLOW_CTL_CONNECT ||
                     m.type == FLOW_CTL_DISCONNECT) &&
                    m.port.len == 6 && !memcmp(m.port.ptr, "output", 6)) {
-            ctl_output(ctx, m.type == FLOW_CTL_CONNECT, &m.endpoint);
+            ctl_output(ctx, m.type == FLOW_CTL_CONNECT, &m.endpoint, NULL);
+        } else if ((m.type == FLOW_CTL_CONNECT ||
+                    m.type == FLOW_CTL_DISCONNECT) &&
+                   m.port.len > 7 && m.port.len < 7 + 256 &&
+                   !memcmp(m.port.ptr, "output.", 7)) {
+            char dest[256];
+            snprintf(dest, sizeof(dest), "%.*s", (int)m.port.len - 7,
+                     m.port.ptr + 7);
+            ctl_output(ctx, m.type == FLOW_CTL_CONNECT, &m.endpoint, dest);
         } else if ((m.type == FLOW_CTL_CONNECT ||
                     m.type == FLOW_CTL_DISCONNECT) &&
                    m.port.len == 5 && !memcmp(m.port.ptr, "input", 5)) {
@@ -544,6 +558,7 @@ static void finish(flow_ctx *ctx)
     /* What could not be sent in time is lost: count it. */
     if (ctx->out.open)
         ctx->m.drops += ctx->out.batch.count;
+    flow__dests_free(ctx, true);
     if (ctx->err.open)
         ctx->m.drops += ctx->err.batch.count;
     ctx->out.open = ctx->err.open = false;
@@ -893,7 +908,8 @@ static void close_socket(void **sp, int linger_ms)
  * except over inproc://, which reports no disconnection.
  */
 static int add_lane(flow_ctx *ctx, const char *list, const char *key,
-                    uint32_t lane, uint32_t nlanes, flow__laneset *set)
+                    uint32_t lane, uint32_t nlanes, flow__laneset *set,
+                    const char *dest)
 {
     flow__group **gs =
         realloc(ctx->groups, (ctx->ngroups + 1) * sizeof(*ctx->groups));
@@ -908,7 +924,7 @@ static int add_lane(flow_ctx *ctx, const char *list, const char *key,
     g->nlanes = nlanes;
     g->set = set;
     int rc = -FLOW_ENOMEM;
-    if (key && !(g->key = strdup(key)))
+    if ((key && !(g->key = strdup(key))) || (dest && !(g->dest = strdup(dest))))
         goto free_group;
     if ((rc = open_socket(ctx, ZMQ_PUSH, "output", list, true, g, &g->zsock)))
         goto close_monitor;
@@ -927,8 +943,9 @@ close_zsock:
 close_monitor:
     flow_zwatch_close(&g->mon_w);
     close_socket(&g->mon_s, 0);
-    free(g->key);
 free_group:
+    free(g->key);
+    free(g->dest);
     free(g);
     return rc;
 }
@@ -945,6 +962,7 @@ static void group_free(flow__group *g, int linger_ms)
     if (g->has_barrier)
         zmq_msg_close(&g->barrier);
     free(g->key);
+    free(g->dest);
     free(g);
 }
 
@@ -966,7 +984,7 @@ static void remove_lane(flow_ctx *ctx, flow__group *g)
         /* The group's own share: once per group, with its first lane. */
         if (g->set)
             flow__laneset_drop(ctx, g->set);
-        else
+        else if (!g->dest)
             ctx->nsingle--;
     }
     flow_zwatch_close(&g->w);
@@ -980,11 +998,13 @@ static void remove_lane(flow_ctx *ctx, flow__group *g)
  * ctx->out; one of n lanes shares the lane set of n with the other groups
  * of n lanes.
  */
-static int add_group(flow_ctx *ctx, const char *list, const char *key)
+static int add_group(flow_ctx *ctx, const char *list, const char *key,
+                     const char *dest)
 {
-    if (!strchr(list, '|')) {
-        int rc = add_lane(ctx, list, key, 0, 1, NULL);
-        if (rc == 0)
+    if (dest || !strchr(list, '|')) {
+        /* A destination's group is one lane. */
+        int rc = add_lane(ctx, list, key, 0, 1, NULL, dest);
+        if (rc == 0 && !dest)
             ctx->nsingle++;
         return rc;
     }
@@ -1000,7 +1020,7 @@ static int add_group(flow_ctx *ctx, const char *list, const char *key)
     uint32_t j = 0;
     for (char *save = NULL, *lane = strtok_r(copy, "|", &save); lane && rc == 0;
          lane = strtok_r(NULL, "|", &save))
-        rc = add_lane(ctx, lane, key, j++, n, set);
+        rc = add_lane(ctx, lane, key, j++, n, set, NULL);
     free(copy);
     if (rc == 0 && j != n)
         rc = -FLOW_EENDPOINT; /* an empty lane */
@@ -1029,7 +1049,7 @@ static void remove_group(flow_ctx *ctx, const char *key)
             remove_lane(ctx, ctx->groups[k]);
     flow__out_reroute(ctx);
     if (ctx->phase == PH_RUN && !ctx->out.blocked && !ctx->err.blocked &&
-        !ctx->groups_blocked)
+        !ctx->groups_blocked && !flow__dests_blocked(ctx))
         flow__flush(ctx);
     if (ctx->phase == PH_DRAIN)
         flow__maybe_finish(ctx);
@@ -1051,7 +1071,7 @@ static int open_groups(flow_ctx *ctx, const char *spec)
     int rc = 0;
     for (char *save = NULL, *list = strtok_r(copy, ";", &save); list;
          list = strtok_r(NULL, ";", &save))
-        if ((rc = add_group(ctx, list, list)))
+        if ((rc = add_group(ctx, list, list, NULL)))
             break;
     free(copy);
     return rc;
@@ -1357,6 +1377,7 @@ void flow__ctx_free(flow_ctx **ctxp)
         free(ctx->sets[s]);
     }
     free(ctx->sets);
+    flow__dests_free(ctx, false);
     flow_buf_fini(&ctx->payload);
     flow_buf_fini(&ctx->scratch);
     flow_buf_fini(&ctx->ctlbuf);

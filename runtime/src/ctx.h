@@ -23,13 +23,22 @@
 
 /* A parsed option value. */
 typedef struct flow__optval {
-    bool set;      /* given on the command line */
-    bool has;      /* has a value (given or default) */
-    const char *s; /* the text (borrowed from argv or the table) */
-    int64_t i;     /* INT, DURATION (µs) */
-    double f;      /* FLOAT */
-    bool b;        /* BOOL */
+    bool set;        /* given on the command line */
+    bool has;        /* has a value (given or default) */
+    const char *s;   /* the text (borrowed from argv or the table) */
+    int64_t i;       /* INT, DURATION (µs) */
+    double f;        /* FLOAT */
+    bool b;          /* BOOL */
+    flow_expr *expr; /* owned: EXPR, compiled */
 } flow__optval;
+
+/* One --NAME.KEY=VALUE of a prefix option. */
+typedef struct flow__prefixval {
+    size_t opt;      /* its row in the option table */
+    char *key;       /* owned: KEY */
+    const char *s;   /* VALUE (borrowed from argv) */
+    flow_expr *expr; /* owned: EXPR rows, compiled */
+} flow__prefixval;
 
 /* --flow.cpus: placed by the app itself (the default), by the kernel, or
  * pinned to a list of CPUs. */
@@ -119,6 +128,9 @@ typedef struct flow__port {
     uint64_t barrier_n; /* the error output's barrier still to send */
     size_t cap_hint;    /* storage for the next batch (the buffer of a sent
                            one is handed to ZeroMQ) */
+    char *dest;         /* owned: the destination of a port made by
+                           flow_emit_to; NULL for the output and error
+                           output */
 } flow__port;
 
 /*
@@ -153,6 +165,8 @@ typedef struct flow__group {
     uint32_t lane;      /* which lane of its group (0 for one lane) */
     uint32_t nlanes;    /* lanes of its group: ctx->groups holds them all */
     flow__laneset *set; /* nlanes > 1: the batches of its lane count */
+    char *dest;         /* owned: the destination whose batches it gets
+                           (control port "output.DEST"); NULL: the output's */
     zmq_msg_t pending;  /* a batch the socket has not taken yet */
     bool has_pending;
     bool blocked;       /* pending or eos_left, waiting for writable */
@@ -219,6 +233,8 @@ struct flow_ctx {
     const flow_app_desc *app;
     flow__optval *opts; /* one per option table row */
     size_t nopts;
+    flow__prefixval *pfx; /* owned: the prefix options given, in order */
+    size_t npfx;
     flow__conf conf;
     flow_curve *curve; /* owned; from --flow.keys, NULL without */
     bool zap_started;  /* this app counts as a user of the ZAP handler */
@@ -255,6 +271,10 @@ struct flow_ctx {
     size_t ntap_fds;
     uv_timer_t tap_timer; /* polls tapq while a stop waits for the tap */
     flow__port out, err;  /* out's batch goes to every group */
+    flow__port **dests;   /* owned: flow_emit_to's ports, each with its own
+                             batch and sequence, for the groups of its
+                             destination */
+    size_t ndests;
     bool has_out, has_err;
     flow__group **groups; /* every lane of every group */
     size_t ngroups;
@@ -322,6 +342,11 @@ void flow__pump_cb(uv_idle_t *h);
 void flow__linger_cb(uv_timer_t *t);
 int flow__flush(flow_ctx *ctx);
 bool flow__flushed(flow_ctx *ctx);
+/* Whether a port of flow_emit_to waits for its destination's groups. */
+bool flow__dests_blocked(const flow_ctx *ctx);
+/* count_drops: counts what flow_emit_to's ports still hold as dropped and
+ * closes their batches (the end of a run); else frees them. */
+void flow__dests_free(flow_ctx *ctx, bool count_drops);
 int flow__send_eos(flow_ctx *ctx);
 /*
  * Sends a prepared frame (a barrier) on every lane of every group of the

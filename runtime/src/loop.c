@@ -43,9 +43,28 @@ int64_t flow_now_us(flow_ctx *ctx)
     return ctx->now_us;
 }
 
+/* Whether a port of flow_emit_to holds a batch (with events, when
+ * nonempty) or is blocked. */
+static bool dests_open(const flow_ctx *ctx, bool nonempty)
+{
+    for (size_t k = 0; k < ctx->ndests; k++)
+        if (ctx->dests[k]->open && (!nonempty || ctx->dests[k]->batch.count))
+            return true;
+    return false;
+}
+
+bool flow__dests_blocked(const flow_ctx *ctx)
+{
+    for (size_t k = 0; k < ctx->ndests; k++)
+        if (ctx->dests[k]->blocked)
+            return true;
+    return false;
+}
+
 static bool blocked(const flow_ctx *ctx)
 {
-    return ctx->out.blocked || ctx->err.blocked || ctx->groups_blocked > 0;
+    return ctx->out.blocked || ctx->err.blocked || ctx->groups_blocked > 0 ||
+           flow__dests_blocked(ctx);
 }
 
 bool flow__blocked(const flow_ctx *ctx)
@@ -292,6 +311,17 @@ void flow__group_push(flow_ctx *ctx, flow__group *g)
     group_set_blocked(ctx, g, false);
 }
 
+/* Whether group g gets the batches of output port p: a destination's go
+ * to its own groups; the output's to the groups without a destination,
+ * ctx->out's to those of one lane and a lane set's port's to its lane of
+ * the groups of that many lanes. */
+static bool group_takes(const flow__group *g, const flow__port *p)
+{
+    if (p->dest || g->dest)
+        return p->dest && g->dest && strcmp(p->dest, g->dest) == 0;
+    return g->nlanes == (p->set ? p->set->n : 1) && g->lane == p->lane;
+}
+
 /*
  * Hands the output's finished batch to every group without copying it:
  * each group holds a reference to the same ZeroMQ message (freed once
@@ -307,7 +337,10 @@ static int out_send(flow_ctx *ctx, flow__port *p)
         return 0;
     if (ctx->groups_blocked)
         return -FLOW_EAGAIN;
-    if (!p->set && ctx->nsingle == 0) {
+    size_t takers = 0;
+    for (size_t k = 0; k < ctx->ngroups; k++)
+        takers += group_takes(ctx->groups[k], p);
+    if (takers == 0) {
         if (!p->blocked) {
             p->blocked = true;
             set_paused(ctx, true);
@@ -344,7 +377,7 @@ static int out_send(flow_ctx *ctx, flow__port *p)
     b->len = b->cap = 0;
     for (size_t k = 0; k < ctx->ngroups; k++) {
         flow__group *g = ctx->groups[k];
-        if (g->nlanes != nlanes || g->lane != p->lane)
+        if (!group_takes(g, p))
             continue;
         zmq_msg_init(&g->pending);
         zmq_msg_copy(&g->pending, &msg);
@@ -434,6 +467,13 @@ int flow__flush(flow_ctx *ctx)
             }
         }
     }
+    for (size_t k = 0; k < ctx->ndests && !ctx->groups_blocked; k++) {
+        flow__port *d = ctx->dests[k];
+        if (d->open && d->batch.count) {
+            int rc2 = port_send(ctx, d, true);
+            rc = rc ? rc : rc2;
+        }
+    }
     if (ctx->has_err && ctx->err.open && ctx->err.batch.count) {
         int rc2 = port_send(ctx, &ctx->err, false);
         rc = rc ? rc : rc2;
@@ -457,7 +497,8 @@ static bool lanes_open(const flow_ctx *ctx)
 bool flow__flushed(flow_ctx *ctx)
 {
     return !ctx->out.open && !ctx->err.open && !ctx->err.has_x &&
-           ctx->groups_blocked == 0 && (ctx->nsets == 0 || !lanes_open(ctx));
+           ctx->groups_blocked == 0 && (ctx->nsets == 0 || !lanes_open(ctx)) &&
+           !dests_open(ctx, false);
 }
 
 /*
@@ -554,7 +595,7 @@ static int out_eos(flow_ctx *ctx)
     if (p->eos)
         return 0;
     if ((p->open && p->batch.count) || ctx->groups_blocked ||
-        (ctx->nsets && lanes_open(ctx)))
+        (ctx->nsets && lanes_open(ctx)) || dests_open(ctx, true))
         return -FLOW_EAGAIN; /* flush first */
     size_t len;
     if (!p->open)
@@ -624,7 +665,7 @@ static void idle_flush(flow_ctx *ctx)
     }
     if ((ctx->out.open && ctx->out.batch.count) ||
         (ctx->err.open && ctx->err.batch.count) ||
-        (ctx->nsets && lanes_open(ctx))) {
+        (ctx->nsets && lanes_open(ctx)) || dests_open(ctx, true)) {
         if (!ctx->linger_armed) {
             uint64_t ms = (uint64_t)(ctx->conf.linger_us + 999) / 1000;
             uv_timer_start(&ctx->linger_timer, flow__linger_cb, ms, 0);
@@ -640,8 +681,17 @@ void flow__linger_cb(uv_timer_t *t)
     flow__flush(ctx);
 }
 
+static bool port_full(const flow_ctx *ctx, const flow__port *p)
+{
+    return p->open && (p->batch.count >= ctx->conf.batch_max ||
+                       p->batch.buf.len >= ctx->conf.batch_bytes);
+}
+
 static bool batch_full(const flow_ctx *ctx)
 {
+    for (size_t k = 0; k < ctx->ndests; k++)
+        if (port_full(ctx, ctx->dests[k]))
+            return true;
     return (ctx->out.open &&
             (ctx->out.batch.count >= ctx->conf.batch_max ||
              ctx->out.batch.buf.len >= ctx->conf.batch_bytes)) ||
@@ -1069,6 +1119,68 @@ int flow_emit_event(flow_ctx *ctx, const flow_event *ev)
     if (ctx->nsets)
         return emit_lanes(ctx, &e);
     return port_add(ctx, &ctx->out, &e);
+}
+
+int flow_emit_to(flow_ctx *ctx, const char *dest, const flow_event *ev)
+{
+    if (ev->payload_len > FLOW_WIRE_MAX_EVENT ||
+        ev->type_len > FLOW_WIRE_MAX_NAME || ev->key_len > FLOW_WIRE_MAX_NAME)
+        return -FLOW_ETOOBIG;
+    if (!dest || !*dest)
+        return -FLOW_EINVAL;
+    if (!ctx->conf.control || ctx->phase == PH_DONE) {
+        /* No server to add the destination's groups. */
+        ctx->m.drops++;
+        return 0;
+    }
+    flow__port *p = NULL;
+    for (size_t k = 0; k < ctx->ndests && !p; k++)
+        if (!strcmp(ctx->dests[k]->dest, dest))
+            p = ctx->dests[k];
+    if (!p) {
+        flow__port **ds =
+            realloc(ctx->dests, (ctx->ndests + 1) * sizeof(*ctx->dests));
+        if (!ds)
+            return -FLOW_ENOMEM;
+        ctx->dests = ds;
+        if (!(p = calloc(1, sizeof(*p))))
+            return -FLOW_ENOMEM;
+        if (!(p->dest = strdup(dest))) {
+            free(p);
+            return -FLOW_ENOMEM;
+        }
+        flow_batch_init(&p->batch);
+        ctx->dests[ctx->ndests++] = p;
+    }
+    /* Its end of stream goes with the output's, to every group. */
+    ctx->has_out = true;
+    flow_event e = *ev;
+    if (e.id == 0)
+        e.id = ctx->cur ? ctx->cur->id : ++ctx->next_id;
+    if (e.ts_us == 0)
+        e.ts_us = ctx->cur ? ctx->cur->ts_us : ctx->now_us;
+    return port_add(ctx, p, &e);
+}
+
+void flow__dests_free(flow_ctx *ctx, bool count_drops)
+{
+    for (size_t k = 0; k < ctx->ndests; k++) {
+        flow__port *p = ctx->dests[k];
+        if (count_drops) {
+            if (p->open)
+                ctx->m.drops += p->batch.count;
+            p->open = false;
+            continue;
+        }
+        flow_batch_fini(&p->batch);
+        free(p->dest);
+        free(p);
+    }
+    if (!count_drops) {
+        free(ctx->dests);
+        ctx->dests = NULL;
+        ctx->ndests = 0;
+    }
 }
 
 int flow_emit(flow_ctx *ctx, const char *type, const char *key, int64_t ts_us,

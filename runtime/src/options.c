@@ -14,9 +14,10 @@
 #include "flow/error.h"
 #include "flow/keygroup.h"
 
-static const char *const type_names[] = { "string", "int",  "float",
-                                          "bool",   "enum", "duration",
-                                          "path",   "path", "path" };
+static const char *const type_names[] = {
+    "string",   "int",  "float", "bool", "enum",
+    "duration", "path", "path",  "path", "expression",
+};
 static const char *const role_names[] = { "source", "processor", "sink" };
 
 /* The runtime's flags, for --help and for "did you mean". */
@@ -212,6 +213,15 @@ static int parse_value(const flow_option *o, const char *s, flow__optval *val)
         if (parse_duration(s, &val->i))
             return -1;
         break;
+    case FLOW_OPT_EXPR: {
+        flow_expr_error err;
+        flow_expr *e = NULL;
+        if (flow_expr_compile(s, strlen(s), &e, &err))
+            return -1;
+        flow_expr_free(&val->expr);
+        val->expr = e;
+        break;
+    }
     }
     val->s = s;
     val->has = true;
@@ -321,8 +331,17 @@ static int check_row(const flow_app_desc *a, const flow_option *o,
 {
     flow__optval b;
     char msg[512];
-    if (o->type > FLOW_OPT_PATH_APPEND) {
+    if (o->type > FLOW_OPT_EXPR) {
         snprintf(why, size, "option '--%s' has an unknown type", o->name);
+        return -1;
+    }
+    if (o->prefix &&
+        ((o->type != FLOW_OPT_STRING && o->type != FLOW_OPT_EXPR) || o->def ||
+         o->size || o->required)) {
+        snprintf(why, size,
+                 "prefix option '--%s.*' must be a string or expression "
+                 "without default, field or required",
+                 o->name);
         return -1;
     }
     if (o->def && !o->required && parse_value(o, o->def, val)) {
@@ -406,6 +425,11 @@ static int fill_state(flow_ctx *ctx)
         case FLOW_OPT_BOOL:
             memcpy(st + o->offset, &v->b, sizeof(v->b));
             break;
+        case FLOW_OPT_EXPR: {
+            const flow_expr *e = v->has ? v->expr : NULL;
+            memcpy(st + o->offset, &e, sizeof(e));
+            break;
+        }
         default:
             memcpy(st + o->offset, &s, sizeof(s));
             break;
@@ -425,8 +449,10 @@ static void print_help(const flow_ctx *ctx)
     for (size_t i = 0; i < ctx->nopts; i++) {
         const flow_option *o = &a->options[i];
         char buf[512];
-        printf("  --%s=<%s>\n      %s\n", o->name, type_names[o->type],
-               o->description ? o->description : "");
+        printf("  --%s%s=<%s>\n      %s\n", o->name, o->prefix ? ".<key>" : "",
+               type_names[o->type], o->description ? o->description : "");
+        if (o->prefix)
+            printf("      repeatable, any <key>\n");
         if (o->type == FLOW_OPT_ENUM)
             printf("      %s\n", expect_of(o, buf, sizeof(buf)));
         if (flow_opt_type_is_path(o->type))
@@ -509,8 +535,10 @@ static void print_describe(const flow_ctx *ctx)
                 }
             }
         }
-        fprintf(f, ", \"required\": %s, \"description\": ",
-                o->required ? "true" : "false");
+        fprintf(f, ", \"required\": %s, ", o->required ? "true" : "false");
+        if (o->prefix)
+            fputs("\"prefix\": true, ", f);
+        fputs("\"description\": ", f);
         json_cstr(f, o->description);
         if (flow_opt_type_is_path(o->type))
             fprintf(f, ", \"access\": \"%s\"",
@@ -736,13 +764,71 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
     return 0;
 }
 
+/* A bad expression: the message with the expression and a caret. */
+static int bad_expr(flow_ctx *ctx, const char *opt, const char *v)
+{
+    flow_expr_error err;
+    flow_expr *e = NULL;
+    char caret[2048];
+    if (flow_expr_compile(v, strlen(v), &e, &err) == 0) {
+        flow_expr_free(&e);
+        return 0;
+    }
+    fprintf(stderr,
+            "flow-%s: option '--%s': bad expression at byte %zu:\n%s\n"
+            "Try 'flow-%s --help'; docs/expressions.md lists the language.\n",
+            ctx->app->name, opt, err.offset,
+            flow_expr_error_caret(v, &err, caret, sizeof(caret)),
+            ctx->app->name);
+    return -FLOW_EUSAGE;
+}
+
+/* --NAME.KEY=VALUE of a prefix row: appended to ctx->pfx. */
+static int set_prefix_option(flow_ctx *ctx, size_t i, const char *name,
+                             size_t nlen, const char *v)
+{
+    const flow_option *o = &ctx->app->options[i];
+    size_t plen = strlen(o->name) + 1;
+    char opt[256];
+    snprintf(opt, sizeof(opt), "%.*s", (int)nlen, name);
+    if (nlen == plen)
+        return usage(ctx, "option '--%s' needs a key (--%sKEY=...)", opt, opt);
+    if (!v)
+        return usage(ctx, "option '--%s' needs a value (--%s=...)", opt, opt);
+    flow__prefixval pv = { .opt = i, .s = v };
+    if (o->type == FLOW_OPT_EXPR) {
+        flow_expr_error err;
+        if (flow_expr_compile(v, strlen(v), &pv.expr, &err))
+            return bad_expr(ctx, opt, v);
+    }
+    pv.key = strndup(name + plen, nlen - plen);
+    flow__prefixval *np = realloc(ctx->pfx, (ctx->npfx + 1) * sizeof(*np));
+    if (!pv.key || !np) {
+        free(pv.key);
+        flow_expr_free(&pv.expr);
+        if (np)
+            ctx->pfx = np;
+        return -FLOW_ENOMEM;
+    }
+    ctx->pfx = np;
+    ctx->pfx[ctx->npfx++] = pv;
+    return 0;
+}
+
 static int set_app_option(flow_ctx *ctx, const char *name, size_t nlen,
                           const char *v)
 {
     for (size_t i = 0; i < ctx->nopts; i++) {
         const flow_option *o = &ctx->app->options[i];
-        if (strlen(o->name) != nlen || memcmp(o->name, name, nlen))
+        size_t ol = strlen(o->name);
+        if (o->prefix && nlen > ol && name[ol] == '.' &&
+            memcmp(o->name, name, ol) == 0)
+            return set_prefix_option(ctx, i, name, nlen, v);
+        if (ol != nlen || memcmp(o->name, name, nlen))
             continue;
+        if (o->prefix)
+            return usage(ctx, "option '--%s' needs a key (--%s.KEY=...)",
+                         o->name, o->name);
         if (!v) {
             if (o->type != FLOW_OPT_BOOL)
                 return usage(ctx, "option '--%s' needs a value (--%s=...)",
@@ -750,6 +836,8 @@ static int set_app_option(flow_ctx *ctx, const char *name, size_t nlen,
             v = "true";
         }
         flow__optval val = { 0 };
+        if (o->type == FLOW_OPT_EXPR && parse_value(o, v, &val))
+            return bad_expr(ctx, o->name, v);
         if (parse_value(o, v, &val)) {
             char buf[512], msg[1024];
             snprintf(msg, sizeof(msg), "'%s' is not %s", v,
@@ -760,6 +848,7 @@ static int set_app_option(flow_ctx *ctx, const char *name, size_t nlen,
         if (check_range(o, &val, v, msg, sizeof(msg)))
             return usage(ctx, "option '--%s': %s", o->name, msg);
         val.set = true;
+        flow_expr_free(&ctx->opts[i].expr);
         ctx->opts[i] = val;
         return 0;
     }
@@ -929,6 +1018,15 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
 
 void flow__opts_free(flow_ctx *ctx)
 {
+    for (size_t i = 0; ctx->opts && i < ctx->nopts; i++)
+        flow_expr_free(&ctx->opts[i].expr);
+    for (size_t i = 0; i < ctx->npfx; i++) {
+        free(ctx->pfx[i].key);
+        flow_expr_free(&ctx->pfx[i].expr);
+    }
+    free(ctx->pfx);
+    ctx->pfx = NULL;
+    ctx->npfx = 0;
     free(ctx->opts);
     ctx->opts = NULL;
     if (ctx->state == ctx->own_state)
@@ -1011,6 +1109,53 @@ const char *flow_opt_path(flow_ctx *ctx, const char *name)
 const flow_path_rules *flow_path_rules_of(flow_ctx *ctx)
 {
     return &ctx->conf.paths;
+}
+
+const flow_expr *flow_opt_expr(flow_ctx *ctx, const char *name)
+{
+    const flow__optval *v = find(ctx, name, FLOW_OPT_EXPR);
+    return v && v->has ? v->expr : NULL;
+}
+
+/* The i-th value of prefix option name, or NULL. */
+static const flow__prefixval *prefix_at(flow_ctx *ctx, const char *name,
+                                        size_t i)
+{
+    (void)find(ctx, name, (flow_opt_type)-1);
+    for (size_t k = 0; k < ctx->npfx; k++) {
+        if (strcmp(ctx->app->options[ctx->pfx[k].opt].name, name) != 0)
+            continue;
+        if (i-- == 0)
+            return &ctx->pfx[k];
+    }
+    return NULL;
+}
+
+size_t flow_opt_prefix_count(flow_ctx *ctx, const char *name)
+{
+    size_t n = 0;
+    (void)find(ctx, name, (flow_opt_type)-1);
+    for (size_t k = 0; k < ctx->npfx; k++)
+        n += strcmp(ctx->app->options[ctx->pfx[k].opt].name, name) == 0;
+    return n;
+}
+
+const char *flow_opt_prefix_key(flow_ctx *ctx, const char *name, size_t i)
+{
+    const flow__prefixval *p = prefix_at(ctx, name, i);
+    return p ? p->key : NULL;
+}
+
+const char *flow_opt_prefix_value(flow_ctx *ctx, const char *name, size_t i)
+{
+    const flow__prefixval *p = prefix_at(ctx, name, i);
+    return p ? p->s : NULL;
+}
+
+const flow_expr *flow_opt_prefix_expr(flow_ctx *ctx, const char *name, size_t i)
+{
+    const flow__prefixval *p = prefix_at(ctx, name, i);
+    return p ? p->expr : NULL;
 }
 
 bool flow_opt_is_set(flow_ctx *ctx, const char *name)

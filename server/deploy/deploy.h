@@ -102,6 +102,9 @@ void srv_dep_remove_inst(srv *s, srv_inst *i);
 /* Does app a write to a named destination (`... > :dest`)? Its instances
  * then have no shared output but one output group per consumer group. */
 bool srv_dep_feeds_destination(const srv_dapp *a);
+/* A router (srv_dep_is_router) feeds destinations too; its output
+ * groups are per destination and consumer group, "DEST:GROUP", connected
+ * on the control port "output.DEST". */
 /* Allocates the output (and tap) endpoint of an instance; -1 with errno
  * set when it needs a TCP port and none is free. The output has one lane
  * per instance of the next app when it has several (srv_dapp.lanes):

@@ -116,6 +116,20 @@ bool srv_deployer_idle(srv *s);
 /* Derives st's status from its instances and reports it upward
  * (srv_deployer_ops.changed). */
 void srv_deployer_refresh(srv *s, srv_stream *st);
+
+/* Is a a router, the app "router" ending a stream without `> :dest`,
+ * whose events flowd wires to the destinations it names? */
+bool srv_dep_is_router(const srv_dapp *a);
+/* Does router a send to destination dest: one of its
+ * --destination-mappings or its --default-output-channel, or any one when
+ * it has no mappings? False for an app that is no router. */
+bool srv_dep_routes_to(const srv_dapp *a, const char *dest);
+/* A router's destinations (its --destination-mappings' and its
+ * --default-output-channel, each once, at most max of them) into names;
+ * returns how many, or -1 when it has no mappings and so routes to any
+ * destination its expression names; 0 for an app that is no router. */
+int srv_dep_router_dests(const srv_dapp *a, char (*names)[SRV_NAME_MAX + 16],
+                         int max);
 /* After an instance's hello: connects it to inputs that appeared since
  * it was started (a producer of its destination deployed later). */
 void srv_inst_catch_up(srv *s, srv_inst *i);

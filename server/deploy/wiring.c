@@ -10,9 +10,156 @@
 
 #include "deploy.h"
 
+/* The value of app a's last --KEY=VALUE option, or NULL. */
+static const char *opt_value(const srv_dapp *a, const char *key)
+{
+    const char *v = NULL;
+    size_t n = strlen(key);
+
+    for (int k = 0; k < a->nopts; k++)
+        if (strncmp(a->opts[k], "--", 2) == 0 &&
+            strncmp(a->opts[k] + 2, key, n) == 0 && a->opts[k][2 + n] == '=')
+            v = a->opts[k] + 3 + n;
+    return v;
+}
+
+bool srv_dep_is_router(const srv_dapp *a)
+{
+    return strcmp(a->name, "router") == 0 &&
+           a->pos + 1 == (int)a->stream->napps && a->stream->ast &&
+           !a->stream->ast->sink;
+}
+
+/* Calls fn for each destination of --destination-mappings=V1:D1,V2:D2
+ * (the part after each item's last ':', blanks trimmed) until it returns
+ * true; returns whether one did. */
+static bool each_mapped(const char *maps,
+                        bool (*fn)(const char *d, size_t n, void *ud), void *ud)
+{
+    for (const char *p = maps; *p;) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        const char *d = p;
+        for (const char *q = p; q < end; q++)
+            if (*q == ':')
+                d = q + 1;
+        while (d < end && (*d == ' ' || *d == '\t'))
+            d++;
+        const char *e = end;
+        while (e > d && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (d > p && e > d && fn(d, (size_t)(e - d), ud))
+            return true;
+        p = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+static bool same_name(const char *d, size_t n, void *ud)
+{
+    const char *dest = ud;
+    return strlen(dest) == n && strncmp(d, dest, n) == 0;
+}
+
+bool srv_dep_routes_to(const srv_dapp *a, const char *dest)
+{
+    if (!srv_dep_is_router(a))
+        return false;
+    const char *maps = opt_value(a, "destination-mappings");
+    const char *def = opt_value(a, "default-output-channel");
+    if (def && strcmp(def, dest) == 0)
+        return true;
+    if (!maps || !*maps)
+        return true; /* the result names the destination: any */
+    return each_mapped(maps, same_name, (void *)dest);
+}
+
+struct dests_ud {
+    char (*names)[SRV_NAME_MAX + 16];
+    int n, max;
+};
+
+static bool add_dest(const char *d, size_t n, void *ud)
+{
+    struct dests_ud *u = ud;
+    char name[SRV_NAME_MAX + 16];
+
+    snprintf(name, sizeof name, "%.*s", (int)n, d);
+    for (int k = 0; k < u->n; k++)
+        if (strcmp(u->names[k], name) == 0)
+            return false;
+    if (u->n < u->max)
+        snprintf(u->names[u->n++], sizeof name, "%s", name);
+    return false;
+}
+
+int srv_dep_router_dests(const srv_dapp *a, char (*names)[SRV_NAME_MAX + 16],
+                         int max)
+{
+    struct dests_ud u = { names, 0, max };
+    const char *maps = opt_value(a, "destination-mappings");
+    const char *def = opt_value(a, "default-output-channel");
+
+    if (!srv_dep_is_router(a))
+        return 0;
+    if (!maps || !*maps)
+        return -1;
+    each_mapped(maps, add_dest, &u);
+    if (def && *def)
+        add_dest(def, strlen(def), &u);
+    return u.n;
+}
+
 bool srv_dep_feeds_destination(const srv_dapp *a)
 {
-    return a->pos + 1 == (int)a->stream->napps && a->stream->ast->sink;
+    return (a->pos + 1 == (int)a->stream->napps && a->stream->ast->sink) ||
+           srv_dep_is_router(a);
+}
+
+/* Does consumer stream c read what producer app a writes: the destination
+ * a writes (the last app of a stream that feeds one), for a router one it
+ * routes to, or a tap of a? */
+static bool consumes_from(const srv_dapp *a, const srv_stream *c)
+{
+    if (c != a->stream && srv_tap_reads(c, a))
+        return true;
+    if (!c->deployed || !c->ast || !c->ast->source || c->tap || !c->napps)
+        return false;
+    if (srv_dep_is_router(a))
+        return c != a->stream && srv_dep_routes_to(a, c->ast->source->name);
+    return srv_dep_feeds_destination(a) &&
+           strcmp(c->ast->source->name, a->stream->ast->sink->name) == 0;
+}
+
+/* The name producer app a knows consumer stream c's group by: its
+ * consumer group, or for a router "DEST:GROUP". NULL for a name that
+ * must not become a path. */
+static const char *group_key(const srv_dapp *a, const srv_stream *c, char *buf,
+                             size_t len)
+{
+    const char *name = srv_stream_group(c);
+
+    /* A stored definition may predate the check of group names; such a
+     * name never becomes a path. */
+    if (!name || !srv_name_ok(name))
+        return NULL;
+    if (!srv_dep_is_router(a))
+        return name;
+    if (srv_fmt(buf, len, "%s:%s", c->ast->source->name, name))
+        return NULL;
+    return buf;
+}
+
+/* The control port of a's output group for consumer stream c: "output",
+ * or "output.DEST" for a router's destination. */
+static const char *out_port(const srv_dapp *a, const srv_stream *c, char *buf,
+                            size_t len)
+{
+    if (!srv_dep_is_router(a))
+        return "output";
+    snprintf(buf, len, "output.%s", c->ast->source->name);
+    return buf;
 }
 
 /* Writes a loopback tcp:// endpoint on a port free now into buf; -1 with
@@ -152,11 +299,11 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c,
                             bool recorded_only)
 {
     srv_dapp *a = u->app;
-    const char *name = srv_stream_group(c);
+    char key[sizeof u->groups[0].group];
+    const char *name = group_key(a, c, key, sizeof key);
+    int rc;
 
-    /* A stored definition may predate the check of group names; such a
-     * name never becomes a path. */
-    if (!name || !srv_name_ok(name))
+    if (!name)
         return NULL;
     for (int k = 0; k < u->ngroups; k++)
         if (strcmp(u->groups[k].group, name) == 0)
@@ -169,10 +316,16 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c,
     u->groups = n;
     srv_group *g = &n[u->ngroups++];
     snprintf(g->group, sizeof g->group, "%s", name);
-    if ((a->tcp ||
-         srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
-                 s->cfg.data_dir, a->stream->name, a->label, u->index, name) ||
-         strlen(g->ep) >= 100) &&
+    if (srv_dep_is_router(a))
+        rc =
+            srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.route.%s.to.%s",
+                    s->cfg.data_dir, a->stream->name, a->label, u->index,
+                    c->ast->source->name, srv_stream_group(c));
+    else
+        rc =
+            srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
+                    s->cfg.data_dir, a->stream->name, a->label, u->index, name);
+    if ((a->tcp || rc || strlen(g->ep) >= 100) &&
         tcp_endpoint(s, g->ep, sizeof g->ep)) {
         u->ngroups--;
         return NULL;
@@ -275,8 +428,11 @@ static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c, int idx,
 /* Is o a deployed stream that writes to destination dest (`... > :dest`)? */
 static bool writes_dest(const srv_stream *o, const char *dest)
 {
-    return o->deployed && o->ast && o->ast->sink && o->napps &&
-           strcmp(o->ast->sink->name, dest) == 0;
+    if (!o->deployed || !o->ast || !o->napps)
+        return false;
+    if (!o->ast->sink)
+        return srv_dep_routes_to(&o->apps[o->napps - 1], dest);
+    return strcmp(o->ast->sink->name, dest) == 0;
 }
 
 /* Is c a deployed stream that reads destination dest (`:dest > ...`; a
@@ -354,10 +510,10 @@ void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
         fn(s, &st->apps[a->pos + 1], ud);
         return;
     }
-    if (!st->ast->sink)
+    if (!srv_dep_feeds_destination(a))
         return;
     for (srv_stream *o = s->streams; o; o = o->next)
-        if (reads_dest(o, st->ast->sink->name))
+        if (!o->tap && consumes_from(a, o))
             fn(s, &o->apps[0], ud);
 }
 
@@ -442,16 +598,15 @@ void srv_dep_relane(srv *s, srv_dapp *p, int lanes)
  * deployed stream that reads its destination or taps its app. */
 static void connect_groups(srv *s, srv_inst *u)
 {
-    srv_stream *st = u->app->stream;
-    bool dest = srv_dep_feeds_destination(u->app);
+    char port[SRV_NAME_MAX + 32];
 
     for (srv_stream *c = s->streams; c; c = c->next) {
-        if (!(dest && reads_dest(c, st->ast->sink->name)) &&
-            !(c != st && srv_tap_reads(c, u->app)))
+        if (!consumes_from(u->app, c))
             continue;
         const char *ep = group_of(s, u, c, false);
         if (ep)
-            srv_control_send_connect(s, u, "connect", "output", ep);
+            srv_control_send_connect(
+                s, u, "connect", out_port(u->app, c, port, sizeof port), ep);
     }
 }
 
@@ -488,15 +643,17 @@ void srv_dep_producers_groups(srv *s, srv_stream *c, bool connect)
             last = &o->apps[o->napps - 1];
         if (!last)
             continue;
+        char port[SRV_NAME_MAX + 32], key[sizeof last->inst[0]->groups->group];
         for (int j = 0; j < last->ninst; j++) {
             srv_inst *u = last->inst[j];
             const char *ep = group_of(s, u, c, false);
-            if (!ep)
+            const char *name = group_key(last, c, key, sizeof key);
+            if (!ep || !name)
                 continue;
             srv_control_send_connect(s, u, connect ? "connect" : "disconnect",
-                                     "output", ep);
+                                     out_port(last, c, port, sizeof port), ep);
             if (!connect)
-                forget_group(s, u, srv_stream_group(c));
+                forget_group(s, u, name);
         }
     }
 }
@@ -569,14 +726,13 @@ void srv_dep_unlink_ipc(const char *ep)
 static void send_moved_group(srv *s, srv_inst *u, const srv_group *g,
                              const char *old)
 {
-    const char *dest = srv_dep_feeds_destination(u->app)
-                           ? u->app->stream->ast->sink->name
-                           : NULL;
+    char key[sizeof g->group];
 
     for (srv_stream *c = s->streams; c; c = c->next) {
-        const char *cg = srv_stream_group(c);
-        if (!((dest && reads_dest(c, dest)) || srv_tap_reads(c, u->app)) ||
-            !cg || strcmp(cg, g->group))
+        if (!consumes_from(u->app, c))
+            continue;
+        const char *cg = group_key(u->app, c, key, sizeof key);
+        if (!cg || strcmp(cg, g->group))
             continue;
         srv_dapp *a = &c->apps[0];
         for (int k = 0; k < a->ninst; k++) {
@@ -636,7 +792,7 @@ void srv_dep_move_taken(srv *s, srv_inst *i)
     }
     for (int k = 0; k < i->ngroups; k++) {
         srv_group *g = &i->groups[k];
-        char what[128];
+        char what[sizeof g->group + 32];
         snprintf(what, sizeof what, "output group '%s'", g->group);
         if (s->os->tcp_free(s->os_ud, g->ep) ||
             !move_ep(s, id, what, g->ep, sizeof g->ep, old))

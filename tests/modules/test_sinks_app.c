@@ -187,7 +187,7 @@ Test(sinks, aggregate_counter_buckets_by_event_time, .timeout = 30,
 
 Test(sinks, log_prints_json_lines, .timeout = 30, .init = cr_redirect_stdout)
 {
-    char *argv[] = { "--expression=nested" };
+    char *argv[] = { "--expression=payload.nested" };
     free(run(&log_app, 1, argv));
     fflush(stdout);
     cr_assert_stdout_eq_str("{\"k\":7}\n{\"k\":7}\n{\"k\":7}\n{\"k\":8}\n"

@@ -142,6 +142,9 @@ static const char *const describes[] = {
     "{\"name\": \"src\", \"role\": \"source\", \"options\": []}",
     "{\"name\": \"mid\", \"role\": \"processor\", \"options\": []}",
     "{\"name\": \"snk\", \"role\": \"sink\", \"options\": []}",
+    "{\"name\": \"router\", \"role\": \"sink\", \"options\": ["
+    "{\"name\": \"destination-mappings\", \"type\": \"string\"}, "
+    "{\"name\": \"default-output-channel\", \"type\": \"string\"}]}",
 };
 
 static void setup(void)
@@ -176,7 +179,7 @@ static void setup(void)
     s->napps_dirs = 1;
     s->reg = dsl_registry_new();
     s->app_uris = json_object();
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < sizeof describes / sizeof *describes; k++) {
         char *e = NULL;
         cr_assert_eq(dsl_registry_add_describe(s->reg, describes[k],
                                                strlen(describes[k]), &e),
@@ -187,6 +190,8 @@ static void setup(void)
     json_object_set_new(s->app_uris, "processor/mid",
                         json_pack("{s:s}", "uri", exe));
     json_object_set_new(s->app_uris, "sink/snk",
+                        json_pack("{s:s}", "uri", exe));
+    json_object_set_new(s->app_uris, "sink/router",
                         json_pack("{s:s}", "uri", exe));
     /* flowd's own keys (keys.c writes them into each instance's keys
      * file); no ZAP handler runs, as no socket binds. */
@@ -399,6 +404,77 @@ Test(deployer, tap_first_is_in_the_tapped_apps_output)
     /* Undeploying the tap stream removes the group. */
     cr_assert_not(srv_undeploy(&S, t));
     cr_assert_eq(mid->ngroups, 0);
+}
+
+/* The group of producer instance u named key, or NULL. */
+static const srv_group *group_named(const srv_inst *u, const char *key)
+{
+    for (int k = 0; k < u->ngroups; k++)
+        if (strcmp(u->groups[k].group, key) == 0)
+            return &u->groups[k];
+    return NULL;
+}
+
+/* A router gets one output group per destination it maps to and
+ * consumer stream reading it, whether that stream is deployed before or
+ * after the router's; a stream reading a destination the router does not
+ * route to reads nothing of it. */
+Test(deployer, router_groups_per_destination)
+{
+    srv_stream *c1 = deploy("c1", ":d1 > snk", "{}");
+    srv_stream *r = deploy("r",
+                           "src | router --destination-mappings=A:d1,B:d1 "
+                           "--default-output-channel=d2",
+                           "{}");
+    srv_inst *u = inst(r, "router", 0);
+    cr_assert_str_eq(u->output, "");
+    cr_assert_null(strstr(fk.procs[fk.nprocs - 2].args, "--flow.output"), "%s",
+                   fk.procs[fk.nprocs - 2].args);
+    hello(u);
+    const srv_group *g1 = group_named(u, "d1:c1");
+    cr_assert_not_null(g1);
+    cr_assert(strstr(g1->ep, "/run/r.router.0.route.d1.to.c1"), "%s", g1->ep);
+    cr_assert_eq(u->ngroups, 1);
+
+    srv_stream *c2 = deploy("c2", ":d2 > snk", "{}");
+    const srv_group *g2 = group_named(u, "d2:c2");
+    cr_assert_not_null(g2);
+    char want[SRV_EP_MAX + 32];
+    snprintf(want, sizeof want, "\n--flow.input=%s\n", g2->ep);
+    cr_assert(strstr(fk.procs[fk.nprocs - 1].args, want), "%s",
+              fk.procs[fk.nprocs - 1].args);
+
+    deploy("c3", ":d3 > snk", "{}");
+    cr_assert_null(strstr(fk.procs[fk.nprocs - 1].args, "--flow.input="), "%s",
+                   fk.procs[fk.nprocs - 1].args);
+    cr_assert_eq(u->ngroups, 2);
+
+    char names[8][SRV_NAME_MAX + 16];
+    cr_assert_eq(srv_dep_router_dests(srv_stream_app(r, "router"), names, 8),
+                 2);
+    cr_assert_str_eq(names[0], "d1");
+    cr_assert_str_eq(names[1], "d2");
+    cr_assert(srv_dep_is_router(srv_stream_app(r, "router")));
+    cr_assert_not(srv_dep_is_router(srv_stream_app(c1, "snk")));
+    cr_assert_not(srv_dep_is_router(srv_stream_app(c2, "snk")));
+}
+
+/* Without mappings a router's expression may name any destination: it
+ * gets a group for every stream reading one, and shows "any". */
+Test(deployer, router_without_mappings_routes_to_any)
+{
+    srv_stream *r = deploy("r", "src | router", "{}");
+    srv_inst *u = inst(r, "router", 0);
+    hello(u);
+    deploy("c1", ":d1 > snk", "{}");
+    deploy("c2", ":d2 --group=g > snk", "{}");
+    cr_assert_eq(u->ngroups, 2);
+    cr_assert_not_null(group_named(u, "d1:c1"));
+    cr_assert_not_null(group_named(u, "d2:g"));
+    char names[8][SRV_NAME_MAX + 16];
+    cr_assert_eq(srv_dep_router_dests(srv_stream_app(r, "router"), names, 8),
+                 -1);
+    cr_assert(srv_dep_routes_to(srv_stream_app(r, "router"), "anything"));
 }
 
 /* Each app gets SIGTERM only once every app before it has exited. */

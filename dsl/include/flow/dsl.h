@@ -247,6 +247,8 @@ typedef enum dsl_type {
     DSL_TYPE_ENUM,
     DSL_TYPE_DURATION,
     DSL_TYPE_PATH, /* a file the app opens; see dsl_app_option.access */
+    DSL_TYPE_EXPR, /* an expression ("expression"; docs/expressions.md),
+                    * judged by dsl_check_ctx.check_expr */
 } dsl_type;
 
 /* What a path option does with its file ("access" in --describe). */
@@ -286,6 +288,9 @@ typedef struct dsl_app_option {
     char **values;          /* allowed values for DSL_TYPE_ENUM */
     dsl_path_access access; /* DSL_TYPE_PATH: read, write or append */
     size_t n_values;
+    /* A family of options --NAME.KEY=... ("prefix": true in --describe):
+     * any key that starts with NAME and a dot is this option. */
+    bool prefix;
 } dsl_app_option;
 
 /* One registered app. */
@@ -356,6 +361,15 @@ typedef struct dsl_check_ctx {
     int (*check_path)(void *ud, const char *path, dsl_path_access access,
                       char *why, size_t whylen);
     void *check_path_ud;
+    /* Compiles the value of an expression option (the runtime's
+     * flow_expr_compile, which this library does not link). Returns 0 when
+     * it is an expression, else nonzero with the byte of the value where it
+     * goes wrong in *offset and the reason in why; the error then sits at
+     * that byte of the definition (quotes and doubled quotes accounted
+     * for), so the caret points into the expression. NULL: not judged. */
+    int (*check_expr)(void *ud, const char *expr, size_t len, size_t *offset,
+                      char *why, size_t whylen);
+    void *check_expr_ud;
 } dsl_check_ctx;
 
 /* Check one parsed stream. Appends every problem found to `errs`

@@ -2,13 +2,15 @@
  * aggregate-counter - counts events in minute, hour, day, month and year
  * buckets (SCDF's aggregate-counter sink), by arrival time or, with
  * --time-field, by the event's own time (late events land in their
- * bucket). The runtime reports the per-second increments; run without a
+ * bucket; --time-field is a field path or an expression, fieldsel.h).
+ * The runtime reports the per-second increments; run without a
  * control endpoint, it prints the buckets held here as one JSON line on
  * stdout at exit.
  */
 #include "apps.h"
 #include "buckets.h"
 #include "fieldpath.h"
+#include "fieldsel.h"
 #include "flow/mpjson.h"
 #include "sinkopts.h"
 
@@ -20,6 +22,7 @@ struct aggc {
     flow_counter *c;
     const char *name;       /* --name, then the label when not given */
     const char *time_field; /* --time-field; NULL = arrival time */
+    struct fieldsel sel;    /* of time_field */
     struct buckets buckets;
     struct sinkopts so;
     uint64_t bad_time; /* events whose time field was missing or bad */
@@ -34,7 +37,8 @@ static const flow_option options[] = {
       .type = FLOW_OPT_STRING,
       FLOW_OPT_FIELD(struct aggc, time_field),
       .description = "Payload field holding the event's time (epoch s, ms or "
-                     "us, or ISO-8601); default: the arrival time." },
+                     "us, or ISO-8601), or an expression giving it; "
+                     "default: the arrival time." },
     SINKOPTS_ROWS(struct aggc, so),
     { .name = NULL },
 };
@@ -46,6 +50,14 @@ static int init(flow_ctx *ctx)
         s->name = flow_label(ctx);
     if (s->time_field && !*s->time_field)
         s->time_field = NULL;
+    char why[1024];
+    if (s->time_field &&
+        fieldsel_init(&s->sel, s->time_field, why, sizeof(why))) {
+        flow_log(ctx, "--time-field is not a field path nor an expression:\n%s",
+                 why);
+        fieldsel_fini(&s->sel);
+        return -FLOW_EOPTION;
+    }
     int rc = buckets_init(&s->buckets) < 0 ? -FLOW_ENOMEM : 0;
     if (rc == 0)
         rc = sinkopts_init(&s->so);
@@ -56,6 +68,7 @@ static int init(flow_ctx *ctx)
     if (rc < 0) {
         sinkopts_fini(&s->so, ctx);
         buckets_fini(&s->buckets);
+        fieldsel_fini(&s->sel);
     }
     return rc;
 }
@@ -68,9 +81,11 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     if (s->time_field) {
         flow_mp_value v;
         int64_t t;
-        if (fieldpath_find(ev->payload, ev->payload_len, s->time_field, &v) ==
-                0 &&
-            fieldpath_epoch_seconds(&v, &t))
+        char why[600];
+        int rc = fieldsel_find(&s->sel, "time-field", ev, &v, why, sizeof(why));
+        if (rc == -FLOW_EINVAL)
+            return flow_emit_error(ctx, ev, why);
+        if (rc == 0 && fieldpath_epoch_seconds(&v, &t))
             sec = t;
         else
             s->bad_time++;
@@ -119,6 +134,7 @@ static void fini(flow_ctx *ctx)
         print_buckets(s);
     sinkopts_fini(&s->so, ctx);
     buckets_fini(&s->buckets);
+    fieldsel_fini(&s->sel);
 }
 
 const flow_app_desc aggregate_counter_app = {

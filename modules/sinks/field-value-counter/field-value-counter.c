@@ -2,9 +2,13 @@
  * field-value-counter - counts events per distinct value of a payload
  * field (SCDF's field-value-counter sink). A list-valued field counts each
  * of its elements; an event without the field is not counted.
+ * --field-name is a field path as always, or an expression whose result
+ * is counted the same way (fieldsel.h tells the two apart; null counts as
+ * absent, an expression that fails sends the event to the error output).
  */
 #include "apps.h"
 #include "fieldpath.h"
+#include "fieldsel.h"
 #include "fvmap.h"
 #include "sinkopts.h"
 
@@ -15,7 +19,8 @@
 struct fvc {
     flow_counter *c;
     const char *field; /* --field-name */
-    const char *name;  /* --name, then the label when not given */
+    struct fieldsel sel;
+    const char *name; /* --name, then the label when not given */
     struct fvmap values;
     struct sinkopts so;
     uint64_t missing; /* events without the field, or with a map there */
@@ -27,7 +32,8 @@ static const flow_option options[] = {
       .required = true,
       FLOW_OPT_FIELD(struct fvc, field),
       .description =
-          "Payload field whose values are counted (a.b for nested maps)." },
+          "Payload field whose values are counted (a.b for nested maps), "
+          "or an expression whose results are, e.g. payload.type." },
     { .name = "name",
       .type = FLOW_OPT_STRING,
       FLOW_OPT_FIELD(struct fvc, name),
@@ -43,6 +49,13 @@ static int init(flow_ctx *ctx)
         flow_log(ctx, "--field-name must name a payload field");
         return -FLOW_EOPTION;
     }
+    char why[1024];
+    if (fieldsel_init(&s->sel, s->field, why, sizeof(why))) {
+        flow_log(ctx, "--field-name is not a field path nor an expression:\n%s",
+                 why);
+        fieldsel_fini(&s->sel);
+        return -FLOW_EOPTION;
+    }
     if (!s->name || !*s->name)
         s->name = flow_label(ctx);
     fvmap_init(&s->values, MAX_VALUES);
@@ -54,6 +67,7 @@ static int init(flow_ctx *ctx)
     if (rc < 0) {
         sinkopts_fini(&s->so, ctx);
         fvmap_fini(&s->values);
+        fieldsel_fini(&s->sel);
     }
     return rc;
 }
@@ -75,8 +89,11 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
 {
     struct fvc *s = flow_state(ctx);
     flow_mp_value v;
+    char why[600];
     sinkopts_event(&s->so, ctx, ev);
-    int rc = fieldpath_find(ev->payload, ev->payload_len, s->field, &v);
+    int rc = fieldsel_find(&s->sel, "field-name", ev, &v, why, sizeof(why));
+    if (rc == -FLOW_EINVAL)
+        return flow_emit_error(ctx, ev, why);
     if (rc == -FLOW_ENOTFOUND) {
         s->missing++;
         return 0;
@@ -111,13 +128,14 @@ static void fini(flow_ctx *ctx)
                              flow_counter_total(s->c, NULL, 0), &s->values);
     sinkopts_fini(&s->so, ctx);
     fvmap_fini(&s->values);
+    fieldsel_fini(&s->sel);
 }
 
 const flow_app_desc field_value_counter_app = {
     .name = "field-value-counter",
     .role = FLOW_ROLE_SINK,
-    .description = "Counts events per distinct value of a payload field "
-                   "(each element of a list-valued field).",
+    .description = "Counts events per distinct value of a payload field or "
+                   "an expression (each element of a list).",
     .options = options,
     .state_size = sizeof(struct fvc),
     .init = init,

@@ -1,14 +1,16 @@
 /*
  * log - prints each event as one JSON line on stdout (SCDF's log sink).
  *
- * --expression chooses what is printed: "payload" (the default), "event"
- * (headers and payload) or the name of a payload field (its value).
- * Lines are JSON only, so they can be piped into a JSON tool; --level and
- * --name appear in the "event" form, and the level picks stdout (TRACE to
- * INFO) or stderr (WARN, ERROR).
+ * --expression chooses what is printed: an expression (docs/expressions.md)
+ * whose result is printed as JSON, the payload by default; --event prints
+ * the whole event (headers and payload) instead. Lines are JSON only, so
+ * they can be piped into a JSON tool; --level and --name appear in the
+ * --event form, and the level picks stdout (TRACE to INFO) or stderr
+ * (WARN, ERROR). An event the expression fails on goes to the error output
+ * with the reason.
  */
 #include "apps.h"
-#include "fieldpath.h"
+#include "exprerr.h"
 #include "flow/mpjson.h"
 #include "sinkopts.h"
 
@@ -16,14 +18,14 @@
 #include <stdio.h>
 #include <string.h>
 
-enum expr { EXPR_PAYLOAD, EXPR_EVENT, EXPR_FIELD };
-
 struct logsink {
-    const char *level;      /* --level */
-    const char *name;       /* --name, then the label when not given */
-    const char *expression; /* --expression */
-    enum expr expr;         /* what --expression asks for */
-    const char *field;      /* EXPR_FIELD: the payload field */
+    const char *level;     /* --level */
+    const char *name;      /* --name, then the label when not given */
+    const flow_expr *expr; /* --expression */
+    bool event;            /* --event */
+    bool whole;            /* --expression is just payload: copy it */
+    flow_expr_scratch sc;
+    flow_buf value; /* the expression's result as msgpack */
     FILE *out;
     flow_buf line;
     struct sinkopts so;
@@ -43,14 +45,19 @@ static const flow_option options[] = {
     { .name = "name",
       .type = FLOW_OPT_STRING,
       FLOW_OPT_FIELD(struct logsink, name),
-      .description =
-          "Logger name shown with --expression=event (default: the label)." },
+      .description = "Logger name shown with --event (default: the label)." },
     { .name = "expression",
-      .type = FLOW_OPT_STRING,
+      .type = FLOW_OPT_EXPR,
       .def = "payload",
-      FLOW_OPT_FIELD(struct logsink, expression),
-      .description = "What to print: payload, event (headers and payload), "
-                     "or a payload field name." },
+      FLOW_OPT_FIELD(struct logsink, expr),
+      .description = "What to print, as JSON: an expression "
+                     "(docs/expressions.md) such as payload.amount." },
+    { .name = "event",
+      .type = FLOW_OPT_BOOL,
+      .def = "false",
+      FLOW_OPT_FIELD(struct logsink, event),
+      .description = "Print the whole event (headers and payload) instead "
+                     "of --expression." },
     SINKOPTS_ROWS(struct logsink, so),
     { .name = NULL },
 };
@@ -58,15 +65,9 @@ static const flow_option options[] = {
 static int init(flow_ctx *ctx)
 {
     struct logsink *s = flow_state(ctx);
-    const char *e = s->expression;
-    if (!e || !*e || strcmp(e, "payload") == 0) {
-        s->expr = EXPR_PAYLOAD;
-    } else if (strcmp(e, "event") == 0) {
-        s->expr = EXPR_EVENT;
-    } else {
-        s->expr = EXPR_FIELD;
-        s->field = e;
-    }
+    s->whole = strcmp(flow_expr_source(s->expr), "payload") == 0;
+    flow_expr_scratch_init(&s->sc);
+    flow_buf_init(&s->value);
     if (!s->name || !*s->name)
         s->name = flow_label(ctx);
     s->out = (strcmp(s->level, "WARN") == 0 || strcmp(s->level, "ERROR") == 0)
@@ -108,24 +109,23 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     int rc = 0;
     sinkopts_event(&s->so, ctx, ev);
     flow_buf_reset(&s->line);
-    switch (s->expr) {
-    case EXPR_PAYLOAD:
-        rc = flow_mpjson_append(&s->line, ev->payload, ev->payload_len);
-        break;
-    case EXPR_EVENT:
+    if (s->event) {
         rc = format_event(s, ev);
-        break;
-    case EXPR_FIELD: {
-        flow_mp_value v;
-        rc = fieldpath_find(ev->payload, ev->payload_len, s->field, &v);
-        if (rc == -FLOW_ENOTFOUND) {
-            flow_buf_append(&s->line, "null", 4);
-            rc = 0;
-        } else if (rc == 0) {
-            rc = flow_mpjson_append(&s->line, v.raw, v.raw_len);
-        }
-        break;
-    }
+    } else if (s->whole) {
+        rc = flow_mpjson_append(&s->line, ev->payload, ev->payload_len);
+    } else {
+        flow_expr_value v;
+        flow_expr_error err;
+        char why[512];
+        if (flow_expr_eval(s->expr, ev, &s->sc, &v, &err))
+            return flow_emit_error(
+                ctx, ev,
+                exprerr_reason(why, sizeof(why), "expression", s->expr, &err));
+        flow_buf_reset(&s->value);
+        flow_expr_value_write(&v, &s->value);
+        rc = s->value.err
+                 ? s->value.err
+                 : flow_mpjson_append(&s->line, s->value.data, s->value.len);
     }
     if (rc == -FLOW_ENOMEM) {
         flow_log(ctx, "event %" PRIu64 ": out of memory writing its JSON",
@@ -151,13 +151,15 @@ static void fini(flow_ctx *ctx)
     struct logsink *s = flow_state(ctx);
     sinkopts_fini(&s->so, ctx);
     flow_buf_fini(&s->line);
+    flow_buf_fini(&s->value);
+    flow_expr_scratch_fini(&s->sc);
 }
 
 const flow_app_desc log_app = {
     .name = "log",
     .role = FLOW_ROLE_SINK,
     .description = "Prints each event as a JSON line: its payload, the "
-                   "whole event, or one payload field.",
+                   "result of an expression, or the whole event.",
     .options = options,
     .state_size = sizeof(struct logsink),
     .init = init,

@@ -23,6 +23,7 @@
 
 #include "flow/error.h"
 #include "flow/event.h"
+#include "flow/expr.h"
 #include "flow/mp.h"
 #include "flow/safepath.h"
 
@@ -49,6 +50,11 @@ typedef enum flow_opt_type {
     FLOW_OPT_PATH,        /* "write": an output written whole */
     FLOW_OPT_PATH_READ,   /* "read": an input */
     FLOW_OPT_PATH_APPEND, /* "append": an output appended to */
+    /* An expression (docs/expressions.md), compiled once before init: a
+     * bad one is a usage error (exit 2) that shows the expression with a
+     * caret under the spot. --describe says "type": "expression", so that
+     * flowd and flowctl compile it at create time too. */
+    FLOW_OPT_EXPR,
 } flow_opt_type;
 
 /* Whether t is one of the FLOW_OPT_PATH* types, and its access. */
@@ -76,6 +82,10 @@ flow_path_access flow_opt_path_access(flow_opt_type t);
  *                                                from argv or the table,
  *                                                valid while the app runs;
  *                                                NULL when unset)
+ *     FLOW_OPT_EXPR                              const flow_expr * (owned
+ *                                                by the runtime, valid
+ *                                                while the app runs; NULL
+ *                                                when unset)
  *
  * A table that breaks these rules (a field of the wrong size or outside
  * the state, a bound on a type without order, a default or bound that
@@ -98,6 +108,13 @@ typedef struct flow_option {
      * FLOW_OPT_FIELD. size 0 = no field (read it with flow_opt_*). */
     size_t offset;
     size_t size;
+    /* The row names a family of options, --NAME.KEY=VALUE, given any
+     * number of times with any non-empty KEY (transform's
+     * --set.FIELD=EXPR). Only a STRING or EXPR row may be one; it has no
+     * default, no field and is not required. Read the values, in command
+     * line order, with flow_opt_prefix_*. --describe says "prefix": true
+     * and the DSL accepts --NAME.anything for it. */
+    bool prefix;
 } flow_option;
 
 /* The field of the app's state struct an option fills, e.g.
@@ -227,6 +244,20 @@ bool flow_opt_is_set(flow_ctx *ctx, const char *name);
  * flow_path_open_read and flow_path_rules_of. */
 const char *flow_opt_path(flow_ctx *ctx, const char *name);
 
+/* A FLOW_OPT_EXPR option, compiled (NULL when unset); owned by the
+ * runtime, valid while the app runs. flow_opt_str gives its text. */
+const flow_expr *flow_opt_expr(flow_ctx *ctx, const char *name);
+
+/* The values of a prefix option (flow_option.prefix), in command line
+ * order: how many, and the i-th one's KEY (after "NAME."), its text and,
+ * for an EXPR row, its compiled expression (else NULL). Borrowed, valid
+ * while the app runs. */
+size_t flow_opt_prefix_count(flow_ctx *ctx, const char *name);
+const char *flow_opt_prefix_key(flow_ctx *ctx, const char *name, size_t i);
+const char *flow_opt_prefix_value(flow_ctx *ctx, const char *name, size_t i);
+const flow_expr *flow_opt_prefix_expr(flow_ctx *ctx, const char *name,
+                                      size_t i);
+
 /* The path rules of this instance (--flow.instance-dir,
  * --flow.allow-path); borrowed, valid while the app runs. */
 const flow_path_rules *flow_path_rules_of(flow_ctx *ctx);
@@ -262,6 +293,19 @@ int flow_emit(flow_ctx *ctx, const char *type, const char *key, int64_t ts_us,
 /* The same with every header from ev (id 0 and ts_us 0 as for flow_emit;
  * the producer fields of ev are ignored). */
 int flow_emit_event(flow_ctx *ctx, const flow_event *ev);
+
+/*
+ * Sends an event (as flow_emit_event) to the named destination dest
+ * instead of the output: it goes to the output groups flowd adds for
+ * that destination with the control port "output.DEST" (docs/apps.md),
+ * in batches and with sequence numbers of its own, and the end of stream
+ * goes to every group. Any app may use it (the router sink does). Until
+ * the destination has a group its events wait, holding the app back, as
+ * a stream writing to a destination nobody reads yet does. Without
+ * --flow.control no group can come: the event is counted as a drop.
+ * Returns 0, -FLOW_EINVAL (empty dest), -FLOW_ETOOBIG or -FLOW_ENOMEM.
+ */
+int flow_emit_to(flow_ctx *ctx, const char *dest, const flow_event *ev);
 
 /*
  * Sends a rejected event to the error output, with the same headers and a
