@@ -10,10 +10,12 @@
 
 #include "flow-config.h"
 #include "flow/dsl.h"
+#include "flow/install.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -135,10 +137,24 @@ static bool load_builtin(dsl_registry *reg)
               stderr);
         return false;
     }
+    /* The apps lie in an installation's libexecdir/flow relative to
+     * flowctl's own directory, or in the build tree's modules/. */
+    static const char *const rels[] = { FLOW_APPS_REL, FLOW_BUILD_APPS_REL };
+    char dir[PATH_MAX];
+    if (flow_exe_relative_first(rels, 2, "flow-host", dir, sizeof dir)) {
+        fprintf(stderr,
+                "flowctl validate: the built-in apps are not in %s or %s "
+                "beside flowctl's own directory; checking structure only "
+                "(reinstall flow, or pass --registry FILE)\n",
+                FLOW_APPS_REL, FLOW_BUILD_APPS_REL);
+        return false;
+    }
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         char *err = NULL;
-        char *json = describe(builtin_apps[i], &len);
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, builtin_apps[i]);
+        char *json = describe(path, &len);
         if (!json || dsl_registry_add_describe(reg, json, len, &err) < 0) {
             fprintf(stderr,
                     "flowctl validate: cannot describe app %s%s%s; checking "
