@@ -545,6 +545,7 @@ int main(int argc, char **argv)
     srv_http_free(&s->http);
     srv_api_detach(s);
     srv_streams_free_all(s);
+    srv_outside_free_all(s);
     srv_analytics_destroy(&s->an);
     srv_keys_stop(s);
     if (s->zctx)

@@ -21,7 +21,8 @@ shift
 
 layer_of() {
     case $1 in
-    main.c | api.c | streams.c | metrics.c | events.c | static.c | auth.c | load.c)
+    main.c | api.c | streams.c | metrics.c | events.c | static.c | auth.c | load.c | \
+        destinations.c)
         echo 4 ;;
     deploy_*.c)
         echo 3 ;;
