@@ -28,6 +28,7 @@ tcp:// endpoint the client speaks CURVE with flowd's keys, which only
 flowd's user can read (DATA/flowd.keys; docs/security.md).
 """
 
+import collections
 import json
 import os
 import time
@@ -230,6 +231,7 @@ class Consumer:
         self.idle = idle
         self.keep = keep
         self.received = 0
+        self.pending = collections.deque()  # events of the last batch not yet yielded
         self.ended = set()  # (producer, instance) that sent end of stream
         self.sock = None
         g = client.request("POST", f"/streams/destinations/{self.dest}/"
@@ -268,6 +270,10 @@ class Consumer:
     def __iter__(self):
         last_event = time.monotonic()
         while self.count is None or self.received < self.count:
+            if self.pending:
+                self.received += 1
+                yield self.pending.popleft()
+                continue
             if time.monotonic() - self.last_refresh >= 1.0:
                 self._refresh()
             if not self.sock.poll(200):
@@ -287,13 +293,13 @@ class Consumer:
                     return
                 continue
             last_event = time.monotonic()
-            for id_, type_, ts_us, key, seq, payload in events:
-                self.received += 1
-                yield {"id": id_, "type": type_, "ts_us": ts_us,
-                       "key": key, "seq": seq,
-                       "payload": msgpack.unpackb(payload, raw=False),
-                       "producer": producer, "instance": instance,
-                       "epoch": epoch}
+            # Kept here, so that a count ending inside a batch leaves the
+            # rest of it for the next iteration.
+            self.pending.extend([
+                {"id": id_, "type": type_, "ts_us": ts_us, "key": key,
+                 "seq": seq, "payload": msgpack.unpackb(payload, raw=False),
+                 "producer": producer, "instance": instance, "epoch": epoch}
+                for id_, type_, ts_us, key, seq, payload in events])
 
     def close(self):
         if self.sock is not None:

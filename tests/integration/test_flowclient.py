@@ -173,7 +173,92 @@ def test_consume_until_end_of_stream():
         assert st == 404, st
 
 
+def flowd_keys(f):
+    keys = {}
+    with open(os.path.join(f.data_dir, "flowd.keys")) as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) == 2 and not line.startswith("#"):
+                keys[parts[0]] = parts[1]
+    return keys
+
+
+def test_destinations_rest():
+    with Flowd() as f:
+        f.create("w1", "load-sim --rate=2000 --seed=5 > :d1")
+        f.deploy("w1", {"deployer.load-sim.transport": "tcp"})
+        f.create("w2", "time > :d1")
+        f.create("r1", ":d1 > counter --name=r1", deploy=True)
+        f.create("r2", ":d1 --group=g2 > counter --name=r2", deploy=True)
+        f.create("other", "time > :d2")
+        for s in ("w1", "r1", "r2"):
+            f.wait_status(s, "deployed")
+        names = [d["name"] for d in f.get("/streams/destinations")[
+            "destinations"]]
+        assert names == ["d1", "d2"], names
+        d = f.get("/streams/destinations/d1")
+        assert d["producers"] == [
+            {"stream": "w1", "app": "load-sim", "deployed": True,
+             "instances": [0]},
+            {"stream": "w2", "app": "", "deployed": False, "instances": []},
+        ], d["producers"]
+        groups = {g["group"]: g for g in d["groups"]}
+        assert sorted(groups) == ["g2", "r1"], groups
+        assert groups["g2"]["streams"] == [{"stream": "r2",
+                                            "deployed": True}]
+        server_key = flowd_keys(f)["server-public"]
+        for g in groups.values():
+            assert len(g["endpoints"]) == 1, g
+            e = g["endpoints"][0]
+            assert e["endpoint"].startswith("tcp://127.0.0.1:"), e
+            assert e["serverKey"] == server_key, e
+        # A group name a deployed stream reads the destination as is
+        # refused; a new one is made once (201, then 200).
+        st, _, body = f.request("POST", "/streams/destinations/d1/groups",
+                                {"group": "g2"})
+        assert st == 409 and b"EINUSE" in body, (st, body)
+        st, _, body = f.request("POST", "/streams/destinations/d1/groups",
+                                {"group": "no/name"})
+        assert st == 400, (st, body)
+        g = f.json("POST", "/streams/destinations/d1/groups",
+                   {"group": "py"}, expect=201)
+        assert g["outside"] is True and g["streams"] == [], g
+        g = f.json("POST", "/streams/destinations/d1/groups",
+                   {"group": "py"}, expect=200)
+        # The client reads that group's copy over tcp:// with CURVE
+        # (flowd.keys), and removes the group when done. (A group nobody
+        # reads holds its producer once its queue is full, as any
+        # consumer group does.)
+        c = client_of(f)
+        with c.consume("d1", "py", count=300) as cons:
+            got = list(cons)
+        assert len(got) == 300 and all(
+            e["producer"] == "load-sim" for e in got), len(got)
+        seqs = [e["seq"] for e in got]
+        assert seqs == list(range(seqs[0], seqs[0] + 300)), seqs[:5]
+        # An outside producer gets an endpoint of its own.
+        p = f.json("POST", "/streams/destinations/d1/producers",
+                   {"producer": "py"}, expect=201)
+        assert p["outside"] == "py" and p["endpoint"].startswith(
+            "ipc://"), p
+        d = f.get("/streams/destinations/d1")
+        assert d["producers"][-1]["outside"] == "py", d["producers"]
+        st, _, _ = f.request("DELETE", "/streams/destinations/d1/groups/py")
+        assert st == 404, st
+        path = "/streams/destinations/d1/producers/py"
+        st, _, _ = f.request("DELETE", path)
+        assert st == 204, st
+        st, _, _ = f.request("DELETE", path)
+        assert st == 404, st
+        st, _, _ = f.request("GET", "/streams/destinations/nope")
+        assert st == 404, st
+        d = f.get("/streams/destinations/d1")
+        assert sorted(g["group"] for g in d["groups"]) == ["g2", "r1"], d
+        assert all("outside" not in p for p in d["producers"]), d
+
+
 TESTS = {
+    "destinations_rest": test_destinations_rest,
     "produce_fold_consume": test_produce_fold_consume,
     "consume_until_end_of_stream": test_consume_until_end_of_stream,
 }
