@@ -205,9 +205,54 @@ def test_examples_out_of_tree():
             assert thr_inst["errors"] == no_amount, (thr_inst, no_amount)
 
 
+def test_validate_registry():
+    """flowctl validate knows a registered app when flowd answers, and
+    checks against the built-in apps (found beside the installed flowctl)
+    when none does, saying which in both outputs."""
+    with Install() as inst, AppsDir() as apps:
+        jsonl = os.path.join(apps, "flow-jsonl")
+        build_example(inst, "examples/sink/jsonl.c", jsonl)
+        definition = "time | jsonl --path=out.jsonl"
+        with Flowd("--apps-dir", apps) as f:
+            rc, so, se = flowctl(f, "validate", "-e", definition)
+            assert rc == 1 and "jsonl" in so, (rc, so, se)
+            assert f"registered with flowd at {f.base}" in se, se
+            rc, so, se = flowctl(f, "app", "register", "jsonl", "--type",
+                                 "sink", "--uri", jsonl)
+            assert rc == 0, (so, se)
+            rc, so, se = flowctl(f, "validate", "-e", definition)
+            assert rc == 0 and "valid:" in so, (rc, so, se)
+            n = len(f.get("/apps?size=1000")["_embedded"][
+                "appRegistrationResourceList"])
+            assert f"checked against the {n} apps registered with flowd "\
+                f"at {f.base}" in se, se
+            rc, so, se = flowctl(f, "-o", "json", "validate", "-e",
+                                 definition)
+            doc = json.loads(so)
+            assert rc == 0 and doc["registry"] == {
+                "source": "server", "server": f.base, "apps": n}, (rc, so)
+            # A bad option of the registered app is found, as flowd would.
+            rc, so, se = flowctl(f, "validate", "-e", "time | jsonl --pth=x")
+            assert rc == 1 and "pth" in so, (rc, so, se)
+            # No server: the built-in apps, which do not know jsonl.
+            nobody = {"FLOW_SERVER": "http://127.0.0.1:1"}
+            rc, so, se = flowctl(f, "validate", "-e", definition, env=nobody)
+            assert rc == 1 and "jsonl" in so, (rc, so, se)
+            assert "checked against the built-in apps (no flowd answers at "\
+                "http://127.0.0.1:1)" in se, se
+            rc, so, se = flowctl(f, "-o", "json", "validate", "-e",
+                                 "time | log", env=nobody)
+            doc = json.loads(so)
+            assert rc == 0 and doc["registry"]["source"] == "builtin", so
+            rc, so, se = flowctl(f, "validate", "--offline", "-e",
+                                 "time | log")
+            assert rc == 0 and "(--offline)" in se, (rc, so, se)
+
+
 TESTS = {
     "install_relocated": test_install_relocated,
     "examples_out_of_tree": test_examples_out_of_tree,
+    "validate_registry": test_validate_registry,
 }
 
 if __name__ == "__main__":
