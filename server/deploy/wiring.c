@@ -462,8 +462,8 @@ static int outside_check(srv *s, const char *dest, const char *name,
 {
     if (!srv_name_ok(dest) || !srv_name_ok(name)) {
         snprintf(err, errlen,
-                 "'%s' and '%s' must be names: letters, digits, '-' and "
-                 "'_', starting with a letter",
+                 "'%s' and '%s' must be names: a lowercase letter, then "
+                 "up to 47 lowercase letters, digits or '-'",
                  dest, name);
         return -SRV_EINVAL;
     }
