@@ -74,7 +74,8 @@ static const struct command commands[] = {
     { "shell", cmd_shell, "interactive mode with history and completion" },
     { "completion", cmd_completion, "print a shell completion script" },
 #ifdef FLOWCTL_HAVE_VALIDATE
-    { "validate", cmd_validate, "check stream definitions offline" },
+    { "validate", cmd_validate,
+      "check stream definitions (against the server's apps when it answers)" },
 #endif
     { "version", cmd_version, "print the client and server versions" },
     { "help", cmd_help, "show help for a command" },
