@@ -7,7 +7,7 @@ endpoints (docs/rest.md "Destinations") and speaks the wire format
 
     import flowclient
     c = flowclient.Client("http://127.0.0.1:9393", token=TOKEN)
-    with c.consume("ext-out", "mine") as events:     # its own copy
+    with c.consume("ext-out", "mine", count=1) as events:  # own copy
         c.produce("ext-in", [{"type": "ACCOUNT_CREATED",
                               "key": "7",
                               "payload": {"account": 7, "seq": 1}}])
@@ -125,6 +125,26 @@ class Client:
 
     # Producing
 
+    def _taken_in(self, destination):
+        """{group: events its streams' first apps took in} for the stream
+        consumer groups of destination (outside groups report nothing)."""
+        d = self.destination(destination)
+        taken = {}
+        for g in d["groups"]:
+            if g["outside"]:
+                continue
+            n = 0
+            for st in g["streams"]:
+                if not st["deployed"]:
+                    continue
+                dep = self.request("GET", "/streams/deployments/" +
+                                   urllib.parse.quote(st["stream"]))
+                if dep.get("apps"):
+                    n += sum(i.get("in", 0)
+                             for i in dep["apps"][0]["instances"])
+            taken[g["group"]] = n
+        return taken
+
     def produce(self, destination, events, producer="flowclient",
                 drain=10.0):
         """Sends events (an iterable of dicts: "type", "payload", and
@@ -136,15 +156,20 @@ class Client:
         to; this binds a PUSH socket there. A send waits while no
         consumer is connected or the consumers are full (backpressure),
         so nothing is dropped here. After end of stream the socket stays
-        open until every consumer has disconnected or drain seconds have
-        passed (libzmq discards what a consumer's queue still holds when
-        its producer hangs up), then the producer is removed (DELETE).
+        open (libzmq discards what a consumer's queue still holds when
+        its producer hangs up) until every consumer has disconnected,
+        the first apps of every stream group reading the destination
+        have taken in as many events more as were sent (their "in", as
+        flowd reports it once a second; other producers make that come
+        sooner), or drain seconds have passed; then the producer is
+        removed (DELETE).
         Ids default to 1, 2, 3, ...; the epoch is the start time in
         microseconds."""
         dest = urllib.parse.quote(destination)
         p = self.request("POST", f"/streams/destinations/{dest}/producers",
                          {"producer": producer})
         ep = p["endpoint"]
+        base = self._taken_in(destination)
         sock = self.ctx.socket(zmq.PUSH)
         mon = None
         try:
@@ -192,7 +217,10 @@ class Client:
                 watch()
                 if peers <= 0:
                     break
-                time.sleep(0.05)
+                now = self._taken_in(destination)
+                if now and all(now[g] - base.get(g, 0) >= seq for g in now):
+                    break
+                time.sleep(0.2)
             return seq
         finally:
             try:
