@@ -257,8 +257,38 @@ def test_destinations_rest():
         assert all("outside" not in p for p in d["producers"]), d
 
 
+def test_outside_before_streams():
+    """An outside producer and group added before any stream names the
+    destinations are wired in when the stream is deployed later."""
+    with Flowd() as f:
+        f.json("POST", "/streams/destinations/late-in/producers",
+               {"producer": "early"}, expect=201)
+        f.json("POST", "/streams/destinations/late-out/groups",
+               {"group": "early"}, expect=201)
+        names = [d["name"] for d in f.get("/streams/destinations")[
+            "destinations"]]
+        assert names == ["late-in", "late-out"], names
+        f.create("late", ":late-in > account-events > :late-out",
+                 deploy=True)
+        f.wait_status("late", "deployed")
+        # The instance said hello: it made the group's output group.
+        wait_for("the group's endpoint", lambda: len(f.get(
+            "/streams/destinations/late-out")["groups"][0]["endpoints"]) == 1)
+        n = 1000
+        events = [{"type": "ACCOUNT_CREATED", "key": str(a), "payload": {
+            "type": "ACCOUNT_CREATED", "account": a, "seq": 1}}
+            for a in range(n)]
+        c = client_of(f)
+        with c.consume("late-out", "early", count=n, idle=120) as cons:
+            assert c.produce("late-in", events, producer="early") == n
+            got = [(e["payload"]["account"], e["payload"]["state"])
+                   for e in cons]
+        assert got == [(a, "PENDING") for a in range(n)], got[:3]
+
+
 TESTS = {
     "destinations_rest": test_destinations_rest,
+    "outside_before_streams": test_outside_before_streams,
     "produce_fold_consume": test_produce_fold_consume,
     "consume_until_end_of_stream": test_consume_until_end_of_stream,
 }
