@@ -27,7 +27,7 @@
 static int cmd_validate(struct ctl *c, int argc, char **argv)
 {
     if (!c->json || argc < 1)
-        return flowctl_validate(argc, argv);
+        return flowctl_validate(c, argc, argv);
     char **v = calloc((size_t)argc + 3, sizeof(char *));
     if (!v) {
         fputs("flowctl: out of memory\n", stderr);
@@ -38,7 +38,7 @@ static int cmd_validate(struct ctl *c, int argc, char **argv)
     v[2] = "json";
     for (int i = 1; i < argc; i++)
         v[i + 2] = argv[i];
-    int rc = flowctl_validate(argc + 2, v);
+    int rc = flowctl_validate(c, argc + 2, v);
     free(v);
     return rc;
 }
@@ -75,7 +75,8 @@ static const struct command commands[] = {
     { "shell", cmd_shell, "interactive mode with history and completion" },
     { "completion", cmd_completion, "print a shell completion script" },
 #ifdef FLOWCTL_HAVE_VALIDATE
-    { "validate", cmd_validate, "check stream definitions offline" },
+    { "validate", cmd_validate,
+      "check stream definitions (against the server's apps when it answers)" },
 #endif
     { "version", cmd_version, "print the client and server versions" },
     { "help", cmd_help, "show help for a command" },

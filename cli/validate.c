@@ -1,20 +1,27 @@
 /*
- * `flowctl validate [-o json] [--registry FILE] (-e DEFINITION | FILE...)`
+ * `flowctl validate [-o json] [--registry FILE] [--offline]
+ *  (-e DEFINITION | FILE...)`
  *
- * Parses and checks stream definitions without a server. The app registry
- * comes from `--registry FILE` (a JSON array of `--describe` documents) or
- * from running each built-in app with `--describe`; when that is not
- * possible only the structural checks run, and stderr says so.
+ * Parses and checks stream definitions. The app registry comes from
+ * `--registry FILE` (a JSON array of `--describe` documents), else from
+ * the flowd flowctl talks to when it answers (its registered apps
+ * included), else from running each built-in app with `--describe`; when
+ * none is possible only the structural checks run. Which one was used is
+ * said on stderr and in the JSON output ("registry").
  */
 #include "validate.h"
 
+#include "ctl.h"
 #include "flow-config.h"
+#include "http.h"
 #include "flow/dsl.h"
 #include "flow/expr.h"
+#include "flow/install.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -36,19 +43,24 @@ static const char *const builtin_apps[] = { FLOW_BUILTIN_APPS };
 static void usage(FILE *f)
 {
     fputs("usage: flowctl validate [-o json|text] [--registry FILE] "
-          "(-e DEFINITION | FILE...)\n"
+          "[--offline]\n"
+          "                        (-e DEFINITION | FILE...)\n"
           "\n"
-          "Check stream definitions without a server. FILE is a stream "
-          "file\n"
+          "Check stream definitions. FILE is a stream file\n"
           "(NAME = DEFINITION per line, '-' reads stdin); -e checks one "
           "definition.\n"
+          "The apps are those registered with the flowd at --server when "
+          "it answers,\n"
+          "else the built-in apps; stderr (and the JSON's \"registry\") "
+          "says which.\n"
           "Exit status: 0 valid, 1 invalid, 2 usage error.\n"
           "\n"
           "  -o json          print one JSON document\n"
           "  -e DEFINITION    check this definition (may be repeated)\n"
           "  --registry FILE  apps to check against: a JSON array of "
           "--describe\n"
-          "                   documents (default: the built-in apps)\n",
+          "                   documents\n"
+          "  --offline        do not ask a server: the built-in apps\n",
           f);
 }
 
@@ -142,6 +154,59 @@ static char *describe(const char *path, size_t *len)
     return buf;
 }
 
+/* Fill the registry from the apps registered with the flowd c names
+ * (GET /apps, then each app's options). Returns 0 with the number of apps
+ * in *napps, CTL_EUNREACH when no flowd answers there, or another CTL_E*
+ * when it answered with an error (c->status) or its apps do not load. */
+static int load_server(struct ctl *c, dsl_registry *reg, size_t *napps)
+{
+    json_t *doc = NULL, *list;
+    int rc = http_json_quiet(c, "GET", "/apps?size=1000", NULL, &doc);
+
+    *napps = 0;
+    if (rc)
+        return rc;
+    list = json_object_get(json_object_get(doc, "_embedded"),
+                           "appRegistrationResourceList");
+    size_t k;
+    json_t *app;
+    json_array_foreach(list, k, app)
+    {
+        const char *type = json_string_value(json_object_get(app, "type"));
+        const char *name = json_string_value(json_object_get(app, "name"));
+        char path[512];
+        json_t *one = NULL;
+        if (!type || !name)
+            continue;
+        snprintf(path, sizeof path, "/apps/%s/%s", type, name);
+        rc = http_json_quiet(c, "GET", path, NULL, &one);
+        if (rc)
+            break;
+        json_t *d =
+            json_pack("{s:s,s:s,s:O,s:O}", "name", name, "role", type,
+                      "description", json_object_get(one, "description"),
+                      "options", json_object_get(one, "options"));
+        char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+        char *err = NULL;
+        if (!text ||
+            dsl_registry_add_describe(reg, text, strlen(text), &err) < 0) {
+            fprintf(stderr,
+                    "flowctl validate: flowd's app %s/%s does not load: %s\n",
+                    type, name, err ? err : "out of memory");
+            rc = CTL_EFAIL;
+        }
+        free(err);
+        free(text);
+        json_decref(d);
+        json_decref(one);
+        if (rc)
+            break;
+        (*napps)++;
+    }
+    json_decref(doc);
+    return rc;
+}
+
 /* Fill the registry from the built-in apps; false when any app cannot be
  * described (then the caller checks structure only). */
 static bool load_builtin(dsl_registry *reg)
@@ -153,10 +218,24 @@ static bool load_builtin(dsl_registry *reg)
               stderr);
         return false;
     }
+    /* The apps lie in an installation's libexecdir/flow relative to
+     * flowctl's own directory, or in the build tree's modules/. */
+    static const char *const rels[] = { FLOW_APPS_REL, FLOW_BUILD_APPS_REL };
+    char dir[PATH_MAX];
+    if (flow_exe_relative_first(rels, 2, "flow-host", dir, sizeof dir)) {
+        fprintf(stderr,
+                "flowctl validate: the built-in apps are not in %s or %s "
+                "beside flowctl's own directory; checking structure only "
+                "(reinstall flow, or pass --registry FILE)\n",
+                FLOW_APPS_REL, FLOW_BUILD_APPS_REL);
+        return false;
+    }
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         char *err = NULL;
-        char *json = describe(builtin_apps[i], &len);
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, builtin_apps[i]);
+        char *json = describe(path, &len);
         if (!json || dsl_registry_add_describe(reg, json, len, &err) < 0) {
             fprintf(stderr,
                     "flowctl validate: cannot describe app %s%s%s; checking "
@@ -242,9 +321,11 @@ static int add_stream_json(json_t *arr, const dsl_stream *s)
     return 0;
 }
 
-int flowctl_validate(int argc, char **argv)
+int flowctl_validate(struct ctl *c, int argc, char **argv)
 {
     bool json = false;
+    bool offline = c == NULL;
+    json_t *used = NULL; /* the "registry" of the JSON output */
     const char *registry_file = NULL;
     const char **defs = calloc((size_t)argc + 1, sizeof(char *));
     const char **files = calloc((size_t)argc + 1, sizeof(char *));
@@ -295,6 +376,8 @@ int flowctl_validate(int argc, char **argv)
                 goto usage;
             }
             registry_file = argv[++i];
+        } else if (!strcmp(a, "--offline")) {
+            offline = true;
         } else if (!strcmp(a, "--")) {
             while (++i < argc)
                 files[nfiles++] = argv[i];
@@ -342,8 +425,41 @@ int flowctl_validate(int argc, char **argv)
             goto out;
         }
         have_registry = true;
+        used = json_pack("{s:s,s:s}", "source", "file", "file", registry_file);
     } else {
-        have_registry = load_builtin(reg);
+        size_t napps = 0;
+        int rc = offline ? CTL_EUNREACH : load_server(c, reg, &napps);
+        if (rc == 0) {
+            have_registry = true;
+            fprintf(stderr,
+                    "flowctl validate: checked against the %zu apps "
+                    "registered with flowd at %s\n",
+                    napps, c->server);
+            used = json_pack("{s:s,s:s,s:I}", "source", "server", "server",
+                             c->server, "apps", (json_int_t)napps);
+        } else {
+            /* What the server gave is dropped with its registry. */
+            dsl_registry_destroy(&reg);
+            reg = dsl_registry_new();
+            if (!reg) {
+                fputs("flowctl validate: out of memory\n", stderr);
+                goto out;
+            }
+            have_registry = load_builtin(reg);
+            char why[256];
+            if (offline)
+                snprintf(why, sizeof why, "--offline");
+            else if (rc == CTL_EUNREACH)
+                snprintf(why, sizeof why, "no flowd answers at %s", c->server);
+            else
+                snprintf(why, sizeof why,
+                         "flowd at %s answered HTTP %ld to GET /apps",
+                         c->server, c->status);
+            fprintf(stderr, "flowctl validate: checked against the %s (%s)\n",
+                    have_registry ? "built-in apps" : "structure only", why);
+            used = json_pack("{s:s,s:s}", "source",
+                             have_registry ? "builtin" : "none", "why", why);
+        }
     }
 
     nin = ndefs + nfiles;
@@ -434,14 +550,16 @@ int flowctl_validate(int argc, char **argv)
                 if (in[i].stream && add_stream_json(arr, in[i].stream) < 0)
                     goto nomem;
             }
-            doc = json_pack("{s:b, s:o}", "valid", 1, "streams", arr);
+            doc = json_pack("{s:b, s:o, s:O}", "valid", 1, "streams", arr,
+                            "registry", used ? used : json_null());
         } else {
             json_t *arr = json_array();
             for (size_t i = 0; arr && i < nin; i++)
                 for (size_t j = 0; j < in[i].errs.n; j++)
                     json_array_append_new(arr,
                                           error_json(&in[i], &in[i].errs.v[j]));
-            doc = json_pack("{s:b, s:o}", "valid", 0, "errors", arr);
+            doc = json_pack("{s:b, s:o, s:O}", "valid", 0, "errors", arr,
+                            "registry", used ? used : json_null());
         }
         if (!doc)
             goto nomem;
@@ -487,6 +605,7 @@ out:
         dsl_errors_fini(&in[i].errs);
     }
     free(in);
+    json_decref(used);
     dsl_registry_destroy(&reg);
     free(defs);
     free(files);

@@ -2,6 +2,7 @@
  * HTTP routes, their JSON, server-sent events and start-up (main.c). What
  * it offers main.c, and the handlers that live outside api.c, one per
  * route (see docs/rest.md): streams and deployments in streams.c,
+ * named destinations and outside programs' groups in destinations.c,
  * counters and Prometheus in metrics.c, /events in events.c. api.c holds
  * the route table and the small handlers.
  *
@@ -76,6 +77,13 @@ void api_deployments_get(srv *s, srv_req *r);
 void api_deployments_delete(srv *s, srv_req *r);
 void api_deployments_scale(srv *s, srv_req *r);
 void api_logs(srv *s, srv_req *r);
+
+void api_destinations_list(srv *s, srv_req *r);
+void api_destinations_get(srv *s, srv_req *r);
+void api_destination_group_add(srv *s, srv_req *r);
+void api_destination_group_delete(srv *s, srv_req *r);
+void api_destination_producer_add(srv *s, srv_req *r);
+void api_destination_producer_delete(srv *s, srv_req *r);
 
 void api_counters_list(srv *s, srv_req *r);
 void api_counter_get(srv *s, srv_req *r);

@@ -15,6 +15,7 @@
 
 #include "flow-config.h"
 #include "api.h"
+#include "flow/install.h"
 
 static void usage(FILE *out)
 {
@@ -36,9 +37,12 @@ static void usage(FILE *out)
             "authentication at all,\n"
             "                        so every local user can use the API "
             "(warned at start)\n"
-            "  --dashboard-dir=DIR   the dashboard's files (default the "
-            "source tree's dashboard/)\n"
-            "  --uplot-dir=DIR       uPlot's dist/ files\n"
+            "  --dashboard-dir=DIR   the dashboard's files (default "
+            "PREFIX/share/flow/dashboard,\n"
+            "                        found from flowd's own directory; "
+            "in the build tree the source tree's dashboard/)\n"
+            "  --uplot-dir=DIR       uPlot's dist/ files (default "
+            "PREFIX/share/flow/uplot)\n"
             "  --load=PATH           create the definitions of a stream file, "
             "or of every *.flow file in a directory (repeatable)\n"
             "  --deploy=NAME         deploy stream NAME after loading unless "
@@ -72,6 +76,19 @@ static bool parse_int(const char *s, long lo, long hi, int *out)
         return false;
     *out = (int)v;
     return true;
+}
+
+/* A default directory of the dashboard's files: where an installation
+ * puts them relative to flowd's own directory, else where they lie
+ * relative to flowd in the build tree, else the installed path as
+ * written (serving then answers 404 and --dashboard-dir says where). */
+static void default_dir(char *out, size_t outlen, const char *installed,
+                        const char *build)
+{
+    if (flow_exe_relative(installed, out, outlen) == 0 ||
+        flow_exe_relative(build, out, outlen) == 0)
+        return;
+    snprintf(out, outlen, "%s", installed);
 }
 
 static int parse_args(srv_config *c, int argc, char **argv)
@@ -128,10 +145,10 @@ static int parse_args(srv_config *c, int argc, char **argv)
     snprintf(c->token, sizeof c->token, "%s", env ? env : "");
     if (c->token[0])
         c->token_from = "FLOW_TOKEN";
-    snprintf(c->dashboard_dir, sizeof c->dashboard_dir, "%s/dashboard",
-             FLOW_SOURCE_DIR);
-    snprintf(c->uplot_dir, sizeof c->uplot_dir, "%s/node_modules/uplot/dist",
-             FLOW_SOURCE_DIR);
+    default_dir(c->dashboard_dir, sizeof c->dashboard_dir,
+                FLOW_DATA_REL "/dashboard", FLOW_BUILD_SRC_REL "/dashboard");
+    default_dir(c->uplot_dir, sizeof c->uplot_dir, FLOW_DATA_REL "/uplot",
+                FLOW_BUILD_SRC_REL "/node_modules/uplot/dist");
     c->max_restarts = 5;
     c->restart_window_s = 60;
     c->stop_timeout_ms = 5000;
@@ -533,6 +550,7 @@ int main(int argc, char **argv)
     srv_http_free(&s->http);
     srv_api_detach(s);
     srv_streams_free_all(s);
+    srv_outside_free_all(s);
     srv_analytics_destroy(&s->an);
     srv_keys_stop(s);
     if (s->zctx)

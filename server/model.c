@@ -270,3 +270,22 @@ srv_dapp *srv_stream_app(srv_stream *st, const char *label)
             return &st->apps[k];
     return NULL;
 }
+
+srv_outside *srv_outside_find(srv *s, const char *dest, const char *name,
+                              bool producer)
+{
+    for (srv_outside *o = s->outside; o; o = o->next)
+        if (o->producer == producer && strcmp(o->dest, dest) == 0 &&
+            strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+void srv_outside_free_all(srv *s)
+{
+    while (s->outside) {
+        srv_outside *o = s->outside;
+        s->outside = o->next;
+        free(o);
+    }
+}

@@ -112,6 +112,19 @@ typedef struct srv_group {
     char ep[SRV_EP_MAX];
 } srv_group;
 
+/* A consumer group or a producer of a named destination that a program
+ * outside flow asked for (POST /streams/destinations/NAME/groups or
+ * /producers; docs/wire.md "Outside programs"). Held in memory while
+ * flowd runs: an element of s->outside (owned list, freed by
+ * srv_outside_free_all). */
+typedef struct srv_outside {
+    bool producer;                /* a producer, else a consumer group */
+    char dest[SRV_NAME_MAX + 16]; /* the destination's name */
+    char name[SRV_NAME_MAX + 16]; /* the group's or the producer's */
+    char ep[SRV_EP_MAX];          /* a producer's: where it binds */
+    struct srv_outside *next;     /* borrowed link */
+} srv_outside;
+
 struct srv_inst {
     srv_dapp *app; /* borrowed: the app that owns it (its host's first app
                       for a host) */
@@ -329,6 +342,9 @@ struct srv {
     /* The REST layer's requests waiting for an undeploy, each naming its
      * stream (owned by streams.c; freed by srv_api_detach). */
     struct srv_waiter *waiters;
+    /* Outside programs' groups and producers of destinations (owned
+     * list: srv_outside_free_all). */
+    srv_outside *outside;
 };
 
 /*
@@ -398,6 +414,12 @@ void srv_stream_delete(srv *s, srv_stream *st);
  * close callback: i must not be used after the call, and the loop must
  * run once more for the memory to go. */
 void srv_inst_free(srv_inst *i);
+/* The outside group (producer false) or producer named name of
+ * destination dest, borrowed from s->outside; NULL when none. */
+srv_outside *srv_outside_find(srv *s, const char *dest, const char *name,
+                              bool producer);
+/* Frees every element of s->outside (at exit). */
+void srv_outside_free_all(srv *s);
 /* The app of st labelled label, borrowed from st; NULL when none. */
 srv_dapp *srv_stream_app(srv_stream *st, const char *label);
 /* Instance i's id, STREAM.LABEL-N of its app (i->app) and index, into

@@ -18,6 +18,7 @@
 
 #include "apppath.h"
 #include "flow-config.h"
+#include "flow/install.h"
 #include "model.h"
 
 extern char **environ;
@@ -373,22 +374,43 @@ static int load_dirs(srv *s, const char *const *builtin, size_t nbuiltin,
     return 0;
 }
 
+/* The directory of the built-in apps and flow-host: an installation's
+ * libexecdir/flow relative to flowd's own directory, else the build
+ * tree's modules/. Empty when neither holds flow-host. */
+static void builtin_dir(char *out, size_t outlen)
+{
+    static const char *const rels[] = { FLOW_APPS_REL, FLOW_BUILD_APPS_REL };
+
+    if (flow_exe_relative_first(rels, 2, "flow-host", out, outlen))
+        out[0] = '\0';
+}
+
 int srv_registry_load(srv *s, char *err, size_t errlen)
 {
-    static const char *const builtin[] = { "", FLOW_BUILTIN_APPS };
+    static const char *const names[] = { "", FLOW_BUILTIN_APPS };
+    enum { NBUILTIN = sizeof names / sizeof names[0] };
+    char dir[PATH_MAX];
+    char paths[NBUILTIN][PATH_MAX + 64];
+    const char *builtin[NBUILTIN];
     char e[1024];
 
+    builtin_dir(dir, sizeof dir);
+    builtin[0] = names[0];
+    for (size_t i = 1; i < NBUILTIN; i++) {
+        srv_fmt(paths[i], sizeof paths[i], "%s/%s", dir, names[i]);
+        builtin[i] = paths[i];
+    }
+    if (!dir[0])
+        fprintf(stderr,
+                "flowd: the built-in apps are not in %s or %s beside flowd's "
+                "own directory; reinstall flow\n",
+                FLOW_APPS_REL, FLOW_BUILD_APPS_REL);
     s->app_uris = json_object();
-    if (load_dirs(s, builtin + 1, sizeof builtin / sizeof builtin[0] - 1, err,
-                  errlen))
+    if (load_dirs(s, builtin + 1, NBUILTIN - 1, err, errlen))
         return -1;
     /* flow-host sits beside the built-in apps. */
-    if (sizeof builtin / sizeof builtin[0] > 1) {
-        const char *slash = strrchr(builtin[1], '/');
-        srv_fmt(s->host_uri, sizeof s->host_uri, "%.*s/flow-host",
-                (int)(slash ? slash - builtin[1] : 0), builtin[1]);
-    }
-    for (size_t i = 1; i < sizeof builtin / sizeof builtin[0]; i++) {
+    srv_fmt(s->host_uri, sizeof s->host_uri, "%s/flow-host", dir);
+    for (size_t i = 1; i < NBUILTIN; i++) {
         const char *base = strrchr(builtin[i], '/');
         base = base ? base + 1 : builtin[i];
         if (strcmp(base, "flow-host") == 0)

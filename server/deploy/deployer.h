@@ -134,4 +134,21 @@ int srv_dep_router_dests(const srv_dapp *a, char (*names)[SRV_NAME_MAX + 16],
  * it was started (a producer of its destination deployed later). */
 void srv_inst_catch_up(srv *s, srv_inst *i);
 
+/* Adds the consumer group (producer false) or the producer named name
+ * that a program outside flow uses on destination dest, or finds the one
+ * there is (*out, borrowed from s->outside). A group gets an output
+ * group on every producer instance of dest, now and as they start; a
+ * producer gets an endpoint (ipc://DATA/run/:DEST.from.NAME, tcp when
+ * that path is too long) that every first app of a stream reading dest
+ * connects its input to. Returns 0, or -SRV_EINVAL (not names), -SRV_EINUSE
+ * (a deployed stream reads dest as that group), -SRV_ENOMEM or
+ * -SRV_ESYSTEM (no port free), with err set. */
+int srv_outside_add(srv *s, const char *dest, const char *name, bool producer,
+                    srv_outside **out, char *err, size_t errlen);
+/* Removes what srv_outside_add added: the producers of dest drop the
+ * group's output groups, or the consumers of dest disconnect from the
+ * producer's endpoint. 0, or -SRV_ENOTFOUND. */
+int srv_outside_remove(srv *s, const char *dest, const char *name,
+                       bool producer);
+
 #endif

@@ -286,24 +286,24 @@ void srv_dep_forget_group_rows(srv *s, const srv_inst *u, const char *c)
 }
 
 /*
- * The output group of producer instance u that consumer stream c reads:
- * the one of c's consumer group (srv_stream_group), shared by every
- * stream of that group, made when first asked for unless recorded_only
- * (while flowd works out what adopted instances read, only the groups
- * taken back from the store exist):
- * ipc://DATA/run/STREAM.LABEL.N.to.GROUP (tcp like the instance's other
- * endpoints when the path is too long or the app uses tcp). NULL when out of
- * memory or of free TCP ports.
+ * Producer instance u's output group named name, made when first asked
+ * for unless recorded_only (while flowd works out what adopted instances
+ * read, only the groups taken back from the store exist):
+ * ipc://DATA/run/STREAM.LABEL.N.to.GROUP, or for a router's destination
+ * dest ipc://DATA/run/STREAM.LABEL.N.route.DEST.to.GROUP (tcp like the
+ * instance's other endpoints when the path is too long or the app uses
+ * tcp). NULL when out of memory or of free TCP ports.
  */
-static const char *group_of(srv *s, srv_inst *u, const srv_stream *c,
-                            bool recorded_only)
+static const char *group_make(srv *s, srv_inst *u, const char *name,
+                              const char *dest, const char *group,
+                              bool recorded_only)
 {
     srv_dapp *a = u->app;
-    char key[sizeof u->groups[0].group];
-    const char *name = group_key(a, c, key, sizeof key);
     int rc;
 
-    if (!name)
+    /* A stored definition may predate the check of group names; such a
+     * name never becomes a path. */
+    if (!name || !group || !srv_name_ok(group))
         return NULL;
     for (int k = 0; k < u->ngroups; k++)
         if (strcmp(u->groups[k].group, name) == 0)
@@ -316,15 +316,15 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c,
     u->groups = n;
     srv_group *g = &n[u->ngroups++];
     snprintf(g->group, sizeof g->group, "%s", name);
-    if (srv_dep_is_router(a))
+    if (dest)
         rc =
             srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.route.%s.to.%s",
-                    s->cfg.data_dir, a->stream->name, a->label, u->index,
-                    c->ast->source->name, srv_stream_group(c));
+                    s->cfg.data_dir, a->stream->name, a->label, u->index, dest,
+                    group);
     else
-        rc =
-            srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
-                    s->cfg.data_dir, a->stream->name, a->label, u->index, name);
+        rc = srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
+                     s->cfg.data_dir, a->stream->name, a->label, u->index,
+                     group);
     if ((a->tcp || rc || strlen(g->ep) >= 100) &&
         tcp_endpoint(s, g->ep, sizeof g->ep)) {
         u->ngroups--;
@@ -332,6 +332,28 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c,
     }
     srv_dep_save_group(s, u, g);
     return g->ep;
+}
+
+/* Producer instance u's output group named name (an outside consumer
+ * group's, say), as group_make. */
+static const char *group_named(srv *s, srv_inst *u, const char *name,
+                               bool recorded_only)
+{
+    return group_make(s, u, name, NULL, name, recorded_only);
+}
+
+/* The output group of producer instance u that consumer stream c reads:
+ * the one of c's consumer group (srv_stream_group), shared by every
+ * stream of that group; a router's is per destination. */
+static const char *group_of(srv *s, srv_inst *u, const srv_stream *c,
+                            bool recorded_only)
+{
+    char key[sizeof u->groups[0].group];
+    const char *name = group_key(u->app, c, key, sizeof key);
+    bool router = srv_dep_is_router(u->app);
+
+    return group_make(s, u, name, router ? c->ast->source->name : NULL,
+                      srv_stream_group(c), recorded_only);
 }
 
 void srv_dep_take_groups(srv *s, srv_inst *u)
@@ -495,6 +517,11 @@ void srv_dep_collect_inputs(srv *s, const srv_dapp *a, int idx,
         if (writes_dest(o, st->ast->source->name))
             add_outputs(s, &o->apps[o->napps - 1], st, idx, recorded_only, list,
                         len);
+    for (srv_outside *x = s->outside; x; x = x->next)
+        if (x->producer && strcmp(x->dest, st->ast->source->name) == 0) {
+            size_t off = strlen(list);
+            snprintf(list + off, len - off, "%s%s", off ? "," : "", x->ep);
+        }
 }
 
 void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
@@ -607,6 +634,14 @@ static void connect_groups(srv *s, srv_inst *u)
         if (ep)
             srv_control_send_connect(
                 s, u, "connect", out_port(u->app, c, port, sizeof port), ep);
+    }
+    for (srv_outside *x = s->outside;
+         x && srv_dep_feeds_destination(u->app); x = x->next) {
+        if (x->producer || strcmp(x->dest, u->app->stream->ast->sink->name))
+            continue;
+        const char *ep = group_named(s, u, x->name, false);
+        if (ep)
+            srv_control_send_connect(s, u, "connect", "output", ep);
     }
 }
 
@@ -826,4 +861,117 @@ void srv_dep_notify_taps(srv *s, srv_stream *st)
             srv_dep_for_each_consumer(s, &st->apps[k], srv_dep_send_tap_connect,
                                       &cu);
         }
+}
+
+/* Is an outside group or producer name usable as a file name's part and
+ * free? */
+static int outside_check(srv *s, const char *dest, const char *name,
+                         bool producer, char *err, size_t errlen)
+{
+    if (!srv_name_ok(dest) || !srv_name_ok(name)) {
+        snprintf(err, errlen,
+                 "'%s' and '%s' must be names: a lowercase letter, then "
+                 "up to 47 lowercase letters, digits or '-'",
+                 dest, name);
+        return -SRV_EINVAL;
+    }
+    if (producer)
+        return 0;
+    for (srv_stream *c = s->streams; c; c = c->next) {
+        const char *g = srv_stream_group(c);
+        if (reads_dest(c, dest) && g && strcmp(g, name) == 0) {
+            snprintf(err, errlen,
+                     "stream %s reads :%s as consumer group '%s'; pick "
+                     "another group name",
+                     c->name, dest, name);
+            return -SRV_EINUSE;
+        }
+    }
+    return 0;
+}
+
+int srv_outside_add(srv *s, const char *dest, const char *name, bool producer,
+                    srv_outside **out, char *err, size_t errlen)
+{
+    *out = srv_outside_find(s, dest, name, producer);
+    if (*out)
+        return 0;
+    int rc = outside_check(s, dest, name, producer, err, errlen);
+    if (rc)
+        return rc;
+    srv_outside *x = calloc(1, sizeof *x);
+    if (!x) {
+        snprintf(err, errlen, "out of memory");
+        return -SRV_ENOMEM;
+    }
+    x->producer = producer;
+    snprintf(x->dest, sizeof x->dest, "%s", dest);
+    snprintf(x->name, sizeof x->name, "%s", name);
+    if (producer &&
+        (srv_fmt(x->ep, sizeof x->ep, "ipc://%s/run/:%s.from.%s",
+                 s->cfg.data_dir, dest, name) ||
+         strlen(x->ep) >= 100) &&
+        tcp_endpoint(s, x->ep, sizeof x->ep)) {
+        snprintf(err, errlen, "no loopback TCP port is free: %s",
+                 strerror(errno));
+        free(x);
+        return -SRV_ESYSTEM;
+    }
+    x->next = s->outside;
+    s->outside = x;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (producer && reads_dest(o, dest)) {
+            /* The first apps of the streams reading dest read it too. */
+            srv_dapp *c = &o->apps[0];
+            for (int k = 0; k < c->ninst; k++)
+                srv_control_send_connect(s, c->inst[k], "connect", "input",
+                                         x->ep);
+        } else if (!producer && writes_dest(o, dest)) {
+            /* Every producer instance of dest gets a group for it. */
+            srv_dapp *last = &o->apps[o->napps - 1];
+            for (int k = 0; k < last->ninst; k++) {
+                const char *ep = group_named(s, last->inst[k], name, false);
+                if (ep)
+                    srv_control_send_connect(s, last->inst[k], "connect",
+                                             "output", ep);
+            }
+        }
+    }
+    *out = x;
+    return 0;
+}
+
+int srv_outside_remove(srv *s, const char *dest, const char *name,
+                       bool producer)
+{
+    srv_outside **pp = &s->outside;
+
+    while (*pp &&
+           !((*pp)->producer == producer && strcmp((*pp)->dest, dest) == 0 &&
+             strcmp((*pp)->name, name) == 0))
+        pp = &(*pp)->next;
+    srv_outside *x = *pp;
+    if (!x)
+        return -SRV_ENOTFOUND;
+    *pp = x->next;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (producer && reads_dest(o, dest)) {
+            srv_dapp *c = &o->apps[0];
+            for (int k = 0; k < c->ninst; k++)
+                srv_control_send_connect(s, c->inst[k], "disconnect", "input",
+                                         x->ep);
+        } else if (!producer && writes_dest(o, dest)) {
+            srv_dapp *last = &o->apps[o->napps - 1];
+            for (int k = 0; k < last->ninst; k++) {
+                srv_inst *u = last->inst[k];
+                const char *ep = group_named(s, u, name, true);
+                if (!ep)
+                    continue;
+                srv_control_send_connect(s, u, "disconnect", "output", ep);
+                forget_group(s, u, name);
+            }
+        }
+    }
+    free(x);
+    return 0;
 }

@@ -43,7 +43,8 @@ def main():
             "apps": [
                 {"name": "account-events", "label": "l",
                  "options": {"max-accounts": "10"}}],
-            "sink": {"destination": "out"}}]},
+            "sink": {"destination": "out"}}],
+            "registry": {"source": "file", "file": REGISTRY}},
             "valid JSON shape: %s" % out)
         rc, out, err = run("validate", "-o", "json", *reg, "-e",
                            "time --date-format='yyyy ''MM''' | "
@@ -147,11 +148,13 @@ def main():
         files = sorted(os.path.join(streams, n) for n in os.listdir(streams)
                        if n.endswith(".flow"))
         check(len(files) >= 2, "streams/ has the demo and the examples")
-        rc, out, err = run("validate", *files)
+        rc, out, err = run("validate", "--offline", *files)
         check(rc == 0, "streams/ valid (%d): %s %s" % (rc, out, err))
+        check("checked against the built-in apps (--offline)" in err,
+              "says the built-in apps were used: %s" % err)
         check("structure only" not in err,
               "the built-in apps were described: %s" % err)
-        rc, out, err = run("validate", "-e", "time | cuonter")
+        rc, out, err = run("validate", "--offline", "-e", "time | cuonter")
         check(rc == 1 and "did you mean 'counter'?" in out,
               "real registry suggests: %s %s" % (out, err))
     finally:

@@ -26,7 +26,7 @@ shift
 layer_of() {
     case $1 in
     main.c | api.c | streams.c | metrics.c | events.c | static.c | auth.c | load.c | \
-        fnapi.c)
+        fnapi.c | destinations.c)
         echo 5 ;;
     deploy_*.c)
         echo 4 ;;
