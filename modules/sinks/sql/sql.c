@@ -120,6 +120,14 @@ static int pg_exec(flow_ctx *ctx, struct sqlsink *s, const char *sql)
     return rc;
 }
 
+/* The server's notices (e.g. that the progress table exists already) are
+ * not the user's concern. */
+static void pg_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 static int db_exec(flow_ctx *ctx, struct sqlsink *s, const char *sql)
 {
     return s->lite ? lite_exec(ctx, s, sql) : pg_exec(ctx, s, sql);
@@ -186,6 +194,7 @@ static int db_open(flow_ctx *ctx, struct sqlsink *s)
                      s->pg ? PQerrorMessage(s->pg) : "out of memory");
             return -FLOW_EIO;
         }
+        PQsetNoticeProcessor(s->pg, pg_notice, NULL);
         PGresult *r = PQprepare(s->pg, "flow_ins", (const char *)s->sql.data,
                                 (int)s->cols.n, NULL);
         int st = PQresultStatus(r);
