@@ -41,6 +41,7 @@ struct tcpsink {
     int64_t wait_us; /* the current backoff */
     flow_buf out;    /* frames not yet sent */
     size_t sent;     /* bytes of out already sent */
+    flow_buf ends;   /* size_t: where each frame in out ends */
     flow_buf frame;
     uint64_t connects;
 };
@@ -110,11 +111,19 @@ static void disconnect(flow_ctx *ctx, struct tcpsink *s, const char *why)
         close(s->fd);
         s->fd = -1;
     }
-    /* A frame cut in the middle cannot be resumed on a new connection. */
+    /* A frame cut in the middle cannot be resumed on a new connection:
+     * the new one starts at the first frame not sent whole. */
     if (s->sent > 0) {
         flow_buf *b = &s->out;
-        memmove(b->data, b->data + s->sent, b->len - s->sent);
-        b->len -= s->sent;
+        size_t *ends = (size_t *)s->ends.data;
+        size_t n = s->ends.len / sizeof(size_t), k = 0, cut = 0;
+        while (k < n && ends[k] <= s->sent)
+            cut = ends[k++];
+        memmove(b->data, b->data + cut, b->len - cut);
+        b->len -= cut;
+        for (size_t i = k; i < n; i++)
+            ends[i - k] = ends[i] - cut;
+        s->ends.len = (n - k) * sizeof(size_t);
         s->sent = 0;
     }
     s->next_try_us = mono_us() + s->wait_us;
@@ -199,6 +208,7 @@ static void pump(flow_ctx *ctx, struct tcpsink *s, int wait_ms)
     }
     if (s->sent == s->out.len) {
         flow_buf_reset(&s->out);
+        flow_buf_reset(&s->ends);
         s->sent = 0;
     }
 }
@@ -230,6 +240,7 @@ static int init(flow_ctx *ctx)
     s->wait_us = s->backoff_us;
     flow_buf_init(&s->out);
     flow_buf_init(&s->frame);
+    flow_buf_init(&s->ends);
     try_connect(ctx, s, 1000);
     return 0;
 }
@@ -261,8 +272,10 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
         flow_buf_append(&s->out, "\n", 1);
     else if (s->enc == 1)
         flow_buf_append(&s->out, "\r\n", 2);
-    if (s->out.err)
-        return s->out.err;
+    size_t end = s->out.len;
+    flow_buf_append(&s->ends, &end, sizeof(end));
+    if (s->out.err || s->ends.err)
+        return s->out.err ? s->out.err : s->ends.err;
     pump(ctx, s, 0);
     /* A full buffer: hold the stream until the peer has taken it. */
     if (s->out.len - s->sent > (size_t)s->buffer)
@@ -301,6 +314,7 @@ static void fini(flow_ctx *ctx)
     }
     flow_buf_fini(&s->out);
     flow_buf_fini(&s->frame);
+    flow_buf_fini(&s->ends);
 }
 
 const flow_app_desc tcp_app = {
