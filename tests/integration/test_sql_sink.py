@@ -320,7 +320,52 @@ def names_refused():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def sqlite_path_rules():
+    """sqlite:PATH obeys the path rules: a relative path is in the
+    instance's directory, an absolute one outside the allowed directories
+    is refused before anything is opened."""
+    tmp = tempfile.mkdtemp(prefix="sqlsink")
+    proc = None
+    try:
+        inst, allowed = os.path.join(tmp, "inst"), os.path.join(tmp, "ok")
+        os.makedirs(inst)
+        os.makedirs(allowed)
+        rules = [f"--flow.instance-dir={inst}", f"--flow.allow-path={allowed}",
+                 "--table=accounts", "--columns=account:account_id"]
+        outside = os.path.join(tmp, "outside.db")
+        p = subprocess.run([app_path("sql"), f"--url=sqlite:{outside}"]
+                           + rules, capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "outside" in p.stderr and outside in p.stderr, p.stderr
+        assert not os.path.exists(outside)
+        p = subprocess.run([app_path("sql"), "--url=sqlite:../x.db"] + rules,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        # The table exists only in the instance's directory's file: the
+        # sink opening another one would stop at once, "no such table".
+        c = sqlite3.connect(os.path.join(inst, "rel.db"))
+        c.execute(f"CREATE TABLE accounts ({SCHEMA})")
+        c.commit()
+        c.close()
+        log = os.path.join(tmp, "sql.log")
+        with open(log, "w") as out:
+            proc = subprocess.Popen([app_path("sql"), "--url=sqlite:rel.db",
+                                     f"--flow.input=ipc://{tmp}/in"] + rules,
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=tmp)
+        time.sleep(1)
+        assert proc.poll() is None, open(log).read()
+        assert not os.path.exists(os.path.join(tmp, "rel.db"))
+    finally:
+        if proc and proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 TESTS = {
+    "sqlite_path_rules": sqlite_path_rules,
     "sqlite_kill_restore": sqlite_kill_restore,
     "postgres_kill_restore": postgres_kill_restore,
     "names_refused": names_refused,

@@ -164,18 +164,26 @@ static int db_open(flow_ctx *ctx, struct sqlsink *s)
         return rc;
     if (s->u.kind == SQL_SQLITE) {
         char why[512];
-        if (flow_path_check(flow_path_rules_of(ctx), s->u.target, why,
+        const flow_path_rules *rules = flow_path_rules_of(ctx);
+        /* The database is appended to: the directories on the way must be
+         * real ones under the rules, the file missing or writable. */
+        if (flow_path_probe(rules, s->u.target, FLOW_PATH_APPEND, why,
                             sizeof(why)) < 0) {
             flow_log(ctx, "--url: %s", why);
             return -FLOW_EUSAGE;
         }
-        /* sqlite3 resolves a relative path against the working directory,
-         * which is the instance directory when flowd runs the app. */
-        if (sqlite3_open_v2(s->u.target, &s->lite,
+        /* A relative path resolves under the instance's directory, as
+         * every path an app is given does. */
+        char path[4096];
+        if (s->u.target[0] != '/' && rules->base)
+            snprintf(path, sizeof(path), "%s/%s", rules->base, s->u.target);
+        else
+            snprintf(path, sizeof(path), "%s", s->u.target);
+        if (sqlite3_open_v2(path, &s->lite,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                 SQLITE_OPEN_NOFOLLOW,
                             NULL) != SQLITE_OK) {
-            flow_log(ctx, "--url: cannot open %s: %s", s->u.target,
+            flow_log(ctx, "--url: cannot open %s: %s", path,
                      s->lite ? sqlite3_errmsg(s->lite) : "out of memory");
             return -FLOW_EIO;
         }
