@@ -259,6 +259,16 @@ class Postgres:
         assert p.returncode == 0, (statement, p.stderr)
         return [tuple(line.split("|")) for line in p.stdout.splitlines()]
 
+    def restart(self):
+        self.as_user([os.path.join(self.bin, "pg_ctl"), "-D", self.data,
+                      "-m", "immediate", "-w", "stop"])
+        time.sleep(0.5)  # a transaction or two find no server
+        self.as_user([os.path.join(self.bin, "pg_ctl"), "-D", self.data,
+                      "-l", os.path.join(self.dir, "server.log"), "-w",
+                      "-t", "60", "-o",
+                      f"-p {self.port} -k {self.dir} -c listen_addresses=''"
+                      " -c fsync=off", "start"])
+
     def stop(self):
         try:
             if self.started:
@@ -268,7 +278,10 @@ class Postgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def postgres_kill_restore():
+def with_postgres(body):
+    """Starts a server with databases ref and out, fills ref's accounts
+    by a run without a guarantee, and calls body(tmp, pg, out, rows_of,
+    want); stops the server however it ends."""
     tmp = tempfile.mkdtemp(prefix="sqlsink")
     pg = None
     try:
@@ -289,14 +302,44 @@ def postgres_kill_restore():
             pl.wait_exit(180)
         finally:
             pl.close()
-        want = rows_of(ref)
-        log, skipped = kill_and_restore(tmp, out, lambda: rows_of(out))
-        check_rows(rows_of(out), want)
-        check_skipped(log, skipped)
+        body(tmp, pg, out, rows_of, rows_of(ref))
     finally:
         if pg:
             pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def postgres_kill_restore():
+    def body(tmp, pg, out, rows_of, want):
+        log, skipped = kill_and_restore(tmp, out, lambda: rows_of(out))
+        check_rows(rows_of(out), want)
+        check_skipped(log, skipped)
+    with_postgres(body)
+
+
+def postgres_server_restart():
+    """The server is restarted (immediate shutdown) mid-run: the sink's
+    transactions fail and their checkpoints are declined while it is
+    away, the sink connects again and the table ends exact."""
+    def body(tmp, pg, out, rows_of, want):
+        co = Coordinator(f"ipc://{tmp}/ctl")
+        pl = Pipeline(tmp, out, control=f"ipc://{tmp}/ctl")
+        try:
+            wait_for("two complete checkpoints",
+                     lambda: len(co.complete) >= 2, timeout=60)
+            wait_for("the sink a third of the way",
+                     lambda: co.metrics.get("sql", {}).get("in", 0)
+                     >= COUNT // 3, timeout=60)
+            pg.restart()
+            pl.wait_exit(180)
+            log = pl.log_text("sql")
+        finally:
+            pl.close()
+            co.close()
+        assert "connected again" in log, log
+        assert co.declines, "no checkpoint declined while the server was away"
+        check_rows(rows_of(out), want)
+    with_postgres(body)
 
 
 def names_refused():
@@ -368,6 +411,7 @@ TESTS = {
     "sqlite_path_rules": sqlite_path_rules,
     "sqlite_kill_restore": sqlite_kill_restore,
     "postgres_kill_restore": postgres_kill_restore,
+    "postgres_server_restart": postgres_server_restart,
     "names_refused": names_refused,
 }
 

@@ -50,8 +50,17 @@ struct sqlsink {
     size_t npending;
     struct chan chan[CHAN_MAX];
     size_t nchan;
-    uint64_t rows;    /* rows written */
-    uint64_t skipped; /* events skipped after a restore */
+    /* A PostgreSQL COMMIT whose answer was lost (the connection broke):
+     * whether it took effect is read back from the progress table
+     * before the next transaction. doubt_text is the consumed counts it
+     * recorded; its rows are the first doubt_rows pending (doubt_bytes
+     * bytes). */
+    bool doubt;
+    size_t doubt_rows, doubt_bytes;
+    flow_buf doubt_text;
+    flow_buf last_text; /* the counts of the last write_progress */
+    uint64_t rows;      /* rows written */
+    uint64_t skipped;   /* events skipped after a restore */
     flow_buf sql, val;
 };
 
@@ -340,6 +349,10 @@ static int write_progress(flow_ctx *ctx, struct sqlsink *s, uint64_t n)
     int rc = consumed_text(s, &text);
     if (rc < 0)
         goto out;
+    flow_buf_reset(&s->last_text);
+    flow_buf_append(&s->last_text, text.data, text.len);
+    if ((rc = s->last_text.err) < 0)
+        goto out;
     flow_buf *b = &s->sql;
     flow_buf_reset(b);
     flow_buf_append(b, "INSERT INTO ", 12);
@@ -390,13 +403,82 @@ out:
     return rc;
 }
 
+/* A PostgreSQL connection that broke (the server restarted) is made
+ * again, and the insert prepared again, before the next transaction. */
+static int pg_reconnect(flow_ctx *ctx, struct sqlsink *s)
+{
+    if (!s->pg || PQstatus(s->pg) == CONNECTION_OK)
+        return 0;
+    PQreset(s->pg);
+    if (PQstatus(s->pg) != CONNECTION_OK) {
+        flow_log(ctx, "postgresql: connection lost, reconnecting: %s",
+                 PQerrorMessage(s->pg));
+        return -FLOW_EIO;
+    }
+    int rc = build_insert(s);
+    if (rc < 0)
+        return rc;
+    PGresult *r = PQprepare(s->pg, "flow_ins", (const char *)s->sql.data,
+                            (int)s->cols.n, NULL);
+    rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -FLOW_EIO;
+    PQclear(r);
+    if (rc < 0)
+        flow_log(ctx, "postgresql: table %s: %s", s->table,
+                 PQerrorMessage(s->pg));
+    else
+        flow_log(ctx, "postgresql: connected again");
+    return rc;
+}
+
+static int read_progress(flow_ctx *ctx, struct sqlsink *s, flow_buf *text,
+                         bool *found);
+
+/* After a COMMIT in doubt: if the progress table holds the counts it
+ * recorded, it took effect and its rows leave the pending ones. */
+static int resolve_doubt(flow_ctx *ctx, struct sqlsink *s)
+{
+    if (!s->doubt)
+        return 0;
+    flow_buf text;
+    flow_buf_init(&text);
+    bool found;
+    int rc = read_progress(ctx, s, &text, &found);
+    if (rc == 0) {
+        s->doubt = false;
+        if (found && text.len == s->doubt_text.len &&
+            memcmp(text.data, s->doubt_text.data, text.len) == 0) {
+            flow_buf *b = &s->pending;
+            memmove(b->data, b->data + s->doubt_bytes, b->len - s->doubt_bytes);
+            b->len -= s->doubt_bytes;
+            s->npending -= s->doubt_rows;
+            s->rows += s->doubt_rows;
+            flow_log(ctx, "the commit in doubt took effect: %zu rows",
+                     s->doubt_rows);
+        } else {
+            flow_log(ctx,
+                     "the commit in doubt did not take effect: its "
+                     "%zu rows are written again",
+                     s->doubt_rows);
+        }
+    }
+    flow_buf_fini(&text);
+    return rc;
+}
+
 /* Writes the pending rows (and, under a guarantee, progress n) in one
  * transaction; on failure rolls back and keeps them pending. */
 static int flush(flow_ctx *ctx, struct sqlsink *s, uint64_t n)
 {
     if (s->npending == 0 && !s->guaranteed)
         return 0;
-    int rc = db_exec(ctx, s, "BEGIN");
+    int rc = pg_reconnect(ctx, s);
+    if (rc < 0)
+        return rc;
+    if ((rc = resolve_doubt(ctx, s)) < 0)
+        return rc;
+    if (s->npending == 0 && !s->guaranteed)
+        return 0;
+    rc = db_exec(ctx, s, "BEGIN");
     if (rc < 0)
         return rc;
     size_t at = 0;
@@ -408,8 +490,22 @@ static int flush(flow_ctx *ctx, struct sqlsink *s, uint64_t n)
     }
     if (rc == 0 && s->guaranteed)
         rc = write_progress(ctx, s, n);
-    if (rc == 0)
-        rc = db_exec(ctx, s, "COMMIT");
+    if (rc < 0) {
+        db_exec(ctx, s, "ROLLBACK");
+        return rc;
+    }
+    rc = db_exec(ctx, s, "COMMIT");
+    if (rc < 0 && s->pg && s->guaranteed && PQstatus(s->pg) != CONNECTION_OK) {
+        /* The server may have committed before the connection broke. */
+        flow_buf_reset(&s->doubt_text);
+        flow_buf_append(&s->doubt_text, s->last_text.data, s->last_text.len);
+        if (s->doubt_text.err)
+            return s->doubt_text.err;
+        s->doubt = true;
+        s->doubt_rows = s->npending;
+        s->doubt_bytes = s->pending.len;
+        return rc;
+    }
     if (rc < 0) {
         db_exec(ctx, s, "ROLLBACK");
         return rc;
@@ -429,6 +525,8 @@ static int init(flow_ctx *ctx)
     flow_buf_init(&s->pending);
     flow_buf_init(&s->sql);
     flow_buf_init(&s->val);
+    flow_buf_init(&s->doubt_text);
+    flow_buf_init(&s->last_text);
     s->guaranteed = flow_guaranteed(ctx);
     if (sql_url_parse(s->url, &s->u, why, sizeof(why)) < 0 ||
         sql_columns_parse(s->columns, &s->cols, why, sizeof(why)) < 0) {
@@ -674,6 +772,8 @@ static void fini(flow_ctx *ctx)
     flow_buf_fini(&s->pending);
     flow_buf_fini(&s->sql);
     flow_buf_fini(&s->val);
+    flow_buf_fini(&s->doubt_text);
+    flow_buf_fini(&s->last_text);
 }
 
 const flow_app_desc sql_app = {
