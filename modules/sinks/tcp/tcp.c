@@ -13,7 +13,7 @@
  * connection breaks may be lost: TCP gives no receipt.
  */
 #include "apps.h"
-#include "flow/mpjson.h"
+#include "frames.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,14 +35,13 @@ struct tcpsink {
     int64_t backoff_us;  /* --backoff */
     int64_t max_backoff_us;
     int64_t buffer; /* --buffer */
-    int enc;        /* 0 LF, 1 CRLF, 2 L4 */
+    int enc;        /* enum frame_encoder */
     int fd;         /* -1: not connected */
     int64_t next_try_us;
     int64_t wait_us; /* the current backoff */
     flow_buf out;    /* frames not yet sent */
     size_t sent;     /* bytes of out already sent */
     flow_buf ends;   /* size_t: where each frame in out ends */
-    flow_buf frame;
     uint64_t connects;
 };
 
@@ -233,13 +232,10 @@ static size_t drain(flow_ctx *ctx, struct tcpsink *s, int64_t limit_us)
 static int init(flow_ctx *ctx)
 {
     struct tcpsink *s = flow_state(ctx);
-    s->enc = strcmp(s->encoder, "LF") == 0     ? 0
-             : strcmp(s->encoder, "CRLF") == 0 ? 1
-                                               : 2;
+    s->enc = frame_encoder_of(s->encoder);
     s->fd = -1;
     s->wait_us = s->backoff_us;
     flow_buf_init(&s->out);
-    flow_buf_init(&s->frame);
     flow_buf_init(&s->ends);
     try_connect(ctx, s, 1000);
     return 0;
@@ -248,30 +244,14 @@ static int init(flow_ctx *ctx)
 static int on_event(flow_ctx *ctx, const flow_event *ev)
 {
     struct tcpsink *s = flow_state(ctx);
-    flow_buf *f = &s->frame;
-    flow_buf_reset(f);
-    flow_mp_reader r;
-    flow_mp_value v;
-    flow_mp_reader_init(&r, ev->payload, ev->payload_len);
-    int rc = flow_mp_read(&r, &v);
-    if (rc == 0 && (v.type == FLOW_MP_STR || v.type == FLOW_MP_BIN))
-        flow_buf_append(f, v.str, v.len);
-    else if ((rc = flow_mpjson_append(f, ev->payload, ev->payload_len)) < 0)
+    int rc = frame_append(&s->out, (enum frame_encoder)s->enc, ev->payload,
+                          ev->payload_len);
+    if (rc == -FLOW_EMALFORMED)
         return flow_emit_error(ctx, ev, "payload is not valid msgpack");
-    if (f->err)
-        return f->err;
-    if (f->len > UINT32_MAX)
+    if (rc == -FLOW_ETOOBIG)
         return flow_emit_error(ctx, ev, "payload over 4 GiB");
-    if (s->enc == 2) {
-        uint8_t h[4] = { (uint8_t)(f->len >> 24), (uint8_t)(f->len >> 16),
-                         (uint8_t)(f->len >> 8), (uint8_t)f->len };
-        flow_buf_append(&s->out, h, 4);
-    }
-    flow_buf_append(&s->out, f->data, f->len);
-    if (s->enc == 0)
-        flow_buf_append(&s->out, "\n", 1);
-    else if (s->enc == 1)
-        flow_buf_append(&s->out, "\r\n", 2);
+    if (rc < 0)
+        return rc;
     size_t end = s->out.len;
     flow_buf_append(&s->ends, &end, sizeof(end));
     if (s->out.err || s->ends.err)
@@ -313,7 +293,6 @@ static void fini(flow_ctx *ctx)
         close(s->fd);
     }
     flow_buf_fini(&s->out);
-    flow_buf_fini(&s->frame);
     flow_buf_fini(&s->ends);
 }
 
