@@ -62,6 +62,11 @@ uint64_t flow_checkpoint_id(flow_ctx *ctx)
     return ctx->ck ? ctx->ck->in_ckpt : 0;
 }
 
+bool flow_guaranteed(flow_ctx *ctx)
+{
+    return ctx->conf.guarantee != FLOW_GUARANTEE_NONE;
+}
+
 static void ctl_msg(flow_ctx *ctx)
 {
     if (ctx->ctl_w && !ctx->ctlbuf.err)

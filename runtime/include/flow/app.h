@@ -201,6 +201,10 @@ int flow_keyed_put(flow_keyed_writer *w, const void *key, size_t klen,
  * on_checkpoint), 0 outside one (the --flow.state snapshot at exit). */
 uint64_t flow_checkpoint_id(flow_ctx *ctx);
 
+/* Whether this instance runs under a guarantee (--flow.guarantee other
+ * than none): a sink then makes its output durable in on_checkpoint only. */
+bool flow_guaranteed(flow_ctx *ctx);
+
 /*
  * Runs an app as a program: parses argv, handles --help and --describe,
  * sets up the sockets, runs the loop until SIGTERM/SIGINT, a control
