@@ -47,8 +47,7 @@ int flow_keyed_put(flow_keyed_writer *w, const void *key, size_t klen,
     if (w->n == UINT32_MAX)
         return -FLOW_ETOOBIG;
     flow_mp_put_array(b, 3);
-    flow_mp_put_uint(
-        b, flow_keygroup_of(key, klen, w->ctx->conf.key_groups));
+    flow_mp_put_uint(b, flow_keygroup_of(key, klen, w->ctx->conf.key_groups));
     flow_mp_put_bin(b, key, klen);
     flow_mp_put_bin(b, data, dlen);
     if (b->err)
@@ -393,8 +392,7 @@ static int apply(flow_ctx *ctx, const char *path, const flow__snap *s,
         uint32_t kg, kl, vl;
         const uint8_t *k, *v;
         flow__snap_next_key(&r, &kg, &k, &kl, &v, &vl);
-        if (flow_keygroup_owner(kg, c->instances, c->key_groups) !=
-            c->instance)
+        if (flow_keygroup_owner(kg, c->instances, c->key_groups) != c->instance)
             continue;
         if (!a->restore_key) {
             flow_log(ctx,

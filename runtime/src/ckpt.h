@@ -116,5 +116,4 @@ int flow__snap_write(const char *dir, uint64_t n, const char *name,
 /* Reads a whole file into out; 0 or a negative FLOW_E* with why. */
 int flow__snap_read(const char *path, flow_buf *out, char *why, size_t whylen);
 
-
 #endif

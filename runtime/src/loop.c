@@ -511,8 +511,8 @@ static int err_barrier_send(flow_ctx *ctx)
     flow__port *p = &ctx->err;
     if (!p->barrier_n)
         return 0;
-    if (flow_wire_barrier(&ctx->scratch, ctx->conf.producer_id, ctx->conf.instance,
-                          ctx->epoch, p->barrier_n))
+    if (flow_wire_barrier(&ctx->scratch, ctx->conf.producer_id,
+                          ctx->conf.instance, ctx->epoch, p->barrier_n))
         return ctx->scratch.err;
     int rc = flow_zwatch_send_buf(p->w, ctx->scratch.data, ctx->scratch.len, 0);
     if (rc == -FLOW_EAGAIN) {

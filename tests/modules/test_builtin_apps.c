@@ -5,8 +5,8 @@
  * the list (or in modules_linked_apps, MODULES_LINKED_APPS: apps that
  * link a shared client library and flow-host does not carry), and every
  * entry's descriptor carries its DSL name. Every
- * option of every app but a prefix option fills a field of the app's state, and the table
- * passes the runtime's own check (--describe runs it).
+ * option of every app but a prefix option fills a field of the app's state, and
+ * the table passes the runtime's own check (--describe runs it).
  */
 #include <dirent.h>
 #include <stdio.h>

@@ -293,10 +293,9 @@ Test(keygroup, owners_partition_the_groups)
     };
     for (size_t i = 0; i < sizeof(kafka) / sizeof(kafka[0]); i++) {
         const char *k = kafka[i].key;
-        cr_assert_eq(flow_keygroup_of(k, strlen(k), 0x7fffffff),
-                     kafka[i].hash, "murmur2(%s)", k);
-        cr_assert_eq(flow_keygroup_of(k, strlen(k), 128),
-                     kafka[i].hash % 128);
+        cr_assert_eq(flow_keygroup_of(k, strlen(k), 0x7fffffff), kafka[i].hash,
+                     "murmur2(%s)", k);
+        cr_assert_eq(flow_keygroup_of(k, strlen(k), 128), kafka[i].hash % 128);
     }
     cr_assert_lt(flow_keygroup_of("42", 2, 128), 128);
     cr_assert_eq(flow_keygroup_of("42", 2, 128),
