@@ -159,7 +159,7 @@ int ingest_log_open(ingest_log *l, const char *dir, uint64_t seg_max, char *err,
     while ((e = readdir(d))) {
         uint64_t start;
         char tail[8];
-        if (strlen(e->d_name) != 30 ||
+        if (strlen(e->d_name) != 31 ||
             sscanf(e->d_name, "ingest-%20" SCNu64 "%4s", &start, tail) != 2 ||
             strcmp(tail, ".log") != 0)
             continue;
