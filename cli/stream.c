@@ -263,6 +263,17 @@ void ctl_print_apps(struct ctl *c, json_t *dep)
         }
     }
     out_table_print(c, &t, stdout);
+    /* Where outside clients reach an app (the http and tcp sources). */
+    json_array_foreach(apps, i, app)
+    {
+        json_array_foreach(json_object_get(app, "instances"), k, in)
+        {
+            const char *url = out_str(in, "url", NULL);
+            if (url)
+                printf("url of %s.%zu: %s\n", out_str(app, "label", "?"), k,
+                       url);
+        }
+    }
     /* Explain instances that are not running. */
     json_array_foreach(apps, i, app)
     {

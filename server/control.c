@@ -109,6 +109,7 @@ static void on_instance(srv *s, const void *id, size_t idlen,
         i->m = m->m;
         copy_str(i->last_error, sizeof i->last_error, m->last_error);
         copy_str(i->end, sizeof i->end, m->end);
+        copy_str(i->url, sizeof i->url, m->url);
     }
     if (i->stale) {
         /* It speaks again: say so now rather than at the next tick. */

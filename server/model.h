@@ -142,6 +142,9 @@ struct srv_inst {
      * FLOW_CTL_END_* string; empty while it runs). */
     char last_error[FLOW_CTL_MAX_ERROR + 1];
     char end[16];
+    /* Where outside clients reach the instance, as its metrics say (an
+     * ingest source's listening address); empty when it said none. */
+    char url[256];
     /* Cumulative events and errors at each of the last ticks, the newest
      * at win[win_n - 1], for the error ratio over SRV_ERR_WINDOW_S. */
     struct {

@@ -116,6 +116,8 @@ static json_t *inst_json(srv_inst *i)
     json_object_set_new(o, "lastError",
                         i->last_error[0] ? json_string(i->last_error)
                                          : json_null());
+    json_object_set_new(o, "url",
+                        i->url[0] ? json_string(i->url) : json_null());
     json_object_set_new(o, "errorRatio",
                         ev ? json_real((double)er / (double)ev) : json_null());
     return o;
