@@ -140,6 +140,11 @@ long ingest_http_head(const char *buf, size_t len, ingest_head *h)
         } else if (name_is(p, nn, "connection")) {
             if (!copy_value(v, vn, conn, sizeof(conn)))
                 return -431;
+        } else if (name_is(p, nn, "expect")) {
+            char ex[32];
+            if (copy_value(v, vn, ex, sizeof(ex)) &&
+                strcasecmp(ex, "100-continue") == 0)
+                h->expect_continue = true;
         } else if (name_is(p, nn, "transfer-encoding")) {
             if (!copy_value(v, vn, te, sizeof(te)))
                 return -431;

@@ -23,6 +23,7 @@ typedef struct ingest_head {
     bool keep_alive; /* after this request */
     bool chunked;    /* Transfer-Encoding other than identity */
     bool has_length;
+    bool expect_continue; /* Expect: 100-continue */
     uint64_t content_length;
     char content_type[128];
     char authorization[512];

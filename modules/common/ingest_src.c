@@ -36,8 +36,10 @@ static void sync_done(uv_fs_t *req)
     if (rc < 0) {
         is->sync_errors++;
         flow_log(is->ctx, "cannot sync the input log: %s", uv_strerror(rc));
-    } else if (target > is->log.durable) {
-        is->log.durable = target;
+    } else {
+        is->syncs++;
+        if (target > is->log.durable)
+            is->log.durable = target;
     }
     /* Tell the waiters, in order, up to what is durable (all of them,
      * with the error, when the sync failed). */

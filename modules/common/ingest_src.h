@@ -49,7 +49,7 @@ typedef struct ingest_src {
     unsigned nring;
     flow_buf rbuf;
     char key[1024];
-    uint64_t sync_errors;
+    uint64_t syncs, sync_errors; /* fsyncs done, failed */
     /* Called after every sync that completed (room may have come). */
     void (*on_durable)(struct ingest_src *is);
 } ingest_src;

@@ -52,7 +52,8 @@ struct conn {
     bool reading, closing, close_after;
     ingest_waiter w;
     uint32_t nevents;
-    uv_write_t wr;
+    uv_write_t wr, cont_wr;
+    bool continued; /* 100 Continue sent for this request */
     char resp[512];
 };
 
@@ -117,6 +118,7 @@ static void report(struct httpsrc *s)
     flow_report_figure(s->is.ctx, "requests", s->requests);
     flow_report_figure(s->is.ctx, "events", s->events);
     flow_report_figure(s->is.ctx, "rejects", s->rejects);
+    flow_report_figure(s->is.ctx, "syncs", s->is.syncs);
 }
 
 static void conn_closed(uv_handle_t *h)
@@ -194,6 +196,7 @@ static void on_written(uv_write_t *wr, int status)
     memmove(c->buf, c->buf + used, c->len - used);
     c->len -= used;
     c->head_len = 0;
+    c->continued = false;
     read_start(c);
     process(c);
 }
@@ -374,6 +377,13 @@ static void handle_body(struct conn *c)
         respond_error(c, 503, "the input log cannot be written");
 }
 
+static void on_continued(uv_write_t *wr, int status)
+{
+    struct conn *c = wr->data;
+    if (status < 0)
+        conn_close(c);
+}
+
 static void process(struct conn *c)
 {
     struct httpsrc *s = c->s;
@@ -418,8 +428,20 @@ static void process(struct conn *c)
             return;
         }
     }
-    if (c->len - (size_t)c->head_len < c->h.content_length)
+    if (c->len - (size_t)c->head_len < c->h.content_length) {
+        /* A client that waits for leave to send its body (curl does for
+         * bodies over 1 KiB) gets it now that the head is acceptable. */
+        if (c->h.expect_continue && !c->continued) {
+            static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
+            c->continued = true;
+            c->cont_wr.data = c;
+            if (uv_write(&c->cont_wr, (uv_stream_t *)&c->tcp, &b, 1,
+                         on_continued) < 0)
+                conn_close(c);
+        }
         return;
+    }
     handle_body(c);
 }
 

@@ -99,6 +99,7 @@ static void report(struct tcpsrc *s)
     flow_report_figure(s->is.ctx, "connections", s->connections);
     flow_report_figure(s->is.ctx, "events", s->frames);
     flow_report_figure(s->is.ctx, "rejects", s->rejects);
+    flow_report_figure(s->is.ctx, "syncs", s->is.syncs);
 }
 
 static void conn_closed(uv_handle_t *h)
