@@ -17,7 +17,7 @@ static const char stream_help[] =
     "                      store a stream definition (and deploy it)\n"
     "  list [--search TEXT]  every stream with its status\n"
     "  info NAME           the definition, status, and each app with its\n"
-    "                      instances, rates and errors\n"
+    "                      instances, rates, errors and urls\n"
     "  destroy NAME        undeploy and delete a stream\n"
     "\n"
     "Examples:\n"
