@@ -107,8 +107,49 @@ int ingest_src_init(ingest_src *is, flow_ctx *ctx, const char *type,
                  "input log: cut %llu bytes of a torn tail (never "
                  "acknowledged)",
                  (unsigned long long)is->log.torn);
-    is->emitted = ingest_log_first(&is->log);
+    if (flow_guaranteed(ctx)) {
+        /* Nothing of the log is covered by a checkpoint until restore
+         * says so: all of it is emitted again. */
+        is->emitted = ingest_log_first(&is->log);
+        return 0;
+    }
+    /* Without a guarantee: from where the last clean stop left off, else
+     * from the end (what a crash left unemitted is lost, as the
+     * guarantee "none" allows, and nothing is emitted twice). */
+    is->emitted = is->log.end;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/position", dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        unsigned long long off;
+        if (fscanf(f, "%llu", &off) == 1 && off >= ingest_log_first(&is->log) &&
+            off <= is->log.end)
+            is->emitted = off;
+        fclose(f);
+        unlink(path);
+    }
     return 0;
+}
+
+/* Without a guarantee: where a clean stop left off, for the next start
+ * (written whole, then renamed). */
+static void save_position(ingest_src *is)
+{
+    char path[4200], tmp[4208];
+    snprintf(path, sizeof(path), "%s/position", is->log.dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "%llu\n", (unsigned long long)is->emitted);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        unlink(tmp);
+        return;
+    }
+    fclose(f);
+    if (rename(tmp, path) != 0)
+        unlink(tmp);
 }
 
 void ingest_src_fini(ingest_src *is)
@@ -123,6 +164,8 @@ void ingest_src_fini(ingest_src *is)
         w->done(w, -FLOW_ETERM);
     }
     is->wtail = &is->waiting;
+    if (is->log_open && !flow_guaranteed(is->ctx))
+        save_position(is);
     if (is->log_open)
         ingest_log_close(&is->log);
     is->log_open = false;
