@@ -446,6 +446,36 @@ def http_group_commit_and_hostile_input():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def tcp_backpressure_exact_count():
+    """A stopped consumer and a small bound: the source stops reading (the
+    sender blocks) instead of queueing or dropping; after SIGCONT every
+    frame is counted once."""
+    n = 200000
+    with Flowd() as f:
+        deploy(f, "t", "tcp --max-pending=65536 --segment-size=65536 | "
+                       "counter --name=frames")
+        url = source_url(f, "t", "tcp")
+        sink = [i for i in f.instances("t") if i["label"] == "counter"][0]
+        os.kill(sink["pid"], signal.SIGSTOP)
+        import threading
+        sent = threading.Event()
+        data = b"".join(b"frame number %d of the backlog\n" % i
+                        for i in range(n))
+        t = threading.Thread(target=lambda: (tcp_send(url, data), sent.set()))
+        try:
+            t.start()
+            # The sender is held back while the consumer is stopped: its
+            # 6 MB cannot all be taken within a 64 KiB bound.
+            assert not sent.wait(2), "the source took everything"
+        finally:
+            os.kill(sink["pid"], signal.SIGCONT)
+        t.join(120)
+        assert sent.is_set()
+        wait_for(f"{n} frames", lambda: f.counter("frames") >= n, timeout=120)
+        time.sleep(1.5)
+        assert f.counter("frames") == n, f.counter("frames")
+
+
 TESTS = {
     "http_ndjson_exact_count": http_ndjson_exact_count,
     "http_refusals": http_refusals,
@@ -454,6 +484,7 @@ TESTS = {
     "http_group_commit_and_hostile_input": http_group_commit_and_hostile_input,
     "tcp_lf_exact_count": tcp_lf_exact_count,
     "tcp_l4_exact_count": tcp_l4_exact_count,
+    "tcp_backpressure_exact_count": tcp_backpressure_exact_count,
 }
 
 if __name__ == "__main__":
