@@ -485,6 +485,8 @@ static int decode_map(const msgpack_object *m, msgpack_zone *zone,
             rc = get_pairs(v, zone, &msg->seconds, &msg->nseconds);
         else if (key_is(k, "values"))
             rc = get_pairs(v, zone, &msg->values, &msg->nvalues);
+        else if (key_is(k, "figures"))
+            rc = get_pairs(v, zone, &msg->figures, &msg->nfigures);
         if (rc)
             return rc;
     }

@@ -118,6 +118,14 @@ def http_refusals():
         wait_for("5 counted", lambda: f.counter("ok") >= 5, timeout=30)
         time.sleep(1.5)
         assert f.counter("ok") == 5, f.counter("ok")
+        # The source's own figures, as REST shows them.
+        want = {"requests": 10, "events": 5, "rejects": 7}
+
+        def figures():
+            i = [i for i in f.instances("in") if i["label"] == "http"][0]
+            return {k: (i.get("figures") or {}).get(k) for k in want}
+        wait_for("the http source's figures", lambda: figures() == want,
+                 timeout=30)
 
 
 def http_429_when_consumer_stopped():

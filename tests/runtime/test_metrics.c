@@ -92,6 +92,11 @@ Test(control, url_and_figures)
     cr_assert_eq(msg.type, FLOW_CTL_METRICS);
     cr_assert_eq(msg.url.len, strlen(st.url));
     cr_assert_eq(memcmp(msg.url.ptr, st.url, msg.url.len), 0);
+    cr_assert_eq(msg.nfigures, 2);
+    cr_assert_eq(msg.figures[0].key.len, 8);
+    cr_assert_eq(memcmp(msg.figures[0].key.ptr, "requests", 8), 0);
+    cr_assert_eq(msg.figures[0].value, 17);
+    cr_assert_eq(msg.figures[1].value, 6);
     flow_ctl_msg_fini(&msg);
     /* The figures are a map of names to counts. */
     msgpack_unpacked_init(&u);

@@ -81,6 +81,10 @@ typedef struct flow_ctl_msg {
     /* metrics, bye: where outside clients reach the app (flow_ctl_status
      * url); empty when it sent none */
     flow_ctl_str url;
+    /* metrics, bye: the app's own counts (flow_ctl_status figures), owned
+     * by the message as seconds and values are; NULL when absent */
+    const flow_ctl_pair *figures;
+    uint32_t nfigures;
     /* counter */
     flow_ctl_str kind, name;
     uint64_t inc;
