@@ -432,8 +432,9 @@ static void process(struct conn *c)
         /* A client that waits for leave to send its body (curl does for
          * bodies over 1 KiB) gets it now that the head is acceptable. */
         if (c->h.expect_continue && !c->continued) {
-            static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            /* libuv only reads the buffer. */
+            uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
             c->continued = true;
             c->cont_wr.data = c;
             if (uv_write(&c->cont_wr, (uv_stream_t *)&c->tcp, &b, 1,
