@@ -17,7 +17,7 @@ static const char stream_help[] =
     "                      store a stream definition (and deploy it)\n"
     "  list [--search TEXT]  every stream with its status\n"
     "  info NAME           the definition, status, and each app with its\n"
-    "                      instances, rates and errors\n"
+    "                      instances, rates, errors and urls\n"
     "  destroy NAME        undeploy and delete a stream\n"
     "\n"
     "Examples:\n"
@@ -263,6 +263,17 @@ void ctl_print_apps(struct ctl *c, json_t *dep)
         }
     }
     out_table_print(c, &t, stdout);
+    /* Where outside clients reach an app (the http and tcp sources). */
+    json_array_foreach(apps, i, app)
+    {
+        json_array_foreach(json_object_get(app, "instances"), k, in)
+        {
+            const char *url = out_str(in, "url", NULL);
+            if (url)
+                printf("url of %s.%zu: %s\n", out_str(app, "label", "?"), k,
+                       url);
+        }
+    }
     /* Explain instances that are not running. */
     json_array_foreach(apps, i, app)
     {

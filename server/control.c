@@ -176,6 +176,16 @@ static void on_instance(srv *s, const void *id, size_t idlen,
         i->m = m->m;
         copy_str(i->last_error, sizeof i->last_error, m->last_error);
         copy_str(i->end, sizeof i->end, m->end);
+        copy_str(i->url, sizeof i->url, m->url);
+        if (m->figures) {
+            i->nfigures = 0;
+            for (uint32_t k = 0; k < m->nfigures && k < SRV_FIGURES; k++) {
+                copy_str(i->figures[k].name, sizeof i->figures[k].name,
+                         m->figures[k].key);
+                i->figures[k].value = m->figures[k].value;
+                i->nfigures++;
+            }
+        }
     }
     if (i->stale) {
         /* It speaks again: say so now rather than at the next tick. */

@@ -43,6 +43,8 @@
 #define SRV_STALE_MS 3000
 /* The error ratio is taken over the last this many seconds. */
 #define SRV_ERR_WINDOW_S 10
+/* The most app figures kept per instance (FLOW_APP_FIGURES). */
+#define SRV_FIGURES 8
 /* deployer.<label>.errorThreshold when it is not given, in percent. */
 #define SRV_ERR_THRESHOLD 50
 
@@ -172,6 +174,16 @@ struct srv_inst {
      * FLOW_CTL_END_* string; empty while it runs). */
     char last_error[FLOW_CTL_MAX_ERROR + 1];
     char end[16];
+    /* Where outside clients reach the instance, as its metrics say (an
+     * ingest source's listening address); empty when it said none. */
+    char url[256];
+    /* The app's own counts from its metrics ("figures", e.g. the http
+     * source's requests, events and rejects), at most SRV_FIGURES. */
+    struct {
+        char name[32];
+        uint64_t value;
+    } figures[SRV_FIGURES];
+    int nfigures;
     /* Cumulative events and errors at each of the last ticks, the newest
      * at win[win_n - 1], for the error ratio over SRV_ERR_WINDOW_S. */
     struct {

@@ -137,6 +137,13 @@ static json_t *inst_json(srv_inst *i)
     json_object_set_new(o, "lastError",
                         i->last_error[0] ? json_string(i->last_error)
                                          : json_null());
+    json_object_set_new(o, "url",
+                        i->url[0] ? json_string(i->url) : json_null());
+    json_t *figs = i->nfigures ? json_object() : json_null();
+    for (int k = 0; k < i->nfigures; k++)
+        json_object_set_new(figs, i->figures[k].name,
+                            json_integer((json_int_t)i->figures[k].value));
+    json_object_set_new(o, "figures", figs);
     json_object_set_new(o, "errorRatio",
                         ev ? json_real((double)er / (double)ev) : json_null());
     return o;

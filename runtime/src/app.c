@@ -61,6 +61,41 @@ bool flow_has_control(flow_ctx *ctx)
     return ctx->conf.control != NULL;
 }
 
+struct uv_loop_s *flow_uv_loop(flow_ctx *ctx)
+{
+    return &ctx->loop;
+}
+
+bool flow_guaranteed(flow_ctx *ctx)
+{
+    return ctx->conf.guarantee != FLOW_GUARANTEE_NONE;
+}
+
+int flow_report_url(flow_ctx *ctx, const char *url)
+{
+    char *u = url ? strdup(url) : NULL;
+    if (url && !u)
+        return -FLOW_ENOMEM;
+    free(ctx->url);
+    ctx->url = u;
+    return 0;
+}
+
+int flow_report_figure(flow_ctx *ctx, const char *name, uint64_t value)
+{
+    for (uint32_t i = 0; i < ctx->nfigures; i++) {
+        if (strcmp(ctx->figures[i].key.ptr, name) == 0) {
+            ctx->figures[i].value = value;
+            return 0;
+        }
+    }
+    if (ctx->nfigures == FLOW_APP_FIGURES)
+        return -FLOW_EINVAL;
+    ctx->figures[ctx->nfigures++] =
+        (flow_ctl_pair){ { name, (uint32_t)strlen(name) }, value };
+    return 0;
+}
+
 void flow_stop(flow_ctx *ctx)
 {
     /* The app ends its own run: its work is done. */
@@ -115,7 +150,11 @@ static void send_metrics(flow_ctx *ctx, bool bye)
     if (!ctx->ctl_w)
         return;
     flow__ident_of(ctx, &id);
-    flow_ctl_status st = { .last_error = ctx->last_error, .end = ctx->end };
+    flow_ctl_status st = { .last_error = ctx->last_error,
+                           .end = ctx->end,
+                           .url = ctx->url,
+                           .figures = ctx->figures,
+                           .nfigures = ctx->nfigures };
     if (bye)
         flow_ctl_encode_bye(&ctx->ctlbuf, &id, ctx->now_us / 1000, &ctx->m,
                             &st);
@@ -453,6 +492,15 @@ static void write_metrics_json(flow_ctx *ctx)
             (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out,
             (unsigned long long)m->drops, (unsigned long long)m->rejected,
             (unsigned long long)m->dups, (unsigned long long)m->fenced);
+    if (ctx->nfigures) {
+        fputs(", \"figures\": {", f);
+        for (uint32_t i = 0; i < ctx->nfigures; i++) {
+            fputs(i ? ", " : "", f);
+            flow__json_str(f, ctx->figures[i].key.ptr, ctx->figures[i].key.len);
+            fprintf(f, ": %llu", (unsigned long long)ctx->figures[i].value);
+        }
+        fputs("}", f);
+    }
     const struct {
         const char *name;
         const flow_hist *h;
@@ -1381,6 +1429,8 @@ void flow__ctx_free(flow_ctx **ctxp)
     flow_buf_fini(&ctx->payload);
     flow_buf_fini(&ctx->scratch);
     flow_buf_fini(&ctx->ctlbuf);
+    free(ctx->url);
+    ctx->url = NULL;
     flow_buf_fini(&ctx->eos_frame);
     free(ctx->groups);
     free(ctx->ended);

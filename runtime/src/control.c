@@ -103,7 +103,10 @@ static int encode_metrics(flow_buf *out, const char *t,
     msgpack_packer pk;
 
     start(&pk, out);
-    msgpack_pack_map(&pk, 17 + (err != NULL) + (end != NULL));
+    const char *url = st && st->url && *st->url ? st->url : NULL;
+    bool figs = st && st->nfigures > 0;
+    msgpack_pack_map(&pk,
+                     17 + (err != NULL) + (end != NULL) + (url != NULL) + figs);
     put_kv_str(&pk, "t", t);
     put_kv_str(&pk, "stream", id->stream);
     put_kv_str(&pk, "label", id->label);
@@ -134,6 +137,10 @@ static int encode_metrics(flow_buf *out, const char *t,
     }
     if (end)
         put_kv_str(&pk, "end", end);
+    if (url)
+        put_kv_str(&pk, "url", url);
+    if (figs)
+        put_pairs(&pk, "figures", st->figures, st->nfigures);
     return out->err;
 }
 
@@ -434,6 +441,8 @@ static int decode_map(const msgpack_object *m, msgpack_zone *zone,
             rc = get_str(v, &msg->last_error);
         else if (key_is(k, "end"))
             rc = get_str(v, &msg->end);
+        else if (key_is(k, "url"))
+            rc = get_str(v, &msg->url);
         else if (key_is(k, "reason"))
             rc = get_str(v, &msg->reason);
         else if (key_is(k, "id"))
@@ -479,6 +488,8 @@ static int decode_map(const msgpack_object *m, msgpack_zone *zone,
             rc = get_pairs(v, zone, &msg->seconds, &msg->nseconds);
         else if (key_is(k, "values"))
             rc = get_pairs(v, zone, &msg->values, &msg->nvalues);
+        else if (key_is(k, "figures"))
+            rc = get_pairs(v, zone, &msg->figures, &msg->nfigures);
         if (rc)
             return rc;
     }

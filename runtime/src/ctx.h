@@ -313,6 +313,10 @@ struct flow_ctx {
     /* Why the run ends (a FLOW_CTL_END_* string), reported in the metrics
      * as "end" from the start of the stop on; NULL while running. */
     const char *end;
+    /* flow_report_url and flow_report_figure: reported in the metrics. */
+    char *url; /* owned; NULL: none */
+    flow_ctl_pair figures[FLOW_APP_FIGURES];
+    uint32_t nfigures;
 
     flow_buf payload, scratch, ctlbuf;
     flow_counter *counters;

@@ -73,6 +73,57 @@ Test(control, last_error_and_end)
     flow_buf_fini(&b);
 }
 
+Test(control, url_and_figures)
+{
+    flow_metrics m = { .in = 1 };
+    flow_ctl_ident id = { .stream = "s", .label = "http", .instance = 0 };
+    flow_ctl_pair figs[2] = { { { "requests", 8 }, 17 },
+                              { { "syncs", 5 }, 6 } };
+    flow_ctl_status st = { .url = "http://127.0.0.1:4321/ingest",
+                           .figures = figs,
+                           .nfigures = 2 };
+    flow_buf b;
+    flow_ctl_msg msg = { 0 };
+    msgpack_unpacked u;
+
+    flow_buf_init(&b);
+    cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1, &m, &st), 0);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_eq(msg.type, FLOW_CTL_METRICS);
+    cr_assert_eq(msg.url.len, strlen(st.url));
+    cr_assert_eq(memcmp(msg.url.ptr, st.url, msg.url.len), 0);
+    cr_assert_eq(msg.nfigures, 2);
+    cr_assert_eq(msg.figures[0].key.len, 8);
+    cr_assert_eq(memcmp(msg.figures[0].key.ptr, "requests", 8), 0);
+    cr_assert_eq(msg.figures[0].value, 17);
+    cr_assert_eq(msg.figures[1].value, 6);
+    flow_ctl_msg_fini(&msg);
+    /* The figures are a map of names to counts. */
+    msgpack_unpacked_init(&u);
+    cr_assert_eq(msgpack_unpack_next(&u, (const char *)b.data, b.len, NULL),
+                 MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object_map *mp = &u.data.via.map;
+    bool found = false;
+    for (uint32_t i = 0; i < mp->size; i++) {
+        const msgpack_object *k = &mp->ptr[i].key, *v = &mp->ptr[i].val;
+        if (k->via.str.size != 7 || memcmp(k->via.str.ptr, "figures", 7))
+            continue;
+        found = true;
+        cr_assert_eq(v->type, MSGPACK_OBJECT_MAP);
+        cr_assert_eq(v->via.map.size, 2);
+        cr_assert_eq(v->via.map.ptr[1].val.via.u64, 6);
+    }
+    cr_assert(found);
+    msgpack_unpacked_destroy(&u);
+
+    /* Without them the message is as before. */
+    cr_assert_eq(flow_ctl_encode_metrics(&b, &id, 1, &m, NULL), 0);
+    cr_assert_eq(flow_ctl_decode(b.data, b.len, &msg), 0);
+    cr_assert_null(msg.url.ptr);
+    flow_ctl_msg_fini(&msg);
+    flow_buf_fini(&b);
+}
+
 Test(control, metrics_roundtrip)
 {
     flow_metrics m = { .in = 10,

@@ -273,6 +273,29 @@ const char *flow_stream(flow_ctx *ctx); /* --flow.stream, default "" */
 uint32_t flow_instance(flow_ctx *ctx);  /* --flow.instance, default 0 */
 /* True when --flow.control was given: the app reports to a server. */
 bool flow_has_control(flow_ctx *ctx);
+/* True under --flow.guarantee exactly-once or at-least-once: checkpoints
+ * (snapshot, on_commit) will come. */
+bool flow_guaranteed(flow_ctx *ctx);
+
+/* The app's libuv loop (the loop callbacks run on), for an app that
+ * serves outside clients itself (the http and tcp sources). Handles the
+ * app opens on it must be closed in fini, which runs before the loop is
+ * closed; loop thread only. */
+struct uv_loop_s;
+struct uv_loop_s *flow_uv_loop(flow_ctx *ctx);
+
+/* Where outside clients reach the app (e.g. "http://127.0.0.1:4321/ingest"),
+ * sent in every metrics message as "url" (flowd shows it as the
+ * instance's url); copied. NULL clears it. 0 or -FLOW_ENOMEM. */
+int flow_report_url(flow_ctx *ctx, const char *url);
+
+/* The most figures an app reports with flow_report_figure. */
+#define FLOW_APP_FIGURES 8
+/* Sets one of the app's own counts (name: a string literal or one that
+ * lives while the app runs), sent in every metrics message in the map
+ * "figures" and written to --flow.metrics-json under "figures". 0, or
+ * -FLOW_EINVAL past FLOW_APP_FIGURES names. */
+int flow_report_figure(flow_ctx *ctx, const char *name, uint64_t value);
 
 /* Wall-clock time in microseconds since the epoch, read once per loop
  * iteration (cheap; good enough for headers and per-second counters). */

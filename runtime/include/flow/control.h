@@ -78,6 +78,13 @@ typedef struct flow_ctl_msg {
      * flow_ctl_status); empty when the app sent none (older apps never
      * do) */
     flow_ctl_str last_error, end;
+    /* metrics, bye: where outside clients reach the app (flow_ctl_status
+     * url); empty when it sent none */
+    flow_ctl_str url;
+    /* metrics, bye: the app's own counts (flow_ctl_status figures), owned
+     * by the message as seconds and values are; NULL when absent */
+    const flow_ctl_pair *figures;
+    uint32_t nfigures;
     /* counter */
     flow_ctl_str kind, name;
     uint64_t inc;
@@ -121,6 +128,10 @@ typedef struct flow_ctl_status {
     const char *last_error; /* the latest error, at most FLOW_CTL_MAX_ERROR
                                bytes are sent */
     const char *end;        /* a FLOW_CTL_END_* once the app stops */
+    const char *url;        /* where outside clients reach the app (an
+                               ingest source's listening address) */
+    const flow_ctl_pair *figures; /* the app's own counts ("figures") */
+    uint32_t nfigures;
 } flow_ctl_status;
 
 /* Encoders, with msgpack-c's packer: each empties out and writes one
