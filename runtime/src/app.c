@@ -61,6 +61,11 @@ bool flow_has_control(flow_ctx *ctx)
     return ctx->conf.control != NULL;
 }
 
+bool flow_guaranteed(flow_ctx *ctx)
+{
+    return ctx->conf.guarantee != FLOW_GUARANTEE_NONE;
+}
+
 void flow_stop(flow_ctx *ctx)
 {
     /* The app ends its own run: its work is done. */

@@ -238,6 +238,9 @@ const char *flow_stream(flow_ctx *ctx); /* --flow.stream, default "" */
 uint32_t flow_instance(flow_ctx *ctx);  /* --flow.instance, default 0 */
 /* True when --flow.control was given: the app reports to a server. */
 bool flow_has_control(flow_ctx *ctx);
+/* True under --flow.guarantee=exactly-once or at-least-once: checkpoints
+ * come (a sink then makes its output visible at on_commit). */
+bool flow_guaranteed(flow_ctx *ctx);
 
 /* Wall-clock time in microseconds since the epoch, read once per loop
  * iteration (cheap; good enough for headers and per-second counters). */
