@@ -17,6 +17,7 @@ void filestage_init(struct filestage *f, int vis, int stg, uint64_t pub)
     memset(f, 0, sizeof *f);
     f->vis = vis;
     f->stg = stg;
+    f->stg_rd = stg;
     f->pub = pub;
     flow_buf_init(&f->buf);
 }
@@ -50,7 +51,7 @@ static int copy(struct filestage *f, uint64_t from, uint64_t to)
     uint8_t b[65536];
     while (from < to) {
         size_t want = to - from < sizeof b ? (size_t)(to - from) : sizeof b;
-        ssize_t r = pread(f->stg, b, want, (off_t)from);
+        ssize_t r = pread(f->stg_rd, b, want, (off_t)from);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)

@@ -32,6 +32,8 @@ struct filestage_mark {
 struct filestage {
     int vis;         /* the visible file (borrowed) */
     int stg;         /* the staging file (borrowed); -1: write through */
+    int stg_rd;      /* the staging file for reading (borrowed; the same
+                      * descriptor as stg unless the caller sets another) */
     uint64_t pub;    /* the visible file's committed length */
     uint64_t stg_w;  /* bytes written to the staging file */
     uint64_t stg_p;  /* of which already appended to the visible file */

@@ -44,6 +44,7 @@ struct file_sink {
     bool failed; /* opening failed: the sink stops */
     char vis[PATH_MAX], stg[PATH_MAX], rec[PATH_MAX];
     FILE *visf, *stgf;
+    int stg_rd; /* the staging file, for reading it back (-1: none) */
     flow_path_out vo, so;
     struct filestage st;
     flow_buf line;
@@ -92,6 +93,7 @@ static int init(flow_ctx *ctx)
     struct file_sink *s = flow_state(ctx);
     flow_buf_init(&s->line);
     filestage_init(&s->st, -1, -1, 0);
+    s->stg_rd = -1;
     s->fmt = strcmp(s->format, "text") == 0      ? FMT_TEXT
              : strcmp(s->format, "msgpack") == 0 ? FMT_MSGPACK
                                                  : FMT_JSON;
@@ -121,6 +123,20 @@ static int init(flow_ctx *ctx)
     return 0;
 }
 
+static int open_files(flow_ctx *ctx, struct file_sink *s, bool fresh);
+
+/* Without a guarantee nothing is restored from a checkpoint: the files
+ * open now, under --mode. With one, they open when restore says what the
+ * visible file holds, or at the first event or tick of a fresh start. */
+static int init_files(flow_ctx *ctx)
+{
+    struct file_sink *s = flow_state(ctx);
+    int rc = init(ctx);
+    if (!rc && !s->staged)
+        rc = open_files(ctx, s, true);
+    return rc;
+}
+
 /* Opens the visible file (and, under a guarantee, the staging file).
  * fresh: a start that is not a restore, where --mode applies. */
 static int open_files(flow_ctx *ctx, struct file_sink *s, bool fresh)
@@ -135,7 +151,7 @@ static int open_files(flow_ctx *ctx, struct file_sink *s, bool fresh)
                      "%s exists and --mode=fail: remove it, or use "
                      "--mode=append or --mode=replace",
                      s->vis);
-            return -FLOW_EUSAGE;
+            return -FLOW_ESTATE;
         }
     }
     if (fresh && strcmp(s->mode, "replace") == 0) {
@@ -174,6 +190,16 @@ static int open_files(flow_ctx *ctx, struct file_sink *s, bool fresh)
         }
     }
     filestage_init(&s->st, fileno(s->visf), stg, (uint64_t)st.st_size);
+    if (s->staged) {
+        /* The staging file is opened for appending: reading it back takes
+         * a descriptor of its own, under the same rules. */
+        s->stg_rd = flow_path_open_read(r, s->stg, why, sizeof why);
+        if (s->stg_rd < 0) {
+            flow_log(ctx, "cannot read %s: %s", s->stg, why);
+            return -FLOW_EIO;
+        }
+        s->st.stg_rd = s->stg_rd;
+    }
     s->opened = true;
     return 0;
 }
@@ -184,11 +210,9 @@ static int ensure_open(flow_ctx *ctx, struct file_sink *s)
         return 0;
     if (s->failed)
         return -FLOW_EIO;
+    /* A failure stops the sink at its next tick, with exit status 1. */
     int rc = open_files(ctx, s, true);
-    if (rc) {
-        s->failed = true;
-        flow_stop(ctx);
-    }
+    s->failed = rc != 0;
     return rc;
 }
 
@@ -255,8 +279,8 @@ static int restore(flow_ctx *ctx, const void *data, size_t len)
     struct file_sink *s = flow_state(ctx);
     flow_mp_reader r;
     flow_mp_value v, a, b;
-    if (len == 0)
-        return 0;
+    if (len == 0 || !s->staged)
+        return 0; /* written through: what is there stays */
     flow_mp_reader_init(&r, data, len);
     if (flow_mp_read(&r, &v) || v.type != FLOW_MP_ARRAY || v.len != 3 ||
         flow_mp_read(&r, &v) || v.type != FLOW_MP_INT || v.u != 1 ||
@@ -341,6 +365,8 @@ static void fini(flow_ctx *ctx)
         flow_log(ctx, "%s", why);
     if (s->stgf && flow_path_fclose(&s->so, s->stgf, false, why, sizeof why))
         flow_log(ctx, "%s", why);
+    if (s->stg_rd >= 0)
+        close(s->stg_rd);
     filestage_fini(&s->st);
     flow_buf_fini(&s->line);
 }
@@ -353,7 +379,7 @@ const flow_app_desc file_sink_app = {
                    "becomes visible when its checkpoint completes.",
     .options = options,
     .state_size = sizeof(struct file_sink),
-    .init = init,
+    .init = init_files,
     .on_event = on_event,
     .on_tick = on_tick,
     .tick_us = 50000,
