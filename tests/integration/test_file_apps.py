@@ -97,7 +97,7 @@ class Writer(threading.Thread):
         self.stop_flag = False
 
     def run(self):
-        held = b""
+        held, prev = b"", "a.ndjson"
         for start in range(0, self.count, self.per):
             if self.stop_flag:
                 return
@@ -105,9 +105,9 @@ class Writer(threading.Thread):
             body = b"".join(json.dumps({"n": i}).encode() + b"\n"
                             for i in range(start, min(start + self.per,
                                                       self.count)))
-            if name == "b.ndjson" and held:
-                self.append("a.ndjson", held)  # finish a's last line
-                held = b""
+            if name != prev:
+                self.append(prev, held)  # finish a's last line
+                held, prev = b"", name
             cut = len(body) - 3
             self.append(name, held + body[:cut])
             held = body[cut:]
