@@ -20,6 +20,7 @@
 #include "apps.h"
 #include "filestage.h"
 #include "flow/mpjson.h"
+#include "sinkopts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +49,7 @@ struct file_sink {
     flow_path_out vo, so;
     struct filestage st;
     flow_buf line;
+    struct sinkopts so_opts;
 };
 
 static const char *const formats[] = { "json", "text", "msgpack", NULL };
@@ -85,6 +87,7 @@ static const flow_option options[] = {
       FLOW_OPT_FIELD(struct file_sink, mode),
       .description = "At a start that is no restore: append to the file, "
                      "replace it, or fail when it exists." },
+    SINKOPTS_ROWS(struct file_sink, so_opts),
     { .name = NULL },
 };
 
@@ -94,6 +97,9 @@ static int init(flow_ctx *ctx)
     flow_buf_init(&s->line);
     filestage_init(&s->st, -1, -1, 0);
     s->stg_rd = -1;
+    int rc = sinkopts_init(&s->so_opts);
+    if (rc)
+        return rc;
     s->fmt = strcmp(s->format, "text") == 0      ? FMT_TEXT
              : strcmp(s->format, "msgpack") == 0 ? FMT_MSGPACK
                                                  : FMT_JSON;
@@ -219,6 +225,7 @@ static int ensure_open(flow_ctx *ctx, struct file_sink *s)
 static int on_event(flow_ctx *ctx, const flow_event *ev)
 {
     struct file_sink *s = flow_state(ctx);
+    sinkopts_event(&s->so_opts, ctx, ev);
     int rc = ensure_open(ctx, s);
     if (rc)
         return rc;
@@ -369,6 +376,7 @@ static void fini(flow_ctx *ctx)
         close(s->stg_rd);
     filestage_fini(&s->st);
     flow_buf_fini(&s->line);
+    sinkopts_fini(&s->so_opts, ctx);
 }
 
 const flow_app_desc file_sink_app = {
