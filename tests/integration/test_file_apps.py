@@ -13,6 +13,9 @@ small coordinator of test_checkpoint_apps.py (no flowd):
   once, and no rejected one.
 - sink_modes: --mode=fail refuses an existing file, replace empties it,
   append keeps it; without a guarantee the sink writes through.
+- flowd_file_to_file: flowd deploys `file | file`, the first the file
+  source and the last the file sink (one DSL name, resolved by
+  position), with directories under --allow-path, and the lines arrive.
 
 Run as: test_file_apps.py NAME (see TESTS)."""
 
@@ -25,7 +28,7 @@ import tempfile
 import threading
 import time
 
-from flowd_harness import run, wait_for
+from flowd_harness import Flowd, run, wait_for
 from test_checkpoint_apps import Coordinator, app_path, has_epoch_flag
 
 STREAM = "s"
@@ -348,7 +351,34 @@ def sink_modes():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def flowd_file_to_file():
+    d = tempfile.mkdtemp(prefix="fileapps")
+    try:
+        os.makedirs(d + "/in")
+        os.makedirs(d + "/out")
+        with open(d + "/in/a.ndjson", "w") as f:
+            f.write("".join(json.dumps({"n": i}) + "\n" for i in range(100)))
+        with Flowd("--allow-path", d) as f:
+            f.create("ff", f"in: file --directory={d}/in --mode=lines "
+                     f"--follow=true | out: file --directory={d}/out "
+                     "--name=o --suffix=ndjson")
+            info = f.json("GET", "/streams/definitions/ff")
+            types = [a.get("type") for a in info.get("apps", [])]
+            assert types == ["source", "sink"], info
+            f.deploy("ff")
+            f.wait_status("ff", "deployed", timeout=30)
+            out = d + "/out/o.ndjson"
+            wait_for("100 lines", lambda: len(lines_of(out)) >= 100,
+                     timeout=60)
+            f.json("DELETE", "/streams/deployments/ff", expect=200)
+            f.wait_status("ff", "undeployed", timeout=30)
+            assert [x["n"] for x in lines_of(out)] == list(range(100))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 TESTS = {
+    "flowd_file_to_file": flowd_file_to_file,
     "source_kill_restore": source_kill_restore,
     "pipeline_exactly_once": pipeline_exactly_once,
     "sink_modes": sink_modes,
