@@ -12,7 +12,9 @@ small coordinator of test_checkpoint_apps.py (no flowd):
   the last complete checkpoint: the output file holds each applied event
   once, and no rejected one.
 - sink_modes: --mode=fail refuses an existing file, replace empties it,
-  append keeps it; without a guarantee the sink writes through.
+  append keeps it; without a guarantee the sink writes through; the
+  source's --mode=contents makes one event per file, in name order,
+  and the sink's --format=msgpack writes the payloads back to back.
 - flowd_file_to_file: flowd deploys `file | file`, the first the file
   source and the last the file sink (one DSL name, resolved by
   position), with directories under --allow-path, and the lines arrive.
@@ -27,6 +29,8 @@ import subprocess
 import tempfile
 import threading
 import time
+
+import msgpack
 
 from flowd_harness import Flowd, run, wait_for
 from test_checkpoint_apps import Coordinator, app_path, has_epoch_flag
@@ -292,20 +296,22 @@ def pipeline_exactly_once():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def sink_run(tmp, args, payload_lines):
+def sink_run(tmp, args, payload_lines, files=None, mode="lines"):
     """The sink without a guarantee, fed by a file source over ipc://."""
     d = tmp + "/feed"
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
-    with open(d + "/x.ndjson", "w") as f:
-        f.write("".join(x + "\n" for x in payload_lines))
+    for name, body in (files or {"x.ndjson": "".join(
+            x + "\n" for x in payload_lines)}).items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(body)
     sink = subprocess.Popen([app_path("file-sink")] + args
                             + [f"--flow.input=ipc://{tmp}/m",
                                "--flow.eos-exit=1"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     src = subprocess.Popen([app_path("file-source"), f"--directory={d}",
-                            "--mode=lines", f"--flow.output=@ipc://{tmp}/m"],
+                            f"--mode={mode}", f"--flow.output=@ipc://{tmp}/m"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         out, _ = sink.communicate(timeout=30)
@@ -347,6 +353,17 @@ def sink_modes():
         assert got == '{"k":[1,2]}\nzz\n', repr(got)
         assert not os.path.exists(tmp + "/o/.t.txt.staging"), (
             "no staging without a guarantee")
+        # One event per file, in name order; msgpack back to back.
+        rc, out = sink_run(tmp, [f"--directory={tmp}/o", "--name=m",
+                                 "--format=msgpack"], None,
+                           files={"2.txt": "two\nlines\n",
+                                  "1.json": '{"a": [1, "x"]}\n',
+                                  ".hidden": "never read"},
+                           mode="contents")
+        assert rc == 0, out
+        with open(tmp + "/o/m", "rb") as f:
+            got = list(msgpack.Unpacker(f, raw=False))
+        assert got == [{"a": [1, "x"]}, "two\nlines\n"], got
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
