@@ -263,6 +263,9 @@ def pipeline_exactly_once():
         last = co.last_complete()
         co.close()
         before = len(lines_of(out))
+        assert 0 < before < len(applied), (
+            f"{before} of {len(applied)} events out before the kill: it "
+            "did not land mid-run")
 
         co = Coordinator(f"ipc://{tmp}/ctl", expect=3, source="file-source",
                          first_id=co.next_id)
