@@ -370,14 +370,7 @@ static void check_app(checker *c, const dsl_stream *s, size_t i)
     const dsl_registry *reg = c->ctx ? c->ctx->registry : NULL;
     if (!reg || app->implicit)
         return;
-    bool any = s->is_list || (s->n_apps == 1 && !s->source && !s->sink);
-    dsl_role want = DSL_ROLE_PROCESSOR;
-    if (any)
-        want = DSL_ROLE_ANY;
-    else if (i == 0 && !s->source)
-        want = DSL_ROLE_SOURCE;
-    else if (i + 1 == s->n_apps && !s->sink)
-        want = DSL_ROLE_SINK;
+    dsl_role want = dsl_stream_role_at(s, i);
     const dsl_app_info *info = dsl_registry_find(reg, app->name, want);
     if (info) {
         check_options(c, app, info);

@@ -431,6 +431,28 @@ const dsl_app_info *dsl_registry_find(const dsl_registry *r, const char *name,
     return NULL;
 }
 
+dsl_role dsl_stream_role_at(const dsl_stream *s, size_t i)
+{
+    if (s->is_list || (s->n_apps == 1 && !s->source && !s->sink))
+        return DSL_ROLE_ANY;
+    if (i == 0 && !s->source)
+        return DSL_ROLE_SOURCE;
+    if (i + 1 == s->n_apps && !s->sink)
+        return DSL_ROLE_SINK;
+    return DSL_ROLE_PROCESSOR;
+}
+
+const dsl_app_info *dsl_registry_find_at(const dsl_registry *r,
+                                         const dsl_stream *s, size_t i)
+{
+    if (!s || i >= s->n_apps)
+        return NULL;
+    const char *name = s->apps[i].name;
+    const dsl_app_info *a =
+        dsl_registry_find(r, name, dsl_stream_role_at(s, i));
+    return a ? a : dsl_registry_find(r, name, DSL_ROLE_ANY);
+}
+
 size_t dsl_registry_count(const dsl_registry *r)
 {
     return r ? r->n : 0;

@@ -24,8 +24,7 @@ static json_t *apps_json(srv *s, const dsl_stream *ast)
 
     for (size_t k = 0; k < ast->n_apps; k++) {
         const dsl_app *a = &ast->apps[k];
-        const dsl_app_info *info =
-            dsl_registry_find(s->reg, a->name, DSL_ROLE_ANY);
+        const dsl_app_info *info = dsl_registry_find_at(s->reg, ast, k);
         json_array_append_new(
             arr,
             json_pack("{s:s,s:s,s:s?,s:o}", "label", dsl_app_label(a), "name",

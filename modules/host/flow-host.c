@@ -25,13 +25,20 @@ static const flow_app_desc *const builtin[] = { FLOW_MODULES_APPS(BUILTIN) };
 #undef BUILTIN
 #define NBUILTIN (sizeof(builtin) / sizeof(builtin[0]))
 
-static const flow_app_desc *find_app(const char *name)
+/* The app called name; of two with that name (the file source and the
+ * file sink), the one of role want. */
+static const flow_app_desc *find_app(const char *name, flow_role want)
 {
+    const flow_app_desc *any = NULL;
     for (size_t i = 0; i < NBUILTIN; i++) {
-        if (strcmp(builtin[i]->name, name) == 0)
+        if (strcmp(builtin[i]->name, name) != 0)
+            continue;
+        if (builtin[i]->role == want)
             return builtin[i];
+        if (!any)
+            any = builtin[i];
     }
-    return NULL;
+    return any;
 }
 
 static void usage(FILE *f)
@@ -102,7 +109,17 @@ int main(int argc, char **argv)
             goto free_segs;
         }
         struct seg *s = &segs[k];
-        s->app = find_app(argv[start]);
+        /* The role by position, as in a stream: the first app is the
+         * source unless it reads an input, the last the sink unless it
+         * writes an output. */
+        flow_role want = FLOW_ROLE_PROCESSOR;
+        if (k == 0 &&
+            !has_flag(argv + start - 1, i - start + 1, "--flow.input"))
+            want = FLOW_ROLE_SOURCE;
+        else if (k == nseg - 1 &&
+                 !has_flag(argv + start - 1, i - start + 1, "--flow.output"))
+            want = FLOW_ROLE_SINK;
+        s->app = find_app(argv[start], want);
         if (!s->app) {
             fprintf(stderr, "flow-host: unknown app '%s' (app %d)\n",
                     argv[start], k + 1);

@@ -66,11 +66,6 @@ struct uv_loop_s *flow_uv_loop(flow_ctx *ctx)
     return &ctx->loop;
 }
 
-bool flow_guaranteed(flow_ctx *ctx)
-{
-    return ctx->conf.guarantee != FLOW_GUARANTEE_NONE;
-}
-
 int flow_report_url(flow_ctx *ctx, const char *url)
 {
     char *u = url ? strdup(url) : NULL;

@@ -127,8 +127,7 @@ int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
         a->pos = (int)k;
         snprintf(a->label, sizeof a->label, "%s", dsl_app_label(da));
         snprintf(a->name, sizeof a->name, "%s", da->name);
-        const dsl_app_info *info =
-            dsl_registry_find(s->reg, da->name, DSL_ROLE_ANY);
+        const dsl_app_info *info = dsl_registry_find_at(s->reg, st->ast, k);
         if (!info) {
             snprintf(err, errlen, "app '%s' is not registered", da->name);
             return -SRV_EUNRUNNABLE;
@@ -258,8 +257,7 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
     }
     for (size_t k = 0; k < n; k++) {
         labels[k] = dsl_app_label(&st->ast->apps[k]);
-        infos[k] =
-            dsl_registry_find(s->reg, st->ast->apps[k].name, DSL_ROLE_ANY);
+        infos[k] = dsl_registry_find_at(s->reg, st->ast, k);
     }
     int prc = srv_props_parse(props, labels, n, &norm, err, errlen);
     if (prc)

@@ -59,7 +59,8 @@ class Coordinator:
     ckpt to the source every interval (one in flight), ckpt_done to all
     once every instance acked, and a record of what they said."""
 
-    def __init__(self, endpoint, interval=0.2, first_id=1, expect=3):
+    def __init__(self, endpoint, interval=0.2, first_id=1, expect=3,
+                 source="load-sim"):
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -67,6 +68,7 @@ class Coordinator:
         self.interval = interval
         self.next_id = first_id
         self.expect = expect  # instances that ack a checkpoint
+        self.source = source  # the label of the source sent ckpt
         self.lock = threading.Lock()
         self.peers = {}  # (label, instance) -> routing id
         self.acks = {}  # ckpt id -> {(label, instance): bytes}
@@ -101,7 +103,7 @@ class Coordinator:
             with self.lock:
                 if self.inflight and now - self.inflight_at > 10:
                     self.inflight = None  # timed out: given up
-                src = self.peers.get(("load-sim", 0))
+                src = self.peers.get((self.source, 0))
                 if src and not self.inflight and now - last >= self.interval:
                     last = now
                     self.inflight = self.next_id

@@ -65,7 +65,7 @@ def send(encoder):
         ep = f"ipc://{tmp}/a"
         log = open(os.path.join(tmp, "tcp.log"), "w")
         procs.append(subprocess.Popen(
-            [app_path("tcp"), f"--port={port}", f"--encoder={encoder}",
+            [app_path("tcp-sink"), f"--port={port}", f"--encoder={encoder}",
              "--backoff=50ms", "--max-backoff=200ms", f"--flow.input={ep}",
              "--flow.eos-exit=1"], stdout=log, stderr=subprocess.STDOUT))
         procs.append(subprocess.Popen(

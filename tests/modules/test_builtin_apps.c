@@ -49,9 +49,12 @@ Test(builtin_apps, descriptors_carry_their_names)
     cr_assert_gt(NAPPS, 0);
     for (size_t i = 0; i < NAPPS; i++) {
         cr_assert_str_eq(apps[i].desc->name, apps[i].name);
+        /* A name twice only for two roles (the file source and sink),
+         * which the DSL tells apart by position. */
         for (size_t j = 0; j < i; j++)
-            cr_assert_str_neq(apps[i].name, apps[j].name, "%s twice",
-                              apps[i].name);
+            cr_assert(strcmp(apps[i].name, apps[j].name) != 0 ||
+                          apps[i].desc->role != apps[j].desc->role,
+                      "%s twice in one role", apps[i].name);
     }
 }
 

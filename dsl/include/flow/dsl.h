@@ -333,6 +333,19 @@ int dsl_registry_add_describe_array(dsl_registry *r, const char *json,
 const dsl_app_info *dsl_registry_find(const dsl_registry *r, const char *name,
                                       dsl_role role);
 
+/* The role the app at index i of s has by its position: the first app is
+ * the source unless the stream starts at a destination, the last the sink
+ * unless it ends at one, the others are processors; DSL_ROLE_ANY in a
+ * list of apps and for an app alone. */
+dsl_role dsl_stream_role_at(const dsl_stream *s, size_t i);
+
+/* The registered app that the app at index i of s names: the one of that
+ * name whose role fits its position (a source and a sink may share a
+ * name, as SCDF's file source and file sink do), else the first of that
+ * name. Borrowed; NULL when absent. */
+const dsl_app_info *dsl_registry_find_at(const dsl_registry *r,
+                                         const dsl_stream *s, size_t i);
+
 /* Iterate: count and i-th entry (borrowed), in insertion order. */
 size_t dsl_registry_count(const dsl_registry *r);
 const dsl_app_info *dsl_registry_at(const dsl_registry *r, size_t i);

@@ -2,5 +2,5 @@
 
 int main(int argc, char **argv)
 {
-    return flow_app_main(&tcp_app, argc, argv);
+    return flow_app_main(&tcp_sink_app, argc, argv);
 }

@@ -273,10 +273,6 @@ const char *flow_stream(flow_ctx *ctx); /* --flow.stream, default "" */
 uint32_t flow_instance(flow_ctx *ctx);  /* --flow.instance, default 0 */
 /* True when --flow.control was given: the app reports to a server. */
 bool flow_has_control(flow_ctx *ctx);
-/* True under --flow.guarantee exactly-once or at-least-once: checkpoints
- * (snapshot, on_commit) will come. */
-bool flow_guaranteed(flow_ctx *ctx);
-
 /* The app's libuv loop (the loop callbacks run on), for an app that
  * serves outside clients itself (the http and tcp sources). Handles the
  * app opens on it must be closed in fini, which runs before the loop is

@@ -422,7 +422,7 @@ static void fini(flow_ctx *ctx)
     free(s->url);
 }
 
-const flow_app_desc tcp_app = {
+const flow_app_desc tcp_source_app = {
     .name = "tcp",
     .role = FLOW_ROLE_SOURCE,
     .description = "Takes LF, CRLF or length-prefixed frames from outside "

@@ -296,7 +296,7 @@ static void fini(flow_ctx *ctx)
     flow_buf_fini(&s->ends);
 }
 
-const flow_app_desc tcp_app = {
+const flow_app_desc tcp_sink_app = {
     .name = "tcp",
     .role = FLOW_ROLE_SINK,
     .description = "Sends each event's payload over TCP, framed by LF, "
