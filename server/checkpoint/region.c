@@ -120,10 +120,18 @@ size_t srv_ckpt_region_streams(srv *s, srv_region *r, srv_stream **out,
 }
 
 /* Can the source app a (the first of its stream, reading nothing) start
- * again from a recorded position? */
+ * again from a recorded position: load-sim and time from their state, the
+ * file source from its files' offsets, http and tcp from their durable
+ * input logs? (At the first position the name is the source's: the file
+ * sink shares its name.) */
 static bool replays(const srv_dapp *a)
 {
-    return strcmp(a->name, "load-sim") == 0 || strcmp(a->name, "time") == 0;
+    static const char *const names[] = { "load-sim", "time", "file", "http",
+                                         "tcp" };
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (strcmp(a->name, names[k]) == 0)
+            return true;
+    return false;
 }
 
 /* The guarantee the component v of n streams can keep, and why it is
