@@ -33,10 +33,11 @@ def ipc_sockets(run_dir):
 
 
 def test_ipc_sockets_private():
-    """Every ipc:// socket of a deployed stream (outputs, taps, a
-    destination's group, flowd's control and tap sockets) is mode 0600 in
-    a 0700 directory, even when the run directory was left open before
-    flowd started."""
+    """Every ipc:// socket of a deployed stream (outputs, lanes, error
+    outputs, taps, a destination's and a tap stream's group, an outside
+    program's group, a router's groups, flowd's control socket and its
+    dead-letter relay's group) is mode 0600 in a 0700 directory, even
+    when the run directory was left open before flowd started."""
     with Flowd() as f:
         f.stop()
         run_dir = os.path.join(f.data_dir, "run")
@@ -49,18 +50,45 @@ def test_ipc_sockets_private():
         f.create("ipcc", ":ipcd > counter --name=ipc-in", deploy=True)
         f.create("ipcw", ":ipcs.account-events > counter --name=ipc-tap",
                  deploy=True)
-        for s in ("ipcs", "ipcc", "ipcw"):
+        # The dead letters of account-events, through flowd's relay.
+        f.create("ipce", ":ipcs.account-events.errors > "
+                 "counter --name=ipc-dl", deploy=True)
+        # Two instances of log: time's output is two lanes.
+        f.create("ipcl", "time | log")
+        f.deploy("ipcl", {"deployer.log.count": "2"})
+        # A router's group per destination and consumer group.
+        f.create("ipcq", ":ipcrd > counter --name=ipc-routed", deploy=True)
+        f.create("ipcr", "load-sim --rate=100 | router "
+                 "--expression=payload.type "
+                 "--destination-mappings=ACCOUNT_OPENED:ipcrd "
+                 "--default-output-channel=ipcrd", deploy=True)
+        for s in ("ipcs", "ipcc", "ipcw", "ipce", "ipcl", "ipcq", "ipcr"):
             f.wait_status(s, "deployed")
         wait_for("the consumer counts", lambda: f.counter("ipc-in"))
         wait_for("the tap counts", lambda: f.counter("ipc-tap"))
-        socks = ipc_sockets(run_dir)
-        names = sorted(os.path.basename(p) for p in socks)
+        # An outside program's group of :ipcd.
+        f.json("POST", "/streams/destinations/ipcd/groups",
+               {"group": "ipc-out"}, expect=201)
         want = ["control", "ipcc.counter.0.errors",
+                "ipce.counter.0.errors",
+                "ipcl.log.0.errors", "ipcl.log.1.errors",
+                "ipcl.time.0.errors", "ipcl.time.0.l0", "ipcl.time.0.l1",
+                "ipcl.time.0.tap",
+                "ipcq.counter.0.errors",
+                "ipcr.load-sim.0", "ipcr.load-sim.0.errors",
+                "ipcr.load-sim.0.tap", "ipcr.router.0.errors",
+                "ipcr.router.0.route.ipcrd.to.ipcq",
                 "ipcs.account-events.0.errors", "ipcs.account-events.0.tap",
+                "ipcs.account-events.0.to.ipc-out",
                 "ipcs.account-events.0.to.ipcc",
-                "ipcs.account-events.0.to.ipcw", "ipcs.load-sim.0",
+                "ipcs.account-events.0.to.ipcw",
+                "ipcs.account-events.errors.to.ipce", "ipcs.load-sim.0",
                 "ipcs.load-sim.0.errors", "ipcs.load-sim.0.tap",
                 "ipcw.counter.0.errors"]
+        wait_for("every socket", lambda: sorted(
+            os.path.basename(p) for p in ipc_sockets(run_dir)) == want)
+        socks = ipc_sockets(run_dir)
+        names = sorted(os.path.basename(p) for p in socks)
         assert names == want, names
         for p in socks:
             mode = stat.S_IMODE(os.lstat(p).st_mode)
