@@ -459,10 +459,7 @@ bool srv_undeploy(srv *s, srv_stream *st)
     return false;
 }
 
-/* Records count as app a's deployer.LABEL.count in the store and in
- * st->props. Returns 0, -1 when the store refused it, or -2 when out of
- * memory; st->props is left as it was unless 0. */
-static int record_count(srv *s, srv_stream *st, const srv_dapp *a, int count)
+int srv_dep_record_count(srv *s, srv_stream *st, const srv_dapp *a, int count)
 {
     char key[128], val[16];
     json_t *props = json_deep_copy(st->props);
@@ -507,7 +504,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
     }
     /* The new count is stored first: a scale the store does not hold
      * would be undone by the next flowd. */
-    int stored = record_count(s, st, a, count);
+    int stored = srv_dep_record_count(s, st, a, count);
     if (stored == -2) {
         snprintf(err, errlen, "out of memory");
         return -SRV_ENOMEM;
@@ -602,7 +599,7 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
     /* A scale-up cut short counts, and records, what runs. */
     if (count != asked && a->pos > 0)
         srv_dep_relane(s, &st->apps[a->pos - 1], count);
-    if (count != asked && record_count(s, st, a, count))
+    if (count != asked && srv_dep_record_count(s, st, a, count))
         fprintf(stderr,
                 "flowd: [%s] cannot record that '%s' runs %d instances (%s); "
                 "the store keeps the count asked for\n",

@@ -218,6 +218,10 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
                             void (*add)(void *ud, const char *arg), void *ud);
 
 /* deploy.c */
+/* Records count as app a's deployer.LABEL.count in the store and in
+ * st->props. Returns 0, -1 when the store refused it, or -2 when out of
+ * memory; st->props is left as it was unless 0. */
+int srv_dep_record_count(srv *s, srv_stream *st, const srv_dapp *a, int count);
 /* Every process of st's deployment is gone: frees the deployment and
  * reports srv_deployer_ops.undeployed (after which st may be gone). */
 void srv_dep_finish_undeploy(srv *s, srv_stream *st);

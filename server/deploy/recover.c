@@ -100,6 +100,18 @@ static int reshape(srv *s, srv_dapp *a)
         i->recovering = true;
         i->state = SRV_INST_RESTARTING;
     }
+    /* A scale-up cut short counts, and records, what runs, as srv_scale
+     * does without a guarantee: the feeding app's lanes match the
+     * instances that read them, and a later flowd starts no more. */
+    if (a->ninst != count) {
+        if (a->pos > 0)
+            srv_dep_relane(s, &a->stream->apps[a->pos - 1], a->ninst);
+        if (srv_dep_record_count(s, a->stream, a, a->ninst))
+            fprintf(stderr,
+                    "flowd: [%s] cannot record that '%s' runs %d instances "
+                    "(%s); the store keeps the count asked for\n",
+                    a->stream->name, a->label, a->ninst, s->store.err);
+    }
     a->count = a->ninst;
     return first;
 }

@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 
-from flowd_harness import Flowd, run
+from flowd_harness import Flowd, run, wait_for
 
 NOPORT = os.environ.get("FLOW_IT_NOPORT", "")
 
@@ -47,8 +47,18 @@ def test_no_free_port_fails_deploy():
 
 
 def test_no_free_port_fails_scale():
-    """A scale-up that finds no port free fails with the reason and
-    keeps the instances the stream had, counted as before."""
+    """A scale-up of a guaranteed stream is answered once the count is
+    recorded; the region then restarts from a checkpoint (docs/flowd.md
+    "Checkpoints and recovery"), and when no port is free for the new
+    instances, flowd's log says so and the region runs, counts and
+    records the instances it had."""
+    with_noport_flowd(scale_guaranteed_without_ports)
+
+
+def test_no_free_port_fails_scale_unguaranteed():
+    """Without a guarantee a scale-up that finds no port free fails with
+    the reason and keeps the instances the stream had, counted as
+    before."""
     with_noport_flowd(scale_without_ports)
 
 
@@ -71,9 +81,37 @@ def deploy_without_ports(f, flag):
     assert eps and not any(":0" in str(e) for e in eps), eps
 
 
-def scale_without_ports(f, flag):
+def scale_guaranteed_without_ports(f, flag):
     f.create("noscale", "time | log")
     f.deploy("noscale", {"deployer.*.transport": "tcp"})
+    f.wait_status("noscale", "deployed", timeout=30)
+    d = f.get("/streams/deployments/noscale")
+    assert d["guarantee"] == "exactly-once", d
+    assert d["checkpoint"]["epoch"] == 1, d
+    open(flag, "w").close()
+    f.json("POST", "/streams/deployments/scale/noscale/time/instances/3",
+           expect=202)
+    wait_for("the region restarted",
+             lambda: f.get("/streams/deployments/noscale")
+             ["checkpoint"]["epoch"] == 2, 60)
+    msg = ("no loopback TCP port is free for instance 1 of 'time' "
+           "(Address already in use); it is not started")
+    wait_for("the reason in flowd's log", lambda: msg in f.read_log(), 30)
+    f.wait_status("noscale", "deployed", timeout=30)
+    times = [i for i in f.instances("noscale") if i["label"] == "time"]
+    assert len(times) == 1, times
+    assert times[0]["state"] == "deployed", times
+    assert not any(":0" in str(e) for e in times[0]["endpoints"].values())
+    props = f.get("/streams/deployments/noscale")["deploymentProperties"]
+    assert props.get("deployer.time.count") == "1", props
+
+
+def scale_without_ports(f, flag):
+    f.create("noscale", "time | log")
+    # flow.guarantee=none: a guaranteed stream's scale is answered before
+    # the instances change (scale_guaranteed_without_ports).
+    f.deploy("noscale", {"deployer.*.transport": "tcp",
+                         "flow.guarantee": "none"})
     f.wait_status("noscale", "deployed", timeout=30)
     open(flag, "w").close()
     st, _, body = f.request(
@@ -94,6 +132,8 @@ def scale_without_ports(f, flag):
 TESTS = {
     "no_free_port_fails_deploy": test_no_free_port_fails_deploy,
     "no_free_port_fails_scale": test_no_free_port_fails_scale,
+    "no_free_port_fails_scale_unguaranteed":
+        test_no_free_port_fails_scale_unguaranteed,
 }
 
 if __name__ == "__main__":

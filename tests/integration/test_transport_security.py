@@ -33,10 +33,11 @@ def ipc_sockets(run_dir):
 
 
 def test_ipc_sockets_private():
-    """Every ipc:// socket of a deployed stream (outputs, taps, a
-    destination's group, flowd's control and tap sockets) is mode 0600 in
-    a 0700 directory, even when the run directory was left open before
-    flowd started."""
+    """Every ipc:// socket of a deployed stream (outputs, lanes, error
+    outputs, taps, a destination's and a tap stream's group, an outside
+    program's group, a router's groups, flowd's control socket and its
+    dead-letter relay's group) is mode 0600 in a 0700 directory, even
+    when the run directory was left open before flowd started."""
     with Flowd() as f:
         f.stop()
         run_dir = os.path.join(f.data_dir, "run")
@@ -49,15 +50,45 @@ def test_ipc_sockets_private():
         f.create("ipcc", ":ipcd > counter --name=ipc-in", deploy=True)
         f.create("ipcw", ":ipcs.account-events > counter --name=ipc-tap",
                  deploy=True)
-        for s in ("ipcs", "ipcc", "ipcw"):
+        # The dead letters of account-events, through flowd's relay.
+        f.create("ipce", ":ipcs.account-events.errors > "
+                 "counter --name=ipc-dl", deploy=True)
+        # Two instances of log: time's output is two lanes.
+        f.create("ipcl", "time | log")
+        f.deploy("ipcl", {"deployer.log.count": "2"})
+        # A router's group per destination and consumer group.
+        f.create("ipcq", ":ipcrd > counter --name=ipc-routed", deploy=True)
+        f.create("ipcr", "load-sim --rate=100 | router "
+                 "--expression=payload.type "
+                 "--destination-mappings=ACCOUNT_OPENED:ipcrd "
+                 "--default-output-channel=ipcrd", deploy=True)
+        for s in ("ipcs", "ipcc", "ipcw", "ipce", "ipcl", "ipcq", "ipcr"):
             f.wait_status(s, "deployed")
         wait_for("the consumer counts", lambda: f.counter("ipc-in"))
         wait_for("the tap counts", lambda: f.counter("ipc-tap"))
+        # An outside program's group of :ipcd.
+        f.json("POST", "/streams/destinations/ipcd/groups",
+               {"group": "ipc-out"}, expect=201)
+        want = ["control", "ipcc.counter.0.errors",
+                "ipce.counter.0.errors",
+                "ipcl.log.0.errors", "ipcl.log.1.errors",
+                "ipcl.time.0.errors", "ipcl.time.0.l0", "ipcl.time.0.l1",
+                "ipcl.time.0.tap",
+                "ipcq.counter.0.errors",
+                "ipcr.load-sim.0", "ipcr.load-sim.0.errors",
+                "ipcr.load-sim.0.tap", "ipcr.router.0.errors",
+                "ipcr.router.0.route.ipcrd.to.ipcq",
+                "ipcs.account-events.0.errors", "ipcs.account-events.0.tap",
+                "ipcs.account-events.0.to.ipc-out",
+                "ipcs.account-events.0.to.ipcc",
+                "ipcs.account-events.0.to.ipcw",
+                "ipcs.account-events.errors.to.ipce", "ipcs.load-sim.0",
+                "ipcs.load-sim.0.errors", "ipcs.load-sim.0.tap",
+                "ipcw.counter.0.errors"]
+        wait_for("every socket", lambda: sorted(
+            os.path.basename(p) for p in ipc_sockets(run_dir)) == want)
         socks = ipc_sockets(run_dir)
         names = sorted(os.path.basename(p) for p in socks)
-        want = ["control", "ipcs.account-events.0.tap",
-                "ipcs.account-events.0.to.ipcc", "ipcs.load-sim.0",
-                "ipcs.load-sim.0.tap", "ipcw.tapin"]
         assert names == want, names
         for p in socks:
             mode = stat.S_IMODE(os.lstat(p).st_mode)
@@ -122,16 +153,22 @@ def test_tcp_endpoints_admit_named_peers():
     admit only the peers flowd named: an outside PULL or SUB, without keys
     or with keys of its own, receives nothing while the stream counts
     exactly the events its source made; the keys files are 0600 in 0700
-    directories; flowctl tap and a tap stream still read the taps through
-    flowd's keys."""
+    directories; flowctl tap reads the taps through flowd's keys and a tap
+    stream reads its own output group of the tapped app with its
+    deployment's key."""
     n = 5000
     with Flowd() as f:
         f.create("tsec", f"load-sim --count={n} --rate=1000 | "
                  "account-events | counter --name=tsec-count")
         f.create("tsecw", ":tsec.account-events > counter --name=tsec-tap",
                  deploy=True)
+        # A deployment that reads nothing of tsec's: its keys are an
+        # outsider's to tsec.
+        f.create("tsecx", "load-sim --rate=10 | counter --name=tsecx-count",
+                 deploy=True)
         f.deploy("tsec", TCP)
         f.wait_status("tsec", "deployed")
+        f.wait_status("tsecx", "deployed")
         eps = []
         for i in f.instances("tsec"):
             e = i["endpoints"]
@@ -141,14 +178,19 @@ def test_tcp_endpoints_admit_named_peers():
             if e.get("tap"):
                 assert e["tap"].startswith("tcp://"), e
                 eps.append((e["tap"], zmq.SUB))
-        assert len(eps) == 4, eps  # two outputs, two taps
+            assert e["errors"].startswith("tcp://"), e
+            eps.append((e["errors"], zmq.PULL))
+        # Three outputs (load-sim's, account-events' own and its output
+        # group of the tap stream tsecw), two taps and three error outputs.
+        assert len(eps) == 8, eps
 
         flowd_keys = os.path.join(f.data_dir, "flowd.keys")
         private_file(flowd_keys)
         files = glob.glob(os.path.join(f.data_dir, "run", "*", ".flow-keys"))
         assert sorted(os.path.basename(os.path.dirname(p)) for p in files) \
             == ["tsec.account-events-0", "tsec.counter-0",
-                "tsec.load-sim-0", "tsecw.counter-0"], files
+                "tsec.load-sim-0", "tsecw.counter-0", "tsecx.counter-0",
+                "tsecx.load-sim-0"], files
         server = read_keys(flowd_keys)["server-public"][0]
         for p in files:
             private_file(p)
@@ -159,17 +201,21 @@ def test_tcp_endpoints_admit_named_peers():
                                     "tsec.load-sim-0", ".flow-keys"))
         kw = read_keys(os.path.join(f.data_dir, "run",
                                     "tsecw.counter-0", ".flow-keys"))
-        # One key pair per deployment; an app admits flowd and its own
-        # deployment (the tap stream reads through flowd), no one else;
-        # flowd's sockets admit every deployment.
-        assert ka["public"] != kw["public"], (ka, kw)
+        kx = read_keys(os.path.join(f.data_dir, "run",
+                                    "tsecx.load-sim-0", ".flow-keys"))
+        # One key pair per deployment; an app admits flowd, its own
+        # deployment and the tap stream (which reads its output group of
+        # account-events), no one else; flowd's sockets admit every
+        # deployment.
+        assert len({ka["public"][0], kw["public"][0], kx["public"][0]}) == 3
         fk = read_keys(flowd_keys)
-        assert sorted(ka["allow"]) == sorted(fk["public"] + ka["public"]), ka
+        assert sorted(ka["allow"]) == sorted(
+            fk["public"] + ka["public"] + kw["public"]), ka
         assert sorted(fk["allow"]) == sorted(
-            fk["public"] + ka["public"] + kw["public"]), fk
+            fk["public"] + ka["public"] + kw["public"] + kx["public"]), fk
 
         zctx = zmq.Context()
-        socks = outsiders(zctx, eps, server, kw)
+        socks = outsiders(zctx, eps, server, kx)
         # The outsiders came while the source still had events to give.
         assert f.counter("tsec-count") < n, f.counter("tsec-count")
         got = {}
