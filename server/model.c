@@ -57,6 +57,7 @@ void srv_stream_free_deployment(srv_stream *st)
         for (int j = 0; j < a->nopts; j++)
             free(a->opts[j]);
         free(a->opts);
+        free(a->partition_expr);
     }
     free(st->apps);
     st->apps = NULL;

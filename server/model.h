@@ -225,6 +225,8 @@ struct srv_dapp {
      * --flow.partition-key (empty: round-robin). */
     int lanes;
     char partition_key[256];
+    char *partition_expr; /* owned: app.<label>.partition-key-expression
+                             of the next app, NULL: none */
 };
 
 /* What the control endpoint (control.c) reports to the deployment layer,

@@ -1,6 +1,7 @@
 #include "props.h"
 
 #include <flow/cpus.h>
+#include <flow/expr.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -387,7 +388,8 @@ void srv_props_app_options(const json_t *props, const char *label,
     json_object_foreach((json_t *)props, key, val)
     {
         if (strncmp(key, "app.*.", 6) != 0 ||
-            strcmp(key + 6, SRV_PARTITION_KEY) == 0)
+            strcmp(key + 6, SRV_PARTITION_KEY) == 0 ||
+            strcmp(key + 6, SRV_PARTITION_KEY_EXPR) == 0)
             continue;
         snprintf(own, sizeof own, "app.%s.%s", label, key + 6);
         if (json_object_get(props, own))
@@ -398,7 +400,8 @@ void srv_props_app_options(const json_t *props, const char *label,
     {
         if (strncmp(key, "app.", 4) == 0 &&
             strncmp(key + 4, label, llen) == 0 && key[4 + llen] == '.' &&
-            strcmp(key + 5 + llen, SRV_PARTITION_KEY) != 0)
+            strcmp(key + 5 + llen, SRV_PARTITION_KEY) != 0 &&
+            strcmp(key + 5 + llen, SRV_PARTITION_KEY_EXPR) != 0)
             fn(ud, key + 5 + llen, json_string_value(val));
     }
 }
@@ -410,6 +413,17 @@ const char *srv_props_partition_key(const json_t *props, const char *label)
     if (!props)
         return NULL;
     snprintf(key, sizeof key, "app.%s.%s", label, SRV_PARTITION_KEY);
+    return json_string_value(json_object_get(props, key));
+}
+
+const char *srv_props_partition_key_expr(const json_t *props,
+                                         const char *label)
+{
+    char key[256];
+
+    if (!props)
+        return NULL;
+    snprintf(key, sizeof key, "app.%s.%s", label, SRV_PARTITION_KEY_EXPR);
     return json_string_value(json_object_get(props, key));
 }
 
@@ -458,6 +472,25 @@ int srv_props_check_apps(const json_t *props, const char *stream,
         const char *opt = dot + 1;
         size_t llen = (size_t)(dot - lab);
         bool star = llen == 1 && lab[0] == '*';
+        if (strcmp(opt, SRV_PARTITION_KEY_EXPR) == 0) {
+            /* flowd's too: the key is the text of an expression. */
+            flow_expr *e = NULL;
+            flow_expr_error xe;
+            if (star) {
+                snprintf(err, errlen, "deployment property '%s': name the "
+                         "app (app.<label>.partition-key-expression)", key);
+                return -SRV_EPROPS;
+            }
+            if (flow_expr_compile(value, strlen(value), &e, &xe)) {
+                snprintf(err, errlen,
+                         "deployment property '%s': bad expression at byte "
+                         "%zu: %s",
+                         key, xe.offset, xe.message);
+                return -SRV_EPROPS;
+            }
+            flow_expr_free(&e);
+            continue;
+        }
         if (strcmp(opt, SRV_PARTITION_KEY) == 0) {
             /* flowd's, not an app option: how events reach the instances
              * of the app (srv_props_partition_key). */

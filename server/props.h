@@ -88,6 +88,16 @@ long srv_props_deployer_int(const json_t *props, const char *label,
 /* The value of app.<label>.partition-key, or NULL. Borrowed. */
 const char *srv_props_partition_key(const json_t *props, const char *label);
 
+/* The deployment property app.<label>.partition-key-expression, as SCDF
+ * spells it: the same routing by the text of an expression
+ * (docs/expressions.md), passed as --flow.partition-key-expression; it
+ * wins over partition-key. */
+#define SRV_PARTITION_KEY_EXPR "partition-key-expression"
+
+/* The value of app.<label>.partition-key-expression, or NULL. Borrowed. */
+const char *srv_props_partition_key_expr(const json_t *props,
+                                         const char *label);
+
 /* "multi" or "single". */
 const char *srv_props_packaging(const json_t *props);
 

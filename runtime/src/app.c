@@ -1424,6 +1424,8 @@ void flow__ctx_free(flow_ctx **ctxp)
     flow_buf_fini(&ctx->payload);
     flow_buf_fini(&ctx->scratch);
     flow_buf_fini(&ctx->ctlbuf);
+    if (ctx->pk_scratch_init)
+        flow_expr_scratch_fini(&ctx->pk_scratch);
     free(ctx->url);
     ctx->url = NULL;
     flow_buf_fini(&ctx->eos_frame);

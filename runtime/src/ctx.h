@@ -17,6 +17,7 @@
 #include "flow/cpus.h"
 #include "flow/curve.h"
 #include "flow/endpoint.h"
+#include "flow/expr.h"
 #include "flow/metrics.h"
 #include "flow/wire.h"
 #include "flow/zwatch.h"
@@ -54,6 +55,9 @@ typedef struct flow__conf {
     const char *keys;        /* --flow.keys: CURVE keys for tcp:// (curve.h) */
     const char *producer_id; /* --flow.producer-id (default: the label) */
     const char *partition_key; /* --flow.partition-key (NULL: unkeyed) */
+    /* --flow.partition-key-expression, compiled (owned; NULL: none): the
+     * text of its result is the key routing hashes. */
+    flow_expr *partition_expr;
     uint64_t epoch;            /* --flow.epoch (0: none, no fencing) */
     uint32_t key_groups;       /* --flow.key-groups */
     uint32_t instance;
@@ -319,6 +323,9 @@ struct flow_ctx {
     uint32_t nfigures;
 
     flow_buf payload, scratch, ctlbuf;
+    /* The scratch of --flow.partition-key-expression's evaluations. */
+    flow_expr_scratch pk_scratch;
+    bool pk_scratch_init;
     flow_counter *counters;
     flow__ckpt *ck; /* owned; NULL without a guarantee */
 

@@ -358,7 +358,7 @@ static int out_send(flow_ctx *ctx, flow__port *p)
      * without a group of one lane from the first lane set's. */
     bool primary = !p->set || (ctx->nsingle == 0 && p->set == ctx->sets[0]);
     uint32_t nlanes = p->set ? p->set->n : 1;
-    if (p->set && !ctx->conf.partition_key)
+    if (p->set && !ctx->conf.partition_key && !ctx->conf.partition_expr)
         p->set->rr = (p->lane + 1) % nlanes;
     shared_frame *sh = primary && ctx->tap_s && n ? shared_of(b, len) : NULL;
     if (sh)
@@ -940,13 +940,27 @@ void flow__pump_cb(uv_idle_t *h)
  * decimal, as the counters show them). -FLOW_ENOTFOUND when it has none
  * (no key header, the field absent, nil or not a scalar).
  */
-static int key_group(const flow_ctx *ctx, const flow_event *e, uint32_t *kg)
+static int key_group(flow_ctx *ctx, const flow_event *e, uint32_t *kg)
 {
     const char *pk = ctx->conf.partition_key;
     const char *k;
     size_t klen;
     char text[64];
-    if (!strcmp(pk, "key")) {
+    if (ctx->conf.partition_expr) {
+        /* The text of the expression's result; null, or an error, is no
+         * key. */
+        flow_expr_value v;
+        flow_expr_error err;
+        if (!ctx->pk_scratch_init) {
+            flow_expr_scratch_init(&ctx->pk_scratch);
+            ctx->pk_scratch_init = true;
+        }
+        if (flow_expr_eval(ctx->conf.partition_expr, e, &ctx->pk_scratch, &v,
+                           &err) ||
+            v.type == FLOW_EXPR_NIL ||
+            flow_expr_value_text(&v, &ctx->pk_scratch, &k, &klen))
+            return -FLOW_ENOTFOUND;
+    } else if (!strcmp(pk, "key")) {
         if (!e->key)
             return -FLOW_ENOTFOUND;
         k = e->key;
@@ -974,7 +988,7 @@ static int key_group(const flow_ctx *ctx, const flow_event *e, uint32_t *kg)
 static int route_lanes(flow_ctx *ctx, const flow_event *e)
 {
     uint32_t kg = 0;
-    bool keyed = ctx->conf.partition_key != NULL;
+    bool keyed = ctx->conf.partition_key || ctx->conf.partition_expr;
     if (keyed && key_group(ctx, e, &kg))
         return flow_emit_error(ctx, e, "no partition key");
     int rc = 0;

@@ -42,6 +42,8 @@ static const struct {
                "a new one per start, no fencing)" },
     { "producer-id", "ID: the producer written in every frame sent "
                      "(default: the label)" },
+    { "partition-key-expression", "E: route by the text of expression E "
+                                  "(docs/expressions.md) instead" },
     { "partition-key", "key|FIELD.PATH: route each event to the lane that "
                        "owns its key group: the key header, or a payload "
                        "field (default: whole batches in turn)" },
@@ -78,6 +80,8 @@ static int usage(const flow_ctx *ctx, const char *fmt, const char *a,
     fprintf(stderr, "\nTry 'flow-%s --help'.\n", ctx->app->name);
     return -FLOW_EUSAGE;
 }
+
+static int bad_expr(flow_ctx *ctx, const char *opt, const char *v);
 
 /* Edit distance, for suggestions (names are short). */
 static size_t distance(const char *a, size_t al, const char *b)
@@ -654,6 +658,15 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
                          v, "");
         return 0;
     }
+    if (!strcmp(nm, "partition-key-expression")) {
+        if (bad_expr(ctx, "flow.partition-key-expression", v))
+            return -FLOW_EUSAGE;
+        flow_expr_error err;
+        flow_expr_free(&c->partition_expr);
+        if (flow_expr_compile(v, strlen(v), &c->partition_expr, &err))
+            return -FLOW_ENOMEM;
+        return 0;
+    }
     if (!strcmp(nm, "producer-id") || !strcmp(nm, "partition-key")) {
         size_t len = strlen(v);
         if (len == 0 || len > FLOW_WIRE_MAX_NAME)
@@ -1018,6 +1031,7 @@ int flow__parse_args(flow_ctx *ctx, int argc, char **argv, bool *done,
 
 void flow__opts_free(flow_ctx *ctx)
 {
+    flow_expr_free(&ctx->conf.partition_expr);
     for (size_t i = 0; ctx->opts && i < ctx->nopts; i++)
         flow_expr_free(&ctx->opts[i].expr);
     for (size_t i = 0; i < ctx->npfx; i++) {

@@ -182,6 +182,9 @@ int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
             a->lanes = (int)srv_props_deployer_int(props, next, "count", 1);
             snprintf(a->partition_key, sizeof a->partition_key, "%s",
                      pk ? pk : "");
+            const char *pe = srv_props_partition_key_expr(props, next);
+            free(a->partition_expr);
+            a->partition_expr = pe ? strdup(pe) : NULL;
         }
         a->inst = calloc((size_t)a->count, sizeof *a->inst);
         if (!a->inst) {

@@ -99,7 +99,9 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
      * also gets its epoch and the rest (srv_dep_guarantee_args). */
     if (a->stream->guarantee == SRV_GUARANTEE_NONE)
         strv_add(av, "--flow.producer-id=%s.%s", a->stream->name, a->label);
-    if (a->partition_key[0])
+    if (a->partition_expr)
+        strv_add(av, "--flow.partition-key-expression=%s", a->partition_expr);
+    else if (a->partition_key[0])
         strv_add(av, "--flow.partition-key=%s", a->partition_key);
     /* The instance's own directory, where its relative paths resolve; it
      * is kept after undeploy, so the files written there stay. */

@@ -114,7 +114,38 @@ def test_scale_relanes():
             timeout=60)
 
 
+def test_keyed_by_expression():
+    """app.<label>.partition-key-expression, as SCDF spells it: the same
+    routing by the text of an expression over the payload (the account
+    id), so again no instance rejects an event; a bad expression is
+    refused at deploy with its offset."""
+    n = 50000
+    with Flowd() as f:
+        f.create("kexpr", demo("kexpr-n", n))
+        st, _, body = f.request(
+            "POST", "/streams/deployments/kexpr",
+            {"deployer.account-events.count": "2",
+             "app.account-events.partition-key-expression": "payload.("})
+        assert st == 400 and b"partition-key-expression" in body and \
+            b"bad expression at byte" in body, (st, body)
+        f.deploy("kexpr", {"deployer.account-events.count": "3",
+                           "app.account-events.partition-key-expression":
+                           "payload.account"})
+        wait_for("all counted", lambda: f.counter("kexpr-n") >= n,
+                 timeout=240, interval=0.5)
+        wait_for("every instance reported all it received", lambda: sum(
+            i["in"] for i in label_instances(f, "kexpr", "account-events"))
+            == n, timeout=60)
+        ae = label_instances(f, "kexpr", "account-events")
+        assert len(ae) == 3, ae
+        for i in ae:
+            assert i["errors"] == 0 and i["in"] > 0, i
+        time.sleep(2.5)
+        assert f.counter("kexpr-n") == n, f.counter("kexpr-n")
+
+
 TESTS = {
+    "keyed_by_expression": test_keyed_by_expression,
     "keyed_instances_reject_nothing": test_keyed_instances_reject_nothing,
     "unkeyed_instances_reject": test_unkeyed_instances_reject,
     "scale_relanes": test_scale_relanes,
