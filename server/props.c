@@ -416,8 +416,7 @@ const char *srv_props_partition_key(const json_t *props, const char *label)
     return json_string_value(json_object_get(props, key));
 }
 
-const char *srv_props_partition_key_expr(const json_t *props,
-                                         const char *label)
+const char *srv_props_partition_key_expr(const json_t *props, const char *label)
 {
     char key[256];
 
@@ -477,8 +476,10 @@ int srv_props_check_apps(const json_t *props, const char *stream,
             flow_expr *e = NULL;
             flow_expr_error xe;
             if (star) {
-                snprintf(err, errlen, "deployment property '%s': name the "
-                         "app (app.<label>.partition-key-expression)", key);
+                snprintf(err, errlen,
+                         "deployment property '%s': name the "
+                         "app (app.<label>.partition-key-expression)",
+                         key);
                 return -SRV_EPROPS;
             }
             if (flow_expr_compile(value, strlen(value), &e, &xe)) {

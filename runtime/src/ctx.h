@@ -58,8 +58,8 @@ typedef struct flow__conf {
     /* --flow.partition-key-expression, compiled (owned; NULL: none): the
      * text of its result is the key routing hashes. */
     flow_expr *partition_expr;
-    uint64_t epoch;            /* --flow.epoch (0: none, no fencing) */
-    uint32_t key_groups;       /* --flow.key-groups */
+    uint64_t epoch;      /* --flow.epoch (0: none, no fencing) */
+    uint32_t key_groups; /* --flow.key-groups */
     uint32_t instance;
     int64_t linger_us;
     uint64_t hwm_events;
