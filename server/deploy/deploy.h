@@ -196,13 +196,16 @@ void srv_dep_stop_inst(srv_inst *i);
  * epoch (srv_dep_region_check). */
 void srv_dep_region_fault(srv *s, srv_inst *i, const char *why);
 /* After an exit of an instance killed by a recovery: when nothing of
- * i's region runs any more, starts every instance again. */
+ * i's region runs any more, starts every instance again (i alone, at
+ * once, when its region is not recovering). */
 void srv_dep_region_check(srv *s, srv_inst *i);
 /* st was just deployed and started: when it joined two regions into one,
  * or came to feed a destination that running instances read, its region
  * restarts as one: instances that run in another epoch than the
  * region's (their frames would be fenced off) or that align on another
- * number of producer channels than now feed them. */
+ * number of producer channels than now feed them. When the region keeps
+ * no guarantee now (st keeps none), the instances of its other streams
+ * started under one are restarted without it instead. */
 void srv_dep_region_joined(srv *s, srv_stream *st);
 /* App a of region r is to run a->rescale_to instances: a checkpoint now,
  * and the restart once it completes (srv_dep_checkpoint_complete); a

@@ -122,8 +122,15 @@ void srv_dep_region_check(srv *s, srv_inst *i)
     srv_stream *v[REGION_MAX];
     int first[REGION_MAX][DSL_MAX_APPS];
 
-    if (!r || !srv_ckpt_recovering(r))
+    if (!r || !srv_ckpt_recovering(r)) {
+        /* Killed by unguard (no recovery of its region): started again
+         * alone, as it is started now. */
+        if (i->recovering && i->pid <= 0) {
+            i->recovering = false;
+            srv_dep_spawn_inst(s, i);
+        }
         return;
+    }
     size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
     for (size_t k = 0; k < n; k++)
         for (size_t a = 0; a < v[k]->napps; a++)
@@ -161,6 +168,47 @@ void srv_dep_region_check(srv *s, srv_inst *i)
     srv_dlq_refresh(s);
 }
 
+/* st joined a region that keeps no guarantee now (st asks for none, or
+ * runs in one process): the instances of the region's other streams that
+ * were started under a guarantee would wait for barriers that never come
+ * (their counters commit only at checkpoints) and fence off st's frames,
+ * which carry no epoch of the region's. Each is killed and started again
+ * at once without the flags of the checkpoint protocol, from no
+ * checkpoint, as a stream with flow.guarantee=none is; not counted as a
+ * restart. */
+static void unguard(srv *s, srv_stream *st)
+{
+    srv_region *r = srv_ckpt_region_of(s, st);
+    srv_stream *v[REGION_MAX];
+
+    if (!r || srv_ckpt_recovering(r))
+        return;
+    size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
+    for (size_t k = 0; k < n; k++) {
+        if (v[k]->host || v[k]->guarantee != SRV_GUARANTEE_NONE)
+            continue;
+        for (size_t a = 0; a < v[k]->napps; a++)
+            for (int j = 0; j < v[k]->apps[a].ninst; j++) {
+                srv_inst *i = v[k]->apps[a].inst[j];
+                if (i->pid <= 0 || !i->epoch || i->removing ||
+                    i->state == SRV_INST_UNDEPLOYING)
+                    continue;
+                if (!s->store.quiet) {
+                    char id[160];
+                    srv_inst_id(i, id, sizeof id);
+                    fprintf(stderr,
+                            "flowd: [%s] its region keeps no guarantee now "
+                            "(%s): restarted without checkpoints\n",
+                            id, v[k]->guarantee_note);
+                }
+                uv_timer_stop(i->timer);
+                i->recovering = true;
+                i->state = SRV_INST_RESTARTING;
+                srv_dep_kill(s, i, SIGKILL);
+            }
+    }
+}
+
 void srv_dep_region_joined(srv *s, srv_stream *st)
 {
     srv_region *r = st->guarantee != SRV_GUARANTEE_NONE && !st->host
@@ -170,6 +218,10 @@ void srv_dep_region_joined(srv *s, srv_stream *st)
     srv_inst *other = NULL;
     uint64_t newest = 0;
 
+    if (st->guarantee == SRV_GUARANTEE_NONE || st->host) {
+        unguard(s, st);
+        return;
+    }
     if (!r || srv_ckpt_recovering(r))
         return;
     size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
@@ -242,6 +294,8 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
     srv_region *r;
     char buf[16100], dir[PATH_MAX];
 
+    i->epoch = 0;
+    i->upstreams = 0;
     if (st->guarantee == SRV_GUARANTEE_NONE || st->host ||
         !(r = srv_ckpt_region_of(s, st)))
         return;
