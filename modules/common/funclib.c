@@ -272,82 +272,53 @@ const funclib_action *funclib_actions_find(const funclib_actions *a,
     return NULL;
 }
 
-/* A dotted path of names made of letters, digits, '_' and '-'. */
-static bool path_ok(const char *p)
-{
-    bool start = true;
-    for (; *p; p++) {
-        char c = *p;
-        if (c == '.') {
-            if (start)
-                return false;
-            start = true;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-        start = false;
-    }
-    return !start;
-}
-
 int funclib_key_parse(const char *expr, funclib_key *k, char *why,
                       size_t whylen)
 {
+    flow_expr_error err;
+
     memset(k, 0, sizeof *k);
-    if (strcmp(expr, "headers.type") == 0) {
-        k->kind = FUNCLIB_KEY_TYPE;
-        return 0;
+    if (flow_expr_compile(expr, strlen(expr), &k->expr, &err)) {
+        snprintf(why, whylen,
+                 "--action-expression: bad expression at byte %zu: %s", err.offset,
+                 err.message);
+        return -1;
     }
-    if (strcmp(expr, "headers.key") == 0) {
-        k->kind = FUNCLIB_KEY_KEY;
-        return 0;
-    }
-    if (strncmp(expr, "payload.", 8) == 0 && path_ok(expr + 8)) {
-        k->kind = FUNCLIB_KEY_PAYLOAD;
-        k->path = expr + 8;
-        return 0;
-    }
-    snprintf(why, whylen,
-             "--action-expression: '%s' is not supported; use "
-             "payload.FIELD (a dotted path into the payload), headers.type "
-             "or headers.key",
-             expr);
-    return -1;
+    flow_expr_scratch_init(&k->sc);
+    return 0;
 }
 
-int funclib_key_eval(const funclib_key *k, const flow_event *ev, char *buf,
-                     size_t buflen, const char **s, char *why, size_t whylen)
+void funclib_key_free(funclib_key *k)
 {
-    if (k->kind == FUNCLIB_KEY_TYPE) {
-        *s = ev->type ? ev->type : "";
-        return (int)ev->type_len;
-    }
-    if (k->kind == FUNCLIB_KEY_KEY) {
-        if (!ev->key) {
-            snprintf(why, whylen, "the event has no key header");
-            return -1;
-        }
-        *s = ev->key;
-        return (int)ev->key_len;
-    }
-    flow_mp_value v;
-    int rc = fieldpath_find(ev->payload, ev->payload_len, k->path, &v);
-    if (rc == -FLOW_ENOTFOUND) {
-        snprintf(why, whylen, "payload field '%s' is missing", k->path);
+    if (!k->expr)
+        return;
+    flow_expr_free(&k->expr);
+    flow_expr_scratch_fini(&k->sc);
+}
+
+int funclib_key_eval(funclib_key *k, const flow_event *ev, const char **s,
+                     char *why, size_t whylen)
+{
+    flow_expr_value v;
+    flow_expr_error err;
+    size_t len;
+
+    if (flow_expr_eval(k->expr, ev, &k->sc, &v, &err)) {
+        snprintf(why, whylen, "%s", err.message);
         return -1;
     }
-    if (rc < 0) {
-        snprintf(why, whylen, "payload is not a well-formed msgpack map");
+    if (v.type == FLOW_EXPR_NIL) {
+        snprintf(why, whylen, "the action is null (a missing field?)");
         return -1;
     }
-    int n = fieldpath_text(&v, buf, buflen, s);
-    if (n < 0) {
-        snprintf(why, whylen,
-                 "payload field '%s' is a list or a map, not an action",
-                 k->path);
+    if (v.type == FLOW_EXPR_LIST || v.type == FLOW_EXPR_MAP) {
+        snprintf(why, whylen, "the action is a %s, not a value",
+                 flow_expr_type_name(v.type));
         return -1;
     }
-    return n;
+    if (flow_expr_value_text(&v, &k->sc, s, &len) || len > INT32_MAX) {
+        snprintf(why, whylen, "the action's text does not fit");
+        return -1;
+    }
+    return (int)len;
 }

@@ -12,6 +12,7 @@
 #define FLOW_MODULES_FUNCLIB_H
 
 #include "flow/event.h"
+#include "flow/expr.h"
 #include "flow/function.h"
 #include "flow/mp.h"
 
@@ -78,35 +79,28 @@ const funclib_action *funclib_actions_find(const funclib_actions *a,
                                            const char *s, size_t len);
 
 /*
- * The action of an event, from --action-expression.
- *
- * TEMPORARY, for the lead to switch at merge: this accepts only
- * "payload.<field path>" (modules/common/fieldpath.h), "headers.type" and
- * "headers.key". Once the expression language (flow/expr.h) is in, parse
- * the option with it and evaluate it here instead; funclib_key_parse and
- * funclib_key_eval are the only two places that change.
+ * The action of an event: the text of --action-expression's result, an
+ * expression of the language of flow/expr.h (docs/expressions.md), e.g.
+ * payload.type or headers.type.
  */
-typedef enum funclib_key_kind {
-    FUNCLIB_KEY_PAYLOAD,
-    FUNCLIB_KEY_TYPE,
-    FUNCLIB_KEY_KEY,
-} funclib_key_kind;
-
 typedef struct funclib_key {
-    funclib_key_kind kind;
-    const char *path; /* FUNCLIB_KEY_PAYLOAD: borrowed from the text */
+    flow_expr *expr;       /* owned */
+    flow_expr_scratch sc;  /* the evaluations' scratch */
 } funclib_key;
 
-/* Returns 0, or -1 with why. */
+/* Compiles expr into k. Returns 0, or -1 with why (the offset of the
+ * mistake and what was expected). */
 int funclib_key_parse(const char *expr, funclib_key *k, char *why,
                       size_t whylen);
+void funclib_key_free(funclib_key *k);
 
 /*
- * The action of ev as text: *s (borrowed from ev or written into buf) and
- * its length. Returns the length, or -1 with the reason in why (a missing
- * field, a value that is not a scalar, a payload that is not a map).
+ * The action of ev as text: *s (borrowed from ev or k's scratch, valid
+ * until the next evaluation) and its length. Returns the length, or -1
+ * with the reason in why (an error of the expression, a null result such
+ * as a missing field, a list or a map).
  */
-int funclib_key_eval(const funclib_key *k, const flow_event *ev, char *buf,
-                     size_t buflen, const char **s, char *why, size_t whylen);
+int funclib_key_eval(funclib_key *k, const flow_event *ev, const char **s,
+                     char *why, size_t whylen);
 
 #endif

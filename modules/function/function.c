@@ -27,8 +27,8 @@ struct bound {
 };
 
 struct function {
-    const char *library, *name, *action_expr, *actions, *default_action,
-        *function_options;
+    const char *library, *name, *actions, *default_action, *function_options;
+    const flow_expr *action_expr; /* --action-expression (the runtime's) */
     funclib lib;
     struct bound *fns; /* owned; the functions in use, each once */
     size_t nfns;
@@ -114,10 +114,10 @@ static const flow_option options[] = {
       .description = "The one function to run for every event (instead of "
                      "--actions)." },
     { .name = "action-expression",
-      .type = FLOW_OPT_STRING,
+      .type = FLOW_OPT_EXPR,
       FLOW_OPT_FIELD(struct function, action_expr),
-      .description = "What names an event's action: payload.FIELD (a "
-                     "dotted path), headers.type or headers.key." },
+      .description = "An expression whose result's text names an event's "
+                     "action, e.g. payload.type (docs/expressions.md)." },
     { .name = "actions",
       .type = FLOW_OPT_STRING,
       FLOW_OPT_FIELD(struct function, actions),
@@ -207,6 +207,7 @@ static void cleanup(struct function *s)
     if (s->lib_inited && s->lib.lib->fini)
         s->lib.lib->fini(s->lib_state);
     s->lib_inited = false;
+    funclib_key_free(&s->key);
     free(s->fns);
     s->fns = NULL;
     s->nfns = 0;
@@ -242,7 +243,8 @@ static int setup(flow_ctx *ctx)
         return -FLOW_EOPTION;
     }
     if (s->action_expr &&
-        funclib_key_parse(s->action_expr, &s->key, why, sizeof why)) {
+        funclib_key_parse(flow_opt_str(ctx, "action-expression"), &s->key,
+                          why, sizeof why)) {
         flow_log(ctx, "%s", why);
         return -FLOW_EOPTION;
     }
@@ -331,12 +333,12 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     struct function *s = flow_state(ctx);
     if (s->name)
         return run(ctx, &s->fns[0], ev);
-    char buf[64], why[256], reason[512];
+    char why[256], reason[512];
     const char *a;
-    int n = funclib_key_eval(&s->key, ev, buf, sizeof buf, &a, why, sizeof why);
+    int n = funclib_key_eval(&s->key, ev, &a, why, sizeof why);
     if (n < 0) {
         snprintf(reason, sizeof reason, "--action-expression=%s: %s",
-                 s->action_expr, why);
+                 flow_expr_source(s->action_expr), why);
         return flow_emit_error(ctx, ev, reason);
     }
     const funclib_action *act = funclib_actions_find(&s->acts, a, (size_t)n);
@@ -347,7 +349,7 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     snprintf(reason, sizeof reason,
              "action '%.*s' (%s) maps to no function in --actions and "
              "there is no --default-action",
-             n > 64 ? 64 : n, a, s->action_expr);
+             n > 64 ? 64 : n, a, flow_expr_source(s->action_expr));
     return flow_emit_error(ctx, ev, reason);
 }
 
