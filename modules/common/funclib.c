@@ -280,8 +280,8 @@ int funclib_key_parse(const char *expr, funclib_key *k, char *why,
     memset(k, 0, sizeof *k);
     if (flow_expr_compile(expr, strlen(expr), &k->expr, &err)) {
         snprintf(why, whylen,
-                 "--action-expression: bad expression at byte %zu: %s", err.offset,
-                 err.message);
+                 "--action-expression: bad expression at byte %zu: %s",
+                 err.offset, err.message);
         return -1;
     }
     flow_expr_scratch_init(&k->sc);

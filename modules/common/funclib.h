@@ -84,8 +84,8 @@ const funclib_action *funclib_actions_find(const funclib_actions *a,
  * payload.type or headers.type.
  */
 typedef struct funclib_key {
-    flow_expr *expr;       /* owned */
-    flow_expr_scratch sc;  /* the evaluations' scratch */
+    flow_expr *expr;      /* owned */
+    flow_expr_scratch sc; /* the evaluations' scratch */
 } funclib_key;
 
 /* Compiles expr into k. Returns 0, or -1 with why (the offset of the

@@ -243,8 +243,8 @@ static int setup(flow_ctx *ctx)
         return -FLOW_EOPTION;
     }
     if (s->action_expr &&
-        funclib_key_parse(flow_opt_str(ctx, "action-expression"), &s->key,
-                          why, sizeof why)) {
+        funclib_key_parse(flow_opt_str(ctx, "action-expression"), &s->key, why,
+                          sizeof why)) {
         flow_log(ctx, "%s", why);
         return -FLOW_EOPTION;
     }

@@ -207,9 +207,9 @@ Test(funclib, reads_the_action_of_an_event)
     cr_assert_eq(memcmp(s, "account", 7), 0);
     funclib_key_free(&k);
     /* A whole expression: the text of its result. */
-    cr_assert_eq(funclib_key_parse("payload.type.toLowerCase()", &k, why,
-                                   sizeof why),
-                 0);
+    cr_assert_eq(
+        funclib_key_parse("payload.type.toLowerCase()", &k, why, sizeof why),
+        0);
     n = funclib_key_eval(&k, &ev, &s, why, sizeof why);
     cr_assert_eq(n, 15);
     cr_assert_eq(memcmp(s, "account_created", 15), 0);
@@ -222,8 +222,8 @@ Test(funclib, reads_the_action_of_an_event)
     funclib_key_free(&k);
     flow_buf_fini(&b);
 
-    const char *bad[] = { "payload.", "payload..a", "(", "payload.type ==",
-                          "headers.nope" };
+    const char *bad[] = { "payload.", "payload..a", "(",
+                          "payload.type ==", "headers.nope" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(funclib_key_parse(bad[i], &k, why, sizeof why), -1, "%s",
                      bad[i]);
