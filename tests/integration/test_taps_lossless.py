@@ -237,7 +237,7 @@ def test_dead_letters():
         illegal = dead_letter_run(f, n, [
             ("dl-errs", ":dl.account-events.errors > counter "
              "--name=dl-errs"),
-            ("dl-log", ":dl.account-events.errors > log --expression=event"),
+            ("dl-log", ":dl.account-events.errors > log --event=true"),
         ])
         settle(f, ["dl-ok", "dl-errs"], {"dl-ok": n - illegal,
                                          "dl-errs": illegal})
