@@ -239,8 +239,24 @@ int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a)
     if (!d)
         return 0;
     int n = 0;
-    for (srv_stream *o = s->streams; o; o = o->next)
-        if (o->deployed && o->napps && same(dest_written(o), d))
-            n += o->apps[o->napps - 1].count;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (!o->deployed || !o->napps || !same(dest_written(o), d))
+            continue;
+        /* A completed instance sends no barrier (nor end of stream) to
+         * an instance started after it ended. */
+        const srv_dapp *last = &o->apps[o->napps - 1];
+        for (int j = 0; j < last->ninst; j++)
+            n += last->inst[j]->state != SRV_INST_STOPPED;
+    }
     return n;
+}
+
+bool srv_ckpt_reads_destination(srv *s, const srv_dapp *a)
+{
+    return a->pos == 0 && dest_read(s, a->stream) != NULL;
+}
+
+bool srv_ckpt_feeds(srv *s, const srv_stream *p, const srv_dapp *a)
+{
+    return a->pos == 0 && same(dest_written(p), dest_read(s, a->stream));
 }
