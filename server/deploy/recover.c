@@ -110,8 +110,15 @@ void srv_dep_region_check(srv *s, srv_inst *i)
     srv_stream *v[REGION_MAX];
     int first[REGION_MAX][DSL_MAX_APPS];
 
-    if (!r || !srv_ckpt_recovering(r))
+    if (!r || !srv_ckpt_recovering(r)) {
+        /* Stopped to start again without the checkpoint flags (its
+         * stream lost its guarantee, srv_dep_region_joined): now. */
+        if (i->recovering && i->pid <= 0) {
+            i->recovering = false;
+            srv_dep_spawn_inst(s, i);
+        }
         return;
+    }
     size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
     for (size_t k = 0; k < n; k++)
         for (size_t a = 0; a < v[k]->napps; a++)
@@ -149,6 +156,32 @@ void srv_dep_region_check(srv *s, srv_inst *i)
     srv_dlq_refresh(s);
 }
 
+/* st joined a region that keeps no guarantee (a stream of it runs in one
+ * process, say): an instance started before with the checkpoint flags
+ * would wait for checkpoints that never come and commit nothing, so it
+ * starts again without them. */
+static void region_lost_guarantee(srv *s, srv_stream *st)
+{
+    srv_region *r = srv_ckpt_region_of(s, st);
+    srv_stream *v[REGION_MAX];
+    size_t n = r ? srv_ckpt_region_streams(s, r, v, REGION_MAX) : 0;
+
+    for (size_t k = 0; k < n; k++)
+        for (size_t a = 0; a < v[k]->napps; a++)
+            for (int j = 0; j < v[k]->apps[a].ninst; j++) {
+                srv_inst *i = v[k]->apps[a].inst[j];
+                if (v[k]->guarantee != SRV_GUARANTEE_NONE || v[k]->host ||
+                    i->pid <= 0 || !i->epoch || i->recovering)
+                    continue;
+                i->epoch = 0;
+                i->upstreams = 0;
+                uv_timer_stop(i->timer);
+                i->recovering = true;
+                i->state = SRV_INST_RESTARTING;
+                srv_dep_kill(s, i, SIGKILL);
+            }
+}
+
 void srv_dep_region_joined(srv *s, srv_stream *st)
 {
     srv_region *r = st->guarantee != SRV_GUARANTEE_NONE && !st->host
@@ -158,6 +191,10 @@ void srv_dep_region_joined(srv *s, srv_stream *st)
     srv_inst *other = NULL;
     uint64_t newest = 0;
 
+    if (st->guarantee == SRV_GUARANTEE_NONE) {
+        region_lost_guarantee(s, st);
+        return;
+    }
     if (!r || srv_ckpt_recovering(r))
         return;
     size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
