@@ -87,6 +87,14 @@ bool srv_dlq_is_dest(srv *s, const char *dest)
     return split_dest(s, dest, st, sizeof st, lab, sizeof lab);
 }
 
+bool srv_dlq_source(srv *s, const srv_stream *st, char *stream, size_t slen,
+                    char *label, size_t llen)
+{
+    if (!st->ast || !st->ast->source)
+        return false;
+    return split_dest(s, st->ast->source->name, stream, slen, label, llen);
+}
+
 static void pull_resume(struct srv_dlq *q)
 {
     flow_zwatch_want(q->w, FLOW_ZW_READABLE);

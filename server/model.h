@@ -595,6 +595,10 @@ bool srv_tap_reads(const srv_stream *c, const srv_dapp *a);
 /* Is dest a dead-letter destination `S.L.errors` of an app L of an
  * existing stream S? */
 bool srv_dlq_is_dest(srv *s, const char *dest);
+/* Does st read a dead-letter destination? Then the names of the stream
+ * and the app whose error output it is are put in stream and label. */
+bool srv_dlq_source(srv *s, const srv_stream *st, char *stream, size_t slen,
+                    char *label, size_t llen);
 /* The endpoint consumer group group of dead-letter destination dest reads
  * (ipc://DATA/run/S.L.errors.to.GROUP, or tcp), made and bound when first
  * asked for; borrowed until the next srv_dlq_refresh. NULL when it cannot

@@ -259,7 +259,9 @@ bool flow__ckpt_frame(flow_ctx *ctx, const flow_frame *f, const void *data,
         ctx->eos_seen++;
         if (flow__align_end(al, ch) == FLOW_ALIGN_ALIGNED)
             aligned(ctx, al->done);
-        if (flow__align_all_ended(al))
+        /* A named destination's reader goes on: another producer may
+         * come (flowd then restarts it with that producer's channel). */
+        if (flow__align_all_ended(al) && !ctx->conf.open_input)
             ck->input_ended = true;
         return false;
     }

@@ -67,6 +67,8 @@ typedef struct flow__conf {
     uint32_t batch_bytes;
     int64_t drain_ms;
     uint32_t eos_exit;
+    /* --flow.open-input: more producers may come after all have ended. */
+    bool open_input;
     const char *cpus;                   /* --flow.cpus as given (NULL: auto) */
     int cpus_mode;                      /* FLOW_PLACE_*, from cpus */
     cpu_set_t cpus_set;                 /* FLOW_PLACE_FIXED: the CPUs */

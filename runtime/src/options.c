@@ -65,6 +65,10 @@ static const struct {
                    "barriers (default none; needs --flow.control)" },
     { "upstreams", "N: producer channels feeding the input; a checkpoint "
                    "waits for a barrier from each (default 1)" },
+    { "open-input", "true|false: the input is a named destination, which "
+                    "more producers may join: under a guarantee, end of "
+                    "stream from every channel does not end the app "
+                    "(default false)" },
     { "checkpoint-dir", "DIR: snapshots go to DIR/<n>/<stream>.<label>."
                         "<instance>.snap" },
     { "restore", "PATH[,PATH...]: snapshot files to restore from at start" },
@@ -747,6 +751,10 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
         if (flag_uint(ctx, nm, v, 1000000, &u))
             return -FLOW_EUSAGE;
         c->eos_exit = (uint32_t)u;
+    } else if (!strcmp(nm, "open-input")) {
+        if (parse_bool(v, &c->open_input))
+            return usage(ctx, "--flow.open-input=%s: give true or false%s", v,
+                         "");
     } else if (!strcmp(nm, "upstreams") || !strcmp(nm, "instances")) {
         if (flag_uint(ctx, nm, v, 1000000, &u) || u == 0)
             return u == 0

@@ -65,6 +65,12 @@ void srv_ckpt_regions_update(srv *s);
  * from nothing (its checkpoints, their directories and the counters they
  * committed, of an earlier deployment, are forgotten). */
 void srv_ckpt_fresh(srv *s, srv_stream *st);
+/* st is about to be undeployed: when its region is named after it and
+ * other streams stay in it, the region (its epoch, checkpoints, their
+ * directory and the counters they committed) passes to the name it has
+ * without st, so that they go on from its last complete checkpoint
+ * rather than from nothing. */
+void srv_ckpt_handover(srv *s, srv_stream *st);
 
 /* What an instance of a guaranteed stream is started with. */
 uint64_t srv_ckpt_epoch(const srv_region *r);
@@ -73,8 +79,15 @@ uint64_t srv_ckpt_epoch(const srv_region *r);
 void srv_ckpt_epoch_at_least(srv_region *r, uint64_t e);
 /* How many producer channels feed app a's instances: every instance of
  * the app before it, or of the last apps of the streams that write its
- * source destination, or of the app it taps; 0 for a source. */
+ * source destination (but the completed ones, which send nothing more),
+ * or of the app it taps; 0 for a source. */
 int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a);
+/* Does app a read a named destination (it is the first app of a stream
+ * whose source is one, not a tap nor dead letters)? More producers may
+ * join such an input at any time. */
+bool srv_ckpt_reads_destination(srv *s, const srv_dapp *a);
+/* Does stream p write the named destination app a reads? */
+bool srv_ckpt_feeds(srv *s, const srv_stream *p, const srv_dapp *a);
 /* DATA/checkpoints/REGION into buf; -1 when it does not fit. */
 int srv_ckpt_dir_of(srv *s, const srv_region *r, char *buf, size_t len);
 /* The comma-separated snapshot files of app a's instances in r's last

@@ -883,6 +883,70 @@ void srv_ckpt_fresh(srv *s, srv_stream *st)
     r->last_started_ms = now_of(s->ckpt);
 }
 
+void srv_ckpt_handover(srv *s, srv_stream *st)
+{
+    srv_ckpt *c = s->ckpt;
+    srv_region *r = c && st->deployed ? srv_ckpt_region_of(s, st) : NULL;
+    srv_stream *v[SRV_CKPT_REGION_MAX];
+    char heir[sizeof r->id] = "", from[PATH_MAX], to[PATH_MAX];
+    srv_store *db = &s->store;
+
+    if (!r || strcmp(r->id, st->name) != 0)
+        return;
+    size_t n = srv_ckpt_region_streams(s, r, v, SRV_CKPT_REGION_MAX);
+    st->deployed = false;
+    for (size_t k = 0; k < n && !heir[0]; k++) {
+        if (v[k] == st)
+            continue;
+        srv_region *h = srv_ckpt_region_of(s, v[k]);
+        if (!h || h == r)
+            break;
+        snprintf(heir, sizeof heir, "%s", h->id);
+        /* The name's own record, made just now or left by an earlier
+         * deployment, gives way. */
+        for (srv_region **pp = &c->regions; *pp; pp = &(*pp)->next)
+            if (*pp == h) {
+                *pp = h->next;
+                break;
+            }
+        region_free(h);
+    }
+    st->deployed = true;
+    if (!heir[0])
+        return;
+    if (srv_ckpt_dir_of(s, r, from, sizeof from) == 0 &&
+        srv_fmt(to, sizeof to, "%s/checkpoints/%s", s->cfg.data_dir, heir) ==
+            0 &&
+        rename(from, to) != 0 && errno != ENOENT && !s->store.quiet)
+        fprintf(stderr,
+                "flowd: [region %s] cannot move %s to %s (%s): region '%s' "
+                "starts again from nothing at its next restart\n",
+                r->id, from, to, strerror(errno), heir);
+    if (srv_store_begin(db) ||
+        srv_store_exec(db, "DELETE FROM regions WHERE id=?", "s", heir) ||
+        srv_store_exec(db, "DELETE FROM checkpoints WHERE region=?", "s",
+                       heir) ||
+        srv_store_exec(db, "DELETE FROM checkpoint_counters WHERE region=?",
+                       "s", heir) ||
+        srv_store_exec(db, "UPDATE regions SET id=? WHERE id=?", "ss", heir,
+                       r->id) ||
+        srv_store_exec(db, "UPDATE checkpoints SET region=? WHERE region=?",
+                       "ss", heir, r->id) ||
+        srv_store_exec(db,
+                       "UPDATE checkpoint_counters SET region=? WHERE "
+                       "region=?",
+                       "ss", heir, r->id) ||
+        srv_store_commit(db)) {
+        srv_store_rollback(db);
+        if (!s->store.quiet)
+            fprintf(stderr,
+                    "flowd: [region %s] cannot record in the store that it "
+                    "is now region '%s' (%s); it holds in memory\n",
+                    r->id, heir, s->store.err);
+    }
+    snprintf(r->id, sizeof r->id, "%s", heir);
+}
+
 int srv_ckpt_restore_of(srv *s, srv_region *r, const srv_dapp *a, char *buf,
                         size_t len)
 {

@@ -1,18 +1,30 @@
 /* Regions: the deployed streams that restart together (a stream, the
  * streams it shares a named destination with, transitively, and the
- * deployed taps of any of them), and the guarantee each keeps. */
+ * deployed taps and dead-letter consumers of any of them), and the
+ * guarantee each keeps. */
 #include <stdio.h>
 #include <string.h>
 
 #include "coordinator.h"
 
-/* The named destination st reads (not a tap), or NULL. */
+/* Does st read an app of another stream: a tap of it, or its dead
+ * letters (`:S.L.errors`, relayed by flowd unchanged, barriers
+ * included)? Then that stream's and app's names go into stream and
+ * label. */
+static bool reads_app(srv *s, srv_stream *st, char *stream, size_t slen,
+                      char *label, size_t llen)
+{
+    return srv_tap_source(s, st, stream, slen, label, llen) ||
+           srv_dlq_source(s, st, stream, slen, label, llen);
+}
+
+/* The named destination st reads (not a tap nor dead letters), or NULL. */
 static const char *dest_read(srv *s, srv_stream *st)
 {
     char stream[SRV_NAME_MAX + 16], label[SRV_NAME_MAX + 16];
 
     if (!st->ast || !st->ast->source ||
-        srv_tap_source(s, st, stream, sizeof stream, label, sizeof label))
+        reads_app(s, st, stream, sizeof stream, label, sizeof label))
         return NULL;
     return st->ast->source->name;
 }
@@ -27,12 +39,12 @@ static bool same(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
-/* Does b tap an app of a? */
+/* Does b read an app of a (a tap of it, or its dead letters)? */
 static bool taps(srv *s, srv_stream *b, const srv_stream *a)
 {
     char stream[SRV_NAME_MAX + 16], label[SRV_NAME_MAX + 16];
 
-    return srv_tap_source(s, b, stream, sizeof stream, label, sizeof label) &&
+    return reads_app(s, b, stream, sizeof stream, label, sizeof label) &&
            strcmp(stream, a->name) == 0;
 }
 
@@ -225,7 +237,8 @@ int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a)
 
     if (a->pos > 0)
         return st->apps[a->pos - 1].count;
-    if (srv_tap_source(s, st, stream, sizeof stream, label, sizeof label)) {
+    /* A tap, or dead letters: one channel per instance of the app. */
+    if (reads_app(s, st, stream, sizeof stream, label, sizeof label)) {
         srv_stream *t = srv_stream_find(s, stream);
         srv_dapp *ta = t ? srv_stream_app(t, label) : NULL;
         return ta ? ta->count : 0;
@@ -234,8 +247,24 @@ int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a)
     if (!d)
         return 0;
     int n = 0;
-    for (srv_stream *o = s->streams; o; o = o->next)
-        if (o->deployed && o->napps && same(dest_written(o), d))
-            n += o->apps[o->napps - 1].count;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (!o->deployed || !o->napps || !same(dest_written(o), d))
+            continue;
+        /* A completed instance sends no barrier (nor end of stream) to
+         * an instance started after it ended. */
+        const srv_dapp *last = &o->apps[o->napps - 1];
+        for (int j = 0; j < last->ninst; j++)
+            n += last->inst[j]->state != SRV_INST_STOPPED;
+    }
     return n;
+}
+
+bool srv_ckpt_reads_destination(srv *s, const srv_dapp *a)
+{
+    return a->pos == 0 && dest_read(s, a->stream) != NULL;
+}
+
+bool srv_ckpt_feeds(srv *s, const srv_stream *p, const srv_dapp *a)
+{
+    return a->pos == 0 && same(dest_written(p), dest_read(s, a->stream));
 }

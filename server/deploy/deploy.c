@@ -412,6 +412,7 @@ int srv_forget_deployment(srv *s, srv_stream *st, bool definition)
 bool srv_undeploy(srv *s, srv_stream *st)
 {
     if (st->deployed) {
+        srv_ckpt_handover(s, st);
         st->deployed = false;
         srv_keys_forget(s, st);
         srv_keys_refresh(s);

@@ -234,9 +234,11 @@ void srv_dep_region_joined(srv *s, srv_stream *st)
                 if (i->epoch > newest)
                     newest = i->epoch;
                 /* Another epoch, or producers that are not those it
-                 * aligns on any more (a destination's producer came). */
+                 * aligns on any more: a destination's producer came (st,
+                 * also when it takes the place of one that completed). */
                 if (i->epoch != srv_ckpt_epoch(r) ||
-                    i->upstreams != srv_ckpt_upstreams_of(s, i->app))
+                    i->upstreams != srv_ckpt_upstreams_of(s, i->app) ||
+                    (v[k] != st && srv_ckpt_feeds(s, st, i->app)))
                     other = i;
             }
     if (!other)
@@ -313,6 +315,9 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
         snprintf(buf, sizeof buf, "--flow.upstreams=%d", ups);
         add(ud, buf);
     }
+    /* Its producers may all end and another come later: it waits. */
+    if (srv_ckpt_reads_destination(s, a))
+        add(ud, "--flow.open-input=true");
     snprintf(buf, sizeof buf, "--flow.producer-id=%s.%s", st->name, a->label);
     add(ud, buf);
     if (srv_ckpt_dir_of(s, r, dir, sizeof dir) == 0) {

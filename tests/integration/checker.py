@@ -8,7 +8,7 @@ Input: the committed events, as a list of dicts, or a file of them, NDJSON
 `log` sink's log file can be read as it is) or msgpack (a sequence of maps
 or of arrays of maps). Each event names its key and its position in the
 key's sequence; the fields are looked up in the event, then in its
-`payload` (what `log --expression=event` prints), then in the `event` of an
+`payload` (what `log --event=true` prints), then in the `event` of an
 error payload (`{"error": ..., "event": ...}`, what a dead letter holds):
 
 - key: `key`, else the payload's `account`;
