@@ -399,10 +399,9 @@ static const char *group_make(srv *s, srv_inst *u, const char *name,
     srv_group *g = &n[u->ngroups++];
     snprintf(g->group, sizeof g->group, "%s", name);
     if (dest)
-        rc =
-            srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.route.%s.to.%s",
-                    s->cfg.data_dir, a->stream->name, a->label, u->index, dest,
-                    group);
+        rc = srv_fmt(g->ep, sizeof g->ep,
+                     "ipc://%s/run/%s.%s.%d.route.%s.to.%s", s->cfg.data_dir,
+                     a->stream->name, a->label, u->index, dest, group);
     else
         rc = srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
                      s->cfg.data_dir, a->stream->name, a->label, u->index,
@@ -730,8 +729,8 @@ static void connect_groups(srv *s, srv_inst *u)
             srv_control_send_connect(
                 s, u, "connect", out_port(u->app, c, port, sizeof port), ep);
     }
-    for (srv_outside *x = s->outside;
-         x && srv_dep_feeds_destination(u->app); x = x->next) {
+    for (srv_outside *x = s->outside; x && srv_dep_feeds_destination(u->app);
+         x = x->next) {
         if (x->producer || strcmp(x->dest, u->app->stream->ast->sink->name))
             continue;
         const char *ep = group_named(s, u, x->name, false);
