@@ -757,10 +757,45 @@ static bool group_shared(srv *s, const srv_stream *c)
     return false;
 }
 
+/* A producer instance of the destination c reads whose group for c has
+ * other lanes than its readers need now (a stream of a shared consumer
+ * group came or went), or NULL. */
+static srv_inst *group_relaned(srv *s, const srv_stream *c)
+{
+    char key[sizeof((srv_group *)0)->group];
+
+    if (c->tap)
+        return NULL;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (!writes_dest(o, c->ast->source->name))
+            continue;
+        srv_dapp *last = &o->apps[o->napps - 1];
+        const char *name = group_key(last, c, key, sizeof key);
+        int lanes = group_lanes(s, last, c, NULL);
+        for (int j = 0; name && j < last->ninst; j++) {
+            srv_inst *u = last->inst[j];
+            for (int k = 0; k < u->ngroups; k++)
+                if (!u->removing && strcmp(u->groups[k].group, name) == 0 &&
+                    lanes_in(u->groups[k].ep) != lanes)
+                    return u;
+        }
+    }
+    return NULL;
+}
+
 void srv_dep_producers_groups(srv *s, srv_stream *c, bool connect)
 {
     if (!c->ast || !c->ast->source)
         return;
+    /* Under a guarantee a group of lanes cannot change its readers while
+     * events and barriers are on their way: its region restarts from its
+     * last checkpoint, and every producer makes the group again. */
+    srv_inst *relaned = group_relaned(s, c);
+    if (relaned) {
+        srv_dep_region_fault(s, relaned,
+                             "the readers of its consumer group changed");
+        return;
+    }
     if (!connect && group_shared(s, c))
         return;
     srv_dapp *t = srv_tap_target(s, c);
