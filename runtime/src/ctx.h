@@ -76,6 +76,7 @@ typedef struct flow__conf {
     const char *ckpt_dir; /* --flow.checkpoint-dir (NULL: none) */
     const char *restore;  /* --flow.restore, comma-separated paths */
     uint32_t instances;   /* --flow.instances, at least 1 */
+    bool keep_open;       /* --flow.keep-open: the input's end ends no run */
 } flow__conf;
 
 /* --flow.guarantee. */

@@ -67,6 +67,9 @@ static const struct {
                         "<instance>.snap" },
     { "restore", "PATH[,PATH...]: snapshot files to restore from at start" },
     { "instances", "N: this app's parallelism, for key groups (default 1)" },
+    { "keep-open", "1: under a guarantee, the end of stream of every "
+                   "producer does not end the app (a reader of a named "
+                   "destination, whose producers come and go)" },
 };
 #define N_FLOW_FLAGS (sizeof(flow_flags) / sizeof(flow_flags[0]))
 
@@ -734,6 +737,10 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
         if (flag_uint(ctx, nm, v, 1000000, &u))
             return -FLOW_EUSAGE;
         c->eos_exit = (uint32_t)u;
+    } else if (!strcmp(nm, "keep-open")) {
+        if (flag_uint(ctx, nm, v, 1, &u))
+            return -FLOW_EUSAGE;
+        c->keep_open = u == 1;
     } else if (!strcmp(nm, "upstreams") || !strcmp(nm, "instances")) {
         if (flag_uint(ctx, nm, v, 1000000, &u) || u == 0)
             return u == 0

@@ -238,8 +238,16 @@ int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a)
     if (!d)
         return 0;
     int n = 0;
-    for (srv_stream *o = s->streams; o; o = o->next)
-        if (o->deployed && o->napps && writes(s, o, d))
-            n += o->apps[o->napps - 1].count;
+    /* A producer instance that completed sends nothing more, not even a
+     * barrier: it is no channel to align on. */
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (!o->deployed || !o->napps || !writes(s, o, d))
+            continue;
+        srv_dapp *p = &o->apps[o->napps - 1];
+        int done = 0;
+        for (int j = 0; j < p->ninst; j++)
+            done += p->inst[j]->state == SRV_INST_STOPPED;
+        n += p->count > done ? p->count - done : 0;
+    }
     return n;
 }

@@ -249,6 +249,11 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
     }
     snprintf(buf, sizeof buf, "--flow.producer-id=%s.%s", st->name, a->label);
     add(ud, buf);
+    /* The producers of a named destination come and go: its reader does
+     * not end with the last one's end of stream, as without a
+     * guarantee. */
+    if (a->pos == 0 && st->ast && st->ast->source && !st->tap)
+        add(ud, "--flow.keep-open=1");
     if (srv_ckpt_dir_of(s, r, dir, sizeof dir) == 0) {
         snprintf(buf, sizeof buf, "--flow.checkpoint-dir=%s", dir);
         add(ud, buf);
