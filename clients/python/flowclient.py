@@ -309,11 +309,15 @@ class Consumer:
                         time.monotonic() - last_event >= self.idle:
                     return
                 continue
-            version, producer, instance, epoch, events = msgpack.unpackb(
-                self.sock.recv(), raw=False)
-            if version != WIRE_VERSION:
-                raise FlowError(0, f"wire version {version} is not "
+            frame = msgpack.unpackb(self.sock.recv(), raw=False)
+            if frame[0] != WIRE_VERSION:
+                raise FlowError(0, f"wire version {frame[0]} is not "
                                 f"{WIRE_VERSION}")
+            version, producer, instance, epoch, events = frame[:5]
+            if len(frame) > 5:
+                # A checkpoint barrier (docs/wire.md): an outside consumer
+                # takes part in no checkpoint, so it has nothing to do.
+                continue
             if not events:
                 # End of stream, maybe sent more than once: counted once.
                 self.ended.add((producer, instance))
