@@ -267,7 +267,7 @@ class Consumer:
         self.sock = client.ctx.socket(zmq.PULL)
         self.sock.rcvhwm = 8
         self.sock.maxmsgsize = 16 * 1024 * 1024
-        self.connected = {}  # endpoint -> (app, instance)
+        self.connected = {}  # endpoint -> (stream, app, instance)
         self._connect(g["endpoints"])
         self.last_refresh = time.monotonic()
 
@@ -279,7 +279,8 @@ class Consumer:
             if ep.startswith("tcp://"):
                 self.client._curve(self.sock, server=False)
             self.sock.connect(ep)
-            self.connected[ep] = (e.get("app"), e.get("instance"))
+            self.connected[ep] = (e.get("stream"), e.get("app"),
+                                  e.get("instance"))
 
     def _refresh(self):
         """Connects to the group's endpoints that appeared (a producer
@@ -292,8 +293,13 @@ class Consumer:
         self.last_refresh = time.monotonic()
 
     def _all_ended(self):
-        producers = set(self.connected.values())
-        return bool(producers) and producers <= self.ended
+        # A producer's frames name it by its app, or under a guarantee by
+        # STREAM.APP (flowd's --flow.producer-id).
+        def ended(stream, app, instance):
+            return (app, instance) in self.ended or \
+                (f"{stream}.{app}", instance) in self.ended
+        return bool(self.connected) and all(
+            ended(*p) for p in self.connected.values())
 
     def __iter__(self):
         last_event = time.monotonic()
@@ -309,11 +315,15 @@ class Consumer:
                         time.monotonic() - last_event >= self.idle:
                     return
                 continue
-            version, producer, instance, epoch, events = msgpack.unpackb(
-                self.sock.recv(), raw=False)
-            if version != WIRE_VERSION:
-                raise FlowError(0, f"wire version {version} is not "
+            frame = msgpack.unpackb(self.sock.recv(), raw=False)
+            if frame[0] != WIRE_VERSION:
+                raise FlowError(0, f"wire version {frame[0]} is not "
                                 f"{WIRE_VERSION}")
+            version, producer, instance, epoch, events = frame[:5]
+            if len(frame) > 5:
+                # A checkpoint barrier (docs/wire.md): an outside consumer
+                # takes part in no checkpoint, so it has nothing to do.
+                continue
             if not events:
                 # End of stream, maybe sent more than once: counted once.
                 self.ended.add((producer, instance))

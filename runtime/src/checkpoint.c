@@ -201,7 +201,7 @@ void flow__ckpt_after_input(flow_ctx *ctx)
             kick_ready(ctx);
         return;
     }
-    if (ck->input_ended && ctx->phase == PH_RUN) {
+    if (ck->input_ended && ctx->phase == PH_RUN && !ctx->conf.open_input) {
         ctx->eos_pending = true;
         flow__begin_stop(ctx, FLOW_CTL_END_INPUT, 0);
     }

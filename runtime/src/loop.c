@@ -758,9 +758,10 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
         log_rejected(ctx, len, rc);
         return;
     }
-    if (ctx->conf.epoch && f.epoch != ctx->conf.epoch) {
-        /* A producer of another epoch (one flowd has replaced): none of
-         * its frames counts, end of stream included. */
+    if (ctx->conf.epoch && f.epoch < ctx->conf.epoch) {
+        /* A producer of an older epoch (one flowd has replaced): none of
+         * its frames counts, end of stream included. A later epoch is no
+         * zombie's: a producer outside flowd stamps its start time. */
         ctx->m.fenced++;
         return;
     }

@@ -37,8 +37,8 @@ static const struct {
     { "stream", "NAME: stream name, for metrics and logs" },
     { "label", "LABEL: the app's label in its stream" },
     { "instance", "N: instance index, 0-based" },
-    { "epoch", "E: the epoch written in every frame sent; frames of any "
-               "other epoch are dropped and counted in fenced (default: "
+    { "epoch", "E: the epoch written in every frame sent; frames of an "
+               "older epoch are dropped and counted in fenced (default: "
                "a new one per start, no fencing)" },
     { "producer-id", "ID: the producer written in every frame sent "
                      "(default: the label)" },

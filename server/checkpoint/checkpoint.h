@@ -124,6 +124,11 @@ uint64_t srv_ckpt_in_flight(const srv_region *r);
  * deployer's rescale waits for it); ud passed through. */
 void srv_ckpt_set_on_complete(srv *s, void (*fn)(void *ud, srv_region *r),
                               void *ud);
+/* How regions learn whether the last app a of a stream without
+ * `> :dest` (a router) sends to destination dest (the deployer knows a
+ * router's destinations). Without it such a stream writes none. */
+void srv_ckpt_set_routes(srv *s,
+                         bool (*fn)(const srv_dapp *a, const char *dest));
 
 /* Recovery: the deployer stops every instance of r and starts them again. */
 /* Is r recovering (its instances killed, not all back)? */

@@ -279,6 +279,12 @@ void srv_ckpt_set_on_complete(srv *s, void (*fn)(void *ud, srv_region *r),
     s->ckpt->on_complete_ud = ud;
 }
 
+void srv_ckpt_set_routes(srv *s,
+                         bool (*fn)(const srv_dapp *a, const char *dest))
+{
+    s->ckpt->routes = fn;
+}
+
 uint64_t srv_ckpt_epoch(const srv_region *r)
 {
     return r->epoch;

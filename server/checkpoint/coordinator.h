@@ -80,6 +80,7 @@ typedef struct srv_ckpt {
     void *send_ud;
     void (*on_complete)(void *ud, srv_region *r);
     void *on_complete_ud;
+    bool (*routes)(const srv_dapp *a, const char *dest);
     uv_timer_t *timer;   /* owned: closed by srv_ckpt_free, freed in its close
                             callback */
     srv_region *regions; /* owned list */

@@ -39,6 +39,18 @@ static bool same(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
+/* Does st write destination d: its `> :d`, or d is one its last app, a
+ * router, sends to? */
+static bool writes(srv *s, const srv_stream *st, const char *d)
+{
+    if (!d || !st->ast)
+        return false;
+    if (st->ast->sink)
+        return strcmp(st->ast->sink->name, d) == 0;
+    return st->napps && s->ckpt && s->ckpt->routes &&
+           s->ckpt->routes(&st->apps[st->napps - 1], d);
+}
+
 /* Does b read an app of a (a tap of it, or its dead letters)? */
 static bool taps(srv *s, srv_stream *b, const srv_stream *a)
 {
@@ -53,8 +65,8 @@ static bool linked(srv *s, srv_stream *a, srv_stream *b)
     const char *ra = dest_read(s, a), *wa = dest_written(a);
     const char *rb = dest_read(s, b), *wb = dest_written(b);
 
-    return same(ra, rb) || same(ra, wb) || same(wa, rb) || same(wa, wb) ||
-           taps(s, a, b) || taps(s, b, a);
+    return same(ra, rb) || writes(s, b, ra) || writes(s, a, rb) ||
+           same(wa, wb) || taps(s, a, b) || taps(s, b, a);
 }
 
 /* The deployed streams linked to st, st first, at most max into out;
@@ -178,7 +190,7 @@ static srv_guarantee cap_of(srv *s, srv_stream **v, size_t n, char *note,
         if (d) {
             bool produced = false;
             for (size_t j = 0; j < n && !produced; j++)
-                produced = same(dest_written(v[j]), d);
+                produced = writes(s, v[j], d);
             if (!produced) {
                 snprintf(note, len,
                          "':%s' is fed by a producer outside flowd, which "
@@ -247,14 +259,16 @@ int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a)
     if (!d)
         return 0;
     int n = 0;
+    /* A producer instance that completed sends nothing more, not even a
+     * barrier: it is no channel to align on. */
     for (srv_stream *o = s->streams; o; o = o->next) {
-        if (!o->deployed || !o->napps || !same(dest_written(o), d))
+        if (!o->deployed || !o->napps || !writes(s, o, d))
             continue;
-        /* A completed instance sends no barrier (nor end of stream) to
-         * an instance started after it ended. */
-        const srv_dapp *last = &o->apps[o->napps - 1];
-        for (int j = 0; j < last->ninst; j++)
-            n += last->inst[j]->state != SRV_INST_STOPPED;
+        srv_dapp *p = &o->apps[o->napps - 1];
+        int done = 0;
+        for (int j = 0; j < p->ninst; j++)
+            done += p->inst[j]->state == SRV_INST_STOPPED;
+        n += p->count > done ? p->count - done : 0;
     }
     return n;
 }

@@ -675,6 +675,8 @@ void srv_deployer_attach(srv *s)
     }
     s->control_ops = &deployer_control_ops;
     s->control_ud = s;
-    if (!s->ckpt && srv_ckpt_start(s, ckpt_now, s) == 0)
+    if (!s->ckpt && srv_ckpt_start(s, ckpt_now, s) == 0) {
         srv_ckpt_set_on_complete(s, srv_dep_checkpoint_complete, s);
+        srv_ckpt_set_routes(s, srv_dep_routes_to);
+    }
 }

@@ -285,6 +285,76 @@ void srv_dep_forget_group_rows(srv *s, const srv_inst *u, const char *c)
                    (int64_t)u->index, c);
 }
 
+/* How many '|'-separated lanes ep has. */
+static int lanes_in(const char *ep)
+{
+    int n = 1;
+
+    for (const char *p = ep; (p = strchr(p, '|')); p++)
+        n++;
+    return n;
+}
+
+/* Makes the group endpoint base (len bytes) the list of n lanes: for an
+ * ipc:// base BASE.l0|BASE.l1|..., for tcp:// a free port each. -1 with
+ * errno set when it does not fit or no port is free. */
+static int group_lanes_make(srv *s, char *base, size_t len, int n)
+{
+    char first[SRV_EP_MAX], ep[SRV_EP_MAX];
+    bool ipc = strncmp(base, "ipc://", 6) == 0;
+    size_t off = 0;
+
+    snprintf(first, sizeof first, "%s", base);
+    base[0] = '\0';
+    for (int j = 0; j < n; j++) {
+        if (ipc && srv_fmt(ep, sizeof ep, "%s.l%d", first, j)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        if (!ipc && tcp_endpoint(s, ep, sizeof ep))
+            return -1;
+        int w = snprintf(base + off, len - off, "%s%s", j ? "|" : "", ep);
+        if (w < 0 || (size_t)w >= len - off) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * The lanes of producer app a's group for consumer stream c, and into
+ * first (optional) the lane of c's instance 0. Under a guarantee a
+ * barrier must reach every instance that reads the group, and a PUSH
+ * socket hands each message to one of its readers only: a group that
+ * several instances read (a consumer stream scaled, or several streams of
+ * one consumer group) is one lane per reader instance, in the order of
+ * the streams. Otherwise (and for a router's and a tap's groups) one
+ * lane, which its readers share.
+ */
+static int group_lanes(srv *s, const srv_dapp *a, const srv_stream *c,
+                       int *first)
+{
+    const char *name = srv_stream_group(c);
+    int n = 0;
+
+    if (first)
+        *first = 0;
+    if (a->stream->guarantee == SRV_GUARANTEE_NONE || !name ||
+        srv_dep_is_router(a) || c->tap || srv_tap_reads(c, a))
+        return 1;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        const char *og = srv_stream_group(o);
+        if (o->tap || !og || strcmp(og, name) != 0 || !consumes_from(a, o))
+            continue;
+        if (o == c && first)
+            *first = n;
+        n += o->apps[0].count;
+    }
+    return n > 1 ? n : 1;
+}
+
 /*
  * Producer instance u's output group named name, made when first asked
  * for unless recorded_only (while flowd works out what adopted instances
@@ -295,7 +365,7 @@ void srv_dep_forget_group_rows(srv *s, const srv_inst *u, const char *c)
  * tcp). NULL when out of memory or of free TCP ports.
  */
 static const char *group_make(srv *s, srv_inst *u, const char *name,
-                              const char *dest, const char *group,
+                              const char *dest, const char *group, int lanes,
                               bool recorded_only)
 {
     srv_dapp *a = u->app;
@@ -305,9 +375,21 @@ static const char *group_make(srv *s, srv_inst *u, const char *name,
      * name never becomes a path. */
     if (!name || !group || !srv_name_ok(group))
         return NULL;
-    for (int k = 0; k < u->ngroups; k++)
-        if (strcmp(u->groups[k].group, name) == 0)
+    for (int k = 0; k < u->ngroups; k++) {
+        if (strcmp(u->groups[k].group, name) != 0)
+            continue;
+        if (recorded_only || lanes_in(u->groups[k].ep) == lanes)
             return u->groups[k].ep;
+        /* Its readers changed: the group is made again with a lane
+         * each. */
+        if (u->ident_len)
+            srv_control_send_connect(s, u, "disconnect", "output",
+                                     u->groups[k].ep);
+        srv_dep_forget_group_rows(s, u, name);
+        srv_dep_unlink_ipc(u->groups[k].ep);
+        u->groups[k] = u->groups[--u->ngroups];
+        break;
+    }
     if (recorded_only)
         return NULL;
     srv_group *n = realloc(u->groups, (size_t)(u->ngroups + 1) * sizeof *n);
@@ -324,8 +406,12 @@ static const char *group_make(srv *s, srv_inst *u, const char *name,
         rc = srv_fmt(g->ep, sizeof g->ep, "ipc://%s/run/%s.%s.%d.to.%s",
                      s->cfg.data_dir, a->stream->name, a->label, u->index,
                      group);
-    if ((a->tcp || rc || strlen(g->ep) >= 100) &&
+    if ((a->tcp || rc || strlen(g->ep) + (lanes > 1 ? 4 : 0) >= 100) &&
         tcp_endpoint(s, g->ep, sizeof g->ep)) {
+        u->ngroups--;
+        return NULL;
+    }
+    if (lanes > 1 && group_lanes_make(s, g->ep, sizeof g->ep, lanes)) {
         u->ngroups--;
         return NULL;
     }
@@ -338,7 +424,7 @@ static const char *group_make(srv *s, srv_inst *u, const char *name,
 static const char *group_named(srv *s, srv_inst *u, const char *name,
                                bool recorded_only)
 {
-    return group_make(s, u, name, NULL, name, recorded_only);
+    return group_make(s, u, name, NULL, name, 1, recorded_only);
 }
 
 /* The output group of producer instance u that consumer stream c reads:
@@ -352,7 +438,8 @@ static const char *group_of(srv *s, srv_inst *u, const srv_stream *c,
     bool router = srv_dep_is_router(u->app);
 
     return group_make(s, u, name, router ? c->ast->source->name : NULL,
-                      srv_stream_group(c), recorded_only);
+                      srv_stream_group(c), group_lanes(s, u->app, c, NULL),
+                      recorded_only);
 }
 
 void srv_dep_take_groups(srv *s, srv_inst *u)
@@ -438,7 +525,10 @@ static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c, int idx,
         if (!ep || !ep[0])
             continue;
         if (strchr(ep, '|')) {
-            if (!srv_output_lane(ep, idx, lane, sizeof lane))
+            int first = 0;
+            if (ep != u->output)
+                group_lanes(s, a, c, &first);
+            if (!srv_output_lane(ep, first + idx, lane, sizeof lane))
                 continue;
             ep = lane;
         }
@@ -549,12 +639,17 @@ void srv_dep_send_connect(srv *s, srv_dapp *c, void *ud)
     const char *ep = output_for(s, cu->producer, c->stream, false);
     char lane[SRV_EP_MAX];
 
+    int first = 0;
+
     if (!ep || !ep[0])
         return;
+    if (ep != cu->producer->output)
+        group_lanes(s, cu->producer->app, c->stream, &first);
     for (int k = 0; k < c->ninst; k++) {
         const char *mine = ep;
         if (strchr(ep, '|')) {
-            if (!srv_output_lane(ep, c->inst[k]->index, lane, sizeof lane))
+            if (!srv_output_lane(ep, first + c->inst[k]->index, lane,
+                                 sizeof lane))
                 continue;
             mine = lane;
         }
@@ -662,10 +757,45 @@ static bool group_shared(srv *s, const srv_stream *c)
     return false;
 }
 
+/* A producer instance of the destination c reads whose group for c has
+ * other lanes than its readers need now (a stream of a shared consumer
+ * group came or went), or NULL. */
+static srv_inst *group_relaned(srv *s, const srv_stream *c)
+{
+    char key[sizeof((srv_group *)0)->group];
+
+    if (c->tap)
+        return NULL;
+    for (srv_stream *o = s->streams; o; o = o->next) {
+        if (!writes_dest(o, c->ast->source->name))
+            continue;
+        srv_dapp *last = &o->apps[o->napps - 1];
+        const char *name = group_key(last, c, key, sizeof key);
+        int lanes = group_lanes(s, last, c, NULL);
+        for (int j = 0; name && j < last->ninst; j++) {
+            srv_inst *u = last->inst[j];
+            for (int k = 0; k < u->ngroups; k++)
+                if (!u->removing && strcmp(u->groups[k].group, name) == 0 &&
+                    lanes_in(u->groups[k].ep) != lanes)
+                    return u;
+        }
+    }
+    return NULL;
+}
+
 void srv_dep_producers_groups(srv *s, srv_stream *c, bool connect)
 {
     if (!c->ast || !c->ast->source)
         return;
+    /* Under a guarantee a group of lanes cannot change its readers while
+     * events and barriers are on their way: its region restarts from its
+     * last checkpoint, and every producer makes the group again. */
+    srv_inst *relaned = group_relaned(s, c);
+    if (relaned) {
+        srv_dep_region_fault(s, relaned,
+                             "the readers of its consumer group changed");
+        return;
+    }
     if (!connect && group_shared(s, c))
         return;
     srv_dapp *t = srv_tap_target(s, c);

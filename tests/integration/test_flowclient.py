@@ -167,7 +167,9 @@ def test_consume_until_end_of_stream():
         assert len(got) == n, len(got)
         assert [e["seq"] for e in got] == list(range(1, n + 1))
         assert [e["id"] for e in got] == list(range(1, n + 1))
-        assert cons.ended == {("load-sim", 0)}, cons.ended
+        # Under the guarantee (exactly-once by default) flowd names the
+        # producer STREAM.LABEL in its frames.
+        assert cons.ended == {("src.load-sim", 0)}, cons.ended
         st, _, _ = f.request("DELETE",
                              "/streams/destinations/ext-src/groups/till-end")
         assert st == 404, st
@@ -232,8 +234,9 @@ def test_destinations_rest():
         c = client_of(f)
         with c.consume("d1", "py", count=300, idle=120) as cons:
             got = list(cons)
+        # The producer is named STREAM.LABEL under the guarantee.
         assert len(got) == 300 and all(
-            e["producer"] == "load-sim" for e in got), len(got)
+            e["producer"] == "w1.load-sim" for e in got), len(got)
         seqs = [e["seq"] for e in got]
         assert seqs == list(range(seqs[0], seqs[0] + 300)), seqs[:5]
         # An outside producer gets an endpoint of its own.
