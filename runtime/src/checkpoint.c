@@ -21,6 +21,7 @@ struct flow__ckpt {
     flow__align al;
     uint64_t src_want;  /* a source: the ckpt asked for, not taken yet */
     bool src_done;      /* a source's on_tick is done: the next ckpt ends */
+    uint64_t src_final; /* the first checkpoint taken after that */
     bool input_ended;   /* every channel ended: stop once ready is empty */
     uint64_t last_fwd;  /* the last barrier sent on */
     uint64_t committed; /* the last ckpt_done */
@@ -268,6 +269,21 @@ bool flow__ckpt_frame(flow_ctx *ctx, const flow_frame *f, const void *data,
     return true;
 }
 
+/*
+ * A source whose input is done ends its stream only once a checkpoint
+ * taken after its last event is complete (its barrier sent on, and
+ * ckpt_done of it come back): a checkpoint that failed is taken again at
+ * the next ckpt, so the last events are committed before anything ends.
+ */
+static void source_end(flow_ctx *ctx)
+{
+    flow__ckpt *ck = ctx->ck;
+    if (ctx->phase != PH_RUN || !ck->src_final || ck->committed < ck->src_final)
+        return;
+    ctx->eos_pending = true;
+    flow__begin_stop(ctx, FLOW_CTL_END_INPUT, 0);
+}
+
 void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m)
 {
     flow__ckpt *ck = ctx->ck;
@@ -287,6 +303,8 @@ void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m)
             ck->committed = m->id;
         if (ctx->app->on_commit)
             ctx->app->on_commit(ctx, m->id);
+        if (ck->src_done)
+            source_end(ctx);
         if (ctx->phase == PH_DRAIN)
             flow__maybe_finish(ctx);
     }
@@ -300,8 +318,9 @@ bool flow__ckpt_tick(flow_ctx *ctx)
         ck->src_want = 0;
         take(ctx, n);
         if (ck->src_done) {
-            ctx->eos_pending = true;
-            flow__begin_stop(ctx, FLOW_CTL_END_INPUT, 0);
+            if (!ck->src_final)
+                ck->src_final = n;
+            source_end(ctx);
             return true;
         }
     }
