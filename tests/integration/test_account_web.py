@@ -135,6 +135,10 @@ class Accounts:
         for s in ("accounts-web", "accounts-worker", "accounts-view"):
             f.deploy(s)
             f.wait_status(s, "deployed", timeout=60)
+        # account-web replays its command log: the region is exactly-once.
+        for s in ("accounts-web", "accounts-worker", "accounts-view"):
+            d = f.get(f"/streams/deployments/{s}")
+            assert d["guarantee"] == "exactly-once", d.get("guarantee_note")
         self.wait_url()
 
     def wait_url(self, not_pid=None):
