@@ -1034,6 +1034,11 @@ static void process(struct conn *c)
         }
         c->head_len = r;
         c->head_only = strcmp(c->h.method, "HEAD") == 0;
+        if (c->h.query_long) {
+            c->close_after = true;
+            respond_error(c, 414, "", "the query is over 255 bytes");
+            return;
+        }
         if (c->h.chunked) {
             c->close_after = true;
             respond_error(c, 411, "", "send the body with a Content-Length");
