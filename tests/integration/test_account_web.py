@@ -360,6 +360,16 @@ def test_kill9():
             follow(a, href, cmd, amount)
         web = a.pid("accounts-web")
         os.kill(web, signal.SIGKILL)
+
+        # REST never shows the dead process's url for the new one.
+        def restarted():
+            (i,) = a.f.instances("accounts-web")
+            if i["pid"] in (None, 0, web):
+                return False
+            assert i["url"] != a.url, i
+            return i["url"] is not None
+        wait_for("a new account-web with its url", restarted, timeout=40,
+                 interval=0.005)
         a.wait_url(not_pid=web)
         # The write side survived: version 4, balance 500, the next id 2.
         st, hd, c = a.get(href + "/commands")
