@@ -251,6 +251,11 @@ def test_walk():
         for cmd, amount, state, balance in WALK:
             r = follow(a, href, cmd, amount)
             assert (r["status"], r["balance"]) == (state, balance), (cmd, r)
+            if state == "SUSPENDED":
+                st, _, r = a.post(href + "/commands/deposit", {"amount": 1})
+                assert st == 409, (st, r)
+                assert r["error"] == ("account is not active: deposit is not "
+                                      "possible in state SUSPENDED"), r
         etag, b = a.consistent(href)
         assert (b["status"], b["balance"], b["version"]) == \
             ("ACTIVE", 300, 9), b
