@@ -1,6 +1,6 @@
 /*
  * The dashboard's entry point: hash routing (#/, #/streams, #/runtime,
- * #/analytics, #/apps, so page paths never collide with REST paths), the
+ * #/analytics, #/saga, #/apps, so page paths never collide with REST paths), the
  * connection indicator and banner, and the live state.
  */
 
@@ -13,8 +13,9 @@ import * as streams from './pages/streams.js';
 import * as runtime from './pages/runtime.js';
 import * as analytics from './pages/analytics.js';
 import * as apps from './pages/apps.js';
+import * as saga from './pages/saga.js';
 
-const pages = {overview, streams, runtime, analytics, apps};
+const pages = {overview, streams, runtime, analytics, saga, apps};
 const main = document.getElementById('main');
 let unmount = null;
 let current = null;
