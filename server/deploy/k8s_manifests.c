@@ -601,6 +601,11 @@ static json_t *workload(const k8s_ctx *c, const k8s_app *a, const char *name,
         json_object_set_new(spec, "serviceName", json_string(name));
         json_object_set_new(spec, "podManagementPolicy",
                             json_string("Parallel"));
+        /* Its claims go with it (the deployer may not delete claims);
+         * a scale-down keeps them for a scale-up to find again. */
+        json_object_set_new(spec, "persistentVolumeClaimRetentionPolicy",
+                            json_pack("{s:s, s:s}", "whenDeleted", "Delete",
+                                      "whenScaled", "Retain"));
         json_object_set_new(
             spec, "volumeClaimTemplates",
             json_pack("[{s:{s:s, s:o}, s:{s:[s], s:{s:{s:s}}}}]", "metadata",

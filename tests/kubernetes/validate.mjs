@@ -2,13 +2,15 @@
 // kubernetes-models (each object's class: new Deployment(obj).validate()),
 // plus what the schema leaves out and the API server checks: object
 // names, label keys and values, port names, selectors that match their
-// pod template, and references between the objects of one file (a
-// StatefulSet's Service, a volume's Secret, a probe's named port).
+// pod template, and references between the objects (a StatefulSet's
+// Service, a volume's Secret or claim, a pod's ServiceAccount, a
+// RoleBinding's Role, a probe's named port).
 //
 //   node validate.mjs [--expect-invalid] FILE...
 //
 // A FILE is JSON (an object, an array of objects, or a v1 List) or YAML
-// (documents separated by ---). Prints one line per object and exits 0
+// (documents separated by ---); the objects of all the FILEs given may
+// refer to one another. Prints one line per object and exits 0
 // when every object is valid; with --expect-invalid it exits 0 only when
 // every FILE holds at least one invalid object (the test that the
 // validation can fail). Exit 2 on a usage or read error.
@@ -97,11 +99,16 @@ function checkPodSpec(spec, where, byKey, errors) {
       if (!volumes.has(m.name))
         errors.push(`${where}: container '${c.name}' mounts unknown volume '${m.name}'`);
   }
+  const refs = [];
   for (const v of spec.volumes ?? []) {
-    const secret = v.secret?.secretName;
-    if (secret && byKey.all && !byKey.all.has(`Secret/${secret}`))
-      errors.push(`${where}: volume '${v.name}' names Secret '${secret}', which is not among the objects`);
+    if (v.secret?.secretName) refs.push(['Secret', v.secret.secretName, `volume '${v.name}'`]);
+    if (v.persistentVolumeClaim?.claimName)
+      refs.push(['PersistentVolumeClaim', v.persistentVolumeClaim.claimName, `volume '${v.name}'`]);
   }
+  if (spec.serviceAccountName) refs.push(['ServiceAccount', spec.serviceAccountName, 'serviceAccountName']);
+  for (const [kind, name, what] of refs)
+    if (byKey.all && !byKey.all.has(`${kind}/${name}`))
+      errors.push(`${where}: ${what} names ${kind} '${name}', which is not among the objects`);
 }
 
 function checkWorkload(obj, all, errors) {
@@ -143,6 +150,8 @@ export async function validateObject(obj, all = null) {
   checkName(obj, errors);
   if (obj.kind === 'Deployment' || obj.kind === 'StatefulSet') checkWorkload(obj, all, errors);
   if (obj.kind === 'Service') checkService(obj, errors);
+  if (obj.kind === 'RoleBinding' && all && !all.has(`${obj.roleRef?.kind}/${obj.roleRef?.name}`))
+    errors.push(`roleRef ${obj.roleRef?.kind}/${obj.roleRef?.name} is not among the objects`);
   return errors;
 }
 
@@ -177,19 +186,23 @@ async function main(argv) {
   }
   let bad = 0;
   let filesWithInvalid = 0;
+  // The objects of every file given may refer to one another (a
+  // directory applied as one, such as packaging/kubernetes/).
+  const byFile = new Map();
   for (const file of files) {
-    let objs;
     try {
-      objs = parseObjects(readFileSync(file, 'utf8'), file);
+      byFile.set(file, parseObjects(readFileSync(file, 'utf8'), file));
     } catch (e) {
       console.error(`${file}: cannot read: ${e.message}`);
       return 2;
     }
-    if (objs.length === 0) {
+    if (byFile.get(file).length === 0) {
       console.error(`${file}: no objects`);
       return 2;
     }
-    const all = new Set(objs.map((o) => `${o?.kind}/${o?.metadata?.name}`));
+  }
+  const all = new Set([...byFile.values()].flat().map((o) => `${o?.kind}/${o?.metadata?.name}`));
+  for (const [file, objs] of byFile) {
     let invalid = 0;
     for (const o of objs) {
       const errors = await validateObject(o, all);

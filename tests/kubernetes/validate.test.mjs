@@ -67,6 +67,12 @@ const breakages = {
   },
   'a mount of no volume': (o) => { o.spec.volumeClaimTemplates = []; },
   'a serviceName of no Service': (o) => { o.spec.serviceName = 'nothing'; },
+  'a Secret that is not among the objects': (o) => {
+    o.spec.template.spec.volumes = [{ name: 'keys', secret: { secretName: 'gone' } }];
+  },
+  'a ServiceAccount that is not among the objects': (o) => {
+    o.spec.template.spec.serviceAccountName = 'nobody';
+  },
 };
 
 for (const [what, breakIt] of Object.entries(breakages)) {
