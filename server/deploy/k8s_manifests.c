@@ -378,7 +378,9 @@ static int app_args(k8s_ctx *c, size_t k, bool host, json_t *args)
     /* Kubernetes expands $(VAR) from the container's environment. */
     rc |= add_arg(args, "--flow.instance=%s",
                   a->stateful ? "$(FLOW_INSTANCE)" : "0");
-    if (c->guarantee == SRV_GUARANTEE_NONE || host)
+    /* As spawn.c: a guaranteed stream's apps get theirs with the other
+     * guarantee flags below, which flow-host's apps are not given. */
+    if (c->guarantee == SRV_GUARANTEE_NONE)
         rc |= add_arg(args, "--flow.producer-id=%s.%s", st->name, a->label);
     if (k + 1 < c->napps) {
         const char *next = c->apps[k + 1].label;

@@ -170,6 +170,21 @@ def objects_follow_the_properties():
         assert container(w["load-sim"])["command"] == \
             ["/usr/libexec/flow/flow-load-sim"]
 
+        # Single packaging: flow-host runs both apps, with a tap and an
+        # error output each on ports of their own.
+        objs = manifests(f, "ticks", {"deployer.packaging": "single"})
+        host = objs[2]
+        assert host["metadata"]["name"] == "ticks-host"
+        c = container(host)
+        assert c["command"] == ["/usr/libexec/flow/flow-host"]
+        args = c["args"]
+        assert args[0] == "time" and args.count("|") == 1
+        assert args[args.index("|") + 1] == "log"
+        assert [p["name"] for p in c["ports"]] == ["tap-0", "err-0", "err-1"]
+        assert "--flow.error-output=@tcp://0.0.0.0:7201" in args
+        assert not any(a.startswith("--flow.guarantee=") for a in args)
+        assert not any(a.startswith("--flow.producer-id=") for a in args)
+
         # A destination's producer connects to every consumer group of
         # the streams that read it (consumer reads as group "loggers").
         w = workloads(manifests(f, "producer"))
