@@ -753,6 +753,27 @@ static int build_apps(k8s_ctx *c, char *err, size_t errlen)
     return 0;
 }
 
+/* Appends an app's Service and workload (both taken, either may be NULL
+ * when it could not be made) to list. */
+static int append_pair(json_t *list, json_t *svc, json_t *w, char *err,
+                       size_t errlen)
+{
+    if (!svc || !w) {
+        json_decref(svc);
+        json_decref(w);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = json_array_append_new(list, svc);
+    if (rc)
+        json_decref(w);
+    else
+        rc = json_array_append_new(list, w);
+    if (rc)
+        snprintf(err, errlen, "out of memory");
+    return rc ? -1 : 0;
+}
+
 static int add_app(k8s_ctx *c, size_t k, json_t *list, char *err, size_t errlen)
 {
     k8s_app *a = &c->apps[k];
@@ -784,12 +805,7 @@ static int add_app(k8s_ctx *c, size_t k, json_t *list, char *err, size_t errlen)
     json_t *svc = service(c, a, a->name, sports, a->stateful);
     sports = NULL;
     json_t *w = workload(c, a, a->name, tmpl, a->count, a->stateful);
-    if (!tmpl || !svc || !w || json_array_append_new(list, svc) ||
-        json_array_append_new(list, w)) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return append_pair(list, svc, w, err, errlen);
 fail:
     json_decref(args);
     json_decref(ports);
@@ -864,12 +880,7 @@ static int add_host(k8s_ctx *c, json_t *list, char *err, size_t errlen)
     json_t *svc = service(c, &host, name, sports, false);
     sports = NULL;
     json_t *w = workload(c, &host, name, tmpl, 1, false);
-    if (!tmpl || !svc || !w || json_array_append_new(list, svc) ||
-        json_array_append_new(list, w)) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return append_pair(list, svc, w, err, errlen);
 fail:
     json_decref(args);
     json_decref(ports);
