@@ -501,21 +501,27 @@ static json_t *pod_template(const k8s_ctx *c, const k8s_app *a,
     json_t *mounts = json_pack("[{s:s, s:s, s:b}, {s:s, s:s}]", "name", "keys",
                                "mountPath", KEYS_DIR, "readOnly", 1, "name",
                                "work", "mountPath", WORK_DIR);
+    /* IfNotPresent even for a :latest tag, which Kubernetes would pull
+     * always: an image loaded into the nodes (kind load, minikube image
+     * load) is then found. */
     json_t *container = json_pack(
-        "{s:s, s:s, s:[s], s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
-        "app", "image", c->image, "command", program, "args", args, "ports",
-        ports, "env", env_of(stateful), "resources", resources, "livenessProbe",
+        "{s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        "name", "app", "image", c->image, "imagePullPolicy", "IfNotPresent",
+        "command", program, "args", args, "ports", ports, "env",
+        env_of(stateful), "resources", resources, "livenessProbe",
         probe(probe_port, 10), "readinessProbe", probe(probe_port, 2),
         "volumeMounts", mounts, "securityContext", security_context());
     /* The app reads its keys file only when it is its own and no one
      * else's (mode 0600, not a link): a Secret volume's files are links
      * owned by root, so an init container copies it. */
     json_t *init = json_pack(
-        "{s:s, s:s, s:[s,s,s,s,s], s:[{s:s, s:s, s:b}, {s:s, s:s}], s:o}",
-        "name", "keys", "image", c->image, "command", "install", "-m", "0600",
-        KEYS_SECRET_DIR "/keys", KEYS_DIR "/keys", "volumeMounts", "name",
-        "keys-secret", "mountPath", KEYS_SECRET_DIR, "readOnly", 1, "name",
-        "keys", "mountPath", KEYS_DIR, "securityContext", security_context());
+        "{s:s, s:s, s:s, s:[s,s,s,s,s], s:[{s:s, s:s, s:b}, {s:s, s:s}], "
+        "s:o}",
+        "name", "keys", "image", c->image, "imagePullPolicy", "IfNotPresent",
+        "command", "install", "-m", "0600", KEYS_SECRET_DIR "/keys",
+        KEYS_DIR "/keys", "volumeMounts", "name", "keys-secret", "mountPath",
+        KEYS_SECRET_DIR, "readOnly", 1, "name", "keys", "mountPath", KEYS_DIR,
+        "securityContext", security_context());
     json_t *volumes =
         json_pack("[{s:s, s:{s:s, s:i}}, {s:s, s:{s:s}}]", "name",
                   "keys-secret", "secret", "secretName", secret, "defaultMode",
