@@ -220,7 +220,7 @@ static int other_count(const srv_stream *o, const char *label)
 
 /* The first app of another stream as a k8s_app for consumer_eps (its
  * instance count and kind as that stream's deployment would have them). */
-static void other_first(const k8s_ctx *c, const srv_stream *o, k8s_app *a)
+static void other_first(const srv_stream *o, k8s_app *a)
 {
     const json_t *p = o->deployed ? o->props : NULL;
     srv_flow_props fp;
@@ -234,7 +234,6 @@ static void other_first(const k8s_ctx *c, const srv_stream *o, k8s_app *a)
         srv_props_partition_key(p, a->label) ||
         srv_props_partition_key_expr(p, a->label) ||
         (o->deployed ? o->guarantee : fp.guarantee) != SRV_GUARANTEE_NONE;
-    (void)c;
 }
 
 /* The output groups of the last app of a stream writing `> :dest`, or of
@@ -283,7 +282,7 @@ static void reader_groups(k8s_ctx *c, const k8s_app *a, bool dest, char *out,
             if (!dest && m != g)
                 continue;
             k8s_app f;
-            other_first(c, m, &f);
+            other_first(m, &f);
             if (!first) {
                 off = strlen(out);
                 snprintf(out + off, len - off, ",");
