@@ -567,6 +567,7 @@ static const srv_route routes[] = {
     R(SRV_POST, "/streams/validation", api_validation),
     R(SRV_POST, "/streams/deployments/scale/{}/{}/instances/{}",
       api_deployments_scale),
+    R(SRV_GET, "/streams/deployments/{}/manifests", api_deployments_manifests),
     R(SRV_GET, "/streams/deployments/{}", api_deployments_get),
     R(SRV_POST, "/streams/deployments/{}", api_deployments_create),
     R(SRV_DELETE, "/streams/deployments/{}", api_deployments_delete),

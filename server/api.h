@@ -76,6 +76,9 @@ void api_deployments_create(srv *s, srv_req *r);
 void api_deployments_get(srv *s, srv_req *r);
 void api_deployments_delete(srv *s, srv_req *r);
 void api_deployments_scale(srv *s, srv_req *r);
+/* GET /streams/deployments/{name}/manifests?platform=kubernetes: the
+ * Kubernetes objects of its deployment (deploy/k8s_manifests.h). */
+void api_deployments_manifests(srv *s, srv_req *r);
 void api_logs(srv *s, srv_req *r);
 
 void api_destinations_list(srv *s, srv_req *r);

@@ -15,9 +15,37 @@ static const char allowed[] =
     "flow.checkpoint.retain and flow.key-groups";
 
 static const char *const deployer_props[] = {
-    "count",       "transport", "maxRestarts",    "restartWindow",
-    "stopTimeout", "cpus",      "errorThreshold",
+    "count", "transport",      "maxRestarts", "restartWindow", "stopTimeout",
+    "cpus",  "errorThreshold", "memory",      "cpu",           "disk",
 };
+
+/* SCDF's sizes (memory, disk): a whole number of mebibytes, with m or g
+ * (gibibytes) after it. */
+static bool size_ok(const char *v)
+{
+    char *e;
+    long n = strtol(v, &e, 10);
+
+    if (e == v || n <= 0 || n > 1048576)
+        return false;
+    if (*e == 'm' || *e == 'M' || *e == 'g' || *e == 'G')
+        e++;
+    return *e == '\0';
+}
+
+/* A Kubernetes CPU quantity as SCDF passes it on: cores (1, 0.5) or
+ * millicores (500m). */
+static bool cpu_ok(const char *v)
+{
+    char *e;
+    double n = strtod(v, &e);
+
+    if (e == v || !(n > 0) || n > 1024 || strchr(v, 'e') || strchr(v, 'E'))
+        return false;
+    if (*e == 'm' && strchr(v, '.') == NULL)
+        e++;
+    return *e == '\0';
+}
 
 static bool parse_long(const char *s, long lo, long hi, long *out)
 {
@@ -55,7 +83,7 @@ static int check_deployer(const char *key, const char *prop, const char *v,
         snprintf(err, errlen,
                  "unknown deployer property '%s': allowed are count, "
                  "transport, maxRestarts, restartWindow, stopTimeout, cpus, "
-                 "errorThreshold",
+                 "errorThreshold, memory, cpu and disk",
                  key);
         return -1;
     }
@@ -63,6 +91,20 @@ static int check_deployer(const char *key, const char *prop, const char *v,
         snprintf(err, errlen,
                  "'%s' must be a whole number from 1 to %d, not '%s'", key,
                  SRV_MAX_COUNT, v);
+        return -1;
+    }
+    if ((strcmp(prop, "memory") == 0 || strcmp(prop, "disk") == 0) &&
+        !size_ok(v)) {
+        snprintf(err, errlen,
+                 "'%s' must be mebibytes as SCDF spells them (512, 512m or "
+                 "2g), not '%s'",
+                 key, v);
+        return -1;
+    }
+    if (strcmp(prop, "cpu") == 0 && !cpu_ok(v)) {
+        snprintf(err, errlen,
+                 "'%s' must be cores (1, 0.5) or millicores (500m), not '%s'",
+                 key, v);
         return -1;
     }
     if (strcmp(prop, "transport") == 0 && strcmp(v, "ipc") != 0 &&

@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "checkpoint/checkpoint.h"
+#include "deploy/k8s_manifests.h"
 #include "flow/expr.h"
 #include "props.h"
 
@@ -681,6 +682,88 @@ void api_deployments_scale(srv *s, srv_req *r)
         return;
     }
     srv_req_json(r, 202, srv_deployment_json(s, st));
+}
+
+/* Is v a DNS-1123 label (a Kubernetes namespace's name)? */
+static bool dns_label(const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n > 63 || v[0] == '-' || v[n - 1] == '-')
+        return false;
+    for (const char *p = v; *p; p++)
+        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) &&
+            *p != '-')
+            return false;
+    return true;
+}
+
+void api_deployments_manifests(srv *s, srv_req *r)
+{
+    char err[1024];
+    srv_stream *st = find_or_404(s, r, r->match.params[0]);
+    const char *platform = srv_req_arg(r, "platform");
+    const char *ns = srv_req_arg(r, "namespace");
+    const char *image = srv_req_arg(r, "image");
+    const char *given = srv_req_arg(r, "properties");
+    json_t *props = NULL;
+
+    if (!st)
+        return;
+    if (platform && strcmp(platform, "kubernetes") != 0) {
+        srv_req_error(r, -SRV_EINVAL, NULL,
+                      "no manifests for platform '%s': the one platform "
+                      "with manifests is kubernetes",
+                      platform);
+        return;
+    }
+    if (ns && !dns_label(ns)) {
+        srv_req_error(r, -SRV_EINVAL, NULL,
+                      "namespace '%s' is not a Kubernetes namespace name "
+                      "(lowercase letters, digits and '-', at most 63)",
+                      ns);
+        return;
+    }
+    if (image && (!image[0] || strpbrk(image, " \t\r\n"))) {
+        srv_req_error(r, -SRV_EINVAL, NULL,
+                      "image '%s' is not an image reference", image);
+        return;
+    }
+    if (given) {
+        json_error_t je;
+        props = json_loads(given, 0, &je);
+        if (!json_is_object(props)) {
+            json_decref(props);
+            srv_req_error(r, -SRV_EPROPS, NULL,
+                          "properties must be a JSON object of deployment "
+                          "properties, as POST /streams/deployments/%s "
+                          "takes (%s)",
+                          st->name, je.text[0] ? je.text : "not an object");
+            return;
+        }
+    } else if (st->deployed && st->props) {
+        /* A deployed stream's manifests are those of its deployment. */
+        props = json_incref(st->props);
+    }
+    json_t *norm = NULL;
+    const char *labels[DSL_MAX_APPS];
+    size_t n = st->ast->n_apps < DSL_MAX_APPS ? st->ast->n_apps : DSL_MAX_APPS;
+    for (size_t k = 0; k < n; k++)
+        labels[k] = dsl_app_label(&st->ast->apps[k]);
+    int prc = srv_props_parse(props, labels, n, &norm, err, sizeof err);
+    json_decref(norm);
+    if (prc) {
+        json_decref(props);
+        srv_req_error(r, prc, NULL, "%s", err);
+        return;
+    }
+    json_t *list = srv_k8s_manifests(s, st, props, ns, image, err, sizeof err);
+    json_decref(props);
+    if (!list) {
+        srv_req_error(r, -SRV_EUNRUNNABLE, NULL, "%s", err);
+        return;
+    }
+    srv_req_json(r, 200, list);
 }
 
 /* The tail of a file, at most max bytes. */
