@@ -364,6 +364,14 @@ void srv_deployer_restore_deployments(srv *s)
             json_decref(props);
             continue;
         }
+        if (s->platform) {
+            /* The platform follows what it placed (no process here). */
+            st->props = props;
+            st->deployed = true;
+            st->deployed_ms = sqlite3_column_int64(q, 2);
+            s->platform->restore(s->platform_ud, st);
+            continue;
+        }
         /* Instances beyond the stored count are orphans. */
         sqlite3_stmt *o =
             srv_store_query(&s->store,
@@ -469,6 +477,11 @@ void srv_deployer_free_all(srv *s)
     }
     srv_ckpt_free(s);
     srv_dlq_close_all(s);
+    if (s->platform) {
+        s->platform->free(s->platform_ud);
+        s->platform = NULL;
+        s->platform_ud = NULL;
+    }
 }
 
 bool srv_deployer_idle(srv *s)
