@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -267,7 +268,6 @@ def restart_resumes():
             n_applied = len(applied(api))
             data_dir = f.data_dir
             assert f.terminate() == 0
-            f.stop()
         finally:
             f.stop()
         g = kube_flowd(api, data_dir=data_dir)
@@ -294,6 +294,44 @@ def restart_resumes():
                      timeout=30)
             assert [o for o in api.objects()] == [], api.objects()
             assert api.violations() == [], api.violations()
+        shutil.rmtree(f.tmp, ignore_errors=True)
+
+
+def apiserver_checks():
+    """The test API server itself: a body that breaks the schema is
+    answered 422 and recorded (so an empty violation list means
+    something), a missing token is 401, an unknown object 404, all as
+    Status objects."""
+    with FakeApi() as api:
+        bad = {"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "bad", "namespace": NS},
+               "spec": {"selector": {}, "template": {"spec": {
+                   "containers": [{"name": 7}]}}}}
+        path = f"/apis/apps/v1/namespaces/{NS}/deployments/bad"
+        req = urllib.request.Request(
+            f"https://127.0.0.1:{api.port}{path}?fieldManager=flowd",
+            data=json.dumps(bad).encode(), method="PATCH",
+            headers={"Authorization": f"Bearer {api.token}",
+                     "Content-Type": "application/apply-patch+yaml"})
+        try:
+            urllib.request.urlopen(req, context=api.ctx, timeout=30)
+            raise AssertionError("an invalid Deployment was accepted")
+        except urllib.error.HTTPError as e:
+            body = json.loads(e.read())
+            assert e.code == 422 and body["kind"] == "Status", body
+            assert body["reason"] == "Invalid", body
+        v = api.violations()
+        assert len(v) == 1 and "containers/0/name" in v[0]["message"], v
+        for token, want in ((None, 401), (api.token, 404)):
+            h = {"Authorization": f"Bearer {token}"} if token else {}
+            req = urllib.request.Request(
+                f"https://127.0.0.1:{api.port}{path}", headers=h)
+            try:
+                urllib.request.urlopen(req, context=api.ctx, timeout=30)
+                raise AssertionError(f"GET {path} answered")
+            except urllib.error.HTTPError as e:
+                body = json.loads(e.read())
+                assert e.code == want and body["code"] == want, body
 
 
 def options():
@@ -319,8 +357,8 @@ def options():
                             f"--data-dir={tmp}/d"], capture_output=True,
                            text=True, timeout=30, env=env)
         assert p.returncode == 1 and "not in a cluster" in p.stderr, p
-        rc, out, _ = 0, subprocess.run([flowd, "--help"], capture_output=True,
-                                       text=True).stdout, None
+        out = subprocess.run([flowd, "--help"], capture_output=True,
+                             text=True, timeout=30).stdout
         assert "--deployer=NAME" in out and "--kubeconfig=PATH" in out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -330,6 +368,7 @@ TESTS = {
     "conversation": conversation,
     "restart_resumes": restart_resumes,
     "options": options,
+    "apiserver_checks": apiserver_checks,
 }
 
 if __name__ == "__main__":
