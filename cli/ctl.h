@@ -30,6 +30,7 @@ struct ctl {
     char *server;      /* base URL, no trailing slash (owned) */
     char *token;       /* bearer token or NULL (owned) */
     bool json;         /* -o json: one JSON document on stdout */
+    bool yaml;         /* -o yaml: YAML documents (stream manifests only) */
     bool color;        /* ANSI colours on stdout */
     bool tty_out;      /* stdout is a terminal */
     bool tty_err;      /* stderr is a terminal (progress lines) */

@@ -125,8 +125,10 @@ static void usage(FILE *out)
           "$FLOW_DATA_DIR,\n"
           "                        else of ./flow-data or build/flow-data, "
           "if it is yours)\n"
-          "  -o, --output FORMAT   table (default) or json: exactly one JSON "
+          "  -o, --output FORMAT   table (default), json (exactly one JSON "
           "document\n"
+          "                        on stdout) or yaml (stream manifests "
+          "only)\n"
           "  --color WHEN          auto (default), always or never; NO_COLOR "
           "turns it off\n"
           "  --no-wait             do not wait for deploy, undeploy or apply "
@@ -167,6 +169,12 @@ int ctl_dispatch(struct ctl *c, int argc, char **argv)
 {
     if (argc < 1) {
         usage(stderr);
+        return CTL_EUSAGE;
+    }
+    if (c->yaml && !(argc >= 2 && !strcmp(argv[0], "stream") &&
+                     !strcmp(argv[1], "manifests"))) {
+        fprintf(stderr, "flowctl: -o yaml is for 'flowctl stream manifests'; "
+                        "use -o table or -o json here\n");
         return CTL_EUSAGE;
     }
     for (size_t i = 0; i < NCOMMANDS; i++)
@@ -395,13 +403,16 @@ static int apply_globals(struct ctl *c, const struct globals *g)
         c->token = strdup(g->token);
     }
     if (g->output) {
+        c->yaml = false;
         if (!strcmp(g->output, "json"))
             c->json = true;
         else if (!strcmp(g->output, "table") || !strcmp(g->output, "text"))
             c->json = false;
+        else if (!strcmp(g->output, "yaml"))
+            c->json = false, c->yaml = true;
         else
-            return ctl_usage_error("unknown output format '%s' (use table "
-                                   "or json)",
+            return ctl_usage_error("unknown output format '%s' (use table, "
+                                   "json, or yaml for 'stream manifests')",
                                    g->output);
     }
     if (g->color) {

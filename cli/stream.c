@@ -1,5 +1,6 @@
 /*
- * `flowctl stream create|list|info|destroy`: stream definitions.
+ * `flowctl stream create|list|info|destroy|manifests`: stream definitions,
+ * and the Kubernetes objects of a stream's deployment.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,8 @@
 #include "ctl.h"
 #include "http.h"
 #include "output.h"
+#include "props.h"
+#include "yaml.h"
 
 static const char stream_help[] =
     "usage: flowctl stream COMMAND ...\n"
@@ -19,6 +22,8 @@ static const char stream_help[] =
     "  info NAME           the definition, status, and each app with its\n"
     "                      instances, rates, errors and urls\n"
     "  destroy NAME        undeploy and delete a stream\n"
+    "  manifests NAME [--properties 'K=V,...'] [--namespace NS] [--image IMG]\n"
+    "                      the Kubernetes objects its deployment would apply\n"
     "\n"
     "Examples:\n"
     "  flowctl stream create accounts 'load-sim --rate=1000 | account-events "
@@ -27,7 +32,32 @@ static const char stream_help[] =
     "--deploy\n"
     "  flowctl stream list --search load-sim\n"
     "  flowctl -o json stream info accounts\n"
-    "  flowctl stream destroy audit\n";
+    "  flowctl stream destroy audit\n"
+    "  flowctl stream manifests accounts > accounts.yaml\n";
+
+static const char manifests_help[] =
+    "usage: flowctl stream manifests NAME [--properties 'K=V,K2=V2' | "
+    "--properties-file FILE]\n"
+    "                                [--namespace NS] [--image IMAGE] "
+    "[-o yaml|json]\n"
+    "\n"
+    "Prints the Kubernetes objects that deploying the stream on Kubernetes\n"
+    "would apply (a Secret with its transport keys, and per app a Service\n"
+    "and a Deployment or StatefulSet), without applying anything: to\n"
+    "review them or keep them in Git. The properties are deployment\n"
+    "properties as 'flowctl deploy' takes them; without them a deployed\n"
+    "stream's own are used, an undeployed stream's none. --namespace\n"
+    "(default: default) and --image (default: flow:latest) are where and\n"
+    "what the pods run. The output is YAML documents separated by '---'\n"
+    "(the default, or -o yaml); -o json prints one v1 List. Both go to\n"
+    "'kubectl apply -f -'. A stream that is not deployed gets a new key\n"
+    "pair each time.\n"
+    "\n"
+    "Examples:\n"
+    "  flowctl stream manifests accounts | kubectl apply -f -\n"
+    "  flowctl stream manifests accounts --properties "
+    "'deployer.counter.memory=512m,deployer.*.cpu=500m'\n"
+    "  flowctl -o json stream manifests accounts --namespace flow\n";
 
 static const char create_help[] =
     "usage: flowctl stream create NAME 'DEFINITION' [--description TEXT] "
@@ -489,6 +519,93 @@ static int destroy(struct ctl *c, int argc, char **argv)
     return CTL_OK;
 }
 
+/* Appends "&name=value" (value escaped) to the query q (len bytes). */
+static void add_query(char *q, size_t len, const char *name, const char *value)
+{
+    char *e = http_escape(value);
+    size_t off = strlen(q);
+
+    snprintf(q + off, len - off, "&%s=%s", name, e ? e : "");
+    free(e);
+}
+
+static int manifests(struct ctl *c, int argc, char **argv)
+{
+    const char *props_s = NULL, *props_f = NULL, *ns = NULL, *image = NULL;
+    struct ctl_opt opts[] = {
+        { "properties", 'p', &props_s, NULL },
+        { "properties-file", 'f', &props_f, NULL },
+        { "namespace", 'n', &ns, NULL },
+        { "image", 'i', &image, NULL },
+        { NULL, 0, NULL, NULL },
+    };
+    char *pos[1];
+    int npos;
+    int rc =
+        ctl_opts(argc, argv, opts, pos, 1, &npos, "stream manifests", false);
+
+    if (rc == CTL_HELP)
+        return ctl_help(manifests_help);
+    if (rc)
+        return rc;
+    if (npos != 1)
+        return ctl_usage_error("stream manifests needs a NAME");
+    if (props_s && props_f)
+        return ctl_usage_error("give --properties or --properties-file, "
+                               "not both");
+    char *name = http_escape(pos[0]);
+    size_t qlen = 16384;
+    char *path = malloc(qlen);
+    if (!name || !path) {
+        free(name);
+        free(path);
+        fputs("flowctl: out of memory\n", stderr);
+        return CTL_EUSAGE;
+    }
+    snprintf(path, qlen,
+             "/streams/deployments/%s/manifests?platform=kubernetes", name);
+    free(name);
+    if (props_s || props_f) {
+        json_t *props = json_object();
+        rc = props_s ? props_parse(props, props_s)
+                     : props_parse_file(props, props_f);
+        char *text = rc ? NULL : json_dumps(props, JSON_COMPACT);
+        json_decref(props);
+        if (rc || !text) {
+            free(text);
+            free(path);
+            return rc ? rc : CTL_EUSAGE;
+        }
+        add_query(path, qlen, "properties", text);
+        free(text);
+    }
+    if (ns)
+        add_query(path, qlen, "namespace", ns);
+    if (image)
+        add_query(path, qlen, "image", image);
+    json_t *list = NULL;
+    rc = http_json(c, "GET", path, NULL, &list);
+    free(path);
+    if (rc)
+        return rc;
+    if (c->json) {
+        json_t *doc = json_pack("{s:s, s:s, s:O}", "apiVersion", "v1", "kind",
+                                "List", "items", list);
+        out_json(doc);
+        json_decref(doc);
+    } else {
+        size_t i;
+        json_t *o;
+        json_array_foreach(list, i, o)
+        {
+            fputs("---\n", stdout);
+            yaml_emit(stdout, o);
+        }
+    }
+    json_decref(list);
+    return 0;
+}
+
 int cmd_stream(struct ctl *c, int argc, char **argv)
 {
     if (argc < 2) {
@@ -506,7 +623,9 @@ int cmd_stream(struct ctl *c, int argc, char **argv)
         return info(c, argc - 1, argv + 1);
     if (!strcmp(sub, "destroy") || !strcmp(sub, "delete"))
         return destroy(c, argc - 1, argv + 1);
+    if (!strcmp(sub, "manifests"))
+        return manifests(c, argc - 1, argv + 1);
     return ctl_usage_error("unknown stream command '%s' (create, list, info, "
-                           "destroy); see 'flowctl stream --help'",
+                           "destroy, manifests); see 'flowctl stream --help'",
                            sub);
 }

@@ -65,7 +65,7 @@ Test(props, refuses_with_a_message)
     refused("{\"deployer.counter.count\": \"0\"}", "from 1 to 64");
     refused("{\"deployer.counter.count\": \"65\"}", "from 1 to 64");
     refused("{\"deployer.counter.count\": \"two\"}", "'two'");
-    refused("{\"deployer.counter.memory\": \"1g\"}", "unknown deployer");
+    refused("{\"deployer.counter.heap\": \"1g\"}", "unknown deployer");
     refused("{\"deployer.*.transport\": \"udp\"}", "ipc or tcp");
     refused("{\"deployer.packaging\": \"docker\"}", "multi or single");
     refused("{\"app.counter.name\": [1]}", "string, number or boolean");
@@ -90,6 +90,31 @@ Test(props, error_threshold_is_a_percentage)
             "to 100");
     refused("{\"deployer.*.errorThreshold\": \"50%\"}", "not '50%'");
     refused("{\"deployer.*.errorRatio\": \"5\"}", "errorThreshold");
+}
+
+Test(props, resources_as_scdf_spells_them)
+{
+    json_t *p;
+    char err[256];
+
+    cr_assert_eq(parse("{\"deployer.counter.memory\": \"512m\","
+                       " \"deployer.*.memory\": \"2g\","
+                       " \"deployer.*.cpu\": \"500m\","
+                       " \"deployer.counter.cpu\": \"1.5\","
+                       " \"deployer.*.disk\": \"1024\"}",
+                       &p, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_str_eq(srv_props_deployer(p, "counter", "memory"), "512m");
+    cr_assert_str_eq(srv_props_deployer(p, "time", "memory"), "2g");
+    cr_assert_str_eq(srv_props_deployer(p, "counter", "cpu"), "1.5");
+    json_decref(p);
+    refused("{\"deployer.counter.memory\": \"512Mi\"}",
+            "mebibytes as SCDF spells them");
+    refused("{\"deployer.counter.memory\": \"0\"}", "not '0'");
+    refused("{\"deployer.*.disk\": \"lots\"}", "not 'lots'");
+    refused("{\"deployer.counter.cpu\": \"0.5m\"}", "millicores");
+    refused("{\"deployer.counter.cpu\": \"-1\"}", "not '-1'");
+    refused("{\"deployer.counter.cpu\": \"1e3\"}", "not '1e3'");
 }
 
 struct seen {
