@@ -383,8 +383,9 @@ static void on_watch_line(void *ud, const char *line, size_t len)
         json_object_set(ks->pods, name, obj);
     else if (name && strcmp(type, "DELETED") == 0)
         json_object_del(ks->pods, name);
+    bool bookmark = strcmp(type, "BOOKMARK") == 0;
     json_decref(ev);
-    if (strcmp(type, "BOOKMARK") != 0)
+    if (!bookmark)
         follow_pods(ks);
 }
 
