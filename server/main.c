@@ -15,6 +15,7 @@
 
 #include "flow-config.h"
 #include "api.h"
+#include "deploy/k8s_manifests.h"
 #include "flow/install.h"
 
 #define SRV_K8S_SA_DIR_HELP "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -348,6 +349,11 @@ static int parse_args(srv_config *c, int argc, char **argv)
                         "for --deployer=kubernetes\n");
         return 2;
     }
+    /* In the cluster the pods report to flowd's Service on this port
+     * (their --flow.control, docs/kubernetes.md). */
+    if (c->kubernetes && !c->kubeconfig[0])
+        snprintf(c->control_tcp, sizeof c->control_tcp, "tcp://0.0.0.0:%d",
+                 SRV_K8S_CONTROL_PORT);
     char err[PATH_MAX + 128];
     if (srv_paths_config(c, err, sizeof err)) {
         fprintf(stderr, "flowd: %s\n", err);

@@ -100,6 +100,10 @@ typedef struct srv_config {
     char kubeconfig[PATH_MAX];
     char k8s_namespace[64];
     char k8s_image[256];
+    /* A second endpoint of the control socket, tcp:// with CURVE, for
+     * apps that run elsewhere (in-cluster kubernetes: the pods reach
+     * flowd's Service there); empty: none. */
+    char control_tcp[64];
 } srv_config;
 
 typedef enum srv_inst_state {

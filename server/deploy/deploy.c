@@ -242,6 +242,15 @@ static int platform_deploy(srv *s, srv_stream *st, json_t *norm, int64_t now,
 {
     json_t *old = st->props;
 
+    /* The stream's key pair goes into its manifests' Secret, and flowd's
+     * control endpoint admits it (srv_keys_refresh). */
+    if (srv_keys_stream(s, st, false, err, errlen)) {
+        srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",
+                       st->name);
+        srv_dep_release_deployment(st);
+        json_decref(norm);
+        return -SRV_EINTERNAL;
+    }
     st->props = norm;
     st->deployed = true;
     st->deployed_ms = now;
@@ -252,10 +261,12 @@ static int platform_deploy(srv *s, srv_stream *st, json_t *norm, int64_t now,
         st->deployed = false;
         st->props = old;
         json_decref(norm);
+        srv_keys_forget(s, st);
         srv_dep_release_deployment(st);
         return rc;
     }
     json_decref(old);
+    srv_keys_refresh(s);
     srv_deployer_refresh(s, st);
     return 0;
 }
@@ -469,6 +480,8 @@ bool srv_undeploy(srv *s, srv_stream *st)
 {
     if (s->platform && st->deployed) {
         st->deployed = false;
+        srv_keys_forget(s, st);
+        srv_keys_refresh(s);
         if (s->platform->undeploy(s->platform_ud, st)) {
             srv_deployer_refresh(s, st);
             return false;

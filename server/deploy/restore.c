@@ -369,6 +369,8 @@ void srv_deployer_restore_deployments(srv *s)
             st->props = props;
             st->deployed = true;
             st->deployed_ms = sqlite3_column_int64(q, 2);
+            if (srv_keys_stream(s, st, true, err, sizeof err))
+                fprintf(stderr, "flowd: stream '%s': %s\n", name, err);
             s->platform->restore(s->platform_ud, st);
             continue;
         }

@@ -187,6 +187,16 @@ def conversation():
                      o["labels"].get("app.kubernetes.io/managed-by") ==
                      "flowd"]
         check_applied(api, manifests)
+        # What was applied is what the manifests endpoint shows for the
+        # deployed stream, its Secret holding the deployment's keys.
+        shown = f.get(f"/streams/deployments/{STREAM}/manifests?platform="
+                      f"kubernetes&namespace={NS}&image=flow:test")
+        assert sorted((m["kind"], m["metadata"]["name"]) for m in shown) == \
+            sorted((m["kind"], m["metadata"]["name"]) for m in manifests)
+        secrets = [o for o in api.objects() if o["kind"] == "Secret"]
+        assert len(secrets) == 1, secrets
+        assert [m["data"] for m in shown if m["kind"] == "Secret"] == \
+            [secrets[0]["data"]]
         assert len(workloads(api)) == 2, workloads(api)
         pods = api.pods()
         assert len(pods) == 2, pods

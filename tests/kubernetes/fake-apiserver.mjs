@@ -257,7 +257,7 @@ async function control(req, res, path, body) {
   if (path === "/_control/requests") return send(res, 200, requests);
   if (path === "/_control/violations") return send(res, 200, violations);
   if (path === "/_control/objects")
-    return send(res, 200, [...objects.values()].map((o) => ({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, labels: o.metadata.labels || {}, spec: o.spec })));
+    return send(res, 200, [...objects.values()].map((o) => ({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, labels: o.metadata.labels || {}, spec: o.spec, data: o.data })));
   if (path === "/_control/crashloop") {
     // Body: {namespace, pod}: the pod's container crash-loops from now on.
     const p = objects.get(`v1/pods/${q.namespace}/${q.pod}`);
