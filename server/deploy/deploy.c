@@ -235,6 +235,17 @@ void srv_dep_release_deployment(srv_stream *st)
     srv_stream_free_deployment(st);
 }
 
+void srv_dep_platform_guarantee(srv *s, srv_stream *st)
+{
+    /* No checkpoint coordinator runs its apps: they run without a
+     * guarantee (and so as Deployments unless keyed), and say why. */
+    st->guarantee = SRV_GUARANTEE_NONE;
+    snprintf(st->guarantee_note, sizeof st->guarantee_note,
+             "the %s deployer takes no checkpoints: flow.guarantee is not "
+             "kept there",
+             s->platform->name);
+}
+
 /* The rest of srv_deploy on another platform than the local one: the
  * platform places the apps (norm: st's normalised properties, taken). */
 static int platform_deploy(srv *s, srv_stream *st, json_t *norm, int64_t now,
@@ -254,6 +265,7 @@ static int platform_deploy(srv *s, srv_stream *st, json_t *norm, int64_t now,
     st->props = norm;
     st->deployed = true;
     st->deployed_ms = now;
+    srv_dep_platform_guarantee(s, st);
     int rc = s->platform->deploy(s->platform_ud, st, err, errlen);
     if (rc) {
         srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",

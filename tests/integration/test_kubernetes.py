@@ -146,9 +146,9 @@ def undeploy(f):
     assert status in (200, 202), (status, body)
 
 
-def deploy_and_wait(f, api):
+def deploy_and_wait(f, api, props=None):
     f.create(STREAM, DEFINITION)
-    f.deploy(STREAM)
+    f.deploy(STREAM, props)
     f.wait_status(STREAM, "deployed", timeout=30)
 
 
@@ -197,7 +197,11 @@ def conversation():
         assert len(secrets) == 1, secrets
         assert [m["data"] for m in shown if m["kind"] == "Secret"] == \
             [secrets[0]["data"]]
-        assert len(workloads(api)) == 2, workloads(api)
+        # No checkpoint coordinator runs the pods: no guarantee, said so,
+        # and Deployments for the unkeyed apps.
+        d = f.get(f"/streams/deployments/{STREAM}")
+        assert d["guarantee"] == "none", d
+        assert [o["kind"] for o in workloads(api)] == ["Deployment"] * 2
         pods = api.pods()
         assert len(pods) == 2, pods
         assert {p["labels"]["flow/app"] for p in pods} == {"time", "log"}
@@ -274,7 +278,12 @@ def restart_resumes():
     with FakeApi() as api:
         f = kube_flowd(api)
         try:
-            deploy_and_wait(f, api)
+            # A keyed consumer: a StatefulSet, pods ticks-log-0 and -1.
+            deploy_and_wait(f, api, {"app.log.partition-key": "k",
+                                     "deployer.log.count": "2"})
+            assert sorted((o["kind"], o["name"]) for o in workloads(api)) \
+                == [("Deployment", "ticks-time"),
+                    ("StatefulSet", "ticks-log")], workloads(api)
             n_applied = len(applied(api))
             data_dir = f.data_dir
             assert f.terminate() == 0
@@ -295,10 +304,19 @@ def restart_resumes():
             wait_for("pods listed again", lambda: len(
                 [r for r in api.requests() if r["path"].endswith("/pods")
                  and not r["query"].get("watch")]) > lists, timeout=20)
-            pod = api.pods()[0]
+            assert g.get(f"/streams/deployments/{STREAM}")["guarantee"] == \
+                "none"
+            insts = g.instances(STREAM)
+            assert [(i["label"], i["index"], i["state"]) for i in insts] == [
+                ("time", 0, "deployed"), ("log", 0, "deployed"),
+                ("log", 1, "deployed")], insts
             api.call("POST", "/_control/crashloop",
-                     {"namespace": NS, "pod": pod["name"]})
+                     {"namespace": NS, "pod": "ticks-log-1"})
             g.wait_status(STREAM, "failed", timeout=20)
+            insts = g.instances(STREAM)
+            assert [(i["label"], i["index"], i["state"]) for i in insts] == [
+                ("time", 0, "deployed"), ("log", 0, "deployed"),
+                ("log", 1, "failed")], insts
             undeploy(g)
             wait_for("undeployed", lambda: g.status(STREAM) == "undeployed",
                      timeout=30)
