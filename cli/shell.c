@@ -250,9 +250,10 @@ static char **complete(const char *text, int start, int end)
     struct ctl *c = shell_ctl;
     if (!strcmp(cmd, "stream")) {
         if (na == 1)
-            add_words("create list info destroy");
+            add_words("create list info destroy manifests");
         else if (na == 2 &&
-                 (!strcmp(args[1], "info") || !strcmp(args[1], "destroy")))
+                 (!strcmp(args[1], "info") || !strcmp(args[1], "destroy") ||
+                  !strcmp(args[1], "manifests")))
             add_list(ctl_complete_words(c, "streams", NULL));
         else if (na >= 3 && !strcmp(args[1], "create")) {
             /* An unquoted definition: complete it from the server. */

@@ -38,7 +38,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Node.js and npm come with the machine (never Debian's nodejs, which would
-# replace them); the lock file pins uPlot and playwright-core.
+# replace them); the lock file pins uPlot, playwright-core, and
+# kubernetes-models and yaml for the Kubernetes manifests' validation.
 if ! command -v npm >/dev/null; then
   echo "setup: npm is not installed; install Node.js 20 or newer first" >&2
   exit 1

@@ -378,7 +378,9 @@ static int app_args(k8s_ctx *c, size_t k, bool host, json_t *args)
     /* Kubernetes expands $(VAR) from the container's environment. */
     rc |= add_arg(args, "--flow.instance=%s",
                   a->stateful ? "$(FLOW_INSTANCE)" : "0");
-    if (c->guarantee == SRV_GUARANTEE_NONE || host)
+    /* As spawn.c: a guaranteed stream's apps get theirs with the other
+     * guarantee flags below, which flow-host's apps are not given. */
+    if (c->guarantee == SRV_GUARANTEE_NONE)
         rc |= add_arg(args, "--flow.producer-id=%s.%s", st->name, a->label);
     if (k + 1 < c->napps) {
         const char *next = c->apps[k + 1].label;
@@ -601,6 +603,11 @@ static json_t *workload(const k8s_ctx *c, const k8s_app *a, const char *name,
         json_object_set_new(spec, "serviceName", json_string(name));
         json_object_set_new(spec, "podManagementPolicy",
                             json_string("Parallel"));
+        /* Its claims go with it (the deployer may not delete claims);
+         * a scale-down keeps them for a scale-up to find again. */
+        json_object_set_new(spec, "persistentVolumeClaimRetentionPolicy",
+                            json_pack("{s:s, s:s}", "whenDeleted", "Delete",
+                                      "whenScaled", "Retain"));
         json_object_set_new(
             spec, "volumeClaimTemplates",
             json_pack("[{s:{s:s, s:o}, s:{s:[s], s:{s:{s:s}}}}]", "metadata",
@@ -746,6 +753,27 @@ static int build_apps(k8s_ctx *c, char *err, size_t errlen)
     return 0;
 }
 
+/* Appends an app's Service and workload (both taken, either may be NULL
+ * when it could not be made) to list. */
+static int append_pair(json_t *list, json_t *svc, json_t *w, char *err,
+                       size_t errlen)
+{
+    if (!svc || !w) {
+        json_decref(svc);
+        json_decref(w);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = json_array_append_new(list, svc);
+    if (rc)
+        json_decref(w);
+    else
+        rc = json_array_append_new(list, w);
+    if (rc)
+        snprintf(err, errlen, "out of memory");
+    return rc ? -1 : 0;
+}
+
 static int add_app(k8s_ctx *c, size_t k, json_t *list, char *err, size_t errlen)
 {
     k8s_app *a = &c->apps[k];
@@ -777,12 +805,7 @@ static int add_app(k8s_ctx *c, size_t k, json_t *list, char *err, size_t errlen)
     json_t *svc = service(c, a, a->name, sports, a->stateful);
     sports = NULL;
     json_t *w = workload(c, a, a->name, tmpl, a->count, a->stateful);
-    if (!tmpl || !svc || !w || json_array_append_new(list, svc) ||
-        json_array_append_new(list, w)) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return append_pair(list, svc, w, err, errlen);
 fail:
     json_decref(args);
     json_decref(ports);
@@ -857,12 +880,7 @@ static int add_host(k8s_ctx *c, json_t *list, char *err, size_t errlen)
     json_t *svc = service(c, &host, name, sports, false);
     sports = NULL;
     json_t *w = workload(c, &host, name, tmpl, 1, false);
-    if (!tmpl || !svc || !w || json_array_append_new(list, svc) ||
-        json_array_append_new(list, w)) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return append_pair(list, svc, w, err, errlen);
 fail:
     json_decref(args);
     json_decref(ports);

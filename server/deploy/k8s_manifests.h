@@ -32,6 +32,11 @@
 #define SRV_K8S_DEFAULT_IMAGE "flow:latest"
 #define SRV_K8S_APPS_DIR      "/usr/libexec/flow"
 
+/* Every object carries the labels app.kubernetes.io/managed-by=flowd and
+ * flow/stream=NAME, NAME srv_k8s_name(stream, NULL): the selector of
+ * what a stream's deployment created. Per app they also carry flow/app
+ * (srv_k8s_name(label, NULL)); the objects' names are
+ * srv_k8s_name(stream, label), the Secret's NAME-keys. */
 /* The Kubernetes objects that deploying st with props (borrowed, NULL:
  * none) on the platform would apply: a new JSON array (caller owns), or
  * NULL with err set. ns NULL: "default"; image NULL: SRV_K8S_DEFAULT_IMAGE.
