@@ -252,6 +252,17 @@ def conversation():
                     if r["path"].endswith("/log") and r["method"] == "GET"]
         assert log_reqs, "no request to the pod log endpoint"
 
+        # Scale down: the last instance goes with its pod.
+        f.json("POST", f"/streams/deployments/scale/{STREAM}/log/instances/1",
+               expect=202)
+        wait_for("one log pod", lambda: len(
+            [p for p in api.pods() if p["labels"]["flow/app"] == "log"]) == 1,
+            timeout=20)
+        f.wait_status(STREAM, "deployed", timeout=30)
+        insts = f.instances(STREAM)
+        assert [(i["label"], i["index"]) for i in insts] == [
+            ("time", 0), ("log", 0)], insts
+
         # Undeploy: exactly the objects applied are deleted, by name.
         before = {(o["kind"], o["name"]) for o in api.objects()
                   if o["kind"] != "Pod"}
