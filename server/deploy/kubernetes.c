@@ -34,6 +34,7 @@ typedef struct kplat kplat;
 typedef struct kstream {
     kplat *p; /* borrowed */
     char name[SRV_NAME_MAX + 16];
+    char label[64];     /* its flow/stream label, srv_k8s_name(name, NULL) */
     json_t *objects;    /* what was applied: an array (owned) */
     json_t *pods;       /* pod name -> pod, as the watch says (owned) */
     json_t *logs;       /* pod name -> the log file of its instance (owned) */
@@ -226,6 +227,7 @@ static kstream *kstream_new(kplat *p, const char *name, json_t *objects)
         return NULL;
     ks->p = p;
     snprintf(ks->name, sizeof ks->name, "%s", name);
+    srv_k8s_name(name, NULL, ks->label, sizeof ks->label);
     ks->objects = objects;
     ks->pods = json_object();
     ks->logs = json_object();
@@ -287,15 +289,42 @@ static void follow_pods(kstream *ks)
     if (!st || !st->deployed || ks->undeploying)
         return;
     json_object_clear(ks->logs);
+    if (st->host) {
+        /* deployer.packaging=single: one pod, labelled flow/app=host,
+         * whose state srv_deployer_refresh mirrors onto the apps. */
+        const char *pn;
+        json_t *pod, *found = NULL;
+        char why[128], hl[64];
+        srv_k8s_name("host", NULL, hl, sizeof hl);
+        json_object_foreach(ks->pods, pn, pod)
+        {
+            const char *l = label_of(pod, SRV_K8S_APP);
+            if (l && strcmp(l, hl) == 0)
+                found = pod;
+        }
+        st->host->state =
+            ks->error[0] ? SRV_INST_FAILED
+            : found ? srv_k8s_pod_state(found, st->apps[0].max_restarts, why,
+                                        sizeof why)
+                    : SRV_INST_DEPLOYING;
+        copy(st->host->last_exit, sizeof st->host->last_exit,
+             ks->error[0] ? ks->error
+             : found      ? why
+                          : "no pod yet");
+        srv_deployer_refresh(s, st);
+        return;
+    }
     for (size_t k = 0; k < st->napps; k++) {
         srv_dapp *a = &st->apps[k];
         size_t n = 0;
         const char *pn;
         json_t *pod;
+        char al[64];
+        srv_k8s_name(a->label, NULL, al, sizeof al);
         json_object_foreach(ks->pods, pn, pod)
         {
             const char *l = label_of(pod, SRV_K8S_APP);
-            if (l && strcmp(l, a->label) == 0 && n < SRV_MAX_COUNT)
+            if (l && strcmp(l, al) == 0 && n < SRV_MAX_COUNT)
                 pods[n++] = pod;
         }
         qsort(pods, n, sizeof pods[0], by_name);
@@ -338,7 +367,7 @@ static void pods_path(kstream *ks, char *buf, size_t len, bool watch)
                      "/api/v1/namespaces/%s/pods?labelSelector="
                      "app.kubernetes.io%%2Fmanaged-by%%3Dflowd%%2C"
                      "flow%%2Fstream%%3D%s",
-                     ks->p->ns, ks->name);
+                     ks->p->ns, ks->label);
     if (watch && n > 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n,
                  "&watch=1&allowWatchBookmarks=true&resourceVersion=%s",
@@ -534,6 +563,8 @@ static int k_deploy(void *ud, srv_stream *st, char *err, size_t errlen)
         return -SRV_EPROPS;
     /* Undeploy deletes these by name and the watch selects the pods by
      * these labels: each object must carry them. */
+    char ks_label[64];
+    srv_k8s_name(st->name, NULL, ks_label, sizeof ks_label);
     json_array_foreach(objs, k, o)
     {
         const char *mb = label_of(o, SRV_K8S_MANAGED_BY);
@@ -546,11 +577,11 @@ static int k_deploy(void *ud, srv_stream *st, char *err, size_t errlen)
             json_decref(objs);
             return -SRV_EINTERNAL;
         }
-        if (!mb || strcmp(mb, "flowd") || !sn || strcmp(sn, st->name)) {
+        if (!mb || strcmp(mb, "flowd") || !sn || strcmp(sn, ks_label)) {
             snprintf(err, errlen,
                      "manifest %zu of '%s' lacks the labels %s=flowd and "
                      "%s=%s",
-                     k, st->name, SRV_K8S_MANAGED_BY, SRV_K8S_STREAM, st->name);
+                     k, st->name, SRV_K8S_MANAGED_BY, SRV_K8S_STREAM, ks_label);
             json_decref(objs);
             return -SRV_EINTERNAL;
         }
@@ -599,7 +630,7 @@ static void on_delete_done(void *ud, long code, const char *body, size_t len,
                 "the stream's objects with kubectl delete -l "
                 "%s=flowd,%s=%s\n",
                 ks->name, code, curl_err ? curl_err : msg, SRV_K8S_MANAGED_BY,
-                SRV_K8S_STREAM, ks->name);
+                SRV_K8S_STREAM, ks->label);
     }
     request_ended(ks);
 }
@@ -664,12 +695,14 @@ static int k_scale(void *ud, srv_stream *st, srv_dapp *a, int count, char *err,
                  st->name);
         return -SRV_EINTERNAL;
     }
+    char al[64];
+    srv_k8s_name(a->label, NULL, al, sizeof al);
     json_array_foreach(ks->objects, k, o)
     {
         const char *kind = json_string_value(json_object_get(o, "kind"));
         const char *l = label_of(o, SRV_K8S_APP);
         char path[1024], body[64];
-        if (!kind || !l || strcmp(l, a->label) ||
+        if (!kind || !l || strcmp(l, al) ||
             (strcmp(kind, "Deployment") && strcmp(kind, "StatefulSet")))
             continue;
         if (srv_k8s_object_path(o, p->ns, path, sizeof path - 16))

@@ -10,7 +10,9 @@
 #include "model.h"
 
 /* The labels on every object flowd applies, and the selector of a
- * stream's pods. */
+ * stream's pods: their values are srv_k8s_name(stream or label, NULL)
+ * (deploy/k8s_manifests.h), which differ from the names when those are
+ * too long for Kubernetes. */
 #define SRV_K8S_MANAGED_BY "app.kubernetes.io/managed-by"
 #define SRV_K8S_STREAM     "flow/stream"
 #define SRV_K8S_APP        "flow/app"

@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, "..", "kubernetes", "fake-apiserver.mjs")
 NS = "flowtest"
 STREAM = "ticks"
+NAME2 = "ticks-with-a-name-of-the-longest-length-allowed1"  # 48
 DEFINITION = "time --fixed-delay=1 | log"
 
 
@@ -140,16 +141,16 @@ def applied(api):
             if r["method"] == "PATCH" and not r["path"].endswith("/scale")]
 
 
-def undeploy(f):
+def undeploy(f, name=STREAM):
     """DELETE answers once the stream is undeployed (200), or 202."""
-    status, _, body = f.request("DELETE", f"/streams/deployments/{STREAM}")
+    status, _, body = f.request("DELETE", f"/streams/deployments/{name}")
     assert status in (200, 202), (status, body)
 
 
-def deploy_and_wait(f, api, props=None):
-    f.create(STREAM, DEFINITION)
-    f.deploy(STREAM, props)
-    f.wait_status(STREAM, "deployed", timeout=30)
+def deploy_and_wait(f, api, props=None, name=STREAM):
+    f.create(name, DEFINITION)
+    f.deploy(name, props)
+    f.wait_status(name, "deployed", timeout=30)
 
 
 def check_applied(api, manifests):
@@ -285,16 +286,23 @@ def conversation():
 
 def restart_resumes():
     """A restarted flowd watches its stream again (and lists again after
-    410 Gone), and its undeploy deletes what the first flowd applied."""
+    410 Gone), and its undeploy deletes what the first flowd applied. The
+    stream's name is the longest allowed (its Kubernetes names and labels
+    are shortened and hashed), and its keyed app is a StatefulSet."""
     with FakeApi() as api:
         f = kube_flowd(api)
         try:
-            # A keyed consumer: a StatefulSet, pods ticks-log-0 and -1.
+            # A keyed consumer: a StatefulSet, pods NAME-0 and NAME-1.
             deploy_and_wait(f, api, {"app.log.partition-key": "k",
-                                     "deployer.log.count": "2"})
-            assert sorted((o["kind"], o["name"]) for o in workloads(api)) \
-                == [("Deployment", "ticks-time"),
-                    ("StatefulSet", "ticks-log")], workloads(api)
+                                     "deployer.log.count": "2"}, name=NAME2)
+            assert sorted((o["kind"], o["labels"]["flow/app"])
+                          for o in workloads(api)) == [
+                ("Deployment", "time"), ("StatefulSet", "log")], \
+                workloads(api)
+            labels = {o["labels"]["flow/stream"] for o in api.objects()}
+            assert len(labels) == 1 and labels != {NAME2}, labels
+            sts = next(o["name"] for o in workloads(api)
+                       if o["kind"] == "StatefulSet")
             n_applied = len(applied(api))
             data_dir = f.data_dir
             assert f.terminate() == 0
@@ -302,7 +310,7 @@ def restart_resumes():
             f.stop()
         g = kube_flowd(api, data_dir=data_dir)
         with g:
-            g.wait_status(STREAM, "deployed", timeout=30)
+            g.wait_status(NAME2, "deployed", timeout=30)
             # Nothing applied again: the objects are followed, not redone.
             assert len(applied(api)) == n_applied, applied(api)
             watches = [r for r in api.requests() if r["query"].get("watch")]
@@ -315,21 +323,21 @@ def restart_resumes():
             wait_for("pods listed again", lambda: len(
                 [r for r in api.requests() if r["path"].endswith("/pods")
                  and not r["query"].get("watch")]) > lists, timeout=20)
-            assert g.get(f"/streams/deployments/{STREAM}")["guarantee"] == \
+            assert g.get(f"/streams/deployments/{NAME2}")["guarantee"] == \
                 "none"
-            insts = g.instances(STREAM)
+            insts = g.instances(NAME2)
             assert [(i["label"], i["index"], i["state"]) for i in insts] == [
                 ("time", 0, "deployed"), ("log", 0, "deployed"),
                 ("log", 1, "deployed")], insts
             api.call("POST", "/_control/crashloop",
-                     {"namespace": NS, "pod": "ticks-log-1"})
-            g.wait_status(STREAM, "failed", timeout=20)
-            insts = g.instances(STREAM)
+                     {"namespace": NS, "pod": f"{sts}-1"})
+            g.wait_status(NAME2, "failed", timeout=20)
+            insts = g.instances(NAME2)
             assert [(i["label"], i["index"], i["state"]) for i in insts] == [
                 ("time", 0, "deployed"), ("log", 0, "deployed"),
                 ("log", 1, "failed")], insts
-            undeploy(g)
-            wait_for("undeployed", lambda: g.status(STREAM) == "undeployed",
+            undeploy(g, NAME2)
+            wait_for("undeployed", lambda: g.status(NAME2) == "undeployed",
                      timeout=30)
             assert [o for o in api.objects()] == [], api.objects()
             assert api.violations() == [], api.violations()
