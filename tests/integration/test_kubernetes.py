@@ -344,6 +344,27 @@ def restart_resumes():
         shutil.rmtree(f.tmp, ignore_errors=True)
 
 
+def single_packaging():
+    """deployer.packaging=single: one host Deployment and pod, whose state
+    every app's instance shows; undeploy leaves nothing."""
+    with FakeApi() as api, kube_flowd(api) as f:
+        deploy_and_wait(f, api, {"deployer.packaging": "single"})
+        assert [(o["kind"], o["labels"]["flow/app"])
+                for o in workloads(api)] == [("Deployment", "host")]
+        assert [(i["label"], i["state"]) for i in f.instances(STREAM)] == [
+            ("time", "deployed"), ("log", "deployed")]
+        pods = api.pods()
+        assert len(pods) == 1, pods
+        api.call("POST", "/_control/crashloop",
+                 {"namespace": NS, "pod": pods[0]["name"]})
+        f.wait_status(STREAM, "failed", timeout=20)
+        assert "CrashLoopBackOff" in f.get(
+            f"/streams/definitions/{STREAM}")["statusDescription"]
+        undeploy(f)
+        wait_for("nothing left", lambda: api.objects() == [], timeout=30)
+        assert api.violations() == [], api.violations()
+
+
 def apiserver_checks():
     """The test API server itself: a body that breaks the schema is
     answered 422 and recorded (so an empty violation list means
@@ -416,6 +437,7 @@ TESTS = {
     "restart_resumes": restart_resumes,
     "options": options,
     "apiserver_checks": apiserver_checks,
+    "single_packaging": single_packaging,
 }
 
 if __name__ == "__main__":
