@@ -311,6 +311,17 @@ static void follow_pods(kstream *ks)
              ks->error[0] ? ks->error
              : found      ? why
                           : "no pod yet");
+        if (found) {
+            /* The host's log is its first app's, as on the local
+             * platform. */
+            char path[PATH_MAX + 64];
+            srv_dep_log_path(s, st->host, path, sizeof path);
+            json_object_set_new(
+                ks->logs,
+                json_string_value(json_object_get(
+                    json_object_get(found, "metadata"), "name")),
+                json_string(path));
+        }
         srv_deployer_refresh(s, st);
         return;
     }

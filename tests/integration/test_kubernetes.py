@@ -346,7 +346,8 @@ def restart_resumes():
 
 def single_packaging():
     """deployer.packaging=single: one host Deployment and pod, whose state
-    every app's instance shows; undeploy leaves nothing."""
+    every app's instance shows and whose log is the first app's; undeploy
+    leaves nothing."""
     with FakeApi() as api, kube_flowd(api) as f:
         deploy_and_wait(f, api, {"deployer.packaging": "single"})
         assert [(o["kind"], o["labels"]["flow/app"])
@@ -355,6 +356,9 @@ def single_packaging():
             ("time", "deployed"), ("log", "deployed")]
         pods = api.pods()
         assert len(pods) == 1, pods
+        wait_for("the host pod's log", lambda: "started on node-" in f.get(
+            f"/streams/logs/{STREAM}")["logs"].get(f"{STREAM}.time-0", ""),
+            timeout=20)
         api.call("POST", "/_control/crashloop",
                  {"namespace": NS, "pod": pods[0]["name"]})
         f.wait_status(STREAM, "failed", timeout=20)
