@@ -220,7 +220,7 @@ static int other_count(const srv_stream *o, const char *label)
 
 /* The first app of another stream as a k8s_app for consumer_eps (its
  * instance count and kind as that stream's deployment would have them). */
-static void other_first(const k8s_ctx *c, const srv_stream *o, k8s_app *a)
+static void other_first(const srv_stream *o, k8s_app *a)
 {
     const json_t *p = o->deployed ? o->props : NULL;
     srv_flow_props fp;
@@ -234,7 +234,6 @@ static void other_first(const k8s_ctx *c, const srv_stream *o, k8s_app *a)
         srv_props_partition_key(p, a->label) ||
         srv_props_partition_key_expr(p, a->label) ||
         (o->deployed ? o->guarantee : fp.guarantee) != SRV_GUARANTEE_NONE;
-    (void)c;
 }
 
 /* The output groups of the last app of a stream writing `> :dest`, or of
@@ -283,7 +282,7 @@ static void reader_groups(k8s_ctx *c, const k8s_app *a, bool dest, char *out,
             if (!dest && m != g)
                 continue;
             k8s_app f;
-            other_first(c, m, &f);
+            other_first(m, &f);
             if (!first) {
                 off = strlen(out);
                 snprintf(out + off, len - off, ",");
@@ -501,21 +500,27 @@ static json_t *pod_template(const k8s_ctx *c, const k8s_app *a,
     json_t *mounts = json_pack("[{s:s, s:s, s:b}, {s:s, s:s}]", "name", "keys",
                                "mountPath", KEYS_DIR, "readOnly", 1, "name",
                                "work", "mountPath", WORK_DIR);
+    /* IfNotPresent even for a :latest tag, which Kubernetes would pull
+     * always: an image loaded into the nodes (kind load, minikube image
+     * load) is then found. */
     json_t *container = json_pack(
-        "{s:s, s:s, s:[s], s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
-        "app", "image", c->image, "command", program, "args", args, "ports",
-        ports, "env", env_of(stateful), "resources", resources, "livenessProbe",
+        "{s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        "name", "app", "image", c->image, "imagePullPolicy", "IfNotPresent",
+        "command", program, "args", args, "ports", ports, "env",
+        env_of(stateful), "resources", resources, "livenessProbe",
         probe(probe_port, 10), "readinessProbe", probe(probe_port, 2),
         "volumeMounts", mounts, "securityContext", security_context());
     /* The app reads its keys file only when it is its own and no one
      * else's (mode 0600, not a link): a Secret volume's files are links
      * owned by root, so an init container copies it. */
     json_t *init = json_pack(
-        "{s:s, s:s, s:[s,s,s,s,s], s:[{s:s, s:s, s:b}, {s:s, s:s}], s:o}",
-        "name", "keys", "image", c->image, "command", "install", "-m", "0600",
-        KEYS_SECRET_DIR "/keys", KEYS_DIR "/keys", "volumeMounts", "name",
-        "keys-secret", "mountPath", KEYS_SECRET_DIR, "readOnly", 1, "name",
-        "keys", "mountPath", KEYS_DIR, "securityContext", security_context());
+        "{s:s, s:s, s:s, s:[s,s,s,s,s], s:[{s:s, s:s, s:b}, {s:s, s:s}], "
+        "s:o}",
+        "name", "keys", "image", c->image, "imagePullPolicy", "IfNotPresent",
+        "command", "install", "-m", "0600", KEYS_SECRET_DIR "/keys",
+        KEYS_DIR "/keys", "volumeMounts", "name", "keys-secret", "mountPath",
+        KEYS_SECRET_DIR, "readOnly", 1, "name", "keys", "mountPath", KEYS_DIR,
+        "securityContext", security_context());
     json_t *volumes =
         json_pack("[{s:s, s:{s:s, s:i}}, {s:s, s:{s:s}}]", "name",
                   "keys-secret", "secret", "secretName", secret, "defaultMode",

@@ -13,12 +13,17 @@ import glob
 import json
 import os
 import re
+import base64
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
+import time
 import urllib.parse
 
 from flowd_harness import Flowd, flowctl, run
+from test_checkpoint_apps import modules_dir
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STREAMS = os.path.join(REPO, "streams")
@@ -291,7 +296,78 @@ def deployed_stream_uses_its_properties():
         f.wait_status("ticks", "undeployed", timeout=60)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def args_start_the_apps():
+    """Each container's command line, as the pod would run it (the keys
+    file the init container copies, the downward API's instance number,
+    the pod's directories and ports here), is taken by the real app: it
+    neither refuses an option nor exits while it waits for its peers and
+    for flowd, whose Service names do not resolve here."""
+    tmp = tempfile.mkdtemp(prefix="k8s-pod-")
+    procs = []
+    try:
+        with Flowd("--load", STREAMS) as f:
+            cases = [("labelled", None), ("producer", None),
+                     ("consumer", {"flow.guarantee": "none"}),
+                     ("ticks", {"deployer.packaging": "single"})]
+            for name, props in cases:
+                objs = manifests(f, name, props)
+                keys = base64.b64decode(objs[0]["data"]["keys"])
+                for w in objs[2::2]:
+                    c = container(w)
+                    pod = os.path.join(tmp, w["metadata"]["name"])
+                    os.makedirs(os.path.join(pod, "instance"))
+                    kf = os.path.join(pod, "keys")
+                    with open(os.open(kf, os.O_WRONLY | os.O_CREAT, 0o600),
+                              "wb") as out:
+                        out.write(keys)
+                    ports = {str(p["containerPort"]): str(free_port())
+                             for p in c["ports"]}
+                    args = []
+                    for a in c["args"]:
+                        a = a.replace("$(FLOW_INSTANCE)", "0")
+                        a = a.replace("/run/flow/keys/keys", kf)
+                        a = a.replace("/var/lib/flow", pod)
+                        for k, v in ports.items():
+                            a = a.replace(f"@tcp://0.0.0.0:{k}",
+                                          f"@tcp://127.0.0.1:{v}")
+                        args.append(a)
+                    prog = os.path.join(modules_dir(),
+                                        os.path.basename(c["command"][0]))
+                    log = open(os.path.join(pod, "stderr"), "w+b")
+                    p = subprocess.Popen([prog, *args], stdout=log,
+                                         stderr=log, start_new_session=True)
+                    procs.append((w["metadata"]["name"], p, log))
+            # An app refuses a bad option at once, with status 2: give
+            # each time to do so, and none may have exited.
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                if any(p.poll() is not None for _, p, _ in procs):
+                    break
+                time.sleep(0.1)
+            for name, p, log in procs:
+                if p.poll() is not None:
+                    log.seek(0)
+                    raise AssertionError(
+                        f"{name} exited with {p.returncode}: "
+                        f"{log.read().decode(errors='replace')}")
+            assert len(procs) == 4 + 2 + 1 + 1, len(procs)
+    finally:
+        for _, p, log in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 TESTS = {
+    "args_start_the_apps": args_start_the_apps,
     "every_stream_validates": every_stream_validates,
     "objects_follow_the_properties": objects_follow_the_properties,
     "yaml_is_the_json": yaml_is_the_json,
