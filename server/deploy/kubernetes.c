@@ -39,7 +39,6 @@ typedef struct kstream {
     json_t *pods;       /* pod name -> pod, as the watch says (owned) */
     json_t *logs;       /* pod name -> the log file of its instance (owned) */
     srv_k8s_req *watch; /* the list or the watch (the client's) */
-    bool watching;      /* watch is the watch, else the list */
     bool relist;        /* the watch said 410 Gone: list again */
     int64_t retry_at;   /* list or watch again then (0: not waiting) */
     char rv[64];        /* the resourceVersion seen last */
@@ -457,7 +456,6 @@ static void start_watch(kstream *ks)
 {
     char path[1024];
     pods_path(ks, path, sizeof path, true);
-    ks->watching = true;
     ks->watch = srv_k8s_call(ks->p->k, "GET", path, NULL, NULL, on_watch_line,
                              on_watch_done, ks);
     if (!ks->watch)
@@ -502,7 +500,6 @@ static void start_list(kstream *ks)
 {
     char path[1024];
     pods_path(ks, path, sizeof path, false);
-    ks->watching = false;
     ks->retry_at = 0;
     ks->watch =
         srv_k8s_call(ks->p->k, "GET", path, NULL, NULL, NULL, on_list_done, ks);
