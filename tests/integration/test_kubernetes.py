@@ -369,6 +369,29 @@ def single_packaging():
         assert api.violations() == [], api.violations()
 
 
+def api_unreachable():
+    """An API server that does not answer: the deploy fails with the
+    reason in the stream's status, and undeploy still ends."""
+    with FakeApi() as api:
+        kc = os.path.join(api.tmp, "kubeconfig-dead")
+        with open(api.kubeconfig) as f:
+            text = f.read()
+        # The test API server's port once it is stopped answers nothing.
+        api.proc.terminate()
+        api.proc.wait(10)
+        with open(kc, "w") as out:
+            out.write(text)
+        with Flowd("--deployer=kubernetes", f"--kubeconfig={kc}") as f:
+            f.create(STREAM, DEFINITION)
+            f.deploy(STREAM)
+            f.wait_status(STREAM, "failed", timeout=30)
+            d = f.get(f"/streams/definitions/{STREAM}")
+            assert "apply refused" in d["statusDescription"], d
+            undeploy(f)
+            wait_for("undeployed", lambda: f.status(STREAM) == "undeployed",
+                     timeout=60)
+
+
 def apiserver_checks():
     """The test API server itself: a body that breaks the schema is
     answered 422 and recorded (so an empty violation list means
@@ -442,6 +465,7 @@ TESTS = {
     "options": options,
     "apiserver_checks": apiserver_checks,
     "single_packaging": single_packaging,
+    "api_unreachable": api_unreachable,
 }
 
 if __name__ == "__main__":
