@@ -10,6 +10,7 @@ packages=(
   clang-format libclang-rt-14-dev
   libzmq3-dev libmsgpack-dev libuv1-dev libjansson-dev
   libsqlite3-dev libcurl4-openssl-dev libedit-dev libcriterion-dev
+  libyaml-dev
   liblua5.4-dev
   libpcre2-dev
   postgresql libpq-dev

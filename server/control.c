@@ -299,6 +299,14 @@ int srv_control_start(srv *s, char *err, size_t errlen)
         zmq_getsockopt(s->ctl_sock, ZMQ_LAST_ENDPOINT, s->ctl_endpoint, &len);
     }
     flow_endpoint_private(s->ctl_endpoint);
+    /* Set after the first bind, CURVE applies to this endpoint alone. */
+    if (s->cfg.control_tcp[0] &&
+        (flow_curve_prepare(s->ctl_sock, s->curve, "tcp://", true) ||
+         zmq_bind(s->ctl_sock, s->cfg.control_tcp))) {
+        snprintf(err, errlen, "cannot bind the control endpoint %s: %s",
+                 s->cfg.control_tcp, zmq_strerror(zmq_errno()));
+        return -1;
+    }
     int rc = flow_zwatch_new(s->loop, s->ctl_sock, FLOW_ZW_READABLE, on_ready,
                              s, &s->ctl_watch);
     if (rc) {

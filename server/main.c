@@ -15,14 +15,17 @@
 
 #include "flow-config.h"
 #include "api.h"
+#include "deploy/k8s_manifests.h"
 #include "flow/install.h"
+
+#define SRV_K8S_SA_DIR_HELP "/var/run/secrets/kubernetes.io/serviceaccount"
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: flowd [OPTION]...\n"
             "The flow data-flow server: REST API, store, app registry, "
-            "local deployer, analytics.\n\n"
+            "deployer (local or kubernetes), analytics.\n\n"
             "  --bind=ADDR           listen on ADDR (default 127.0.0.1)\n"
             "  --port=N              listen on port N (default 9393; 0 = any "
             "free port)\n"
@@ -58,6 +61,20 @@ static void usage(FILE *out)
             "  --restart-window=SEC  that window (default 60)\n"
             "  --stop-timeout=MS     SIGTERM to SIGKILL delay on undeploy "
             "(default 5000)\n"
+            "  --deployer=NAME       where apps run: local (default), "
+            "processes on this machine,\n"
+            "                        or kubernetes: objects in a "
+            "Kubernetes cluster (docs/kubernetes.md)\n"
+            "  --kubeconfig=PATH     kubernetes: the cluster and "
+            "credentials of PATH's current context\n"
+            "                        (default: in-cluster, the service "
+            "account's token and CA under\n"
+            "                        " SRV_K8S_SA_DIR_HELP " and "
+            "KUBERNETES_SERVICE_HOST/PORT)\n"
+            "  --namespace=NS        kubernetes: the namespace of the "
+            "objects (default: the context's, else default)\n"
+            "  --image=IMAGE         kubernetes: the image of the apps' "
+            "containers (default flow:latest)\n"
             "  --allow-path=DIR      app options may name files under DIR "
             "(repeatable); else\n"
             "                        only relative paths, under each "
@@ -108,6 +125,10 @@ static int parse_args(srv_config *c, int argc, char **argv)
         O_WIN,
         O_STOP,
         O_ALLOW,
+        O_DEPLOYER,
+        O_KUBECONFIG,
+        O_NAMESPACE,
+        O_IMAGE,
         O_QUIET,
         O_HELP,
         O_VERSION,
@@ -128,6 +149,10 @@ static int parse_args(srv_config *c, int argc, char **argv)
         { "restart-window", required_argument, NULL, O_WIN },
         { "stop-timeout", required_argument, NULL, O_STOP },
         { "allow-path", required_argument, NULL, O_ALLOW },
+        { "deployer", required_argument, NULL, O_DEPLOYER },
+        { "kubeconfig", required_argument, NULL, O_KUBECONFIG },
+        { "namespace", required_argument, NULL, O_NAMESPACE },
+        { "image", required_argument, NULL, O_IMAGE },
         { "quiet", no_argument, NULL, O_QUIET },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
@@ -251,6 +276,49 @@ static int parse_args(srv_config *c, int argc, char **argv)
             }
             c->allow_arg[c->nallow++] = optarg;
             break;
+        case O_DEPLOYER:
+            if (strcmp(optarg, "kubernetes") == 0)
+                c->kubernetes = true;
+            else if (strcmp(optarg, "local") == 0)
+                c->kubernetes = false;
+            else {
+                fprintf(stderr,
+                        "flowd: --deployer must be local or kubernetes, not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_KUBECONFIG:
+            if (srv_fmt(c->kubeconfig, sizeof c->kubeconfig, "%s", optarg)) {
+                fprintf(stderr, "flowd: the --kubeconfig path is too long\n");
+                return 2;
+            }
+            break;
+        case O_NAMESPACE:
+            /* A DNS-1123 label: lowercase letters, digits and '-'. */
+            if (!*optarg || strlen(optarg) > 63 ||
+                strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+                    strlen(optarg) ||
+                optarg[0] == '-' || optarg[strlen(optarg) - 1] == '-') {
+                fprintf(stderr,
+                        "flowd: --namespace must be a Kubernetes namespace "
+                        "name (lowercase letters, digits and '-', at most "
+                        "63), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            snprintf(c->k8s_namespace, sizeof c->k8s_namespace, "%s", optarg);
+            break;
+        case O_IMAGE:
+            if (!*optarg ||
+                srv_fmt(c->k8s_image, sizeof c->k8s_image, "%s", optarg)) {
+                fprintf(stderr,
+                        "flowd: --image must name an image of at most 255 "
+                        "characters\n");
+                return 2;
+            }
+            break;
         case O_QUIET:
             c->quiet = true;
             break;
@@ -275,6 +343,17 @@ static int parse_args(srv_config *c, int argc, char **argv)
         fprintf(stderr, "flowd: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (!c->kubernetes &&
+        (c->kubeconfig[0] || c->k8s_namespace[0] || c->k8s_image[0])) {
+        fprintf(stderr, "flowd: --kubeconfig, --namespace and --image are "
+                        "for --deployer=kubernetes\n");
+        return 2;
+    }
+    /* In the cluster the pods report to flowd's Service on this port
+     * (their --flow.control, docs/kubernetes.md). */
+    if (c->kubernetes && !c->kubeconfig[0])
+        snprintf(c->control_tcp, sizeof c->control_tcp, "tcp://0.0.0.0:%d",
+                 SRV_K8S_CONTROL_PORT);
     char err[PATH_MAX + 128];
     if (srv_paths_config(c, err, sizeof err)) {
         fprintf(stderr, "flowd: %s\n", err);
@@ -491,6 +570,14 @@ int main(int argc, char **argv)
     }
     srv_api_attach(s);
     srv_deployer_attach(s);
+    if (s->cfg.kubernetes) {
+        s->platform =
+            srv_kubernetes_platform(s, &s->platform_ud, err, sizeof err);
+        if (!s->platform) {
+            fprintf(stderr, "flowd: --deployer=kubernetes: %s\n", err);
+            return 1;
+        }
+    }
     if (srv_control_start(s, err, sizeof err)) {
         fprintf(stderr, "flowd: %s\n", err);
         return 1;

@@ -61,6 +61,7 @@ typedef struct srv_tap srv_tap;
  * only borrowed pointers to them. */
 typedef struct srv_deployer_ops srv_deployer_ops;
 typedef struct srv_os_ops srv_os_ops;
+typedef struct srv_platform_ops srv_platform_ops;
 
 #define SRV_ALLOW_MAX 32
 
@@ -93,6 +94,16 @@ typedef struct srv_config {
     int restart_window_s;
     int stop_timeout_ms;
     bool quiet;
+    /* --deployer=kubernetes (else local), and its --kubeconfig (empty:
+     * in-cluster), --namespace and --image (empty: the defaults). */
+    bool kubernetes;
+    char kubeconfig[PATH_MAX];
+    char k8s_namespace[64];
+    char k8s_image[256];
+    /* A second endpoint of the control socket, tcp:// with CURVE, for
+     * apps that run elsewhere (in-cluster kubernetes: the pods reach
+     * flowd's Service there); empty: none. */
+    char control_tcp[64];
 } srv_config;
 
 typedef enum srv_inst_state {
@@ -345,6 +356,10 @@ struct srv {
      * srv_deployer_attach sets srv_os_posix when NULL). */
     const srv_os_ops *os;
     void *os_ud;
+    /* Where apps are placed (borrowed table; NULL: this machine, through
+     * os) and its state (owned by the table: its free). */
+    const srv_platform_ops *platform;
+    void *platform_ud;
     /* Registered by the deployment layer (borrowed table and ud). */
     const srv_control_ops *control_ops;
     void *control_ud;

@@ -235,6 +235,83 @@ void srv_dep_release_deployment(srv_stream *st)
     srv_stream_free_deployment(st);
 }
 
+void srv_dep_platform_guarantee(srv *s, srv_stream *st)
+{
+    /* No checkpoint coordinator runs its apps: they run without a
+     * guarantee (and so as Deployments unless keyed), and say why. */
+    st->guarantee = SRV_GUARANTEE_NONE;
+    snprintf(st->guarantee_note, sizeof st->guarantee_note,
+             "the %s deployer takes no checkpoints: flow.guarantee is not "
+             "kept there",
+             s->platform->name);
+}
+
+/* The rest of srv_deploy on another platform than the local one: the
+ * platform places the apps (norm: st's normalised properties, taken). */
+static int platform_deploy(srv *s, srv_stream *st, json_t *norm, int64_t now,
+                           char *err, size_t errlen)
+{
+    json_t *old = st->props;
+
+    /* The stream's key pair goes into its manifests' Secret, and flowd's
+     * control endpoint admits it (srv_keys_refresh). */
+    if (srv_keys_stream(s, st, false, err, errlen)) {
+        srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",
+                       st->name);
+        srv_dep_release_deployment(st);
+        json_decref(norm);
+        return -SRV_EINTERNAL;
+    }
+    st->props = norm;
+    st->deployed = true;
+    st->deployed_ms = now;
+    srv_dep_platform_guarantee(s, st);
+    int rc = s->platform->deploy(s->platform_ud, st, err, errlen);
+    if (rc) {
+        srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",
+                       st->name);
+        st->deployed = false;
+        st->props = old;
+        json_decref(norm);
+        srv_keys_forget(s, st);
+        srv_dep_release_deployment(st);
+        return rc;
+    }
+    json_decref(old);
+    srv_keys_refresh(s);
+    srv_deployer_refresh(s, st);
+    return 0;
+}
+
+/* The rest of srv_scale on another platform: a's instances follow the
+ * count at once (deploying until the platform says otherwise). */
+static int platform_scale(srv *s, srv_stream *st, srv_dapp *a, int count,
+                          char *err, size_t errlen)
+{
+    while (a->ninst > count)
+        srv_dep_remove_inst(s, a->inst[a->ninst - 1]);
+    if (count > a->ninst) {
+        srv_inst **n = realloc(a->inst, (size_t)count * sizeof *n);
+        if (!n) {
+            snprintf(err, errlen, "out of memory");
+            return -SRV_ENOMEM;
+        }
+        a->inst = n;
+        while (a->ninst < count) {
+            srv_inst *i = srv_dep_inst_new(s, a, a->ninst);
+            if (!i) {
+                snprintf(err, errlen, "out of memory");
+                return -SRV_ENOMEM;
+            }
+            a->inst[a->ninst++] = i;
+        }
+    }
+    a->count = count;
+    int rc = s->platform->scale(s->platform_ud, st, a, count, err, errlen);
+    srv_deployer_refresh(s, st);
+    return rc;
+}
+
 int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
 {
     const char *labels[DSL_MAX_APPS];
@@ -326,6 +403,8 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
         return oom ? -SRV_ENOMEM : srv_store_error(&s->store);
     }
     free(text);
+    if (s->platform)
+        return platform_deploy(s, st, norm, now, err, errlen);
     if (srv_keys_stream(s, st, false, err, errlen)) {
         srv_store_exec(&s->store, "DELETE FROM deployments WHERE stream=?", "s",
                        st->name);
@@ -411,6 +490,20 @@ int srv_forget_deployment(srv *s, srv_stream *st, bool definition)
 
 bool srv_undeploy(srv *s, srv_stream *st)
 {
+    if (s->platform && st->deployed) {
+        st->deployed = false;
+        srv_keys_forget(s, st);
+        srv_keys_refresh(s);
+        if (s->platform->undeploy(s->platform_ud, st)) {
+            srv_deployer_refresh(s, st);
+            return false;
+        }
+        srv_dep_finish_undeploy(s, st);
+        return true;
+    }
+    /* The platform removes what it placed, and finishes then. */
+    if (s->platform && st->napps)
+        return false;
     if (st->deployed) {
         srv_ckpt_handover(s, st);
         st->deployed = false;
@@ -521,6 +614,8 @@ int srv_scale(srv *s, srv_stream *st, srv_dapp *a, int count, char *err,
                  srv_store_advice(&s->store));
         return srv_store_error(&s->store);
     }
+    if (s->platform)
+        return platform_scale(s, st, a, count, err, errlen);
     srv_region *r =
         st->guarantee != SRV_GUARANTEE_NONE ? srv_ckpt_region_of(s, st) : NULL;
     if (r) {

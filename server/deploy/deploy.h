@@ -221,6 +221,9 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
                             void (*add)(void *ud, const char *arg), void *ud);
 
 /* deploy.c */
+/* st runs on s->platform (not the local one): its guarantee is none,
+ * with a note saying why. */
+void srv_dep_platform_guarantee(srv *s, srv_stream *st);
 /* Records count as app a's deployer.LABEL.count in the store and in
  * st->props. Returns 0, -1 when the store refused it, or -2 when out of
  * memory; st->props is left as it was unless 0. */

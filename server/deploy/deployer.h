@@ -59,6 +59,44 @@ struct srv_os_ops {
 /* libuv and POSIX: the operating system itself (deploy/os.c). */
 extern const srv_os_ops srv_os_posix;
 
+/* Where a stream's apps are placed, chosen once at start (srv.platform):
+ * NULL is the local platform, processes on this machine through
+ * srv_os_ops (deploy.c, spawn.c, supervise.c and restore.c as they are);
+ * another table places them elsewhere (srv_kubernetes_platform). The
+ * deployment layer builds a stream's apps and instances and stores its
+ * deployment as for the local platform, then hands the placing to the
+ * table; the platform sets its instances' states and calls
+ * srv_deployer_refresh. ud is srv.platform_ud; st and a are borrowed. */
+struct srv_platform_ops {
+    const char *name;
+    /* st was just deployed (its apps built, its deployment stored):
+     * place it. 0, or a negative SRV_E* code with err set (the caller
+     * then forgets the deployment). */
+    int (*deploy)(void *ud, srv_stream *st, char *err, size_t errlen);
+    /* Starts removing what deploy placed and returns true: it calls
+     * srv_dep_finish_undeploy once that is gone, never before returning.
+     * False when nothing of st is placed (the caller finishes). */
+    bool (*undeploy)(void *ud, srv_stream *st);
+    /* a of st runs count instances now (its instances are there). 0, or
+     * a negative SRV_E* code with err set. */
+    int (*scale)(void *ud, srv_stream *st, srv_dapp *a, int count, char *err,
+                 size_t errlen);
+    /* st's stored deployment was read back at start: follow it again. */
+    void (*restore)(void *ud, srv_stream *st);
+    /* Once a second (srv_deployer_tick). */
+    void (*tick)(void *ud);
+    /* At exit: cancels its requests and frees ud (the loop runs once more
+     * to close its handles). */
+    void (*free)(void *ud);
+};
+
+/* The kubernetes platform (deploy/kubernetes.c) for flowd's
+ * --deployer=kubernetes options in s->cfg: its ud into *ud (owned by the
+ * table's free). NULL with err set when its configuration cannot be
+ * read. */
+const srv_platform_ops *srv_kubernetes_platform(srv *s, void **ud, char *err,
+                                                size_t errlen);
+
 /* Deploys st with the deployment properties props (borrowed; NULL: none).
  * Returns 0, or a negative SRV_E* code with err set: -SRV_EDEPLOYED,
  * -SRV_EDEFINITION (its consumer group), -SRV_EPROPS, -SRV_EPATH,

@@ -364,6 +364,17 @@ void srv_deployer_restore_deployments(srv *s)
             json_decref(props);
             continue;
         }
+        if (s->platform) {
+            /* The platform follows what it placed (no process here). */
+            st->props = props;
+            st->deployed = true;
+            st->deployed_ms = sqlite3_column_int64(q, 2);
+            srv_dep_platform_guarantee(s, st);
+            if (srv_keys_stream(s, st, true, err, sizeof err))
+                fprintf(stderr, "flowd: stream '%s': %s\n", name, err);
+            s->platform->restore(s->platform_ud, st);
+            continue;
+        }
         /* Instances beyond the stored count are orphans. */
         sqlite3_stmt *o =
             srv_store_query(&s->store,
@@ -402,6 +413,14 @@ void srv_deployer_restore_deployments(srv *s)
         adopt_stream(s, st);
     }
     sqlite3_finalize(q);
+    if (s->platform) {
+        /* Nothing runs here to adopt, wire or recover: the platform
+         * follows its streams; flowd admits their keys. */
+        srv_keys_refresh(s);
+        s->restore_done = true;
+        srv_ready_update(s);
+        return;
+    }
     /* Every restored stream's survivors are adopted, with their recorded
      * endpoints, before anything is started: an instance started again
      * is given, and a consumer is known to read, the endpoints that
@@ -469,6 +488,11 @@ void srv_deployer_free_all(srv *s)
     }
     srv_ckpt_free(s);
     srv_dlq_close_all(s);
+    if (s->platform) {
+        s->platform->free(s->platform_ud);
+        s->platform = NULL;
+        s->platform_ud = NULL;
+    }
 }
 
 bool srv_deployer_idle(srv *s)

@@ -304,4 +304,7 @@ void srv_deployer_tick(srv *s)
         if (st->deployed)
             srv_deployer_refresh(s, st);
     }
+    /* Last: it may finish an undeploy, which may delete its stream. */
+    if (s->platform)
+        s->platform->tick(s->platform_ud);
 }

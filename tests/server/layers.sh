@@ -45,7 +45,9 @@ layer_of() {
 header_layer_of() {
     case $1 in
     api.h) echo 5 ;;
-    deploy/deployer.h | deploy/deploy.h | deploy/k8s_manifests.h) echo 4 ;;
+    deploy/deployer.h | deploy/deploy.h | deploy/k8s_manifests.h | \
+        deploy/k8s_client.h | deploy/kubernetes.h)
+        echo 4 ;;
     checkpoint/checkpoint.h | checkpoint/coordinator.h) echo 3 ;;
     model.h | analytics.h) echo 2 ;;
     util.h | store.h | http.h | httpparse.h | props.h | router.h | status.h | \
