@@ -157,8 +157,7 @@ static const struct ev life[] = {
     { "ACCOUNT_CREATED", 8, 1, "PENDING", 0, 1004 },
 };
 
-Test(account_view, folds_each_event_into_its_account_and_the_log,
-     .timeout = 30)
+Test(account_view, folds_each_event_into_its_account_and_the_log, .timeout = 30)
 {
     char dir[] = "/tmp/flow-av-test-XXXXXX";
     char *db = tmp_db(dir);
@@ -198,11 +197,8 @@ Test(account_view, a_replay_never_applies_an_event_twice, .timeout = 30)
     char *db = tmp_db(dir);
     free(run(db, life, 4));
     const struct ev again[] = {
-        life[2],
-        life[3],
-        { "ACCOUNT_WITHDRAWN", 7, 5, "ACTIVE", 200, 1005 },
-        life[3],
-        life[4],
+        life[2], life[3], { "ACCOUNT_WITHDRAWN", 7, 5, "ACTIVE", 200, 1005 },
+        life[3], life[4],
     };
     char *json = run(db, again, 5);
     has(json, "\"in\": 5,");

@@ -207,7 +207,8 @@ static int fold(flow_ctx *ctx, struct account_view *s, const uint8_t *p,
     *dup = false;
     *lag_ms = -1;
     if (!find_int(p, len, "account", &a.account) ||
-        !find_int(p, len, "seq", &a.seq) || !find_str(p, len, "type", &a.type) ||
+        !find_int(p, len, "seq", &a.seq) ||
+        !find_str(p, len, "type", &a.type) ||
         !find_str(p, len, "state", &a.state) ||
         !find_int(p, len, "balance", &a.balance))
         return -FLOW_EMALFORMED;
