@@ -89,6 +89,11 @@ long ingest_http_head(const char *buf, size_t len, ingest_head *h)
     if ((size_t)(pend - p) >= sizeof(h->path))
         return -414;
     memcpy(h->path, p, (size_t)(pend - p));
+    if (q) {
+        if ((size_t)(sp - q - 1) >= sizeof(h->query))
+            return -414;
+        memcpy(h->query, q + 1, (size_t)(sp - q - 1));
+    }
     p = sp + 1;
     if (eol - p != 8 || memcmp(p, "HTTP/1.", 7) != 0)
         return -505;
@@ -136,6 +141,9 @@ long ingest_http_head(const char *buf, size_t len, ingest_head *h)
                 return -431;
         } else if (name_is(p, nn, "authorization")) {
             if (!copy_value(v, vn, h->authorization, sizeof(h->authorization)))
+                return -431;
+        } else if (name_is(p, nn, "if-match")) {
+            if (!copy_value(v, vn, h->if_match, sizeof(h->if_match)))
                 return -431;
         } else if (name_is(p, nn, "connection")) {
             if (!copy_value(v, vn, conn, sizeof(conn)))

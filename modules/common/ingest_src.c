@@ -221,7 +221,7 @@ int ingest_src_tick(ingest_src *is)
     }
     /* Without checkpoints nothing will ask for a replay: what is emitted
      * may go. */
-    if (!flow_guaranteed(is->ctx) && is->log.nsegs > 1 &&
+    if (!is->keep && !flow_guaranteed(is->ctx) && is->log.nsegs > 1 &&
         is->log.segs[1] <= is->emitted)
         ingest_log_trim(&is->log, is->emitted);
     if (is->on_durable)
@@ -289,6 +289,8 @@ void ingest_src_commit(ingest_src *is, uint64_t n)
     memmove(is->ring, is->ring + k, (is->nring - k) * sizeof(is->ring[0]));
     is->nring -= k;
     (void)found;
+    if (is->keep)
+        return;
     int rc = ingest_log_trim(&is->log, off);
     if (rc < 0)
         flow_log(is->ctx, "cannot trim the input log: %s", strerror(-rc));

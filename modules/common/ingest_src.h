@@ -9,7 +9,8 @@
  * on_tick emits durable records from the emitted offset on; snapshot
  * records that offset; restore goes back to it; on_commit of a
  * checkpoint deletes the segments before its offset. Without a guarantee
- * segments are deleted once emitted.
+ * segments are deleted once emitted. A log that is its source's record
+ * of everything (account-web's command log, keep set) is never trimmed.
  */
 #ifndef INGEST_SRC_H
 #define INGEST_SRC_H
@@ -40,6 +41,7 @@ typedef struct ingest_src {
     bool log_open;
     uint64_t emitted;           /* the offset emitted up to */
     uint64_t max_pending;       /* bound on log.end - emitted */
+    bool keep;                  /* never trim the log */
     struct ingest_syncer *sync; /* the fsync in flight, NULL none */
     ingest_waiter *waiting, **wtail;
     /* (checkpoint id, offset) of the latest snapshots, for trimming. */

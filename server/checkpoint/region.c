@@ -150,8 +150,8 @@ size_t srv_ckpt_region_streams(srv *s, srv_region *r, srv_stream **out,
  * sink shares its name.) */
 static bool replays(const srv_dapp *a)
 {
-    static const char *const names[] = { "load-sim", "time", "file", "http",
-                                         "tcp" };
+    static const char *const names[] = { "load-sim", "time", "file",
+                                         "http",     "tcp",  "account-web" };
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         if (strcmp(a->name, names[k]) == 0)
             return true;

@@ -88,3 +88,21 @@ Test(ingest_http, limits)
     cr_assert_eq(parse(b, &h), -414);
     free(b);
 }
+
+Test(ingest_http, query_and_if_match)
+{
+    ingest_head h;
+    cr_assert_gt(parse("POST /v1/accounts/1/commands/confirm?a=1&b=2 HTTP/1.1"
+                       "\r\nIf-Match: \"3\"\r\n\r\n",
+                       &h),
+                 0);
+    cr_assert_str_eq(h.path, "/v1/accounts/1/commands/confirm");
+    cr_assert_str_eq(h.query, "a=1&b=2");
+    cr_assert_str_eq(h.if_match, "\"3\"");
+    cr_assert_gt(parse("GET /x HTTP/1.1\r\n\r\n", &h), 0);
+    cr_assert_str_eq(h.query, "");
+    cr_assert_str_eq(h.if_match, "");
+    char req[600];
+    snprintf(req, sizeof(req), "GET /x?%0300d HTTP/1.1\r\n\r\n", 0);
+    cr_assert_eq(parse(req, &h), -414);
+}
