@@ -12,12 +12,15 @@ Run one test: test_account_view.py NAME; all: test_account_view.py.
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from flowd_harness import Flowd, run, wait_for
 
@@ -25,6 +28,8 @@ N = 30000
 RATE = 6000
 SOURCE = f"load-sim --count={N} --seed=7 --accounts=500 --illegal-ratio=0"
 BUILD = os.environ.get("FLOW_IT_BUILD_ROOT", "build")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 
 def reference(tmp):
@@ -176,7 +181,129 @@ def test_lag_figures():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def stream_file(name):
+    """The entries of streams/NAME, name -> definition."""
+    entries, cur = {}, None
+    with open(os.path.join(ROOT, "streams", name)) as fh:
+        for line in fh:
+            if line.lstrip().startswith("#") or not line.strip():
+                continue
+            m = re.match(r"^([a-z][a-z0-9-]*)\s*=\s*(.*)$", line)
+            if m:
+                cur = m.group(1)
+                entries[cur] = m.group(2).strip()
+            elif line[0] in " \t" and cur:
+                entries[cur] += " " + line.strip()
+    return entries
+
+
+def accounts_flow(tmp):
+    """streams/accounts.flow with its placeholder directory, the one flowd
+    would be given as --allow-path, replaced by tmp."""
+    return {k: v.replace(PLACEHOLDER, tmp)
+            for k, v in stream_file("accounts.flow").items()}
+
+
+PLACEHOLDER = "/var/lib/flow/accounts"
+
+
+def http(method, url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        "Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read() or b"null")
+
+
+def command_reaches_read_model(f, web_stream, db):
+    """Creates an account through account-web's url and deposits into it;
+    both reach the read model account-view writes and account-web reads."""
+    def url():
+        for i in f.instances(web_stream):
+            if i["label"] == "account-web" and i.get("url") and \
+                    i.get("state") == "deployed":
+                return i["url"]
+    wait_for("account-web's url", lambda: url() is not None, timeout=40)
+    root = url()[:-len("/v1/accounts")]
+    st, hd, b = http("POST", root + "/v1/accounts", {
+        "firstName": "Grace", "lastName": "Hopper",
+        "email": "grace@example.org"})
+    assert st == 201, (st, b)
+    href = hd["Location"]
+    for cmd in ("confirm", "activate"):
+        st, _, b = http("POST", f"{root}{href}/commands/{cmd}")
+        assert st == 202, (cmd, st, b)
+    st, _, b = http("POST", f"{root}{href}/commands/deposit", {"amount": 70})
+    assert st == 202, (st, b)
+    wait_for("the account at version 4 in the read model",
+             lambda: http("GET", root + href)[2].get("version") == 4,
+             timeout=40, interval=0.1)
+    st, _, b = http("GET", root + href)
+    assert (b["status"], b["balance"], b["firstName"]) == \
+        ("ACTIVE", 70, "Grace"), b
+    c = sqlite3.connect(db)
+    try:
+        assert c.execute("SELECT first_name, state, balance, version FROM "
+                         "accounts").fetchall() == \
+            [("Grace", "ACTIVE", 70, 4)]
+        assert [r[0] for r in c.execute(
+            "SELECT type FROM events ORDER BY seq")] == [
+            "ACCOUNT_CREATED", "ACCOUNT_CONFIRMED", "ACCOUNT_ACTIVATED",
+            "ACCOUNT_DEPOSITED"]
+    finally:
+        c.close()
+
+
+def test_accounts_flow_multi():
+    """streams/accounts.flow's multi form: three streams, three
+    processes; the port given as a deployment property."""
+    tmp = tempfile.mkdtemp(prefix="acctview")
+    try:
+        db = os.path.join(tmp, "read-model.db")
+        ent = accounts_flow(tmp)
+        with Flowd("--allow-path", tmp) as f:
+            for s in ("accounts-worker", "accounts-view", "accounts-web"):
+                f.create(s, ent[s])
+            f.deploy("accounts-worker")
+            f.deploy("accounts-view")
+            f.deploy("accounts-web", {"app.account-web.port": "0"})
+            for s in ("accounts-worker", "accounts-view", "accounts-web"):
+                f.wait_status(s, "deployed", timeout=60)
+            pids = {i["pid"] for s in ("accounts-worker", "accounts-view",
+                                        "accounts-web")
+                    for i in f.instances(s)}
+            assert len(pids) == 3, pids
+            command_reaches_read_model(f, "accounts-web", db)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_accounts_flow_single():
+    """streams/accounts.flow's single form in one flow-host process."""
+    tmp = tempfile.mkdtemp(prefix="acctview")
+    try:
+        db = os.path.join(tmp, "read-model-single.db")
+        ent = accounts_flow(tmp)
+        with Flowd("--allow-path", tmp) as f:
+            f.create("accounts-single", ent["accounts-single"])
+            d = f.deploy("accounts-single", {
+                "deployer.packaging": "single",
+                "app.account-web.port": "0"})
+            assert d["packaging"] == "single", d
+            f.wait_status("accounts-single", "deployed", timeout=60)
+            pids = {i["pid"] for i in f.instances("accounts-single")}
+            assert len(pids) == 1 and None not in pids, pids
+            command_reaches_read_model(f, "accounts-single", db)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 TESTS = {
+    "accounts_flow_multi": test_accounts_flow_multi,
+    "accounts_flow_single": test_accounts_flow_single,
     "kill_view": faulted(kill_app("account-view", 2)),
     "kill_events": faulted(kill_app("account-events", 2)),
     "kill_flowd": faulted(kill_flowd),
