@@ -265,11 +265,11 @@ def test_accounts_flow_multi():
         db = os.path.join(tmp, "read-model.db")
         ent = accounts_flow(tmp)
         with Flowd("--allow-path", tmp) as f:
-            for s in ("accounts-worker", "accounts-view", "accounts-web"):
+            for s in ("accounts-web", "accounts-worker", "accounts-view"):
                 f.create(s, ent[s])
+            f.deploy("accounts-web", {"app.account-web.port": "0"})
             f.deploy("accounts-worker")
             f.deploy("accounts-view")
-            f.deploy("accounts-web", {"app.account-web.port": "0"})
             for s in ("accounts-worker", "accounts-view", "accounts-web"):
                 f.wait_status(s, "deployed", timeout=60)
             pids = {i["pid"] for s in ("accounts-worker", "accounts-view",
