@@ -218,7 +218,7 @@ def http(method, url, body=None):
         return e.code, e.headers, json.loads(e.read() or b"null")
 
 
-def command_reaches_read_model(f, web_stream, db):
+def command_reaches_read_model(f, web_stream, view_stream, db):
     """Creates an account through account-web's url and deposits into it;
     both reach the read model account-view writes and account-web reads."""
     def url():
@@ -255,6 +255,15 @@ def command_reaches_read_model(f, web_stream, db):
             "ACCOUNT_DEPOSITED"]
     finally:
         c.close()
+    # The lag command -> read model, in account-view's figures in REST.
+    def figures():
+        for i in f.instances(view_stream):
+            if i["label"] == "account-view" and i.get("figures"):
+                return i["figures"]
+    fig = wait_for("account-view's figures with 4 applied", lambda: (
+        g := figures()) and g.get("applied") == 4 and g, timeout=30)
+    assert fig["lag_max_ms"] >= fig["lag_p50_ms"] >= 0, fig
+    assert fig["lag_max_ms"] < 60000, fig
 
 
 def test_accounts_flow_multi():
@@ -276,7 +285,11 @@ def test_accounts_flow_multi():
                                         "accounts-web")
                     for i in f.instances(s)}
             assert len(pids) == 3, pids
-            command_reaches_read_model(f, "accounts-web", db)
+            for s in ("accounts-web", "accounts-worker", "accounts-view"):
+                d = f.get(f"/streams/deployments/{s}")
+                assert d["guarantee"] == "exactly-once", (s, d.get(
+                    "guarantee_note"))
+            command_reaches_read_model(f, "accounts-web", "accounts-view", db)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -296,7 +309,8 @@ def test_accounts_flow_single():
             f.wait_status("accounts-single", "deployed", timeout=60)
             pids = {i["pid"] for i in f.instances("accounts-single")}
             assert len(pids) == 1 and None not in pids, pids
-            command_reaches_read_model(f, "accounts-single", db)
+            command_reaches_read_model(f, "accounts-single",
+                                       "accounts-single", db)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
