@@ -102,8 +102,9 @@ def check(db, want, f, stream):
                          "flow_progress").fetchall()
     finally:
         c.close()
+    # Every event applied once over all the runs of the killed sink.
     assert len(prog) == 1 and prog[0][0] == "account-view" and \
-        prog[0][1] > 0, prog
+        prog[0][1] > 0 and prog[0][2] == N, prog
 
 
 def faulted(kill):

@@ -122,6 +122,32 @@ static int prepare(flow_ctx *ctx, struct account_view *s, const char *sql,
 
 static void report(flow_ctx *ctx, struct account_view *s);
 
+/* The events this instance applied in its earlier runs, as its progress
+ * row says (0 when it has none): the figure "applied" goes on from it. */
+static int read_applied(flow_ctx *ctx, struct account_view *s)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(ctx, s,
+                     "SELECT applied FROM flow_progress WHERE stream = ?1 "
+                     "AND label = ?2 AND instance = ?3",
+                     &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, flow_stream(ctx), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, flow_label(ctx), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, flow_instance(ctx));
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        s->applied = (uint64_t)sqlite3_column_int64(st, 0);
+    else if (step != SQLITE_DONE)
+        rc = -FLOW_EIO;
+    if (rc < 0)
+        flow_log(ctx, "read model %s: flow_progress: %s", s->read_model,
+                 sqlite3_errmsg(s->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int init(flow_ctx *ctx)
 {
     struct account_view *s = flow_state(ctx);
@@ -153,6 +179,8 @@ static int init(flow_ctx *ctx)
         rc = prepare(ctx, s, upsert_sql, &s->upsert);
     if (rc == 0)
         rc = prepare(ctx, s, progress_sql, &s->progress);
+    if (rc == 0 && s->guaranteed)
+        rc = read_applied(ctx, s);
     report(ctx, s);
     return rc;
 }
