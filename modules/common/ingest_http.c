@@ -90,9 +90,12 @@ long ingest_http_head(const char *buf, size_t len, ingest_head *h)
         return -414;
     memcpy(h->path, p, (size_t)(pend - p));
     if (q) {
-        if ((size_t)(sp - q - 1) >= sizeof(h->query))
-            return -414;
-        memcpy(h->query, q + 1, (size_t)(sp - q - 1));
+        size_t qn = (size_t)(sp - q - 1);
+        if (qn >= sizeof(h->query)) {
+            h->query_long = true;
+            qn = sizeof(h->query) - 1;
+        }
+        memcpy(h->query, q + 1, qn);
     }
     p = sp + 1;
     if (eol - p != 8 || memcmp(p, "HTTP/1.", 7) != 0)

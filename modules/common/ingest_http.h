@@ -20,6 +20,7 @@ typedef struct ingest_head {
     char method[8];
     char path[512];  /* the target without its query, as sent */
     char query[256]; /* the query after '?' as sent, "" when none */
+    bool query_long; /* the query was cut to fit query */
     int minor;       /* HTTP/1.minor */
     bool keep_alive; /* after this request */
     bool chunked;    /* Transfer-Encoding other than identity */
@@ -36,7 +37,8 @@ typedef struct ingest_head {
  * Returns the head's length through its blank line when complete, 0 when
  * more bytes are needed, or minus the HTTP status that refuses it: -400
  * malformed, -431 head or a field too large or too many fields, -414 a
- * target over the path or query buffer, -505 not HTTP/1.x.
+ * target over the path buffer (a longer query is cut, query_long), -505 not
+ * HTTP/1.x.
  */
 long ingest_http_head(const char *buf, size_t len, ingest_head *h);
 

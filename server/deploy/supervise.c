@@ -75,11 +75,15 @@ void srv_dep_inst_gone(srv *s, srv_inst *i, int64_t status, int sig)
     i->pid = 0;
     i->rate_in = i->rate_out = 0;
     i->ident_len = 0;
+    /* Its url was the dead process's: REST shows none until the next
+     * process reports its own (a port of 0 is a new port each time). */
+    i->url[0] = '\0';
     uv_timer_stop(i->timer);
     if (i->host)
         for (size_t k = 0; k < st->napps; k++)
             for (int j = 0; j < st->apps[k].ninst; j++) {
                 st->apps[k].inst[j]->pid = 0;
+                st->apps[k].inst[j]->url[0] = '\0';
                 uv_timer_stop(st->apps[k].inst[j]->timer);
             }
 

@@ -251,6 +251,11 @@ def test_walk():
         for cmd, amount, state, balance in WALK:
             r = follow(a, href, cmd, amount)
             assert (r["status"], r["balance"]) == (state, balance), (cmd, r)
+            if state == "SUSPENDED":
+                st, _, r = a.post(href + "/commands/deposit", {"amount": 1})
+                assert st == 409, (st, r)
+                assert r["error"] == ("account is not active: deposit is not "
+                                      "possible in state SUSPENDED"), r
         etag, b = a.consistent(href)
         assert (b["status"], b["balance"], b["version"]) == \
             ("ACTIVE", 300, 9), b
@@ -360,6 +365,16 @@ def test_kill9():
             follow(a, href, cmd, amount)
         web = a.pid("accounts-web")
         os.kill(web, signal.SIGKILL)
+
+        # REST never shows the dead process's url for the new one.
+        def restarted():
+            (i,) = a.f.instances("accounts-web")
+            if i["pid"] in (None, 0, web):
+                return False
+            assert i["url"] != a.url, i
+            return i["url"] is not None
+        wait_for("a new account-web with its url", restarted, timeout=40,
+                 interval=0.005)
         a.wait_url(not_pid=web)
         # The write side survived: version 4, balance 500, the next id 2.
         st, hd, c = a.get(href + "/commands")

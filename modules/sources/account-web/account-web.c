@@ -623,26 +623,29 @@ static bool body_str(struct conn *c, const char *name, flow_mp_value *v)
 }
 
 /* Appends the command's record to the log; the answer (prepared in
- * c->answer) goes once it is durable. */
-static void commit_command(struct conn *c, uint64_t id, uint64_t seq)
+ * c->answer) goes once it is durable. False when the log refused it
+ * (answered 503): the caller then undoes the command on the write side,
+ * which must stay the fold of the log. */
+static bool commit_command(struct conn *c, uint64_t id)
 {
     struct web *s = c->s;
     char key[24];
     int n = snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
     flow_buf_reset(&s->rec);
     ingest_log_put(&s->rec, key, (size_t)n, s->scratch.data, s->scratch.len);
-    (void)seq;
     read_stop(c);
     c->w.done = durable;
     if (s->rec.err ||
         ingest_src_append(&s->is, s->rec.data, s->rec.len, &c->w) < 0) {
         respond_error(c, 503, "", "the command log cannot be written");
-        return;
+        return false;
     }
     s->accepted++;
+    return true;
 }
 
-/* The command's payload (SPEC: the command events) into s->scratch. */
+/* The command's event payload (docs/apps.md "account-web") into
+ * s->scratch. */
 static void command_payload(struct web *s, enum acct_event ev, uint64_t id,
                             uint64_t seq, int64_t amount,
                             const flow_mp_value *names)
@@ -720,7 +723,8 @@ static void create_account(struct conn *c)
     c->answer_status = 201;
     snprintf(c->answer_extra, sizeof(c->answer_extra),
              "Location: /v1/accounts/%llu\r\nETag: \"1\"\r\n", i);
-    commit_command(c, id, 1);
+    if (!commit_command(c, id))
+        s->naccts--;
 }
 
 static void run_command(struct conn *c, const acctweb_route *r)
@@ -779,6 +783,7 @@ static void run_command(struct conn *c, const acctweb_route *r)
     if (!room_for_command(c))
         return;
     next.last_seq = w->a.last_seq + 1;
+    struct acct before = w->a;
     w->a = next;
     unsigned long long i = (unsigned long long)r->account;
     unsigned long long ver = (unsigned long long)next.last_seq;
@@ -797,7 +802,8 @@ static void run_command(struct conn *c, const acctweb_route *r)
     c->answer_status = 202;
     snprintf(c->answer_extra, sizeof(c->answer_extra),
              "Location: /v1/accounts/%llu\r\nETag: \"%llu\"\r\n", i, ver);
-    commit_command(c, r->account, next.last_seq);
+    if (!commit_command(c, r->account))
+        w->a = before;
 }
 
 /* first/prev/next/last links of a page of total items at base. */
@@ -1034,6 +1040,11 @@ static void process(struct conn *c)
         }
         c->head_len = r;
         c->head_only = strcmp(c->h.method, "HEAD") == 0;
+        if (c->h.query_long) {
+            c->close_after = true;
+            respond_error(c, 414, "", "the query is over 255 bytes");
+            return;
+        }
         if (c->h.chunked) {
             c->close_after = true;
             respond_error(c, 411, "", "send the body with a Content-Length");
