@@ -305,13 +305,17 @@ static int write_progress(flow_ctx *ctx, struct account_view *s, uint64_t n,
     return 0;
 }
 
+/* A quantile of the lags in ms. */
+static uint64_t lag_quantile(const struct account_view *s, double q)
+{
+    return (uint64_t)(lathist_quantile(&s->lag, q) / 1000.0);
+}
+
 static void report(flow_ctx *ctx, struct account_view *s)
 {
     flow_report_figure(ctx, "applied", s->applied);
-    flow_report_figure(ctx, "lag_p50_ms",
-                       (uint64_t)(lathist_quantile(&s->lag, 0.5) / 1000.0));
-    flow_report_figure(ctx, "lag_p99_ms",
-                       (uint64_t)(lathist_quantile(&s->lag, 0.99) / 1000.0));
+    flow_report_figure(ctx, "lag_p50_ms", lag_quantile(s, 0.5));
+    flow_report_figure(ctx, "lag_p99_ms", lag_quantile(s, 0.99));
     flow_report_figure(ctx, "lag_max_ms", (uint64_t)s->lag_max_ms);
     flow_report_figure(ctx, "lag_last_ms", (uint64_t)s->lag_last_ms);
 }
