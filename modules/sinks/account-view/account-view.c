@@ -388,6 +388,12 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
                                "not an applied account event: the payload "
                                "needs account, seq, type, state and balance "
                                "(account-events' output)");
+    /* What the events table cannot hold is refused here, not at the
+     * checkpoint, whose transaction would then fail again and again. */
+    flow_buf_reset(&s->json);
+    if (flow_mpjson_append(&s->json, ev->payload, ev->payload_len) < 0)
+        return flow_emit_error(ctx, ev,
+                               "the payload cannot be written as JSON");
     uint32_t len = ev->payload_len;
     flow_buf_append(&s->pending, &len, 4);
     flow_buf_append(&s->pending, ev->payload, len);
