@@ -50,7 +50,9 @@ double lathist_quantile(const struct lathist *h, double q)
         if (seen > rank) {
             double lo, w;
             bounds(i, &lo, &w);
-            return w <= 1 ? lo : lo + w / 2;
+            double mid = w <= 1 ? lo : lo + w / 2;
+            /* The top bucket's middle may lie above every sample. */
+            return mid > (double)h->max ? (double)h->max : mid;
         }
     }
     return (double)h->max;

@@ -20,8 +20,8 @@ struct lathist {
 /* Adds one sample in µs (negative samples, from clock skew, count as 0). */
 void lathist_add(struct lathist *h, int64_t us);
 
-/* The q-quantile (0..1) in µs: the middle of the bucket holding it; 0 when
- * empty. */
+/* The q-quantile (0..1) in µs: the middle of the bucket holding it, but
+ * never above the largest sample; 0 when empty. */
 double lathist_quantile(const struct lathist *h, double q);
 
 #endif

@@ -33,3 +33,13 @@ Test(lathist, small_and_extreme_values)
     cr_assert_eq(lathist_quantile(&h, 0.5), 3);
     cr_assert_gt(lathist_quantile(&h, 0.99), 1e18);
 }
+
+/* One sample in the lower half of its bucket: the bucket's middle would
+ * lie above it, the quantile does not. */
+Test(lathist, never_above_the_largest_sample)
+{
+    static struct lathist h;
+    lathist_add(&h, 995000);
+    cr_assert_eq(lathist_quantile(&h, 0.5), 995000);
+    cr_assert_eq(lathist_quantile(&h, 0.99), 995000);
+}
