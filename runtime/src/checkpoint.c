@@ -389,8 +389,15 @@ void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m)
     if (!ck || !m->id)
         return;
     if (m->type == FLOW_CTL_CKPT) {
-        if (ctx->app->role != FLOW_ROLE_SOURCE)
-            return; /* a barrier tells the others */
+        /* A barrier tells the others; but in a cycle whose sources have
+         * ended, flowd tells every instance, and one whose channels
+         * besides the feedback ones all ended starts it. */
+        if (ctx->app->role != FLOW_ROLE_SOURCE) {
+            if (m->id > ck->last_fwd &&
+                flow__align_start(&ck->al, m->id) == FLOW_ALIGN_ALIGNED)
+                aligned(ctx, ck->al.done);
+            return;
+        }
         if (m->id > ck->src_want && m->id > ck->last_fwd)
             ck->src_want = m->id;
         if (ctx->phase == PH_RUN && !flow__blocked(ctx))
@@ -654,10 +661,15 @@ int flow__ckpt_start(flow_ctx *ctx)
         ctx->ck = ck;
         flow__align_init(&ck->al, c->upstreams,
                          c->guarantee == FLOW_GUARANTEE_EXACTLY_ONCE);
-        if (c->feedback && *c->feedback &&
-            (rc = flow__align_feedback(&ck->al, c->feedback,
-                                       c->feedback_channels)))
-            return rc;
+        if (c->feedback && *c->feedback) {
+            if ((rc = flow__align_feedback(&ck->al, c->feedback,
+                                           c->feedback_channels)))
+                return rc;
+            /* Fed by feedback channels alone (its other producers all
+             * completed): no other channel to wait for. */
+            if (!c->upstreams)
+                ck->al.want = 0;
+        }
         flow_buf_init(&ck->body);
         flow_buf_init(&ck->keyed);
         flow_buf_init(&ck->unkeyed);

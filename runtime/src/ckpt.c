@@ -251,6 +251,14 @@ int flow__align_push_ready(flow__align *a, const void *data, size_t len)
     return 0;
 }
 
+int flow__align_start(flow__align *a, uint64_t n)
+{
+    if (!flow__align_all_ended(a) || n <= a->done || (a->cur && n <= a->cur))
+        return FLOW_ALIGN_WAIT;
+    a->cur = n;
+    return check(a);
+}
+
 int flow__align_check(flow__align *a)
 {
     return check(a);

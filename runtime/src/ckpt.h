@@ -101,6 +101,10 @@ bool flow__align_next(flow__align *a, uint8_t **data, size_t *len);
 /* Queues a copy of a frame to process before new input (a restored
  * channel state). Returns 0 or -FLOW_ENOMEM. */
 int flow__align_push_ready(flow__align *a, const void *data, size_t len);
+/* Checkpoint n from flowd to an app whose channels (but the feedback
+ * ones) have all ended, so no barrier can come: as if it came on every
+ * channel. As flow__align_barrier says. */
+int flow__align_start(flow__align *a, uint64_t n);
 /* Does a checkpoint wait (a->cur) complete now? As a barrier would say. */
 int flow__align_check(flow__align *a);
 /* Starts recording the channel state of checkpoint n (just snapshotted). */
