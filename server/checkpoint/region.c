@@ -143,120 +143,6 @@ size_t srv_ckpt_region_streams(srv *s, srv_region *r, srv_stream **out,
     return 0;
 }
 
-/* Can the source app a (the first of its stream, reading nothing) start
- * again from a recorded position: load-sim and time from their state, the
- * file source from its files' offsets, http and tcp from their durable
- * input logs? (At the first position the name is the source's: the file
- * sink shares its name.) */
-static bool replays(const srv_dapp *a)
-{
-    static const char *const names[] = { "load-sim", "time", "file", "http",
-                                         "tcp" };
-    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
-        if (strcmp(a->name, names[k]) == 0)
-            return true;
-    return false;
-}
-
-/* The guarantee the component v of n streams can keep, and why it is
- * capped when it is, into note. */
-static srv_guarantee cap_of(srv *s, srv_stream **v, size_t n, char *note,
-                            size_t len)
-{
-    for (size_t k = 0; k < n; k++) {
-        srv_stream *st = v[k];
-        if (st->host) {
-            snprintf(note, len,
-                     "stream '%s' runs in one process "
-                     "(deployer.packaging=single), which keeps no "
-                     "checkpoints",
-                     st->name);
-            return SRV_GUARANTEE_NONE;
-        }
-    }
-    for (size_t k = 0; k < n; k++) {
-        srv_stream *st = v[k];
-        if (st->napps == 0)
-            continue;
-        const char *d = dest_read(s, st);
-        if (!st->ast->source && !replays(&st->apps[0])) {
-            snprintf(note, len,
-                     "the source '%s' of stream '%s' cannot replay its "
-                     "events: at-least-once at most, for the events it has "
-                     "handed on",
-                     st->apps[0].label, st->name);
-            return SRV_GUARANTEE_AT_LEAST_ONCE;
-        }
-        if (d) {
-            bool produced = false;
-            for (size_t j = 0; j < n && !produced; j++)
-                produced = writes(s, v[j], d);
-            if (!produced) {
-                snprintf(note, len,
-                         "':%s' is fed by a producer outside flowd, which "
-                         "cannot replay: at-least-once at most",
-                         d);
-                return SRV_GUARANTEE_AT_LEAST_ONCE;
-            }
-        }
-    }
-    /* Every destination read is written inside the region, yet no stream
-     * starts with a source: the streams make a cycle of named
-     * destinations that nothing feeds, and nothing could start a
-     * checkpoint (flowd tells the sources). */
-    bool source = false;
-    for (size_t k = 0; k < n && !source; k++)
-        source = v[k]->napps && v[k]->ast && !v[k]->ast->source;
-    if (!source) {
-        snprintf(note, len,
-                 "no stream of the region starts with a source app, so its "
-                 "cycle of named destinations has nothing to start a "
-                 "checkpoint: no guarantee until a stream with a source "
-                 "feeds it");
-        return SRV_GUARANTEE_NONE;
-    }
-    return SRV_GUARANTEE_EXACTLY_ONCE;
-}
-
-void srv_ckpt_regions_update(srv *s)
-{
-    srv_stream *v[SRV_CKPT_REGION_MAX];
-
-    for (srv_stream *st = s->streams; st; st = st->next) {
-        st->guarantee_note[0] = '\0';
-        if (!st->deployed) {
-            st->guarantee = SRV_GUARANTEE_NONE;
-            continue;
-        }
-        size_t n = component(s, st, v, SRV_CKPT_REGION_MAX);
-        srv_guarantee want = st->flow.guarantee;
-        srv_stream *weakest = st;
-        for (size_t k = 0; k < n; k++)
-            if (v[k]->flow.guarantee < want) {
-                want = v[k]->flow.guarantee;
-                weakest = v[k];
-            }
-        char note[256] = "";
-        srv_guarantee cap = cap_of(s, v, n, note, sizeof note);
-        if (want > cap) {
-            if (st->flow.guarantee_set || cap == SRV_GUARANTEE_NONE)
-                snprintf(st->guarantee_note, sizeof st->guarantee_note, "%s",
-                         note);
-            else
-                snprintf(st->guarantee_note, sizeof st->guarantee_note,
-                         "%s (the default where every source can replay "
-                         "is exactly-once)",
-                         note);
-            want = cap;
-        } else if (want < st->flow.guarantee) {
-            snprintf(st->guarantee_note, sizeof st->guarantee_note,
-                     "stream '%s' of the same region asks for %s",
-                     weakest->name, srv_guarantee_name(want));
-        }
-        st->guarantee = want;
-    }
-}
-
 /* The live channels of producer p (its instances but the completed
  * ones: a producer instance that completed sends nothing more, not even
  * a barrier, so it is no channel to align on). */
@@ -314,11 +200,15 @@ static bool is_source(const struct dfs *d, srv_stream *st, const void *arg)
     return st->napps > 0 && st->ast && !st->ast->source;
 }
 
-/* Does st read a destination the stream arg writes? */
+/* Does st read a destination the stream arg writes? (A router is never
+ * wired to its own stream's input, as the deployer wires it.) */
 static bool reads_from(const struct dfs *d, srv_stream *st, const void *arg)
 {
+    const srv_stream *p = arg;
     const char *r = st->napps ? dest_read(d->s, st) : NULL;
-    return r && writes(d->s, arg, r);
+    if (st == p && p->ast && !p->ast->sink)
+        return false;
+    return r && writes(d->s, p, r);
 }
 
 static void visit(struct dfs *d, size_t k)
@@ -339,8 +229,29 @@ static void visit(struct dfs *d, size_t k)
     d->mark[k] = 2;
 }
 
-/* The back edges of the region of st: a depth-first search from the
- * region's source streams, in name order. */
+static bool any(const struct dfs *d, srv_stream *st, const void *arg)
+{
+    (void)d;
+    (void)st;
+    (void)arg;
+    return true;
+}
+
+/* The search over d->v: from the source streams, in name order, and with
+ * all, then from every stream still unvisited too. */
+static void search(struct dfs *d, bool all)
+{
+    for (size_t k = next_by_name(d, NULL, is_source, NULL); k < d->n;
+         k = next_by_name(d, d->v[k]->name, is_source, NULL))
+        if (d->mark[k] == 0)
+            visit(d, k);
+    for (size_t k = next_by_name(d, NULL, any, NULL); all && k < d->n;
+         k = next_by_name(d, d->v[k]->name, any, NULL))
+        if (d->mark[k] == 0)
+            visit(d, k);
+}
+
+/* The back edges of the region of st, from its source streams. */
 static void back_edges(srv *s, srv_stream *st, struct dfs *d)
 {
     memset(d, 0, sizeof *d);
@@ -351,10 +262,134 @@ static void back_edges(srv *s, srv_stream *st, struct dfs *d)
     d->n = srv_ckpt_region_streams(s, r, d->v, SRV_CKPT_REGION_MAX);
     if (d->n > SRV_CKPT_REGION_MAX)
         d->n = SRV_CKPT_REGION_MAX;
-    for (size_t k = next_by_name(d, NULL, is_source, NULL); k < d->n;
-         k = next_by_name(d, d->v[k]->name, is_source, NULL))
-        if (d->mark[k] == 0)
-            visit(d, k);
+    search(d, false);
+}
+
+/* Can the source app a (the first of its stream, reading nothing) start
+ * again from a recorded position: load-sim and time from their state, the
+ * file source from its files' offsets, http and tcp from their durable
+ * input logs? (At the first position the name is the source's: the file
+ * sink shares its name.) */
+static bool replays(const srv_dapp *a)
+{
+    static const char *const names[] = { "load-sim", "time", "file", "http",
+                                         "tcp" };
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (strcmp(a->name, names[k]) == 0)
+            return true;
+    return false;
+}
+
+/* The guarantee the component v of n streams can keep, and why it is
+ * capped when it is, into note; *idle when it keeps it but takes no
+ * checkpoint (note says why). */
+static srv_guarantee cap_of(srv *s, srv_stream **v, size_t n, char *note,
+                            size_t len, bool *idle)
+{
+    for (size_t k = 0; k < n; k++) {
+        srv_stream *st = v[k];
+        if (st->host) {
+            snprintf(note, len,
+                     "stream '%s' runs in one process "
+                     "(deployer.packaging=single), which keeps no "
+                     "checkpoints",
+                     st->name);
+            return SRV_GUARANTEE_NONE;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        srv_stream *st = v[k];
+        if (st->napps == 0)
+            continue;
+        const char *d = dest_read(s, st);
+        if (!st->ast->source && !replays(&st->apps[0])) {
+            snprintf(note, len,
+                     "the source '%s' of stream '%s' cannot replay its "
+                     "events: at-least-once at most, for the events it has "
+                     "handed on",
+                     st->apps[0].label, st->name);
+            return SRV_GUARANTEE_AT_LEAST_ONCE;
+        }
+        if (d) {
+            bool produced = false;
+            for (size_t j = 0; j < n && !produced; j++)
+                produced = writes(s, v[j], d);
+            if (!produced) {
+                snprintf(note, len,
+                         "':%s' is fed by a producer outside flowd, which "
+                         "cannot replay: at-least-once at most",
+                         d);
+                return SRV_GUARANTEE_AT_LEAST_ONCE;
+            }
+        }
+    }
+    /* Every destination read is written inside the region, yet no stream
+     * starts with a source: the streams make a cycle of named
+     * destinations that nothing feeds, and nothing starts a checkpoint
+     * (flowd tells the sources) until a stream with a source joins. The
+     * guarantee stays, so that the instances need not start again then,
+     * and the note says so. */
+    bool source = false;
+    for (size_t k = 0; k < n && !source; k++)
+        source = v[k]->napps && v[k]->ast && !v[k]->ast->source;
+    struct dfs d;
+    memset(&d, 0, sizeof d);
+    d.s = s;
+    d.n = n < SRV_CKPT_REGION_MAX ? n : SRV_CKPT_REGION_MAX;
+    memcpy(d.v, v, d.n * sizeof *v);
+    if (!source)
+        search(&d, true);
+    if (!source && d.nback > 0) {
+        *idle = true;
+        snprintf(note, len,
+                 "no stream of the region starts with a source app, so its "
+                 "cycle of named destinations has nothing to start a "
+                 "checkpoint: none is taken until a stream with a source "
+                 "joins the region");
+    }
+    return SRV_GUARANTEE_EXACTLY_ONCE;
+}
+
+void srv_ckpt_regions_update(srv *s)
+{
+    srv_stream *v[SRV_CKPT_REGION_MAX];
+
+    for (srv_stream *st = s->streams; st; st = st->next) {
+        st->guarantee_note[0] = '\0';
+        if (!st->deployed) {
+            st->guarantee = SRV_GUARANTEE_NONE;
+            continue;
+        }
+        size_t n = component(s, st, v, SRV_CKPT_REGION_MAX);
+        srv_guarantee want = st->flow.guarantee;
+        srv_stream *weakest = st;
+        for (size_t k = 0; k < n; k++)
+            if (v[k]->flow.guarantee < want) {
+                want = v[k]->flow.guarantee;
+                weakest = v[k];
+            }
+        char note[256] = "";
+        bool idle = false;
+        srv_guarantee cap = cap_of(s, v, n, note, sizeof note, &idle);
+        if (want > cap) {
+            if (st->flow.guarantee_set || cap == SRV_GUARANTEE_NONE)
+                snprintf(st->guarantee_note, sizeof st->guarantee_note, "%s",
+                         note);
+            else
+                snprintf(st->guarantee_note, sizeof st->guarantee_note,
+                         "%s (the default where every source can replay "
+                         "is exactly-once)",
+                         note);
+            want = cap;
+        } else if (idle) {
+            snprintf(st->guarantee_note, sizeof st->guarantee_note, "%s", note);
+        } else if (want < st->flow.guarantee) {
+            snprintf(st->guarantee_note, sizeof st->guarantee_note,
+                     "stream '%s' of the same region asks for %s",
+                     weakest->name, srv_guarantee_name(want));
+        }
+        st->guarantee = want;
+    }
 }
 
 bool srv_ckpt_cyclic(srv *s, srv_region *r)
