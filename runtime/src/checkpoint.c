@@ -27,6 +27,7 @@ struct flow__ckpt {
     uint64_t committed; /* the last ckpt_done */
     uint64_t declined;  /* aligning this one is given up (overflow) */
     uint64_t in_ckpt;   /* flow_checkpoint_id */
+    size_t replay_left; /* restored channel-state frames still queued */
     bool ctl_fresh;     /* the control connection is new: all counters */
     void *mon_s;        /* PAIR receiving the control socket's events */
     flow_zwatch *mon_w;
@@ -85,7 +86,9 @@ static void decline(flow_ctx *ctx, uint64_t n, const char *reason)
     ctl_msg(ctx);
 }
 
-/* The snapshot of checkpoint n into ck->file; 0 or a reason in why. */
+/* The snapshot of checkpoint n into ck->body, unframed; with feedback
+ * channels its channel state (the seventh part) is still to come. 0 or a
+ * reason in why. */
 static int build(flow_ctx *ctx, uint64_t n, char *why, size_t whylen)
 {
     flow__ckpt *ck = ctx->ck;
@@ -108,7 +111,7 @@ static int build(flow_ctx *ctx, uint64_t n, char *why, size_t whylen)
         return rc;
     }
     flow_buf *b = &ck->body;
-    flow_mp_put_array(b, 6);
+    flow_mp_put_array(b, ck->al.fb_want ? 7 : 6);
     flow_mp_put_uint(b, n);
     flow_mp_put_uint(b, ctx->epoch);
     flow_mp_put_cstr(b, a->name);
@@ -119,7 +122,7 @@ static int build(flow_ctx *ctx, uint64_t n, char *why, size_t whylen)
     flow_mp_put_array(b, w.n);
     flow_mp_put_raw(b, ck->keyed.data, ck->keyed.len);
     flow__counters_snap(ctx, b);
-    if ((rc = b->err) || (rc = flow__snap_frame(&ck->file, b->data, b->len))) {
+    if ((rc = b->err)) {
         snprintf(why, whylen, "cannot build the snapshot: %s",
                  flow_strerror(rc));
         return rc;
@@ -127,12 +130,80 @@ static int build(flow_ctx *ctx, uint64_t n, char *why, size_t whylen)
     return 0;
 }
 
+/* Frames ck->body and writes it durably as this instance's file of n. */
+static int seal(flow_ctx *ctx, uint64_t n, char *why, size_t whylen)
+{
+    flow__ckpt *ck = ctx->ck;
+    char name[1024];
+    int rc;
+    if ((rc = ck->body.err) ||
+        (rc = flow__snap_frame(&ck->file, ck->body.data, ck->body.len))) {
+        snprintf(why, whylen, "cannot build the snapshot: %s",
+                 flow_strerror(rc));
+        return rc;
+    }
+    snprintf(name, sizeof(name), "%s.%s.%u.snap", ctx->conf.stream,
+             ctx->conf.label, ctx->conf.instance);
+    return flow__snap_write(ctx->conf.ckpt_dir, n, name, ck->file.data,
+                            ck->file.len, why, whylen);
+}
+
+static void ack(flow_ctx *ctx, uint64_t n)
+{
+    flow_ctl_ident id;
+    flow__ident_of(ctx, &id);
+    flow_ctl_encode_ack(&ctx->ctlbuf, &id, n, ctx->ck->file.len);
+    ctl_msg(ctx);
+}
+
+static void aligned(flow_ctx *ctx, uint64_t n);
+
+/*
+ * Every feedback channel delivered the barrier of the checkpoint being
+ * recorded: its channel state goes into the snapshot, which is written
+ * and only then acknowledged. A newer checkpoint that aligned meanwhile
+ * is taken now.
+ */
+static void finish_record(flow_ctx *ctx)
+{
+    flow__ckpt *ck = ctx->ck;
+    flow__align *al = &ck->al;
+    uint64_t n = al->rec;
+    char why[1024];
+    int rc;
+    if (al->rec_over) {
+        snprintf(why, sizeof(why),
+                 "the frames recorded on its feedback channels went over "
+                 "%zu bytes",
+                 al->max_held);
+        rc = -FLOW_ETOOBIG;
+    } else {
+        flow_mp_put_array(&ck->body, (uint32_t)al->nrec);
+        for (size_t i = 0; i < al->nrec; i++)
+            flow_mp_put_bin(&ck->body, al->rec_frames[i].data,
+                            al->rec_frames[i].len);
+        rc = seal(ctx, n, why, sizeof(why));
+    }
+    flow__align_record_end(al);
+    if (rc) {
+        decline(ctx, n, why);
+        /* Its counters went to flowd tagged n, which is aborted now: the
+         * next checkpoint sends them all again. */
+        ck->ctl_fresh = true;
+    } else {
+        ack(ctx, n);
+    }
+    if (flow__align_check(al) == FLOW_ALIGN_ALIGNED)
+        aligned(ctx, al->done);
+}
+
 /* Takes checkpoint n (the input is aligned, or a source between ticks). */
 static void take(flow_ctx *ctx, uint64_t n)
 {
     flow__ckpt *ck = ctx->ck;
-    char why[1024], name[1024];
+    char why[1024];
     int rc;
+    bool feedback = ck->al.fb_want > 0;
     flow__flush(ctx);
     ck->in_ckpt = n;
     if (!ctx->conf.ckpt_dir) {
@@ -145,12 +216,8 @@ static void take(flow_ctx *ctx, uint64_t n)
         (rc = ctx->app->on_checkpoint(ctx, n)))
         snprintf(why, sizeof(why), "on_checkpoint failed: %s",
                  flow_strerror(rc));
-    if (!rc) {
-        snprintf(name, sizeof(name), "%s.%s.%u.snap", ctx->conf.stream,
-                 ctx->conf.label, ctx->conf.instance);
-        rc = flow__snap_write(ctx->conf.ckpt_dir, n, name, ck->file.data,
-                              ck->file.len, why, sizeof(why));
-    }
+    if (!rc && !feedback)
+        rc = seal(ctx, n, why, sizeof(why));
     ck->in_ckpt = 0;
     /* Declined or not, the barrier goes on: the apps downstream must not
      * wait for it. */
@@ -160,12 +227,16 @@ static void take(flow_ctx *ctx, uint64_t n)
         decline(ctx, n, why);
         return;
     }
+    /* The counters as of the snapshot, before any frame recorded. */
     flow__counters_tagged(ctx, n, ck->ctl_fresh);
     ck->ctl_fresh = false;
-    flow_ctl_ident id;
-    flow__ident_of(ctx, &id);
-    flow_ctl_encode_ack(&ctx->ctlbuf, &id, n, ck->file.len);
-    ctl_msg(ctx);
+    if (feedback) {
+        flow__align_record_start(&ck->al, n);
+        if (flow__align_record_complete(&ck->al))
+            finish_record(ctx);
+        return;
+    }
+    ack(ctx, n);
 }
 
 static void ready_cb(uv_idle_t *h)
@@ -189,9 +260,15 @@ static void kick_ready(flow_ctx *ctx)
         uv_idle_start(&ck->ready_idle, ready_cb);
 }
 
-bool flow__ckpt_ready(flow_ctx *ctx, uint8_t **data, size_t *len)
+bool flow__ckpt_ready(flow_ctx *ctx, uint8_t **data, size_t *len, bool *replay)
 {
-    return flow__align_next(&ctx->ck->al, data, len);
+    flow__ckpt *ck = ctx->ck;
+    if (!flow__align_next(&ck->al, data, len))
+        return false;
+    *replay = ck->replay_left > 0;
+    if (ck->replay_left)
+        ck->replay_left--;
+    return true;
 }
 
 void flow__ckpt_after_input(flow_ctx *ctx)
@@ -234,6 +311,28 @@ bool flow__ckpt_frame(flow_ctx *ctx, const flow_frame *f, const void *data,
     flow__chan *ch = flow__align_chan(al, f->app, f->app_len, f->instance);
     if (!ch)
         return true; /* no memory: processed as without a guarantee */
+    if (ch->feedback) {
+        /* A back edge: processed at once, recorded after a snapshot
+         * until its barrier comes. */
+        if (f->barrier) {
+            flow__align_barrier(al, ch, f->barrier);
+        } else if (f->count == 0) {
+            if (ch->ended)
+                return false;
+            ctx->eos_seen++;
+            flow__align_end(al, ch);
+        } else {
+            /* Over the limit, the checkpoint is declined once its
+             * barrier comes; without memory, it misses the frame and
+             * is declined as well. */
+            if (flow__align_record(al, ch, data, len) == -FLOW_ENOMEM)
+                al->rec_over = true;
+            return true;
+        }
+        if (flow__align_record_complete(al))
+            finish_record(ctx);
+        return false;
+    }
     if (flow__align_holds(al, ch)) {
         uint64_t cur = al->cur;
         int rc = flow__align_hold(al, ch, data, len);
@@ -290,8 +389,15 @@ void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m)
     if (!ck || !m->id)
         return;
     if (m->type == FLOW_CTL_CKPT) {
-        if (ctx->app->role != FLOW_ROLE_SOURCE)
-            return; /* a barrier tells the others */
+        /* A barrier tells the others; but in a cycle whose sources have
+         * ended, flowd tells every instance, and one whose channels
+         * besides the feedback ones all ended starts it. */
+        if (ctx->app->role != FLOW_ROLE_SOURCE) {
+            if (m->id > ck->last_fwd &&
+                flow__align_start(&ck->al, m->id) == FLOW_ALIGN_ALIGNED)
+                aligned(ctx, ck->al.done);
+            return;
+        }
         if (m->id > ck->src_want && m->id > ck->last_fwd)
             ck->src_want = m->id;
         if (ctx->phase == PH_RUN && !flow__blocked(ctx))
@@ -428,11 +534,27 @@ static int apply(flow_ctx *ctx, const char *path, const flow__snap *s,
             return rc;
         }
     }
-    if ((inst == c->instance || (c->instance == 0 && inst >= c->instances)) &&
+    bool own =
+        inst == c->instance || (c->instance == 0 && inst >= c->instances);
+    if (own &&
         (rc = flow__counters_restore(ctx, s->counters, s->counters_len))) {
         flow_log(ctx, "--flow.restore: %s: its counters do not restore: %s",
                  path, flow_strerror(rc));
         return rc;
+    }
+    /* The channel state: the frames recorded on the feedback channels,
+     * processed before any new input. */
+    if (own && s->nchan && ctx->ck) {
+        flow_mp_reader cr;
+        flow_mp_value v;
+        flow_mp_reader_init(&cr, s->chan, s->chan_len);
+        for (uint32_t i = 0; i < s->nchan; i++) {
+            if (flow_mp_read(&cr, &v) || v.type != FLOW_MP_BIN)
+                return -FLOW_EMALFORMED;
+            if ((rc = flow__align_push_ready(&ctx->ck->al, v.str, v.len)))
+                return rc;
+            ctx->ck->replay_left++;
+        }
     }
     return 0;
 }
@@ -539,6 +661,15 @@ int flow__ckpt_start(flow_ctx *ctx)
         ctx->ck = ck;
         flow__align_init(&ck->al, c->upstreams,
                          c->guarantee == FLOW_GUARANTEE_EXACTLY_ONCE);
+        if (c->feedback && *c->feedback) {
+            if ((rc = flow__align_feedback(&ck->al, c->feedback,
+                                           c->feedback_channels)))
+                return rc;
+            /* Fed by feedback channels alone (its other producers all
+             * completed): no other channel to wait for. */
+            if (!c->upstreams)
+                ck->al.want = 0;
+        }
         flow_buf_init(&ck->body);
         flow_buf_init(&ck->keyed);
         flow_buf_init(&ck->unkeyed);
@@ -552,6 +683,8 @@ int flow__ckpt_start(flow_ctx *ctx)
     }
     if (c->restore && *c->restore && (rc = restore(ctx)))
         return rc;
+    if (ctx->ck)
+        kick_ready(ctx);
     return 0;
 }
 

@@ -35,7 +35,41 @@ void flow__align_fini(flow__align *a)
     for (size_t i = a->ready_head; i < a->nready; i++)
         free(a->ready[i].data);
     free(a->ready);
+    for (size_t i = 0; i < a->nfb_ids; i++)
+        free(a->fb_ids[i]);
+    free(a->fb_ids);
+    flow__align_record_end(a);
+    free(a->rec_frames);
     memset(a, 0, sizeof(*a));
+}
+
+int flow__align_feedback(flow__align *a, const char *ids, uint32_t nchan)
+{
+    size_t n = 0;
+    for (const char *p = ids; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len) {
+            char **v = realloc(a->fb_ids, (n + 1) * sizeof(*v));
+            if (!v)
+                return -FLOW_ENOMEM;
+            a->fb_ids = v;
+            if (!(v[n] = strndup(p, len)))
+                return -FLOW_ENOMEM;
+            a->nfb_ids = ++n;
+        }
+        p += len + (e != NULL);
+    }
+    a->fb_want = nchan ? nchan : (uint32_t)n;
+    return 0;
+}
+
+static bool is_feedback(const flow__align *a, const char *name, uint32_t len)
+{
+    for (size_t i = 0; i < a->nfb_ids; i++)
+        if (strlen(a->fb_ids[i]) == len && !memcmp(a->fb_ids[i], name, len))
+            return true;
+    return false;
 }
 
 flow__chan *flow__align_chan(flow__align *a, const char *name, uint32_t len,
@@ -58,6 +92,7 @@ flow__chan *flow__align_chan(flow__align *a, const char *name, uint32_t len,
     c->name[len] = '\0';
     c->name_len = len;
     c->instance = instance;
+    c->feedback = is_feedback(a, name, len);
     /* A channel first seen while a checkpoint aligns has not sent its
      * barrier yet: it is behind, not ahead. */
     n[a->nch++] = c;
@@ -67,7 +102,7 @@ flow__chan *flow__align_chan(flow__align *a, const char *name, uint32_t len,
 bool flow__align_holds(const flow__align *a, const flow__chan *ch)
 {
     return a->exactly && a->cur && !a->overflow && !ch->ended &&
-           ch->last >= a->cur;
+           !ch->feedback && ch->last >= a->cur;
 }
 
 /* Moves what ch holds to the end of the ready queue, in order. */
@@ -127,14 +162,17 @@ int flow__align_hold(flow__align *a, flow__chan *ch, const void *data,
     return 1;
 }
 
-/* Have all channels delivered a->cur (or ended)? Then it is done. */
+/* Have all channels delivered a->cur (or ended)? Then it is done. The
+ * feedback channels are not waited for, and while the channel state of
+ * an older checkpoint is recorded a newer one is not taken. */
 static int check(flow__align *a)
 {
-    if (!a->cur)
+    if (!a->cur || a->rec)
         return FLOW_ALIGN_WAIT;
     uint32_t aligned = 0;
     for (size_t i = 0; i < a->nch; i++)
-        aligned += a->ch[i]->ended || a->ch[i]->last >= a->cur;
+        aligned += !a->ch[i]->feedback &&
+                   (a->ch[i]->ended || a->ch[i]->last >= a->cur);
     if (aligned < a->want)
         return FLOW_ALIGN_WAIT;
     a->done = a->cur;
@@ -149,6 +187,8 @@ int flow__align_barrier(flow__align *a, flow__chan *ch, uint64_t n)
     if (n <= ch->last)
         return FLOW_ALIGN_WAIT; /* a repeat */
     ch->last = n;
+    if (ch->feedback)
+        return FLOW_ALIGN_WAIT; /* it ends a recording, not an alignment */
     if (n <= a->done || (a->cur && n < a->cur))
         return FLOW_ALIGN_WAIT; /* of a checkpoint given up or done */
     if (a->cur && n > a->cur) {
@@ -177,7 +217,7 @@ bool flow__align_all_ended(const flow__align *a)
 {
     uint32_t ended = 0;
     for (size_t i = 0; i < a->nch; i++)
-        ended += a->ch[i]->ended;
+        ended += a->ch[i]->ended && !a->ch[i]->feedback;
     return ended >= a->want;
 }
 
@@ -189,6 +229,99 @@ bool flow__align_next(flow__align *a, uint8_t **data, size_t *len)
     *data = h.data;
     *len = h.len;
     return true;
+}
+
+int flow__align_push_ready(flow__align *a, const void *data, size_t len)
+{
+    if (a->ready_head == a->nready)
+        a->ready_head = a->nready = 0;
+    if (a->nready == a->ready_cap) {
+        size_t cap = a->ready_cap ? a->ready_cap * 2 : 16;
+        flow__held *r = realloc(a->ready, cap * sizeof(*r));
+        if (!r)
+            return -FLOW_ENOMEM;
+        a->ready = r;
+        a->ready_cap = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -FLOW_ENOMEM;
+    memcpy(copy, data, len);
+    a->ready[a->nready++] = (flow__held){ copy, len };
+    return 0;
+}
+
+int flow__align_start(flow__align *a, uint64_t n)
+{
+    if (!flow__align_all_ended(a) || n <= a->done || (a->cur && n <= a->cur))
+        return FLOW_ALIGN_WAIT;
+    a->cur = n;
+    return check(a);
+}
+
+int flow__align_check(flow__align *a)
+{
+    return check(a);
+}
+
+void flow__align_record_start(flow__align *a, uint64_t n)
+{
+    flow__align_record_end(a);
+    a->rec = n;
+}
+
+/* Is ch still to deliver barrier a->rec? */
+static bool recording(const flow__align *a, const flow__chan *ch)
+{
+    return a->rec && ch->feedback && !ch->ended && ch->last < a->rec;
+}
+
+int flow__align_record(flow__align *a, flow__chan *ch, const void *data,
+                       size_t len)
+{
+    if (!recording(a, ch) || a->rec_over)
+        return 0;
+    if (a->rec_bytes + len > a->max_held) {
+        for (size_t i = 0; i < a->nrec; i++)
+            free(a->rec_frames[i].data);
+        a->nrec = a->rec_bytes = 0;
+        a->rec_over = true;
+        return 1;
+    }
+    if (a->nrec == a->rec_cap) {
+        size_t cap = a->rec_cap ? a->rec_cap * 2 : 16;
+        flow__held *h = realloc(a->rec_frames, cap * sizeof(*h));
+        if (!h)
+            return -FLOW_ENOMEM;
+        a->rec_frames = h;
+        a->rec_cap = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -FLOW_ENOMEM;
+    memcpy(copy, data, len);
+    a->rec_frames[a->nrec++] = (flow__held){ copy, len };
+    a->rec_bytes += len;
+    return 0;
+}
+
+bool flow__align_record_complete(const flow__align *a)
+{
+    if (!a->rec)
+        return false;
+    uint32_t done = 0;
+    for (size_t i = 0; i < a->nch; i++)
+        done += a->ch[i]->feedback && !recording(a, a->ch[i]);
+    return done >= a->fb_want;
+}
+
+void flow__align_record_end(flow__align *a)
+{
+    for (size_t i = 0; i < a->nrec; i++)
+        free(a->rec_frames[i].data);
+    a->nrec = a->rec_bytes = 0;
+    a->rec_over = false;
+    a->rec = 0;
 }
 
 /* ---- The snapshot file ---- */
@@ -288,9 +421,11 @@ int flow__snap_parse(const uint8_t *data, size_t len, flow__snap *s, char *why,
             want, got);
     flow_mp_reader_init(&r, data + FLOW_SNAP_HEADER_LEN,
                         len - FLOW_SNAP_HEADER_LEN);
-    if (flow_mp_read(&r, &v) || v.type != FLOW_MP_ARRAY || v.len != 6)
+    if (flow_mp_read(&r, &v) || v.type != FLOW_MP_ARRAY ||
+        (v.len != 6 && v.len != 7))
         BAD("its content is not the array [n, epoch, app, unkeyed, keyed, "
-            "counters]");
+            "counters] or [..., counters, channel state]");
+    uint32_t parts = v.len;
     if (!read_uint(&r, &s->n) || !read_uint(&r, &s->epoch))
         BAD("its checkpoint id or epoch is not a non-negative integer");
     if (flow_mp_read(&r, &v) || v.type != FLOW_MP_STR)
@@ -318,6 +453,16 @@ int flow__snap_parse(const uint8_t *data, size_t len, flow__snap *s, char *why,
     if (flow_mp_read_object(&r, &v) || v.type != FLOW_MP_ARRAY)
         BAD("its counters are not an array");
     s->counters_len = v.raw_len;
+    if (parts == 7) {
+        if (flow_mp_read(&r, &v) || v.type != FLOW_MP_ARRAY)
+            BAD("its channel state is not an array");
+        s->nchan = v.len;
+        s->chan = r.p;
+        for (uint32_t i = 0; i < s->nchan; i++)
+            if (flow_mp_read(&r, &v) || v.type != FLOW_MP_BIN)
+                BAD("frame %u of its channel state is not bin", i);
+        s->chan_len = (size_t)(r.p - s->chan);
+    }
     if (flow_mp_remaining(&r))
         BAD("%zu bytes follow its content", flow_mp_remaining(&r));
     return 0;

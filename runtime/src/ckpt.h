@@ -30,6 +30,7 @@ typedef struct flow__chan {
     uint32_t instance;
     uint64_t last; /* the last barrier it delivered */
     bool ended;    /* it sent its end of stream */
+    bool feedback; /* a back edge of a cycle (--flow.feedback) */
     flow__held *held;
     size_t nheld, held_cap;
 } flow__chan;
@@ -47,6 +48,18 @@ typedef struct flow__align {
     /* Frames released, in order, to process before new input. */
     flow__held *ready;
     size_t nready, ready_head, ready_cap;
+    /* Feedback channels (--flow.feedback): the producers named, and how
+     * many of their channels there are (--flow.feedback-channels). */
+    char **fb_ids; /* owned, each too */
+    size_t nfb_ids;
+    uint32_t fb_want;
+    /* The channel state of checkpoint rec (0: none being recorded): the
+     * frames that came on a feedback channel after the snapshot of rec
+     * and before that channel's barrier rec, in arrival order. */
+    uint64_t rec;
+    flow__held *rec_frames;
+    size_t nrec, rec_cap, rec_bytes;
+    bool rec_over; /* went over max_held: nothing kept, rec is declined */
 } flow__align;
 
 /* What a barrier or an end of stream did. */
@@ -55,8 +68,17 @@ enum {
     FLOW_ALIGN_ALIGNED = 1, /* every channel delivered barrier a->done */
 };
 
+/* Feedback channels are not aligned on: after the snapshot of n their
+ * frames are recorded until their barrier n (docs/apps.md "Checkpoints"). */
+
 void flow__align_init(flow__align *a, uint32_t want, bool exactly);
 void flow__align_fini(flow__align *a);
+/*
+ * The producers of the feedback channels (ids, comma-separated, copied)
+ * and how many channels they make (0: one per id). Before any channel is
+ * seen. Returns 0 or -FLOW_ENOMEM.
+ */
+int flow__align_feedback(flow__align *a, const char *ids, uint32_t nchan);
 /* The channel of a producer, added on first sight; NULL without memory. */
 flow__chan *flow__align_chan(flow__align *a, const char *name, uint32_t len,
                              uint32_t instance);
@@ -76,6 +98,26 @@ int flow__align_end(flow__align *a, flow__chan *ch);
 bool flow__align_all_ended(const flow__align *a);
 /* The next released frame (owned by the caller now); false when none. */
 bool flow__align_next(flow__align *a, uint8_t **data, size_t *len);
+/* Queues a copy of a frame to process before new input (a restored
+ * channel state). Returns 0 or -FLOW_ENOMEM. */
+int flow__align_push_ready(flow__align *a, const void *data, size_t len);
+/* Checkpoint n from flowd to an app whose channels (but the feedback
+ * ones) have all ended, so no barrier can come: as if it came on every
+ * channel. As flow__align_barrier says. */
+int flow__align_start(flow__align *a, uint64_t n);
+/* Does a checkpoint wait (a->cur) complete now? As a barrier would say. */
+int flow__align_check(flow__align *a);
+/* Starts recording the channel state of checkpoint n (just snapshotted). */
+void flow__align_record_start(flow__align *a, uint64_t n);
+/* Records a copy of a data frame of the feedback channel ch, when a->rec
+ * waits for ch's barrier. Returns 0, -FLOW_ENOMEM, or 1 when the recorded
+ * bytes went over max_held (everything recorded is dropped, rec_over). */
+int flow__align_record(flow__align *a, flow__chan *ch, const void *data,
+                       size_t len);
+/* Has every feedback channel delivered barrier a->rec (or ended)? */
+bool flow__align_record_complete(const flow__align *a);
+/* Ends the recording: a->rec is 0 again and the frames are dropped. */
+void flow__align_record_end(flow__align *a);
 
 /* ---- The snapshot file ---- */
 
@@ -93,6 +135,9 @@ typedef struct flow__snap {
     uint32_t nkeyed;
     const uint8_t *counters; /* the whole counters array */
     size_t counters_len;
+    const uint8_t *chan; /* the channel state's frames (bin each), or NULL */
+    uint32_t nchan;
+    size_t chan_len;
 } flow__snap;
 
 /* Frames body (the msgpack array) with the header: magic, crc32, 0. */

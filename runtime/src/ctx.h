@@ -79,9 +79,11 @@ typedef struct flow__conf {
     /* Checkpoints (checkpoint.c; docs/apps.md "Checkpoints"). */
     int guarantee;        /* FLOW_GUARANTEE_* */
     uint32_t upstreams;   /* --flow.upstreams: 0 = not given (1) */
-    const char *ckpt_dir; /* --flow.checkpoint-dir (NULL: none) */
-    const char *restore;  /* --flow.restore, comma-separated paths */
-    uint32_t instances;   /* --flow.instances, at least 1 */
+    const char *feedback; /* --flow.feedback, comma-separated producer ids */
+    uint32_t feedback_channels; /* --flow.feedback-channels (0: one per id) */
+    const char *ckpt_dir;       /* --flow.checkpoint-dir (NULL: none) */
+    const char *restore;        /* --flow.restore, comma-separated paths */
+    uint32_t instances;         /* --flow.instances, at least 1 */
 } flow__conf;
 
 /* --flow.guarantee. */
@@ -303,11 +305,12 @@ struct flow_ctx {
     uint64_t eos_seen;
     bool linger_armed;
     bool source_more;
-    bool eos_pending;          /* send end-of-stream once flushed */
-    bool eos_sent;             /* waiting for the consumers to disconnect */
-    int peers;                 /* consumers connected to the output's groups */
-    bool mon_seen;             /* a monitor reported at least one connection */
-    bool tick_deferred;        /* a source waiting for its first consumer */
+    bool eos_pending;   /* send end-of-stream once flushed */
+    bool replaying;     /* the frame handled is of a restored channel state */
+    bool eos_sent;      /* waiting for the consumers to disconnect */
+    int peers;          /* consumers connected to the output's groups */
+    bool mon_seen;      /* a monitor reported at least one connection */
+    bool tick_deferred; /* a source waiting for its first consumer */
     int64_t drain_deadline_us; /* when a stop must be over */
     int64_t last_err_log_us;
     uint64_t err_log_suppressed;
@@ -435,7 +438,7 @@ bool flow__ckpt_frame(flow_ctx *ctx, const flow_frame *f, const void *data,
                       size_t len);
 /* The next frame released after an alignment, to process before the
  * socket's (false: none). Free it with free(). */
-bool flow__ckpt_ready(flow_ctx *ctx, uint8_t **data, size_t *len);
+bool flow__ckpt_ready(flow_ctx *ctx, uint8_t **data, size_t *len, bool *replay);
 /* Control messages ckpt and ckpt_done. */
 void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m);
 /* A source between two ticks: takes a checkpoint asked for. Returns true

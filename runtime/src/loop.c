@@ -758,7 +758,7 @@ static void handle_frame(flow_ctx *ctx, const void *data, size_t len)
         log_rejected(ctx, len, rc);
         return;
     }
-    if (ctx->conf.epoch && f.epoch < ctx->conf.epoch) {
+    if (ctx->conf.epoch && f.epoch < ctx->conf.epoch && !ctx->replaying) {
         /* A producer of an older epoch (one flowd has replaced): none of
          * its frames counts, end of stream included. A later epoch is no
          * zombie's: a producer outside flowd stamps its start time. */
@@ -811,11 +811,17 @@ void flow__input_cb(flow_zwatch *w, int ready, void *arg)
             break;
         uint8_t *held;
         size_t hlen;
-        if (ctx->ck && flow__ckpt_ready(ctx, &held, &hlen)) {
+        bool replay;
+        if (ctx->ck && flow__ckpt_ready(ctx, &held, &hlen, &replay)) {
             /* Frames released by an alignment go before new ones; their
-             * bytes were counted when they arrived. */
-            ctx->m.bytes_in -= hlen;
+             * bytes were counted when they arrived. The frames of a
+             * restored channel state go first of all, from the epoch
+             * before the fence. */
+            if (!replay)
+                ctx->m.bytes_in -= hlen;
+            ctx->replaying = replay;
             handle_frame(ctx, held, hlen);
+            ctx->replaying = false;
             free(held);
             if (batch_full(ctx))
                 flow__flush(ctx);

@@ -65,6 +65,11 @@ static const struct {
                    "barriers (default none; needs --flow.control)" },
     { "upstreams", "N: producer channels feeding the input; a checkpoint "
                    "waits for a barrier from each (default 1)" },
+    { "feedback", "ID[,ID...]: producers whose channels are back edges of "
+                  "a cycle: not aligned on, their frames after a snapshot "
+                  "are recorded in it" },
+    { "feedback-channels", "N: how many channels the --flow.feedback "
+                           "producers make (default one per ID)" },
     { "open-input", "true|false: the input is a named destination, which "
                     "more producers may join: under a guarantee, end of "
                     "stream from every channel does not end the app "
@@ -647,6 +652,7 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
     STR_FLAG("keys", keys)
     STR_FLAG("checkpoint-dir", ckpt_dir)
     STR_FLAG("restore", restore)
+    STR_FLAG("feedback", feedback)
 #undef STR_FLAG
     if (!strcmp(nm, "guarantee")) {
         if (!strcmp(v, "none"))
@@ -755,6 +761,10 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
         if (parse_bool(v, &c->open_input))
             return usage(ctx, "--flow.open-input=%s: give true or false%s", v,
                          "");
+    } else if (!strcmp(nm, "feedback-channels")) {
+        if (flag_uint(ctx, nm, v, 1000000, &u))
+            return -FLOW_EUSAGE;
+        c->feedback_channels = (uint32_t)u;
     } else if (!strcmp(nm, "upstreams") || !strcmp(nm, "instances")) {
         if (flag_uint(ctx, nm, v, 1000000, &u) || u == 0)
             return u == 0

@@ -82,6 +82,15 @@ void srv_ckpt_epoch_at_least(srv_region *r, uint64_t e);
  * source destination (but the completed ones, which send nothing more),
  * or of the app it taps; 0 for a source. */
 int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a);
+/* The producers of app a's channels that are back edges of a cycle in
+ * its region (found by a depth-first search from the region's source
+ * streams, in name order, over pipes and named destinations), as
+ * comma-separated STREAM.LABEL into ids; returns how many channels they
+ * make (0: none; -1 when ids does not fit). srv_ckpt_upstreams_of does
+ * not count them. */
+int srv_ckpt_feedback_of(srv *s, const srv_dapp *a, char *ids, size_t len);
+/* Has r's graph a cycle (a back edge)? */
+bool srv_ckpt_cyclic(srv *s, srv_region *r);
 /* Does app a read a named destination (it is the first app of a stream
  * whose source is one, not a tap nor dead letters)? More producers may
  * join such an input at any time. */

@@ -573,7 +573,11 @@ uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
             return 0;
         sources += is_source(run[k]);
     }
-    if (sources == 0)
+    /* A cycle goes on after its sources completed: then every instance
+     * hears ckpt, and those whose channels but the feedback ones all
+     * ended start it (docs/guarantees.md, "Cycles"). */
+    bool all = sources == 0 && n > 0 && srv_ckpt_cyclic(s, r);
+    if (sources == 0 && !all)
         return 0;
     uint64_t id = r->next_id++;
     if (srv_ckpt_dir_of(s, r, dir, sizeof dir) == 0 &&
@@ -590,7 +594,7 @@ uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
     r->nacks = 0;
     r->started_ms = r->last_started_ms = now_of(c);
     for (size_t k = 0; k < n; k++)
-        if (is_source(run[k]))
+        if (all || is_source(run[k]))
             c->send(c->send_ud, run[k], false, id);
     return id;
 }

@@ -143,6 +143,128 @@ size_t srv_ckpt_region_streams(srv *s, srv_region *r, srv_stream **out,
     return 0;
 }
 
+/* The live channels of producer p (its instances but the completed
+ * ones: a producer instance that completed sends nothing more, not even
+ * a barrier, so it is no channel to align on). */
+static int live_channels(const srv_dapp *p)
+{
+    int done = 0;
+    for (int j = 0; j < p->ninst; j++)
+        done += p->inst[j]->state == SRV_INST_STOPPED;
+    return p->count > done ? p->count - done : 0;
+}
+
+/* The back edges of a region's graph of streams: a stream is entered at
+ * its first app and left at its last (pipes only go forward), and its
+ * last app's destination leads into the streams that read it. */
+struct dfs {
+    srv *s;
+    srv_stream *v[SRV_CKPT_REGION_MAX]; /* the region's streams */
+    size_t n;
+    int mark[SRV_CKPT_REGION_MAX]; /* 0 new, 1 on the stack, 2 done */
+    /* The back edges found: producer stream -> consumer stream. */
+    srv_stream *from[SRV_CKPT_REGION_MAX * 4], *to[SRV_CKPT_REGION_MAX * 4];
+    size_t nback;
+};
+
+static size_t index_of(const struct dfs *d, const srv_stream *st)
+{
+    for (size_t k = 0; k < d->n; k++)
+        if (d->v[k] == st)
+            return k;
+    return d->n;
+}
+
+/* The streams of d that are not visited yet and pass the test, in name
+ * order, so that the same region always gives the same back edges. */
+static size_t next_by_name(const struct dfs *d, const char *after,
+                           bool (*test)(const struct dfs *, srv_stream *,
+                                        const void *),
+                           const void *arg)
+{
+    size_t best = d->n;
+    for (size_t k = 0; k < d->n; k++) {
+        if (!test(d, d->v[k], arg) ||
+            (after && strcmp(d->v[k]->name, after) <= 0))
+            continue;
+        if (best == d->n || strcmp(d->v[k]->name, d->v[best]->name) < 0)
+            best = k;
+    }
+    return best;
+}
+
+static bool is_source(const struct dfs *d, srv_stream *st, const void *arg)
+{
+    (void)d;
+    (void)arg;
+    return st->napps > 0 && st->ast && !st->ast->source;
+}
+
+/* Does st read a destination the stream arg writes? (A router is never
+ * wired to its own stream's input, as the deployer wires it.) */
+static bool reads_from(const struct dfs *d, srv_stream *st, const void *arg)
+{
+    const srv_stream *p = arg;
+    const char *r = st->napps ? dest_read(d->s, st) : NULL;
+    if (st == p && p->ast && !p->ast->sink)
+        return false;
+    return r && writes(d->s, p, r);
+}
+
+static void visit(struct dfs *d, size_t k)
+{
+    srv_stream *st = d->v[k];
+    d->mark[k] = 1;
+    for (size_t j = next_by_name(d, NULL, reads_from, st); j < d->n;
+         j = next_by_name(d, d->v[j]->name, reads_from, st)) {
+        if (d->mark[j] == 1) {
+            if (d->nback < sizeof d->from / sizeof d->from[0]) {
+                d->from[d->nback] = st;
+                d->to[d->nback++] = d->v[j];
+            }
+        } else if (d->mark[j] == 0) {
+            visit(d, j);
+        }
+    }
+    d->mark[k] = 2;
+}
+
+static bool any(const struct dfs *d, srv_stream *st, const void *arg)
+{
+    (void)d;
+    (void)st;
+    (void)arg;
+    return true;
+}
+
+/* The search over d->v: from the source streams, in name order, and with
+ * all, then from every stream still unvisited too. */
+static void search(struct dfs *d, bool all)
+{
+    for (size_t k = next_by_name(d, NULL, is_source, NULL); k < d->n;
+         k = next_by_name(d, d->v[k]->name, is_source, NULL))
+        if (d->mark[k] == 0)
+            visit(d, k);
+    for (size_t k = next_by_name(d, NULL, any, NULL); all && k < d->n;
+         k = next_by_name(d, d->v[k]->name, any, NULL))
+        if (d->mark[k] == 0)
+            visit(d, k);
+}
+
+/* The back edges of the region of st, from its source streams. */
+static void back_edges(srv *s, srv_stream *st, struct dfs *d)
+{
+    memset(d, 0, sizeof *d);
+    d->s = s;
+    srv_region *r = srv_ckpt_region_of(s, st);
+    if (!r)
+        return;
+    d->n = srv_ckpt_region_streams(s, r, d->v, SRV_CKPT_REGION_MAX);
+    if (d->n > SRV_CKPT_REGION_MAX)
+        d->n = SRV_CKPT_REGION_MAX;
+    search(d, false);
+}
+
 /* Can the source app a (the first of its stream, reading nothing) start
  * again from a recorded position: load-sim and time from their state, the
  * file source from its files' offsets, http and tcp from their durable
@@ -159,9 +281,10 @@ static bool replays(const srv_dapp *a)
 }
 
 /* The guarantee the component v of n streams can keep, and why it is
- * capped when it is, into note. */
+ * capped when it is, into note; *idle when it keeps it but takes no
+ * checkpoint (note says why). */
 static srv_guarantee cap_of(srv *s, srv_stream **v, size_t n, char *note,
-                            size_t len)
+                            size_t len, bool *idle)
 {
     for (size_t k = 0; k < n; k++) {
         srv_stream *st = v[k];
@@ -200,6 +323,30 @@ static srv_guarantee cap_of(srv *s, srv_stream **v, size_t n, char *note,
             }
         }
     }
+    /* Every destination read is written inside the region, yet no stream
+     * starts with a source: the streams make a cycle of named
+     * destinations that nothing feeds, and nothing starts a checkpoint
+     * (flowd tells the sources) until a stream with a source joins. The
+     * guarantee stays, so that the instances need not start again then,
+     * and the note says so. */
+    bool source = false;
+    for (size_t k = 0; k < n && !source; k++)
+        source = v[k]->napps && v[k]->ast && !v[k]->ast->source;
+    struct dfs d;
+    memset(&d, 0, sizeof d);
+    d.s = s;
+    d.n = n < SRV_CKPT_REGION_MAX ? n : SRV_CKPT_REGION_MAX;
+    memcpy(d.v, v, d.n * sizeof *v);
+    if (!source)
+        search(&d, true);
+    if (!source && d.nback > 0) {
+        *idle = true;
+        snprintf(note, len,
+                 "no stream of the region starts with a source app, so its "
+                 "cycle of named destinations has nothing to start a "
+                 "checkpoint: none is taken until a stream with a source "
+                 "joins the region");
+    }
     return SRV_GUARANTEE_EXACTLY_ONCE;
 }
 
@@ -222,7 +369,8 @@ void srv_ckpt_regions_update(srv *s)
                 weakest = v[k];
             }
         char note[256] = "";
-        srv_guarantee cap = cap_of(s, v, n, note, sizeof note);
+        bool idle = false;
+        srv_guarantee cap = cap_of(s, v, n, note, sizeof note, &idle);
         if (want > cap) {
             if (st->flow.guarantee_set || cap == SRV_GUARANTEE_NONE)
                 snprintf(st->guarantee_note, sizeof st->guarantee_note, "%s",
@@ -233,6 +381,8 @@ void srv_ckpt_regions_update(srv *s)
                          "is exactly-once)",
                          note);
             want = cap;
+        } else if (idle) {
+            snprintf(st->guarantee_note, sizeof st->guarantee_note, "%s", note);
         } else if (want < st->flow.guarantee) {
             snprintf(st->guarantee_note, sizeof st->guarantee_note,
                      "stream '%s' of the same region asks for %s",
@@ -240,6 +390,45 @@ void srv_ckpt_regions_update(srv *s)
         }
         st->guarantee = want;
     }
+}
+
+bool srv_ckpt_cyclic(srv *s, srv_region *r)
+{
+    srv_stream *v[SRV_CKPT_REGION_MAX];
+    struct dfs d;
+
+    if (srv_ckpt_region_streams(s, r, v, SRV_CKPT_REGION_MAX) == 0)
+        return false;
+    back_edges(s, v[0], &d);
+    return d.nback > 0;
+}
+
+int srv_ckpt_feedback_of(srv *s, const srv_dapp *a, char *ids, size_t len)
+{
+    struct dfs d;
+    int n = 0;
+    size_t off = 0;
+
+    if (len)
+        ids[0] = '\0';
+    if (a->pos > 0 || !srv_ckpt_reads_destination(s, a))
+        return 0;
+    back_edges(s, a->stream, &d);
+    if (index_of(&d, a->stream) == d.n)
+        return 0;
+    for (size_t k = 0; k < d.nback; k++) {
+        if (d.to[k] != a->stream || !d.from[k]->napps)
+            continue;
+        const srv_dapp *p = &d.from[k]->apps[d.from[k]->napps - 1];
+        n += live_channels(p);
+        int w = snprintf(ids + off, off < len ? len - off : 0, "%s%s.%s",
+                         off ? "," : "", d.from[k]->name, p->label);
+        if (w > 0)
+            off += (size_t)w;
+    }
+    if (off >= len && len)
+        return -1;
+    return n;
 }
 
 int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a)
@@ -259,18 +448,15 @@ int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a)
     if (!d)
         return 0;
     int n = 0;
-    /* A producer instance that completed sends nothing more, not even a
-     * barrier: it is no channel to align on. */
     for (srv_stream *o = s->streams; o; o = o->next) {
         if (!o->deployed || !o->napps || !writes(s, o, d))
             continue;
-        srv_dapp *p = &o->apps[o->napps - 1];
-        int done = 0;
-        for (int j = 0; j < p->ninst; j++)
-            done += p->inst[j]->state == SRV_INST_STOPPED;
-        n += p->count > done ? p->count - done : 0;
+        n += live_channels(&o->apps[o->napps - 1]);
     }
-    return n;
+    /* The back edges of a cycle are not aligned on. */
+    char ids[4096];
+    int fb = srv_ckpt_feedback_of(s, a, ids, sizeof ids);
+    return fb > 0 && fb < n ? n - fb : fb > 0 ? 0 : n;
 }
 
 bool srv_ckpt_reads_destination(srv *s, const srv_dapp *a)

@@ -311,6 +311,16 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
     /* A source reads no producer: no --flow.upstreams (at least 1). */
     int ups = srv_ckpt_upstreams_of(s, a);
     i->upstreams = ups;
+    /* The back edges of a cycle into it: recorded, not aligned on (with
+     * them and no --flow.upstreams, it has no other channel). */
+    char fb[4096];
+    int nfb = srv_ckpt_feedback_of(s, a, fb, sizeof fb);
+    if (nfb > 0) {
+        snprintf(buf, sizeof buf, "--flow.feedback=%s", fb);
+        add(ud, buf);
+        snprintf(buf, sizeof buf, "--flow.feedback-channels=%d", nfb);
+        add(ud, buf);
+    }
     if (ups > 0) {
         snprintf(buf, sizeof buf, "--flow.upstreams=%d", ups);
         add(ud, buf);

@@ -1,0 +1,6 @@
+#include "apps.h"
+
+int main(int argc, char **argv)
+{
+    return flow_app_main(&order_app, argc, argv);
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""Cycles of named destinations in a guaranteed region (docs/guarantees.md,
+"Cycles"): load-sim's events enter :loop, a transform counts their hops
+down into :hop, and a router sends those with hops left back into :loop
+and the rest to :done, counted. flowd finds the back edge (router ->
+transform), the transform records its channel state, checkpoints
+complete, and after kill -9 of an app on the cycle every event reaches
+:done exactly once, having gone round exactly HOPS times.
+
+Run one test: test_cycles.py NAME; all: test_cycles.py.
+"""
+
+import json
+import os
+import signal
+import time
+
+from flowd_harness import Flowd, run, wait_for
+
+N = 20000
+RATE = 4000
+HOPS = 4
+
+
+def deploy_cycle(f):
+    """The cycle, deployed consumers first, then its source."""
+    f.create("cy-done", ":done > counter --name=cy-done")
+    f.create("cy-visits", ":done > field-value-counter --field-name=visits "
+             "--name=cy-visits")
+    f.create("cy-route", ":hop > router "
+             "--expression=\"payload.hops > 0 ? 'loop' : 'done'\" "
+             "--destination-mappings=loop:loop,done:done")
+    f.create("cy-hop", f":loop > transform "
+             f"--set.hops=\"(payload.hops ?: {HOPS}) - 1\" "
+             f"--set.visits=\"(payload.visits ?: 0) + 1\" > :hop")
+    f.create("cy-src", f"load-sim --count={N} --rate={RATE} --seed=5 "
+             f"--illegal-ratio=0 > :loop")
+    for s in ("cy-done", "cy-visits", "cy-route", "cy-hop"):
+        f.deploy(s)
+    for s in ("cy-done", "cy-visits", "cy-route", "cy-hop"):
+        f.wait_status(s, "deployed", timeout=30)
+    f.deploy("cy-src")
+
+
+def checkpoint(f, name):
+    return f.get(f"/streams/deployments/{name}").get("checkpoint") or {}
+
+
+def visits(f):
+    st, _, body = f.request("GET", "/metrics/field-value-counters/cy-visits")
+    return json.loads(body)["values"] if st == 200 else {}
+
+
+def pid_of(f, stream, label):
+    for i in f.instances(stream):
+        if i["label"] == label and i.get("pid") and \
+                i["state"] in ("deployed", "deploying"):
+            return i["pid"]
+    return None
+
+
+def wait_pid(f, stream, label, not_pid=None, timeout=30):
+    return wait_for(f"{stream}.{label} running", lambda: (
+        (p := pid_of(f, stream, label)) and p != not_pid and p), timeout)
+
+
+def cmdline(f, stream, label):
+    pid = pid_of(f, stream, label)
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().decode().split("\0")
+    except (OSError, TypeError):
+        return []
+
+
+def args_of(f, stream, label):
+    """The command line of the app's instance once it runs under the
+    region's guarantee (before the source came, the cycle had none)."""
+    return wait_for(f"{stream}.{label} guaranteed", lambda: (
+        (a := cmdline(f, stream, label)) and
+        "--flow.guarantee=exactly-once" in a and a), timeout=30)
+
+
+def finish(f):
+    """Every event at :done once, each after HOPS trips round, and no
+    checkpoint timed out."""
+    wait_for(f"cy-done committed {N}", lambda: f.counter("cy-done") >= N
+             and sum(visits(f).values()) >= N, timeout=90, interval=0.2)
+    time.sleep(3)  # three more checkpoints: nothing arrives twice
+    assert f.counter("cy-done") == N, f.counter("cy-done")
+    assert visits(f) == {str(HOPS): N}, visits(f)
+    c = checkpoint(f, "cy-src")
+    assert (c.get("last_complete") or 0) > 0, c
+    assert "timed out" not in json.dumps(c), c
+
+
+def test_back_edge_wiring():
+    """flowd gives the transform the router's channel as feedback and
+    aligns it on load-sim's alone; the region is exactly-once and its
+    checkpoints complete while the events go round."""
+    with Flowd() as f:
+        deploy_cycle(f)
+        a = args_of(f, "cy-hop", "transform")
+        assert "--flow.feedback=cy-route.router" in a, a
+        assert "--flow.feedback-channels=1" in a, a
+        assert "--flow.upstreams=1" in a, a
+        r = args_of(f, "cy-route", "router")
+        assert not any(x.startswith("--flow.feedback") for x in r), r
+        for s in ("cy-src", "cy-hop", "cy-route", "cy-done"):
+            g = f.get(f"/streams/deployments/{s}")
+            assert g.get("guarantee") == "exactly-once", (s, g)
+        first = wait_for("a checkpoint complete", lambda: (
+            checkpoint(f, "cy-src").get("last_complete") or 0), timeout=30)
+        wait_for("three more", lambda: (
+            checkpoint(f, "cy-src").get("last_complete") or 0) >= first + 3,
+            timeout=30)
+        finish(f)
+
+
+def kill_on_cycle(label, stream):
+    def test():
+        with Flowd() as f:
+            deploy_cycle(f)
+            wait_for("a checkpoint complete", lambda: (
+                checkpoint(f, "cy-src").get("last_complete") or 0) >= 2,
+                timeout=30)
+            wait_for("events at :done", lambda: f.counter("cy-done") > 0,
+                     timeout=30)
+            victim = wait_pid(f, stream, label)
+            os.kill(victim, signal.SIGKILL)
+            wait_pid(f, stream, label, not_pid=victim)
+            finish(f)
+    return test
+
+
+def test_no_source_cycle():
+    """A cycle of destinations with no source app takes no checkpoint
+    and says why; it keeps its guarantee for when a source joins."""
+    with Flowd() as f:
+        f.create("ns-a", ":na > transform > :nb")
+        f.create("ns-b", ":nb > transform > :na")
+        f.deploy("ns-a")
+        f.deploy("ns-b")
+        f.wait_status("ns-b", "deployed", timeout=30)
+        g = f.get("/streams/deployments/ns-b")
+        assert g.get("guarantee") == "exactly-once", g
+        assert "no stream of the region starts with a source" in \
+            g.get("guarantee_note", ""), g
+        time.sleep(2)
+        c = checkpoint(f, "ns-a")
+        assert not c.get("last_complete") and not c.get("in_flight"), c
+
+
+TESTS = {
+    "back_edge_wiring": test_back_edge_wiring,
+    "kill_transform": kill_on_cycle("transform", "cy-hop"),
+    "kill_router": kill_on_cycle("router", "cy-route"),
+    "no_source_cycle": test_no_source_cycle,
+}
+
+if __name__ == "__main__":
+    run(TESTS)
