@@ -174,6 +174,24 @@ def kill_on_cycle(label, stream):
     return test
 
 
+def test_kill_flowd():
+    """flowd killed mid-run and started again on its data directory: the
+    cycle's apps go on, the new flowd takes up their checkpoints, and the
+    counts are exact."""
+    with Flowd() as f:
+        deploy_cycle(f)
+        first = wait_for("a checkpoint complete", lambda: (
+            checkpoint(f, "cy-src").get("last_complete") or 0) >= 2,
+            timeout=30)
+        f.kill9()
+        time.sleep(0.5)
+        f.start()
+        wait_for("checkpoints again", lambda: (
+            checkpoint(f, "cy-src").get("last_complete") or 0) > first + 1,
+            timeout=30)
+        finish(f)
+
+
 def test_no_source_cycle():
     """A cycle of destinations with no source app takes no checkpoint
     and says why; it keeps its guarantee for when a source joins."""
@@ -196,6 +214,7 @@ TESTS = {
     "back_edge_wiring": test_back_edge_wiring,
     "kill_transform": kill_on_cycle("transform", "cy-hop"),
     "kill_router": kill_on_cycle("router", "cy-route"),
+    "kill_flowd": test_kill_flowd,
     "no_source_cycle": test_no_source_cycle,
 }
 
