@@ -174,6 +174,31 @@ def kill_on_cycle(label, stream):
     return test
 
 
+def test_kill_after_source_ended():
+    """The source completed while events still go round: the cycle's
+    checkpoints go on without it (every instance hears ckpt, and the
+    transform, whose only other channel ended, starts them), and kill -9
+    of the transform then restores from one of those."""
+    with Flowd() as f:
+        deploy_cycle(f)
+        wait_for("load-sim completed", lambda: not pid_of(
+            f, "cy-src", "load-sim") and f.counter("cy-done") > 0,
+            timeout=60)
+        last = checkpoint(f, "cy-src").get("last_complete") or 0
+        wait_for("a checkpoint after the source", lambda: (
+            checkpoint(f, "cy-src").get("last_complete") or 0) > last,
+            timeout=40)
+        victim = wait_pid(f, "cy-hop", "transform")
+        os.kill(victim, signal.SIGKILL)
+        wait_pid(f, "cy-hop", "transform", not_pid=victim)
+        a = wait_for("the transform restored", lambda: (
+            (a := cmdline(f, "cy-hop", "transform")) and
+            any(x.startswith("--flow.restore=") for x in a) and a),
+            timeout=30)
+        assert not any(x.startswith("--flow.upstreams") for x in a), a
+        finish(f)
+
+
 def test_kill_flowd():
     """flowd killed mid-run and started again on its data directory: the
     cycle's apps go on, the new flowd takes up their checkpoints, and the
@@ -214,6 +239,7 @@ TESTS = {
     "back_edge_wiring": test_back_edge_wiring,
     "kill_transform": kill_on_cycle("transform", "cy-hop"),
     "kill_router": kill_on_cycle("router", "cy-route"),
+    "kill_after_source_ended": test_kill_after_source_ended,
     "kill_flowd": test_kill_flowd,
     "no_source_cycle": test_no_source_cycle,
 }
