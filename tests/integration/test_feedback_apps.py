@@ -126,7 +126,8 @@ def record_then_restore():
         assert [e[0] for e in state[0][4]] == [3, 4, 5, 6], state
         for ch in range(2):
             chans.end(ch)
-        assert proc.wait(60) == 0
+        assert proc.wait(30) == 0
+        wait_for("bye", lambda: "counter" in co.bye, timeout=10)
         assert co.bye["counter"]["in"] == 3 + 2 + 4 + 1 + 7, co.bye
         chans.close()
         co.close()
@@ -144,7 +145,8 @@ def record_then_restore():
         chans.events(0, 2)
         chans.end(0)
         chans.end(1)
-        assert proc.wait(60) == 0
+        assert proc.wait(30) == 0
+        wait_for("bye", lambda: "counter" in co.bye, timeout=10)
         bye = co.bye["counter"]
         assert bye["in"] == 4 + 2, bye
         assert bye.get("fenced") == 1, bye
