@@ -154,6 +154,7 @@ struct srv_inst {
                            with the region (deploy/recover.c) */
     uint64_t epoch;     /* the --flow.epoch it was started with (0: none) */
     int upstreams;      /* and its --flow.upstreams (0: a source) */
+    int feedback;       /* and its --flow.feedback-channels (0: none) */
     bool row_stale;     /* its record in the store failed: written again */
     char *spawn_inputs; /* --flow.input it was started with (owned) */
     /* The output it was started with or told of since (owned; NULL when

@@ -63,8 +63,9 @@ static const struct {
     { "allow-path", "DIR: absolute paths may lie under DIR (repeatable)" },
     { "guarantee", "exactly-once|at-least-once|none: checkpoints with "
                    "barriers (default none; needs --flow.control)" },
-    { "upstreams", "N: producer channels feeding the input; a checkpoint "
-                   "waits for a barrier from each (default 1)" },
+    { "upstreams", "N: producer channels feeding the input but the "
+                   "feedback ones; a checkpoint waits for a barrier from "
+                   "each (default 1; 0 with --flow.feedback)" },
     { "feedback", "ID[,ID...]: producers whose channels are back edges of "
                   "a cycle: not aligned on, their frames after a snapshot "
                   "are recorded in it" },

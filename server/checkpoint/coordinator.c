@@ -557,6 +557,32 @@ static bool is_source(const srv_inst *i)
     return i->app->pos == 0 && !i->app->stream->ast->source;
 }
 
+/*
+ * The checkpoint in flight went to the sources of a cycle, and the last
+ * of them ended without taking it (it had sent its end of stream): the
+ * events still going round are checkpointed by every instance instead,
+ * as when a cycle's sources have all ended, rather than after a timeout.
+ * An instance that already took it ignores the repeat.
+ */
+static void resend_to_all(srv *s, srv_region *r)
+{
+    srv_ckpt *c = s->ckpt;
+    srv_inst *run[INST_MAX];
+
+    if (!r->in_flight || r->in_flight_all)
+        return;
+    size_t n = running_of(s, r, run, INST_MAX);
+    for (size_t k = 0; k < n; k++)
+        if (is_source(run[k]) || run[k]->state != SRV_INST_DEPLOYED ||
+            run[k]->ident_len == 0)
+            return;
+    if (n == 0 || !srv_ckpt_cyclic(s, r))
+        return;
+    r->in_flight_all = true;
+    for (size_t k = 0; k < n; k++)
+        c->send(c->send_ud, run[k], false, r->in_flight);
+}
+
 uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
 {
     srv_ckpt *c = s->ckpt;
@@ -591,6 +617,7 @@ uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
                     strerror(errno));
     }
     r->in_flight = id;
+    r->in_flight_all = all;
     r->nacks = 0;
     r->started_ms = r->last_started_ms = now_of(c);
     for (size_t k = 0; k < n; k++)
@@ -623,6 +650,7 @@ void srv_ckpt_poll(srv *s)
                 continue;
             }
             check_complete(s, r);
+            resend_to_all(s, r);
             if (r->in_flight && now - r->started_ms > first->flow.timeout_ms) {
                 char why[256];
                 srv_inst *run[INST_MAX];

@@ -49,6 +49,7 @@ struct srv_region {
     srv_ckpt_ack *done;
     size_t ndone;
     uint64_t in_flight;
+    bool in_flight_all;      /* its ckpt went to every instance (a cycle) */
     int64_t started_ms;      /* of the one in flight */
     int64_t last_started_ms; /* of the last one started, for the interval */
     srv_ckpt_ack *acks;      /* of the one in flight (owned) */

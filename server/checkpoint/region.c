@@ -175,8 +175,9 @@ static size_t index_of(const struct dfs *d, const srv_stream *st)
     return d->n;
 }
 
-/* The streams of d that are not visited yet and pass the test, in name
- * order, so that the same region always gives the same back edges. */
+/* The first stream of d after the name after (NULL: from the start), in
+ * name order, that passes the test; d->n when none. Searching in name
+ * order makes the same region always give the same back edges. */
 static size_t next_by_name(const struct dfs *d, const char *after,
                            bool (*test)(const struct dfs *, srv_stream *,
                                         const void *),

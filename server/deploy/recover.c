@@ -209,6 +209,14 @@ static void unguard(srv *s, srv_stream *st)
     }
 }
 
+/* How many feedback channels app a's instances are started with. */
+static int feedback_of(srv *s, const srv_dapp *a)
+{
+    char ids[4096];
+    int n = srv_ckpt_feedback_of(s, a, ids, sizeof ids);
+    return n > 0 ? n : 0;
+}
+
 void srv_dep_region_joined(srv *s, srv_stream *st)
 {
     srv_region *r = st->guarantee != SRV_GUARANTEE_NONE && !st->host
@@ -238,6 +246,7 @@ void srv_dep_region_joined(srv *s, srv_stream *st)
                  * also when it takes the place of one that completed). */
                 if (i->epoch != srv_ckpt_epoch(r) ||
                     i->upstreams != srv_ckpt_upstreams_of(s, i->app) ||
+                    i->feedback != feedback_of(s, i->app) ||
                     (v[k] != st && srv_ckpt_feeds(s, st, i->app)))
                     other = i;
             }
@@ -298,6 +307,7 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
 
     i->epoch = 0;
     i->upstreams = 0;
+    i->feedback = 0;
     if (st->guarantee == SRV_GUARANTEE_NONE || st->host ||
         !(r = srv_ckpt_region_of(s, st)))
         return;
@@ -315,6 +325,7 @@ void srv_dep_guarantee_args(srv *s, srv_inst *i,
      * them and no --flow.upstreams, it has no other channel). */
     char fb[4096];
     int nfb = srv_ckpt_feedback_of(s, a, fb, sizeof fb);
+    i->feedback = nfb > 0 ? nfb : 0;
     if (nfb > 0) {
         snprintf(buf, sizeof buf, "--flow.feedback=%s", fb);
         add(ud, buf);

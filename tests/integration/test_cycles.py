@@ -2,7 +2,9 @@
 """Cycles of named destinations in a guaranteed region (docs/guarantees.md,
 "Cycles"): load-sim's events enter :loop, a transform counts their hops
 down into :hop, and a router sends those with hops left back into :loop
-and the rest to :done, counted. flowd finds the back edge (router ->
+and the rest to :done, counted. Many hops at a low rate keep a few
+events going round at every moment, so that the cut of a checkpoint
+finds some on the back edge. flowd finds the back edge (router ->
 transform), the transform records its channel state, checkpoints
 complete, and after kill -9 of an app on the cycle every event reaches
 :done exactly once, having gone round exactly HOPS times.
@@ -10,16 +12,19 @@ complete, and after kill -9 of an app on the cycle every event reaches
 Run one test: test_cycles.py NAME; all: test_cycles.py.
 """
 
+import glob
 import json
 import os
 import signal
 import time
 
+import msgpack
+
 from flowd_harness import Flowd, run, wait_for
 
-N = 20000
-RATE = 4000
-HOPS = 4
+N = 10000
+RATE = 2000
+HOPS = 50
 
 
 def deploy_cycle(f):
@@ -117,20 +122,99 @@ def test_back_edge_wiring():
         finish(f)
 
 
+def channel_state(f, n):
+    """How many frames the transform recorded in checkpoint n (its
+    snapshot's seventh part), or None without the file."""
+    region = checkpoint(f, "cy-src").get("region")
+    p = glob.glob(f"{f.data_dir}/checkpoints/{region}/{n}/"
+                  f"cy-hop.transform.0.snap")
+    try:
+        with open(p[0], "rb") as fh:
+            snap = msgpack.unpackb(fh.read()[16:], raw=True)
+    except (IndexError, OSError, ValueError):
+        return None
+    assert len(snap) == 7, snap
+    return len(snap[6])
+
+
+def restored_from(f):
+    """The checkpoint the transform's running instance restored."""
+    for a in cmdline(f, "cy-hop", "transform"):
+        if a.startswith("--flow.restore="):
+            return int(a.split("/")[-2])
+    return 0
+
+
 def kill_on_cycle(label, stream):
+    """kill -9 of an app on the cycle just after a checkpoint completed
+    whose channel state holds frames (events in flight on the back edge
+    at the cut, which no source replays): again, up to 5 times, until the
+    region was restored from such a checkpoint. Then every event reaches
+    :done exactly once."""
     def test():
         with Flowd() as f:
             deploy_cycle(f)
-            wait_for("a checkpoint complete", lambda: (
-                checkpoint(f, "cy-src").get("last_complete") or 0) >= 2,
-                timeout=30)
-            wait_for("events at :done", lambda: f.counter("cy-done") > 0,
-                     timeout=30)
-            victim = wait_pid(f, stream, label)
-            os.kill(victim, signal.SIGKILL)
-            wait_pid(f, stream, label, not_pid=victim)
+            hit = False
+            for _ in range(5):
+                n = wait_for("a checkpoint with channel state", lambda: (
+                    (c := checkpoint(f, "cy-src").get("last_complete"))
+                    and (channel_state(f, c) or 0) > 0 and c), timeout=30,
+                    interval=0.02)
+                victim = wait_pid(f, stream, label)
+                os.kill(victim, signal.SIGKILL)
+                wait_pid(f, stream, label, not_pid=victim)
+                wait_pid(f, "cy-hop", "transform")
+                r = wait_for("the region restored", lambda: restored_from(f),
+                             timeout=30)
+                if r >= n and channel_state(f, r):
+                    hit = True
+                    break
+            assert hit, "never restored from a checkpoint with channel state"
             finish(f)
     return test
+
+
+def test_kill_after_source_ended():
+    """The source completed while events still go round: the cycle's
+    checkpoints go on without it (every instance hears ckpt, and the
+    transform, whose only other channel ended, starts them), and kill -9
+    of the transform then restores from one of those."""
+    with Flowd() as f:
+        deploy_cycle(f)
+        wait_for("load-sim completed", lambda: not pid_of(
+            f, "cy-src", "load-sim") and f.counter("cy-done") > 0,
+            timeout=60)
+        last = checkpoint(f, "cy-src").get("last_complete") or 0
+        wait_for("a checkpoint after the source", lambda: (
+            checkpoint(f, "cy-src").get("last_complete") or 0) > last,
+            timeout=40)
+        victim = wait_pid(f, "cy-hop", "transform")
+        os.kill(victim, signal.SIGKILL)
+        wait_pid(f, "cy-hop", "transform", not_pid=victim)
+        a = wait_for("the transform restored", lambda: (
+            (a := cmdline(f, "cy-hop", "transform")) and
+            any(x.startswith("--flow.restore=") for x in a) and a),
+            timeout=30)
+        assert not any(x.startswith("--flow.upstreams") for x in a), a
+        finish(f)
+
+
+def test_kill_flowd():
+    """flowd killed mid-run and started again on its data directory: the
+    cycle's apps go on, the new flowd takes up their checkpoints, and the
+    counts are exact."""
+    with Flowd() as f:
+        deploy_cycle(f)
+        first = wait_for("a checkpoint complete", lambda: (
+            checkpoint(f, "cy-src").get("last_complete") or 0) >= 2,
+            timeout=30)
+        f.kill9()
+        time.sleep(0.5)
+        f.start()
+        wait_for("checkpoints again", lambda: (
+            checkpoint(f, "cy-src").get("last_complete") or 0) > first + 1,
+            timeout=30)
+        finish(f)
 
 
 def test_no_source_cycle():
@@ -155,6 +239,8 @@ TESTS = {
     "back_edge_wiring": test_back_edge_wiring,
     "kill_transform": kill_on_cycle("transform", "cy-hop"),
     "kill_router": kill_on_cycle("router", "cy-route"),
+    "kill_after_source_ended": test_kill_after_source_ended,
+    "kill_flowd": test_kill_flowd,
     "no_source_cycle": test_no_source_cycle,
 }
 

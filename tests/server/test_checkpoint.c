@@ -911,3 +911,62 @@ Test(checkpoint, a_producer_deployed_later_restarts_its_consumers)
     cr_assert_not_null(strstr(args_of("t.snk-0"), "--flow.upstreams=2\n"), "%s",
                        args_of("t.snk-0"));
 }
+
+/* A cycle of destinations: a -> :x -> b -> :y -> c -> :x, and :y -> d;
+ * b last, so that it starts with the whole graph known. */
+static void deploy_cycle(void)
+{
+    deploy("a", "load-sim > :x", "{}");
+    deploy("c", ":y > mid > :x", "{}");
+    deploy("d", ":y > snk", "{}");
+    deploy("b", ":x > mid > :y", "{}");
+}
+
+Test(checkpoint, a_back_edge_is_feedback_not_upstream)
+{
+    deploy_cycle();
+    const char *b = args_of("b.mid-0");
+    const char *c = args_of("c.mid-0");
+    const char *d = args_of("d.snk-0");
+
+    /* The search from a enters b, then c and d; c's :x leads back into
+     * b, which is on its stack. */
+    cr_assert_not_null(strstr(b, "--flow.feedback=c.mid\n"), "%s", b);
+    cr_assert_not_null(strstr(b, "--flow.feedback-channels=1\n"), "%s", b);
+    cr_assert_not_null(strstr(b, "--flow.upstreams=1\n"), "%s", b);
+    cr_assert_null(strstr(c, "--flow.feedback"), "%s", c);
+    cr_assert_eq(srv_ckpt_upstreams_of(
+                     &S, srv_stream_app(srv_stream_find(&S, "c"), "mid")),
+                 1);
+    cr_assert_null(strstr(d, "--flow.feedback"), "%s", d);
+    srv_stream *st = srv_stream_find(&S, "b");
+    cr_assert_eq(st->guarantee, SRV_GUARANTEE_EXACTLY_ONCE);
+    cr_assert_str_eq(st->guarantee_note, "");
+}
+
+Test(checkpoint, a_cycle_without_a_source_says_so)
+{
+    deploy("b", ":x > mid > :y", "{}");
+    deploy("c", ":y > mid > :x", "{}");
+    srv_stream *st = srv_stream_find(&S, "b");
+
+    cr_assert_eq(st->guarantee, SRV_GUARANTEE_EXACTLY_ONCE);
+    cr_assert_not_null(strstr(st->guarantee_note, "no stream of the region "
+                                                  "starts with a source"),
+                       "%s", st->guarantee_note);
+    cr_assert_null(strstr(args_of("b.mid-0"), "--flow.feedback"));
+}
+
+Test(checkpoint, closing_a_cycle_restarts_its_region)
+{
+    deploy("a", "load-sim > :x", "{}");
+    srv_stream *b = deploy("b", ":x > mid > :y", "{}");
+    hello_all(srv_stream_find(&S, "a"));
+    hello_all(b);
+    int pid = inst(b, "mid", 0)->pid;
+    cr_assert_null(strstr(args_of("b.mid-0"), "--flow.feedback"));
+    /* c closes the cycle: b's aligned channels count the same (a's; c's
+     * is feedback), but b must start again with --flow.feedback. */
+    deploy("c", ":y > mid > :x", "{}");
+    cr_assert_not_null(strstr(signals_of(pid), "9"), "%s", signals_of(pid));
+}
