@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The main job: sets everything up, builds flow, and runs flowd with the
 # demo (streams/demo.flow: account events folded into account state and
-# counted, and a tap that counts the event types) loaded and deployed.
+# counted, and a tap that counts the event types), the accounts' web and
+# worker roles (streams/accounts.flow, multi packaging: account-web's HAL
+# API on FLOW_ACCOUNTS_PORT, account-events, account-view's read model)
+# and the orders saga (streams/orders.flow: order-sim, order, inventory,
+# payment and the saga's counters) loaded and deployed
+# (docs/architecture.md).
 # Once flowd answers /ready it prints where to look, with a dashboard URL
 # that logs in with flowd's token; when flowd fails to start (say, the port
 # is taken) its error is shown and this script exits non-zero. Ctrl-C (or
@@ -11,8 +16,9 @@
 # Environment: FLOW_PORT (default 9393), FLOW_BIND (default 127.0.0.1),
 # FLOW_DATA_DIR (default build/flow-data), FLOW_TOKEN (optional: else the
 # token flowd keeps in FLOW_DATA_DIR/token), FLOW_BUILD_DIR (default
-# build), FLOW_SKIP_SETUP=1 (skip setup.sh and build.sh: use the build
-# that is there).
+# build), FLOW_ACCOUNTS_PORT (default FLOW_PORT + 1: account-web's API),
+# FLOW_SKIP_SETUP=1 (skip setup.sh and build.sh: use the build that is
+# there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${FLOW_BUILD_DIR:-build}"
@@ -24,6 +30,7 @@ fi
 port="${FLOW_PORT:-9393}"
 bind="${FLOW_BIND:-127.0.0.1}"
 data="${FLOW_DATA_DIR:-build/flow-data}"
+accounts_port="${FLOW_ACCOUNTS_PORT:-$((port + 1))}"
 case "${bind}" in
   0.0.0.0) host=127.0.0.1 ;;
   ::) host=::1 ;;
@@ -31,8 +38,10 @@ case "${bind}" in
 esac
 if [[ "${host}" == *:* ]]; then
   url="http://[${host}]:${port}"
+  accounts_url="http://[${host}]:${accounts_port}"
 else
   url="http://${host}:${port}"
+  accounts_url="http://${host}:${accounts_port}"
 fi
 
 # Answers whether flowd says it is ready (GET /ready is 200), in a
@@ -45,12 +54,33 @@ ready() (
   [[ "${status}" == "HTTP/1."?" 200"* ]]
 ) 2>/dev/null
 
+# The accounts' read model lives in the data directory: streams/accounts.flow
+# names the placeholder directory /var/lib/flow/accounts, which its copy
+# here replaces with DATA/accounts (flowd allows app paths under it only
+# with --allow-path), and account-web's port with FLOW_ACCOUNTS_PORT.
+mkdir -p "${data}/accounts"
+shared="$(cd "${data}/accounts" && pwd)"
+sed -e "s#/var/lib/flow/accounts#${shared}#g" \
+  -e "s#account-web --port=9394#account-web --port=${accounts_port}#" \
+  streams/accounts.flow >"${data}/accounts.flow"
+
+# Producers before consumers, so that each reader of a destination starts
+# with its producers in place.
+deploys=(accounts event-types accounts-web accounts-worker accounts-view
+  orders-sim orders inventory payment orders-started orders-completed
+  orders-cancelled orders-cancelled-by-reason)
+deploy_args=()
+for name in "${deploys[@]}"; do
+  deploy_args+=(--deploy "${name}")
+done
+
 # flowd runs as a job of its own (its own process group), so that Ctrl-C
 # reaches it once, forwarded from here, and it stops its apps.
 set -m
 "${build}/server/flowd" --bind "${bind}" --port "${port}" \
-  --data-dir "${data}" --load streams/demo.flow \
-  --deploy accounts --deploy event-types &
+  --data-dir "${data}" --allow-path "${shared}" --load streams/demo.flow \
+  --load "${data}/accounts.flow" --load streams/orders.flow \
+  "${deploy_args[@]}" &
 flowd=$!
 set +m
 stopping=
@@ -104,6 +134,10 @@ flow is running (data directory: ${data})
               the token in ${data}/token; see docs/rest.md)
   metrics:    ${url}/metrics   (with the same token)
   try:        ${ctl} stream list
+  accounts:   curl -i -d '{"firstName":"Ada","lastName":"Lovelace","email":"ada@example.com"}' \\
+                ${accounts_url}/v1/accounts
+              (account-web's HAL API: follow the _links; docs/apps.md "account-web")
+  saga:       ${url}/#/saga   (the orders saga's counters)
 Stop with Ctrl-C.
 MSG
 finish

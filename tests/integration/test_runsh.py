@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """scripts/run.sh as a new user runs it, minus setup and build
 (FLOW_SKIP_SETUP=1, the build of this test run): the URLs come once flowd
-is ready, the dashboard URL logs in with flowd's token, only the demo is
-loaded, a taken port is an error that shows flowd's message, and Ctrl-C
-stops flowd and every app.
+is ready, the dashboard URL logs in with flowd's token, the demo, the
+accounts' web and worker roles and the orders saga are loaded and deployed
+(and nothing else), an account made with the printed curl command reads
+back through its HAL link, a taken port is an error that shows flowd's
+message, and Ctrl-C stops flowd and every app.
 
 Run one test: test_runsh.py NAME; all: test_runsh.py.
 """
 
+import json
 import os
 import queue
 import re
@@ -19,6 +22,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 from flowd_harness import FLOWD, FlowdAt, pids_with, run, wait_for
 
@@ -43,12 +48,13 @@ class RunSh:
     """scripts/run.sh in a session of its own, its output (stdout and
     stderr) collected line by line."""
 
-    def __init__(self, port, data_dir):
+    def __init__(self, port, data_dir, accounts_port=None):
         self.data_dir = data_dir
         env = {k: v for k, v in os.environ.items()
                if k not in ("FLOW_TOKEN", "FLOW_BIND")}
         env.update(FLOW_SKIP_SETUP="1", FLOW_PORT=str(port),
                    FLOW_DATA_DIR=data_dir,
+                   FLOW_ACCOUNTS_PORT=str(accounts_port or free_port()),
                    FLOW_BUILD_DIR=os.path.dirname(os.path.dirname(
                        os.path.realpath(FLOWD))))
         self.proc = subprocess.Popen(
@@ -129,18 +135,60 @@ def test_run_sh():
         with open(path) as fh:
             assert fh.read().strip() == token
         assert f.request("GET", "/streams/definitions", token="")[0] == 401
-        # The demo, and only the demo, is in the store; it is deployed.
-        demo = stream_names(os.path.join(ROOT, "streams", "demo.flow"))
-        examples = stream_names(os.path.join(ROOT, "streams",
-                                             "examples.flow"))
+        # The demo, the accounts' roles and the saga, and only they, are
+        # in the store; the demo, the multi form of the accounts and the
+        # saga are deployed.
+        streams = os.path.join(ROOT, "streams")
+        demo = stream_names(os.path.join(streams, "demo.flow"))
+        accounts = stream_names(os.path.join(streams, "accounts.flow"))
+        orders = stream_names(os.path.join(streams, "orders.flow"))
+        examples = stream_names(os.path.join(streams, "examples.flow"))
         assert "accounts" in demo and len(examples) >= 10, (demo, examples)
+        assert {"accounts-web", "accounts-single"} <= accounts, accounts
+        assert {"orders", "inventory", "payment"} <= orders, orders
         defs = f.get("/streams/definitions?size=1000")
         names = {d["name"] for d in
                  defs["_embedded"]["streamDefinitionResourceList"]}
-        assert names == demo, names
+        assert names == demo | accounts | orders, names
         assert not names & examples, names & examples
-        f.wait_status("accounts", "deployed", timeout=60)
-        f.wait_status("event-types", "deployed", timeout=60)
+        deployed = ({"accounts", "event-types"} | orders
+                    | (accounts - {"accounts-single"}))
+        for name in sorted(deployed):
+            f.wait_status(name, "deployed", timeout=90)
+        for name in sorted(names - deployed):
+            assert f.get(f"/streams/deployments/{name}")["status"] \
+                == "undeployed", name
+
+        # The curl command printed makes an account; its HAL self link
+        # reads it back from the read model once the worker folded it.
+        m = first.wait_line(r"curl -i -d '([^']*)'")
+        assert m, first.output()
+        body = m.group(1)
+        m = first.wait_line(r"^\s+(http://\S+/v1/accounts)$")
+        assert m, first.output()
+        accounts_url = m.group(1)
+        req = urllib.request.Request(
+            accounts_url, data=body.encode(), method="POST",
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 201, r.status
+            location = r.headers["Location"]
+        assert re.fullmatch(r"/v1/accounts/\d+", location), location
+        base = accounts_url[:-len("/v1/accounts")]
+
+        def read_back():
+            try:
+                with urllib.request.urlopen(base + location, timeout=10) as r:
+                    acct = json.load(r)
+            except urllib.error.HTTPError as e:
+                if e.code == 404:  # not in the read model yet
+                    return None
+                raise
+            return acct if acct.get("version") == 1 else None
+        acct = wait_for("the account in the read model", read_back,
+                        timeout=60)
+        assert acct["firstName"] == "Ada" and acct["status"] == "PENDING", acct
+        assert acct["_links"]["self"]["href"].endswith(location), acct
 
         # A second run on the same port fails with flowd's error.
         second = RunSh(port, os.path.join(tmp, "second"))
