@@ -16,7 +16,7 @@ static const char allowed[] =
 
 static const char *const deployer_props[] = {
     "count",       "transport", "maxRestarts",    "restartWindow",
-    "stopTimeout", "cpus",      "errorThreshold",
+    "stopTimeout", "cpus",      "errorThreshold", "binder",
 };
 
 static bool parse_long(const char *s, long lo, long hi, long *out)
@@ -55,7 +55,7 @@ static int check_deployer(const char *key, const char *prop, const char *v,
         snprintf(err, errlen,
                  "unknown deployer property '%s': allowed are count, "
                  "transport, maxRestarts, restartWindow, stopTimeout, cpus, "
-                 "errorThreshold",
+                 "errorThreshold, binder",
                  key);
         return -1;
     }
@@ -68,6 +68,11 @@ static int check_deployer(const char *key, const char *prop, const char *v,
     if (strcmp(prop, "transport") == 0 && strcmp(v, "ipc") != 0 &&
         strcmp(v, "tcp") != 0) {
         snprintf(err, errlen, "'%s' must be ipc or tcp, not '%s'", key, v);
+        return -1;
+    }
+    if (strcmp(prop, "binder") == 0 && strcmp(v, "kafka") != 0 &&
+        strcmp(v, "zeromq") != 0) {
+        snprintf(err, errlen, "'%s' must be kafka or zeromq, not '%s'", key, v);
         return -1;
     }
     if (strcmp(prop, "cpus") == 0 && strcmp(v, "auto") != 0 &&

@@ -551,10 +551,11 @@ static void check_complete(srv *s, srv_region *r)
     complete(s, r);
 }
 
-/* Is i the instance of a source app (it reads nothing)? */
-static bool is_source(const srv_inst *i)
+/* Is i the instance of a source app: it reads nothing, or a Kafka
+ * topic? */
+static bool is_source(srv *s, const srv_inst *i)
 {
-    return i->app->pos == 0 && !i->app->stream->ast->source;
+    return srv_ckpt_is_source(s, i->app);
 }
 
 uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
@@ -571,7 +572,7 @@ uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
     for (size_t k = 0; k < n; k++) {
         if (run[k]->state != SRV_INST_DEPLOYED || run[k]->ident_len == 0)
             return 0;
-        sources += is_source(run[k]);
+        sources += is_source(s, run[k]);
     }
     if (sources == 0)
         return 0;
@@ -590,7 +591,7 @@ uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
     r->nacks = 0;
     r->started_ms = r->last_started_ms = now_of(c);
     for (size_t k = 0; k < n; k++)
-        if (is_source(run[k]))
+        if (is_source(s, run[k]))
             c->send(c->send_ud, run[k], false, id);
     return id;
 }

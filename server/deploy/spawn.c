@@ -66,6 +66,38 @@ static void add_arg(void *ud, const char *arg)
     strv_add(ud, "%s", arg);
 }
 
+/* The --flow.kafka.* options of a Kafka-bound instance i (docs/kafka.md):
+ * its input topic and group in place of --flow.input, its output topic in
+ * place of --flow.output, the cluster and its settings, its transactional
+ * id under exactly-once. True when its rejected events go to the dead
+ * letter topic error.TOPIC.GROUP (it reads a topic) in place of
+ * --flow.error-output. */
+static bool kafka_args(srv *s, srv_inst *i, strv *av)
+{
+    srv_dapp *a = i->app;
+    char in[2 * SRV_NAME_MAX + 32], group[2 * SRV_NAME_MAX + 32];
+    char out[2 * SRV_NAME_MAX + 32];
+    bool reads = srv_kafka_in(s, a, in, sizeof in, group, sizeof group);
+    bool writes = srv_kafka_out(a, out, sizeof out);
+
+    if ((!reads && !writes) || !s->cfg.kafka_brokers)
+        return false;
+    strv_add(av, "--flow.kafka.brokers=%s", s->cfg.kafka_brokers);
+    for (int k = 0; k < s->cfg.nkafka_config; k++)
+        strv_add(av, "--flow.kafka.config=%s", s->cfg.kafka_config[k]);
+    if (reads) {
+        strv_add(av, "--flow.kafka.input=%s", in);
+        strv_add(av, "--flow.kafka.group=%s", group);
+        strv_add(av, "--flow.kafka.error-output=error.%s.%s", in, group);
+    }
+    if (writes)
+        strv_add(av, "--flow.kafka.output=%s", out);
+    if (writes && a->stream->guarantee == SRV_GUARANTEE_EXACTLY_ONCE)
+        strv_add(av, "--flow.kafka.transactional-id=%s.%s.%d", a->stream->name,
+                 a->label, i->index);
+    return reads;
+}
+
 /* The command line of one app instance (without the program), which
  * reads its transport keys from the file keys. */
 static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
@@ -84,9 +116,10 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
     srv_dep_output_spec(s, i, outputs, sizeof outputs);
     free(i->spawn_output);
     i->spawn_output = strdup(i->output);
-    if (outputs[0])
+    bool kafka = kafka_args(s, i, av);
+    if (outputs[0] && !srv_kafka_out(a, NULL, 0))
         strv_add(av, "--flow.output=%s", outputs);
-    if (i->errors[0])
+    if (i->errors[0] && !kafka)
         strv_add(av, "--flow.error-output=%s", i->errors);
     if (i->tap[0])
         strv_add(av, "--flow.tap=%s", i->tap);
