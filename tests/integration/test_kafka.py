@@ -239,6 +239,32 @@ def test_binder_properties():
             assert i["endpoints"]["outputGroups"] == {}, i["endpoints"]
 
 
+def test_regions():
+    """A Kafka destination ends a region: its producer's and consumer's
+    streams are regions of their own, and a stream that reads a topic no
+    flow stream writes (kcat's, say) keeps exactly-once by default, its
+    reader replaying the topic (over ZeroMQ such a destination's reader
+    is capped at at-least-once). No event moves."""
+    with Flowd("--kafka-brokers=127.0.0.1:9") as f:
+        f.create("kr-src", "load-sim --count=10 > :kr-dest")
+        f.create("kr-sink", ":kr-dest > log")
+        f.create("kr-outside", ":kr-kcat > log")
+        f.create("kr-zmq", ":kr-zmq-dest > log")
+        for s in ("kr-src", "kr-sink", "kr-outside"):
+            deploy_kafka(f, s)
+        f.deploy("kr-zmq")
+        regions = {}
+        for s in ("kr-src", "kr-sink", "kr-outside"):
+            d = f.get(f"/streams/deployments/{s}")
+            assert d["guarantee"] == "exactly-once", (s, d.get("guarantee"),
+                                                      d.get("guarantee_note"))
+            assert "guarantee_note" not in d, (s, d["guarantee_note"])
+            regions[s] = d["checkpoint"]["region"]
+        assert len(set(regions.values())) == 3, regions
+        d = f.get("/streams/deployments/kr-zmq")
+        assert d["guarantee"] == "at-least-once", d.get("guarantee")
+
+
 def test_two_streams():
     """load-sim writes :ka-orders on Kafka; two consumer streams (two
     groups) each count every event, exactly."""
@@ -362,6 +388,7 @@ def test_rebalance():
 
 TESTS = {
     "binder_properties": test_binder_properties,
+    "regions": test_regions,
     "two_streams": test_two_streams,
     "kcat": test_kcat,
     "kill_processor": test_kill_processor,
