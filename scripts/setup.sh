@@ -12,6 +12,7 @@ packages=(
   libsqlite3-dev libcurl4-openssl-dev libedit-dev libcriterion-dev
   liblua5.4-dev
   libpcre2-dev
+  librdkafka-dev kcat
   postgresql libpq-dev
   python3 python3-zmq python3-msgpack
   scdoc tmux prometheus chromium curl
