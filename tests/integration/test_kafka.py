@@ -219,6 +219,9 @@ def test_binder_properties():
         expect_400(f, "kp-zmq", g, ["deployer.log.binder", "one binder"])
         expect_400(f, "kp-zmq", dict(g, **{"deployer.log.binder": "zeromq"}),
                    ["deployer.log.binder", "one binder"])
+        expect_400(f, "kp-pipe", dict(g, **{"deployer.*.binder": "kafka",
+                                            "deployer.packaging": "single"}),
+                   ["deployer.packaging", "single"])
         f.deploy("kp-pipe", dict(g, **{"deployer.transform.binder": "kafka"}))
         expect_400(f, "kp-tap", dict(g, **{"deployer.log.binder": "kafka"}),
                    ["deployer.log.binder", "a tap"])
