@@ -145,6 +145,10 @@ static void take(flow_ctx *ctx, uint64_t n)
         (rc = ctx->app->on_checkpoint(ctx, n)))
         snprintf(why, sizeof(why), "on_checkpoint failed: %s",
                  flow_strerror(rc));
+    /* The Kafka part first: the .snap file, written last, makes the
+     * checkpoint's files of this instance whole. */
+    if (!rc && ctx->kafka)
+        rc = flow__kafka_checkpoint(ctx, n, why, sizeof(why));
     if (!rc) {
         snprintf(name, sizeof(name), "%s.%s.%u.snap", ctx->conf.stream,
                  ctx->conf.label, ctx->conf.instance);
@@ -290,8 +294,11 @@ void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m)
     if (!ck || !m->id)
         return;
     if (m->type == FLOW_CTL_CKPT) {
-        if (ctx->app->role != FLOW_ROLE_SOURCE)
-            return; /* a barrier tells the others */
+        /* A barrier tells the others; an app reading Kafka is a source
+         * of its region (its topic replays from committed offsets). */
+        if (ctx->app->role != FLOW_ROLE_SOURCE &&
+            !(ctx->kafka && ctx->conf.kafka.input))
+            return;
         if (m->id > ck->src_want && m->id > ck->last_fwd)
             ck->src_want = m->id;
         if (ctx->phase == PH_RUN && !flow__blocked(ctx))
@@ -301,6 +308,8 @@ void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m)
     if (m->type == FLOW_CTL_CKPT_DONE) {
         if (m->id > ck->committed)
             ck->committed = m->id;
+        if (ctx->kafka)
+            flow__kafka_commit(ctx, m->id);
         if (ctx->app->on_commit)
             ctx->app->on_commit(ctx, m->id);
         if (ck->src_done)
@@ -505,9 +514,13 @@ static int restore(flow_ctx *ctx)
             goto free_files;
         }
     }
-    for (size_t i = 0; i < nfiles; i++)
+    for (size_t i = 0; i < nfiles; i++) {
         if ((rc = apply(ctx, files[i].path, &files[i].snap, files[i].instance)))
             goto free_files;
+        if (ctx->kafka && files[i].instance == ctx->conf.instance &&
+            (rc = flow__kafka_restore(ctx, files[i].path)))
+            goto free_files;
+    }
     uint64_t id = nfiles ? files[0].snap.n : 0;
     if (ctx->ck)
         ctx->ck->al.done = ctx->ck->last_fwd = ctx->ck->committed = id;

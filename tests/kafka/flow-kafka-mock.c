@@ -30,10 +30,12 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: flow-kafka-mock [--brokers=N] [--topic=NAME:PARTITIONS ...]\n"
-               "Runs librdkafka's mock Kafka cluster with N brokers (default 3)\n"
-               "until SIGTERM or SIGINT; prints its bootstrap servers on the\n"
-               "first line of stdout.\n");
+    fprintf(
+        f,
+        "usage: flow-kafka-mock [--brokers=N] [--topic=NAME:PARTITIONS ...]\n"
+        "Runs librdkafka's mock Kafka cluster with N brokers (default 3)\n"
+        "until SIGTERM or SIGINT; prints its bootstrap servers on the\n"
+        "first line of stdout.\n");
 }
 
 /* Parses a decimal in [lo, hi] into *out; 0 on success. */
@@ -59,7 +61,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strncmp(argv[i], "--brokers=", 10)) {
             if (parse_int(argv[i] + 10, 1, 64, &brokers)) {
-                fprintf(stderr, "flow-kafka-mock: --brokers=%s: give a number of brokers from 1 to 64\n",
+                fprintf(stderr,
+                        "flow-kafka-mock: --brokers=%s: give a number of "
+                        "brokers from 1 to 64\n",
                         argv[i] + 10);
                 return 2;
             }
@@ -69,7 +73,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else {
-            fprintf(stderr, "flow-kafka-mock: unknown argument '%s'\n", argv[i]);
+            fprintf(stderr, "flow-kafka-mock: unknown argument '%s'\n",
+                    argv[i]);
             usage(stderr);
             return 2;
         }
@@ -78,21 +83,25 @@ int main(int argc, char **argv)
     /* The mock cluster needs an rd_kafka_t for its bookkeeping; a producer
      * that never produces is the lightest one. */
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
         fprintf(stderr, "flow-kafka-mock: %s\n", errstr);
         rd_kafka_conf_destroy(conf);
         return 1;
     }
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!rk) {
-        fprintf(stderr, "flow-kafka-mock: cannot create the librdkafka handle: %s\n", errstr);
+        fprintf(stderr,
+                "flow-kafka-mock: cannot create the librdkafka handle: %s\n",
+                errstr);
         rd_kafka_conf_destroy(conf);
         return 1;
     }
     mc = rd_kafka_mock_cluster_new(rk, brokers);
     if (!mc) {
-        fprintf(stderr, "flow-kafka-mock: cannot start a mock cluster of %d brokers "
-                        "(are loopback ports available?)\n",
+        fprintf(stderr,
+                "flow-kafka-mock: cannot start a mock cluster of %d brokers "
+                "(are loopback ports available?)\n",
                 brokers);
         goto out;
     }
@@ -106,7 +115,9 @@ int main(int argc, char **argv)
         int parts = 0;
         if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof name ||
             parse_int(colon + 1, 1, 10000, &parts)) {
-            fprintf(stderr, "flow-kafka-mock: --topic=%s: give NAME:PARTITIONS, e.g. --topic=orders:6\n",
+            fprintf(stderr,
+                    "flow-kafka-mock: --topic=%s: give NAME:PARTITIONS, e.g. "
+                    "--topic=orders:6\n",
                     spec);
             rc = 2;
             goto out;
@@ -114,10 +125,11 @@ int main(int argc, char **argv)
         memcpy(name, spec, (size_t)(colon - spec));
         name[colon - spec] = '\0';
         int rf = brokers < 3 ? brokers : 3;
-        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, name, parts, rf);
+        rd_kafka_resp_err_t err =
+            rd_kafka_mock_topic_create(mc, name, parts, rf);
         if (err) {
-            fprintf(stderr, "flow-kafka-mock: cannot create topic '%s': %s\n", name,
-                    rd_kafka_err2str(err));
+            fprintf(stderr, "flow-kafka-mock: cannot create topic '%s': %s\n",
+                    name, rd_kafka_err2str(err));
             goto out;
         }
     }

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""The Kafka binder on the app side, without flowd: flow-kafka-mock runs a
+mock Kafka cluster; `flow-kafka load-sim` writes a topic and
+`flow-kafka account-events` reads it and writes another, each under
+exactly-once with its own Python checkpoint coordinator (the one of
+test_checkpoint_apps.py: each app is the source of its own region, a
+Kafka edge ending a region). account-events is killed with SIGKILL
+mid-run and restarted from its last complete checkpoint; a read_committed
+consumer (kcat) must then see every event of the output topic exactly
+once. Also: the record format (key, headers, msgpack and JSON values)
+as kcat sees it, both ways.
+
+Run as: test_kafka_apps.py NAME (see TESTS)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import msgpack
+
+from flowd_harness import run, wait_for
+from test_checkpoint_apps import Coordinator
+
+COUNT = 30000
+RATE = 10000
+# The restarted consumer replaces the killed one in the group only once
+# the group has given the dead member up: a short session keeps that
+# within seconds.
+GROUP_CONF = ["--flow.kafka.config=session.timeout.ms=6000",
+              "--flow.kafka.config=heartbeat.interval.ms=500"]
+
+
+def build_root():
+    root = os.environ.get("FLOW_IT_BUILD_ROOT")
+    if root:
+        return root
+    return os.path.join(os.path.dirname(__file__), "..", "..", "build")
+
+
+def flow_kafka():
+    return os.path.join(build_root(), "modules", "flow-kafka")
+
+
+def mock_path():
+    return os.path.join(build_root(), "tests", "kafka", "flow-kafka-mock")
+
+
+def need_kafka():
+    missing = [p for p in (flow_kafka(), mock_path())
+               if not os.path.exists(p)]
+    if missing or not shutil.which("kcat"):
+        print(f"SKIP: built without librdkafka or no kcat ({missing})")
+        sys.exit(77)
+
+
+class Mock:
+    """flow-kafka-mock with the given topics, stopped on exit."""
+
+    def __init__(self, topics):
+        self.p = subprocess.Popen(
+            [mock_path(), "--brokers=3"] + [f"--topic={t}" for t in topics],
+            stdout=subprocess.PIPE, text=True)
+        self.brokers = self.p.stdout.readline().strip()
+        assert self.brokers.count(":") == 3, self.brokers
+
+    def close(self):
+        self.p.terminate()
+        try:
+            self.p.wait(30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(30)
+
+
+def kcat_headers(brokers, topic):
+    """Every record of topic a read_committed consumer sees, as a dict of
+    its headers plus "key", in order per partition."""
+    out = subprocess.run(
+        ["kcat", "-C", "-b", brokers, "-t", topic, "-e", "-q",
+         "-X", "isolation.level=read_committed",
+         "-f", "%k\t%h\n"],
+        capture_output=True, text=True, timeout=120).stdout
+    recs = []
+    for line in out.splitlines():
+        key, _, hdrs = line.partition("\t")
+        d = dict(h.split("=", 1) for h in hdrs.split(",") if "=" in h)
+        d["key"] = key
+        recs.append(d)
+    return recs
+
+
+class App:
+    """One app under flow-kafka, its log in tmp."""
+
+    def __init__(self, tmp, name, args, tag):
+        self.log_path = os.path.join(tmp, f"{name}{tag}.log")
+        self.log = open(self.log_path, "w")
+        self.p = subprocess.Popen([flow_kafka(), name] + args,
+                                  stdout=self.log, stderr=subprocess.STDOUT)
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGKILL)
+        self.p.wait(30)
+        self.log.close()
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+        try:
+            self.p.wait(60)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(30)
+        self.log.close()
+        return self.p.returncode
+
+
+def common(ctl, stream, label, ckdir, epoch, brokers):
+    return [f"--flow.control={ctl}", f"--flow.stream={stream}",
+            f"--flow.label={label}", "--flow.guarantee=exactly-once",
+            f"--flow.checkpoint-dir={ckdir}", f"--flow.epoch={epoch}",
+            "--flow.drain-ms=20000", f"--flow.kafka.brokers={brokers}",
+            f"--flow.kafka.transactional-id={stream}.{label}.0"]
+
+
+def processor_args(tmp, ctl, epoch, brokers, restore=None):
+    a = common(ctl, "q", "account-events", tmp + "/ckq", epoch, brokers) + [
+        "--flow.kafka.input=ev", "--flow.kafka.group=q",
+        "--flow.kafka.output=dom"] + GROUP_CONF
+    if restore:
+        a.append(f"--flow.restore={tmp}/ckq/{restore}/"
+                 "q.account-events.0.snap")
+    return a
+
+
+def kill_exactly_once():
+    need_kafka()
+    tmp = tempfile.mkdtemp(prefix="kafkaapps")
+    mock = Mock(["ev:4", "dom:4"])
+    cp = Coordinator(f"ipc://{tmp}/ctlp", source="load-sim", expect=1)
+    cq = Coordinator(f"ipc://{tmp}/ctlq", source="account-events", expect=1)
+    apps = []
+    try:
+        src = App(tmp, "load-sim", [
+            f"--count={COUNT}", "--seed=3", "--illegal-ratio=0",
+            f"--rate={RATE}"] + common(f"ipc://{tmp}/ctlp", "p", "load-sim",
+                                       tmp + "/ckp", 1, mock.brokers) + [
+            "--flow.kafka.output=ev"], "")
+        apps.append(src)
+        proc = App(tmp, "account-events",
+                   processor_args(tmp, f"ipc://{tmp}/ctlq", 1, mock.brokers),
+                   "1")
+        apps.append(proc)
+        wait_for("account-events a third of the way and two checkpoints",
+                 lambda: cq.metrics.get("account-events", {}).get("in", 0)
+                 >= COUNT // 3 and len(cq.complete) >= 2, timeout=120)
+        proc.kill()
+        last = cq.last_complete()
+        assert last > 0
+        # The Kafka part of each checkpoint lies beside its snapshot.
+        assert os.path.exists(f"{tmp}/ckq/{last}/q.account-events.0.kafka")
+        cq.close()
+        cq = Coordinator(f"ipc://{tmp}/ctlq", source="account-events",
+                         expect=1, first_id=last + 100)
+        proc = App(tmp, "account-events",
+                   processor_args(tmp, f"ipc://{tmp}/ctlq", 2, mock.brokers,
+                                  restore=last), "2")
+        apps.append(proc)
+        rc = src.p.wait(180)
+        assert rc == 0, f"load-sim exited {rc}"
+        src.log.close()
+        # Exactly once into the input topic, as a read_committed reader
+        # sees it.
+        ev = kcat_headers(mock.brokers, "ev")
+        ids = [int(r["id"]) for r in ev]
+        assert len(ids) == COUNT and len(set(ids)) == COUNT, (
+            len(ids), len(set(ids)))
+
+        def out_ids():
+            return [int(r["id"]) for r in kcat_headers(mock.brokers, "dom")]
+        wait_for("every event in the output topic",
+                 lambda: len(out_ids()) >= COUNT, timeout=180)
+        # Two more checkpoints: whatever came late would show now.
+        n = len(cq.complete)
+        wait_for("two more checkpoints", lambda: len(cq.complete) >= n + 2,
+                 timeout=60)
+        out = out_ids()
+        dups = len(out) - len(set(out))
+        assert dups == 0, f"{dups} records twice in the output topic"
+        assert sorted(out) == sorted(ids), (
+            f"{len(set(ids) - set(out))} missing, "
+            f"{len(set(out) - set(ids))} not from the input")
+        # Each output record keeps its input's key and type.
+        keys_in = {int(r["id"]): (r["key"], r["type"]) for r in ev}
+        for r in kcat_headers(mock.brokers, "dom"):
+            assert (r["key"], r["type"]) == keys_in[int(r["id"])], r
+        with open(os.path.join(tmp, "account-events2.log")) as f:
+            log = f.read()
+        assert "restored checkpoint" in log, log
+        assert proc.stop() == 0
+    finally:
+        for a in apps:
+            if a.p.poll() is None:
+                a.kill()
+        cp.close()
+        cq.close()
+        mock.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def record_format():
+    """kcat's records in (JSON without headers, msgpack with), the app's
+    records out as kcat reads them, with --flow.kafka.format=json."""
+    need_kafka()
+    tmp = tempfile.mkdtemp(prefix="kafkaapps")
+    mock = Mock(["in:2", "out:2"])
+    app = None
+    try:
+        lines = "".join(f'{i}:{{"n": {i}, "s": "x{i}"}}\n' for i in range(1, 6))
+        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", "in",
+                        "-K", ":"], input=lines, text=True, check=True,
+                       timeout=60)
+        mp = msgpack.packb({"n": 6, "s": "x6"})
+        with open(os.path.join(tmp, "mp"), "wb") as f:
+            f.write(mp)
+        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", "in",
+                        "-k", "6", "-H", "content-type=application/x-msgpack",
+                        "-H", "type=thing", "-H", "id=66",
+                        os.path.join(tmp, "mp")], check=True, timeout=60)
+        app = App(tmp, "transform", [
+            "--set.t=payload.n * 10", f"--flow.kafka.brokers={mock.brokers}",
+            "--flow.kafka.input=in", "--flow.kafka.group=fmt",
+            "--flow.kafka.output=out", "--flow.kafka.format=json"], "")
+
+        def records():
+            out = subprocess.run(
+                ["kcat", "-C", "-b", mock.brokers, "-t", "out", "-e", "-q",
+                 "-f", "%k\t%h\t%s\n"], capture_output=True, text=True,
+                timeout=60).stdout
+            return [line.split("\t") for line in out.splitlines()]
+        wait_for("six records out", lambda: len(records()) >= 6, timeout=60)
+        assert app.stop() == 0
+        recs = records()
+        assert len(recs) == 6, recs
+        seen = {}
+        for key, hdrs, value in recs:
+            h = dict(x.split("=", 1) for x in hdrs.split(","))
+            assert h["content-type"] == "application/json", h
+            v = json.loads(value)
+            assert v["t"] == v["n"] * 10 and key == str(v["n"]), (key, v)
+            seen[v["n"]] = h
+        assert sorted(seen) == [1, 2, 3, 4, 5, 6], seen
+        assert seen[6]["type"] == "thing" and seen[6]["id"] == "66", seen[6]
+        assert seen[1]["type"] == "kafka", seen[1]
+    finally:
+        if app and app.p.poll() is None:
+            app.kill()
+        mock.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+TESTS = {
+    "record_format": record_format,
+    "kill_exactly_once": kill_exactly_once,
+}
+
+if __name__ == "__main__":
+    run(TESTS)
