@@ -6,6 +6,7 @@
  * must agree. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model.h"
 
@@ -151,6 +152,35 @@ int srv_kafka_check(srv *s, const srv_stream *st, char *err, size_t errlen)
                  "streams that read its destinations instead",
                  st->apps[st->napps - 1].label, st->apps[st->napps - 1].label);
         return -1;
+    }
+    /* Bound apps run in flow-kafka, which holds the built-in apps only
+     * (an app's uri beside it). */
+    const char *slash = strrchr(s->kafka_uri, '/');
+    size_t dirlen = slash ? (size_t)(slash - s->kafka_uri) : 0;
+    for (size_t k = 0; k < st->napps; k++) {
+        const srv_dapp *a = &st->apps[k];
+        if (!srv_kafka_in(s, a, NULL, 0, NULL, 0) && !srv_kafka_out(a, NULL, 0))
+            continue;
+        if (access(s->kafka_uri, X_OK) != 0) {
+            snprintf(err, errlen,
+                     "'deployer.%s.binder' is kafka, but %s is missing: "
+                     "this flow was built without librdkafka; install "
+                     "librdkafka-dev and build again",
+                     a->label, s->kafka_uri);
+            return -1;
+        }
+        bool builtin = strncmp(a->uri, s->kafka_uri, dirlen) == 0 &&
+                       a->uri[dirlen] == '/' &&
+                       !strchr(a->uri + dirlen + 1, '/');
+        if (!builtin || strcmp(a->name, "function") == 0) {
+            snprintf(err, errlen,
+                     "'%s' (%s) is next to a Kafka topic, but only the "
+                     "built-in apps (no function app) run bound to Kafka; "
+                     "bind its neighbours through a named destination "
+                     "instead",
+                     a->label, a->name);
+            return -1;
+        }
     }
     const srv_dapp *first = st->napps ? &st->apps[0] : NULL;
     if (first && first->kafka && st->ast && st->ast->source &&

@@ -333,6 +333,10 @@ struct srv {
     struct flow_zwatch *ctl_watch; /* owned (control.c) */
     char ctl_endpoint[SRV_EP_MAX];
     char host_uri[PATH_MAX]; /* flow-host, for single packaging */
+    /* flow-kafka beside it: flow-host built with the runtime's Kafka
+     * binder, which runs a Kafka-bound built-in app (`flow-kafka APP
+     * OPTIONS`); missing when flow was built without librdkafka. */
+    char kafka_uri[PATH_MAX];
     /* The dead-letter relays (deadletter.c; an owned list, freed by
      * srv_dlq_close_all). */
     struct srv_dlq *dlqs;
