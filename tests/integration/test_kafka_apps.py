@@ -94,6 +94,22 @@ def kcat_headers(brokers, topic):
     return recs
 
 
+class HoldingCoordinator(Coordinator):
+    """A coordinator that, once hold is set, completes checkpoints but
+    tells no one (no ckpt_done): the window between an instance's ack
+    and its commit, in which a kill leaves a complete checkpoint whose
+    Kafka transaction never committed."""
+
+    hold = False
+    held = []
+
+    def send(self, ident, msg):
+        if self.hold and msg.get("t") == "ckpt_done":
+            self.held.append(msg["id"])
+            return
+        super().send(ident, msg)
+
+
 class App:
     """One app under flow-kafka, its log in tmp."""
 
@@ -139,12 +155,13 @@ def processor_args(tmp, ctl, epoch, brokers, restore=None):
     return a
 
 
-def kill_exactly_once():
+def kill_exactly_once(before_commit=False):
     need_kafka()
     tmp = tempfile.mkdtemp(prefix="kafkaapps")
     mock = Mock(["ev:4", "dom:4"])
     cp = Coordinator(f"ipc://{tmp}/ctlp", source="load-sim", expect=1)
-    cq = Coordinator(f"ipc://{tmp}/ctlq", source="account-events", expect=1)
+    cq = HoldingCoordinator(f"ipc://{tmp}/ctlq", source="account-events",
+                            expect=1)
     apps = []
     try:
         src = App(tmp, "load-sim", [
@@ -160,8 +177,14 @@ def kill_exactly_once():
         wait_for("account-events a third of the way and two checkpoints",
                  lambda: cq.metrics.get("account-events", {}).get("in", 0)
                  >= COUNT // 3 and len(cq.complete) >= 2, timeout=120)
+        if before_commit:
+            cq.hold = True
+            wait_for("a checkpoint complete but not committed",
+                     lambda: cq.held, timeout=60)
         proc.kill()
         last = cq.last_complete()
+        if before_commit:
+            assert cq.held[0] == last, (cq.held, last)
         assert last > 0
         # The Kafka part of each checkpoint lies beside its snapshot.
         assert os.path.exists(f"{tmp}/ckq/{last}/q.account-events.0.kafka")
@@ -203,6 +226,10 @@ def kill_exactly_once():
         with open(os.path.join(tmp, "account-events2.log")) as f:
             log = f.read()
         assert "restored checkpoint" in log, log
+        # The checkpoint restored had its transaction committed, or (the
+        # kill before its commit) the restart wrote its records again.
+        again = f"checkpoint {last}'s transaction" in log
+        assert again == before_commit, log
         assert proc.stop() == 0
     finally:
         for a in apps:
@@ -211,7 +238,8 @@ def kill_exactly_once():
         cp.close()
         cq.close()
         mock.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("FLOW_IT_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def record_format():
@@ -262,12 +290,14 @@ def record_format():
         if app and app.p.poll() is None:
             app.kill()
         mock.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("FLOW_IT_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 TESTS = {
     "record_format": record_format,
     "kill_exactly_once": kill_exactly_once,
+    "kill_before_commit": lambda: kill_exactly_once(before_commit=True),
 }
 
 if __name__ == "__main__":
