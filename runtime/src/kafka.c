@@ -20,20 +20,27 @@
  * set "txn" and writes txn, the input positions of the cut and n into the
  * snapshot's Kafka part (STREAM.LABEL.I.kafka beside the .snap file, same
  * framing, fsync and rename). At ckpt_done n one transaction produces txn,
- * commits the input positions to the input group and commits a marker
- * offset n for partition 0 of the output topic to the group
- * "flow.txn.<transactional-id>", then commits. A checkpoint that is
- * aborted leaves txn as it is: the next one adds to it, so its
- * transaction covers both. On restore from checkpoint n the marker says
- * whether n's transaction committed (marker >= n); when it did not (a
- * kill between the ack and the commit), the snapshot's txn is produced
- * again in a new transaction with the same positions and marker. Either
- * way the group's committed positions are then n's, and the consumer
- * starts from them: records before the cut are neither lost nor written
- * twice, and those after it are produced again from replayed input. A
- * kill at any other point aborts the open transaction (init_transactions
- * of the restarted instance fences it), so a read_committed reader never
- * sees its records.
+ * sends the input positions to the input group's offsets and writes the
+ * marker record "n" to the producer's own topic flow.txn.<transactional
+ * id>, then commits. A checkpoint that is aborted leaves txn as it is: the
+ * next one adds to it, so its transaction covers both. On restore from
+ * checkpoint n the marker says whether n's transaction committed (the
+ * largest marker a read_committed reader sees is >= n); when it did not
+ * (a kill between the ack and the commit), the snapshot's txn is produced
+ * again in a new transaction with the same positions and marker. The
+ * consumer then starts at the checkpoint's positions: records before the
+ * cut are neither lost nor written twice, and those after it are produced
+ * again from the replayed input. A kill at any other moment leaves no
+ * transaction open, or aborts the open one (the restarted instance's
+ * init_transactions fences it), whose records a read_committed reader
+ * never sees.
+ *
+ * Partitions. Under a guarantee instance i of N reads the partitions p
+ * with p * N / P == i (no group rebalancing: a scale is a restart from a
+ * checkpoint), and owns the keyed state of the keys of those partitions
+ * (Kafka's murmur2 partition of the key); instance 0 settles the last
+ * transactions of old instances that a scale-in removed. Without a
+ * guarantee the consumer subscribes and the group balances partitions.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -391,8 +398,9 @@ static int make_consumer(flow_ctx *ctx, flow__kafka *k)
     if (ctx->conf.guarantee != FLOW_GUARANTEE_NONE &&
         rd_kafka_conf_set(cc, "enable.auto.commit", "false", err, sizeof(err)))
         goto usage_conf;
-    if (k->eo && rd_kafka_conf_set(cc, "isolation.level", "read_committed", err,
-                                   sizeof(err)))
+    if (ctx->conf.guarantee == FLOW_GUARANTEE_EXACTLY_ONCE &&
+        rd_kafka_conf_set(cc, "isolation.level", "read_committed", err,
+                          sizeof(err)))
         goto usage_conf;
     rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
     k->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof(err));
