@@ -54,23 +54,38 @@ def mock_path():
 
 def need_kafka():
     missing = [p for p in (flow_kafka(), mock_path())
-               if not os.path.exists(p)]
+               if not os.path.exists(p)
+               and not (p == mock_path() and os.environ.get("FLOW_TEST_KAFKA"))]
     if missing or not shutil.which("kcat"):
         print(f"SKIP: built without librdkafka or no kcat ({missing})")
         sys.exit(77)
 
 
 class Mock:
-    """flow-kafka-mock with the given topics, stopped on exit."""
+    """flow-kafka-mock with the given topics (NAME:PARTITIONS), stopped on
+    exit; with FLOW_TEST_KAFKA=host:port a real cluster instead, the
+    topics named with a suffix of this run (t() gives a topic's name) and
+    created by the cluster on first use."""
 
     def __init__(self, topics):
+        real = os.environ.get("FLOW_TEST_KAFKA")
+        self.suffix = f"-{os.getpid()}-{int(time.time())}" if real else ""
+        self.p = None
+        if real:
+            self.brokers = real
+            return
         self.p = subprocess.Popen(
             [mock_path(), "--brokers=3"] + [f"--topic={t}" for t in topics],
             stdout=subprocess.PIPE, text=True)
         self.brokers = self.p.stdout.readline().strip()
         assert self.brokers.count(":") == 3, self.brokers
 
+    def t(self, name):
+        return name + self.suffix
+
     def close(self):
+        if not self.p:
+            return
         self.p.terminate()
         try:
             self.p.wait(30)
@@ -139,18 +154,19 @@ class App:
         return self.p.returncode
 
 
-def common(ctl, stream, label, ckdir, epoch, brokers):
+def common(ctl, stream, label, ckdir, epoch, mock):
     return [f"--flow.control={ctl}", f"--flow.stream={stream}",
             f"--flow.label={label}", "--flow.guarantee=exactly-once",
             f"--flow.checkpoint-dir={ckdir}", f"--flow.epoch={epoch}",
-            "--flow.drain-ms=20000", f"--flow.kafka.brokers={brokers}",
-            f"--flow.kafka.transactional-id={stream}.{label}.0"]
+            "--flow.drain-ms=20000", f"--flow.kafka.brokers={mock.brokers}",
+            f"--flow.kafka.transactional-id={stream}.{label}.0{mock.suffix}"]
 
 
-def processor_args(tmp, ctl, epoch, brokers, restore=None):
-    a = common(ctl, "q", "account-events", tmp + "/ckq", epoch, brokers) + [
-        "--flow.kafka.input=ev", "--flow.kafka.group=q",
-        "--flow.kafka.output=dom"] + GROUP_CONF
+def processor_args(tmp, ctl, epoch, mock, restore=None):
+    a = common(ctl, "q", "account-events", tmp + "/ckq", epoch, mock) + [
+        f"--flow.kafka.input={mock.t('ev')}",
+        f"--flow.kafka.group={mock.t('q')}",
+        f"--flow.kafka.output={mock.t('dom')}"] + GROUP_CONF
     if restore:
         a.append(f"--flow.restore={tmp}/ckq/{restore}/"
                  "q.account-events.0.snap")
@@ -169,11 +185,11 @@ def kill_exactly_once(before_commit=False):
         src = App(tmp, "load-sim", [
             f"--count={COUNT}", "--seed=3", "--illegal-ratio=0",
             f"--rate={RATE}"] + common(f"ipc://{tmp}/ctlp", "p", "load-sim",
-                                       tmp + "/ckp", 1, mock.brokers) + [
-            "--flow.kafka.output=ev"], "")
+                                       tmp + "/ckp", 1, mock) + [
+            f"--flow.kafka.output={mock.t('ev')}"], "")
         apps.append(src)
         proc = App(tmp, "account-events",
-                   processor_args(tmp, f"ipc://{tmp}/ctlq", 1, mock.brokers),
+                   processor_args(tmp, f"ipc://{tmp}/ctlq", 1, mock),
                    "1")
         apps.append(proc)
         wait_for("account-events a third of the way and two checkpoints",
@@ -202,7 +218,7 @@ def kill_exactly_once(before_commit=False):
         cq = Coordinator(f"ipc://{tmp}/ctlq", source="account-events",
                          expect=1, first_id=last + 100)
         proc = App(tmp, "account-events",
-                   processor_args(tmp, f"ipc://{tmp}/ctlq", 2, mock.brokers,
+                   processor_args(tmp, f"ipc://{tmp}/ctlq", 2, mock,
                                   restore=last), "2")
         apps.append(proc)
         rc = src.p.wait(180)
@@ -210,13 +226,14 @@ def kill_exactly_once(before_commit=False):
         src.log.close()
         # Exactly once into the input topic, as a read_committed reader
         # sees it.
-        ev = kcat_headers(mock.brokers, "ev")
+        ev = kcat_headers(mock.brokers, mock.t("ev"))
         ids = [int(r["id"]) for r in ev]
         assert len(ids) == COUNT and len(set(ids)) == COUNT, (
             len(ids), len(set(ids)))
 
         def out_ids():
-            return [int(r["id"]) for r in kcat_headers(mock.brokers, "dom")]
+            return [int(r["id"])
+                    for r in kcat_headers(mock.brokers, mock.t("dom"))]
         wait_for("every event in the output topic",
                  lambda: len(out_ids()) >= COUNT, timeout=180)
         # Two more checkpoints: whatever came late would show now.
@@ -231,7 +248,7 @@ def kill_exactly_once(before_commit=False):
             f"{len(set(out) - set(ids))} not from the input")
         # Each output record keeps its input's key and type.
         keys_in = {int(r["id"]): (r["key"], r["type"]) for r in ev}
-        for r in kcat_headers(mock.brokers, "dom"):
+        for r in kcat_headers(mock.brokers, mock.t("dom")):
             assert (r["key"], r["type"]) == keys_in[int(r["id"])], r
         with open(os.path.join(tmp, "account-events2.log")) as f:
             log = f.read()
@@ -261,24 +278,27 @@ def record_format():
     app = None
     try:
         lines = "".join(f'{i}:{{"n": {i}, "s": "x{i}"}}\n' for i in range(1, 6))
-        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", "in",
+        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", mock.t("in"),
                         "-K", ":"], input=lines, text=True, check=True,
                        timeout=60)
         mp = msgpack.packb({"n": 6, "s": "x6"})
         with open(os.path.join(tmp, "mp"), "wb") as f:
             f.write(mp)
-        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", "in",
+        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", mock.t("in"),
                         "-k", "6", "-H", "content-type=application/x-msgpack",
                         "-H", "type=thing", "-H", "id=66",
                         os.path.join(tmp, "mp")], check=True, timeout=60)
         app = App(tmp, "transform", [
             "--set.t=payload.n * 10", f"--flow.kafka.brokers={mock.brokers}",
-            "--flow.kafka.input=in", "--flow.kafka.group=fmt",
-            "--flow.kafka.output=out", "--flow.kafka.format=json"], "")
+            f"--flow.kafka.input={mock.t('in')}",
+            f"--flow.kafka.group={mock.t('fmt')}",
+            f"--flow.kafka.output={mock.t('out')}",
+            "--flow.kafka.format=json"], "")
 
         def records():
             out = subprocess.run(
-                ["kcat", "-C", "-b", mock.brokers, "-t", "out", "-e", "-q",
+                ["kcat", "-C", "-b", mock.brokers, "-t", mock.t("out"), "-e",
+                 "-q",
                  "-f", "%k\t%h\t%s\n"], capture_output=True, text=True,
                 timeout=60).stdout
             return [line.split("\t") for line in out.splitlines()]
