@@ -46,6 +46,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -215,7 +216,8 @@ typedef struct recs {
 typedef struct kpart {
     char tid[1025];
     uint64_t n;
-    int64_t *pos; /* owned */
+    uint64_t token; /* its marker's token */
+    int64_t *pos;   /* owned */
     int32_t npos;
     recs txn; /* owned */
 } kpart;
@@ -244,6 +246,7 @@ typedef struct flow__kafka {
     int64_t *cut;
     int32_t ncut;
     uint64_t cut_n;
+    uint64_t cut_token;  /* the marker token of cut_n's transaction */
     uint64_t restored_n; /* the checkpoint restored (0: none) */
     /* Instance 0 after a scale-in: the Kafka parts of the old instances
      * that have no new one (owned paths), settled at start. */
@@ -771,7 +774,13 @@ int flow__kafka_checkpoint(flow_ctx *ctx, uint64_t n, char *why, size_t whylen)
     uint16_t tidl = (uint16_t)strnlen(tid, 1024);
     flow_buf_append(b, &tidl, 2);
     flow_buf_append(b, tid, tidl);
+    /* A token of this checkpoint's own, in its marker: a marker left by
+     * a stream of the same name before is never taken for it. */
+    if (getrandom(&k->cut_token, sizeof(k->cut_token), 0) !=
+        (ssize_t)sizeof(k->cut_token))
+        k->cut_token = (uint64_t)flow_clock_us() ^ ((uint64_t)getpid() << 40);
     put64(b, n);
+    put64(b, k->cut_token);
     put32(b, (uint32_t)k->ncut);
     for (int32_t i = 0; i < k->ncut; i++)
         put64(b, (uint64_t)k->cut[i]);
@@ -858,7 +867,7 @@ static int txn_fail(flow__kafka *k, const char *what, rd_kafka_error_t *e)
 /* One transaction: the set's records, the positions committed to the
  * input group and the marker n. */
 static int commit_txn(flow__kafka *k, const recs *s, const int64_t *pos,
-                      int32_t npos, uint64_t n)
+                      int32_t npos, uint64_t n, uint64_t token)
 {
     rd_kafka_error_t *e;
     if ((e = rd_kafka_begin_transaction(k->prod)))
@@ -883,8 +892,9 @@ static int commit_txn(flow__kafka *k, const recs *s, const int64_t *pos,
             return txn_fail(k, "send the input offsets", e);
     }
     /* The marker: n, one record in the producer's own topic. */
-    char nv[24];
-    snprintf(nv, sizeof(nv), "%llu", (unsigned long long)n);
+    char nv[48];
+    snprintf(nv, sizeof(nv), "%llu %016llx", (unsigned long long)n,
+             (unsigned long long)token);
     rd_kafka_resp_err_t merr = rd_kafka_producev(
         k->prod, RD_KAFKA_V_TOPIC(k->marker_group), RD_KAFKA_V_PARTITION(0),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -909,7 +919,7 @@ void flow__kafka_commit(flow_ctx *ctx, uint64_t n)
     if (!k || n != k->cut_n)
         return; /* an older checkpoint's: the next one covers it */
     if (k->eo) {
-        if (commit_txn(k, &k->txn, k->cut, k->ncut, n) == 0) {
+        if (commit_txn(k, &k->txn, k->cut, k->ncut, n, k->cut_token) == 0) {
             flow_buf_reset(&k->txn.b);
             k->txn.n = 0;
         } else {
@@ -972,12 +982,13 @@ static int read_part(flow_ctx *ctx, const char *snap_path, kpart *kp)
     uint16_t tidl;
     memcpy(&tidl, p, 2);
     p += 2;
-    if (tidl > 1024 || end - p < tidl + 12)
+    if (tidl > 1024 || end - p < tidl + 20)
         goto bad;
     memcpy(kp->tid, p, tidl);
     kp->tid[tidl] = '\0';
     p += tidl;
     kp->n = get64(&p);
+    kp->token = get64(&p);
     uint32_t np = get32(&p);
     if ((size_t)(end - p) < (size_t)np * 8 + 8)
         goto bad;
@@ -1043,13 +1054,16 @@ int flow__kafka_restore(flow_ctx *ctx, const char *snap_path, uint32_t inst)
     return 0;
 }
 
-/* The marker committed for this producer: the last checkpoint whose
- * transaction committed (0: none), as a read_committed reader of its
- * marker topic sees it; -1 when Kafka does not say. Only the last few
- * offsets are read: each transaction adds its marker and a control
- * record. */
-static int64_t committed_marker(flow__kafka *k)
+/* Whether the transaction of checkpoint n with token committed: 1 when a
+ * read_committed reader of the producer's marker topic sees its marker,
+ * 0 when not, -1 when Kafka does not say. Only the last few offsets are
+ * read: each transaction adds its marker and a control record, and no
+ * transaction commits after the one of the checkpoint restored. */
+static int marker_found(flow__kafka *k, uint64_t n, uint64_t token)
 {
+    char want[48];
+    snprintf(want, sizeof(want), "%llu %016llx", (unsigned long long)n,
+             (unsigned long long)token);
     char err[512];
     rd_kafka_conf_t *cc = base_conf(k->ctx, err, sizeof(err));
     if (!cc ||
@@ -1069,7 +1083,8 @@ static int64_t committed_marker(flow__kafka *k)
         rd_kafka_conf_destroy(cc);
         return -1;
     }
-    int64_t lo = 0, hi = 0, v = -1;
+    int64_t lo = 0, hi = 0;
+    int v = -1;
     rd_kafka_resp_err_t qerr = rd_kafka_query_watermark_offsets(
         c, k->marker_group, 0, &lo, &hi, KAFKA_TXN_TIMEOUT_MS);
     if (qerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
@@ -1086,25 +1101,22 @@ static int64_t committed_marker(flow__kafka *k)
     rd_kafka_assign(c, l);
     rd_kafka_topic_partition_list_destroy(l);
     v = 0;
-    for (int i = 0; i < 200; i++) {
+    bool eof = false;
+    for (int i = 0; i < 200 && !eof && v == 0; i++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
         if (!m)
             continue;
-        bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-        if (!m->err && m->len && m->len < 24) {
-            char t[24];
-            memcpy(t, m->payload, m->len);
-            t[m->len] = '\0';
-            long long x = strtoll(t, NULL, 10);
-            if (x > v)
-                v = x;
+        eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+        if (!m->err && m->len == strlen(want) &&
+            !memcmp(m->payload, want, m->len)) {
+            v = 1;
         } else if (m->err && !eof) {
             v = -1;
         }
         rd_kafka_message_destroy(m);
-        if (eof || v < 0)
-            break;
     }
+    if (v == 0 && !eof)
+        v = -1; /* the end was not reached: Kafka did not say */
 out:
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
@@ -1115,8 +1127,8 @@ out:
  * positions pos) committed, unless its marker says it is: the one of
  * this instance, or of an old instance that has no new one. Without a
  * transactional producer the positions are committed to the group. */
-static int settle(flow__kafka *k, const char *tid, uint64_t n, const recs *txn,
-                  const int64_t *pos, int32_t npos)
+static int settle(flow__kafka *k, const char *tid, uint64_t n, uint64_t token,
+                  const recs *txn, const int64_t *pos, int32_t npos)
 {
     flow_ctx *ctx = k->ctx;
     if (!k->eo) {
@@ -1154,18 +1166,18 @@ static int settle(flow__kafka *k, const char *tid, uint64_t n, const recs *txn,
         if (rc)
             goto back;
     }
-    int64_t m = committed_marker(k);
+    int m = marker_found(k, n, token);
     if (m < 0) {
         flow_log(ctx, "kafka: cannot read the checkpoint marker of %s",
                  k->marker_group);
         rc = -FLOW_EIO;
-    } else if ((uint64_t)m < n) {
+    } else if (m == 0) {
         flow_log(ctx,
                  "kafka: checkpoint %llu's transaction of %s did not commit "
-                 "(marker %lld): writing its %llu record(s) again",
-                 (unsigned long long)n, tid, (long long)m,
+                 "(no marker in %s): writing its %llu record(s) again",
+                 (unsigned long long)n, tid, k->marker_group,
                  (unsigned long long)txn->n);
-        rc = commit_txn(k, txn, pos, npos, n);
+        rc = commit_txn(k, txn, pos, npos, n, token);
     }
 back:
     if (other) {
@@ -1257,12 +1269,12 @@ int flow__kafka_start(flow_ctx *ctx)
     if (!k)
         return 0;
     int rc;
-    if (k->has_own && (rc = settle(k, k->own.tid, k->own.n, &k->own.txn,
-                                   k->own.pos, k->own.npos)))
+    if (k->has_own && (rc = settle(k, k->own.tid, k->own.n, k->own.token,
+                                   &k->own.txn, k->own.pos, k->own.npos)))
         return rc;
     for (size_t i = 0; i < k->norphans; i++) {
         kpart *o = &k->orphans[i];
-        if ((rc = settle(k, o->tid, o->n, &o->txn, o->pos, o->npos)))
+        if ((rc = settle(k, o->tid, o->n, o->token, &o->txn, o->pos, o->npos)))
             return rc;
     }
     if (k->cons && ctx->conf.guarantee != FLOW_GUARANTEE_NONE) {
