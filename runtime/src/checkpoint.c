@@ -422,7 +422,12 @@ static int apply(flow_ctx *ctx, const char *path, const flow__snap *s,
         uint32_t kg, kl, vl;
         const uint8_t *k, *v;
         flow__snap_next_key(&r, &kg, &k, &kl, &v, &vl);
-        if (flow_keygroup_owner(kg, c->instances, c->key_groups) != c->instance)
+        /* An app reading Kafka under a guarantee owns the keys of its
+         * partitions (kafka.c); any other those of its key groups. */
+        uint32_t owner;
+        if (!ctx->kafka || flow__kafka_owner(ctx, k, kl, &owner))
+            owner = flow_keygroup_owner(kg, c->instances, c->key_groups);
+        if (owner != c->instance)
             continue;
         if (!a->restore_key) {
             flow_log(ctx,
@@ -517,8 +522,8 @@ static int restore(flow_ctx *ctx)
     for (size_t i = 0; i < nfiles; i++) {
         if ((rc = apply(ctx, files[i].path, &files[i].snap, files[i].instance)))
             goto free_files;
-        if (ctx->kafka && files[i].instance == ctx->conf.instance &&
-            (rc = flow__kafka_restore(ctx, files[i].path)))
+        if (ctx->kafka &&
+            (rc = flow__kafka_restore(ctx, files[i].path, files[i].instance)))
             goto free_files;
     }
     uint64_t id = nfiles ? files[0].snap.n : 0;

@@ -20,25 +20,33 @@
  * set "txn" and writes txn, the input positions of the cut and n into the
  * snapshot's Kafka part (STREAM.LABEL.I.kafka beside the .snap file, same
  * framing, fsync and rename). At ckpt_done n one transaction produces txn,
- * commits the input positions to the input group and commits a marker
- * offset n for partition 0 of the output topic to the group
- * "flow.txn.<transactional-id>", then commits. A checkpoint that is
- * aborted leaves txn as it is: the next one adds to it, so its
- * transaction covers both. On restore from checkpoint n the marker says
- * whether n's transaction committed (marker >= n); when it did not (a
- * kill between the ack and the commit), the snapshot's txn is produced
- * again in a new transaction with the same positions and marker. Either
- * way the group's committed positions are then n's, and the consumer
- * starts from them: records before the cut are neither lost nor written
- * twice, and those after it are produced again from replayed input. A
- * kill at any other point aborts the open transaction (init_transactions
- * of the restarted instance fences it), so a read_committed reader never
- * sees its records.
+ * sends the input positions to the input group's offsets and writes the
+ * marker record "n" to the producer's own topic flow.txn.<transactional
+ * id>, then commits. A checkpoint that is aborted leaves txn as it is: the
+ * next one adds to it, so its transaction covers both. On restore from
+ * checkpoint n the marker says whether n's transaction committed (the
+ * largest marker a read_committed reader sees is >= n); when it did not
+ * (a kill between the ack and the commit), the snapshot's txn is produced
+ * again in a new transaction with the same positions and marker. The
+ * consumer then starts at the checkpoint's positions: records before the
+ * cut are neither lost nor written twice, and those after it are produced
+ * again from the replayed input. A kill at any other moment leaves no
+ * transaction open, or aborts the open one (the restarted instance's
+ * init_transactions fences it), whose records a read_committed reader
+ * never sees.
+ *
+ * Partitions. Under a guarantee instance i of N reads the partitions p
+ * with p * N / P == i (no group rebalancing: a scale is a restart from a
+ * checkpoint), and owns the keyed state of the keys of those partitions
+ * (Kafka's murmur2 partition of the key); instance 0 settles the last
+ * transactions of old instances that a scale-in removed. Without a
+ * guarantee the consumer subscribes and the group balances partitions.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -48,6 +56,7 @@
 #include "ctx.h"
 #include "flow/error.h"
 #include "flow/fieldpath.h"
+#include "flow/keygroup.h"
 #include "flow/mpjson.h"
 #include "kafka.h"
 
@@ -203,6 +212,22 @@ typedef struct recs {
     uint64_t n;
 } recs;
 
+/* A checkpoint's Kafka part, as flow__kafka_checkpoint wrote it. */
+typedef struct kpart {
+    char tid[1025];
+    uint64_t n;
+    uint64_t token; /* its marker's token */
+    int64_t *pos;   /* owned */
+    int32_t npos;
+    recs txn; /* owned */
+} kpart;
+
+static void kpart_free(kpart *p)
+{
+    free(p->pos);
+    flow_buf_fini(&p->txn.b);
+}
+
 typedef struct flow__kafka {
     flow_ctx *ctx;
     const flow__kafka_conf *c;
@@ -221,7 +246,15 @@ typedef struct flow__kafka {
     int64_t *cut;
     int32_t ncut;
     uint64_t cut_n;
+    uint64_t cut_token;  /* the marker token of cut_n's transaction */
     uint64_t restored_n; /* the checkpoint restored (0: none) */
+    /* Instance 0 after a scale-in: the Kafka parts of the old instances
+     * that have no new one (owned paths), settled at start. */
+    kpart *orphans;
+    size_t norphans;
+    kpart own; /* this instance's part of the checkpoint restored */
+    bool has_own;
+    int32_t partitions; /* the input topic's (manual assignment) */
     recs pending, txn;
     flow_buf value, payload, snap, file;
     uint64_t failed; /* delivery failures (dropped records) */
@@ -368,8 +401,9 @@ static int make_consumer(flow_ctx *ctx, flow__kafka *k)
     if (ctx->conf.guarantee != FLOW_GUARANTEE_NONE &&
         rd_kafka_conf_set(cc, "enable.auto.commit", "false", err, sizeof(err)))
         goto usage_conf;
-    if (k->eo && rd_kafka_conf_set(cc, "isolation.level", "read_committed", err,
-                                   sizeof(err)))
+    if (ctx->conf.guarantee == FLOW_GUARANTEE_EXACTLY_ONCE &&
+        rd_kafka_conf_set(cc, "isolation.level", "read_committed", err,
+                          sizeof(err)))
         goto usage_conf;
     rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
     k->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof(err));
@@ -387,6 +421,7 @@ usage:
 }
 
 static void kafka_cb(flow_ctx *ctx);
+static int learn_partitions(flow__kafka *k);
 
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
@@ -456,6 +491,9 @@ int flow__kafka_setup(flow_ctx *ctx)
     if (c->error_output)
         ctx->has_err = true;
     if (c->input && (rc = make_consumer(ctx, k)))
+        return rc;
+    if (c->input && ctx->conf.guarantee != FLOW_GUARANTEE_NONE &&
+        (rc = learn_partitions(k)))
         return rc;
     if (uv_timer_init(&ctx->loop, &k->timer))
         return -FLOW_EIO;
@@ -732,7 +770,17 @@ int flow__kafka_checkpoint(flow_ctx *ctx, uint64_t n, char *why, size_t whylen)
     flow_buf *b = &k->snap;
     flow_buf_reset(b);
     put32(b, KAFKA_SNAP_MAGIC);
+    const char *tid = k->c->transactional_id ? k->c->transactional_id : "";
+    uint16_t tidl = (uint16_t)strnlen(tid, 1024);
+    flow_buf_append(b, &tidl, 2);
+    flow_buf_append(b, tid, tidl);
+    /* A token of this checkpoint's own, in its marker: a marker left by
+     * a stream of the same name before is never taken for it. */
+    if (getrandom(&k->cut_token, sizeof(k->cut_token), 0) !=
+        (ssize_t)sizeof(k->cut_token))
+        k->cut_token = (uint64_t)flow_clock_us() ^ ((uint64_t)getpid() << 40);
     put64(b, n);
+    put64(b, k->cut_token);
     put32(b, (uint32_t)k->ncut);
     for (int32_t i = 0; i < k->ncut; i++)
         put64(b, (uint64_t)k->cut[i]);
@@ -819,7 +867,7 @@ static int txn_fail(flow__kafka *k, const char *what, rd_kafka_error_t *e)
 /* One transaction: the set's records, the positions committed to the
  * input group and the marker n. */
 static int commit_txn(flow__kafka *k, const recs *s, const int64_t *pos,
-                      int32_t npos, uint64_t n)
+                      int32_t npos, uint64_t n, uint64_t token)
 {
     rd_kafka_error_t *e;
     if ((e = rd_kafka_begin_transaction(k->prod)))
@@ -843,17 +891,23 @@ static int commit_txn(flow__kafka *k, const recs *s, const int64_t *pos,
         if (e)
             return txn_fail(k, "send the input offsets", e);
     }
-    const char *mtopic = k->c->output ? k->c->output : k->c->error_output;
-    rd_kafka_topic_partition_list_t *ml = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(ml, mtopic, 0)->offset = (int64_t)n;
-    rd_kafka_consumer_group_metadata_t *mmd =
-        rd_kafka_consumer_group_metadata_new(k->marker_group);
-    e = rd_kafka_send_offsets_to_transaction(k->prod, ml, mmd,
-                                             KAFKA_TXN_TIMEOUT_MS);
-    rd_kafka_consumer_group_metadata_destroy(mmd);
-    rd_kafka_topic_partition_list_destroy(ml);
-    if (e)
-        return txn_fail(k, "send the checkpoint marker", e);
+    /* The marker: n, one record in the producer's own topic. */
+    char nv[48];
+    snprintf(nv, sizeof(nv), "%llu %016llx", (unsigned long long)n,
+             (unsigned long long)token);
+    rd_kafka_resp_err_t merr = rd_kafka_producev(
+        k->prod, RD_KAFKA_V_TOPIC(k->marker_group), RD_KAFKA_V_PARTITION(0),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(nv, strlen(nv)),
+        RD_KAFKA_V_HEADER("type", "flow-checkpoint", -1), RD_KAFKA_V_END);
+    if (merr) {
+        flow_log(k->ctx, "kafka: cannot write the checkpoint marker to %s: %s",
+                 k->marker_group, rd_kafka_err2str(merr));
+        e = rd_kafka_abort_transaction(k->prod, KAFKA_TXN_TIMEOUT_MS);
+        if (e)
+            rd_kafka_error_destroy(e);
+        return -FLOW_EIO;
+    }
     if ((e = rd_kafka_commit_transaction(k->prod, KAFKA_TXN_TIMEOUT_MS)))
         return txn_fail(k, "commit", e);
     return 0;
@@ -865,7 +919,7 @@ void flow__kafka_commit(flow_ctx *ctx, uint64_t n)
     if (!k || n != k->cut_n)
         return; /* an older checkpoint's: the next one covers it */
     if (k->eo) {
-        if (commit_txn(k, &k->txn, k->cut, k->ncut, n) == 0) {
+        if (commit_txn(k, &k->txn, k->cut, k->ncut, n, k->cut_token) == 0) {
             flow_buf_reset(&k->txn.b);
             k->txn.n = 0;
         } else {
@@ -887,25 +941,36 @@ void flow__kafka_commit(flow_ctx *ctx, uint64_t n)
     }
 }
 
-int flow__kafka_restore(flow_ctx *ctx, const char *snap_path)
+/* Reads the Kafka part beside the snapshot file snap_path into p. */
+static int read_part(flow_ctx *ctx, const char *snap_path, kpart *kp)
 {
     flow__kafka *k = K(ctx);
     char path[4096], why[512];
     size_t len = strlen(snap_path);
-    if (!k || len < 5 || strcmp(snap_path + len - 5, ".snap") ||
-        len + 2 >= sizeof(path))
-        return 0;
+    memset(kp, 0, sizeof(*kp));
+    flow_buf_init(&kp->txn.b);
+    if (len < 5 || strcmp(snap_path + len - 5, ".snap") ||
+        len + 2 >= sizeof(path)) {
+        flow_log(ctx,
+                 "--flow.restore: %s: not a .snap file, so no Kafka "
+                 "part beside it",
+                 snap_path);
+        return -FLOW_EMALFORMED;
+    }
     snprintf(path, sizeof(path), "%.*s.kafka", (int)(len - 5), snap_path);
     flow_buf raw;
     flow_buf_init(&raw);
     int rc = flow__snap_read(path, &raw, why, sizeof(why));
     if (rc) {
-        flow_log(ctx, "--flow.restore: the Kafka part %s: %s", path, why);
+        flow_log(ctx,
+                 "--flow.restore: the Kafka part %s: %s (a checkpoint of an "
+                 "app bound to Kafka has one beside each .snap file)",
+                 path, why);
         goto out;
     }
     /* Framed as the snapshot is: checked by framing the body again. */
     rc = -FLOW_EMALFORMED;
-    if (raw.len < 16 + 24 ||
+    if (raw.len < 16 + 26 ||
         flow__snap_frame(&k->file, raw.data + 16, raw.len - 16) ||
         k->file.len != raw.len || memcmp(k->file.data, raw.data, raw.len)) {
         flow_log(ctx, "--flow.restore: %s is torn or corrupt (checksum)", path);
@@ -914,27 +979,29 @@ int flow__kafka_restore(flow_ctx *ctx, const char *snap_path)
     const uint8_t *p = raw.data + 16, *end = raw.data + raw.len;
     if (get32(&p) != KAFKA_SNAP_MAGIC)
         goto bad;
-    uint64_t n = get64(&p);
+    uint16_t tidl;
+    memcpy(&tidl, p, 2);
+    p += 2;
+    if (tidl > 1024 || end - p < tidl + 20)
+        goto bad;
+    memcpy(kp->tid, p, tidl);
+    kp->tid[tidl] = '\0';
+    p += tidl;
+    kp->n = get64(&p);
+    kp->token = get64(&p);
     uint32_t np = get32(&p);
     if ((size_t)(end - p) < (size_t)np * 8 + 8)
         goto bad;
-    int64_t *pos = calloc(np ? np : 1, sizeof(*pos));
-    if (!pos) {
+    if (!(kp->pos = calloc(np ? np : 1, sizeof(*kp->pos)))) {
         rc = -FLOW_ENOMEM;
         goto out;
     }
     for (uint32_t i = 0; i < np; i++)
-        pos[i] = (int64_t)get64(&p);
-    free(k->pos);
-    k->pos = pos;
-    k->npos = (int32_t)np;
-    copy_cut(k, pos, (int32_t)np);
-    k->txn.n = get64(&p);
-    flow_buf_reset(&k->txn.b);
-    flow_buf_append(&k->txn.b, p, (size_t)(end - p));
-    k->cut_n = n;
-    k->restored_n = n;
-    rc = 0;
+        kp->pos[i] = (int64_t)get64(&p);
+    kp->npos = (int32_t)np;
+    kp->txn.n = get64(&p);
+    flow_buf_append(&kp->txn.b, p, (size_t)(end - p));
+    rc = kp->txn.b.err;
     goto out;
 bad:
     flow_log(ctx, "--flow.restore: %s: not a Kafka snapshot part", path);
@@ -943,14 +1010,70 @@ out:
     return rc;
 }
 
-/* The marker committed for this producer: the last checkpoint whose
- * transaction committed (0: none); -1 when Kafka does not say. */
-static int64_t committed_marker(flow__kafka *k)
+/* Takes the positions of a part (each partition is read by one
+ * instance, so the parts of a checkpoint do not overlap). */
+static void merge_pos(flow__kafka *k, const kpart *kp)
 {
+    for (int32_t p = 0; p < kp->npos; p++)
+        if (kp->pos[p] >= 0 && (p >= k->npos || kp->pos[p] > k->pos[p]))
+            note_pos(k, p, kp->pos[p]);
+}
+
+int flow__kafka_restore(flow_ctx *ctx, const char *snap_path, uint32_t inst)
+{
+    flow__kafka *k = K(ctx);
+    const flow__conf *c = &ctx->conf;
+    kpart kp;
+    int rc = read_part(ctx, snap_path, &kp);
+    if (rc) {
+        kpart_free(&kp);
+        return rc;
+    }
+    /* Every instance starts from the positions of the whole checkpoint
+     * (after a scale, its partitions were another's). */
+    merge_pos(k, &kp);
+    k->cut_n = k->restored_n = kp.n;
+    if (inst == c->instance) {
+        k->own = kp;
+        k->has_own = true;
+        return 0;
+    }
+    if (c->instance == 0 && inst >= c->instances) {
+        /* An old instance without a new one of its index: instance 0
+         * settles its last transaction. */
+        kpart *o = realloc(k->orphans, (k->norphans + 1) * sizeof(*o));
+        if (!o) {
+            kpart_free(&kp);
+            return -FLOW_ENOMEM;
+        }
+        k->orphans = o;
+        o[k->norphans++] = kp;
+        return 0;
+    }
+    kpart_free(&kp);
+    return 0;
+}
+
+/* Whether the transaction of checkpoint n with token committed: 1 when a
+ * read_committed reader of the producer's marker topic sees its marker,
+ * 0 when not, -1 when Kafka does not say. Only the last few offsets are
+ * read: each transaction adds its marker and a control record, and no
+ * transaction commits after the one of the checkpoint restored. */
+static int marker_found(flow__kafka *k, uint64_t n, uint64_t token)
+{
+    char want[48];
+    snprintf(want, sizeof(want), "%llu %016llx", (unsigned long long)n,
+             (unsigned long long)token);
     char err[512];
     rd_kafka_conf_t *cc = base_conf(k->ctx, err, sizeof(err));
     if (!cc ||
-        rd_kafka_conf_set(cc, "group.id", k->marker_group, err, sizeof(err))) {
+        rd_kafka_conf_set(cc, "group.id", k->marker_group, err, sizeof(err)) ||
+        rd_kafka_conf_set(cc, "isolation.level", "read_committed", err,
+                          sizeof(err)) ||
+        rd_kafka_conf_set(cc, "enable.partition.eof", "true", err,
+                          sizeof(err)) ||
+        rd_kafka_conf_set(cc, "enable.auto.commit", "false", err,
+                          sizeof(err))) {
         if (cc)
             rd_kafka_conf_destroy(cc);
         return -1;
@@ -960,16 +1083,184 @@ static int64_t committed_marker(flow__kafka *k)
         rd_kafka_conf_destroy(cc);
         return -1;
     }
-    const char *mtopic = k->c->output ? k->c->output : k->c->error_output;
+    int64_t lo = 0, hi = 0;
+    int v = -1;
+    rd_kafka_resp_err_t qerr = rd_kafka_query_watermark_offsets(
+        c, k->marker_group, 0, &lo, &hi, KAFKA_TXN_TIMEOUT_MS);
+    if (qerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        qerr == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+        qerr == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || (!qerr && hi <= lo)) {
+        v = 0; /* no transaction ever committed */
+        goto out;
+    }
+    if (qerr)
+        goto out;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, mtopic, 0);
-    int64_t v = -1;
-    if (rd_kafka_committed(c, l, KAFKA_TXN_TIMEOUT_MS) == 0 && !l->elems[0].err)
-        v = l->elems[0].offset < 0 ? 0 : l->elems[0].offset;
+    rd_kafka_topic_partition_list_add(l, k->marker_group, 0)->offset =
+        hi - 16 > lo ? hi - 16 : lo;
+    rd_kafka_assign(c, l);
     rd_kafka_topic_partition_list_destroy(l);
+    v = 0;
+    bool eof = false;
+    for (int i = 0; i < 200 && !eof && v == 0; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m)
+            continue;
+        eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+        if (!m->err && m->len == strlen(want) &&
+            !memcmp(m->payload, want, m->len)) {
+            v = 1;
+        } else if (m->err && !eof) {
+            v = -1;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (v == 0 && !eof)
+        v = -1; /* the end was not reached: Kafka did not say */
+out:
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
     return v;
+}
+
+/* Makes checkpoint n's transaction of producer tid (records txn,
+ * positions pos) committed, unless its marker says it is: the one of
+ * this instance, or of an old instance that has no new one. Without a
+ * transactional producer the positions are committed to the group. */
+static int settle(flow__kafka *k, const char *tid, uint64_t n, uint64_t token,
+                  const recs *txn, const int64_t *pos, int32_t npos)
+{
+    flow_ctx *ctx = k->ctx;
+    if (!k->eo) {
+        if (!k->cons || !npos)
+            return 0;
+        rd_kafka_topic_partition_list_t *l = pos_list(k->c->input, pos, npos);
+        rd_kafka_resp_err_t err = l->cnt ? rd_kafka_commit(k->cons, l, 0)
+                                         : RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err) {
+            flow_log(ctx,
+                     "kafka: cannot commit checkpoint %llu's positions "
+                     "to group %s: %s",
+                     (unsigned long long)n, k->c->group, rd_kafka_err2str(err));
+            return -FLOW_EIO;
+        }
+        return 0;
+    }
+    /* Another instance's producer: one of its own id (fencing any zombie
+     * of it), used in place of ours for the check and the commit. */
+    rd_kafka_t *own = k->prod;
+    char own_marker[sizeof(k->marker_group)];
+    bool other = strcmp(tid, k->c->transactional_id) != 0;
+    int rc = 0;
+    if (other) {
+        flow__kafka_conf c2 = *k->c;
+        const flow__kafka_conf *saved = k->c;
+        c2.transactional_id = tid;
+        k->c = &c2;
+        k->prod = NULL;
+        memcpy(own_marker, k->marker_group, sizeof(own_marker));
+        snprintf(k->marker_group, sizeof(k->marker_group), "flow.txn.%s", tid);
+        rc = make_producer(ctx, k);
+        k->c = saved;
+        if (rc)
+            goto back;
+    }
+    int m = marker_found(k, n, token);
+    if (m < 0) {
+        flow_log(ctx, "kafka: cannot read the checkpoint marker of %s",
+                 k->marker_group);
+        rc = -FLOW_EIO;
+    } else if (m == 0) {
+        flow_log(ctx,
+                 "kafka: checkpoint %llu's transaction of %s did not commit "
+                 "(no marker in %s): writing its %llu record(s) again",
+                 (unsigned long long)n, tid, k->marker_group,
+                 (unsigned long long)txn->n);
+        rc = commit_txn(k, txn, pos, npos, n, token);
+    }
+back:
+    if (other) {
+        if (k->prod)
+            rd_kafka_destroy(k->prod);
+        k->prod = own;
+        memcpy(k->marker_group, own_marker, sizeof(own_marker));
+    }
+    return rc;
+}
+
+/* Under a guarantee the instances do not rebalance among themselves:
+ * instance i of N takes the partitions p with p * N / P == i, the owner
+ * of key k being that of Kafka's partition of k (murmur2), so a restore
+ * hands each instance the keyed state of exactly its partitions. */
+static int learn_partitions(flow__kafka *k)
+{
+    flow_ctx *ctx = k->ctx;
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(k->cons, k->c->input, NULL);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    for (int tries = 0; tries < 30; tries++) {
+        err = rd_kafka_metadata(k->cons, 0, t, &md, 5000);
+        if (!err && md->topic_cnt == 1 && !md->topics[0].err &&
+            md->topics[0].partition_cnt > 0)
+            break;
+        if (!err) {
+            err = md->topic_cnt ? md->topics[0].err
+                                : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+            rd_kafka_metadata_destroy(md);
+            md = NULL;
+        }
+        usleep(200000);
+    }
+    rd_kafka_topic_destroy(t);
+    if (!md) {
+        flow_log(ctx, "kafka: cannot learn the partitions of topic %s: %s",
+                 k->c->input, rd_kafka_err2str(err));
+        return -FLOW_EIO;
+    }
+    k->partitions = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
+static int assign_owned(flow__kafka *k)
+{
+    flow_ctx *ctx = k->ctx;
+    rd_kafka_resp_err_t err;
+    uint32_t n = ctx->conf.instances ? ctx->conf.instances : 1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(0);
+    for (int32_t p = 0; p < k->partitions; p++)
+        if (flow_keygroup_owner((uint32_t)p, n, (uint32_t)k->partitions) ==
+            ctx->conf.instance)
+            /* The checkpoint's position, else the group's committed
+             * one (else the earliest). */
+            rd_kafka_topic_partition_list_add(l, k->c->input, p)->offset =
+                p < k->npos && k->pos[p] >= 0 ? k->pos[p]
+                                              : RD_KAFKA_OFFSET_INVALID;
+    flow_log(ctx, "kafka: reading %d of the %d partitions of %s", l->cnt,
+             k->partitions, k->c->input);
+    err = rd_kafka_assign(k->cons, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        flow_log(ctx, "kafka: cannot assign the partitions of %s: %s",
+                 k->c->input, rd_kafka_err2str(err));
+        return -FLOW_EIO;
+    }
+    return 0;
+}
+
+int flow__kafka_owner(flow_ctx *ctx, const void *key, size_t klen,
+                      uint32_t *owner)
+{
+    flow__kafka *k = K(ctx);
+    if (!k || !k->cons || ctx->conf.guarantee == FLOW_GUARANTEE_NONE ||
+        k->partitions <= 0)
+        return -1;
+    uint32_t p = flow_keygroup_of(key, klen, (uint32_t)k->partitions);
+    *owner =
+        flow_keygroup_owner(p, ctx->conf.instances ? ctx->conf.instances : 1,
+                            (uint32_t)k->partitions);
+    return 0;
 }
 
 int flow__kafka_start(flow_ctx *ctx)
@@ -977,34 +1268,20 @@ int flow__kafka_start(flow_ctx *ctx)
     flow__kafka *k = K(ctx);
     if (!k)
         return 0;
-    if (k->eo && k->restored_n) {
-        int64_t m = committed_marker(k);
-        if (m < 0) {
-            flow_log(ctx, "kafka: cannot read the checkpoint marker of %s",
-                     k->marker_group);
-            return -FLOW_EIO;
-        }
-        if ((uint64_t)m < k->restored_n) {
-            flow_log(ctx,
-                     "kafka: checkpoint %llu's transaction did not commit "
-                     "(marker %lld): writing its %llu record(s) again",
-                     (unsigned long long)k->restored_n, (long long)m,
-                     (unsigned long long)k->txn.n);
-            if (commit_txn(k, &k->txn, k->cut, k->ncut, k->restored_n))
-                return -FLOW_EIO;
-        }
-        flow_buf_reset(&k->txn.b);
-        k->txn.n = 0;
-    } else if (k->cons && k->restored_n && k->ncut) {
-        /* The positions of the checkpoint restored are the group's before
-         * the input is read (its ckpt_done may not have committed them). */
-        rd_kafka_topic_partition_list_t *l =
-            pos_list(k->c->input, k->cut, k->ncut);
-        if (l->cnt)
-            rd_kafka_commit(k->cons, l, 0);
-        rd_kafka_topic_partition_list_destroy(l);
+    int rc;
+    if (k->has_own && (rc = settle(k, k->own.tid, k->own.n, k->own.token,
+                                   &k->own.txn, k->own.pos, k->own.npos)))
+        return rc;
+    for (size_t i = 0; i < k->norphans; i++) {
+        kpart *o = &k->orphans[i];
+        if ((rc = settle(k, o->tid, o->n, o->token, &o->txn, o->pos, o->npos)))
+            return rc;
     }
-    if (k->cons) {
+    if (k->cons && ctx->conf.guarantee != FLOW_GUARANTEE_NONE) {
+        if ((rc = assign_owned(k)))
+            return rc;
+        uv_poll_start(&k->poll, UV_READABLE, poll_cb);
+    } else if (k->cons) {
         rd_kafka_topic_partition_list_t *t =
             rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(t, k->c->input,
@@ -1080,6 +1357,11 @@ void flow__kafka_free(flow_ctx *ctx)
     flow_buf_fini(&k->payload);
     flow_buf_fini(&k->snap);
     flow_buf_fini(&k->file);
+    for (size_t i = 0; i < k->norphans; i++)
+        kpart_free(&k->orphans[i]);
+    free(k->orphans);
+    if (k->has_own)
+        kpart_free(&k->own);
     free(k->pos);
     free(k->cut);
     free(k);

@@ -77,8 +77,13 @@ int flow__kafka_emit(flow_ctx *ctx, const flow_event *ev, bool error)
 int flow__kafka_checkpoint(flow_ctx *ctx, uint64_t n, char *why, size_t whylen)
     __attribute__((weak));
 void flow__kafka_commit(flow_ctx *ctx, uint64_t n) __attribute__((weak));
-int flow__kafka_restore(flow_ctx *ctx, const char *snap_path)
+int flow__kafka_restore(flow_ctx *ctx, const char *snap_path, uint32_t inst)
     __attribute__((weak));
+/* The instance that owns key under the Kafka input's partition
+ * assignment (0), or -1 when keyed state follows key groups as without
+ * Kafka. Valid after flow__kafka_setup. */
+int flow__kafka_owner(flow_ctx *ctx, const void *key, size_t klen,
+                      uint32_t *owner) __attribute__((weak));
 int flow__kafka_start(flow_ctx *ctx) __attribute__((weak));
 void flow__kafka_close(flow_ctx *ctx) __attribute__((weak));
 void flow__kafka_free(flow_ctx *ctx) __attribute__((weak));

@@ -5,9 +5,11 @@ mock Kafka cluster; `flow-kafka load-sim` writes a topic and
 exactly-once with its own Python checkpoint coordinator (the one of
 test_checkpoint_apps.py: each app is the source of its own region, a
 Kafka edge ending a region). account-events is killed with SIGKILL
-mid-run and restarted from its last complete checkpoint; a read_committed
-consumer (kcat) must then see every event of the output topic exactly
-once. Also: the record format (key, headers, msgpack and JSON values)
+mid-run, between two checkpoints (kill_exactly_once) or after a
+checkpoint's ack but before its commit (kill_before_commit), and
+restarted from its last complete checkpoint; a read_committed consumer
+(kcat) must then see every event of the output topic exactly once.
+FLOW_IT_KEEP=1 keeps the temporary directory with the apps' logs. Also: the record format (key, headers, msgpack and JSON values)
 as kcat sees it, both ways.
 
 Run as: test_kafka_apps.py NAME (see TESTS)."""
@@ -52,23 +54,38 @@ def mock_path():
 
 def need_kafka():
     missing = [p for p in (flow_kafka(), mock_path())
-               if not os.path.exists(p)]
+               if not os.path.exists(p)
+               and not (p == mock_path() and os.environ.get("FLOW_TEST_KAFKA"))]
     if missing or not shutil.which("kcat"):
         print(f"SKIP: built without librdkafka or no kcat ({missing})")
         sys.exit(77)
 
 
 class Mock:
-    """flow-kafka-mock with the given topics, stopped on exit."""
+    """flow-kafka-mock with the given topics (NAME:PARTITIONS), stopped on
+    exit; with FLOW_TEST_KAFKA=host:port a real cluster instead, the
+    topics named with a suffix of this run (t() gives a topic's name) and
+    created by the cluster on first use."""
 
     def __init__(self, topics):
+        real = os.environ.get("FLOW_TEST_KAFKA")
+        self.suffix = f"-{os.getpid()}-{int(time.time())}" if real else ""
+        self.p = None
+        if real:
+            self.brokers = real
+            return
         self.p = subprocess.Popen(
             [mock_path(), "--brokers=3"] + [f"--topic={t}" for t in topics],
             stdout=subprocess.PIPE, text=True)
         self.brokers = self.p.stdout.readline().strip()
         assert self.brokers.count(":") == 3, self.brokers
 
+    def t(self, name):
+        return name + self.suffix
+
     def close(self):
+        if not self.p:
+            return
         self.p.terminate()
         try:
             self.p.wait(30)
@@ -92,6 +109,22 @@ def kcat_headers(brokers, topic):
         d["key"] = key
         recs.append(d)
     return recs
+
+
+class HoldingCoordinator(Coordinator):
+    """A coordinator that, once hold is set, completes checkpoints but
+    tells no one (no ckpt_done): the window between an instance's ack
+    and its commit, in which a kill leaves a complete checkpoint whose
+    Kafka transaction never committed."""
+
+    hold = False
+    held = []
+
+    def send(self, ident, msg):
+        if self.hold and msg.get("t") == "ckpt_done":
+            self.held.append(msg["id"])
+            return
+        super().send(ident, msg)
 
 
 class App:
@@ -121,47 +154,63 @@ class App:
         return self.p.returncode
 
 
-def common(ctl, stream, label, ckdir, epoch, brokers):
+def common(ctl, stream, label, ckdir, epoch, mock):
     return [f"--flow.control={ctl}", f"--flow.stream={stream}",
             f"--flow.label={label}", "--flow.guarantee=exactly-once",
             f"--flow.checkpoint-dir={ckdir}", f"--flow.epoch={epoch}",
-            "--flow.drain-ms=20000", f"--flow.kafka.brokers={brokers}",
-            f"--flow.kafka.transactional-id={stream}.{label}.0"]
+            "--flow.drain-ms=20000", f"--flow.kafka.brokers={mock.brokers}",
+            f"--flow.kafka.transactional-id={stream}.{label}.0{mock.suffix}"]
 
 
-def processor_args(tmp, ctl, epoch, brokers, restore=None):
-    a = common(ctl, "q", "account-events", tmp + "/ckq", epoch, brokers) + [
-        "--flow.kafka.input=ev", "--flow.kafka.group=q",
-        "--flow.kafka.output=dom"] + GROUP_CONF
+def processor_args(tmp, ctl, epoch, mock, restore=None):
+    a = common(ctl, "q", "account-events", tmp + "/ckq", epoch, mock) + [
+        f"--flow.kafka.input={mock.t('ev')}",
+        f"--flow.kafka.group={mock.t('q')}",
+        f"--flow.kafka.output={mock.t('dom')}"] + GROUP_CONF
     if restore:
         a.append(f"--flow.restore={tmp}/ckq/{restore}/"
                  "q.account-events.0.snap")
     return a
 
 
-def kill_exactly_once():
+def kill_exactly_once(before_commit=False):
     need_kafka()
     tmp = tempfile.mkdtemp(prefix="kafkaapps")
     mock = Mock(["ev:4", "dom:4"])
     cp = Coordinator(f"ipc://{tmp}/ctlp", source="load-sim", expect=1)
-    cq = Coordinator(f"ipc://{tmp}/ctlq", source="account-events", expect=1)
+    cq = HoldingCoordinator(f"ipc://{tmp}/ctlq", source="account-events",
+                            expect=1)
     apps = []
     try:
         src = App(tmp, "load-sim", [
             f"--count={COUNT}", "--seed=3", "--illegal-ratio=0",
             f"--rate={RATE}"] + common(f"ipc://{tmp}/ctlp", "p", "load-sim",
-                                       tmp + "/ckp", 1, mock.brokers) + [
-            "--flow.kafka.output=ev"], "")
+                                       tmp + "/ckp", 1, mock) + [
+            f"--flow.kafka.output={mock.t('ev')}"], "")
         apps.append(src)
         proc = App(tmp, "account-events",
-                   processor_args(tmp, f"ipc://{tmp}/ctlq", 1, mock.brokers),
+                   processor_args(tmp, f"ipc://{tmp}/ctlq", 1, mock),
                    "1")
         apps.append(proc)
         wait_for("account-events a third of the way and two checkpoints",
                  lambda: cq.metrics.get("account-events", {}).get("in", 0)
                  >= COUNT // 3 and len(cq.complete) >= 2, timeout=120)
+        if before_commit:
+            cq.hold = True
+            wait_for("a checkpoint complete but not committed",
+                     lambda: cq.held, timeout=60)
+        else:
+            # Between two checkpoints, away from a commit: the mock shows
+            # the records of a transaction aborted inside its commit
+            # (docs/kafka.md), which a real cluster hides.
+            n = len(cq.complete)
+            wait_for("one more checkpoint", lambda: len(cq.complete) > n,
+                     timeout=60)
+            time.sleep(0.1)
         proc.kill()
         last = cq.last_complete()
+        if before_commit:
+            assert cq.held[0] == last, (cq.held, last)
         assert last > 0
         # The Kafka part of each checkpoint lies beside its snapshot.
         assert os.path.exists(f"{tmp}/ckq/{last}/q.account-events.0.kafka")
@@ -169,7 +218,7 @@ def kill_exactly_once():
         cq = Coordinator(f"ipc://{tmp}/ctlq", source="account-events",
                          expect=1, first_id=last + 100)
         proc = App(tmp, "account-events",
-                   processor_args(tmp, f"ipc://{tmp}/ctlq", 2, mock.brokers,
+                   processor_args(tmp, f"ipc://{tmp}/ctlq", 2, mock,
                                   restore=last), "2")
         apps.append(proc)
         rc = src.p.wait(180)
@@ -177,13 +226,14 @@ def kill_exactly_once():
         src.log.close()
         # Exactly once into the input topic, as a read_committed reader
         # sees it.
-        ev = kcat_headers(mock.brokers, "ev")
+        ev = kcat_headers(mock.brokers, mock.t("ev"))
         ids = [int(r["id"]) for r in ev]
         assert len(ids) == COUNT and len(set(ids)) == COUNT, (
             len(ids), len(set(ids)))
 
         def out_ids():
-            return [int(r["id"]) for r in kcat_headers(mock.brokers, "dom")]
+            return [int(r["id"])
+                    for r in kcat_headers(mock.brokers, mock.t("dom"))]
         wait_for("every event in the output topic",
                  lambda: len(out_ids()) >= COUNT, timeout=180)
         # Two more checkpoints: whatever came late would show now.
@@ -198,11 +248,15 @@ def kill_exactly_once():
             f"{len(set(out) - set(ids))} not from the input")
         # Each output record keeps its input's key and type.
         keys_in = {int(r["id"]): (r["key"], r["type"]) for r in ev}
-        for r in kcat_headers(mock.brokers, "dom"):
+        for r in kcat_headers(mock.brokers, mock.t("dom")):
             assert (r["key"], r["type"]) == keys_in[int(r["id"])], r
         with open(os.path.join(tmp, "account-events2.log")) as f:
             log = f.read()
         assert "restored checkpoint" in log, log
+        # The checkpoint restored had its transaction committed, or (the
+        # kill before its commit) the restart wrote its records again.
+        again = f"checkpoint {last}'s transaction" in log
+        assert again == before_commit, log
         assert proc.stop() == 0
     finally:
         for a in apps:
@@ -211,7 +265,8 @@ def kill_exactly_once():
         cp.close()
         cq.close()
         mock.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("FLOW_IT_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def record_format():
@@ -223,24 +278,27 @@ def record_format():
     app = None
     try:
         lines = "".join(f'{i}:{{"n": {i}, "s": "x{i}"}}\n' for i in range(1, 6))
-        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", "in",
+        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", mock.t("in"),
                         "-K", ":"], input=lines, text=True, check=True,
                        timeout=60)
         mp = msgpack.packb({"n": 6, "s": "x6"})
         with open(os.path.join(tmp, "mp"), "wb") as f:
             f.write(mp)
-        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", "in",
+        subprocess.run(["kcat", "-P", "-b", mock.brokers, "-t", mock.t("in"),
                         "-k", "6", "-H", "content-type=application/x-msgpack",
                         "-H", "type=thing", "-H", "id=66",
                         os.path.join(tmp, "mp")], check=True, timeout=60)
         app = App(tmp, "transform", [
             "--set.t=payload.n * 10", f"--flow.kafka.brokers={mock.brokers}",
-            "--flow.kafka.input=in", "--flow.kafka.group=fmt",
-            "--flow.kafka.output=out", "--flow.kafka.format=json"], "")
+            f"--flow.kafka.input={mock.t('in')}",
+            f"--flow.kafka.group={mock.t('fmt')}",
+            f"--flow.kafka.output={mock.t('out')}",
+            "--flow.kafka.format=json"], "")
 
         def records():
             out = subprocess.run(
-                ["kcat", "-C", "-b", mock.brokers, "-t", "out", "-e", "-q",
+                ["kcat", "-C", "-b", mock.brokers, "-t", mock.t("out"), "-e",
+                 "-q",
                  "-f", "%k\t%h\t%s\n"], capture_output=True, text=True,
                 timeout=60).stdout
             return [line.split("\t") for line in out.splitlines()]
@@ -262,12 +320,14 @@ def record_format():
         if app and app.p.poll() is None:
             app.kill()
         mock.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("FLOW_IT_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 TESTS = {
     "record_format": record_format,
     "kill_exactly_once": kill_exactly_once,
+    "kill_before_commit": lambda: kill_exactly_once(before_commit=True),
 }
 
 if __name__ == "__main__":
