@@ -9,6 +9,8 @@ mid-run, between two checkpoints (kill_exactly_once) or after a
 checkpoint's ack but before its commit (kill_before_commit), and
 restarted from its last complete checkpoint; a read_committed consumer
 (kcat) must then see every event of the output topic exactly once.
+rescale_follows_partitions restarts it as two instances from a
+checkpoint of one: keyed state must follow the partitions.
 FLOW_IT_KEEP=1 keeps the temporary directory with the apps' logs. Also: the record format (key, headers, msgpack and JSON values)
 as kcat sees it, both ways.
 
@@ -127,6 +129,14 @@ class HoldingCoordinator(Coordinator):
         super().send(ident, msg)
 
 
+class InstanceCoordinator(Coordinator):
+    """A coordinator of one instance of a Kafka-reading app, whichever its
+    index: the base class sends ckpt to instance 0 of its source."""
+
+    def handle(self, ident, m):
+        super().handle(ident, dict(m, instance=0))
+
+
 class App:
     """One app under flow-kafka, its log in tmp."""
 
@@ -154,16 +164,19 @@ class App:
         return self.p.returncode
 
 
-def common(ctl, stream, label, ckdir, epoch, mock):
+def common(ctl, stream, label, ckdir, epoch, mock, instance=0):
     return [f"--flow.control={ctl}", f"--flow.stream={stream}",
             f"--flow.label={label}", "--flow.guarantee=exactly-once",
             f"--flow.checkpoint-dir={ckdir}", f"--flow.epoch={epoch}",
             "--flow.drain-ms=20000", f"--flow.kafka.brokers={mock.brokers}",
-            f"--flow.kafka.transactional-id={stream}.{label}.0{mock.suffix}"]
+            f"--flow.kafka.transactional-id={stream}.{label}.{instance}{mock.suffix}",
+            f"--flow.instance={instance}"]
 
 
-def processor_args(tmp, ctl, epoch, mock, restore=None):
-    a = common(ctl, "q", "account-events", tmp + "/ckq", epoch, mock) + [
+def processor_args(tmp, ctl, epoch, mock, restore=None, instance=0,
+                   instances=1):
+    a = common(ctl, "q", "account-events", tmp + "/ckq", epoch, mock,
+               instance) + [f"--flow.instances={instances}"] + [
         f"--flow.kafka.input={mock.t('ev')}",
         f"--flow.kafka.group={mock.t('q')}",
         f"--flow.kafka.output={mock.t('dom')}"] + GROUP_CONF
@@ -324,10 +337,92 @@ def record_format():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def rescale_follows_partitions():
+    """account-events checkpoints as one instance, is killed, and goes on
+    as two: each reads its range of the four partitions from the
+    checkpoint's positions and restores the accounts of exactly the keys
+    of its partitions, so every event is applied once (an account's
+    event applied without its state, or twice, would be an illegal
+    transition: an error) and the output holds every event once."""
+    need_kafka()
+    tmp = tempfile.mkdtemp(prefix="kafkaapps")
+    mock = Mock(["ev:4", "dom:4"])
+    cp = Coordinator(f"ipc://{tmp}/ctlp", source="load-sim", expect=1)
+    cq = Coordinator(f"ipc://{tmp}/ctlq", source="account-events", expect=1)
+    cos = []
+    apps = []
+    try:
+        src = App(tmp, "load-sim", [
+            f"--count={COUNT}", "--seed=4", "--illegal-ratio=0",
+            f"--rate={RATE}"] + common(f"ipc://{tmp}/ctlp", "p", "load-sim",
+                                       tmp + "/ckp", 1, mock) + [
+            f"--flow.kafka.output={mock.t('ev')}"], "")
+        apps.append(src)
+        proc = App(tmp, "account-events",
+                   processor_args(tmp, f"ipc://{tmp}/ctlq", 1, mock), "1")
+        apps.append(proc)
+        wait_for("account-events a third of the way and two checkpoints",
+                 lambda: cq.metrics.get("account-events", {}).get("in", 0)
+                 >= COUNT // 3 and len(cq.complete) >= 2, timeout=120)
+        n = len(cq.complete)
+        wait_for("one more checkpoint", lambda: len(cq.complete) > n,
+                 timeout=60)
+        time.sleep(0.1)
+        proc.kill()
+        last = cq.last_complete()
+        cq.close()
+        # Each new instance reads its own partitions and checkpoints on
+        # its own (one coordinator each: they share no channel).
+        for i in range(2):
+            co = InstanceCoordinator(f"ipc://{tmp}/ctlq{i}",
+                                     source="account-events", expect=1,
+                                     first_id=last + 100)
+            cos.append(co)
+            apps.append(App(tmp, "account-events", processor_args(
+                tmp, f"ipc://{tmp}/ctlq{i}", 2, mock, restore=last,
+                instance=i, instances=2), f"-{i}"))
+        rc = src.p.wait(180)
+        assert rc == 0, f"load-sim exited {rc}"
+        src.log.close()
+        ids = [int(r["id"]) for r in kcat_headers(mock.brokers, mock.t("ev"))]
+        assert len(set(ids)) == COUNT == len(ids), len(ids)
+
+        def out_ids():
+            return [int(r["id"])
+                    for r in kcat_headers(mock.brokers, mock.t("dom"))]
+        wait_for("every event in the output topic",
+                 lambda: len(out_ids()) >= COUNT, timeout=180)
+        marks = [len(co.complete) for co in cos]
+        wait_for("two more checkpoints of each instance",
+                 lambda: all(len(co.complete) >= m + 2
+                             for co, m in zip(cos, marks)), timeout=60)
+        out = out_ids()
+        assert len(out) == len(set(out)), f"{len(out) - len(set(out))} twice"
+        assert sorted(out) == sorted(ids), len(set(ids) - set(out))
+        for i, a in enumerate(apps[2:]):
+            with open(a.log_path) as f:
+                log = f.read()
+            assert "reading 2 of the 4 partitions" in log, log
+            assert a.stop() == 0, log
+            bye = cos[i].bye.get("account-events")
+            assert bye is not None and bye["errors"] == 0 and \
+                bye["in"] > 0, bye
+    finally:
+        for a in apps:
+            if a.p.poll() is None:
+                a.kill()
+        for co in [cp, cq] + cos:
+            co.close()
+        mock.close()
+        if not os.environ.get("FLOW_IT_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 TESTS = {
     "record_format": record_format,
     "kill_exactly_once": kill_exactly_once,
     "kill_before_commit": lambda: kill_exactly_once(before_commit=True),
+    "rescale_follows_partitions": rescale_follows_partitions,
 }
 
 if __name__ == "__main__":
