@@ -13,6 +13,7 @@ packages=(
   libyaml-dev
   liblua5.4-dev
   libpcre2-dev
+  librdkafka-dev kcat
   postgresql libpq-dev
   python3 python3-zmq python3-msgpack
   scdoc tmux prometheus chromium curl

@@ -129,8 +129,11 @@ static json_t *destination_json(srv *s, const char *dest)
     for (srv_outside *x = s->outside; x; x = x->next)
         if (!x->producer && strcmp(x->dest, dest) == 0)
             json_array_append_new(groups, outside_group_json(s, x));
-    return json_pack("{s:s,s:o,s:o,s:o}", "name", dest, "producers", producers,
-                     "groups", groups, "_links",
+    /* On Kafka the destination is the topic of its name (docs/kafka.md). */
+    bool kafka = srv_kafka_dest(s, dest);
+    return json_pack("{s:s,s:s,s:s?,s:o,s:o,s:o}", "name", dest, "binder",
+                     kafka ? "kafka" : "zeromq", "topic", kafka ? dest : NULL,
+                     "producers", producers, "groups", groups, "_links",
                      srv_links("/streams/destinations/%s", dest));
 }
 

@@ -79,6 +79,15 @@ static void usage(FILE *out)
             "(repeatable); else\n"
             "                        only relative paths, under each "
             "instance's directory\n"
+            "  --kafka-brokers=LIST  the Kafka cluster's bootstrap servers "
+            "(HOST:PORT[,HOST:PORT...]),\n"
+            "                        for apps deployed with "
+            "deployer.<label>.binder=kafka\n"
+            "  --kafka-config KEY=VALUE\n"
+            "                        a librdkafka property for every "
+            "Kafka-bound app (repeatable;\n"
+            "                        SASL and TLS settings, e.g. "
+            "security.protocol=SASL_SSL)\n"
             "  --quiet               log errors only\n"
             "  --help                print this help\n"
             "  --version             print the version\n");
@@ -132,7 +141,9 @@ static int parse_args(srv_config *c, int argc, char **argv)
         O_QUIET,
         O_HELP,
         O_VERSION,
-        O_ROUTES
+        O_ROUTES,
+        O_KBROKERS,
+        O_KCONFIG
     };
     static const struct option opts[] = {
         { "bind", required_argument, NULL, O_BIND },
@@ -157,6 +168,8 @@ static int parse_args(srv_config *c, int argc, char **argv)
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { "routes", no_argument, NULL, O_ROUTES },
+        { "kafka-brokers", required_argument, NULL, O_KBROKERS },
+        { "kafka-config", required_argument, NULL, O_KCONFIG },
         { NULL, 0, NULL, 0 },
     };
     const char *env;
@@ -319,6 +332,33 @@ static int parse_args(srv_config *c, int argc, char **argv)
                 return 2;
             }
             break;
+        case O_KBROKERS:
+            if (!*optarg || strchr(optarg, ' ')) {
+                fprintf(stderr,
+                        "flowd: --kafka-brokers must be HOST:PORT[,HOST:PORT"
+                        "...], not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            c->kafka_brokers = optarg;
+            break;
+        case O_KCONFIG: {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                fprintf(stderr,
+                        "flowd: --kafka-config must be KEY=VALUE (a "
+                        "librdkafka property), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            if (c->nkafka_config == SRV_KAFKA_CONFIG_MAX) {
+                fprintf(stderr, "flowd: at most %d --kafka-config\n",
+                        SRV_KAFKA_CONFIG_MAX);
+                return 2;
+            }
+            c->kafka_config[c->nkafka_config++] = optarg;
+            break;
+        }
         case O_QUIET:
             c->quiet = true;
             break;

@@ -63,7 +63,8 @@ typedef struct srv_deployer_ops srv_deployer_ops;
 typedef struct srv_os_ops srv_os_ops;
 typedef struct srv_platform_ops srv_platform_ops;
 
-#define SRV_ALLOW_MAX 32
+#define SRV_ALLOW_MAX        32
+#define SRV_KAFKA_CONFIG_MAX 64
 
 typedef struct srv_config {
     char bind[64];
@@ -104,6 +105,13 @@ typedef struct srv_config {
      * apps that run elsewhere (in-cluster kubernetes: the pods reach
      * flowd's Service there); empty: none. */
     char control_tcp[64];
+    /* --kafka-brokers (borrowed from argv, NULL: no Kafka cluster, and
+     * deployer.<label>.binder=kafka is refused) and --kafka-config
+     * KEY=VALUE (borrowed), passed to Kafka-bound apps as
+     * --flow.kafka.brokers and --flow.kafka.config (docs/kafka.md). */
+    const char *kafka_brokers;
+    const char *kafka_config[SRV_KAFKA_CONFIG_MAX];
+    int nkafka_config;
 } srv_config;
 
 typedef enum srv_inst_state {
@@ -223,6 +231,9 @@ struct srv_dapp {
     int ninst;
     int max_restarts, restart_window_s, stop_timeout_ms;
     bool tcp;
+    /* deployer.<label>.binder=kafka (or deployer.*.binder): the app's
+     * input and output are Kafka topics (deploy/kafka.c). */
+    bool kafka;
     char cpus[64]; /* deployer.<label>.cpus, passed as --flow.cpus */
     /* The directory of a registered function library that the app's
      * --library=@NAME names, passed as one more --flow.allow-path; "" for
@@ -334,6 +345,10 @@ struct srv {
     struct flow_zwatch *ctl_watch; /* owned (control.c) */
     char ctl_endpoint[SRV_EP_MAX];
     char host_uri[PATH_MAX]; /* flow-host, for single packaging */
+    /* flow-kafka beside it: flow-host built with the runtime's Kafka
+     * binder, which runs a Kafka-bound built-in app (`flow-kafka APP
+     * OPTIONS`); missing when flow was built without librdkafka. */
+    char kafka_uri[PATH_MAX];
     /* The dead-letter relays (deadletter.c; an owned list, freed by
      * srv_dlq_close_all). */
     struct srv_dlq *dlqs;
@@ -611,6 +626,39 @@ bool srv_tap_reads(const srv_stream *c, const srv_dapp *a);
 /* Is dest a dead-letter destination `S.L.errors` of an app L of an
  * existing stream S? */
 bool srv_dlq_is_dest(srv *s, const char *dest);
+
+/* The Kafka binder (kafka.c, docs/kafka.md). */
+
+/* Is the pipe after a (to the next app of its stream) the topic
+ * STREAM.LABEL: a or the next app is Kafka-bound? */
+bool srv_kafka_pipe(const srv_dapp *a);
+
+/* Does a read a Kafka topic: a Kafka-bound first app of a stream reading
+ * a named destination (the topic of its name, its stream's consumer
+ * group), or the app after a Kafka pipe (the pipe's topic, the stream's
+ * name as group)? The topic and group go into topic and group (each may
+ * be NULL). */
+bool srv_kafka_in(srv *s, const srv_dapp *a, char *topic, size_t len,
+                  char *group, size_t glen);
+
+/* Does a write a Kafka topic (a Kafka pipe, or the destination a
+ * Kafka-bound last app writes), and which into topic (may be NULL)? */
+bool srv_kafka_out(const srv_dapp *a, char *topic, size_t len);
+
+/* Does st write dest from a Kafka-bound last app / read it into a
+ * Kafka-bound first app? */
+bool srv_kafka_writes(const srv_stream *st, const char *dest);
+bool srv_kafka_reads(srv *s, const srv_stream *st, const char *dest);
+
+/* Is dest a Kafka topic: does a deployed stream write or read it over
+ * Kafka? */
+bool srv_kafka_dest(srv *s, const char *dest);
+
+/* Can st, its apps built (srv_dapp.kafka set), be deployed as they are
+ * bound: flowd has --kafka-brokers, no router, tap or dead-letter reader
+ * is bound, and every deployed stream of st's destinations uses the same
+ * binder? 0, or -1 with the message naming the property in err. */
+int srv_kafka_check(srv *s, const srv_stream *st, char *err, size_t errlen);
 /* Does st read a dead-letter destination? Then the names of the stream
  * and the app whose error output it is are put in stream and label. */
 bool srv_dlq_source(srv *s, const srv_stream *st, char *stream, size_t slen,

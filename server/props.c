@@ -17,6 +17,7 @@ static const char allowed[] =
 static const char *const deployer_props[] = {
     "count", "transport",      "maxRestarts", "restartWindow", "stopTimeout",
     "cpus",  "errorThreshold", "memory",      "cpu",           "disk",
+    "binder",
 };
 
 /* SCDF's sizes (memory, disk): a whole number of mebibytes, with m or g
@@ -83,7 +84,7 @@ static int check_deployer(const char *key, const char *prop, const char *v,
         snprintf(err, errlen,
                  "unknown deployer property '%s': allowed are count, "
                  "transport, maxRestarts, restartWindow, stopTimeout, cpus, "
-                 "errorThreshold, memory, cpu and disk",
+                 "errorThreshold, memory, cpu, disk and binder",
                  key);
         return -1;
     }
@@ -110,6 +111,11 @@ static int check_deployer(const char *key, const char *prop, const char *v,
     if (strcmp(prop, "transport") == 0 && strcmp(v, "ipc") != 0 &&
         strcmp(v, "tcp") != 0) {
         snprintf(err, errlen, "'%s' must be ipc or tcp, not '%s'", key, v);
+        return -1;
+    }
+    if (strcmp(prop, "binder") == 0 && strcmp(v, "kafka") != 0 &&
+        strcmp(v, "zeromq") != 0) {
+        snprintf(err, errlen, "'%s' must be kafka or zeromq, not '%s'", key, v);
         return -1;
     }
     if (strcmp(prop, "cpus") == 0 && strcmp(v, "auto") != 0 &&

@@ -410,6 +410,7 @@ int srv_registry_load(srv *s, char *err, size_t errlen)
         return -1;
     /* flow-host sits beside the built-in apps. */
     srv_fmt(s->host_uri, sizeof s->host_uri, "%s/flow-host", dir);
+    srv_fmt(s->kafka_uri, sizeof s->kafka_uri, "%s/flow-kafka", dir);
     for (size_t i = 1; i < NBUILTIN; i++) {
         const char *base = strrchr(builtin[i], '/');
         base = base ? base + 1 : builtin[i];

@@ -157,12 +157,35 @@ static srv_status app_status(srv_dapp *a, char *desc, size_t len)
     return srv_status_app(&c, desc, len);
 }
 
+/* The Kafka topics app a reads and writes (docs/kafka.md), or JSON null
+ * when it has none. */
+static json_t *kafka_json(srv *s, const srv_dapp *a)
+{
+    char in[2 * SRV_NAME_MAX + 32], group[2 * SRV_NAME_MAX + 32];
+    char out[2 * SRV_NAME_MAX + 32];
+    bool reads = srv_kafka_in(s, a, in, sizeof in, group, sizeof group);
+    bool writes = srv_kafka_out(a, out, sizeof out);
+
+    if (!reads && !writes)
+        return json_null();
+    json_t *k = json_object();
+    if (reads) {
+        char dlq[sizeof in + sizeof group + 8];
+        snprintf(dlq, sizeof dlq, "error.%s.%s", in, group);
+        json_object_set_new(k, "input", json_string(in));
+        json_object_set_new(k, "group", json_string(group));
+        json_object_set_new(k, "errors", json_string(dlq));
+    }
+    if (writes)
+        json_object_set_new(k, "output", json_string(out));
+    return k;
+}
+
 json_t *srv_app_status_json(srv *s, srv_dapp *a)
 {
     char desc[512], id[160];
     json_t *inst = json_array();
 
-    (void)s;
     for (int j = 0; j < a->ninst; j++)
         json_array_append_new(inst, inst_json(a->inst[j]));
     srv_status st = app_status(a, desc, sizeof desc);
@@ -177,6 +200,11 @@ json_t *srv_app_status_json(srv *s, srv_dapp *a)
         a->type, "group", group, "count", a->count, "status",
         srv_status_name(st), "statusDescription", desc, "instances", inst,
         "_links", srv_links("/runtime/apps/%s", id));
+    if (o)
+        json_object_set_new(o, "binder",
+                            json_string(a->kafka ? "kafka" : "zeromq"));
+    if (o)
+        json_object_set_new(o, "kafka", kafka_json(s, a));
     if (o && srv_dep_is_router(a)) {
         /* The destinations flowd wires the router to (docs/flowd.md). */
         char names[64][SRV_NAME_MAX + 16];

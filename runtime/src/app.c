@@ -633,6 +633,8 @@ static void finish(flow_ctx *ctx)
     flow_zwatch_close(&ctx->err.w);
     flow_zwatch_close(&ctx->ctl_w);
     flow__ckpt_close(ctx);
+    if (ctx->kafka)
+        flow__kafka_close(ctx);
     close_handle((uv_handle_t *)&ctx->tick_timer);
     close_handle((uv_handle_t *)&ctx->eos_timer);
     close_handle((uv_handle_t *)&ctx->metrics_timer);
@@ -1126,7 +1128,8 @@ static int setup(flow_ctx *ctx)
     const flow_app_desc *a = ctx->app;
     int rc;
 
-    if (a->role != FLOW_ROLE_SOURCE && !c->input)
+    bool kafka_in = c->kafka.input != NULL;
+    if (a->role != FLOW_ROLE_SOURCE && !c->input && !kafka_in)
         flow_log(ctx, "no --flow.input: waiting for a control 'connect'");
     if (c->input) {
         if ((rc = open_socket(ctx, ZMQ_PULL, "input", c->input, false, NULL,
@@ -1137,7 +1140,7 @@ static int setup(flow_ctx *ctx)
             return rc;
         if ((rc = flow__input_watch(ctx, c->input)))
             return rc;
-    } else if (a->role != FLOW_ROLE_SOURCE) {
+    } else if (a->role != FLOW_ROLE_SOURCE && !kafka_in) {
         /* An input with no endpoint yet, for control "connect". */
         if ((rc = open_socket(ctx, ZMQ_PULL, "input", "", false, NULL,
                               &ctx->in_s)))
@@ -1173,6 +1176,18 @@ static int setup(flow_ctx *ctx)
         if (!(ctx->tapq = calloc(1, sizeof(*ctx->tapq))))
             return -FLOW_ENOMEM;
         ctx->tapq->refs = 1;
+    }
+    if (flow__kafka_used(&c->kafka)) {
+        if (!flow__kafka_setup) {
+            flow_log(ctx,
+                     "--flow.kafka.*: this executable has no Kafka "
+                     "binder; run the app as 'flow-kafka %s ...' "
+                     "(docs/kafka.md)",
+                     a->name);
+            return -FLOW_EUSAGE;
+        }
+        if ((rc = flow__kafka_setup(ctx)))
+            return rc;
     }
     if (c->control) {
         if ((rc = open_socket(ctx, ZMQ_DEALER, "control", c->control, false,
@@ -1305,6 +1320,10 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
         ctx->exit_code = rc == -FLOW_EUSAGE ? 2 : 1;
         goto stop_now;
     }
+    if (ctx->kafka && (rc = flow__kafka_start(ctx))) {
+        ctx->exit_code = 1;
+        goto stop_now;
+    }
     if (ctx->ctl_w) {
         flow_ctl_ident id;
         flow__ident_of(ctx, &id);
@@ -1313,7 +1332,9 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
     }
     uv_timer_start(&ctx->metrics_timer, metrics_cb, 1000, 1000);
     if (a->on_tick) {
-        bool monitored = ctx->ngroups == 0 && ctx->has_out;
+        /* A Kafka output has no consumers to wait for. */
+        bool monitored =
+            ctx->ngroups == 0 && ctx->has_out && !ctx->conf.kafka.output;
         for (size_t k = 0; k < ctx->ngroups; k++)
             monitored = monitored || ctx->groups[k]->mon_w;
         if (a->role == FLOW_ROLE_SOURCE && monitored && !ctx->mon_seen)
@@ -1409,6 +1430,8 @@ void flow__ctx_free(flow_ctx **ctxp)
     *ctxp = NULL;
     flow__counters_free(ctx);
     flow__ckpt_free(ctx);
+    if (ctx->kafka)
+        flow__kafka_free(ctx);
     flow_batch_fini(&ctx->out.batch);
     flow_batch_fini(&ctx->err.batch);
     if (ctx->err.has_x)

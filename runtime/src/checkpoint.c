@@ -216,6 +216,11 @@ static void take(flow_ctx *ctx, uint64_t n)
         (rc = ctx->app->on_checkpoint(ctx, n)))
         snprintf(why, sizeof(why), "on_checkpoint failed: %s",
                  flow_strerror(rc));
+    /* The Kafka part first: the .snap file, written last (by seal, at
+     * once or once a feedback recording ends), makes the checkpoint's
+     * files of this instance whole. */
+    if (!rc && ctx->kafka)
+        rc = flow__kafka_checkpoint(ctx, n, why, sizeof(why));
     if (!rc && !feedback)
         rc = seal(ctx, n, why, sizeof(why));
     ck->in_ckpt = 0;
@@ -389,10 +394,13 @@ void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m)
     if (!ck || !m->id)
         return;
     if (m->type == FLOW_CTL_CKPT) {
-        /* A barrier tells the others; but in a cycle whose sources have
-         * ended, flowd tells every instance, and one whose channels
-         * besides the feedback ones all ended starts it. */
-        if (ctx->app->role != FLOW_ROLE_SOURCE) {
+        /* A barrier tells the others, but an app reading Kafka is a
+         * source of its region (its topic replays from committed
+         * offsets); and in a cycle whose sources have ended, flowd tells
+         * every instance, and one whose channels besides the feedback
+         * ones all ended starts it. */
+        if (ctx->app->role != FLOW_ROLE_SOURCE &&
+            !(ctx->kafka && ctx->conf.kafka.input)) {
             if (m->id > ck->last_fwd &&
                 flow__align_start(&ck->al, m->id) == FLOW_ALIGN_ALIGNED)
                 aligned(ctx, ck->al.done);
@@ -407,6 +415,8 @@ void flow__ckpt_control(flow_ctx *ctx, const flow_ctl_msg *m)
     if (m->type == FLOW_CTL_CKPT_DONE) {
         if (m->id > ck->committed)
             ck->committed = m->id;
+        if (ctx->kafka)
+            flow__kafka_commit(ctx, m->id);
         if (ctx->app->on_commit)
             ctx->app->on_commit(ctx, m->id);
         if (ck->src_done)
@@ -519,7 +529,12 @@ static int apply(flow_ctx *ctx, const char *path, const flow__snap *s,
         uint32_t kg, kl, vl;
         const uint8_t *k, *v;
         flow__snap_next_key(&r, &kg, &k, &kl, &v, &vl);
-        if (flow_keygroup_owner(kg, c->instances, c->key_groups) != c->instance)
+        /* An app reading Kafka under a guarantee owns the keys of its
+         * partitions (kafka.c); any other those of its key groups. */
+        uint32_t owner;
+        if (!ctx->kafka || flow__kafka_owner(ctx, k, kl, &owner))
+            owner = flow_keygroup_owner(kg, c->instances, c->key_groups);
+        if (owner != c->instance)
             continue;
         if (!a->restore_key) {
             flow_log(ctx,
@@ -627,9 +642,13 @@ static int restore(flow_ctx *ctx)
             goto free_files;
         }
     }
-    for (size_t i = 0; i < nfiles; i++)
+    for (size_t i = 0; i < nfiles; i++) {
         if ((rc = apply(ctx, files[i].path, &files[i].snap, files[i].instance)))
             goto free_files;
+        if (ctx->kafka &&
+            (rc = flow__kafka_restore(ctx, files[i].path, files[i].instance)))
+            goto free_files;
+    }
     uint64_t id = nfiles ? files[0].snap.n : 0;
     if (ctx->ck)
         ctx->ck->al.done = ctx->ck->last_fwd = ctx->ck->committed = id;

@@ -21,6 +21,7 @@
 #include "flow/metrics.h"
 #include "flow/wire.h"
 #include "flow/zwatch.h"
+#include "kafka.h"
 
 /* A parsed option value. */
 typedef struct flow__optval {
@@ -84,6 +85,7 @@ typedef struct flow__conf {
     const char *ckpt_dir;       /* --flow.checkpoint-dir (NULL: none) */
     const char *restore;        /* --flow.restore, comma-separated paths */
     uint32_t instances;         /* --flow.instances, at least 1 */
+    flow__kafka_conf kafka;     /* --flow.kafka.* (kafka.h) */
 } flow__conf;
 
 /* --flow.guarantee. */
@@ -333,6 +335,9 @@ struct flow_ctx {
     bool pk_scratch_init;
     flow_counter *counters;
     flow__ckpt *ck; /* owned; NULL without a guarantee */
+    /* The Kafka binder (kafka.c; owned; NULL without --flow.kafka.input,
+     * output or error-output). */
+    struct flow__kafka *kafka;
 
     enum flow__phase phase;
     int exit_code;

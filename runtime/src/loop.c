@@ -1137,6 +1137,8 @@ int flow_emit_event(flow_ctx *ctx, const flow_event *ev)
         e.id = ctx->cur ? ctx->cur->id : ++ctx->next_id;
     if (e.ts_us == 0)
         e.ts_us = ctx->cur ? ctx->cur->ts_us : ctx->now_us;
+    if (ctx->kafka && ctx->conf.kafka.output)
+        return flow__kafka_emit(ctx, &e, false);
     if (ctx->nsets)
         return emit_lanes(ctx, &e);
     return port_add(ctx, &ctx->out, &e);
@@ -1263,6 +1265,8 @@ int flow_emit_error(flow_ctx *ctx, const flow_event *ev, const char *reason)
         e.ts_us = ctx->cur ? ctx->cur->ts_us : ctx->now_us;
     e.payload = b->data;
     e.payload_len = (uint32_t)b->len;
+    if (ctx->kafka && ctx->conf.kafka.error_output)
+        return flow__kafka_emit(ctx, &e, true);
     return port_add(ctx, &ctx->err, &e);
 }
 

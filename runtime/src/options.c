@@ -79,6 +79,19 @@ static const struct {
                         "<instance>.snap" },
     { "restore", "PATH[,PATH...]: snapshot files to restore from at start" },
     { "instances", "N: this app's parallelism, for key groups (default 1)" },
+    { "kafka.brokers", "H:P[,H:P...]: the Kafka cluster's bootstrap servers" },
+    { "kafka.config", "KEY=VALUE: a librdkafka property for every Kafka "
+                      "client (repeatable; SASL, TLS)" },
+    { "kafka.input", "TOPIC: read the input from this Kafka topic instead "
+                     "of --flow.input" },
+    { "kafka.group", "ID: the consumer group of --flow.kafka.input" },
+    { "kafka.output", "TOPIC: write the output to this Kafka topic instead "
+                      "of --flow.output" },
+    { "kafka.error-output", "TOPIC: write rejected events to this Kafka "
+                            "topic" },
+    { "kafka.format", "msgpack|json: the record value (default msgpack)" },
+    { "kafka.transactional-id", "ID: exactly-once into Kafka: the "
+                                "transactional producer's id" },
 };
 #define N_FLOW_FLAGS (sizeof(flow_flags) / sizeof(flow_flags[0]))
 
@@ -640,6 +653,43 @@ static int set_flow_flag(flow_ctx *ctx, const char *name, size_t nlen,
                     !strcmp(nm, "tap");
         if (check_endpoints(ctx, nm, v, bind))
             return -FLOW_EUSAGE;
+    }
+    if (!strncmp(nm, "kafka.", 6)) {
+        flow__kafka_conf *k = &c->kafka;
+        const char *kn = nm + 6;
+        if (!*v)
+            return usage(ctx, "--flow.%s: give a value%s", nm, "");
+        if (!strcmp(kn, "config")) {
+            if (!strchr(v, '=') || v[0] == '=')
+                return usage(ctx, "--flow.kafka.config=%s: give KEY=VALUE%s", v,
+                             " (a librdkafka property)");
+            if (k->nconfig == FLOW__KAFKA_CONFIG_MAX)
+                return usage(ctx, "--flow.kafka.config: at most %s%s", "64",
+                             " are allowed");
+            k->config[k->nconfig++] = v;
+            return 0;
+        }
+        if (!strcmp(kn, "format")) {
+            if (strcmp(v, "msgpack") && strcmp(v, "json"))
+                return usage(ctx,
+                             "--flow.kafka.format=%s: give msgpack or "
+                             "json%s",
+                             v, "");
+            k->json = v[0] == 'j';
+            return 0;
+        }
+        const char **f = !strcmp(kn, "brokers")        ? &k->brokers
+                         : !strcmp(kn, "input")        ? &k->input
+                         : !strcmp(kn, "group")        ? &k->group
+                         : !strcmp(kn, "output")       ? &k->output
+                         : !strcmp(kn, "error-output") ? &k->error_output
+                         : !strcmp(kn, "transactional-id")
+                             ? &k->transactional_id
+                             : NULL;
+        if (f) {
+            *f = v;
+            return 0;
+        }
     }
     STR_FLAG("input", input)
     STR_FLAG("output", output)

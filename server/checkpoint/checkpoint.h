@@ -95,6 +95,10 @@ bool srv_ckpt_cyclic(srv *s, srv_region *r);
  * whose source is one, not a tap nor dead letters)? More producers may
  * join such an input at any time. */
 bool srv_ckpt_reads_destination(srv *s, const srv_dapp *a);
+/* Is app a a source of its region, to which the coordinator sends ckpt:
+ * the first app of a stream that reads nothing, or an app that reads a
+ * Kafka topic (which replays from the offsets in its snapshot)? */
+bool srv_ckpt_is_source(srv *s, const srv_dapp *a);
 /* Does stream p write the named destination app a reads? */
 bool srv_ckpt_feeds(srv *s, const srv_stream *p, const srv_dapp *a);
 /* DATA/checkpoints/REGION into buf; -1 when it does not fit. */

@@ -551,10 +551,11 @@ static void check_complete(srv *s, srv_region *r)
     complete(s, r);
 }
 
-/* Is i the instance of a source app (it reads nothing)? */
-static bool is_source(const srv_inst *i)
+/* Is i the instance of a source app: it reads nothing, or a Kafka
+ * topic? */
+static bool is_source(srv *s, const srv_inst *i)
 {
-    return i->app->pos == 0 && !i->app->stream->ast->source;
+    return srv_ckpt_is_source(s, i->app);
 }
 
 /*
@@ -573,7 +574,7 @@ static void resend_to_all(srv *s, srv_region *r)
         return;
     size_t n = running_of(s, r, run, INST_MAX);
     for (size_t k = 0; k < n; k++)
-        if (is_source(run[k]) || run[k]->state != SRV_INST_DEPLOYED ||
+        if (is_source(s, run[k]) || run[k]->state != SRV_INST_DEPLOYED ||
             run[k]->ident_len == 0)
             return;
     if (n == 0 || !srv_ckpt_cyclic(s, r))
@@ -597,7 +598,7 @@ uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
     for (size_t k = 0; k < n; k++) {
         if (run[k]->state != SRV_INST_DEPLOYED || run[k]->ident_len == 0)
             return 0;
-        sources += is_source(run[k]);
+        sources += is_source(s, run[k]);
     }
     /* A cycle goes on after its sources completed: then every instance
      * hears ckpt, and those whose channels but the feedback ones all
@@ -621,7 +622,7 @@ uint64_t srv_ckpt_trigger(srv *s, srv_region *r)
     r->nacks = 0;
     r->started_ms = r->last_started_ms = now_of(c);
     for (size_t k = 0; k < n; k++)
-        if (all || is_source(run[k]))
+        if (all || is_source(s, run[k]))
             c->send(c->send_ud, run[k], false, id);
     return id;
 }

@@ -18,20 +18,28 @@ static bool reads_app(srv *s, srv_stream *st, char *stream, size_t slen,
            srv_dlq_source(s, st, stream, slen, label, llen);
 }
 
-/* The named destination st reads (not a tap nor dead letters), or NULL. */
+/* The named destination st reads over ZeroMQ (not a tap nor dead
+ * letters), or NULL. A Kafka topic ends a region: barriers never go into
+ * Kafka, and the app reading it is a source of its own region (the topic
+ * replays from the offsets in its snapshot). */
 static const char *dest_read(srv *s, srv_stream *st)
 {
     char stream[SRV_NAME_MAX + 16], label[SRV_NAME_MAX + 16];
 
     if (!st->ast || !st->ast->source ||
-        reads_app(s, st, stream, sizeof stream, label, sizeof label))
+        reads_app(s, st, stream, sizeof stream, label, sizeof label) ||
+        srv_kafka_reads(s, st, st->ast->source->name))
         return NULL;
     return st->ast->source->name;
 }
 
+/* The named destination st writes over ZeroMQ, or NULL. */
 static const char *dest_written(const srv_stream *st)
 {
-    return st->ast && st->ast->sink ? st->ast->sink->name : NULL;
+    return st->ast && st->ast->sink &&
+                   !srv_kafka_writes(st, st->ast->sink->name)
+               ? st->ast->sink->name
+               : NULL;
 }
 
 static bool same(const char *a, const char *b)
@@ -46,7 +54,7 @@ static bool writes(srv *s, const srv_stream *st, const char *d)
     if (!d || !st->ast)
         return false;
     if (st->ast->sink)
-        return strcmp(st->ast->sink->name, d) == 0;
+        return strcmp(st->ast->sink->name, d) == 0 && !srv_kafka_writes(st, d);
     return st->napps && s->ckpt && s->ckpt->routes &&
            s->ckpt->routes(&st->apps[st->napps - 1], d);
 }
@@ -438,8 +446,11 @@ int srv_ckpt_upstreams_of(srv *s, const srv_dapp *a)
     srv_stream *st = a->stream;
     char stream[SRV_NAME_MAX + 16], label[SRV_NAME_MAX + 16];
 
+    /* The app after a Kafka pipe reads a topic: a source, no channel. */
     if (a->pos > 0)
-        return st->apps[a->pos - 1].count;
+        return srv_kafka_pipe(&st->apps[a->pos - 1])
+                   ? 0
+                   : st->apps[a->pos - 1].count;
     /* A tap, or dead letters: one channel per instance of the app. */
     if (reads_app(s, st, stream, sizeof stream, label, sizeof label)) {
         srv_stream *t = srv_stream_find(s, stream);
@@ -469,4 +480,10 @@ bool srv_ckpt_reads_destination(srv *s, const srv_dapp *a)
 bool srv_ckpt_feeds(srv *s, const srv_stream *p, const srv_dapp *a)
 {
     return a->pos == 0 && same(dest_written(p), dest_read(s, a->stream));
+}
+
+bool srv_ckpt_is_source(srv *s, const srv_dapp *a)
+{
+    return (a->pos == 0 && a->stream->ast && !a->stream->ast->source) ||
+           srv_kafka_in(s, a, NULL, 0, NULL, 0);
 }

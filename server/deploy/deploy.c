@@ -171,6 +171,8 @@ int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
             props, a->label, "stopTimeout", s->cfg.stop_timeout_ms);
         const char *tr = srv_props_deployer(props, a->label, "transport");
         a->tcp = tr && strcmp(tr, "tcp") == 0;
+        const char *binder = srv_props_deployer(props, a->label, "binder");
+        a->kafka = binder && strcmp(binder, "kafka") == 0;
         const char *cpus = srv_props_deployer(props, a->label, "cpus");
         snprintf(a->cpus, sizeof a->cpus, "%s", cpus ? cpus : "");
         a->error_threshold = (int)srv_props_deployer_int(
@@ -381,6 +383,11 @@ int srv_deploy(srv *s, srv_stream *st, json_t *props, char *err, size_t errlen)
         srv_dep_release_deployment(st);
         json_decref(norm);
         return built ? built : -SRV_ENOMEM;
+    }
+    if (srv_kafka_check(s, st, err, errlen)) {
+        srv_dep_release_deployment(st);
+        json_decref(norm);
+        return -SRV_EPROPS;
     }
     char *text = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS);
     int64_t now = srv_dep_now(s);

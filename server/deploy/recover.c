@@ -267,7 +267,8 @@ void srv_dep_rescale(srv *s, srv_region *r, srv_dapp *a)
     bool sources = false;
 
     for (size_t k = 0; k < n && !sources; k++)
-        sources = v[k]->napps && !v[k]->ast->source;
+        for (size_t a = 0; a < v[k]->napps && !sources; a++)
+            sources = srv_ckpt_is_source(s, &v[k]->apps[a]);
     if (sources) {
         /* Now, or at the next interval when an instance is not ready. */
         srv_ckpt_trigger(s, r);

@@ -66,6 +66,40 @@ static void add_arg(void *ud, const char *arg)
     strv_add(ud, "%s", arg);
 }
 
+/* The --flow.kafka.* options of a Kafka-bound instance i (docs/kafka.md):
+ * its input topic and group in place of --flow.input, its output topic in
+ * place of --flow.output, its dead-letter topic error.TOPIC.GROUP when it
+ * reads a topic (its --flow.error-output stays, for the barriers flowd's
+ * dead-letter relay passes on), the cluster and its settings, and under
+ * exactly-once its transactional id (a reader's offsets commit in its
+ * transaction too). */
+static void kafka_args(srv *s, srv_inst *i, strv *av)
+{
+    srv_dapp *a = i->app;
+    char in[2 * SRV_NAME_MAX + 32], group[2 * SRV_NAME_MAX + 32];
+    char out[2 * SRV_NAME_MAX + 32];
+    bool reads = srv_kafka_in(s, a, in, sizeof in, group, sizeof group);
+    bool writes = srv_kafka_out(a, out, sizeof out);
+
+    if ((!reads && !writes) || !s->cfg.kafka_brokers)
+        return;
+    strv_add(av, "--flow.kafka.brokers=%s", s->cfg.kafka_brokers);
+    for (int k = 0; k < s->cfg.nkafka_config; k++)
+        strv_add(av, "--flow.kafka.config=%s", s->cfg.kafka_config[k]);
+    if (reads) {
+        strv_add(av, "--flow.kafka.input=%s", in);
+        strv_add(av, "--flow.kafka.group=%s", group);
+        strv_add(av, "--flow.kafka.error-output=error.%s.%s", in, group);
+    }
+    if (writes)
+        strv_add(av, "--flow.kafka.output=%s", out);
+    /* A reader needs one too: its offsets (and its dead letters) are
+     * committed in its producer's transaction. */
+    if (a->stream->guarantee == SRV_GUARANTEE_EXACTLY_ONCE)
+        strv_add(av, "--flow.kafka.transactional-id=%s.%s.%d", a->stream->name,
+                 a->label, i->index);
+}
+
 /* The command line of one app instance (without the program), which
  * reads its transport keys from the file keys. */
 static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
@@ -84,7 +118,8 @@ static void app_args(srv *s, srv_inst *i, const char *keys, strv *av)
     srv_dep_output_spec(s, i, outputs, sizeof outputs);
     free(i->spawn_output);
     i->spawn_output = strdup(i->output);
-    if (outputs[0])
+    kafka_args(s, i, av);
+    if (outputs[0] && !srv_kafka_out(a, NULL, 0))
         strv_add(av, "--flow.output=%s", outputs);
     if (i->errors[0])
         strv_add(av, "--flow.error-output=%s", i->errors);
@@ -128,7 +163,11 @@ void srv_dep_spawn_inst(srv *s, srv_inst *i)
     char envbuf[sizeof env_allow / sizeof env_allow[0]][1024];
     int envc = 0;
     strv av = { 0 };
-    const char *file = i->host ? s->host_uri : a->uri;
+    /* A Kafka-bound app runs in flow-kafka, which links librdkafka (the
+     * app's own executable does not): `flow-kafka APP OPTIONS`. */
+    bool kafka = !i->host && (srv_kafka_in(s, a, NULL, 0, NULL, 0) ||
+                              srv_kafka_out(a, NULL, 0));
+    const char *file = i->host ? s->host_uri : kafka ? s->kafka_uri : a->uri;
     char keys[PATH_MAX];
 
     if (srv_keys_write_inst(s, i, keys, sizeof keys)) {
@@ -160,6 +199,8 @@ void srv_dep_spawn_inst(srv *s, srv_inst *i)
             srv_dep_unlink_ipc(st->apps[k].inst[0]->errors);
         }
     } else {
+        if (kafka)
+            strv_add(&av, "%s", a->name);
         app_args(s, i, keys, &av);
     }
     if (av.oom) {

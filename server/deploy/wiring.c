@@ -126,6 +126,9 @@ static bool consumes_from(const srv_dapp *a, const srv_stream *c)
         return true;
     if (!c->deployed || !c->ast || !c->ast->source || c->tap || !c->napps)
         return false;
+    /* A Kafka topic between them: neither has a ZeroMQ side. */
+    if (c->apps[0].kafka || (srv_dep_feeds_destination(a) && a->kafka))
+        return false;
     if (srv_dep_is_router(a))
         return c != a->stream && srv_dep_routes_to(a, c->ast->source->name);
     return srv_dep_feeds_destination(a) &&
@@ -539,7 +542,7 @@ static void add_outputs(srv *s, const srv_dapp *a, const srv_stream *c, int idx,
 /* Is o a deployed stream that writes to destination dest (`... > :dest`)? */
 static bool writes_dest(const srv_stream *o, const char *dest)
 {
-    if (!o->deployed || !o->ast || !o->napps)
+    if (!o->deployed || !o->ast || !o->napps || srv_kafka_writes(o, dest))
         return false;
     if (!o->ast->sink)
         return srv_dep_routes_to(&o->apps[o->napps - 1], dest);
@@ -551,7 +554,7 @@ static bool writes_dest(const srv_stream *o, const char *dest)
 static bool reads_dest(const srv_stream *c, const char *dest)
 {
     return c->deployed && c->ast && c->ast->source && !c->tap && c->napps &&
-           strcmp(c->ast->source->name, dest) == 0;
+           !c->apps[0].kafka && strcmp(c->ast->source->name, dest) == 0;
 }
 
 void srv_dep_output_spec(srv *s, srv_inst *i, char *buf, size_t len)
@@ -583,6 +586,9 @@ void srv_dep_collect_inputs(srv *s, const srv_dapp *a, int idx,
     srv_stream *st = a->stream;
 
     list[0] = '\0';
+    /* A topic is read through the Kafka client (spawn.c's kafka_args). */
+    if (srv_kafka_in(s, a, NULL, 0, NULL, 0))
+        return;
     if (a->pos > 0) {
         add_outputs(s, &st->apps[a->pos - 1], st, idx, recorded_only, list,
                     len);
@@ -623,7 +629,8 @@ void srv_dep_for_each_consumer(srv *s, srv_dapp *a,
         if (o != st && srv_tap_reads(o, a))
             fn(s, &o->apps[0], ud);
     if (a->pos + 1 < (int)st->napps) {
-        fn(s, &st->apps[a->pos + 1], ud);
+        if (!srv_kafka_pipe(a))
+            fn(s, &st->apps[a->pos + 1], ud);
         return;
     }
     if (!srv_dep_feeds_destination(a))

@@ -32,7 +32,7 @@ layer_of() {
         echo 4 ;;
     checkpoint_*.c)
         echo 3 ;;
-    model.c | registry.c | analytics.c | tap.c | deadletter.c | control.c | keys.c | \
+    model.c | registry.c | analytics.c | tap.c | deadletter.c | control.c | keys.c | kafka.c | \
         paths.c | functions.c)
         echo 2 ;;
     store.c | error.c | http.c | httpparse.c | props.c | router.c | status.c | util.c | \
