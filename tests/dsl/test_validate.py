@@ -125,7 +125,9 @@ def main():
         for args, what in [((), "nothing to validate"),
                            (("-e", "time | log", path), "not both"),
                            (("--bogus",), "unknown option"),
-                           (("-o", "yaml", "-e", "x"), "unknown output"),
+                           (("-o", "xml", "-e", "x"), "unknown output"),
+                           (("-o", "yaml", "-e", "x"),
+                            "-o yaml is for 'flowctl stream manifests'"),
                            (("-e",), "needs a definition"),
                            ((os.path.join(tmp, "missing.flow"),),
                             "cannot read")]:
