@@ -15,9 +15,9 @@ static const char allowed[] =
     "flow.checkpoint.retain and flow.key-groups";
 
 static const char *const deployer_props[] = {
-    "count", "transport",      "maxRestarts", "restartWindow", "stopTimeout",
-    "cpus",  "errorThreshold", "memory",      "cpu",           "disk",
-    "binder",
+    "count",       "transport", "maxRestarts",    "restartWindow",
+    "stopTimeout", "cpus",      "errorThreshold", "memory",
+    "cpu",         "disk",      "binder",
 };
 
 /* SCDF's sizes (memory, disk): a whole number of mebibytes, with m or g

@@ -281,8 +281,8 @@ static void back_edges(srv *s, srv_stream *st, struct dfs *d)
  * sink shares its name.) */
 static bool replays(const srv_dapp *a)
 {
-    static const char *const names[] = { "load-sim", "time",        "file",
-                                         "http",     "tcp",         "account-web",
+    static const char *const names[] = { "load-sim", "time", "file",
+                                         "http",     "tcp",  "account-web",
                                          "order-sim" };
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         if (strcmp(a->name, names[k]) == 0)
