@@ -217,6 +217,23 @@ static int feedback_of(srv *s, const srv_dapp *a)
     return n > 0 ? n : 0;
 }
 
+/* Is r's restart still stopping its instances (some marked to start
+ * again with it, not started yet)? */
+static bool restarting(srv *s, srv_region *r)
+{
+    srv_stream *v[REGION_MAX];
+
+    if (!srv_ckpt_recovering(r))
+        return false;
+    size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
+    for (size_t k = 0; k < n; k++)
+        for (size_t a = 0; a < v[k]->napps; a++)
+            for (int j = 0; j < v[k]->apps[a].ninst; j++)
+                if (v[k]->apps[a].inst[j]->recovering)
+                    return true;
+    return false;
+}
+
 void srv_dep_region_joined(srv *s, srv_stream *st)
 {
     srv_region *r = st->guarantee != SRV_GUARANTEE_NONE && !st->host
@@ -230,8 +247,26 @@ void srv_dep_region_joined(srv *s, srv_stream *st)
         unguard(s, st);
         return;
     }
-    if (!r || srv_ckpt_recovering(r))
+    if (!r)
         return;
+    if (restarting(s, r)) {
+        /* st joined a region whose instances are still being stopped for
+         * its restart: st's were started in the epoch that ends, with
+         * the producers and back edges the region had before, and the
+         * restart would start only the others again, in the next epoch,
+         * leaving st's to wait for barriers of the old one (a cycle
+         * closed by one stream after another never checkpoints). They
+         * stop too, and start with the region. */
+        if (!s->store.quiet)
+            fprintf(stderr,
+                    "flowd: [%s] joined region '%s' while it restarts: its "
+                    "instances start again with the region\n",
+                    st->name, srv_ckpt_region_id(r));
+        kill_region(s, r);
+        return;
+    }
+    /* A restart that started the region again already: an instance it
+     * started before st came may align on what it does not any more. */
     size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
     for (size_t k = 0; k < n; k++)
         for (size_t a = 0; a < v[k]->napps; a++)

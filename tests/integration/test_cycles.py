@@ -16,30 +16,38 @@ import glob
 import json
 import os
 import signal
+import tempfile
 import time
 
 import msgpack
 
-from flowd_harness import Flowd, run, wait_for
+from flowd_harness import Flowd, flowctl, run, wait_for
 
 N = 10000
 RATE = 2000
 HOPS = 50
 
 
+# The cycle's streams, consumers first.
+CYCLE = {
+    "cy-done": ":done > counter --name=cy-done",
+    "cy-visits": ":done > field-value-counter --field-name=visits "
+                 "--name=cy-visits",
+    "cy-route": ":hop > router "
+                "--expression=\"payload.hops > 0 ? 'loop' : 'done'\" "
+                "--destination-mappings=loop:loop,done:done",
+    "cy-hop": f":loop > transform "
+              f"--set.hops=\"(payload.hops ?: {HOPS}) - 1\" "
+              f"--set.visits=\"(payload.visits ?: 0) + 1\" > :hop",
+    "cy-src": f"load-sim --count={N} --rate={RATE} --seed=5 "
+              f"--illegal-ratio=0 > :loop",
+}
+
+
 def deploy_cycle(f):
     """The cycle, deployed consumers first, then its source."""
-    f.create("cy-done", ":done > counter --name=cy-done")
-    f.create("cy-visits", ":done > field-value-counter --field-name=visits "
-             "--name=cy-visits")
-    f.create("cy-route", ":hop > router "
-             "--expression=\"payload.hops > 0 ? 'loop' : 'done'\" "
-             "--destination-mappings=loop:loop,done:done")
-    f.create("cy-hop", f":loop > transform "
-             f"--set.hops=\"(payload.hops ?: {HOPS}) - 1\" "
-             f"--set.visits=\"(payload.visits ?: 0) + 1\" > :hop")
-    f.create("cy-src", f"load-sim --count={N} --rate={RATE} --seed=5 "
-             f"--illegal-ratio=0 > :loop")
+    for name, definition in CYCLE.items():
+        f.create(name, definition)
     for s in ("cy-done", "cy-visits", "cy-route", "cy-hop"):
         f.deploy(s)
     for s in ("cy-done", "cy-visits", "cy-route", "cy-hop"):
@@ -235,6 +243,98 @@ def test_no_source_cycle():
         assert not c.get("last_complete") and not c.get("in_flight"), c
 
 
+def epochs(f):
+    """The --flow.epoch of every running instance of the cycle's streams,
+    by stream.label.instance."""
+    out = {}
+    for s in CYCLE:
+        for i in f.instances(s):
+            try:
+                with open(f"/proc/{i.get('pid')}/cmdline", "rb") as fh:
+                    a = fh.read().decode().split("\0")
+            except (OSError, TypeError):
+                continue
+            e = [x for x in a if x.startswith("--flow.epoch=")]
+            out[f"{s}.{i['label']}.{i.get('index', 0)}"] = \
+                e[0].split("=", 1)[1] if e else None
+    return out
+
+
+def one_epoch(f):
+    """The instances that run (the source may have completed) run in one
+    epoch of the region."""
+    def same():
+        e = epochs(f)
+        return len(e) >= 4 and len(set(e.values())) == 1 and e
+    return wait_for("every instance in the region's epoch", same, timeout=30)
+
+
+def checkpoints_go_on(f, more=3):
+    first = wait_for("a checkpoint complete", lambda: (
+        checkpoint(f, "cy-src").get("last_complete") or 0), timeout=30)
+    wait_for(f"{more} more", lambda: (
+        checkpoint(f, "cy-src").get("last_complete") or 0) >= first + more,
+        timeout=30)
+
+
+def test_deploy_producers_first():
+    """The cycle's streams deployed producers first, all at once as
+    `flowd --deploy` does: the router closes the cycle and the region
+    restarts (the transform gets its feedback channel), and the counters
+    come while it still stops its instances. They start again with the
+    region, in its epoch, so that checkpoints complete and every event
+    reaches :done exactly once."""
+    order = ["cy-src", "cy-hop", "cy-route", "cy-done", "cy-visits"]
+    fd, path = tempfile.mkstemp(prefix="cycle-", suffix=".flow")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            for name in order:
+                fh.write(f"{name} = {CYCLE[name]}\n")
+        args = ["--load", path]
+        for name in order:
+            args += ["--deploy", name]
+        with Flowd(*args) as f:
+            for s in order:
+                f.wait_status(s, "deployed", timeout=30)
+            one_epoch(f)
+            a = args_of(f, "cy-hop", "transform")
+            assert "--flow.feedback=cy-route.router" in a, a
+            checkpoints_go_on(f)
+            finish(f)
+    finally:
+        os.unlink(path)
+
+
+def test_deploy_one_by_one():
+    """The cycle's streams deployed one at a time with flowctl in another
+    order (the cycle closes between its two readers of :done, before its
+    source: a reader deployed after the source would miss what went by
+    before it came): checkpoints complete, the counts are exact, and they
+    stay so after flowd stops and starts again on its data directory,
+    restoring the region."""
+    order = ["cy-hop", "cy-done", "cy-route", "cy-visits", "cy-src"]
+    with Flowd() as f:
+        for name in order:
+            rc, out, err = flowctl(f, "stream", "create", name, CYCLE[name])
+            assert rc == 0, (name, out, err)
+        for name in order:
+            rc, out, err = flowctl(f, "deploy", name)
+            assert rc == 0, (name, out, err)
+            f.wait_status(name, "deployed", timeout=30)
+        one_epoch(f)
+        checkpoints_go_on(f)
+        finish(f)
+        last = checkpoint(f, "cy-src").get("last_complete") or 0
+        assert f.terminate() == 0, f.read_log()
+        f.start()
+        wait_for("checkpoints after the restart", lambda: (
+            checkpoint(f, "cy-src").get("last_complete") or 0) > last + 2,
+            timeout=30)
+        assert f.counter("cy-done") == N, f.counter("cy-done")
+        assert visits(f) == {str(HOPS): N}, visits(f)
+        assert "timed out" not in json.dumps(checkpoint(f, "cy-src"))
+
+
 TESTS = {
     "back_edge_wiring": test_back_edge_wiring,
     "kill_transform": kill_on_cycle("transform", "cy-hop"),
@@ -242,6 +342,8 @@ TESTS = {
     "kill_after_source_ended": test_kill_after_source_ended,
     "kill_flowd": test_kill_flowd,
     "no_source_cycle": test_no_source_cycle,
+    "deploy_producers_first": test_deploy_producers_first,
+    "deploy_one_by_one": test_deploy_one_by_one,
 }
 
 if __name__ == "__main__":
