@@ -159,6 +159,16 @@ def test_run_sh():
             assert f.get(f"/streams/deployments/{name}")["status"] \
                 == "undeployed", name
 
+        # The saga's region checkpoints: its counters commit (a cycle
+        # closed by deploying its streams producers first once left every
+        # checkpoint waiting for a barrier of an old epoch).
+        def committed(name):
+            st, _, body = f.request("GET", f"/metrics/counters/{name}")
+            return st == 200 and json.loads(body)["value"] > 0
+        for name in ("orders-started", "orders-completed", "account-load"):
+            wait_for(f"{name} to commit", lambda n=name: committed(n),
+                     timeout=90)
+
         # The curl command printed makes an account; its HAL self link
         # reads it back from the read model once the worker folded it.
         m = first.wait_line(r"curl -i -d '([^']*)'")
