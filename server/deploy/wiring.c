@@ -559,8 +559,8 @@ void srv_dep_output_spec(srv *s, srv_inst *i, char *buf, size_t len)
     srv_dapp *a = i->app;
     bool tapped = false;
     /* It writes one destination (a router's are told at its hello). */
-    bool writes = a->pos + 1 == (int)a->stream->napps &&
-                  a->stream->ast->sink && !srv_dep_is_router(a);
+    bool writes = a->pos + 1 == (int)a->stream->napps && a->stream->ast->sink &&
+                  !srv_dep_is_router(a);
 
     snprintf(buf, len, "%s", i->output);
     for (srv_stream *c = s->streams; c && !tapped; c = c->next)
