@@ -295,10 +295,12 @@ struct srv_stream {
     bool pushed;
     srv_status pushed_status;
     char pushed_desc[512];
-    bool restoring; /* deployment restored at start, not settled yet */
-    srv_tap *tap;   /* when the stream reads a tap (owned: srv_tap_close) */
-    srv_inst *host; /* deployer.packaging=single: the one process (owned) */
-    int stop_pos;   /* undeploy: apps before this position were signalled */
+    bool restoring;    /* deployment restored at start, not settled yet */
+    bool join_pending; /* joined its region while it recovered: checked
+                        * again when the recovery ends */
+    srv_tap *tap;      /* when the stream reads a tap (owned: srv_tap_close) */
+    srv_inst *host;    /* deployer.packaging=single: the one process (owned) */
+    int stop_pos;      /* undeploy: apps before this position were signalled */
     int64_t stop_deadline_ms; /* undeploy: SIGKILL for what is left */
     /* The deployment's CURVE key pair (Z85; empty when not deployed):
      * its instances present it when they connect over tcp://. */

@@ -744,6 +744,7 @@ static void on_ctl_hello(void *ud, srv_inst *i)
 {
     srv_ckpt_on_hello(ud, i);
     srv_inst_catch_up(ud, i);
+    srv_dep_region_recovered(ud, i->app->stream);
     srv_deployer_refresh(ud, i->app->stream);
 }
 

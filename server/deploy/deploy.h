@@ -207,6 +207,9 @@ void srv_dep_region_check(srv *s, srv_inst *i);
  * no guarantee now (st keeps none), the instances of its other streams
  * started under one are restarted without it instead. */
 void srv_dep_region_joined(srv *s, srv_stream *st);
+/* The recovery of st's region ended: the streams that joined it meanwhile
+ * are checked as srv_dep_region_joined does. */
+void srv_dep_region_recovered(srv *s, srv_stream *st);
 /* App a of region r is to run a->rescale_to instances: a checkpoint now,
  * and the restart once it completes (srv_dep_checkpoint_complete); a
  * region without a source, which takes no checkpoint, restarts now. */

@@ -181,8 +181,16 @@ static void unguard(srv *s, srv_stream *st)
     srv_region *r = srv_ckpt_region_of(s, st);
     srv_stream *v[REGION_MAX];
 
-    if (!r || srv_ckpt_recovering(r))
+    if (!r)
         return;
+    /* The instances a recovery has started already were started without
+     * st (no group of its readers in its producers, no channel of it in
+     * the apps it feeds): checked once every instance is back. */
+    if (srv_ckpt_recovering(r)) {
+        st->join_pending = true;
+        return;
+    }
+    st->join_pending = false;
     size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
     for (size_t k = 0; k < n; k++) {
         if (v[k]->host || v[k]->guarantee != SRV_GUARANTEE_NONE)
@@ -258,6 +266,21 @@ void srv_dep_region_joined(srv *s, srv_stream *st)
                              ? "its region joined another, which runs in "
                                "another epoch"
                              : "the producers feeding it changed");
+}
+
+void srv_dep_region_recovered(srv *s, srv_stream *st)
+{
+    srv_region *r = st->guarantee != SRV_GUARANTEE_NONE && !st->host
+                        ? srv_ckpt_region_of(s, st)
+                        : NULL;
+    srv_stream *v[REGION_MAX];
+
+    if (!r || srv_ckpt_recovering(r))
+        return;
+    size_t n = srv_ckpt_region_streams(s, r, v, REGION_MAX);
+    for (size_t k = 0; k < n && !srv_ckpt_recovering(r); k++)
+        if (v[k]->join_pending)
+            srv_dep_region_joined(s, v[k]);
 }
 
 void srv_dep_rescale(srv *s, srv_region *r, srv_dapp *a)
