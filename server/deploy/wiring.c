@@ -561,18 +561,29 @@ void srv_dep_output_spec(srv *s, srv_inst *i, char *buf, size_t len)
 {
     srv_dapp *a = i->app;
     bool tapped = false;
+    /* It writes one destination (a router's are told at its hello). */
+    bool writes = a->pos + 1 == (int)a->stream->napps && a->stream->ast->sink &&
+                  !srv_dep_is_router(a);
 
     snprintf(buf, len, "%s", i->output);
     for (srv_stream *c = s->streams; c && !tapped; c = c->next)
         tapped = srv_tap_reads(c, a);
-    if (!tapped)
+    /*
+     * Under a guarantee the groups of the destination it writes are there
+     * from the first event on: a group told at the hello would miss the
+     * batches sent to the others before it came (a producer starts as
+     * soon as its first group is there), and those events are after the
+     * restored cut in its state but in no consumer's, so no replay
+     * brings them back (a restarted saga lost the first commands to the
+     * warehouse that way).
+     */
+    if (!tapped && !(writes && a->stream->guarantee != SRV_GUARANTEE_NONE))
         return;
     /* The tap streams' groups are there from the first event on, and so
      * then are a destination's (a producer without them would send its
      * first batches to its taps alone). */
     for (srv_stream *c = s->streams; c; c = c->next) {
-        bool dest = srv_dep_feeds_destination(a) &&
-                    reads_dest(c, a->stream->ast->sink->name);
+        bool dest = writes && reads_dest(c, a->stream->ast->sink->name);
         const char *ep =
             dest || srv_tap_reads(c, a) ? group_of(s, i, c, false) : NULL;
         if (ep)

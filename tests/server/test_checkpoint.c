@@ -912,6 +912,45 @@ Test(checkpoint, a_producer_deployed_later_restarts_its_consumers)
                        args_of("t.snk-0"));
 }
 
+/* Does the --flow.output of the last start of id hold every group of u? */
+static bool output_has_groups(const char *id, const srv_inst *u)
+{
+    const char *args = args_of(id);
+    const char *out = strstr(args, "\n--flow.output=");
+    size_t len = out ? strcspn(out + 1, "\n") : 0;
+
+    for (int k = 0; out && k < u->ngroups; k++) {
+        const char *at = strstr(out + 1, u->groups[k].ep);
+        if (!at || at > out + 1 + len)
+            return false;
+    }
+    return out != NULL;
+}
+
+/* Under a guarantee a destination's writer starts with the groups of its
+ * readers, at its first start and at its region's restart: told at its
+ * hello one by one, the later groups missed its first batches. */
+Test(checkpoint, a_destinations_writer_starts_with_its_groups)
+{
+    srv_stream *t = deploy("t", ":d > snk", "{}");
+    srv_stream *u = deploy("u", ":d > snk", "{}");
+    srv_stream *p = deploy("s", "load-sim | mid > :d", "{" FAST "}");
+    srv_inst *mid = inst(p, "mid", 0);
+
+    cr_assert_eq(mid->ngroups, 2);
+    cr_assert(output_has_groups("s.mid-0", mid), "%s", args_of("s.mid-0"));
+    srv_stream *all[] = { t, u, p };
+    for (size_t k = 0; k < 3; k++)
+        for (size_t a = 0; a < all[k]->napps; a++)
+            for (int j = 0; j < all[k]->apps[a].ninst; j++)
+                if (all[k]->apps[a].inst[j]->proc)
+                    exits(all[k]->apps[a].inst[j], 0, SIGKILL);
+    cr_assert_eq(spawns_of("s.mid-0"), 2);
+    mid = inst(p, "mid", 0);
+    cr_assert_eq(mid->ngroups, 2);
+    cr_assert(output_has_groups("s.mid-0", mid), "%s", args_of("s.mid-0"));
+}
+
 /* A cycle of destinations: a -> :x -> b -> :y -> c -> :x, and :y -> d;
  * b last, so that it starts with the whole graph known. */
 static void deploy_cycle(void)
