@@ -232,8 +232,11 @@ struct srv_dapp {
     int max_restarts, restart_window_s, stop_timeout_ms;
     bool tcp;
     /* deployer.<label>.binder=kafka (or deployer.*.binder): the app's
-     * input and output are Kafka topics (deploy/kafka.c). */
+     * input and output are Kafka topics (deploy/kafka.c); with
+     * deployer.<label>.binder.format=json the records it writes hold JSON,
+     * not msgpack. */
     bool kafka;
+    bool kafka_json;
     char cpus[64]; /* deployer.<label>.cpus, passed as --flow.cpus */
     /* The directory of a registered function library that the app's
      * --library=@NAME names, passed as one more --flow.allow-path; "" for

@@ -17,7 +17,7 @@ static const char allowed[] =
 static const char *const deployer_props[] = {
     "count",       "transport", "maxRestarts",    "restartWindow",
     "stopTimeout", "cpus",      "errorThreshold", "memory",
-    "cpu",         "disk",      "binder",
+    "cpu",         "disk",      "binder",         "binder.format",
 };
 
 /* SCDF's sizes (memory, disk): a whole number of mebibytes, with m or g
@@ -84,7 +84,7 @@ static int check_deployer(const char *key, const char *prop, const char *v,
         snprintf(err, errlen,
                  "unknown deployer property '%s': allowed are count, "
                  "transport, maxRestarts, restartWindow, stopTimeout, cpus, "
-                 "errorThreshold, memory, cpu, disk and binder",
+                 "errorThreshold, memory, cpu, disk, binder and binder.format",
                  key);
         return -1;
     }
@@ -116,6 +116,11 @@ static int check_deployer(const char *key, const char *prop, const char *v,
     if (strcmp(prop, "binder") == 0 && strcmp(v, "kafka") != 0 &&
         strcmp(v, "zeromq") != 0) {
         snprintf(err, errlen, "'%s' must be kafka or zeromq, not '%s'", key, v);
+        return -1;
+    }
+    if (strcmp(prop, "binder.format") == 0 && strcmp(v, "json") != 0 &&
+        strcmp(v, "msgpack") != 0) {
+        snprintf(err, errlen, "'%s' must be msgpack or json, not '%s'", key, v);
         return -1;
     }
     if (strcmp(prop, "cpus") == 0 && strcmp(v, "auto") != 0 &&

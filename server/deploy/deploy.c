@@ -173,6 +173,9 @@ int srv_dep_build_apps(srv *s, srv_stream *st, json_t *props, char *err,
         a->tcp = tr && strcmp(tr, "tcp") == 0;
         const char *binder = srv_props_deployer(props, a->label, "binder");
         a->kafka = binder && strcmp(binder, "kafka") == 0;
+        const char *format =
+            srv_props_deployer(props, a->label, "binder.format");
+        a->kafka_json = format && strcmp(format, "json") == 0;
         const char *cpus = srv_props_deployer(props, a->label, "cpus");
         snprintf(a->cpus, sizeof a->cpus, "%s", cpus ? cpus : "");
         a->error_threshold = (int)srv_props_deployer_int(

@@ -68,11 +68,11 @@ static void add_arg(void *ud, const char *arg)
 
 /* The --flow.kafka.* options of a Kafka-bound instance i (docs/kafka.md):
  * its input topic and group in place of --flow.input, its output topic in
- * place of --flow.output, its dead-letter topic error.TOPIC.GROUP when it
- * reads a topic (its --flow.error-output stays, for the barriers flowd's
- * dead-letter relay passes on), the cluster and its settings, and under
- * exactly-once its transactional id (a reader's offsets commit in its
- * transaction too). */
+ * place of --flow.output (JSON records with binder.format=json), its
+ * dead-letter topic error.TOPIC.GROUP when it reads a topic (its
+ * --flow.error-output stays, for the barriers flowd's dead-letter relay passes
+ * on), the cluster and its settings, and under exactly-once its transactional
+ * id (a reader's offsets commit in its transaction too). */
 static void kafka_args(srv *s, srv_inst *i, strv *av)
 {
     srv_dapp *a = i->app;
@@ -93,6 +93,9 @@ static void kafka_args(srv *s, srv_inst *i, strv *av)
     }
     if (writes)
         strv_add(av, "--flow.kafka.output=%s", out);
+    /* What it writes (its output and its dead letters) as JSON. */
+    if (a->kafka_json)
+        strv_add(av, "--flow.kafka.format=json");
     /* A reader needs one too: its offsets (and its dead letters) are
      * committed in its producer's transaction. */
     if (a->stream->guarantee == SRV_GUARANTEE_EXACTLY_ONCE)

@@ -14,6 +14,7 @@ Run one test: test_kafka.py NAME; all: test_kafka.py.
 """
 
 import collections
+import json
 import os
 import shutil
 import signal
@@ -254,6 +255,8 @@ def test_binder_properties():
                    ["deployer.log.binder", "kafka or zeromq"])
         expect_400(f, "kp-sink", {"deployer.*.binder": "kafka"},
                    ["deployer.log.binder", "--kafka-brokers"])
+        expect_400(f, "kp-sink", {"deployer.log.binder.format": "xml"},
+                   ["deployer.log.binder.format", "msgpack or json"])
     with Flowd("--kafka-brokers=127.0.0.1:9", "--kafka-config",
                "socket.timeout.ms=1000") as f:
         g = {"flow.guarantee": "none"}
@@ -391,6 +394,25 @@ def test_kcat():
         for v in back:
             ev = msgpack.unpackb(v, raw=False)
             assert ev == want[ev["n"]], ev
+
+        # deployer.<label>.binder.format=json: the records hold the
+        # payloads as JSON text, which kcat prints as they are; a flow
+        # reader of the topic takes them as well.
+        jout = c.topic("kb-json")
+        f.create("kb-jsrc", f"load-sim --count=300 --rate=10000 --seed=6 "
+                 f"--illegal-ratio=0 > :{jout}")
+        f.create("kb-jcount", f":{jout} > counter --name=kb-jcount")
+        deploy_kafka(f, "kb-jcount")
+        deploy_kafka(f, "kb-jsrc", {"deployer.load-sim.binder.format": "json"})
+        stable_counter(f, "kb-jcount", 300)
+        recs = kcat_consume(c.brokers, jout, expect=300, timeout=30)
+        assert len(recs) == 300, len(recs)
+        keys = set()
+        for key, value in recs:
+            ev = json.loads(value)
+            assert key == str(ev["account"]).encode(), (key, ev)
+            keys.add((ev["account"], ev["seq"]))
+        assert len(keys) == 300, len(keys)
 
 
 def test_kill_processor():
