@@ -68,7 +68,7 @@ sed -e "s#/var/lib/flow/accounts#${shared}#g" \
 # with its producers in place.
 deploys=(accounts event-types accounts-web accounts-worker accounts-view
   orders-sim orders inventory payment orders-started orders-completed
-  orders-cancelled orders-cancelled-by-reason)
+  orders-cancelled orders-compensated orders-cancelled-by-reason)
 deploy_args=()
 for name in "${deploys[@]}"; do
   deploy_args+=(--deploy "${name}")

@@ -1,6 +1,6 @@
 /*
  * The saga page shows the orders saga's counters: started, completed,
- * cancelled and the orders in flight (started less the two), live charts
+ * cancelled, compensated and the orders in flight (started less the two), live charts
  * of the three, the cancellations by reason as bars, and the per-minute
  * history. The counters are fed here by finite streams of known length,
  * so every figure the page shows is known exactly.
@@ -18,6 +18,7 @@ test('saga page: exact figures, in-flight orders, reasons, charts',
     ['started', 'load-sim --rate=2000 --count=600 --seed=1 | counter --name=orders-started'],
     ['completed', 'load-sim --rate=2000 --count=300 --seed=2 | counter --name=orders-completed'],
     ['cancelled', 'load-sim --rate=2000 --count=200 --seed=3 | counter --name=orders-cancelled'],
+    ['compensated', 'load-sim --rate=2000 --count=120 --seed=4 | counter --name=orders-compensated'],
     ['reasons', 'load-sim --rate=2000 --count=200 --seed=3 | ' +
                 'field-value-counter --field-name=type --name=orders-cancelled-by-reason'],
   ];
@@ -35,7 +36,8 @@ test('saga page: exact figures, in-flight orders, reasons, charts',
   const fig = (id) => page.locator(`#${id}-value`).getAttribute('data-value');
   await until('the saga figures to reach their totals', async () =>
       (await fig('saga-started')) === '600' && (await fig('saga-completed')) === '300' &&
-      (await fig('saga-cancelled')) === '200', 60000);
+      (await fig('saga-cancelled')) === '200' &&
+      (await fig('saga-compensated')) === '120', 60000);
   assert.equal(await fig('saga-inflight'), '100');
   assert.equal(await page.locator('#saga-none').isHidden(), true);
 
@@ -47,12 +49,12 @@ test('saga page: exact figures, in-flight orders, reasons, charts',
     return sum === 200;
   }, 60000);
 
-  /* The live charts draw exactly the three saga counters. */
+  /* The live charts draw exactly the four saga counters. */
   await until('the saga charts to have points', async () =>
       Number(await page.locator('#saga-value-chart').getAttribute('data-points')) >= 1);
-  assert.equal(await page.locator('#saga-value-chart').getAttribute('data-series'), '3');
-  assert.equal(await page.locator('#saga-rate-chart').getAttribute('data-series'), '3');
-  assert.equal(await page.locator('#saga-history .saga-history-chart').count(), 3);
+  assert.equal(await page.locator('#saga-value-chart').getAttribute('data-series'), '4');
+  assert.equal(await page.locator('#saga-rate-chart').getAttribute('data-series'), '4');
+  assert.equal(await page.locator('#saga-history .saga-history-chart').count(), 4);
   await b.shot('saga');
 });
 

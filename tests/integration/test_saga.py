@@ -32,6 +32,7 @@ import saga_check
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SAGA = ("orders-sim", "orders", "inventory", "payment")
 COUNTERS = ("orders-started", "orders-completed", "orders-cancelled",
+            "orders-compensated",
             "orders-cancelled-by-reason")
 
 
@@ -141,6 +142,18 @@ def counts(f):
             "reasons": reasons(f)}
 
 
+def check_compensated(f, events):
+    """orders-compensated counts the cancellations that released a
+    reservation: exactly those a failed payment caused."""
+    log = sum(1 for e in events if e.get("type") == "OrderCancelled"
+              and e.get("compensated") is True)
+    by_payment = sum(1 for e in events if e.get("type") == "OrderCancelled"
+                     and e.get("reason") in ("declined", "insufficient-funds"))
+    assert log == by_payment, (log, by_payment)
+    assert f.counter("orders-compensated") == log, (
+        f.counter("orders-compensated"), log)
+
+
 def wait_ended(f, r, timeout):
     """Waits for every order to have ended in the counters and in the
     log; returns the log."""
@@ -177,6 +190,7 @@ def test_outcomes_of_seed():
             events = wait_ended(f, r, timeout=120)
             assert f.counter("orders-started") == r.orders
             assert counts(f) == want, (counts(f), want)
+            check_compensated(f, events)
             assert saga_check.outcomes(events) == want, (
                 saga_check.outcomes(events), want)
             bad = r.check(events)
@@ -236,6 +250,7 @@ def test_invariants_under_kill9():
             assert got["completed"] + got["cancelled"] == r.orders, got
             assert f.counter("orders-started") == r.orders
             assert counts(f) == got, (counts(f), got)
+            check_compensated(f, events)
             bad = r.check(events)
             assert not bad, bad[:20]
     finally:

@@ -1,10 +1,12 @@
 /*
  * Saga: the orders saga of streams/orders.flow at a glance. Its counters
- * (orders-started, orders-completed, orders-cancelled) as figures and as
+ * (orders-started, orders-completed, orders-cancelled, and
+ * orders-compensated: the cancellations that released a reservation) as
+ * figures and as
  * live charts of their rates and values over the last five minutes, the
  * orders still in flight (started, neither completed nor cancelled), the
  * cancellations (compensated or not) by reason from the field-value
- * counter orders-cancelled-by-reason, and the same three counters per
+ * counter orders-cancelled-by-reason, and the same counters per
  * minute over the last hour from their stored history.
  */
 
@@ -13,7 +15,8 @@ import {h, replace, fmtNum, fmtRate, empty} from '../dom.js';
 import {LiveChart, barChart, fieldBars} from '../charts.js';
 import * as live from '../live.js';
 
-export const SAGA_COUNTERS = ['orders-started', 'orders-completed', 'orders-cancelled'];
+export const SAGA_COUNTERS = ['orders-started', 'orders-completed', 'orders-cancelled',
+                              'orders-compensated'];
 export const SAGA_REASONS = 'orders-cancelled-by-reason';
 
 const isSaga = (name) => SAGA_COUNTERS.includes(name);
@@ -32,7 +35,7 @@ function setFigure(f, v, rate) {
   f.rate.textContent = rate === undefined ? '' : fmtRate(rate);
 }
 
-/* The three counters per minute over the last hour, one bar chart each. */
+/* The counters per minute over the last hour, one bar chart each. */
 function historySection(root) {
   const box = h('div', {class: 'saga-history', id: 'saga-history'});
   root.append(h('div', {class: 'panel'},
@@ -67,13 +70,15 @@ function historySection(root) {
 export function mount(root) {
   root.append(h('h1', {text: 'Orders saga'}),
               h('p', {class: 'hint',
-                      text: 'Orders placed, completed and cancelled (with compensation ' +
-                            'when the payment failed after a reservation), from the ' +
-                            'counters of streams/orders.flow.'}));
+                      text: 'Orders placed, completed and cancelled; compensated are the ' +
+                            'cancellations whose payment failed after a reservation, ' +
+                            'which the saga released. From the counters of ' +
+                            'streams/orders.flow.'}));
   const figs = {
     started: figure('saga-started', 'started'),
     completed: figure('saga-completed', 'completed'),
     cancelled: figure('saga-cancelled', 'cancelled'),
+    compensated: figure('saga-compensated', 'compensated'),
     inflight: figure('saga-inflight', 'in flight'),
   };
   const none = h('p', {class: 'hint', id: 'saga-none', hidden: true,
@@ -94,10 +99,11 @@ export function mount(root) {
 
   function update() {
     const c = (n) => live.state.counters.get(n);
-    const [s, d, x] = SAGA_COUNTERS.map(c);
+    const [s, d, x, m] = SAGA_COUNTERS.map(c);
     setFigure(figs.started, s && s.value, s && s.rate);
     setFigure(figs.completed, d && d.value, d && d.rate);
     setFigure(figs.cancelled, x && x.value, x && x.rate);
+    setFigure(figs.compensated, m && m.value, m && m.rate);
     setFigure(figs.inflight,
               s ? Math.max(0, s.value - (d ? d.value : 0) - (x ? x.value : 0)) : undefined);
     none.hidden = Boolean(s || d || x);
