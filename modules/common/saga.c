@@ -4,8 +4,20 @@
  */
 #include "saga.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int saga_reject(flow_ctx *ctx, const flow_event *ev, const char *fmt, ...)
+{
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    return flow_emit_error(ctx, ev, reason);
+}
 
 static const char *const type_names[SAGA_NTYPES] = {
     [SAGA_ORDER_PLACED] = "OrderPlaced",

@@ -36,6 +36,11 @@ enum saga_reason {
     SAGA_REASON_INSUFFICIENT_FUNDS,
 };
 
+/* Sends ev to the error output with the reason fmt formats (at most 255
+ * bytes of it), as flow_emit_error does: the saga's apps reject with it. */
+int saga_reject(flow_ctx *ctx, const flow_event *ev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The event type's name, e.g. "OrderPlaced". */
 const char *saga_type_name(enum saga_type t);
 /* The type named by the len bytes at s, or -1. */

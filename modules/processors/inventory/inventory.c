@@ -17,7 +17,6 @@
 #include "saga.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 enum resv_state {
@@ -82,37 +81,24 @@ static int init(flow_ctx *ctx)
     return 0;
 }
 
-static int reject(flow_ctx *ctx, const flow_event *ev, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int reject(flow_ctx *ctx, const flow_event *ev, const char *fmt, ...)
-{
-    char reason[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    return flow_emit_error(ctx, ev, reason);
-}
-
 static int reserve(flow_ctx *ctx, struct inventory_app *s, const flow_event *ev,
                    const struct saga_fields *f)
 {
     bool full;
     if (!f->has_sku || !f->has_qty || f->qty == 0 || f->qty > INT64_MAX)
-        return reject(ctx, ev,
-                      "ReserveInventory needs an unsigned 'sku' and a "
-                      "positive 'qty'");
+        return saga_reject(ctx, ev,
+                           "ReserveInventory needs an unsigned 'sku' and a "
+                           "positive 'qty'");
     if (saga_table_find(&s->resv_table, f->order)) {
         flow_count_dups(ctx, 1);
         return 0;
     }
     struct sku_rec *k = saga_table_get(&s->sku_table, f->sku, &full);
     if (!k)
-        return full ? reject(ctx, ev,
-                             "sku %" PRIu64 " is new but %zu skus are "
-                             "known already",
-                             f->sku, s->sku_table.count)
+        return full ? saga_reject(ctx, ev,
+                                  "sku %" PRIu64 " is new but %zu skus are "
+                                  "known already",
+                                  f->sku, s->sku_table.count)
                     : -FLOW_ENOMEM;
     if (!k->known) {
         k->known = 1;
@@ -120,10 +106,10 @@ static int reserve(flow_ctx *ctx, struct inventory_app *s, const flow_event *ev,
     }
     struct resv_rec *r = saga_table_get(&s->resv_table, f->order, &full);
     if (!r)
-        return full ? reject(ctx, ev,
-                             "order %" PRIu64 " is new but %zu orders are "
-                             "held already (--max-orders)",
-                             f->order, s->resv_table.count)
+        return full ? saga_reject(ctx, ev,
+                                  "order %" PRIu64 " is new but %zu orders are "
+                                  "held already (--max-orders)",
+                                  f->order, s->resv_table.count)
                     : -FLOW_ENOMEM;
     bool short_ = (uint64_t)k->stock < f->qty;
     struct saga_msg m;
@@ -154,16 +140,17 @@ static int release(flow_ctx *ctx, struct inventory_app *s, const flow_event *ev,
         return 0;
     }
     if (!r || r->state != RESV_HELD)
-        return reject(ctx, ev,
-                      "ReleaseInventory for order %" PRIu64 ", which holds "
-                      "no reservation",
-                      f->order);
+        return saga_reject(ctx, ev,
+                           "ReleaseInventory for order %" PRIu64
+                           ", which holds "
+                           "no reservation",
+                           f->order);
     struct sku_rec *k = saga_table_find(&s->sku_table, r->sku);
     if (!k)
-        return reject(ctx, ev,
-                      "ReleaseInventory for order %" PRIu64 ": its sku "
-                      "%" PRIu64 " is unknown",
-                      f->order, r->sku);
+        return saga_reject(ctx, ev,
+                           "ReleaseInventory for order %" PRIu64 ": its sku "
+                           "%" PRIu64 " is unknown",
+                           f->order, r->sku);
     struct saga_msg m;
     saga_msg_begin(&m, flow_payload_buf(ctx), SAGA_INVENTORY_RELEASED);
     k->stock += (int64_t)r->qty;
@@ -181,13 +168,13 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     struct saga_fields f;
 
     if (saga_read_fields(ev->payload, ev->payload_len, &f) < 0)
-        return reject(ctx, ev, "payload is not a well-formed msgpack map");
+        return saga_reject(ctx, ev, "payload is not a well-formed msgpack map");
     if (f.type != SAGA_RESERVE_INVENTORY && f.type != SAGA_RELEASE_INVENTORY)
         return 0; /* not the warehouse's */
     if (!f.has_order)
-        return reject(ctx, ev,
-                      "payload field 'order' is missing or not a "
-                      "non-negative integer");
+        return saga_reject(ctx, ev,
+                           "payload field 'order' is missing or not a "
+                           "non-negative integer");
     if (f.type == SAGA_RESERVE_INVENTORY)
         return reserve(ctx, s, ev, &f);
     return release(ctx, s, ev, &f);

@@ -16,7 +16,6 @@
 #include "saga.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,19 +63,6 @@ static int init(flow_ctx *ctx)
     return 0;
 }
 
-static int reject(flow_ctx *ctx, const flow_event *ev, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int reject(flow_ctx *ctx, const flow_event *ev, const char *fmt, ...)
-{
-    char reason[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    return flow_emit_error(ctx, ev, reason);
-}
-
 /* The state each event type is taken in, and the state it leads to. */
 static const struct {
     uint8_t from, to;
@@ -114,56 +100,58 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     struct saga_fields f;
 
     if (saga_read_fields(ev->payload, ev->payload_len, &f) < 0)
-        return reject(ctx, ev, "payload is not a well-formed msgpack map");
+        return saga_reject(ctx, ev, "payload is not a well-formed msgpack map");
     if (!f.has_type_str)
-        return reject(ctx, ev,
-                      "payload field 'type' is missing or not a string");
+        return saga_reject(ctx, ev,
+                           "payload field 'type' is missing or not a string");
     if (!taken(f.type))
-        return reject(ctx, ev, "'%.*s' is not an event the order app takes",
-                      (int)(f.type_len > 64 ? 64 : f.type_len), f.type_str);
+        return saga_reject(
+            ctx, ev, "'%.*s' is not an event the order app takes",
+            (int)(f.type_len > 64 ? 64 : f.type_len), f.type_str);
     if (!f.has_order)
-        return reject(ctx, ev,
-                      "payload field 'order' is missing or not a "
-                      "non-negative integer");
+        return saga_reject(ctx, ev,
+                           "payload field 'order' is missing or not a "
+                           "non-negative integer");
     const char *tname = saga_type_name((enum saga_type)f.type);
     struct order_rec *o;
     if (f.type == SAGA_ORDER_PLACED) {
         if (!f.has_account || !f.has_sku || !f.has_qty || f.qty == 0 ||
             !f.has_amount || f.amount == 0)
-            return reject(ctx, ev,
-                          "OrderPlaced needs unsigned 'account' and 'sku' "
-                          "and positive 'qty' and 'amount'");
+            return saga_reject(ctx, ev,
+                               "OrderPlaced needs unsigned 'account' and 'sku' "
+                               "and positive 'qty' and 'amount'");
         bool full;
         o = saga_table_get(&s->orders, f.order, &full);
         if (!o) {
             if (!full)
                 return -FLOW_ENOMEM;
-            return reject(ctx, ev,
-                          "order %" PRIu64 " is new but %zu orders are "
-                          "held already (--max-orders)",
-                          f.order, s->orders.count);
+            return saga_reject(ctx, ev,
+                               "order %" PRIu64 " is new but %zu orders are "
+                               "held already (--max-orders)",
+                               f.order, s->orders.count);
         }
     } else {
         o = saga_table_find(&s->orders, f.order);
         if (!o)
-            return reject(ctx, ev, "%s for order %" PRIu64 ", which is unknown",
-                          tname, f.order);
+            return saga_reject(ctx, ev,
+                               "%s for order %" PRIu64 ", which is unknown",
+                               tname, f.order);
     }
     if (o->seen & (1u << f.type)) {
         flow_count_dups(ctx, 1);
         return 0;
     }
     if (o->state != moves[f.type].from)
-        return reject(ctx, ev,
-                      "%s for order %" PRIu64 " in state %s: illegal "
-                      "transition",
-                      tname, f.order, state_names[o->state]);
+        return saga_reject(ctx, ev,
+                           "%s for order %" PRIu64 " in state %s: illegal "
+                           "transition",
+                           tname, f.order, state_names[o->state]);
     if (f.type == SAGA_PAYMENT_FAILED && f.reason != SAGA_REASON_DECLINED &&
         f.reason != SAGA_REASON_INSUFFICIENT_FUNDS)
-        return reject(ctx, ev,
-                      "PaymentFailed for order %" PRIu64 " needs 'reason' "
-                      "\"declined\" or \"insufficient-funds\"",
-                      f.order);
+        return saga_reject(ctx, ev,
+                           "PaymentFailed for order %" PRIu64 " needs 'reason' "
+                           "\"declined\" or \"insufficient-funds\"",
+                           f.order);
 
     struct saga_msg m;
     enum saga_type out;

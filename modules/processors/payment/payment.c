@@ -16,7 +16,6 @@
 #include "saga.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 enum charge_state {
@@ -81,28 +80,15 @@ static int init(flow_ctx *ctx)
     return 0;
 }
 
-static int reject(flow_ctx *ctx, const flow_event *ev, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int reject(flow_ctx *ctx, const flow_event *ev, const char *fmt, ...)
-{
-    char reason[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    return flow_emit_error(ctx, ev, reason);
-}
-
 static int charge(flow_ctx *ctx, struct payment_app *s, const flow_event *ev,
                   const struct saga_fields *f)
 {
     bool full;
     if (!f->has_account || !f->has_amount || f->amount == 0 ||
         f->amount > INT64_MAX)
-        return reject(ctx, ev,
-                      "ChargePayment needs an unsigned 'account' and a "
-                      "positive 'amount'");
+        return saga_reject(ctx, ev,
+                           "ChargePayment needs an unsigned 'account' and a "
+                           "positive 'amount'");
     if (saga_table_find(&s->charge_table, f->order)) {
         flow_count_dups(ctx, 1);
         return 0;
@@ -110,10 +96,10 @@ static int charge(flow_ctx *ctx, struct payment_app *s, const flow_event *ev,
     struct account_rec *a =
         saga_table_get(&s->account_table, f->account, &full);
     if (!a)
-        return full ? reject(ctx, ev,
-                             "account %" PRIu64 " is new but %zu accounts "
-                             "are known already",
-                             f->account, s->account_table.count)
+        return full ? saga_reject(ctx, ev,
+                                  "account %" PRIu64 " is new but %zu accounts "
+                                  "are known already",
+                                  f->account, s->account_table.count)
                     : -FLOW_ENOMEM;
     if (!a->known) {
         a->known = 1;
@@ -123,10 +109,10 @@ static int charge(flow_ctx *ctx, struct payment_app *s, const flow_event *ev,
     }
     struct charge_rec *c = saga_table_get(&s->charge_table, f->order, &full);
     if (!c)
-        return full ? reject(ctx, ev,
-                             "order %" PRIu64 " is new but %zu orders are "
-                             "held already (--max-orders)",
-                             f->order, s->charge_table.count)
+        return full ? saga_reject(ctx, ev,
+                                  "order %" PRIu64 " is new but %zu orders are "
+                                  "held already (--max-orders)",
+                                  f->order, s->charge_table.count)
                     : -FLOW_ENOMEM;
     c->account = f->account;
     c->amount = f->amount;
@@ -159,13 +145,13 @@ static int on_event(flow_ctx *ctx, const flow_event *ev)
     struct saga_fields f;
 
     if (saga_read_fields(ev->payload, ev->payload_len, &f) < 0)
-        return reject(ctx, ev, "payload is not a well-formed msgpack map");
+        return saga_reject(ctx, ev, "payload is not a well-formed msgpack map");
     if (f.type != SAGA_CHARGE_PAYMENT)
         return 0; /* not payment's */
     if (!f.has_order)
-        return reject(ctx, ev,
-                      "payload field 'order' is missing or not a "
-                      "non-negative integer");
+        return saga_reject(ctx, ev,
+                           "payload field 'order' is missing or not a "
+                           "non-negative integer");
     return charge(ctx, s, ev, &f);
 }
 
