@@ -230,8 +230,17 @@ class Commands(unittest.TestCase):
         # Scale.
         out = self.ok("scale", "dep", "account-events", "2")
         self.assertIn("Scaled dep.account-events to 2 instances", out)
-        doc = self.json_ok("status", "dep")
-        ae = [a for a in doc["apps"] if a["label"] == "account-events"][0]
+        # Under exactly-once (the default) the scale takes a checkpoint
+        # first and restarts the region with the new count after the
+        # answer (docs/flowd.md): the second instance comes shortly.
+        deadline = time.monotonic() + 60
+        while True:
+            doc = self.json_ok("status", "dep")
+            ae = [a for a in doc["apps"]
+                  if a["label"] == "account-events"][0]
+            if len(ae["instances"]) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         self.assertEqual(len(ae["instances"]), 2)
         doc = self.json_ok("scale", "dep", "account-events", "1")
         self.assertEqual(doc["name"], "dep")
