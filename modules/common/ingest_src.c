@@ -295,3 +295,34 @@ void ingest_src_commit(ingest_src *is, uint64_t n)
     if (rc < 0)
         flow_log(is->ctx, "cannot trim the input log: %s", strerror(-rc));
 }
+
+int ingest_listen(flow_ctx *ctx, const char *host, int64_t port,
+                  uv_connection_cb cb, void *data, uv_tcp_t **server,
+                  int *port_out, bool *v6)
+{
+    struct sockaddr_storage ss;
+    int rc;
+
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss) &&
+        uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss)) {
+        flow_log(ctx, "--host='%s': not an IPv4 or IPv6 address", host);
+        return -FLOW_EOPTION;
+    }
+    *server = calloc(1, sizeof(**server));
+    if (!*server)
+        return -FLOW_ENOMEM;
+    uv_tcp_init(flow_uv_loop(ctx), *server);
+    (*server)->data = data;
+    if ((rc = uv_tcp_bind(*server, (struct sockaddr *)&ss, 0)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)*server, 128, cb)) < 0) {
+        flow_log(ctx, "cannot listen on %s port %lld: %s", host,
+                 (long long)port, uv_strerror(rc));
+        return -FLOW_EIO;
+    }
+    int len = sizeof(ss);
+    uv_tcp_getsockname(*server, (struct sockaddr *)&ss, &len);
+    *v6 = ss.ss_family == AF_INET6;
+    *port_out = ntohs(*v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                          : ((struct sockaddr_in *)&ss)->sin_port);
+    return 0;
+}

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "flow/app.h"
 #include "ingest_log.h"
 
@@ -55,6 +57,16 @@ typedef struct ingest_src {
     /* Called after every sync that completed (room may have come). */
     void (*on_durable)(struct ingest_src *is);
 } ingest_src;
+
+/* Listens on host (an IPv4 or IPv6 address) and port (0: a free one)
+ * with a new TCP handle (*server, owned by the caller, its data set to
+ * data), calling cb for each connection: what the http, tcp and
+ * account-web sources share. On success *port_out is the port bound and
+ * *v6 whether host is IPv6; else a negative FLOW_E* with the reason
+ * logged (the option, or the address and the system's error). */
+int ingest_listen(flow_ctx *ctx, const char *host, int64_t port,
+                  uv_connection_cb cb, void *data, uv_tcp_t **server,
+                  int *port_out, bool *v6);
 
 /* Opens the log in the instance's directory (its subdirectory
  * "ingest-log", created), emitted = the oldest record kept. 0 or a

@@ -326,7 +326,6 @@ static void fini(flow_ctx *ctx);
 static int init_listen(flow_ctx *ctx)
 {
     struct tcpsrc *s = flow_state(ctx);
-    struct sockaddr_storage ss;
     int rc;
     ingest_framing_of(s->decoder, &s->framing);
     flow_buf_init(&s->recs);
@@ -335,27 +334,11 @@ static int init_listen(flow_ctx *ctx)
                               (uint64_t)s->segment)))
         return rc;
     s->is.on_durable = on_durable;
-    if (uv_ip4_addr(s->host, (int)s->port, (struct sockaddr_in *)&ss) &&
-        uv_ip6_addr(s->host, (int)s->port, (struct sockaddr_in6 *)&ss)) {
-        flow_log(ctx, "--host='%s': not an IPv4 or IPv6 address", s->host);
-        return -FLOW_EOPTION;
-    }
-    s->server = calloc(1, sizeof(*s->server));
-    if (!s->server)
-        return -FLOW_ENOMEM;
-    uv_tcp_init(flow_uv_loop(ctx), s->server);
-    s->server->data = s;
-    if ((rc = uv_tcp_bind(s->server, (struct sockaddr *)&ss, 0)) < 0 ||
-        (rc = uv_listen((uv_stream_t *)s->server, 128, on_connection)) < 0) {
-        flow_log(ctx, "cannot listen on %s port %lld: %s", s->host,
-                 (long long)s->port, uv_strerror(rc));
-        return -FLOW_EIO;
-    }
-    int len = sizeof(ss);
-    uv_tcp_getsockname(s->server, (struct sockaddr *)&ss, &len);
-    bool v6 = ss.ss_family == AF_INET6;
-    int port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                        : ((struct sockaddr_in *)&ss)->sin_port);
+    int port;
+    bool v6;
+    if ((rc = ingest_listen(ctx, s->host, s->port, on_connection, s, &s->server,
+                            &port, &v6)))
+        return rc;
     size_t ulen = strlen(s->host) + 32;
     s->url = malloc(ulen);
     if (!s->url)
