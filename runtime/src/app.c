@@ -771,6 +771,14 @@ static bool tap_written(flow_ctx *ctx)
     return false;
 }
 
+int64_t flow_end_left_us(flow_ctx *ctx)
+{
+    if (ctx->phase != PH_DRAIN)
+        return 0;
+    int64_t left = (int64_t)ctx->drain_deadline_us - (int64_t)flow_clock_us();
+    return left > 0 ? left : 0;
+}
+
 void flow__begin_stop(flow_ctx *ctx, const char *end, int exit_code)
 {
     if (ctx->phase != PH_RUN)
@@ -790,6 +798,8 @@ void flow__begin_stop(flow_ctx *ctx, const char *end, int exit_code)
     if (ctx->in_w)
         flow_zwatch_want(ctx->in_w, 0);
     ctx->drain_deadline_us = flow_clock_us() + ctx->conf.drain_ms * 1000;
+    if (ctx->app->on_end)
+        ctx->app->on_end(ctx);
     uv_timer_start(&ctx->drain_timer, drain_timeout_cb,
                    (uint64_t)ctx->conf.drain_ms, 0);
     flow__maybe_finish(ctx);

@@ -384,6 +384,16 @@ static void drain(flow_ctx *ctx, struct httpsink *s)
         pump(ctx, s, 10);
 }
 
+/* The run ends: the requests in flight get their answers (or fail) while
+ * the error output is still open, within the drain time. */
+static void on_end(flow_ctx *ctx)
+{
+    struct httpsink *s = flow_state(ctx);
+    submit(ctx, s);
+    while (s->nlive && flow_end_left_us(ctx) > 0)
+        pump(ctx, s, 10);
+}
+
 static int on_checkpoint(flow_ctx *ctx, uint64_t n)
 {
     (void)n;
@@ -418,5 +428,6 @@ const flow_app_desc http_client_app = {
     .on_tick = on_tick,
     .tick_us = 1000,
     .on_checkpoint = on_checkpoint,
+    .on_end = on_end,
     .fini = fini,
 };

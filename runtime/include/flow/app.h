@@ -186,7 +186,20 @@ typedef struct flow_app_desc {
     int (*on_checkpoint)(flow_ctx *ctx, uint64_t n);
     /* flowd says checkpoint n is complete: a sink publishes here. */
     void (*on_commit)(flow_ctx *ctx, uint64_t n);
+
+    /* ---- The end of a run ---- */
+    /* Called once when the run starts to end (its input ended, a stop
+     * was asked for or a signal came), before the last flush and the end
+     * of stream: an app with work in flight (requests waiting for an
+     * answer, say) finishes it here, and what it emits now, to the output
+     * or the error output, still goes out ahead of the end of stream. It
+     * may block, for at most flow_end_left_us. */
+    void (*on_end)(flow_ctx *ctx);
 } flow_app_desc;
+
+/* In on_end: the microseconds left of the drain time (--flow.drain-ms)
+ * before what is not sent is given up; 0 outside the end of a run. */
+int64_t flow_end_left_us(flow_ctx *ctx);
 
 /*
  * Inside snapshot_keys: adds one key's state (both copied). The key is
