@@ -642,6 +642,39 @@ static void note_pos(flow__kafka *k, int32_t part, int64_t next)
     k->pos[part] = next;
 }
 
+/*
+ * A record past the position a partition was to be read from is normal
+ * (a transaction's commit marker takes an offset, an aborted one's records
+ * are skipped), unless the partition now starts past that position: then
+ * the records in between were deleted (retention) before they were read,
+ * and librdkafka went on from the oldest one kept without a word
+ * (auto.offset.reset). Under a guarantee each instance owns its
+ * partitions, so its position is the one to compare; the loss is said in
+ * the log and in last_error, as nothing can bring it back.
+ */
+static void check_gap(flow_ctx *ctx, flow__kafka *k, rd_kafka_message_t *m)
+{
+    int32_t part = m->partition;
+    if (part >= k->npos || k->pos[part] < 0 || m->offset <= k->pos[part])
+        return;
+    int64_t lo = -1, hi = -1;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (rd_kafka_get_watermark_offsets(k->cons, topic, part, &lo, &hi) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        lo <= k->pos[part])
+        return;
+    flow_log(ctx,
+             "kafka: %s [%" PRId32 "] starts at offset %lld: the records "
+             "from %lld on were deleted before they were read; going on "
+             "from %lld",
+             topic, part, (long long)lo, (long long)k->pos[part],
+             (long long)m->offset);
+    flow__note_error(ctx,
+                     "kafka: records of %s [%" PRId32 "] at offsets %lld to "
+                     "%lld were deleted before they were read (retention)",
+                     topic, part, (long long)k->pos[part], (long long)lo - 1);
+}
+
 static void handle_record(flow_ctx *ctx, flow__kafka *k, rd_kafka_message_t *m)
 {
     rd_kafka_headers_t *h = NULL;
@@ -660,6 +693,8 @@ static void handle_record(flow_ctx *ctx, flow__kafka *k, rd_kafka_message_t *m)
     flow__update_now(ctx);
     flow_event ev;
     int rc = flow__kafka_event(&rec, ctx->now_us, &k->payload, &ev);
+    if (ctx->ck)
+        check_gap(ctx, k, m);
     note_pos(k, m->partition, m->offset + 1);
     ctx->m.bytes_in += m->len;
     if (rc) {
