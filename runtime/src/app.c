@@ -748,6 +748,7 @@ static bool tap_written(flow_ctx *ctx)
     flow__tapq *q = ctx->tapq;
     if (!q)
         return true;
+    flow__tap_flush(ctx);
     int64_t now = flow_clock_us();
     if (!ctx->tap_wait_us)
         ctx->tap_wait_us = now + (int64_t)TAP_STOP_WAIT_MS * 1000;
@@ -1286,6 +1287,7 @@ int flow__ctx_run(flow_ctx *ctx, void *zctx, bool signals)
     }
     flow_batch_init(&ctx->out.batch);
     flow_batch_init(&ctx->err.batch);
+    flow_batch_init(&ctx->tapb);
 
     /* Before the first socket, so ZeroMQ's I/O thread, which is made then
      * by this thread, inherits the affinity too. */
@@ -1444,6 +1446,7 @@ void flow__ctx_free(flow_ctx **ctxp)
         flow__kafka_free(ctx);
     flow_batch_fini(&ctx->out.batch);
     flow_batch_fini(&ctx->err.batch);
+    flow_batch_fini(&ctx->tapb);
     if (ctx->err.has_x)
         zmq_msg_close(&ctx->err.xmsg);
     for (size_t s = 0; s < ctx->nsets; s++) {

@@ -272,7 +272,10 @@ struct flow_ctx {
     uv_timer_t in_timer; /* looks at cut endpoints after the grace time */
     int64_t in_log_us;   /* the last line about a cut connection */
     uint64_t in_log_suppressed;
-    flow__tapq *tapq;    /* NULL without a tap */
+    flow__tapq *tapq; /* NULL without a tap */
+    flow_batch tapb;  /* a Kafka-bound output's events for the tap */
+    bool tapb_open;
+    uint64_t tapb_seq;
     bool tap_end_sent;   /* the tap's last message is out (stopping) */
     int64_t tap_wait_us; /* a stop without end of stream waits until */
     void *tap_mon_s;     /* PAIR receiving the tap's monitor events */
@@ -386,6 +389,11 @@ void flow__laneset_drop(flow_ctx *ctx, flow__laneset *set);
 void flow__out_reroute(flow_ctx *ctx);
 /* Publishes an end of stream on the tap, its last message. */
 int flow__tap_end(flow_ctx *ctx);
+/* An output bound to Kafka has no ZeroMQ frame to share with the tap: its
+ * events go into frames of the tap's own (tapb), published when one is
+ * full and at every flush. */
+void flow__tap_add(flow_ctx *ctx, const flow_event *ev);
+void flow__tap_flush(flow_ctx *ctx);
 /* Drops the context's reference to its tap counts (NULL-safe). */
 void flow__tapq_release(flow__tapq *q);
 void flow__update_now(flow_ctx *ctx);

@@ -226,6 +226,52 @@ int flow__tap_end(flow_ctx *ctx)
     return 0;
 }
 
+void flow__tap_flush(flow_ctx *ctx)
+{
+    flow_batch *b = &ctx->tapb;
+    if (!ctx->tapb_open)
+        return;
+    ctx->tapb_open = false;
+    size_t len;
+    uint32_t n = b->count;
+    flow_batch_finish(b, &len);
+    shared_frame *sh = shared_of(&b->buf, len);
+    if (!sh || b->buf.err) {
+        ctx->m.drops += n;
+        flow_buf_reset(&b->buf);
+        return;
+    }
+    sh->refs = 1;
+    void *data = b->buf.data;
+    b->buf.data = NULL;
+    b->buf.len = b->buf.cap = 0;
+    tap_publish(ctx, data, len, n, sh);
+}
+
+void flow__tap_add(flow_ctx *ctx, const flow_event *ev)
+{
+    flow_batch *b = &ctx->tapb;
+    if (!ctx->tap_s || ctx->tap_end_sent)
+        return;
+    if (ctx->tapb_open &&
+        (b->count >= FLOW_WIRE_MAX_EVENTS ||
+         b->buf.len + FLOW_WIRE_EVENT_OVERHEAD + ev->type_len + ev->key_len +
+                 ev->payload_len >
+             FLOW_WIRE_MAX_FRAME))
+        flow__tap_flush(ctx);
+    if (!ctx->tapb_open) {
+        flow_batch_begin(b, ctx->conf.producer_id, ctx->conf.instance,
+                         ctx->epoch);
+        ctx->tapb_open = true;
+    }
+    if (flow_batch_add(b, ev, ctx->tapb_seq + 1) == 0)
+        ctx->tapb_seq++;
+    else
+        ctx->m.drops++;
+    if (b->count >= ctx->conf.batch_max || b->buf.len >= ctx->conf.batch_bytes)
+        flow__tap_flush(ctx);
+}
+
 /*
  * Sends a finished frame without copying it: ZeroMQ takes the batch's
  * buffer (and frees it once delivered, in whichever thread) and the next
@@ -451,6 +497,7 @@ static int port_send(flow_ctx *ctx, flow__port *p, bool is_out)
 int flow__flush(flow_ctx *ctx)
 {
     int rc = 0;
+    flow__tap_flush(ctx);
     if (ctx->linger_armed) {
         uv_timer_stop(&ctx->linger_timer);
         ctx->linger_armed = false;
@@ -1137,8 +1184,11 @@ int flow_emit_event(flow_ctx *ctx, const flow_event *ev)
         e.id = ctx->cur ? ctx->cur->id : ++ctx->next_id;
     if (e.ts_us == 0)
         e.ts_us = ctx->cur ? ctx->cur->ts_us : ctx->now_us;
-    if (ctx->kafka && ctx->conf.kafka.output)
+    if (ctx->kafka && ctx->conf.kafka.output) {
+        if (ctx->tap_s)
+            flow__tap_add(ctx, &e);
         return flow__kafka_emit(ctx, &e, false);
+    }
     if (ctx->nsets)
         return emit_lanes(ctx, &e);
     return port_add(ctx, &ctx->out, &e);

@@ -4,7 +4,8 @@ and the topics, groups and dead-letter topics flowd names; two streams
 through a Kafka destination; kcat producing into and consuming from a
 flow topic; kill -9 of a Kafka-bound processor during 200,000 events; a
 consumer group rebalance when a consumer stream is scaled; records deleted
-before a stopped consumer read them, a loss said in its lastError.
+before a stopped consumer read them, a loss said in its lastError; the
+tap of a Kafka-bound source.
 
 The tests that move events run against the mock cluster flow-kafka-mock
 (built under build/tests/kafka/, started here with three brokers), or
@@ -22,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import msgpack
@@ -545,6 +547,51 @@ def test_retention():
             raise AssertionError(f"lastError {said()}; logs {logs}")
 
 
+def test_tap():
+    """flowctl tap of a Kafka-bound source, whose output goes to Kafka
+    only: the tap gets frames of its own, and what flowctl prints plus the
+    source's drops is what it sent from the first event printed on."""
+    n = 10000
+    with Cluster() as c, \
+            Flowd(f"--kafka-brokers={c.brokers}", *GROUP_CONF) as f:
+        dest = c.topic("kt-orders")
+        f.create("kt-src", f"load-sim --count={n} --rate=2000 --seed=9 "
+                 f"--illegal-ratio=0 > :{dest}")
+        deploy_kafka(f, "kt-src")
+        env = dict(os.environ, FLOW_SERVER=f.base, FLOW_DATA_DIR=f.data_dir)
+        env.pop("FLOW_TOKEN", None)
+        tap = subprocess.Popen(
+            [os.environ.get("FLOWCTL", "flowctl"), "tap", "kt-src.load-sim"],
+            stdout=subprocess.PIPE, text=True, env=env)
+        lines = []
+        reader = threading.Thread(
+            target=lambda: lines.extend(iter(tap.stdout.readline, "")),
+            daemon=True)
+        reader.start()
+        try:
+            def source():
+                return app_of(f, "kt-src", "load-sim")["instances"][0]
+            wait_for("kt-src completed",
+                     lambda: source()["state"] == "completed",
+                     timeout=120, interval=0.2)
+            src = source()
+            assert src["out"] == n, src
+            wait_for("events tapped", lambda: lines, timeout=30)
+            first = json.loads(lines[0])["seq"]
+            sent = n - (first - 1)
+            try:
+                wait_for("tapped + drops == sent",
+                         lambda: len(lines) + src["drops"] == sent,
+                         timeout=60, interval=0.2)
+            except AssertionError:
+                raise AssertionError((len(lines), src["drops"], sent))
+            assert first < n / 2, f"the tap began at event {first} of {n}"
+        finally:
+            tap.terminate()
+            tap.wait(timeout=30)
+            reader.join(timeout=30)
+
+
 TESTS = {
     "binder_properties": test_binder_properties,
     "regions": test_regions,
@@ -553,6 +600,7 @@ TESTS = {
     "kill_processor": test_kill_processor,
     "rebalance": test_rebalance,
     "retention": test_retention,
+    "tap": test_tap,
 }
 
 
