@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -282,6 +283,31 @@ def flowctl(f, *args, timeout=60, env=None):
     p = subprocess.run([FLOWCTL, *args], capture_output=True, text=True,
                        env=e, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
+
+
+class FlowctlTap:
+    """`flowctl tap NAME` against flowd f while open, as its user runs it:
+    lines holds the lines it printed so far; it is stopped on exit."""
+
+    def __init__(self, f, name):
+        env = dict(os.environ, FLOW_SERVER=f.base, FLOW_DATA_DIR=f.data_dir)
+        env.pop("FLOW_TOKEN", None)
+        self.lines = []
+        self.proc = subprocess.Popen([FLOWCTL, "tap", name],
+                                     stdout=subprocess.PIPE, text=True,
+                                     env=env)
+        self.reader = threading.Thread(
+            target=lambda: self.lines.extend(
+                iter(self.proc.stdout.readline, "")), daemon=True)
+        self.reader.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.reader.join(timeout=30)
 
 
 def run(tests):

@@ -23,12 +23,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import msgpack
 
-from flowd_harness import Flowd, HttpError, wait_for
+from flowd_harness import Flowd, FlowctlTap, HttpError, wait_for
 
 KCAT = shutil.which("kcat")
 # A restarted or scaled consumer takes over its partitions once the group
@@ -558,17 +557,9 @@ def test_tap():
         f.create("kt-src", f"load-sim --count={n} --rate=2000 --seed=9 "
                  f"--illegal-ratio=0 > :{dest}")
         deploy_kafka(f, "kt-src")
-        env = dict(os.environ, FLOW_SERVER=f.base, FLOW_DATA_DIR=f.data_dir)
-        env.pop("FLOW_TOKEN", None)
-        tap = subprocess.Popen(
-            [os.environ.get("FLOWCTL", "flowctl"), "tap", "kt-src.load-sim"],
-            stdout=subprocess.PIPE, text=True, env=env)
-        lines = []
-        reader = threading.Thread(
-            target=lambda: lines.extend(iter(tap.stdout.readline, "")),
-            daemon=True)
-        reader.start()
-        try:
+        with FlowctlTap(f, "kt-src.load-sim") as tap:
+            lines = tap.lines
+
             def source():
                 return app_of(f, "kt-src", "load-sim")["instances"][0]
             wait_for("kt-src completed",
@@ -586,10 +577,6 @@ def test_tap():
             except AssertionError:
                 raise AssertionError((len(lines), src["drops"], sent))
             assert first < n / 2, f"the tap began at event {first} of {n}"
-        finally:
-            tap.terminate()
-            tap.wait(timeout=30)
-            reader.join(timeout=30)
 
 
 TESTS = {

@@ -16,16 +16,12 @@ Run one test: test_taps.py NAME; all: test_taps.py.
 import json
 import os
 import signal
-import subprocess
-import threading
 import time
 
 import msgpack
 import zmq
 
-from flowd_harness import Flowd, run, wait_for
-
-FLOWCTL = os.environ.get("FLOWCTL", "flowctl")
+from flowd_harness import Flowd, FlowctlTap, run, wait_for
 
 
 def source_of(f, stream):
@@ -105,16 +101,8 @@ def test_flowctl_tap_counts():
         f.create("fast", f"load-sim --count={n} --rate=0 > :fast-d",
                  deploy=True)
         f.wait_status("fast", "deployed")
-        env = dict(os.environ, FLOW_SERVER=f.base, FLOW_DATA_DIR=f.data_dir)
-        env.pop("FLOW_TOKEN", None)
-        tap = subprocess.Popen([FLOWCTL, "tap", "fast.load-sim"],
-                               stdout=subprocess.PIPE, text=True, env=env)
-        lines = []
-        reader = threading.Thread(
-            target=lambda: lines.extend(iter(tap.stdout.readline, "")),
-            daemon=True)
-        reader.start()
-        try:
+        with FlowctlTap(f, "fast.load-sim") as tap:
+            lines = tap.lines
             # flowctl has looked the tap up and subscribed when it waits
             # in its poll; the equation holds in any case.
             time.sleep(1)
@@ -134,10 +122,6 @@ def test_flowctl_tap_counts():
                 raise AssertionError((len(lines), src["drops"], sent))
             print(f"flowctl printed {len(lines)} + drops {src['drops']} "
                   f"== sent {sent}")
-        finally:
-            tap.terminate()
-            tap.wait(timeout=30)
-            reader.join(timeout=30)
 
 
 def test_tap_stream_is_lossless():
