@@ -82,12 +82,18 @@ static int port_send(flow_ctx *ctx, flow__port *p, bool is_out);
  * one callback emits more than a frame holds), the event is dropped and
  * counted.
  */
+/* Would ev take batch b past what a receiver takes? */
+static bool batch_overflows(const flow_batch *b, const flow_event *ev)
+{
+    return b->count >= FLOW_WIRE_MAX_EVENTS ||
+           b->buf.len + FLOW_WIRE_EVENT_OVERHEAD + ev->type_len + ev->key_len +
+                   ev->payload_len >
+               FLOW_WIRE_MAX_FRAME;
+}
+
 static int port_add(flow_ctx *ctx, flow__port *p, const flow_event *ev)
 {
-    if (p->open && (p->batch.count >= FLOW_WIRE_MAX_EVENTS ||
-                    p->batch.buf.len + FLOW_WIRE_EVENT_OVERHEAD + ev->type_len +
-                            ev->key_len + ev->payload_len >
-                        FLOW_WIRE_MAX_FRAME)) {
+    if (p->open && batch_overflows(&p->batch, ev)) {
         port_send(ctx, p, p != &ctx->err);
         if (p->open) {
             ctx->m.drops++;
@@ -253,11 +259,7 @@ void flow__tap_add(flow_ctx *ctx, const flow_event *ev)
     flow_batch *b = &ctx->tapb;
     if (!ctx->tap_s || ctx->tap_end_sent)
         return;
-    if (ctx->tapb_open &&
-        (b->count >= FLOW_WIRE_MAX_EVENTS ||
-         b->buf.len + FLOW_WIRE_EVENT_OVERHEAD + ev->type_len + ev->key_len +
-                 ev->payload_len >
-             FLOW_WIRE_MAX_FRAME))
+    if (ctx->tapb_open && batch_overflows(b, ev))
         flow__tap_flush(ctx);
     if (!ctx->tapb_open) {
         flow_batch_begin(b, ctx->conf.producer_id, ctx->conf.instance,

@@ -376,11 +376,12 @@ static int on_tick(flow_ctx *ctx)
     return FLOW_TICK_IDLE;
 }
 
-/* Until every request is done or failed for good. */
-static void drain(flow_ctx *ctx, struct httpsink *s)
+/* Until every request is done or failed for good; bounded by the drain
+ * time when asked. */
+static void drain(flow_ctx *ctx, struct httpsink *s, bool bounded)
 {
     submit(ctx, s);
-    while (s->nlive)
+    while (s->nlive && (!bounded || flow_end_left_us(ctx) > 0))
         pump(ctx, s, 10);
 }
 
@@ -388,16 +389,13 @@ static void drain(flow_ctx *ctx, struct httpsink *s)
  * the error output is still open, within the drain time. */
 static void on_end(flow_ctx *ctx)
 {
-    struct httpsink *s = flow_state(ctx);
-    submit(ctx, s);
-    while (s->nlive && flow_end_left_us(ctx) > 0)
-        pump(ctx, s, 10);
+    drain(ctx, flow_state(ctx), true);
 }
 
 static int on_checkpoint(flow_ctx *ctx, uint64_t n)
 {
     (void)n;
-    drain(ctx, flow_state(ctx));
+    drain(ctx, flow_state(ctx), false);
     return 0;
 }
 
@@ -405,7 +403,7 @@ static void fini(flow_ctx *ctx)
 {
     struct httpsink *s = flow_state(ctx);
     if (s->multi)
-        drain(ctx, s);
+        drain(ctx, s, false);
     flow_log(ctx,
              "%" PRIu64 " events posted, %" PRIu64 " failed, %" PRIu64
              " retries",
